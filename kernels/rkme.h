@@ -58,6 +58,15 @@ double rkme_inner_product(const Context& ctx, ConstMatrixView<double> z_p, std::
 double rkme_mmd2(const Context& ctx, ConstMatrixView<double> z_p, std::span<const double> beta_p,
                  ConstMatrixView<double> z_q, std::span<const double> beta_q, double gamma);
 
+// Inner products of one RKME u with many RKMEs packed back to back: the rows of
+// packed_z are the Z's of all of them, packed_beta their betas, and RKME m owns
+// rows [offsets[m], offsets[m+1]). out[m] = <u, RKME m>, for all m at once: one
+// fused kernel evaluation of u's Z against every packed row, then segmented
+// weighted sums -- never one call per RKME. offsets has out.size() + 1 entries.
+void rkme_batch_inner_products(const Context& ctx, ConstMatrixView<double> z_u, std::span<const double> beta_u,
+                               ConstMatrixView<double> packed_z, std::span<const double> packed_beta,
+                               std::span<const std::int64_t> offsets, double gamma, std::span<double> out);
+
 // Kernel herding: n_samples points that follow the RKME. Draws 100 * n_samples
 // candidates from N(z_i, 0.25^2 I), i with probability proportional to
 // max(beta_i, 0), then greedily picks, for t = 0..T-1, the candidate maximising

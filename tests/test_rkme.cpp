@@ -1,1 +1,424 @@
-// (being written)
+// RKME construction, inner product, MMD^2 and herding (kernels/rkme.h).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "kernels/error.h"
+#include "kernels/kmeans.h"
+#include "kernels/random.h"
+#include "kernels/rkme.h"
+
+namespace lwd::kernels {
+namespace {
+
+Matrix<double> gaussian_data(std::int64_t n, std::int64_t d, std::uint64_t seed, double shift = 0.0) {
+  Rng rng(seed);
+  Matrix<double> x(n, d);
+  for (auto& v : x.values()) v = rng.normal() + shift;
+  return x;
+}
+
+// Two well-separated blobs, so that a good reduced set must cover both.
+Matrix<double> two_blobs(std::int64_t n, std::int64_t d, std::uint64_t seed) {
+  Rng rng(seed);
+  Matrix<double> x(n, d);
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < d; ++j) x(i, j) = rng.normal() * 0.5 + (i % 3 == 0 ? 4.0 : -2.0);
+  return x;
+}
+
+double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double m = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return m;
+}
+
+double sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+
+double mmd2(const Rkme& p, const Rkme& q, double gamma = 0.1) {
+  return rkme_mmd2(Context{}, p.z.view(), p.beta, q.z.view(), q.beta, gamma);
+}
+
+Rkme empirical_embedding(const Matrix<double>& x) {
+  RkmeOptions o;
+  o.reduce = false;
+  return build_rkme(Context{}, x.view(), o);
+}
+
+// ---- imputation ------------------------------------------------------------
+
+TEST(ImputeNonFiniteColumns, ReplacesNanAndInfByColumnMeanOfFiniteValues) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  Matrix<double> x(4, 2, std::vector<double>{1.0, nan, 3.0, 2.0, inf, 4.0, -inf, nan});
+  impute_non_finite_columns(x.view());
+  EXPECT_EQ(x(2, 0), 2.0);  // mean of 1 and 3
+  EXPECT_EQ(x(3, 0), 2.0);
+  EXPECT_EQ(x(0, 1), 3.0);  // mean of 2 and 4
+  EXPECT_EQ(x(3, 1), 3.0);
+  EXPECT_EQ(x(1, 1), 2.0);  // finite values untouched
+}
+
+TEST(ImputeNonFiniteColumns, AllNanColumnIsAnErrorNamingTheColumn) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Matrix<double> x(2, 3, std::vector<double>{1.0, 2.0, nan, 1.0, 2.0, std::numeric_limits<double>::infinity()});
+  try {
+    impute_non_finite_columns(x.view());
+    FAIL() << "expected KernelError";
+  } catch (const KernelError& e) {
+    EXPECT_NE(std::string(e.what()).find("column 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(BuildRkme, RejectsNonFiniteDataThatWasNotImputed) {
+  Matrix<double> x = gaussian_data(10, 2, 1);
+  x(3, 1) = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(build_rkme(Context{}, x.view(), RkmeOptions{}), KernelError);
+}
+
+// ---- construction ------------------------------------------------------------
+
+TEST(EffectiveRkmeSize, KeepsKBelowNAndShrinksOtherwise) {
+  EXPECT_EQ(effective_rkme_size(100, 1000), 100);
+  EXPECT_EQ(effective_rkme_size(100, 100), 66);
+  EXPECT_EQ(effective_rkme_size(100, 30), 20);
+  EXPECT_EQ(effective_rkme_size(100, 1), 1);
+  EXPECT_EQ(effective_rkme_size(5, 2), 1);
+}
+
+TEST(BuildRkme, BetaIsOnTheSimplexAndZHasKRows) {
+  const Matrix<double> x = gaussian_data(500, 4, 2);
+  RkmeOptions o;
+  o.k = 20;
+  const Rkme r = build_rkme(Context{}, x.view(), o);
+  EXPECT_EQ(r.z.rows(), 20);
+  EXPECT_EQ(r.z.cols(), 4);
+  EXPECT_EQ(r.num_points, 500);
+  EXPECT_NEAR(sum(r.beta), 1.0, 1e-12);
+  for (double b : r.beta) EXPECT_GE(b, 0.0);
+}
+
+TEST(BuildRkme, MatchesPlainReferenceGivenTheSameInitialCentres) {
+  const Matrix<double> x = gaussian_data(300, 5, 3);
+  RkmeOptions o;
+  o.k = 12;
+  o.gamma = 0.2;
+  const Context ctx{.n_threads = 2, .seed = 7};
+  const Rkme fast = build_rkme(ctx, x.view(), o);
+
+  KMeansOptions km;
+  km.k = o.k;
+  km.max_iter = o.kmeans_max_iter;
+  km.seed = ctx.seed;
+  const Matrix<double> initial = kmeans(ctx, x.view(), km).centroids;
+  const Rkme ref = build_rkme_ref(x.view(), initial, o);
+
+  EXPECT_LT(max_abs_diff(fast.z.values(), ref.z.values()), 1e-9);
+  EXPECT_LT(max_abs_diff(fast.beta, ref.beta), 1e-8);
+  EXPECT_NEAR(mmd2(fast, ref, o.gamma), 0.0, 1e-12);
+}
+
+TEST(BuildRkme, UnconstrainedBetaMatchesReference) {
+  const Matrix<double> x = gaussian_data(200, 3, 4);
+  RkmeOptions o;
+  o.k = 8;
+  o.nonnegative_beta = false;
+  const Context ctx{.seed = 1};
+  const Rkme fast = build_rkme(ctx, x.view(), o);
+  KMeansOptions km;
+  km.k = o.k;
+  km.seed = ctx.seed;
+  const Rkme ref = build_rkme_ref(x.view(), kmeans(ctx, x.view(), km).centroids, o);
+  EXPECT_LT(max_abs_diff(fast.beta, ref.beta), 1e-7);
+  EXPECT_LT(max_abs_diff(fast.z.values(), ref.z.values()), 1e-9);
+}
+
+TEST(BuildRkme, GradientStepMatchesPlainReference) {
+  const Matrix<double> x = gaussian_data(150, 7, 5);
+  Matrix<double> z = gaussian_data(9, 7, 6);
+  Matrix<double> z_ref = z;
+  std::vector<double> beta(9);
+  Rng rng(8);
+  for (double& b : beta) b = rng.uniform();
+  rkme_gradient_step(Context{.n_threads = 3}, z.view(), beta, x.view(), 0.15, 0.1);
+  rkme_gradient_step_ref(z_ref.view(), beta, x.view(), 0.15, 0.1);
+  EXPECT_LT(max_abs_diff(z.values(), z_ref.values()), 1e-12);
+}
+
+TEST(BuildRkme, IdenticalForOneAndSeveralThreads) {
+  const Matrix<double> x = two_blobs(2000, 6, 9);
+  RkmeOptions o;
+  o.k = 30;
+  const Rkme one = build_rkme(Context{.n_threads = 1, .seed = 3}, x.view(), o);
+  const Rkme two = build_rkme(Context{.n_threads = 2, .seed = 3}, x.view(), o);
+  const Rkme three = build_rkme(Context{.n_threads = 3, .seed = 3}, x.view(), o);
+  EXPECT_EQ(one.z, two.z);
+  EXPECT_EQ(one.beta, two.beta);
+  EXPECT_EQ(one.z, three.z);
+  EXPECT_EQ(one.beta, three.beta);
+}
+
+TEST(BuildRkme, SingleRowGivesThatRowWithWeightOne) {
+  const Matrix<double> x(1, 3, std::vector<double>{1.0, -2.0, 0.5});
+  const Rkme r = build_rkme(Context{}, x.view(), RkmeOptions{});
+  ASSERT_EQ(r.z.rows(), 1);
+  EXPECT_EQ(r.beta, std::vector<double>{1.0});
+  // With one centre the gradient pulls z towards the data point and is zero there.
+  EXPECT_NEAR(r.z(0, 0), 1.0, 1e-12);
+  EXPECT_NEAR(r.z(0, 1), -2.0, 1e-12);
+}
+
+TEST(BuildRkme, KAtLeastNShrinksToTwoThirdsOfN) {
+  const Matrix<double> x = gaussian_data(30, 2, 10);
+  RkmeOptions o;
+  o.k = 100;
+  EXPECT_EQ(build_rkme(Context{}, x.view(), o).z.rows(), 20);
+}
+
+TEST(BuildRkme, OneDimensionalData) {
+  const Matrix<double> x = gaussian_data(400, 1, 11);
+  RkmeOptions o;
+  o.k = 10;
+  const Rkme r = build_rkme(Context{}, x.view(), o);
+  EXPECT_EQ(r.z.cols(), 1);
+  EXPECT_LT(mmd2(r, empirical_embedding(x)), 1e-3);
+}
+
+TEST(BuildRkme, DuplicateRowsDoNotBreakIt) {
+  // 200 rows but only 4 distinct points: fewer distinct values than K.
+  Matrix<double> x(200, 2);
+  for (std::int64_t i = 0; i < 200; ++i) {
+    x(i, 0) = static_cast<double>(i % 4);
+    x(i, 1) = static_cast<double>((i % 4) * (i % 4));
+  }
+  RkmeOptions o;
+  o.k = 10;
+  const Rkme r = build_rkme(Context{}, x.view(), o);
+  for (double v : r.z.values()) EXPECT_TRUE(std::isfinite(v));
+  for (double b : r.beta) EXPECT_TRUE(std::isfinite(b));
+  EXPECT_NEAR(sum(r.beta), 1.0, 1e-12);
+  EXPECT_LT(mmd2(r, empirical_embedding(x)), 1e-6);
+}
+
+TEST(BuildRkme, NoReduceKeepsEveryRowWithUniformWeights) {
+  const Matrix<double> x = gaussian_data(7, 3, 12);
+  RkmeOptions o;
+  o.reduce = false;
+  const Rkme r = build_rkme(Context{}, x.view(), o);
+  EXPECT_EQ(r.z, x);
+  for (double b : r.beta) EXPECT_DOUBLE_EQ(b, 1.0 / 7.0);
+}
+
+TEST(BuildRkme, InvalidOptionsAreRejected) {
+  const Matrix<double> x = gaussian_data(10, 2, 13);
+  RkmeOptions o;
+  o.k = 0;
+  EXPECT_THROW(build_rkme(Context{}, x.view(), o), KernelError);
+  o = RkmeOptions{};
+  o.gamma = -1.0;
+  EXPECT_THROW(build_rkme(Context{}, x.view(), o), KernelError);
+  o = RkmeOptions{};
+  o.steps = -2;
+  EXPECT_THROW(build_rkme(Context{}, x.view(), o), KernelError);
+  EXPECT_THROW(build_rkme(Context{}, Matrix<double>(0, 2).view(), RkmeOptions{}), KernelError);
+}
+
+// ---- quality properties ---------------------------------------------------------
+
+TEST(BuildRkme, CloserToTheDataThanARandomSubsetOfTheSameSize) {
+  const Matrix<double> x = two_blobs(1500, 5, 14);
+  RkmeOptions o;
+  o.k = 25;
+  const Rkme reduced = build_rkme(Context{.seed = 2}, x.view(), o);
+  const Rkme full = empirical_embedding(x);
+  const double ours = mmd2(reduced, full);
+
+  Rng rng(99);
+  for (int trial = 0; trial < 5; ++trial) {
+    Rkme subset;
+    subset.z = Matrix<double>(25, 5);
+    for (std::int64_t i = 0; i < 25; ++i) {
+      const auto row = static_cast<std::int64_t>(rng.below(1500));
+      std::copy(x.row(row), x.row(row) + 5, subset.z.row(i));
+    }
+    subset.beta.assign(25, 1.0 / 25.0);
+    EXPECT_LT(ours, mmd2(subset, full)) << "trial " << trial;
+  }
+}
+
+TEST(BuildRkme, GradientStepsDoNotIncreaseTheDistanceToTheData) {
+  const Matrix<double> x = two_blobs(800, 4, 15);
+  const Rkme full = empirical_embedding(x);
+  RkmeOptions o;
+  o.k = 15;
+  o.steps = 0;
+  const double before = mmd2(build_rkme(Context{.seed = 4}, x.view(), o), full);
+  o.steps = 3;
+  const double after = mmd2(build_rkme(Context{.seed = 4}, x.view(), o), full);
+  EXPECT_LE(after, before * (1.0 + 1e-9));
+}
+
+// ---- inner product and MMD ---------------------------------------------------------
+
+TEST(RkmeMmd2, IsZeroForTheSameSpec) {
+  const Matrix<double> x = gaussian_data(300, 3, 16);
+  RkmeOptions o;
+  o.k = 10;
+  const Rkme r = build_rkme(Context{}, x.view(), o);
+  EXPECT_EQ(mmd2(r, r), 0.0);
+}
+
+TEST(RkmeMmd2, IsSymmetricAndMatchesReference) {
+  const Matrix<double> a = gaussian_data(300, 3, 17);
+  const Matrix<double> b = gaussian_data(200, 3, 18, 0.7);
+  RkmeOptions o;
+  o.k = 10;
+  const Rkme p = build_rkme(Context{}, a.view(), o);
+  const Rkme q = build_rkme(Context{}, b.view(), o);
+  const double pq = mmd2(p, q);
+  EXPECT_NEAR(pq, mmd2(q, p), 1e-15);
+  const double ref = rkme_mmd2_ref(p.z.view(), p.beta, q.z.view(), q.beta, 0.1);
+  EXPECT_NEAR(pq, ref, 1e-10 * std::abs(ref));
+  EXPECT_GT(pq, 0.0);
+}
+
+TEST(RkmeMmd2, GrowsWithTheShiftBetweenDistributions) {
+  const Matrix<double> base = gaussian_data(400, 2, 19);
+  RkmeOptions o;
+  o.k = 10;
+  const Rkme p = build_rkme(Context{}, base.view(), o);
+  double previous = 0.0;
+  for (double shift : {0.5, 1.0, 2.0, 4.0}) {
+    const Rkme q = build_rkme(Context{}, gaussian_data(400, 2, 20, shift).view(), o);
+    const double d = mmd2(p, q);
+    EXPECT_GT(d, previous) << "shift " << shift;
+    previous = d;
+  }
+}
+
+TEST(RkmeInnerProduct, RejectsDifferentWidths) {
+  const Matrix<double> a = gaussian_data(3, 2, 21);
+  const Matrix<double> b = gaussian_data(3, 3, 22);
+  const std::vector<double> w(3, 1.0 / 3.0);
+  EXPECT_THROW(rkme_inner_product(Context{}, a.view(), w, b.view(), w, 0.1), KernelError);
+  EXPECT_THROW(rkme_inner_product(Context{}, a.view(), std::vector<double>(2, 0.5), a.view(), w, 0.1), KernelError);
+}
+
+// ---- herding ----------------------------------------------------------------------
+
+TEST(RkmeHerding, ReturnsTheRequestedNumberOfSamplesNearTheSupport) {
+  const Matrix<double> x = two_blobs(600, 3, 23);
+  RkmeOptions o;
+  o.k = 12;
+  const Rkme r = build_rkme(Context{}, x.view(), o);
+  const Matrix<double> s = rkme_herding(Context{.seed = 5}, r.z.view(), r.beta, r.gamma, 40);
+  ASSERT_EQ(s.rows(), 40);
+  ASSERT_EQ(s.cols(), 3);
+  for (std::int64_t i = 0; i < s.rows(); ++i) {
+    double nearest = std::numeric_limits<double>::infinity();
+    for (std::int64_t k = 0; k < r.z.rows(); ++k) {
+      double d2 = 0.0;
+      for (std::int64_t j = 0; j < 3; ++j) d2 += (s(i, j) - r.z(k, j)) * (s(i, j) - r.z(k, j));
+      nearest = std::min(nearest, d2);
+    }
+    EXPECT_LT(nearest, 9.0 * 3 * 0.25 * 0.25 * 4) << "sample " << i;  // within a few candidate std devs
+  }
+}
+
+TEST(RkmeHerding, IsDeterministicForASeedAndDiffersAcrossSeeds) {
+  const Matrix<double> x = gaussian_data(300, 2, 24);
+  RkmeOptions o;
+  o.k = 8;
+  const Rkme r = build_rkme(Context{}, x.view(), o);
+  const auto a = rkme_herding(Context{.n_threads = 1, .seed = 1}, r.z.view(), r.beta, r.gamma, 20);
+  const auto b = rkme_herding(Context{.n_threads = 2, .seed = 1}, r.z.view(), r.beta, r.gamma, 20);
+  const auto c = rkme_herding(Context{.seed = 2}, r.z.view(), r.beta, r.gamma, 20);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+}
+
+TEST(RkmeHerding, SamplesFollowTheEmbeddingBetterThanRandomCandidates) {
+  const Matrix<double> x = two_blobs(1000, 2, 25);
+  RkmeOptions o;
+  o.k = 20;
+  const Rkme r = build_rkme(Context{}, x.view(), o);
+  const Matrix<double> herded = rkme_herding(Context{.seed = 3}, r.z.view(), r.beta, r.gamma, 50);
+  Rkme herded_embedding;
+  herded_embedding.z = herded;
+  herded_embedding.beta.assign(50, 1.0 / 50.0);
+  // The same number of points from one blob only misses the other blob's mass.
+  Rkme one_blob;
+  one_blob.z = Matrix<double>(50, 2);
+  Rng rng(4);
+  for (auto& v : one_blob.z.values()) v = -2.0 + 0.5 * rng.normal();
+  one_blob.beta.assign(50, 1.0 / 50.0);
+  EXPECT_LT(mmd2(herded_embedding, r), 0.25 * mmd2(one_blob, r));
+}
+
+TEST(RkmeHerding, NegativeWeightsAreNeverSampledFrom) {
+  Matrix<double> z(2, 1, std::vector<double>{0.0, 100.0});
+  const std::vector<double> beta{1.0, -0.5};
+  const Matrix<double> s = rkme_herding(Context{.seed = 6}, z.view(), beta, 0.1, 10);
+  for (double v : s.values()) EXPECT_LT(std::abs(v), 5.0);
+}
+
+TEST(RkmeHerding, RejectsBadArguments) {
+  Matrix<double> z(2, 1, std::vector<double>{0.0, 1.0});
+  EXPECT_THROW(rkme_herding(Context{}, z.view(), std::vector<double>{-1.0, 0.0}, 0.1, 5), KernelError);
+  EXPECT_THROW(rkme_herding(Context{}, z.view(), std::vector<double>{0.5, 0.5}, 0.1, 0), KernelError);
+  EXPECT_THROW(rkme_herding(Context{}, z.view(), std::vector<double>{1.0}, 0.1, 3), KernelError);
+}
+
+}  // namespace
+}  // namespace lwd::kernels
+
+namespace lwd::kernels {
+namespace {
+
+TEST(RkmeBatchInnerProducts, EqualsOneInnerProductPerPackedSpec) {
+  Rng rng(30);
+  const std::int64_t d = 5;
+  const Matrix<double> zu = gaussian_data(7, d, 31);
+  std::vector<double> bu(7);
+  for (double& b : bu) b = rng.uniform();
+  // Specs of sizes 3, 1, 0 (empty segment), 6.
+  const std::vector<std::int64_t> offsets{0, 3, 4, 4, 10};
+  const Matrix<double> packed = gaussian_data(10, d, 32, 0.3);
+  std::vector<double> pb(10);
+  for (double& b : pb) b = rng.uniform() - 0.2;
+  std::vector<double> out(4);
+  rkme_batch_inner_products(Context{.n_threads = 2}, zu.view(), bu, packed.view(), pb, offsets, 0.3, out);
+  for (std::size_t m = 0; m < 4; ++m) {
+    const auto rows = offsets[m + 1] - offsets[m];
+    const double expected =
+        rows == 0 ? 0.0
+                  : rkme_inner_product(Context{}, zu.view(), bu, packed.view().row_block(offsets[m], rows),
+                                       std::span<const double>(pb).subspan(static_cast<std::size_t>(offsets[m]),
+                                                                           static_cast<std::size_t>(rows)),
+                                       0.3);
+    EXPECT_NEAR(out[m], expected, 1e-12 * std::max(1.0, std::abs(expected))) << "spec " << m;
+  }
+}
+
+TEST(RkmeBatchInnerProducts, RejectsInconsistentOffsets) {
+  const Matrix<double> z = gaussian_data(4, 2, 33);
+  const std::vector<double> b(4, 0.25);
+  std::vector<double> out(2);
+  EXPECT_THROW(rkme_batch_inner_products(Context{}, z.view(), b, z.view(), b, std::vector<std::int64_t>{0, 2}, 0.1,
+                                         out),
+               KernelError);
+  EXPECT_THROW(rkme_batch_inner_products(Context{}, z.view(), b, z.view(), b, std::vector<std::int64_t>{0, 3, 2},
+                                         0.1, out),
+               KernelError);
+  EXPECT_THROW(rkme_batch_inner_products(Context{}, z.view(), b, z.view(), b, std::vector<std::int64_t>{0, 2, 5},
+                                         0.1, out),
+               KernelError);
+}
+
+}  // namespace
+}  // namespace lwd::kernels
