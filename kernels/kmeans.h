@@ -1,6 +1,8 @@
-// k-means: k-means++ seeding followed by Lloyd iterations. Deterministic for a
-// given seed and independent of the thread count: assignments are per row, and
-// centroid sums are reduced over fixed-size row blocks in block order.
+// k-means: greedy k-means++ seeding (the best of 2 + floor(ln k) D^2-sampled
+// candidates per centre, as scikit-learn does) followed by Lloyd iterations.
+// Deterministic for a given seed and independent of the thread count:
+// assignments are per row, centroid sums per cluster in row order, and other
+// sums over fixed-size row blocks combined in block order.
 #pragma once
 
 #include <cstdint>
@@ -24,11 +26,14 @@ struct KMeansResult {
   Matrix<double> centroids;        // k x d
   std::vector<std::int32_t> labels;  // n, index of each row's centroid
   double inertia = 0.0;            // sum of squared distances to assigned centroids
-  int iterations = 0;              // Lloyd iterations run
+  int iterations = 0;              // Lloyd iterations that updated the centroids
 };
 
-// Requires 1 <= k <= x.rows. Empty clusters are re-seeded with the row farthest
-// from its centroid.
+// Requires 1 <= k <= x.rows, finite data; throws KernelError otherwise. Stops
+// after max_iter updates, when the assignments no longer change, or when the
+// total squared centroid shift is within tol (see KMeansOptions). Empty clusters
+// are re-seeded with the row farthest from its centroid (lowest index on ties).
+// The final labels and inertia are those of the returned centroids.
 KMeansResult kmeans(const Context& ctx, ConstMatrixView<double> x, const KMeansOptions& options);
 
 // Plain reference of the same algorithm (same seeding, same rules) with naive

@@ -1,1 +1,81 @@
-int main() { return 0; }
+// lwdock: the learnware dock's command line. Every failure ends as exactly one
+// line on stderr, "lwdock: error: ...", and a non-zero exit status:
+// 1 for runtime errors (unreadable or malformed input, failed writes),
+// 2 for usage errors (unknown options, missing or invalid option values).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "apps/lwdock/commands.h"
+#include "engine/error.h"
+#include "kernels/context.h"
+#include "kernels/error.h"
+
+#ifndef LWD_VERSION
+#define LWD_VERSION "0.1.0"
+#endif
+
+namespace {
+
+constexpr int kRuntimeError = 1;
+constexpr int kUsageError = 2;
+
+int report(const std::string& message, int status) {
+  std::string line = message;
+  for (char& c : line)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  std::fprintf(stderr, "lwdock: error: %s\n", line.c_str());
+  return status;
+}
+
+// "lwdock spec generate": the deepest subcommand the parser had reached, so a
+// usage error can point at the right --help.
+std::string command_path(const CLI::App& app) {
+  std::string path = app.get_name();
+  const CLI::App* current = &app;
+  while (!current->get_subcommands().empty()) {
+    current = current->get_subcommands().front();
+    path += " " + current->get_name();
+  }
+  return path;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lwd::kernels::Context ctx;
+  CLI::App app{"lwdock: build, compare and sample learnware specifications", "lwdock"};
+  app.set_version_flag("--version", std::string("lwdock ") + LWD_VERSION);
+  app.footer("Exit status: 0 on success, 1 on runtime errors, 2 on usage errors.");
+  app.require_subcommand(1);
+  // Global options may also follow the subcommand: `lwdock spec dist a b --threads 4`.
+  app.fallthrough();
+  app.add_option("--threads", ctx.n_threads, "OpenMP threads (0 = all cores)")
+      ->capture_default_str()
+      ->check(lwdock::integer_at_least(0));
+
+  register_spec_commands(app, ctx);
+  register_demo_command(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    return report(std::string(e.what()) + " (see '" + command_path(app) + " --help')", kUsageError);
+  } catch (const lwd::Error& e) {
+    return report(e.what(), kRuntimeError);
+  } catch (const lwd::kernels::KernelError& e) {
+    return report(e.what(), kRuntimeError);
+  } catch (const std::bad_alloc&) {
+    return report("out of memory", kRuntimeError);
+  } catch (const std::exception& e) {
+    return report(e.what(), kRuntimeError);
+  }
+
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) return report("cannot write to standard output", kRuntimeError);
+  return 0;
+}

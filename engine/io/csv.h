@@ -2,11 +2,13 @@
 //
 // Accepted: comma-separated fields, optional header row (detected: a first row
 // with any field that is not a number), optional surrounding spaces, CRLF line
-// endings, blank trailing lines. Numbers are parsed with from_chars; "nan",
-// "NaN", "inf", "-inf", "Infinity" and empty fields are read as non-finite
-// values (the RKME builder imputes them). Anything else -- a ragged row, a
-// non-numeric field after the header, no data rows -- is an lwd::Error naming
-// the file, line and column.
+// endings, a UTF-8 byte-order mark, blank lines (skipped, as pandas does) and
+// RFC 4180 quoting within a line. Numbers are parsed with from_chars; "nan",
+// "NaN", "inf", "-inf", "Infinity", empty fields and the usual missing-value
+// tokens ("NA", "N/A", "NULL", "null", "None", "#N/A", "<NA>") are read as
+// non-finite values (the RKME builder imputes them). Anything else -- a ragged
+// row, a non-numeric field after the header, no data rows -- is an lwd::Error
+// naming the file, line and column.
 #pragma once
 
 #include <filesystem>

@@ -1,0 +1,69 @@
+// The lwdock subcommands, registered in one explicit list by main.cpp. Each
+// register_* function adds its subcommand(s) to `app`; their callbacks run the
+// work with `ctx` (whose thread count the global --threads option has set by
+// then). Failures are reported by throwing lwd::Error (runtime, exit 1) or
+// CLI::ValidationError (usage, exit 2); main turns either into one line on stderr.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <cmath>
+#include <string>
+
+#include "kernels/context.h"
+
+namespace lwdock {
+
+// Option checks that run on the raw text, so a bad value is reported as
+// "--k: must be an integer >= 1 (got '0')" rather than as a conversion failure.
+inline CLI::Validator integer_at_least(long long min) {
+  const std::string rule = "must be an integer >= " + std::to_string(min);
+  return CLI::Validator(
+      [min, rule](std::string& text) -> std::string {
+        long long v = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (ec != std::errc() || ptr != end || v < min) return rule + " (got '" + text + "')";
+        return {};
+      },
+      min == 0   ? "NONNEGATIVE"
+      : min == 1 ? "POSITIVE"
+                 : ">=" + std::to_string(min));
+}
+
+// Any unsigned 64-bit value; a leading '-' would otherwise wrap around silently.
+inline CLI::Validator unsigned_integer() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        unsigned long long v = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (ec != std::errc() || ptr != end) return "must be an integer in [0, 2^64) (got '" + text + "')";
+        return {};
+      },
+      "");
+}
+
+// A finite number, strictly above `min` when `strict`, else at least `min`.
+inline CLI::Validator finite_number_above(double min, bool strict) {
+  char buf[32];
+  const std::string min_text(buf, std::to_chars(buf, buf + sizeof buf, min).ptr);
+  const std::string rule = std::string("must be a finite number ") + (strict ? "> " : ">= ") + min_text;
+  return CLI::Validator(
+      [min, strict, rule](std::string& text) -> std::string {
+        double v = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        const bool ok = ec == std::errc() && ptr == end && std::isfinite(v) && (strict ? v > min : v >= min);
+        return ok ? std::string() : rule + " (got '" + text + "')";
+      },
+      min == 0 ? (strict ? "POSITIVE" : "NONNEGATIVE") : (strict ? ">" : ">=") + min_text);
+}
+
+}  // namespace lwdock
+
+// `lwdock spec generate|dist|inspect|herd`.
+void register_spec_commands(CLI::App& app, lwd::kernels::Context& ctx);
+
+// `lwdock demo`.
+void register_demo_command(CLI::App& app, lwd::kernels::Context& ctx);
