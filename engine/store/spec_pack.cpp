@@ -1,0 +1,100 @@
+#include "engine/store/spec_pack.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/error.h"
+#include "kernels/rkme.h"
+
+namespace lwd {
+
+kernels::ConstMatrixView<double> SpecPack::member_z(std::int64_t m) const {
+  const std::int64_t begin = offsets[static_cast<std::size_t>(m)];
+  const std::int64_t end = offsets[static_cast<std::size_t>(m) + 1];
+  return {z.data() + begin * dim, end - begin, dim};
+}
+
+std::span<const double> SpecPack::member_beta(std::int64_t m) const {
+  const auto begin = static_cast<std::size_t>(offsets[static_cast<std::size_t>(m)]);
+  const auto end = static_cast<std::size_t>(offsets[static_cast<std::size_t>(m) + 1]);
+  return std::span<const double>(beta).subspan(begin, end - begin);
+}
+
+void SpecPack::append(const std::string& id, const RKMETableSpec& spec, const kernels::Context& ctx) {
+  if (spec.empty()) throw Error("spec pack " + spec_pack_key(type, dim) + ": cannot add an empty spec for " + id);
+  if (dim == 0 && count() == 0) dim = spec.dim();
+  if (spec.dim() != dim) {
+    throw Error("spec pack " + spec_pack_key(type, dim) + ": learnware " + id + " has Z width " +
+                std::to_string(spec.dim()));
+  }
+  if (find(id)) throw Error("spec pack " + spec_pack_key(type, dim) + ": learnware " + id + " is already packed");
+  const double self = spec.inner_product(spec, ctx);
+  z.insert(z.end(), spec.z().values().begin(), spec.z().values().end());
+  beta.insert(beta.end(), spec.beta().begin(), spec.beta().end());
+  offsets.push_back(offsets.back() + spec.size());
+  ids.push_back(id);
+  gamma.push_back(spec.gamma());
+  self_inner.push_back(self);
+  num_points.push_back(spec.num_points());
+}
+
+std::optional<std::int64_t> SpecPack::find(std::string_view id) const {
+  const auto it = std::find(ids.begin(), ids.end(), id);
+  if (it == ids.end()) return std::nullopt;
+  return static_cast<std::int64_t>(it - ids.begin());
+}
+
+bool SpecPack::remove(std::string_view id) {
+  const auto found = find(id);
+  if (!found) return false;
+  const auto m = static_cast<std::size_t>(*found);
+  const std::int64_t begin = offsets[m];
+  const std::int64_t end = offsets[m + 1];
+  const std::int64_t rows = end - begin;
+  z.erase(z.begin() + begin * dim, z.begin() + end * dim);
+  beta.erase(beta.begin() + begin, beta.begin() + end);
+  offsets.erase(offsets.begin() + static_cast<std::ptrdiff_t>(m) + 1);
+  for (std::size_t i = m + 1; i < offsets.size(); ++i) offsets[i] -= rows;
+  const auto at = static_cast<std::ptrdiff_t>(m);
+  ids.erase(ids.begin() + at);
+  gamma.erase(gamma.begin() + at);
+  self_inner.erase(self_inner.begin() + at);
+  num_points.erase(num_points.begin() + at);
+  return true;
+}
+
+RKMETableSpec SpecPack::spec(std::int64_t m) const {
+  const auto view = member_z(m);
+  std::vector<double> rows(view.data, view.data + view.rows * dim);
+  const auto b = member_beta(m);
+  return RKMETableSpec(kernels::Matrix<double>(view.rows, dim, std::move(rows)), std::vector<double>(b.begin(), b.end()),
+                       gamma[static_cast<std::size_t>(m)], num_points[static_cast<std::size_t>(m)]);
+}
+
+void SpecPack::validate() const {
+  const std::string where = "spec pack " + spec_pack_key(type, dim) + ": ";
+  const auto n = ids.size();
+  if (offsets.size() != n + 1 || gamma.size() != n || self_inner.size() != n || num_points.size() != n) {
+    throw Error(where + "member arrays disagree in length");
+  }
+  if (offsets.front() != 0) throw Error(where + "offsets must start at 0");
+  for (std::size_t m = 0; m < n; ++m) {
+    if (offsets[m + 1] <= offsets[m]) throw Error(where + "member " + ids[m] + " has no rows");
+    if (!(gamma[m] > 0.0) || !std::isfinite(gamma[m])) throw Error(where + "member " + ids[m] + " has a bad gamma");
+    if (!std::isfinite(self_inner[m])) throw Error(where + "member " + ids[m] + " has a non-finite self product");
+  }
+  const auto rows = static_cast<std::size_t>(offsets.back());
+  if (beta.size() != rows || z.size() != rows * static_cast<std::size_t>(dim)) {
+    throw Error(where + "z/beta sizes do not match the offsets");
+  }
+  for (double v : z)
+    if (!std::isfinite(v)) throw Error(where + "non-finite value in z");
+  for (double v : beta)
+    if (!std::isfinite(v)) throw Error(where + "non-finite value in beta");
+}
+
+std::string spec_pack_key(std::string_view type, std::int64_t dim) {
+  return std::string(type) + "/" + std::to_string(dim);
+}
+
+}  // namespace lwd

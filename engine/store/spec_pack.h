@@ -1,0 +1,54 @@
+// The statistical specifications of many learnwares, packed back to back so a
+// search reads contiguous memory: one pack per (spec type, Z width). Learnware
+// m owns rows [offsets[m], offsets[m+1]) of z and beta. Self inner products
+// <m,m> are computed once, when a spec enters the pack, never per query.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/spec/rkme_table_spec.h"
+#include "kernels/context.h"
+#include "kernels/matrix.h"
+
+namespace lwd {
+
+struct SpecPack {
+  std::string type;                    // e.g. "RKMETableSpecification"
+  std::int64_t dim = 0;                // Z width shared by every member
+  std::vector<std::string> ids;        // learnware id of member m
+  std::vector<std::int64_t> offsets{0};  // count() + 1 entries, offsets[0] = 0
+  std::vector<double> z;               // total_rows() x dim, row-major
+  std::vector<double> beta;            // total_rows()
+  std::vector<double> gamma;           // per member
+  std::vector<double> self_inner;      // per member: <m, m> with its gamma
+  std::vector<std::int64_t> num_points;  // per member: rows the spec summarises
+
+  std::int64_t count() const { return static_cast<std::int64_t>(ids.size()); }
+  std::int64_t total_rows() const { return offsets.back(); }
+  kernels::ConstMatrixView<double> z_view() const { return {z.data(), total_rows(), dim}; }
+  kernels::ConstMatrixView<double> member_z(std::int64_t m) const;
+  std::span<const double> member_beta(std::int64_t m) const;
+
+  // Appends a member (computing its self inner product). O(its own size).
+  // Throws lwd::Error if the width differs from dim (dim 0 adopts the spec's)
+  // or the id is already present.
+  void append(const std::string& id, const RKMETableSpec& spec, const kernels::Context& ctx = {});
+  // Removes member `id` if present (O(pack) copy); returns whether it was there.
+  bool remove(std::string_view id);
+  std::optional<std::int64_t> find(std::string_view id) const;
+  // Member m as a spec value (copies its rows).
+  RKMETableSpec spec(std::int64_t m) const;
+  // Internal consistency: sizes agree, offsets non-decreasing, everything finite.
+  // Throws lwd::Error naming what is wrong (used after loading from disk).
+  void validate() const;
+};
+
+// Key under which a spec is packed: "<type>/<dim>".
+std::string spec_pack_key(std::string_view type, std::int64_t dim);
+
+}  // namespace lwd
