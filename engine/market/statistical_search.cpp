@@ -1,0 +1,339 @@
+#include "engine/market/statistical_search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <numeric>
+
+#include "engine/error.h"
+#include "kernels/rkme.h"
+#include "kernels/simplex_qp.h"
+
+namespace lwd {
+
+namespace {
+
+using kernels::ConstMatrixView;
+using kernels::Context;
+using kernels::Matrix;
+
+// Inner products among the pool and with the user, however they are obtained.
+struct PoolProducts {
+  std::function<double(std::int64_t, std::int64_t)> k;  // <m_i, m_j>
+  std::function<double(std::int64_t)> c;                // <u, m_i>
+  double uu = 0.0;                                      // <u, u>
+};
+
+struct Mixture {
+  std::vector<std::int64_t> members;  // pool indices
+  std::vector<double> weights;
+  double mmd2 = 0.0;
+};
+
+// Mixture weights of `members`: argmin over the simplex of ½ wᵀKw − cᵀw; the
+// mixture's MMD² is <u,u> + 2·objective.
+Mixture solve_mixture(const PoolProducts& p, const std::vector<std::int64_t>& members) {
+  const auto n = static_cast<std::int64_t>(members.size());
+  Matrix<double> k(n, n);
+  std::vector<double> c(static_cast<std::size_t>(n));
+  for (std::int64_t a = 0; a < n; ++a) {
+    c[static_cast<std::size_t>(a)] = p.c(members[static_cast<std::size_t>(a)]);
+    for (std::int64_t b = 0; b < n; ++b) k(a, b) = p.k(members[static_cast<std::size_t>(a)], members[static_cast<std::size_t>(b)]);
+  }
+  const auto qp = kernels::solve_simplex_qp(k.view(), c);
+  return Mixture{members, qp.x, p.uu + 2.0 * qp.objective};
+}
+
+// Greedy: grow the set one learnware at a time, each time the one giving the
+// smallest mixture distance; stop when that is not below decay × current.
+std::optional<Mixture> greedy_mixture(const PoolProducts& p, std::int64_t pool, int max_search_num, double decay) {
+  if (pool == 0) return std::nullopt;
+  const std::int64_t rounds = std::min<std::int64_t>(max_search_num, pool);
+  std::vector<char> taken(static_cast<std::size_t>(pool), 0);
+  std::optional<Mixture> current;
+  for (std::int64_t round = 0; round < rounds; ++round) {
+    std::optional<Mixture> best;
+    for (std::int64_t cand = 0; cand < pool; ++cand) {
+      if (taken[static_cast<std::size_t>(cand)]) continue;
+      std::vector<std::int64_t> members = current ? current->members : std::vector<std::int64_t>{};
+      members.push_back(cand);
+      Mixture m = solve_mixture(p, members);
+      if (!best || m.mmd2 < best->mmd2) best = std::move(m);
+    }
+    if (current && !(best->mmd2 <= current->mmd2 * decay)) break;
+    taken[static_cast<std::size_t>(best->members.back())] = 1;
+    current = std::move(best);
+  }
+  return current;
+}
+
+// Auto: weights over the whole pool; keep learnwares by descending weight while
+// the cumulative weight stays within the cutoff, then re-solve on those.
+std::optional<Mixture> auto_mixture(const PoolProducts& p, std::int64_t pool, int max_search_num, double cutoff,
+                                    std::span<const double> pool_mmd2) {
+  if (pool == 0) return std::nullopt;
+  std::vector<std::int64_t> all(static_cast<std::size_t>(pool));
+  std::iota(all.begin(), all.end(), 0);
+  const Mixture whole = solve_mixture(p, all);
+  std::vector<std::int64_t> order = all;
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return whole.weights[static_cast<std::size_t>(a)] > whole.weights[static_cast<std::size_t>(b)];
+  });
+  std::vector<std::int64_t> chosen;
+  double cumulative = 0.0;
+  for (std::int64_t idx : order) {
+    cumulative += whole.weights[static_cast<std::size_t>(idx)];
+    if (cumulative > cutoff) break;
+    chosen.push_back(idx);
+  }
+  if (chosen.size() <= 1) {
+    const std::int64_t top = order.front();
+    return Mixture{{top}, {1.0}, pool_mmd2[static_cast<std::size_t>(top)]};
+  }
+  if (static_cast<std::int64_t>(chosen.size()) > max_search_num) chosen.resize(static_cast<std::size_t>(max_search_num));
+  return solve_mixture(p, chosen);
+}
+
+double image_transform(double d) { return 1.0 - std::exp(-d / 5e-5); }
+
+// Everything after the distances: order, pool, mixture, scores, filtering.
+StatSearchResult rank_and_mix(const std::vector<std::string>& ids, const std::vector<double>& mmd2,
+                              const std::function<PoolProducts(const std::vector<std::int64_t>&)>& pool_products,
+                              const StatSearchOptions& options) {
+  StatSearchResult result;
+  result.candidates = static_cast<std::int64_t>(ids.size());
+  std::vector<std::int64_t> order;
+  for (std::size_t i = 0; i < mmd2.size(); ++i)
+    if (std::isfinite(mmd2[i])) order.push_back(static_cast<std::int64_t>(i));
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return mmd2[static_cast<std::size_t>(a)] < mmd2[static_cast<std::size_t>(b)];
+  });
+  if (order.empty()) return result;
+
+  std::vector<double> sorted_dist(order.size());
+  for (std::size_t r = 0; r < order.size(); ++r) sorted_dist[r] = mmd2[static_cast<std::size_t>(order[r])];
+
+  std::optional<Mixture> mixture;
+  const std::int64_t pool_size = std::min<std::int64_t>(
+      static_cast<std::int64_t>(order.size()),
+      static_cast<std::int64_t>(options.max_search_num) * options.max_search_num);
+  if (sorted_dist.front() > 0.0 && options.max_search_num > 1) {
+    const std::vector<std::int64_t> pool(order.begin(), order.begin() + pool_size);
+    const PoolProducts products = pool_products(pool);
+    mixture = options.method == MixtureMethod::kGreedy
+                  ? greedy_mixture(products, pool_size, options.max_search_num, options.greedy_decay)
+                  : auto_mixture(products, pool_size, options.max_search_num, options.auto_weight_cutoff,
+                                 std::span<const double>(sorted_dist).first(static_cast<std::size_t>(pool_size)));
+    if (mixture && mixture->members.size() <= 1) mixture.reset();  // a mixture of one is no mixture
+  }
+
+  std::vector<double> scored = sorted_dist;
+  double mixture_dist = mixture ? mixture->mmd2 : 0.0;
+  if (options.image_distance_transform) {
+    for (double& d : scored) d = image_transform(d);
+    mixture_dist = image_transform(mixture_dist);
+  }
+  if (mixture) scored.push_back(mixture_dist);
+  std::vector<double> scores = distances_to_scores(scored);
+  double mixture_score = 0.0;
+  if (mixture) {
+    mixture_score = scores.back();
+    scores.pop_back();
+    if (static_cast<int>(mixture_score * 100) == static_cast<int>(scores.front() * 100)) mixture.reset();
+  }
+
+  std::size_t keep = 1;
+  while (keep < scores.size() && scores[keep] >= options.single_min_score) ++keep;
+  if (keep == 1 && scores.front() < options.single_min_score) {
+    // Lift a lone, weak top result to the threshold and the mixture with it, as the reference does.
+    const double ratio = std::abs(scores.front()) < 1e-5 ? 100.0 : options.single_min_score / scores.front();
+    scores.front() = options.single_min_score;
+    if (mixture) mixture_score = std::min(1.0, mixture_score * ratio);
+  }
+  for (std::size_t r = 0; r < keep; ++r) {
+    const auto i = static_cast<std::size_t>(order[r]);
+    result.singles.push_back(SingleMatch{ids[i], scores[r], mmd2[i]});
+  }
+  if (mixture) {
+    MixtureMatch m;
+    for (std::int64_t pool_index : mixture->members) m.ids.push_back(ids[static_cast<std::size_t>(order[static_cast<std::size_t>(pool_index)])]);
+    m.weights = mixture->weights;
+    m.score = mixture_score;
+    m.mmd2 = mixture->mmd2;
+    result.mixture = std::move(m);
+  }
+  return result;
+}
+
+void require_searchable(const RKMETableSpec& user) {
+  if (user.empty()) throw Error("search: the user's specification is empty");
+  const double self = user.dist(user);
+  if (!std::isfinite(self)) throw Error("search: the user's specification has a non-finite self distance");
+}
+
+std::vector<std::int64_t> all_members_if_empty(std::span<const std::int64_t> members, std::int64_t count) {
+  if (!members.empty()) return {members.begin(), members.end()};
+  std::vector<std::int64_t> all(static_cast<std::size_t>(count));
+  std::iota(all.begin(), all.end(), 0);
+  return all;
+}
+
+}  // namespace
+
+std::vector<double> distances_to_scores(std::span<const double> distances) {
+  constexpr double kDistRatio = 0.1;
+  constexpr double kMinTopScore = 0.92;
+  constexpr double kImproveBelow = 0.7;
+  if (distances.empty()) return {};
+  const auto [lo, hi] = std::minmax_element(distances.begin(), distances.end());
+  const double min_dist = *lo;
+  const double max_dist = *hi;
+  if (min_dist == max_dist) return std::vector<double>(distances.size(), 1.0);
+  const double mean = std::accumulate(distances.begin(), distances.end(), 0.0) / static_cast<double>(distances.size());
+  // epsilon is the distance that would score 1: a tenth of the mean, moved so
+  // that the best result scores at least kMinTopScore.
+  double epsilon = mean * kDistRatio;
+  const double top_score = (max_dist - min_dist) / (max_dist - epsilon);
+  if (min_dist < epsilon) {
+    epsilon = min_dist;
+  } else if (top_score < kMinTopScore) {
+    epsilon = max_dist - (max_dist - min_dist) / kMinTopScore;
+  }
+  std::vector<double> scores(distances.size());
+  for (std::size_t i = 0; i < distances.size(); ++i) {
+    double s = (max_dist - distances[i]) / (max_dist - epsilon);
+    if (s < kImproveBelow) s = std::min(std::sqrt(std::max(s, 0.0)), kImproveBelow);
+    scores[i] = s;
+  }
+  return scores;
+}
+
+std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
+                               std::span<const std::int64_t> members) {
+  if (pack.count() > 0 && user.dim() != pack.dim) {
+    throw Error("search: the user's specification has width " + std::to_string(user.dim()) + " but the pack " +
+                spec_pack_key(pack.type, pack.dim) + " has width " + std::to_string(pack.dim));
+  }
+  const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
+  std::vector<double> out(list.size());
+  if (list.empty()) return out;
+  // The reference measures MMD²(m, u) with m's gamma; members almost always
+  // share one gamma, so this is one batched pass per distinct gamma.
+  std::vector<double> gammas;
+  for (std::int64_t m : list) gammas.push_back(pack.gamma[static_cast<std::size_t>(m)]);
+  std::sort(gammas.begin(), gammas.end());
+  gammas.erase(std::unique(gammas.begin(), gammas.end()), gammas.end());
+  std::vector<double> inner(static_cast<std::size_t>(pack.count()));
+  for (double gamma : gammas) {
+    kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(), pack.z_view(), pack.beta, pack.offsets, gamma,
+                                       inner);
+    const double uu = kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
+    for (std::size_t r = 0; r < list.size(); ++r) {
+      const auto m = static_cast<std::size_t>(list[r]);
+      if (pack.gamma[m] != gamma) continue;
+      out[r] = pack.self_inner[m] - 2.0 * inner[m] + uu;
+    }
+  }
+  return out;
+}
+
+StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
+                                    std::span<const std::int64_t> members, const StatSearchOptions& options) {
+  if (options.max_search_num < 1) throw Error("search: max_search_num must be >= 1");
+  require_searchable(user);
+  const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
+  const std::vector<double> mmd2 = batch_mmd2(ctx, user, pack, list);
+  std::vector<std::string> ids;
+  ids.reserve(list.size());
+  for (std::int64_t m : list) ids.push_back(pack.ids[static_cast<std::size_t>(m)]);
+
+  // Pool products: pack the pool's rows contiguously, then one batched
+  // evaluation per pool member gives its whole row of <m_i, m_j>.
+  std::vector<double> k_pool;
+  std::vector<double> c_pool;
+  auto pool_products = [&](const std::vector<std::int64_t>& pool) {
+    const auto p = static_cast<std::int64_t>(pool.size());
+    SpecPack sub;
+    sub.type = pack.type;
+    sub.dim = pack.dim;
+    std::vector<std::int64_t> sub_members(static_cast<std::size_t>(p));
+    for (std::int64_t i = 0; i < p; ++i) {
+      const auto m = list[static_cast<std::size_t>(pool[static_cast<std::size_t>(i)])];
+      const auto z = pack.member_z(m);
+      const auto b = pack.member_beta(m);
+      sub.z.insert(sub.z.end(), z.data, z.data + z.rows * z.cols);
+      sub.beta.insert(sub.beta.end(), b.begin(), b.end());
+      sub.offsets.push_back(sub.offsets.back() + z.rows);
+      sub_members[static_cast<std::size_t>(i)] = m;
+    }
+    k_pool.assign(static_cast<std::size_t>(p * p), 0.0);
+    c_pool.assign(static_cast<std::size_t>(p), 0.0);
+    std::vector<double> row(static_cast<std::size_t>(p));
+    for (std::int64_t i = 0; i < p; ++i) {
+      const std::int64_t m = sub_members[static_cast<std::size_t>(i)];
+      kernels::rkme_batch_inner_products(ctx, pack.member_z(m), pack.member_beta(m), sub.z_view(), sub.beta,
+                                         sub.offsets, pack.gamma[static_cast<std::size_t>(m)], row);
+      std::copy(row.begin(), row.end(), k_pool.begin() + i * p);
+    }
+    // <u, m_i> with the user's gamma (the reference's user-side inner product).
+    kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(), sub.z_view(), sub.beta, sub.offsets,
+                                       user.gamma(), c_pool);
+    PoolProducts products;
+    products.k = [&k_pool, p](std::int64_t i, std::int64_t j) { return k_pool[static_cast<std::size_t>(i * p + j)]; };
+    products.c = [&c_pool](std::int64_t i) { return c_pool[static_cast<std::size_t>(i)]; };
+    products.uu = user.inner_product(user, ctx);
+    return products;
+  };
+  return rank_and_mix(ids, mmd2, pool_products, options);
+}
+
+StatSearchResult statistical_search_per_pair(const Context& ctx, const RKMETableSpec& user,
+                                             const std::vector<std::string>& ids,
+                                             const std::vector<RKMETableSpec>& specs,
+                                             const StatSearchOptions& options) {
+  if (ids.size() != specs.size()) throw Error("search: ids and specs differ in length");
+  if (options.max_search_num < 1) throw Error("search: max_search_num must be >= 1");
+  require_searchable(user);
+  std::vector<std::string> kept_ids;
+  std::vector<const RKMETableSpec*> kept;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i].dim() != user.dim()) continue;
+    kept_ids.push_back(ids[i]);
+    kept.push_back(&specs[i]);
+  }
+  std::vector<double> mmd2(kept.size());
+  for (std::size_t i = 0; i < kept.size(); ++i) mmd2[i] = kept[i]->dist(user, ctx);  // self products every time
+
+  // Pool products one call per pair, as the reference does; each pair is
+  // computed once (the reference recomputes the candidate's row every greedy
+  // round, so this baseline is, if anything, faster than the pattern it mirrors).
+  std::vector<std::int64_t> order;  // pool index -> kept index
+  std::vector<double> k_memo;
+  std::vector<double> c_memo;
+  std::int64_t p = 0;
+  auto pool_products = [&](const std::vector<std::int64_t>& pool) {
+    order = pool;
+    p = static_cast<std::int64_t>(pool.size());
+    k_memo.assign(static_cast<std::size_t>(p * p), std::nan(""));
+    c_memo.assign(static_cast<std::size_t>(p), std::nan(""));
+    PoolProducts products;
+    products.k = [&](std::int64_t i, std::int64_t j) {
+      double& v = k_memo[static_cast<std::size_t>(i * p + j)];
+      if (std::isnan(v)) {
+        v = kept[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]->inner_product(
+            *kept[static_cast<std::size_t>(order[static_cast<std::size_t>(j)])], ctx);
+      }
+      return v;
+    };
+    products.c = [&](std::int64_t i) {
+      double& v = c_memo[static_cast<std::size_t>(i)];
+      if (std::isnan(v)) v = user.inner_product(*kept[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])], ctx);
+      return v;
+    };
+    products.uu = user.inner_product(user, ctx);
+    return products;
+  };
+  return rank_and_mix(kept_ids, mmd2, pool_products, options);
+}
+
+}  // namespace lwd

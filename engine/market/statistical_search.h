@@ -1,0 +1,82 @@
+// Statistical search (DESIGN.md §4): given a user's RKME and the packed RKMEs of
+// the market, rank single learnwares by MMD² and find the mixture of learnwares
+// whose weighted embedding is closest to the user's.
+//
+// One query is one fused kernel evaluation of the user's Z against every packed
+// Z row, then segmented weighted sums (kernels::rkme_batch_inner_products); the
+// market's self products <m,m> were computed when each spec entered the pack.
+// The mixture works on a small candidate pool (the best max_search_num² singles)
+// whose pairwise products come from one batched evaluation per pool member.
+//
+// Scores follow the reference rule so results read the same as the reference
+// dock's: min-max scores of the distances (ratio 0.1, top score at least 0.92,
+// scores below 0.7 lifted by a square root), the mixture scored together with
+// the singles and dropped when it rounds to the top single's percentage.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/spec/rkme_table_spec.h"
+#include "engine/store/spec_pack.h"
+#include "kernels/context.h"
+
+namespace lwd {
+
+enum class MixtureMethod { kGreedy, kAuto };
+
+struct StatSearchOptions {
+  int max_search_num = 5;        // most learnwares in a mixture; the pool holds its square
+  MixtureMethod method = MixtureMethod::kGreedy;
+  double greedy_decay = 0.95;    // greedy: add a learnware only if the distance falls below decay × current
+  double auto_weight_cutoff = 0.98;  // auto: keep learnwares by weight while the cumulative weight stays below
+  bool image_distance_transform = false;  // image specs: d -> 1 - exp(-d / 5e-5) before scoring
+  double single_min_score = 0.6;  // singles after the first are kept while their score is at least this
+};
+
+struct SingleMatch {
+  std::string id;
+  double score = 0.0;
+  double mmd2 = 0.0;
+};
+
+struct MixtureMatch {
+  std::vector<std::string> ids;
+  std::vector<double> weights;
+  double score = 0.0;
+  double mmd2 = 0.0;
+};
+
+struct StatSearchResult {
+  std::vector<SingleMatch> singles;     // best first
+  std::optional<MixtureMatch> mixture;  // absent when no mixture beats the best single
+  std::int64_t candidates = 0;          // learnwares compared (same type and width)
+};
+
+// Searches the members of `pack` listed in `members` (indices into the pack;
+// empty span = every member). Throws lwd::Error when the user's width differs
+// from the pack's or the user's spec has a non-finite self distance.
+StatSearchResult statistical_search(const kernels::Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
+                                    std::span<const std::int64_t> members, const StatSearchOptions& options = {});
+
+// MMD²(user, m) for the listed members, in the order given: the batched part
+// of the search on its own (used by evaluators and benchmarks).
+std::vector<double> batch_mmd2(const kernels::Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
+                               std::span<const std::int64_t> members);
+
+// The same search done the way the reference engine does it: every distance a
+// separate call on spec values, self products recomputed for every pair, the
+// greedy mixture re-evaluating inner products. Slow on purpose; the tests check
+// statistical_search against it and the benchmarks time both in one run.
+StatSearchResult statistical_search_per_pair(const kernels::Context& ctx, const RKMETableSpec& user,
+                                             const std::vector<std::string>& ids,
+                                             const std::vector<RKMETableSpec>& specs,
+                                             const StatSearchOptions& options = {});
+
+// The reference's distance-to-score rule (see the file comment).
+std::vector<double> distances_to_scores(std::span<const double> distances);
+
+}  // namespace lwd

@@ -1,0 +1,240 @@
+// Statistical search: the packed, batched search against the per-pair pattern
+// of the reference engine, planted-mixture recovery and the score rule.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "engine/error.h"
+#include "engine/market/statistical_search.h"
+
+namespace {
+
+using lwd::MixtureMethod;
+using lwd::RKMETableSpec;
+using lwd::SpecPack;
+using lwd::StatSearchOptions;
+using lwd::kernels::Context;
+using lwd::kernels::Matrix;
+using lwd::kernels::RkmeOptions;
+
+// n rows around `centre` (every coordinate) with unit spread.
+Matrix<double> blob(std::int64_t n, std::int64_t d, double centre, std::uint64_t seed, double spread = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, spread);
+  Matrix<double> x(n, d);
+  for (auto& v : x.values()) v = centre + normal(rng);
+  return x;
+}
+
+RKMETableSpec spec_of(Matrix<double> x, int k = 10, std::uint64_t seed = 0) {
+  RkmeOptions o;
+  o.k = k;
+  return RKMETableSpec::generate(Context{.seed = seed}, std::move(x), o);
+}
+
+struct Market {
+  std::vector<std::string> ids;
+  std::vector<RKMETableSpec> specs;
+  SpecPack pack;
+};
+
+// Learnware i summarises a blob centred at centres[i].
+Market make_market(const std::vector<double>& centres, std::int64_t d, std::uint64_t seed) {
+  Market m;
+  m.pack.type = "RKMETableSpecification";
+  for (std::size_t i = 0; i < centres.size(); ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "%08zu", i + 1);
+    m.ids.push_back(id);
+    m.specs.push_back(spec_of(blob(200, d, centres[i], seed + i), 10, seed + i));
+    m.pack.append(id, m.specs.back());
+  }
+  return m;
+}
+
+std::vector<double> spread_centres(std::size_t n, double step) {
+  std::vector<double> c(n);
+  for (std::size_t i = 0; i < n; ++i) c[i] = step * static_cast<double>(i);
+  return c;
+}
+
+TEST(BatchMmd2, EqualsOneDistanceCallPerLearnware) {
+  const Market m = make_market(spread_centres(30, 0.3), 5, 11);
+  const RKMETableSpec user = spec_of(blob(300, 5, 2.0, 99));
+  const auto mmd2 = lwd::batch_mmd2(Context{}, user, m.pack, {});
+  ASSERT_EQ(mmd2.size(), 30u);
+  for (std::size_t i = 0; i < 30; ++i) {
+    const double expected = m.specs[i].dist(user);
+    EXPECT_NEAR(mmd2[i], expected, 1e-9 * std::max(1e-12, std::abs(expected))) << i;
+  }
+}
+
+class SearchAgreesWithPerPair : public ::testing::TestWithParam<MixtureMethod> {};
+
+TEST_P(SearchAgreesWithPerPair, SameRankingDistancesAndMixture) {
+  for (std::uint64_t seed : {1u, 2u, 3u}) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(-3.0, 3.0);
+    std::vector<double> centres(40);
+    for (double& c : centres) c = u(rng);
+    const Market m = make_market(centres, 4, seed * 100);
+    const RKMETableSpec user = spec_of(blob(400, 4, u(rng), seed * 7 + 5));
+    StatSearchOptions o;
+    o.method = GetParam();
+    const auto fast = lwd::statistical_search(Context{}, user, m.pack, {}, o);
+    const auto slow = lwd::statistical_search_per_pair(Context{}, user, m.ids, m.specs, o);
+    ASSERT_EQ(fast.singles.size(), slow.singles.size()) << "seed " << seed;
+    for (std::size_t r = 0; r < fast.singles.size(); ++r) {
+      EXPECT_EQ(fast.singles[r].id, slow.singles[r].id) << "seed " << seed << " rank " << r;
+      EXPECT_NEAR(fast.singles[r].mmd2, slow.singles[r].mmd2, 1e-9 * std::abs(slow.singles[r].mmd2));
+      EXPECT_NEAR(fast.singles[r].score, slow.singles[r].score, 1e-9);
+    }
+    ASSERT_EQ(fast.mixture.has_value(), slow.mixture.has_value()) << "seed " << seed;
+    if (fast.mixture) {
+      EXPECT_EQ(fast.mixture->ids, slow.mixture->ids);
+      ASSERT_EQ(fast.mixture->weights.size(), slow.mixture->weights.size());
+      for (std::size_t i = 0; i < fast.mixture->weights.size(); ++i)
+        EXPECT_NEAR(fast.mixture->weights[i], slow.mixture->weights[i], 1e-7);
+      EXPECT_NEAR(fast.mixture->mmd2, slow.mixture->mmd2, 1e-9 * std::max(1e-12, std::abs(slow.mixture->mmd2)));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, SearchAgreesWithPerPair,
+                         ::testing::Values(MixtureMethod::kGreedy, MixtureMethod::kAuto),
+                         [](const auto& info) { return info.param == MixtureMethod::kGreedy ? "greedy" : "auto"; });
+
+// The user's data is drawn from two or three market learnwares' distributions.
+struct Planted {
+  Market market;
+  RKMETableSpec user;
+  std::vector<std::string> planted_ids;
+};
+
+Planted plant(const std::vector<std::size_t>& planted) {
+  constexpr double kStep = 2.3;  // centres kStep apart on the diagonal: sqrt(3)·2.3 ≈ 4 apart in 3-d
+  Planted p{make_market(spread_centres(20, kStep), 3, 500), {}, {}};
+  std::vector<double> rows;
+  for (std::size_t i = 0; i < planted.size(); ++i) {
+    const Matrix<double> part = blob(300, 3, kStep * static_cast<double>(planted[i]), 900 + i);
+    rows.insert(rows.end(), part.values().begin(), part.values().end());
+    p.planted_ids.push_back(p.market.ids[planted[i]]);
+  }
+  p.user = spec_of(Matrix<double>(static_cast<std::int64_t>(rows.size() / 3), 3, rows), 30, 4);
+  return p;
+}
+
+double weight_of(const lwd::MixtureMatch& m, const std::string& id) {
+  const auto it = std::find(m.ids.begin(), m.ids.end(), id);
+  return it == m.ids.end() ? 0.0 : m.weights[static_cast<std::size_t>(it - m.ids.begin())];
+}
+
+class GreedyPlantedMixture : public ::testing::TestWithParam<std::vector<std::size_t>> {};
+
+TEST_P(GreedyPlantedMixture, ContainsEverySourceWithASubstantialWeight) {
+  const Planted p = plant(GetParam());
+  const auto r = lwd::statistical_search(Context{}, p.user, p.market.pack, {});
+  ASSERT_TRUE(r.mixture.has_value());
+  for (const auto& id : p.planted_ids) EXPECT_GT(weight_of(*r.mixture, id), 0.15) << id;
+  // The mixture explains the data better than any single learnware.
+  EXPECT_LT(r.mixture->mmd2, r.singles.front().mmd2);
+  EXPECT_GE(r.mixture->score, r.singles.front().score);
+}
+
+INSTANTIATE_TEST_SUITE_P(TwoAndThreeSources, GreedyPlantedMixture,
+                         ::testing::Values(std::vector<std::size_t>{3, 11}, std::vector<std::size_t>{2, 9, 16}));
+
+// "auto" keeps learnwares by descending weight while the cumulative weight stays
+// within 0.98, so with equal shares the last source can fall just past the
+// cutoff (the reference's rule); what it keeps must be sources, at least two.
+TEST(AutoPlantedMixture, KeepsOnlySourcesAndAtLeastTwoOfThree) {
+  const Planted p = plant({2, 9, 16});
+  StatSearchOptions o;
+  o.method = MixtureMethod::kAuto;
+  const auto r = lwd::statistical_search(Context{}, p.user, p.market.pack, {}, o);
+  ASSERT_TRUE(r.mixture.has_value());
+  EXPECT_GE(r.mixture->ids.size(), 2u);
+  for (const auto& id : r.mixture->ids)
+    EXPECT_NE(std::find(p.planted_ids.begin(), p.planted_ids.end(), id), p.planted_ids.end()) << id;
+}
+
+TEST(StatisticalSearch, UserDrawnFromOneLearnwareFindsItFirstAndNoMixture) {
+  const Market m = make_market(spread_centres(15, 2.5), 3, 70);
+  const RKMETableSpec user = spec_of(blob(500, 3, 2.5 * 6, 123));
+  const auto r = lwd::statistical_search(Context{}, user, m.pack, {});
+  ASSERT_FALSE(r.singles.empty());
+  EXPECT_EQ(r.singles.front().id, m.ids[6]);
+  EXPECT_GE(r.singles.front().score, 0.92);
+  EXPECT_FALSE(r.mixture.has_value());
+}
+
+TEST(StatisticalSearch, SearchesOnlyTheListedMembers) {
+  const Market m = make_market(spread_centres(10, 2.0), 3, 80);
+  const RKMETableSpec user = spec_of(blob(300, 3, 2.0 * 4, 5));
+  const std::vector<std::int64_t> members = {0, 1, 2, 8, 9};  // not 4, the true source
+  const auto r = lwd::statistical_search(Context{}, user, m.pack, members);
+  EXPECT_EQ(r.candidates, 5);
+  for (const auto& s : r.singles) EXPECT_NE(s.id, m.ids[4]);
+}
+
+TEST(StatisticalSearch, SinglesAreSortedAndScoresInRange) {
+  const Market m = make_market(spread_centres(25, 0.5), 4, 90);
+  const RKMETableSpec user = spec_of(blob(300, 4, 3.3, 6));
+  const auto r = lwd::statistical_search(Context{}, user, m.pack, {});
+  ASSERT_FALSE(r.singles.empty());
+  for (std::size_t i = 1; i < r.singles.size(); ++i) {
+    EXPECT_LE(r.singles[i - 1].mmd2, r.singles[i].mmd2);
+    EXPECT_GE(r.singles[i].score, 0.6);
+  }
+  for (const auto& s : r.singles) EXPECT_LE(s.score, 1.0 + 1e-12);
+}
+
+TEST(StatisticalSearch, IsIdenticalForOneAndTwoThreads) {
+  const Market m = make_market(spread_centres(30, 0.4), 6, 91);
+  const RKMETableSpec user = spec_of(blob(300, 6, 4.1, 7));
+  const auto a = lwd::statistical_search(Context{.n_threads = 1}, user, m.pack, {});
+  const auto b = lwd::statistical_search(Context{.n_threads = 2}, user, m.pack, {});
+  ASSERT_EQ(a.singles.size(), b.singles.size());
+  for (std::size_t i = 0; i < a.singles.size(); ++i) EXPECT_EQ(a.singles[i].mmd2, b.singles[i].mmd2);
+}
+
+TEST(StatisticalSearch, RejectsAUserOfAnotherWidth) {
+  const Market m = make_market(spread_centres(3, 1.0), 3, 92);
+  const RKMETableSpec user = spec_of(blob(100, 4, 0.0, 8));
+  EXPECT_THROW(lwd::statistical_search(Context{}, user, m.pack, {}), lwd::Error);
+}
+
+TEST(StatisticalSearch, EmptyPackGivesNoResults) {
+  SpecPack empty;
+  empty.type = "RKMETableSpecification";
+  const RKMETableSpec user = spec_of(blob(100, 4, 0.0, 8));
+  const auto r = lwd::statistical_search(Context{}, user, empty, {});
+  EXPECT_TRUE(r.singles.empty());
+  EXPECT_FALSE(r.mixture.has_value());
+}
+
+TEST(DistancesToScores, EqualDistancesAllScoreOne) {
+  const std::vector<double> d = {0.3, 0.3, 0.3};
+  EXPECT_EQ(lwd::distances_to_scores(d), std::vector<double>(3, 1.0));
+}
+
+TEST(DistancesToScores, TopScoreIsAtLeast092AndScoresFallWithDistance) {
+  const std::vector<double> d = {0.50, 0.52, 0.55, 0.9, 1.4};
+  const auto s = lwd::distances_to_scores(d);
+  EXPECT_GE(s.front(), 0.92 - 1e-12);
+  for (std::size_t i = 1; i < s.size(); ++i) EXPECT_LE(s[i], s[i - 1]);
+  EXPECT_GE(s.back(), 0.0);
+}
+
+TEST(DistancesToScores, MatchesTheRuleByHand) {
+  // mean 0.4 -> epsilon 0.04; min 0.1 >= epsilon; top (0.9-0.1)/(0.9-0.04) = 0.9302 >= 0.92.
+  const std::vector<double> d = {0.1, 0.2, 0.9};
+  const auto s = lwd::distances_to_scores(d);
+  EXPECT_NEAR(s[0], 0.8 / 0.86, 1e-12);
+  EXPECT_NEAR(s[1], 0.7 / 0.86, 1e-12);
+  EXPECT_NEAR(s[2], 0.0, 1e-12);  // below 0.7: sqrt(0) = 0
+}
+
+}  // namespace
