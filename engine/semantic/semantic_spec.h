@@ -36,6 +36,7 @@ const std::vector<SemanticVocabulary>& semantic_vocabularies();
 struct FeatureSemantics {
   std::int64_t dimension = 0;
   std::map<std::int64_t, std::string> descriptions;  // feature index -> text
+  bool operator==(const FeatureSemantics&) const = default;
 };
 
 struct SemanticSpec {
