@@ -67,3 +67,12 @@ void register_spec_commands(CLI::App& app, lwd::kernels::Context& ctx);
 
 // `lwdock demo`.
 void register_demo_command(CLI::App& app, lwd::kernels::Context& ctx);
+
+// `lwdock market create|add|update|list|show|delete|rebuild`.
+void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx);
+
+// `lwdock package build`.
+void register_package_commands(CLI::App& app, lwd::kernels::Context& ctx);
+
+// `lwdock search`.
+void register_search_command(CLI::App& app, lwd::kernels::Context& ctx);

@@ -47,7 +47,7 @@ std::string command_path(const CLI::App& app) {
 
 int main(int argc, char** argv) {
   lwd::kernels::Context ctx;
-  CLI::App app{"lwdock: build, compare and sample learnware specifications", "lwdock"};
+  CLI::App app{"lwdock: the learnware dock -- specifications, packages, markets and search", "lwdock"};
   app.set_version_flag("--version", std::string("lwdock ") + LWD_VERSION);
   app.footer("Exit status: 0 on success, 1 on runtime errors, 2 on usage errors.");
   app.require_subcommand(1);
@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
       ->check(lwdock::integer_at_least(0));
 
   register_spec_commands(app, ctx);
+  register_package_commands(app, ctx);
+  register_market_commands(app, ctx);
+  register_search_command(app, ctx);
   register_demo_command(app, ctx);
 
   try {

@@ -247,16 +247,32 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
   ids.reserve(list.size());
   for (std::int64_t m : list) ids.push_back(pack.ids[static_cast<std::size_t>(m)]);
 
-  // Pool products: pack the pool's rows contiguously, then one batched
-  // evaluation per pool member gives its whole row of <m_i, m_j>.
-  std::vector<double> k_pool;
+  // Pool products: the pool's rows packed contiguously; a row <m_i, ·> of the
+  // pool matrix is one batched evaluation, computed only when asked for. The
+  // greedy mixture asks for the rows of the learnwares it has selected (the
+  // diagonal is the precomputed self product), so it evaluates a handful of
+  // rows instead of the whole pool matrix; "auto" asks for every row.
+  SpecPack sub;
+  std::vector<std::int64_t> sub_members;
+  std::vector<double> k_pool;   // row-major, NaN where not yet computed
+  std::vector<char> row_done;
   std::vector<double> c_pool;
+  bool one_gamma = true;
+  auto compute_row = [&](std::int64_t i) {
+    const auto p = static_cast<std::int64_t>(sub_members.size());
+    const std::int64_t m = sub_members[static_cast<std::size_t>(i)];
+    std::vector<double> row(static_cast<std::size_t>(p));
+    kernels::rkme_batch_inner_products(ctx, pack.member_z(m), pack.member_beta(m), sub.z_view(), sub.beta, sub.offsets,
+                                       pack.gamma[static_cast<std::size_t>(m)], row);
+    std::copy(row.begin(), row.end(), k_pool.begin() + i * p);
+    row_done[static_cast<std::size_t>(i)] = 1;
+  };
   auto pool_products = [&](const std::vector<std::int64_t>& pool) {
     const auto p = static_cast<std::int64_t>(pool.size());
-    SpecPack sub;
+    sub = SpecPack{};
     sub.type = pack.type;
     sub.dim = pack.dim;
-    std::vector<std::int64_t> sub_members(static_cast<std::size_t>(p));
+    sub_members.assign(static_cast<std::size_t>(p), 0);
     for (std::int64_t i = 0; i < p; ++i) {
       const auto m = list[static_cast<std::size_t>(pool[static_cast<std::size_t>(i)])];
       const auto z = pack.member_z(m);
@@ -265,22 +281,23 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
       sub.beta.insert(sub.beta.end(), b.begin(), b.end());
       sub.offsets.push_back(sub.offsets.back() + z.rows);
       sub_members[static_cast<std::size_t>(i)] = m;
+      // <m_i, m_j> uses m_i's gamma: with one gamma the matrix is symmetric.
+      one_gamma = one_gamma && pack.gamma[static_cast<std::size_t>(m)] == pack.gamma[static_cast<std::size_t>(sub_members[0])];
     }
     k_pool.assign(static_cast<std::size_t>(p * p), 0.0);
+    row_done.assign(static_cast<std::size_t>(p), 0);
     c_pool.assign(static_cast<std::size_t>(p), 0.0);
-    std::vector<double> row(static_cast<std::size_t>(p));
-    for (std::int64_t i = 0; i < p; ++i) {
-      const std::int64_t m = sub_members[static_cast<std::size_t>(i)];
-      kernels::rkme_batch_inner_products(ctx, pack.member_z(m), pack.member_beta(m), sub.z_view(), sub.beta,
-                                         sub.offsets, pack.gamma[static_cast<std::size_t>(m)], row);
-      std::copy(row.begin(), row.end(), k_pool.begin() + i * p);
-    }
     // <u, m_i> with the user's gamma (the reference's user-side inner product).
     kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(), sub.z_view(), sub.beta, sub.offsets,
                                        user.gamma(), c_pool);
     PoolProducts products;
-    products.k = [&k_pool, p](std::int64_t i, std::int64_t j) { return k_pool[static_cast<std::size_t>(i * p + j)]; };
-    products.c = [&c_pool](std::int64_t i) { return c_pool[static_cast<std::size_t>(i)]; };
+    products.k = [&, p](std::int64_t i, std::int64_t j) {
+      if (i == j) return pack.self_inner[static_cast<std::size_t>(sub_members[static_cast<std::size_t>(i)])];
+      if (one_gamma && !row_done[static_cast<std::size_t>(i)] && row_done[static_cast<std::size_t>(j)]) std::swap(i, j);
+      if (!row_done[static_cast<std::size_t>(i)]) compute_row(i);
+      return k_pool[static_cast<std::size_t>(i * p + j)];
+    };
+    products.c = [&](std::int64_t i) { return c_pool[static_cast<std::size_t>(i)]; };
     products.uu = user.inner_product(user, ctx);
     return products;
   };
@@ -290,7 +307,10 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
 StatSearchResult statistical_search_per_pair(const Context& ctx, const RKMETableSpec& user,
                                              const std::vector<std::string>& ids,
                                              const std::vector<RKMETableSpec>& specs,
-                                             const StatSearchOptions& options) {
+                                             const StatSearchOptions& options, const InnerProductFn& inner_product) {
+  const InnerProductFn ip = inner_product ? inner_product : [&ctx](const RKMETableSpec& p, const RKMETableSpec& q) {
+    return p.inner_product(q, ctx);
+  };
   if (ids.size() != specs.size()) throw Error("search: ids and specs differ in length");
   if (options.max_search_num < 1) throw Error("search: max_search_num must be >= 1");
   require_searchable(user);
@@ -302,7 +322,10 @@ StatSearchResult statistical_search_per_pair(const Context& ctx, const RKMETable
     kept.push_back(&specs[i]);
   }
   std::vector<double> mmd2(kept.size());
-  for (std::size_t i = 0; i < kept.size(); ++i) mmd2[i] = kept[i]->dist(user, ctx);  // self products every time
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    // dist(m, u) with m's gamma, both self products recomputed every time.
+    mmd2[i] = ip(*kept[i], *kept[i]) - 2.0 * ip(*kept[i], user) + ip(user, user);
+  }
 
   // Pool products one call per pair, as the reference does; each pair is
   // computed once (the reference recomputes the candidate's row every greedy
@@ -320,17 +343,17 @@ StatSearchResult statistical_search_per_pair(const Context& ctx, const RKMETable
     products.k = [&](std::int64_t i, std::int64_t j) {
       double& v = k_memo[static_cast<std::size_t>(i * p + j)];
       if (std::isnan(v)) {
-        v = kept[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]->inner_product(
-            *kept[static_cast<std::size_t>(order[static_cast<std::size_t>(j)])], ctx);
+        v = ip(*kept[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])],
+               *kept[static_cast<std::size_t>(order[static_cast<std::size_t>(j)])]);
       }
       return v;
     };
     products.c = [&](std::int64_t i) {
       double& v = c_memo[static_cast<std::size_t>(i)];
-      if (std::isnan(v)) v = user.inner_product(*kept[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])], ctx);
+      if (std::isnan(v)) v = ip(user, *kept[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]);
       return v;
     };
-    products.uu = user.inner_product(user, ctx);
+    products.uu = ip(user, user);
     return products;
   };
   return rank_and_mix(kept_ids, mmd2, pool_products, options);

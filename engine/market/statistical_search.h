@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -71,10 +72,15 @@ std::vector<double> batch_mmd2(const kernels::Context& ctx, const RKMETableSpec&
 // separate call on spec values, self products recomputed for every pair, the
 // greedy mixture re-evaluating inner products. Slow on purpose; the tests check
 // statistical_search against it and the benchmarks time both in one run.
+// `inner_product(p, q)` computes <p, q> with p's gamma; by default the spec's
+// own (fused kernels), a benchmark may pass one that evaluates like the
+// reference (full kernel matrix, materialised weight outer product).
+using InnerProductFn = std::function<double(const RKMETableSpec&, const RKMETableSpec&)>;
 StatSearchResult statistical_search_per_pair(const kernels::Context& ctx, const RKMETableSpec& user,
                                              const std::vector<std::string>& ids,
                                              const std::vector<RKMETableSpec>& specs,
-                                             const StatSearchOptions& options = {});
+                                             const StatSearchOptions& options = {},
+                                             const InnerProductFn& inner_product = {});
 
 // The reference's distance-to-score rule (see the file comment).
 std::vector<double> distances_to_scores(std::span<const double> distances);

@@ -1,0 +1,374 @@
+// `lwdock market ...`, `lwdock package build` and `lwdock search`: keep a market
+// directory, build learnware packages, and answer a user's requirement.
+//
+// The --json outputs are a stable schema (documented in README.md):
+//   market add:   {"id": "...", "status": "usable|not_usable|invalid", "reason": "..."}
+//   market list:  [{"id","name","owner","status","reason","package","spec_keys","created_at","updated_at"}, ...]
+//   search:       {"candidates": n, "semantic_matches": n,
+//                  "single": [{"id","score","mmd2"}, ...],
+//                  "mixture": {"ids": [...], "weights": [...], "score", "mmd2"} | null}
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apps/lwdock/commands.h"
+#include "engine/error.h"
+#include "engine/io/atomic_file.h"
+#include "engine/market/market.h"
+#include "engine/package/manifest.h"
+#include "engine/package/package.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string status_word(lwd::LearnwareStatus s) { return std::string(lwd::to_string(s)); }
+
+json record_json(const lwd::LearnwareRecord& r) {
+  return json{{"id", r.id},
+              {"name", r.name},
+              {"owner", r.owner},
+              {"status", status_word(r.status)},
+              {"reason", r.status_reason},
+              {"package", r.package_path},
+              {"spec_keys", r.spec_keys},
+              {"created_at", r.created_at},
+              {"updated_at", r.updated_at}};
+}
+
+// ---- market -------------------------------------------------------------------
+
+struct MarketOptions {
+  std::string dir;
+  std::string package;
+  std::string id;
+  std::string owner;
+  std::string status;
+  bool json = false;
+};
+
+void run_create(const MarketOptions& o) {
+  lwd::Market::create(o.dir);
+  std::fprintf(stderr, "created market %s\n", o.dir.c_str());
+}
+
+void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
+  lwd::Market market = lwd::Market::open(o.dir, ctx);
+  const lwd::AddResult r = market.add(o.package, o.owner);
+  if (o.json) {
+    std::printf("%s\n", json{{"id", r.id}, {"status", status_word(r.status)}, {"reason", r.reason}}.dump().c_str());
+  } else {
+    std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
+                r.reason.c_str());
+  }
+}
+
+void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
+  lwd::Market market = lwd::Market::open(o.dir, ctx);
+  const lwd::AddResult r = market.update(o.id, o.package);
+  if (o.json) {
+    std::printf("%s\n", json{{"id", r.id}, {"status", status_word(r.status)}, {"reason", r.reason}}.dump().c_str());
+  } else {
+    std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
+                r.reason.c_str());
+  }
+}
+
+void run_list(const MarketOptions& o) {
+  const lwd::Market market = lwd::Market::open(o.dir);
+  std::optional<lwd::LearnwareStatus> status;
+  if (!o.status.empty()) status = lwd::parse_learnware_status(o.status);
+  const auto records = market.list(status);
+  if (o.json) {
+    json out = json::array();
+    for (const auto& r : records) out.push_back(record_json(r));
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  std::printf("%-10s %-11s %-28s %s\n", "ID", "STATUS", "NAME", "REASON");
+  for (const auto& r : records) {
+    std::printf("%-10s %-11s %-28s %s\n", r.id.c_str(), status_word(r.status).c_str(), r.name.substr(0, 28).c_str(),
+                r.status_reason.c_str());
+  }
+  std::fprintf(stderr, "%zu learnware(s)\n", records.size());
+}
+
+void run_show(const MarketOptions& o) {
+  const lwd::Market market = lwd::Market::open(o.dir);
+  const auto r = market.get(o.id);
+  if (!r) throw lwd::Error("no learnware with id " + o.id + " in " + o.dir);
+  json out = record_json(*r);
+  if (const auto json_text = market.store().semantic_json(o.id)) {
+    try {
+      out["semantic"] = json::parse(*json_text);
+    } catch (const json::exception&) {
+      out["semantic"] = *json_text;
+    }
+  }
+  std::printf("%s\n", out.dump(2).c_str());
+}
+
+void run_delete(const MarketOptions& o) {
+  lwd::Market market = lwd::Market::open(o.dir);
+  if (!market.remove(o.id)) throw lwd::Error("no learnware with id " + o.id + " in " + o.dir);
+  std::fprintf(stderr, "deleted %s\n", o.id.c_str());
+}
+
+void run_rebuild(const MarketOptions& o, const lwd::kernels::Context& ctx) {
+  const lwd::Market market = lwd::Market::rebuild(o.dir, ctx);
+  std::fprintf(stderr, "rebuilt %s: %zu learnware(s), %zu spec pack(s)\n", o.dir.c_str(), market.list().size(),
+               market.store().packs().size());
+}
+
+// ---- package build ------------------------------------------------------------
+
+struct PackageOptions {
+  std::string model;
+  std::string kind;
+  std::vector<std::string> command;
+  double timeout = 30.0;
+  std::string spec;
+  std::string semantic;
+  std::string environment;
+  std::string name;
+  std::string output;
+};
+
+// The model kind a file most likely is, when --kind is not given: an XGBoost
+// JSON model has a "learner" object, a linear model a "coef" array.
+std::string guess_model_kind(const fs::path& model) {
+  json j;
+  try {
+    j = json::parse(lwd::io::read_text_file(model));
+  } catch (const json::exception&) {
+    throw lwd::Error(model.string() + ": not JSON; pass --kind (xgboost, linear or process)");
+  }
+  if (j.is_object() && j.contains("learner")) return "xgboost";
+  if (j.is_object() && j.contains("coef")) return "linear";
+  throw lwd::Error(model.string() + ": cannot tell the model kind; pass --kind (xgboost, linear or process)");
+}
+
+void run_package_build(const PackageOptions& o) {
+  const lwd::SemanticSpec semantic = lwd::SemanticSpec::parse(lwd::io::read_text_file(o.semantic), o.semantic);
+  if (auto problem = lwd::check_semantic_spec(semantic)) {
+    throw lwd::Error(o.semantic + ": " + *problem + " (the dock would mark the learnware invalid)");
+  }
+  const lwd::RKMETableSpec spec = lwd::RKMETableSpec::load(o.spec);
+
+  lwd::Manifest manifest;
+  manifest.name = o.name.empty() ? semantic.name : o.name;
+  lwd::ModelConfig& model = manifest.model;
+  model.kind = !o.kind.empty() ? o.kind : (!o.command.empty() ? "process" : guess_model_kind(o.model));
+  model.task = semantic.first("Task") == "Classification" ? lwd::TaskType::kClassification
+                                                          : lwd::TaskType::kRegression;
+  model.input_dim = semantic.input ? semantic.input->dimension : spec.dim();
+  model.output_dim = semantic.output ? semantic.output->dimension : 1;
+  std::map<std::string, fs::path> files;
+  if (!o.model.empty()) {
+    model.file = fs::path(o.model).filename();
+    files[model.file.string()] = o.model;
+  }
+  if (model.kind == "process") {
+    if (o.command.empty()) throw lwd::Error("--kind process needs --command (the program and its arguments)");
+    model.command = o.command;
+    model.timeout_seconds = o.timeout;
+    const fs::path program(o.command.front());
+    if (program.is_relative()) {
+      // The command ships in the package, next to the manifest.
+      files[program.filename().string()] = program;
+      model.command.front() = program.filename().string();
+    }
+  }
+  manifest.semantic_file = "semantic.json";
+  files["semantic.json"] = o.semantic;
+  manifest.stat_specs.push_back({std::string(lwd::RKMETableSpec::kTypeName), "rkme.json"});
+  files["rkme.json"] = o.spec;
+
+  // Every package carries an environment file; write a minimal one if none is given.
+  std::unique_ptr<fs::path, void (*)(fs::path*)> generated_env(nullptr, [](fs::path* p) {
+    std::error_code ec;
+    fs::remove(*p, ec);
+    delete p;
+  });
+  fs::path environment = o.environment;
+  if (environment.empty()) {
+    generated_env.reset(new fs::path(fs::path(o.output).string() + ".environment.tmp"));
+    lwd::io::write_text_file_atomically(*generated_env, "runtime: lwdock\nmodel_kind: " + model.kind + "\n");
+    environment = *generated_env;
+  }
+  manifest.environment_file = "environment.yaml";
+  files["environment.yaml"] = environment;
+
+  lwd::build_package(manifest, files, o.output);
+  std::fprintf(stderr, "wrote %s (%s %s model, %lld -> %lld)\n", o.output.c_str(), model.kind.c_str(),
+               std::string(lwd::to_string(model.task)).c_str(), static_cast<long long>(model.input_dim),
+               static_cast<long long>(model.output_dim));
+}
+
+// ---- search -------------------------------------------------------------------
+
+struct SearchOptions {
+  std::string market;
+  std::string spec;
+  std::string semantic;
+  int max = 5;
+  std::string method = "greedy";
+  bool json = false;
+};
+
+void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
+  const lwd::Market market = lwd::Market::open(o.market, ctx);
+  lwd::SearchRequest request;
+  if (!o.spec.empty()) request.stat = lwd::RKMETableSpec::load(o.spec);
+  if (!o.semantic.empty()) request.semantic = lwd::SemanticSpec::parse(lwd::io::read_text_file(o.semantic), o.semantic);
+  request.options.max_search_num = o.max;
+  request.options.method = o.method == "auto" ? lwd::MixtureMethod::kAuto : lwd::MixtureMethod::kGreedy;
+  const lwd::SearchResponse r = market.search(request);
+
+  if (o.json) {
+    json out;
+    out["candidates"] = r.stat.candidates;
+    out["semantic_matches"] = r.semantic_matches;
+    json single = json::array();
+    if (request.stat) {
+      for (const auto& s : r.stat.singles) single.push_back(json{{"id", s.id}, {"score", s.score}, {"mmd2", s.mmd2}});
+    } else {
+      for (const auto& id : r.semantic_ids) single.push_back(json{{"id", id}, {"score", nullptr}, {"mmd2", nullptr}});
+    }
+    out["single"] = std::move(single);
+    if (r.stat.mixture) {
+      const auto& m = *r.stat.mixture;
+      out["mixture"] = json{{"ids", m.ids}, {"weights", m.weights}, {"score", m.score}, {"mmd2", m.mmd2}};
+    } else {
+      out["mixture"] = nullptr;
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  std::fprintf(stderr, "%lld usable learnware(s) match semantically; %lld compared statistically\n",
+               static_cast<long long>(r.semantic_matches), static_cast<long long>(r.stat.candidates));
+  if (!request.stat) {
+    for (const auto& id : r.semantic_ids) std::printf("%s\n", id.c_str());
+    return;
+  }
+  std::printf("single learnwares:\n  %-10s %7s  %s\n", "ID", "SCORE", "MMD2");
+  for (const auto& s : r.stat.singles) std::printf("  %-10s %6.1f%%  %.6g\n", s.id.c_str(), 100.0 * s.score, s.mmd2);
+  if (r.stat.mixture) {
+    const auto& m = *r.stat.mixture;
+    std::printf("mixture (score %.1f%%, MMD2 %.6g):\n", 100.0 * m.score, m.mmd2);
+    for (std::size_t i = 0; i < m.ids.size(); ++i) std::printf("  %-10s weight %.4f\n", m.ids[i].c_str(), m.weights[i]);
+  } else {
+    std::printf("mixture: none better than the best single learnware\n");
+  }
+}
+
+}  // namespace
+
+void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
+  CLI::App* market = app.add_subcommand("market", "Create a market directory and add, list, show, delete learnwares");
+  market->require_subcommand(1);
+  {
+    auto o = std::make_shared<MarketOptions>();
+    CLI::App* cmd = market->add_subcommand("create", "Create an empty market in DIR (new or empty directory)");
+    cmd->add_option("dir", o->dir, "Market directory")->required();
+    cmd->callback([o] { run_create(*o); });
+  }
+  {
+    auto o = std::make_shared<MarketOptions>();
+    CLI::App* cmd = market->add_subcommand("add", "Check a learnware package and store it; prints id, status, reason");
+    cmd->add_option("dir", o->dir, "Market directory")->required();
+    cmd->add_option("package", o->package, "Learnware package (.zip)")->required();
+    cmd->add_option("--owner", o->owner, "Who submits it");
+    cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
+    cmd->callback([o, &ctx] { run_add(*o, ctx); });
+  }
+  {
+    auto o = std::make_shared<MarketOptions>();
+    CLI::App* cmd = market->add_subcommand("update", "Replace a learnware's package (checked again)");
+    cmd->add_option("dir", o->dir, "Market directory")->required();
+    cmd->add_option("id", o->id, "Learnware id")->required();
+    cmd->add_option("package", o->package, "New learnware package (.zip)")->required();
+    cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
+    cmd->callback([o, &ctx] { run_update(*o, ctx); });
+  }
+  {
+    auto o = std::make_shared<MarketOptions>();
+    CLI::App* cmd = market->add_subcommand("list", "List learnwares with status and the checker's reason");
+    cmd->add_option("dir", o->dir, "Market directory")->required();
+    cmd->add_option("--status", o->status, "Only this status")
+        ->check(CLI::IsMember({"usable", "not_usable", "invalid"}));
+    cmd->add_flag("--json", o->json, "Print a JSON array");
+    cmd->callback([o] { run_list(*o); });
+  }
+  {
+    auto o = std::make_shared<MarketOptions>();
+    CLI::App* cmd = market->add_subcommand("show", "Print one learnware's record and semantic spec as JSON");
+    cmd->add_option("dir", o->dir, "Market directory")->required();
+    cmd->add_option("id", o->id, "Learnware id")->required();
+    cmd->callback([o] { run_show(*o); });
+  }
+  {
+    auto o = std::make_shared<MarketOptions>();
+    CLI::App* cmd = market->add_subcommand("delete", "Delete a learnware (its id is never reused)");
+    cmd->add_option("dir", o->dir, "Market directory")->required();
+    cmd->add_option("id", o->id, "Learnware id")->required();
+    cmd->callback([o] { run_delete(*o); });
+  }
+  {
+    auto o = std::make_shared<MarketOptions>();
+    CLI::App* cmd =
+        market->add_subcommand("rebuild", "Re-derive market.h5 (packed specs) from the stored packages");
+    cmd->add_option("dir", o->dir, "Market directory")->required();
+    cmd->callback([o, &ctx] { run_rebuild(*o, ctx); });
+  }
+}
+
+void register_package_commands(CLI::App& app, lwd::kernels::Context&) {
+  CLI::App* package = app.add_subcommand("package", "Build learnware packages");
+  package->require_subcommand(1);
+  auto o = std::make_shared<PackageOptions>();
+  CLI::App* cmd = package->add_subcommand(
+      "build", "Zip a model, its RKME spec, its semantic spec and an environment file into a learnware package");
+  cmd->add_option("--model", o->model, "Model file (XGBoost JSON, linear-model JSON, or a process model's data)");
+  cmd->add_option("--kind", o->kind, "Model kind (default: guessed from the model file; process if --command)")
+      ->check(CLI::IsMember({"xgboost", "linear", "process"}));
+  cmd->add_option("--command", o->command, "Process model: program and arguments (a relative program is packaged)")
+      ->expected(1, -1);
+  cmd->add_option("--timeout", o->timeout, "Process model: seconds allowed per prediction call")
+      ->capture_default_str()
+      ->check(lwdock::finite_number_above(0.0, true));
+  cmd->add_option("--spec", o->spec, "RKME table spec JSON")->required();
+  cmd->add_option("--semantic", o->semantic, "Semantic spec JSON (reference layout)")->required();
+  cmd->add_option("--env", o->environment, "Environment file to include (default: a minimal one)");
+  cmd->add_option("--name", o->name, "Package name (default: the semantic Name)");
+  cmd->add_option("-o,--output", o->output, "Package zip to write")->required();
+  cmd->callback([o] {
+    if (o->model.empty() && o->command.empty()) throw lwd::Error("give --model FILE, or --command for a process model");
+    run_package_build(*o);
+  });
+}
+
+void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
+  auto o = std::make_shared<SearchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "search", "Find the best single learnwares and the best mixture for a user's RKME (and semantic query)");
+  cmd->add_option("--market", o->market, "Market directory")->required();
+  cmd->add_option("--spec", o->spec, "The user's RKME table spec JSON");
+  cmd->add_option("--semantic", o->semantic, "The user's semantic spec JSON (empty fields match anything)");
+  cmd->add_option("--max", o->max, "Most learnwares in the mixture (the pool holds max²)")
+      ->capture_default_str()
+      ->check(lwdock::integer_at_least(1));
+  cmd->add_option("--method", o->method, "Mixture search")->capture_default_str()->check(
+      CLI::IsMember({"greedy", "auto"}));
+  cmd->add_flag("--json", o->json, "Print the stable JSON schema");
+  cmd->callback([o, &ctx] {
+    if (o->spec.empty() && o->semantic.empty()) throw lwd::Error("give --spec USER.json and/or --semantic SEM.json");
+    run_search(*o, ctx);
+  });
+}

@@ -1,0 +1,96 @@
+// The market: the organizer (add, update, delete, get, list, reload, rebuild)
+// and the search, over one MarketStore directory. This is what the command
+// line, the scenario runners and the dock service drive.
+//
+// Submission: the package is staged (package.h refuses hostile archives
+// outright: nothing is stored), its semantic and stat specs are read, the
+// checker decides the status (checker.h), and the store keeps package, specs
+// and index row atomically. Invalid and not-usable learnwares are kept with the
+// reason, so their developers can see why; only usable ones are searched.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/market/checker.h"
+#include "engine/market/semantic_search.h"
+#include "engine/market/statistical_search.h"
+#include "engine/package/package.h"
+#include "engine/store/market_store.h"
+#include "kernels/context.h"
+
+namespace lwd {
+
+struct AddResult {
+  std::string id;
+  LearnwareStatus status = LearnwareStatus::invalid;
+  std::string reason;
+};
+
+struct SearchRequest {
+  std::optional<RKMETableSpec> stat;      // the user's RKME; without it the search is semantic only
+  std::optional<SemanticSpec> semantic;   // the user's tags/name; without it every usable learnware
+  StatSearchOptions options;
+};
+
+struct SearchResponse {
+  std::int64_t semantic_matches = 0;      // usable learnwares agreeing with the semantic query
+  std::vector<std::string> semantic_ids;  // those ids (when there was no stat spec: the result)
+  StatSearchResult stat;                  // empty without a stat spec
+};
+
+class Market {
+ public:
+  static Market create(const std::filesystem::path& dir, kernels::Context ctx = {});
+  static Market open(const std::filesystem::path& dir, kernels::Context ctx = {});
+  // Opens a market whose market.h5 is missing or damaged and rebuilds it.
+  static Market rebuild(const std::filesystem::path& dir, kernels::Context ctx = {});
+
+  Market(Market&&) noexcept;
+  Market& operator=(Market&&) noexcept;
+  ~Market();
+
+  // Stages, checks and stores a package. Throws lwd::Error (nothing stored)
+  // when the archive itself is refused; otherwise the learnware is stored with
+  // the status the checker gave.
+  AddResult add(const std::filesystem::path& package_zip, const std::string& owner = "");
+  // Replaces learnware `id`'s package (checked again). Throws for an unknown id.
+  AddResult update(const std::string& id, const std::filesystem::path& package_zip);
+  bool remove(const std::string& id);
+  std::optional<LearnwareRecord> get(const std::string& id) const;
+  std::vector<LearnwareRecord> list(std::optional<LearnwareStatus> status = std::nullopt) const;
+  std::optional<SemanticSpec> semantic_spec(const std::string& id) const;
+  // Re-derives every learnware's specs from its package and rewrites market.h5.
+  void rebuild_packs();
+  void reload();
+
+  SearchResponse search(const SearchRequest& request) const;
+
+  MarketStore& store() { return *store_; }
+  const MarketStore& store() const { return *store_; }
+  const kernels::Context& context() const { return ctx_; }
+  PackageLimits& package_limits() { return limits_; }
+
+ private:
+  Market(std::unique_ptr<MarketStore> store, kernels::Context ctx);
+  AddResult submit(const std::optional<std::string>& existing_id, const std::filesystem::path& package_zip,
+                   const std::string& owner);
+  // Parsed semantic specs of usable learnwares and id -> pack member maps,
+  // rebuilt after every change (searches never re-parse JSON).
+  void refresh_caches();
+
+  std::unique_ptr<MarketStore> store_;
+  kernels::Context ctx_;
+  PackageLimits limits_;
+  std::vector<std::string> usable_ids_;
+  std::map<std::string, SemanticSpec> usable_semantic_;
+  std::map<std::string, std::unordered_map<std::string, std::int64_t>> member_index_;  // pack key -> id -> member
+};
+
+}  // namespace lwd

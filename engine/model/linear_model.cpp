@@ -1,0 +1,447 @@
+#include "engine/model/linear_model.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+
+#include "engine/error.h"
+#include "engine/io/atomic_file.h"
+
+namespace lwd {
+namespace {
+
+using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstRowMap = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
+using RowMap = Eigen::Map<RowMatrix>;
+
+ConstRowMap as_eigen(kernels::ConstMatrixView<double> m) {
+  return ConstRowMap(m.data, m.rows, m.cols, Eigen::OuterStride<>(m.stride));
+}
+
+[[noreturn]] void fail(std::string_view source, const std::string& what) {
+  throw Error(std::string(source) + ": " + what);
+}
+
+bool all_finite(kernels::ConstMatrixView<double> m) {
+  for (std::int64_t i = 0; i < m.rows; ++i)
+    for (std::int64_t j = 0; j < m.cols; ++j)
+      if (!std::isfinite(m(i, j))) return false;
+  return true;
+}
+
+void require_finite_input(kernels::ConstMatrixView<double> m, std::string_view who, std::string_view name) {
+  for (std::int64_t i = 0; i < m.rows; ++i)
+    for (std::int64_t j = 0; j < m.cols; ++j)
+      if (!std::isfinite(m(i, j)))
+        throw Error(std::string(who) + ": " + std::string(name) + " has a non-finite value at row " +
+                    std::to_string(i) + ", column " + std::to_string(j));
+}
+
+// Row-wise softmax in place, shifted by the row maximum so exp never overflows.
+void softmax_rows(RowMatrix& scores) {
+  for (Eigen::Index i = 0; i < scores.rows(); ++i) {
+    auto row = scores.row(i);
+    row.array() = (row.array() - row.maxCoeff()).exp();
+    row /= row.sum();
+  }
+}
+
+// ---- JSON reading -----------------------------------------------------------
+
+double finite_number(const nlohmann::json& value, std::string_view source, const std::string& where) {
+  if (!value.is_number()) fail(source, where + " is not a number");
+  const double v = value.get<double>();
+  if (!std::isfinite(v)) fail(source, where + " is not finite");
+  return v;
+}
+
+std::vector<double> number_list(const nlohmann::json& value, std::string_view source, const std::string& field) {
+  if (!value.is_array()) fail(source, "field \"" + field + "\" must be a list of numbers");
+  std::vector<double> out;
+  out.reserve(value.size());
+  for (std::size_t i = 0; i < value.size(); ++i)
+    out.push_back(finite_number(value[i], source, "\"" + field + "\"[" + std::to_string(i) + "]"));
+  return out;
+}
+
+// ---- logistic objective -----------------------------------------------------
+
+// The multinomial objective of fit_logistic at theta = [W | b] (C x (d+1),
+// row-major in a flat vector), with its gradient. Scores and probabilities
+// live in the caller's buffers so an L-BFGS run allocates once.
+class LogisticObjective {
+ public:
+  LogisticObjective(ConstRowMap x, std::span<const std::int64_t> labels, std::int64_t num_classes, double l2)
+      : x_(x), labels_(labels), c_(num_classes), l2_(l2), scores_(x.rows(), num_classes) {}
+
+  Eigen::Index num_params() const { return c_ * (x_.cols() + 1); }
+
+  double value_and_gradient(const Eigen::VectorXd& theta, Eigen::VectorXd& gradient) {
+    const Eigen::Index d = x_.cols();
+    const Eigen::Index n = x_.rows();
+    Eigen::Map<const RowMatrix> params(theta.data(), c_, d + 1);
+    scores_.noalias() = x_ * params.leftCols(d).transpose();
+    scores_.rowwise() += params.col(d).transpose();
+
+    double loss = 0.0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      auto row = scores_.row(i);
+      const auto label = static_cast<Eigen::Index>(labels_[static_cast<std::size_t>(i)]);
+      const double top = row.maxCoeff();
+      const double shifted_label_score = row(label) - top;
+      row.array() = (row.array() - top).exp();
+      const double sum = row.sum();
+      // -log p_y = log(sum_c exp(s_c - top)) - (s_y - top), stable for any scores.
+      loss += std::log(sum) - shifted_label_score;
+      row /= sum;
+      row(label) -= 1.0;  // the row becomes p - onehot(y), the score gradient
+    }
+    const double inv_n = 1.0 / static_cast<double>(n);
+    loss *= inv_n;
+
+    gradient.resize(num_params());
+    Eigen::Map<RowMatrix> grad(gradient.data(), c_, d + 1);
+    grad.leftCols(d).noalias() = inv_n * (scores_.transpose() * x_);
+    grad.leftCols(d) += l2_ * params.leftCols(d);
+    grad.col(d) = inv_n * scores_.colwise().sum().transpose();
+    return loss + 0.5 * l2_ * params.leftCols(d).squaredNorm();
+  }
+
+ private:
+  ConstRowMap x_;
+  std::span<const std::int64_t> labels_;
+  Eigen::Index c_;
+  double l2_;
+  RowMatrix scores_;
+};
+
+// Limited-memory BFGS (Nocedal & Wright, Alg. 7.4/7.5) with a backtracking
+// line search. Near the optimum the Armijo test compares objective values
+// that differ below rounding, so a step is also accepted under Hager and
+// Zhang's approximate Wolfe conditions, which look at the directional
+// derivative instead; this is what lets the gradient reach ~1e-10.
+void minimise_lbfgs(LogisticObjective& objective, Eigen::VectorXd& theta, int max_iter, double gradient_tol) {
+  constexpr int kHistory = 10;
+  constexpr double kArmijo = 1e-4;
+  constexpr double kCurvature = 0.9;
+  constexpr double kApproxWolfeDelta = 0.1;
+  constexpr int kMaxBacktracks = 60;
+
+  Eigen::VectorXd gradient;
+  double value = objective.value_and_gradient(theta, gradient);
+  std::deque<std::pair<Eigen::VectorXd, Eigen::VectorXd>> history;  // (s, y), newest last
+  std::vector<double> alpha(kHistory);
+  Eigen::VectorXd direction, trial, trial_gradient;
+
+  for (int iter = 0; iter < max_iter; ++iter) {
+    if (gradient.lpNorm<Eigen::Infinity>() <= gradient_tol) return;
+
+    // Two-loop recursion: direction = -H gradient.
+    direction = -gradient;
+    for (int k = static_cast<int>(history.size()) - 1; k >= 0; --k) {
+      const auto& [s, y] = history[static_cast<std::size_t>(k)];
+      alpha[static_cast<std::size_t>(k)] = s.dot(direction) / s.dot(y);
+      direction -= alpha[static_cast<std::size_t>(k)] * y;
+    }
+    if (!history.empty()) {
+      const auto& [s, y] = history.back();
+      direction *= s.dot(y) / y.squaredNorm();
+    }
+    for (std::size_t k = 0; k < history.size(); ++k) {
+      const auto& [s, y] = history[k];
+      const double beta = y.dot(direction) / s.dot(y);
+      direction += (alpha[k] - beta) * s;
+    }
+    double slope = gradient.dot(direction);
+    if (!(slope < 0.0)) {  // lost descent through rounding: restart from steepest descent
+      history.clear();
+      direction = -gradient;
+      slope = -gradient.squaredNorm();
+    }
+
+    // Without curvature information the first step is scaled to move at most 1.
+    double step = history.empty() ? std::min(1.0, 1.0 / direction.lpNorm<Eigen::Infinity>()) : 1.0;
+    bool accepted = false;
+    double trial_value = value;
+    for (int b = 0; b < kMaxBacktracks; ++b, step *= 0.5) {
+      trial = theta + step * direction;
+      trial_value = objective.value_and_gradient(trial, trial_gradient);
+      const double trial_slope = trial_gradient.dot(direction);
+      const bool armijo = trial_value <= value + kArmijo * step * slope;
+      const bool approx_wolfe = trial_value <= value + 1e-12 * std::abs(value) &&
+                                trial_slope <= (1.0 - 2.0 * kApproxWolfeDelta) * -slope &&
+                                trial_slope >= kCurvature * slope;
+      if (armijo || approx_wolfe) {
+        accepted = true;
+        break;
+      }
+    }
+    if (!accepted) {
+      if (history.empty()) return;  // no decrease along steepest descent: at floating-point optimum
+      history.clear();
+      continue;
+    }
+
+    Eigen::VectorXd s = trial - theta;
+    Eigen::VectorXd y = trial_gradient - gradient;
+    theta.swap(trial);
+    gradient.swap(trial_gradient);
+    value = trial_value;
+    // The objective is convex, so s.y >= 0; a pair with no measurable
+    // curvature would make the update blow up, so it is skipped.
+    if (s.dot(y) > 1e-12 * y.squaredNorm() && y.squaredNorm() > 0.0) {
+      if (static_cast<int>(history.size()) == kHistory) history.pop_front();
+      history.emplace_back(std::move(s), std::move(y));
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(LinearModel::Type type) { return type == LinearModel::Type::kRidge ? "ridge" : "logistic"; }
+
+LinearModel::LinearModel(Type type, kernels::Matrix<double> coef, std::vector<double> intercept,
+                         std::vector<double> classes)
+    : type_(type), coef_(std::move(coef)), intercept_(std::move(intercept)), classes_(std::move(classes)) {
+  const std::string who = "linear model (" + std::string(to_string(type_)) + ")";
+  if (coef_.rows() < 1 || coef_.cols() < 1)
+    throw Error(who + ": coef must have at least one row and one column, got " + std::to_string(coef_.rows()) + " x " +
+                std::to_string(coef_.cols()));
+  if (static_cast<std::int64_t>(intercept_.size()) != coef_.rows())
+    throw Error(who + ": intercept has " + std::to_string(intercept_.size()) + " entries but coef has " +
+                std::to_string(coef_.rows()) + " rows");
+  if (!all_finite(coef_.cview())) throw Error(who + ": coef has a non-finite value");
+  for (double v : intercept_)
+    if (!std::isfinite(v)) throw Error(who + ": intercept has a non-finite value");
+  if (!classes_.empty()) {
+    if (type_ != Type::kLogistic) throw Error(who + ": \"classes\" only applies to logistic models");
+    if (static_cast<std::int64_t>(classes_.size()) != output_dim())
+      throw Error(who + ": classes has " + std::to_string(classes_.size()) + " entries but the model has " +
+                  std::to_string(output_dim()) + " output columns");
+    for (double v : classes_)
+      if (!std::isfinite(v)) throw Error(who + ": classes has a non-finite value");
+  }
+}
+
+TaskType LinearModel::task() const { return type_ == Type::kRidge ? TaskType::kRegression : TaskType::kClassification; }
+
+std::int64_t LinearModel::output_dim() const {
+  if (type_ == Type::kLogistic && coef_.rows() == 1) return 2;
+  return coef_.rows();
+}
+
+kernels::Matrix<double> LinearModel::predict(kernels::ConstMatrixView<double> x) const {
+  if (x.cols != input_dim())
+    throw Error("linear model: input has " + std::to_string(x.cols) + " columns but the model takes " +
+                std::to_string(input_dim()));
+  kernels::Matrix<double> out(x.rows, output_dim());
+  if (x.rows == 0) return out;
+  const auto coef = as_eigen(coef_.cview());
+  const Eigen::Map<const Eigen::RowVectorXd> intercept(intercept_.data(), coef_.rows());
+  RowMatrix scores = as_eigen(x) * coef.transpose();
+  scores.rowwise() += intercept;
+  RowMap result(out.data(), out.rows(), out.cols());
+  if (type_ == Type::kRidge) {
+    result = scores;
+  } else if (coef_.rows() == 1) {
+    // Binary convention: s is the log-odds of class 1. 1/(1+exp(-s)) is stable
+    // for either sign of s in IEEE arithmetic (exp overflow gives exactly 0).
+    for (std::int64_t i = 0; i < x.rows; ++i) {
+      const double p1 = 1.0 / (1.0 + std::exp(-scores(i, 0)));
+      const double p0 = 1.0 / (1.0 + std::exp(scores(i, 0)));
+      result(i, 0) = p0;
+      result(i, 1) = p1;
+    }
+  } else {
+    softmax_rows(scores);
+    result = scores;
+  }
+  return out;
+}
+
+std::string LinearModel::to_json_text() const {
+  nlohmann::ordered_json doc;
+  doc["type"] = to_string(type_);
+  auto coef = nlohmann::ordered_json::array();
+  for (std::int64_t i = 0; i < coef_.rows(); ++i)
+    coef.push_back(std::vector<double>(coef_.row(i), coef_.row(i) + coef_.cols()));
+  doc["coef"] = std::move(coef);
+  doc["intercept"] = intercept_;
+  if (!classes_.empty()) doc["classes"] = classes_;
+  return doc.dump() + "\n";
+}
+
+LinearModel LinearModel::parse(std::string_view json_text, std::string_view source) {
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::exception& e) {
+    // Non-finite numbers cannot be written in JSON; writers that try anyway
+    // (Python's json module) emit NaN / Infinity, and huge literals overflow.
+    const bool non_finite = e.id == 406 || json_text.find("NaN") != std::string_view::npos ||
+                            json_text.find("Infinity") != std::string_view::npos;
+    fail(source, std::string(non_finite ? "has a number that is not finite (every number must be finite): "
+                                        : "not valid JSON: ") +
+                     e.what());
+  }
+  if (!doc.is_object()) fail(source, "a linear model must be a JSON object");
+
+  const auto type_it = doc.find("type");
+  if (type_it == doc.end()) fail(source, "missing field \"type\" (\"ridge\" or \"logistic\")");
+  if (!type_it->is_string()) fail(source, "field \"type\" must be the string \"ridge\" or \"logistic\"");
+  const auto type_text = type_it->get<std::string>();
+  Type type;
+  if (type_text == "ridge") {
+    type = Type::kRidge;
+  } else if (type_text == "logistic") {
+    type = Type::kLogistic;
+  } else {
+    fail(source, "field \"type\" is \"" + type_text + "\" (expected \"ridge\" or \"logistic\")");
+  }
+
+  const auto coef_it = doc.find("coef");
+  if (coef_it == doc.end()) fail(source, "missing field \"coef\" (a list of rows, one per output)");
+  if (!coef_it->is_array() || coef_it->empty()) fail(source, "field \"coef\" must be a non-empty list of rows");
+  std::vector<double> coef_values;
+  std::int64_t width = -1;
+  for (std::size_t i = 0; i < coef_it->size(); ++i) {
+    const auto& row = (*coef_it)[i];
+    const std::string where = "\"coef\"[" + std::to_string(i) + "]";
+    if (!row.is_array()) fail(source, "field " + where + " must be a list of numbers");
+    if (width < 0) width = static_cast<std::int64_t>(row.size());
+    if (static_cast<std::int64_t>(row.size()) != width)
+      fail(source, "field \"coef\" is ragged: row 0 has " + std::to_string(width) + " entries, row " +
+                       std::to_string(i) + " has " + std::to_string(row.size()));
+    for (std::size_t j = 0; j < row.size(); ++j)
+      coef_values.push_back(finite_number(row[j], source, where + "[" + std::to_string(j) + "]"));
+  }
+  if (width < 1) fail(source, "field \"coef\" has rows of width 0");
+
+  const auto intercept_it = doc.find("intercept");
+  if (intercept_it == doc.end()) fail(source, "missing field \"intercept\" (one number per row of \"coef\")");
+  auto intercept = number_list(*intercept_it, source, "intercept");
+
+  std::vector<double> classes;
+  if (const auto it = doc.find("classes"); it != doc.end() && !it->is_null())
+    classes = number_list(*it, source, "classes");
+
+  const auto rows = static_cast<std::int64_t>(coef_it->size());
+  try {
+    return LinearModel(type, kernels::Matrix<double>(rows, width, std::move(coef_values)), std::move(intercept),
+                       std::move(classes));
+  } catch (const Error& e) {
+    fail(source, e.what());
+  }
+}
+
+LinearModel load_linear_model(const std::filesystem::path& path) {
+  return LinearModel::parse(io::read_text_file(path), path.string());
+}
+
+LinearModel load_linear_model(const std::filesystem::path& path, const ModelConfig& config) {
+  auto model = load_linear_model(path);
+  const std::string source = path.string();
+  if (model.task() != config.task)
+    fail(source, "a " + std::string(to_string(model.type())) + " model does " + std::string(to_string(model.task())) +
+                     " but the manifest says the task is " + std::string(to_string(config.task)));
+  if (model.input_dim() != config.input_dim)
+    fail(source, "the model takes " + std::to_string(model.input_dim()) + " input columns but the manifest says " +
+                     "input_dim = " + std::to_string(config.input_dim));
+  if (model.output_dim() != config.output_dim)
+    fail(source, "the model gives " + std::to_string(model.output_dim()) + " output columns but the manifest says " +
+                     "output_dim = " + std::to_string(config.output_dim));
+  return model;
+}
+
+void save_linear_model(const LinearModel& model, const std::filesystem::path& path) {
+  io::write_text_file_atomically(path, model.to_json_text());
+}
+
+LinearModel fit_ridge(kernels::ConstMatrixView<double> x, kernels::ConstMatrixView<double> y, double alpha) {
+  constexpr std::string_view who = "fit_ridge";
+  if (x.rows < 1 || x.cols < 1) throw Error("fit_ridge: X must have at least one row and one column");
+  if (y.rows != x.rows)
+    throw Error("fit_ridge: X has " + std::to_string(x.rows) + " rows but Y has " + std::to_string(y.rows));
+  if (y.cols < 1) throw Error("fit_ridge: Y has no columns");
+  if (!(alpha >= 0.0) || !std::isfinite(alpha)) throw Error("fit_ridge: alpha must be finite and >= 0");
+  require_finite_input(x, who, "X");
+  require_finite_input(y, who, "Y");
+
+  const auto xm = as_eigen(x);
+  const auto ym = as_eigen(y);
+  const Eigen::RowVectorXd x_mean = xm.colwise().mean();
+  const Eigen::RowVectorXd y_mean = ym.colwise().mean();
+  const RowMatrix xc = xm.rowwise() - x_mean;
+  const RowMatrix yc = ym.rowwise() - y_mean;
+
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(x.cols, x.cols);
+  gram.selfadjointView<Eigen::Lower>().rankUpdate(xc.transpose());
+  gram.diagonal().array() += alpha;
+  const Eigen::MatrixXd rhs = xc.transpose() * yc;
+
+  const Eigen::LDLT<Eigen::MatrixXd, Eigen::Lower> ldlt(gram);
+  // LDLT does not fail on a singular PSD matrix; a pivot at rounding level
+  // means the centred X is rank deficient and alpha = 0 has no unique answer.
+  const auto pivots = ldlt.vectorD();
+  const double largest = std::max(pivots.maxCoeff(), 0.0);
+  if (ldlt.info() != Eigen::Success || !(pivots.minCoeff() > largest * 1e-13 * static_cast<double>(x.cols)))
+    throw Error("fit_ridge: the centred X is (numerically) rank deficient; use alpha > 0");
+  const Eigen::MatrixXd weights = ldlt.solve(rhs);  // d x k
+  if (!weights.allFinite()) throw Error("fit_ridge: the solve produced non-finite coefficients; use alpha > 0");
+
+  kernels::Matrix<double> coef(y.cols, x.cols);
+  RowMap(coef.data(), y.cols, x.cols) = weights.transpose();
+  const Eigen::RowVectorXd intercept = y_mean - x_mean * weights;
+  return LinearModel(LinearModel::Type::kRidge, std::move(coef),
+                     std::vector<double>(intercept.data(), intercept.data() + intercept.size()));
+}
+
+LinearModel fit_ridge(kernels::ConstMatrixView<double> x, std::span<const double> y, double alpha) {
+  return fit_ridge(x, kernels::ConstMatrixView<double>(y.data(), static_cast<std::int64_t>(y.size()), 1), alpha);
+}
+
+LinearModel fit_logistic(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> labels,
+                         std::int64_t num_classes, const LogisticFitOptions& options) {
+  constexpr std::string_view who = "fit_logistic";
+  if (x.rows < 1 || x.cols < 1) throw Error("fit_logistic: X must have at least one row and one column");
+  if (static_cast<std::int64_t>(labels.size()) != x.rows)
+    throw Error("fit_logistic: X has " + std::to_string(x.rows) + " rows but there are " +
+                std::to_string(labels.size()) + " labels");
+  if (num_classes < 2) throw Error("fit_logistic: num_classes must be at least 2, got " + std::to_string(num_classes));
+  if (!(options.l2 >= 0.0) || !std::isfinite(options.l2)) throw Error("fit_logistic: l2 must be finite and >= 0");
+  if (options.max_iter < 0) throw Error("fit_logistic: max_iter must be >= 0");
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    if (labels[i] < 0 || labels[i] >= num_classes)
+      throw Error("fit_logistic: label " + std::to_string(labels[i]) + " at row " + std::to_string(i) +
+                  " is outside 0.." + std::to_string(num_classes - 1));
+  require_finite_input(x, who, "X");
+
+  LogisticObjective objective(as_eigen(x), labels, num_classes, options.l2);
+  Eigen::VectorXd theta = Eigen::VectorXd::Zero(objective.num_params());
+  minimise_lbfgs(objective, theta, options.max_iter, options.gradient_tol);
+
+  const Eigen::Index d = x.cols;
+  Eigen::Map<const RowMatrix> params(theta.data(), num_classes, d + 1);
+  kernels::Matrix<double> coef(num_classes, d);
+  RowMap(coef.data(), num_classes, d) = params.leftCols(d);
+  // Softmax is invariant to a common shift of the intercepts (the one flat
+  // direction of the objective); centring them makes the answer canonical.
+  const Eigen::VectorXd intercept = params.col(d).array() - params.col(d).mean();
+  return LinearModel(LinearModel::Type::kLogistic, std::move(coef),
+                     std::vector<double>(intercept.data(), intercept.data() + intercept.size()));
+}
+
+LinearModel fit_logistic(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> labels,
+                         std::int64_t num_classes, double l2, int max_iter) {
+  LogisticFitOptions options;
+  options.l2 = l2;
+  options.max_iter = max_iter;
+  return fit_logistic(x, labels, num_classes, options);
+}
+
+}  // namespace lwd

@@ -1,0 +1,839 @@
+#include "engine/store/hdf5_spec_store.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <mutex>
+#include <set>
+#include <span>
+#include <system_error>
+#include <unordered_set>
+#include <utility>
+
+#include "engine/error.h"
+
+namespace lwd {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kPacksGroup = "packs";
+constexpr const char* kSemanticGroup = "semantic";
+constexpr const char* kCommittedMembers = "committed_members";
+constexpr const char* kCommittedCount = "committed_count";
+
+// Chunk shapes: about 32 KiB per chunk, so an append rewrites at most one
+// partial chunk per dataset and a query still reads long contiguous runs.
+constexpr hsize_t kChunkDoubles = 4096;
+constexpr hsize_t kMemberChunk = 512;
+constexpr hsize_t kStringChunk = 256;
+// No real market has wider specs; a bigger number in a group name is damage.
+constexpr std::int64_t kMaxDim = 1 << 20;
+
+// The distribution's HDF5 is built without thread safety: one caller at a time.
+std::mutex& hdf5_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// HDF5 prints its error stack to stderr by default; we report through
+// lwd::Error instead. Called on every entry because the setting is per thread
+// in thread-safe builds.
+void silence_hdf5_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+// Owns one HDF5 identifier and closes it with the matching H5*close.
+class Hid {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Hid() = default;
+  Hid(hid_t id, Closer close) : id_(id), close_(close) {}
+  Hid(Hid&& other) noexcept : id_(std::exchange(other.id_, H5I_INVALID_HID)), close_(other.close_) {}
+  Hid& operator=(Hid&& other) noexcept {
+    if (this != &other) {
+      reset();
+      id_ = std::exchange(other.id_, H5I_INVALID_HID);
+      close_ = other.close_;
+    }
+    return *this;
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  ~Hid() { reset(); }
+
+  hid_t get() const { return id_; }
+  void reset() {
+    if (id_ >= 0 && close_ != nullptr) close_(id_);
+    id_ = H5I_INVALID_HID;
+  }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer close_ = nullptr;
+};
+
+// The innermost messages of HDF5's error stack (they name the actual cause,
+// e.g. "truncated file" or "data error detected by fletcher32 checksum").
+std::string hdf5_error_details() {
+  std::vector<std::string> messages;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned, const H5E_error2_t* error, void* data) -> herr_t {
+        if (error->desc != nullptr && *error->desc != '\0') static_cast<std::vector<std::string>*>(data)->push_back(error->desc);
+        return 0;
+      },
+      &messages);
+  H5Eclear2(H5E_DEFAULT);
+  std::string text;
+  for (std::size_t i = 0; i < messages.size() && i < 3; ++i) {
+    if (!text.empty()) text += "; ";
+    text += messages[i];
+  }
+  return text;
+}
+
+// Everything that can go wrong names the file; this carries it.
+class FileContext {
+ public:
+  explicit FileContext(fs::path file) : file_(std::move(file)) {}
+  const fs::path& file() const { return file_; }
+
+  [[noreturn]] void fail(const std::string& problem) const {
+    const std::string details = hdf5_error_details();
+    throw Error(file_.string() + ": " + problem + (details.empty() ? "" : " (HDF5: " + details + ")"));
+  }
+  Hid check(hid_t id, Hid::Closer close, const std::string& problem) const {
+    if (id < 0) fail(problem);
+    return Hid(id, close);
+  }
+  void check(herr_t status, const std::string& problem) const {
+    if (status < 0) fail(problem);
+  }
+
+ private:
+  fs::path file_;
+};
+
+bool has_link(hid_t location, const std::string& name) { return H5Lexists(location, name.c_str(), H5P_DEFAULT) > 0; }
+
+Hid open_group(const FileContext& ctx, hid_t location, const std::string& name, const std::string& where) {
+  if (!has_link(location, name)) ctx.fail("group " + where + " is missing");
+  return ctx.check(H5Gopen2(location, name.c_str(), H5P_DEFAULT), H5Gclose, "cannot open group " + where);
+}
+
+Hid open_or_create_group(const FileContext& ctx, hid_t location, const std::string& name, const std::string& where) {
+  if (has_link(location, name)) return open_group(ctx, location, name, where);
+  return ctx.check(H5Gcreate2(location, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                   "cannot create group " + where);
+}
+
+Hid open_dataset(const FileContext& ctx, hid_t location, const std::string& name, const std::string& where) {
+  if (!has_link(location, name)) ctx.fail("dataset " + where + " is missing");
+  return ctx.check(H5Dopen2(location, name.c_str(), H5P_DEFAULT), H5Dclose, "cannot open dataset " + where);
+}
+
+Hid utf8_string_type(const FileContext& ctx) {
+  Hid type = ctx.check(H5Tcopy(H5T_C_S1), H5Tclose, "cannot make a string type");
+  ctx.check(H5Tset_size(type.get(), H5T_VARIABLE), "cannot make a string type");
+  ctx.check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "cannot make a string type");
+  return type;
+}
+
+// ---- attributes --------------------------------------------------------------
+
+void write_int_attribute(const FileContext& ctx, hid_t object, const char* name, std::int64_t value,
+                         const std::string& where) {
+  Hid attribute;
+  if (H5Aexists(object, name) > 0) {
+    attribute = ctx.check(H5Aopen(object, name, H5P_DEFAULT), H5Aclose, "cannot open attribute " + where);
+  } else {
+    Hid space = ctx.check(H5Screate(H5S_SCALAR), H5Sclose, "cannot make a scalar dataspace");
+    attribute = ctx.check(H5Acreate2(object, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                          "cannot create attribute " + where);
+  }
+  ctx.check(H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value), "cannot write attribute " + where);
+}
+
+std::optional<std::int64_t> read_int_attribute(const FileContext& ctx, hid_t object, const char* name,
+                                               const std::string& where) {
+  if (H5Aexists(object, name) <= 0) return std::nullopt;
+  Hid attribute = ctx.check(H5Aopen(object, name, H5P_DEFAULT), H5Aclose, "cannot open attribute " + where);
+  Hid space = ctx.check(H5Aget_space(attribute.get()), H5Sclose, "cannot read attribute " + where);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1) ctx.fail("attribute " + where + " is not a single number");
+  Hid type = ctx.check(H5Aget_type(attribute.get()), H5Tclose, "cannot read attribute " + where);
+  if (H5Tget_class(type.get()) != H5T_INTEGER) ctx.fail("attribute " + where + " is not an integer");
+  std::int64_t value = 0;
+  ctx.check(H5Aread(attribute.get(), H5T_NATIVE_INT64, &value), "cannot read attribute " + where);
+  return value;
+}
+
+void write_string_attribute(const FileContext& ctx, hid_t object, const char* name, std::string_view value) {
+  Hid type = ctx.check(H5Tcopy(H5T_C_S1), H5Tclose, "cannot make a string type");
+  ctx.check(H5Tset_size(type.get(), std::max<std::size_t>(1, value.size())), "cannot make a string type");
+  ctx.check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "cannot make a string type");
+  Hid space = ctx.check(H5Screate(H5S_SCALAR), H5Sclose, "cannot make a scalar dataspace");
+  Hid attribute = ctx.check(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+                            std::string("cannot create attribute ") + name);
+  std::string padded(value);
+  padded.resize(std::max<std::size_t>(1, value.size()), '\0');
+  ctx.check(H5Awrite(attribute.get(), type.get(), padded.data()), std::string("cannot write attribute ") + name);
+}
+
+// Fixed- or variable-length string attribute (other writers may use either).
+std::optional<std::string> read_string_attribute(const FileContext& ctx, hid_t object, const char* name) {
+  if (H5Aexists(object, name) <= 0) return std::nullopt;
+  const std::string where = std::string("attribute ") + name;
+  Hid attribute = ctx.check(H5Aopen(object, name, H5P_DEFAULT), H5Aclose, "cannot open " + where);
+  Hid type = ctx.check(H5Aget_type(attribute.get()), H5Tclose, "cannot read " + where);
+  if (H5Tget_class(type.get()) != H5T_STRING) return std::nullopt;
+  Hid space = ctx.check(H5Aget_space(attribute.get()), H5Sclose, "cannot read " + where);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1) return std::nullopt;
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Hid memtype = utf8_string_type(ctx);
+    char* text = nullptr;
+    ctx.check(H5Aread(attribute.get(), memtype.get(), &text), "cannot read " + where);
+    std::string value = text != nullptr ? text : "";
+    H5free_memory(text);
+    return value;
+  }
+  const std::size_t size = H5Tget_size(type.get());
+  if (size == 0 || size > (1 << 16)) return std::nullopt;
+  std::string value(size, '\0');
+  ctx.check(H5Aread(attribute.get(), type.get(), value.data()), "cannot read " + where);
+  value.resize(std::min(value.size(), value.find('\0')));
+  return value;
+}
+
+// ---- datasets ----------------------------------------------------------------
+
+// An empty, extendible dataset: rank 1 (cols == 0) or rank 2 with fixed width.
+Hid create_extendible_dataset(const FileContext& ctx, hid_t location, const std::string& name, hid_t file_type,
+                              hsize_t cols, hsize_t chunk_rows, bool checksum, const std::string& where) {
+  const int rank = cols == 0 ? 1 : 2;
+  const hsize_t dims[2] = {0, cols};
+  const hsize_t max_dims[2] = {H5S_UNLIMITED, cols};
+  const hsize_t chunk[2] = {std::max<hsize_t>(1, chunk_rows), cols};
+  Hid space = ctx.check(H5Screate_simple(rank, dims, max_dims), H5Sclose, "cannot make a dataspace for " + where);
+  Hid properties = ctx.check(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "cannot make properties for " + where);
+  ctx.check(H5Pset_chunk(properties.get(), rank, chunk), "cannot set chunking of " + where);
+  if (checksum) ctx.check(H5Pset_fletcher32(properties.get()), "cannot set the checksum of " + where);
+  return ctx.check(H5Dcreate2(location, name.c_str(), file_type, space.get(), H5P_DEFAULT, properties.get(),
+                              H5P_DEFAULT),
+                   H5Dclose, "cannot create dataset " + where);
+}
+
+std::vector<hsize_t> dataset_extent(const FileContext& ctx, hid_t dataset, int rank, const std::string& where) {
+  Hid space = ctx.check(H5Dget_space(dataset), H5Sclose, "cannot read the shape of " + where);
+  const int found = H5Sget_simple_extent_ndims(space.get());
+  if (found != rank) {
+    ctx.fail("dataset " + where + " has " + std::to_string(found) + " dimensions, expected " + std::to_string(rank));
+  }
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  ctx.check(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), "cannot read the shape of " + where);
+  return dims;
+}
+
+// Writes rows [first, first + count) (each `cols` wide, 0 for rank 1), growing
+// the dataset if needed. Only the touched chunks are written.
+void write_rows(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t first, hsize_t count, hsize_t cols,
+                const void* data, const std::string& where) {
+  if (count == 0) return;
+  const int rank = cols == 0 ? 1 : 2;
+  auto dims = dataset_extent(ctx, dataset, rank, where);
+  if (dims[0] < first + count) {
+    dims[0] = first + count;
+    ctx.check(H5Dset_extent(dataset, dims.data()), "cannot grow dataset " + where);
+  }
+  Hid file_space = ctx.check(H5Dget_space(dataset), H5Sclose, "cannot select rows of " + where);
+  const hsize_t start[2] = {first, 0};
+  const hsize_t block[2] = {count, cols};
+  ctx.check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, block, nullptr),
+            "cannot select rows of " + where);
+  Hid memory_space = ctx.check(H5Screate_simple(rank, block, nullptr), H5Sclose, "cannot select rows of " + where);
+  ctx.check(H5Dwrite(dataset, memtype, memory_space.get(), file_space.get(), H5P_DEFAULT, data),
+            "cannot write dataset " + where);
+}
+
+// Reads rows [0, count) of a dataset whose extent was already checked.
+void read_rows(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t count, hsize_t cols, void* data,
+               const std::string& where) {
+  if (count == 0) return;
+  const int rank = cols == 0 ? 1 : 2;
+  Hid file_space = ctx.check(H5Dget_space(dataset), H5Sclose, "cannot select rows of " + where);
+  const hsize_t start[2] = {0, 0};
+  const hsize_t block[2] = {count, cols};
+  ctx.check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, block, nullptr),
+            "cannot select rows of " + where);
+  Hid memory_space = ctx.check(H5Screate_simple(rank, block, nullptr), H5Sclose, "cannot select rows of " + where);
+  ctx.check(H5Dread(dataset, memtype, memory_space.get(), file_space.get(), H5P_DEFAULT, data),
+            "cannot read dataset " + where);
+}
+
+void write_strings(const FileContext& ctx, hid_t dataset, hsize_t first, std::span<const std::string> values,
+                   const std::string& where) {
+  std::vector<const char*> pointers;
+  pointers.reserve(values.size());
+  for (const auto& value : values) pointers.push_back(value.c_str());
+  Hid memtype = utf8_string_type(ctx);
+  write_rows(ctx, dataset, memtype.get(), first, values.size(), 0, pointers.data(), where);
+}
+
+std::vector<std::string> read_strings(const FileContext& ctx, hid_t dataset, hsize_t count, const std::string& where) {
+  std::vector<std::string> values;
+  if (count == 0) return values;
+  Hid type = ctx.check(H5Dget_type(dataset), H5Tclose, "cannot read the type of " + where);
+  if (H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) <= 0) {
+    ctx.fail("dataset " + where + " does not hold variable-length strings");
+  }
+  Hid memtype = utf8_string_type(ctx);
+  std::vector<char*> pointers(count, nullptr);
+  read_rows(ctx, dataset, memtype.get(), count, 0, pointers.data(), where);
+  values.reserve(count);
+  for (char* p : pointers) values.emplace_back(p != nullptr ? p : "");
+  Hid memory_space = ctx.check(H5Screate_simple(1, &count, nullptr), H5Sclose, "cannot free strings of " + where);
+  H5Dvlen_reclaim(memtype.get(), memory_space.get(), H5P_DEFAULT, pointers.data());
+  return values;
+}
+
+// ---- files -------------------------------------------------------------------
+
+Hid file_access_properties(const FileContext& ctx) {
+  Hid properties = ctx.check(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "cannot make file access properties");
+  // The 1.10 format checksums all metadata and indexes single-unlimited-
+  // dimension chunks with an extensible array, which appends cheaply.
+  ctx.check(H5Pset_libver_bounds(properties.get(), H5F_LIBVER_V110, H5F_LIBVER_V110), "cannot set the file format");
+  // Closing the file really closes it, even if an object handle leaked, so a
+  // rename or a second open right after sees a finished file.
+  ctx.check(H5Pset_fclose_degree(properties.get(), H5F_CLOSE_STRONG), "cannot set the close behaviour");
+  return properties;
+}
+
+void fsync_file(const FileContext& ctx, const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(path.string() + ": cannot open to sync: " + std::generic_category().message(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw Error(ctx.file().string() + ": fsync failed: " + std::generic_category().message(err));
+}
+
+void fsync_directory(const fs::path& dir) {
+  // Makes a rename durable; failing here cannot undo the rename, so it is not reported.
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+Hid open_market_file(const FileContext& ctx, unsigned flags) {
+  std::error_code ec;
+  if (!fs::exists(ctx.file(), ec)) ctx.fail("does not exist");
+  if (!fs::is_regular_file(ctx.file(), ec)) ctx.fail("is not a regular file");
+  if (H5Fis_hdf5(ctx.file().c_str()) <= 0) ctx.fail("is not an HDF5 file (or its header is damaged)");
+  Hid properties = file_access_properties(ctx);
+  Hid file = ctx.check(H5Fopen(ctx.file().c_str(), flags, properties.get()), H5Fclose,
+                       "cannot open the HDF5 file (truncated or damaged?)");
+
+  const auto format = read_string_attribute(ctx, file.get(), "format");
+  if (!format || *format != kMarketH5Format) {
+    ctx.fail("is not a learnware market file (root attribute format is " +
+             (format ? "\"" + *format + "\"" : std::string("missing")) + ", expected \"" +
+             std::string(kMarketH5Format) + "\")");
+  }
+  const auto version = read_int_attribute(ctx, file.get(), "version", "/version");
+  if (!version) ctx.fail("has no version attribute");
+  if (*version > kMarketH5Version) {
+    ctx.fail("has format version " + std::to_string(*version) + ", newer than this program understands (" +
+             std::to_string(kMarketH5Version) + "); use a newer lwdock");
+  }
+  if (*version < 1) ctx.fail("has an invalid format version " + std::to_string(*version));
+  return file;
+}
+
+std::pair<std::string, std::int64_t> split_pack_key(const std::string& key) {
+  const auto slash = key.rfind('/');
+  std::int64_t dim = 0;
+  if (slash != std::string::npos) {
+    const char* first = key.data() + slash + 1;
+    const char* last = key.data() + key.size();
+    const auto res = std::from_chars(first, last, dim);
+    if (res.ec != std::errc() || res.ptr != last) dim = 0;
+  }
+  if (slash == std::string::npos || dim <= 0) throw Error("spec pack key \"" + key + "\" is not <type>/<dim>");
+  return {key.substr(0, slash), dim};
+}
+
+void check_type_name(std::string_view type) {
+  const bool ok = !type.empty() && type.size() <= 64 && std::all_of(type.begin(), type.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+  if (!ok) throw Error("spec type \"" + std::string(type) + "\" cannot name a pack (use letters, digits and '_')");
+}
+
+// ---- packs -------------------------------------------------------------------
+
+struct PackDatasets {
+  Hid group, z, beta, offsets, gamma, self_inner, num_points, ids;
+};
+
+// Opens /packs/<type>/<dim>, creating whatever is missing (also what a crash
+// during an earlier creation left out). A new pack starts committed at zero.
+PackDatasets open_or_create_pack(const FileContext& ctx, hid_t file, const std::string& type, std::int64_t dim) {
+  check_type_name(type);
+  const std::string where = std::string("/") + kPacksGroup + "/" + type + "/" + std::to_string(dim);
+  Hid packs = open_or_create_group(ctx, file, kPacksGroup, std::string("/") + kPacksGroup);
+  Hid by_type = open_or_create_group(ctx, packs.get(), type, std::string("/") + kPacksGroup + "/" + type);
+  PackDatasets pack;
+  pack.group = open_or_create_group(ctx, by_type.get(), std::to_string(dim), where);
+  const hid_t group = pack.group.get();
+  if (H5Aexists(group, kCommittedMembers) <= 0) write_int_attribute(ctx, group, kCommittedMembers, 0, where);
+
+  const auto udim = static_cast<hsize_t>(dim);
+  auto dataset = [&](const char* name, hid_t file_type, hsize_t cols, hsize_t chunk_rows, bool checksum) {
+    const std::string path = where + "/" + name;
+    if (has_link(group, name)) return open_dataset(ctx, group, name, path);
+    return create_extendible_dataset(ctx, group, name, file_type, cols, chunk_rows, checksum, path);
+  };
+  pack.z = dataset("z", H5T_IEEE_F64LE, udim, std::max<hsize_t>(1, kChunkDoubles / udim), true);
+  pack.beta = dataset("beta", H5T_IEEE_F64LE, 0, kChunkDoubles, true);
+  pack.offsets = dataset("offsets", H5T_STD_I64LE, 0, kMemberChunk, true);
+  pack.gamma = dataset("gamma", H5T_IEEE_F64LE, 0, kMemberChunk, true);
+  pack.self_inner = dataset("self_inner", H5T_IEEE_F64LE, 0, kMemberChunk, true);
+  pack.num_points = dataset("num_points", H5T_STD_I64LE, 0, kMemberChunk, true);
+  Hid string_type = utf8_string_type(ctx);
+  pack.ids = dataset("ids", string_type.get(), 0, kStringChunk, false);
+  if (dataset_extent(ctx, pack.offsets.get(), 1, where + "/offsets")[0] == 0) {
+    const std::int64_t zero = 0;
+    write_rows(ctx, pack.offsets.get(), H5T_NATIVE_INT64, 0, 1, 0, &zero, where + "/offsets");
+  }
+  return pack;
+}
+
+// Writes the members of `added` (a pack whose offsets start at 0) after the
+// first `members` members / `rows` rows of the pack on disk. Not committed.
+void write_pack_tail(const FileContext& ctx, const PackDatasets& pack, std::int64_t members, std::int64_t rows,
+                     const SpecPack& added, const std::string& where) {
+  const auto m = static_cast<hsize_t>(members);
+  const auto r = static_cast<hsize_t>(rows);
+  const auto k = static_cast<hsize_t>(added.count());
+  const auto added_rows = static_cast<hsize_t>(added.total_rows());
+  write_rows(ctx, pack.z.get(), H5T_NATIVE_DOUBLE, r, added_rows, static_cast<hsize_t>(added.dim), added.z.data(),
+             where + "/z");
+  write_rows(ctx, pack.beta.get(), H5T_NATIVE_DOUBLE, r, added_rows, 0, added.beta.data(), where + "/beta");
+  std::vector<std::int64_t> end_offsets(added.offsets.begin() + 1, added.offsets.end());
+  for (auto& offset : end_offsets) offset += rows;
+  write_rows(ctx, pack.offsets.get(), H5T_NATIVE_INT64, m + 1, k, 0, end_offsets.data(), where + "/offsets");
+  write_rows(ctx, pack.gamma.get(), H5T_NATIVE_DOUBLE, m, k, 0, added.gamma.data(), where + "/gamma");
+  write_rows(ctx, pack.self_inner.get(), H5T_NATIVE_DOUBLE, m, k, 0, added.self_inner.data(), where + "/self_inner");
+  write_rows(ctx, pack.num_points.get(), H5T_NATIVE_INT64, m, k, 0, added.num_points.data(), where + "/num_points");
+  write_strings(ctx, pack.ids.get(), m, added.ids, where + "/ids");
+}
+
+// The commit point of a pack is this one attribute: a single small write,
+// so a crash leaves either the old or the new count, never a mix.
+void commit_pack(const FileContext& ctx, const PackDatasets& pack, std::int64_t members, const std::string& where) {
+  write_int_attribute(ctx, pack.group.get(), kCommittedMembers, members, where);
+}
+
+// Rows in use by the first `members` members: offsets[members].
+std::int64_t committed_rows(const FileContext& ctx, const PackDatasets& pack, std::int64_t members,
+                            const std::string& where) {
+  const auto needed = static_cast<hsize_t>(members) + 1;
+  if (dataset_extent(ctx, pack.offsets.get(), 1, where + "/offsets")[0] < needed) {
+    ctx.fail("dataset " + where + "/offsets has fewer entries than committed (damaged)");
+  }
+  std::vector<std::int64_t> offsets(needed);
+  read_rows(ctx, pack.offsets.get(), H5T_NATIVE_INT64, needed, 0, offsets.data(), where + "/offsets");
+  return offsets.back();
+}
+
+// Keeps, of members sharing an id, only the last one (the newest append).
+SpecPack drop_superseded_members(SpecPack pack) {
+  std::unordered_set<std::string> seen;
+  std::vector<bool> keep(pack.ids.size(), false);
+  bool any_dropped = false;
+  for (std::size_t i = pack.ids.size(); i-- > 0;) {
+    keep[i] = seen.insert(pack.ids[i]).second;
+    any_dropped = any_dropped || !keep[i];
+  }
+  if (!any_dropped) return pack;
+  SpecPack kept;
+  kept.type = pack.type;
+  kept.dim = pack.dim;
+  for (std::size_t i = 0; i < pack.ids.size(); ++i) {
+    if (!keep[i]) continue;
+    const auto begin = static_cast<std::size_t>(pack.offsets[i]);
+    const auto end = static_cast<std::size_t>(pack.offsets[i + 1]);
+    const auto d = static_cast<std::size_t>(pack.dim);
+    kept.z.insert(kept.z.end(), pack.z.begin() + static_cast<std::ptrdiff_t>(begin * d),
+                  pack.z.begin() + static_cast<std::ptrdiff_t>(end * d));
+    kept.beta.insert(kept.beta.end(), pack.beta.begin() + static_cast<std::ptrdiff_t>(begin),
+                     pack.beta.begin() + static_cast<std::ptrdiff_t>(end));
+    kept.offsets.push_back(kept.offsets.back() + static_cast<std::int64_t>(end - begin));
+    kept.ids.push_back(std::move(pack.ids[i]));
+    kept.gamma.push_back(pack.gamma[i]);
+    kept.self_inner.push_back(pack.self_inner[i]);
+    kept.num_points.push_back(pack.num_points[i]);
+  }
+  return kept;
+}
+
+// Reads the committed part of one pack group. `file_bytes` bounds what the
+// counts may claim: HDF5 reads never-written chunks as zeros, so a damaged
+// count could otherwise make us allocate far more than the file holds.
+std::optional<SpecPack> read_pack(const FileContext& ctx, hid_t group, const std::string& type, std::int64_t dim,
+                                  std::uintmax_t file_bytes, std::int64_t& stored_members) {
+  const std::string where = std::string("/") + kPacksGroup + "/" + type + "/" + std::to_string(dim);
+  const auto members = read_int_attribute(ctx, group, kCommittedMembers, where + "@" + kCommittedMembers);
+  // A group without its count was being created when a writer died: nothing in it was ever committed.
+  if (!members || *members == 0) return std::nullopt;
+  if (*members < 0) ctx.fail("pack " + where + " has a negative committed count (damaged)");
+  const auto m = static_cast<hsize_t>(*members);
+  const auto d = static_cast<hsize_t>(dim);
+  if (m * sizeof(double) > file_bytes) {
+    ctx.fail("pack " + where + " claims more members than the file holds (truncated or damaged)");
+  }
+
+  Hid z = open_dataset(ctx, group, "z", where + "/z");
+  Hid beta = open_dataset(ctx, group, "beta", where + "/beta");
+  Hid offsets = open_dataset(ctx, group, "offsets", where + "/offsets");
+  Hid gamma = open_dataset(ctx, group, "gamma", where + "/gamma");
+  Hid self_inner = open_dataset(ctx, group, "self_inner", where + "/self_inner");
+  Hid num_points = open_dataset(ctx, group, "num_points", where + "/num_points");
+  Hid ids = open_dataset(ctx, group, "ids", where + "/ids");
+
+  SpecPack pack;
+  pack.type = type;
+  pack.dim = dim;
+  if (dataset_extent(ctx, offsets.get(), 1, where + "/offsets")[0] < m + 1) {
+    ctx.fail("dataset " + where + "/offsets has fewer entries than committed (truncated or damaged)");
+  }
+  pack.offsets.resize(m + 1);
+  read_rows(ctx, offsets.get(), H5T_NATIVE_INT64, m + 1, 0, pack.offsets.data(), where + "/offsets");
+  if (pack.offsets.front() != 0) ctx.fail("dataset " + where + "/offsets does not start at 0 (damaged)");
+  for (std::size_t i = 0; i < m; ++i) {
+    if (pack.offsets[i + 1] <= pack.offsets[i]) ctx.fail("dataset " + where + "/offsets is not increasing (damaged)");
+  }
+  const auto r = static_cast<hsize_t>(pack.offsets.back());
+  if (r > file_bytes || r * d * sizeof(double) > file_bytes) {
+    ctx.fail("pack " + where + " claims more rows than the file holds (truncated or damaged)");
+  }
+
+  const auto z_dims = dataset_extent(ctx, z.get(), 2, where + "/z");
+  if (z_dims[1] != d) {
+    ctx.fail("dataset " + where + "/z has width " + std::to_string(z_dims[1]) + ", but the pack is for width " +
+             std::to_string(dim));
+  }
+  auto require_rows = [&](hid_t dataset, const char* name, hsize_t needed) {
+    const hsize_t have = dataset_extent(ctx, dataset, 1, where + "/" + name)[0];
+    if (have < needed) {
+      ctx.fail("dataset " + where + "/" + name + " has " + std::to_string(have) + " entries but " +
+               std::to_string(needed) + " are committed (truncated or damaged)");
+    }
+  };
+  if (z_dims[0] < r) ctx.fail("dataset " + where + "/z has fewer rows than committed (truncated or damaged)");
+  require_rows(beta.get(), "beta", r);
+  require_rows(gamma.get(), "gamma", m);
+  require_rows(self_inner.get(), "self_inner", m);
+  require_rows(num_points.get(), "num_points", m);
+  require_rows(ids.get(), "ids", m);
+
+  pack.z.resize(r * d);
+  read_rows(ctx, z.get(), H5T_NATIVE_DOUBLE, r, d, pack.z.data(), where + "/z");
+  pack.beta.resize(r);
+  read_rows(ctx, beta.get(), H5T_NATIVE_DOUBLE, r, 0, pack.beta.data(), where + "/beta");
+  pack.gamma.resize(m);
+  read_rows(ctx, gamma.get(), H5T_NATIVE_DOUBLE, m, 0, pack.gamma.data(), where + "/gamma");
+  pack.self_inner.resize(m);
+  read_rows(ctx, self_inner.get(), H5T_NATIVE_DOUBLE, m, 0, pack.self_inner.data(), where + "/self_inner");
+  pack.num_points.resize(m);
+  read_rows(ctx, num_points.get(), H5T_NATIVE_INT64, m, 0, pack.num_points.data(), where + "/num_points");
+  pack.ids = read_strings(ctx, ids.get(), m, where + "/ids");
+  for (const auto& id : pack.ids) {
+    if (id.empty()) ctx.fail("pack " + where + " has a member with an empty id");
+  }
+  stored_members += *members;
+  try {
+    pack.validate();
+  } catch (const Error& e) {
+    ctx.fail(e.what());
+  }
+  return drop_superseded_members(std::move(pack));
+}
+
+// ---- semantic ----------------------------------------------------------------
+
+struct SemanticDatasets {
+  Hid group, ids, json;
+};
+
+SemanticDatasets open_or_create_semantic(const FileContext& ctx, hid_t file) {
+  const std::string where = std::string("/") + kSemanticGroup;
+  SemanticDatasets semantic;
+  semantic.group = open_or_create_group(ctx, file, kSemanticGroup, where);
+  if (H5Aexists(semantic.group.get(), kCommittedCount) <= 0) {
+    write_int_attribute(ctx, semantic.group.get(), kCommittedCount, 0, where);
+  }
+  Hid string_type = utf8_string_type(ctx);
+  auto dataset = [&](const char* name) {
+    if (has_link(semantic.group.get(), name)) return open_dataset(ctx, semantic.group.get(), name, where + "/" + name);
+    return create_extendible_dataset(ctx, semantic.group.get(), name, string_type.get(), 0, kStringChunk, false,
+                                     where + "/" + name);
+  };
+  semantic.ids = dataset("ids");
+  semantic.json = dataset("json");
+  return semantic;
+}
+
+std::int64_t committed_semantic_count(const FileContext& ctx, const SemanticDatasets& semantic) {
+  return read_int_attribute(ctx, semantic.group.get(), kCommittedCount, "/semantic@committed_count").value_or(0);
+}
+
+void read_semantic(const FileContext& ctx, hid_t file, std::uintmax_t file_bytes,
+                   std::map<std::string, std::string>& json_by_id) {
+  const std::string where = std::string("/") + kSemanticGroup;
+  if (!has_link(file, kSemanticGroup)) return;
+  Hid group = open_group(ctx, file, kSemanticGroup, where);
+  const auto count = read_int_attribute(ctx, group.get(), kCommittedCount, where + "@committed_count");
+  if (!count || *count == 0) return;
+  if (*count < 0 || static_cast<std::uintmax_t>(*count) * sizeof(hvl_t) > file_bytes) {
+    ctx.fail("group " + where + " has an impossible committed count (damaged)");
+  }
+  const auto n = static_cast<hsize_t>(*count);
+  Hid ids = open_dataset(ctx, group.get(), "ids", where + "/ids");
+  Hid json = open_dataset(ctx, group.get(), "json", where + "/json");
+  for (const auto& [dataset, name] : {std::pair{ids.get(), "ids"}, std::pair{json.get(), "json"}}) {
+    if (dataset_extent(ctx, dataset, 1, where + "/" + name)[0] < n) {
+      ctx.fail("dataset " + where + "/" + name + " has fewer entries than committed (truncated or damaged)");
+    }
+  }
+  const auto id_values = read_strings(ctx, ids.get(), n, where + "/ids");
+  auto json_values = read_strings(ctx, json.get(), n, where + "/json");
+  // In file order, so a later entry for the same id (an update) wins.
+  for (std::size_t i = 0; i < n; ++i) {
+    if (id_values[i].empty()) ctx.fail("dataset " + where + "/ids has an empty id");
+    json_by_id[id_values[i]] = std::move(json_values[i]);
+  }
+}
+
+SpecPack one_member_pack(const std::string& id, const PackedSpec& spec) {
+  SpecPack pack;
+  pack.type = spec.type;
+  pack.dim = spec.dim;
+  pack.ids = {id};
+  pack.offsets = {0, spec.rows()};
+  pack.z = spec.z;
+  pack.beta = spec.beta;
+  pack.gamma = {spec.gamma};
+  pack.self_inner = {spec.self_inner};
+  pack.num_points = {spec.num_points};
+  return pack;
+}
+
+}  // namespace
+
+PackedSpec pack_spec(std::string_view type, const RKMETableSpec& spec, const kernels::Context& ctx) {
+  if (spec.empty()) throw Error("cannot store an empty " + std::string(type));
+  PackedSpec packed;
+  packed.type = std::string(type);
+  packed.dim = spec.dim();
+  packed.z = spec.z().values();
+  packed.beta = spec.beta();
+  packed.gamma = spec.gamma();
+  packed.self_inner = spec.inner_product(spec, ctx);
+  packed.num_points = spec.num_points();
+  return packed;
+}
+
+void write_market_h5(const fs::path& path, const MarketSnapshot& snapshot) {
+  for (const auto& [key, pack] : snapshot.packs) {
+    check_type_name(pack.type);
+    if (key != spec_pack_key(pack.type, pack.dim)) {
+      throw Error(path.string() + ": pack stored under \"" + key + "\" holds " + spec_pack_key(pack.type, pack.dim));
+    }
+    pack.validate();
+  }
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  fs::path temp = path;
+  temp += ".tmp";
+  const FileContext ctx(temp);
+  std::error_code ec;
+  try {
+    {
+      Hid properties = file_access_properties(ctx);
+      Hid file = ctx.check(H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, properties.get()), H5Fclose,
+                           "cannot create the file");
+      write_string_attribute(ctx, file.get(), "format", kMarketH5Format);
+      write_int_attribute(ctx, file.get(), "version", kMarketH5Version, "/version");
+      open_or_create_group(ctx, file.get(), kPacksGroup, std::string("/") + kPacksGroup);
+      for (const auto& [key, pack] : snapshot.packs) {
+        if (pack.count() == 0) continue;
+        const std::string where = std::string("/") + kPacksGroup + "/" + key;
+        PackDatasets datasets = open_or_create_pack(ctx, file.get(), pack.type, pack.dim);
+        write_pack_tail(ctx, datasets, 0, 0, pack, where);
+        commit_pack(ctx, datasets, pack.count(), where);
+      }
+      SemanticDatasets semantic = open_or_create_semantic(ctx, file.get());
+      std::vector<std::string> ids;
+      std::vector<std::string> json;
+      for (const auto& [id, text] : snapshot.semantic_json_by_id) {
+        ids.push_back(id);
+        json.push_back(text);
+      }
+      write_strings(ctx, semantic.ids.get(), 0, ids, "/semantic/ids");
+      write_strings(ctx, semantic.json.get(), 0, json, "/semantic/json");
+      write_int_attribute(ctx, semantic.group.get(), kCommittedCount, static_cast<std::int64_t>(ids.size()),
+                          "/semantic");
+      ctx.check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "cannot flush the file");
+    }
+    fsync_file(ctx, temp);
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+      throw Error(path.string() + ": cannot replace it with " + temp.filename().string() + ": " +
+                  std::generic_category().message(errno));
+    }
+  } catch (...) {
+    fs::remove(temp, ec);
+    throw;
+  }
+  fsync_directory(path.parent_path());
+}
+
+MarketSnapshot read_market_h5(const fs::path& path) {
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  const FileContext ctx(path);
+  Hid file = open_market_file(ctx, H5F_ACC_RDONLY);
+  std::error_code ec;
+  const std::uintmax_t file_bytes = fs::file_size(path, ec);
+  if (ec) ctx.fail("cannot read its size: " + ec.message());
+
+  MarketSnapshot snapshot;
+  if (has_link(file.get(), kPacksGroup)) {
+    Hid packs = open_group(ctx, file.get(), kPacksGroup, std::string("/") + kPacksGroup);
+    auto child_names = [&](hid_t group, const std::string& where) {
+      H5G_info_t info{};
+      ctx.check(H5Gget_info(group, &info), "cannot list group " + where);
+      std::vector<std::string> names;
+      for (hsize_t i = 0; i < info.nlinks; ++i) {
+        const ssize_t size = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+        if (size < 0) ctx.fail("cannot list group " + where);
+        std::string name(static_cast<std::size_t>(size) + 1, '\0');
+        if (H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT) < 0)
+          ctx.fail("cannot list group " + where);
+        name.resize(static_cast<std::size_t>(size));
+        names.push_back(std::move(name));
+      }
+      return names;
+    };
+    for (const auto& type : child_names(packs.get(), "/packs")) {
+      const std::string type_where = "/packs/" + type;
+      Hid by_type = open_group(ctx, packs.get(), type, type_where);
+      for (const auto& dim_name : child_names(by_type.get(), type_where)) {
+        std::int64_t dim = 0;
+        const auto res = std::from_chars(dim_name.data(), dim_name.data() + dim_name.size(), dim);
+        if (res.ec != std::errc() || res.ptr != dim_name.data() + dim_name.size() || dim <= 0 || dim > kMaxDim) {
+          ctx.fail("group " + type_where + "/" + dim_name + " is not named by a Z width");
+        }
+        Hid group = open_group(ctx, by_type.get(), dim_name, type_where + "/" + dim_name);
+        if (auto pack = read_pack(ctx, group.get(), type, dim, file_bytes, snapshot.stored_member_count)) {
+          snapshot.packs.emplace(spec_pack_key(type, dim), std::move(*pack));
+        }
+      }
+    }
+  }
+  read_semantic(ctx, file.get(), file_bytes, snapshot.semantic_json_by_id);
+  return snapshot;
+}
+
+MarketCommitPoint append_to_market_h5(const fs::path& path, const MarketAppend& entry,
+                                      const std::function<void()>& before_commit) {
+  if (entry.id.empty()) throw Error(path.string() + ": cannot append a learnware without an id");
+  std::set<std::string> keys;
+  for (const auto& spec : entry.specs) {
+    check_type_name(spec.type);
+    if (spec.dim <= 0 || spec.rows() <= 0 || spec.z.size() != static_cast<std::size_t>(spec.rows() * spec.dim)) {
+      throw Error(path.string() + ": learnware " + entry.id + ": its " + spec.type + " spec has inconsistent sizes");
+    }
+    if (!keys.insert(spec.pack_key()).second) {
+      throw Error(path.string() + ": learnware " + entry.id + " has two specs for pack " + spec.pack_key());
+    }
+  }
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  const FileContext ctx(path);
+  MarketCommitPoint before;
+  {
+    Hid file = open_market_file(ctx, H5F_ACC_RDWR);
+    struct PendingPack {
+      PackDatasets datasets;
+      std::int64_t members = 0;  // after the append
+      std::string where;
+    };
+    std::vector<PendingPack> pending;
+    for (const auto& spec : entry.specs) {
+      PendingPack next;
+      next.where = "/packs/" + spec.pack_key();
+      next.datasets = open_or_create_pack(ctx, file.get(), spec.type, spec.dim);
+      const std::int64_t members =
+          read_int_attribute(ctx, next.datasets.group.get(), kCommittedMembers, next.where).value_or(0);
+      if (members < 0) ctx.fail("pack " + next.where + " has a negative committed count (damaged)");
+      const std::int64_t rows = committed_rows(ctx, next.datasets, members, next.where);
+      before.pack_members[spec.pack_key()] = members;
+      write_pack_tail(ctx, next.datasets, members, rows, one_member_pack(entry.id, spec), next.where);
+      next.members = members + 1;
+      pending.push_back(std::move(next));
+    }
+    SemanticDatasets semantic = open_or_create_semantic(ctx, file.get());
+    before.semantic_count = committed_semantic_count(ctx, semantic);
+    if (entry.semantic_json) {
+      const auto at = static_cast<hsize_t>(before.semantic_count);
+      write_strings(ctx, semantic.ids.get(), at, std::span<const std::string>(&entry.id, 1), "/semantic/ids");
+      write_strings(ctx, semantic.json.get(), at, std::span<const std::string>(&*entry.semantic_json, 1),
+                    "/semantic/json");
+    }
+    // The rows must be on disk before the counts that make them visible.
+    ctx.check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "cannot flush the appended rows");
+    fsync_file(ctx, path);
+    if (before_commit) before_commit();
+    for (const auto& pack : pending) commit_pack(ctx, pack.datasets, pack.members, pack.where);
+    if (entry.semantic_json) {
+      write_int_attribute(ctx, semantic.group.get(), kCommittedCount, before.semantic_count + 1, "/semantic");
+    }
+    ctx.check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "cannot flush the commit");
+  }
+  fsync_file(ctx, path);
+  return before;
+}
+
+void restore_market_h5_commit(const fs::path& path, const MarketCommitPoint& point) {
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  const FileContext ctx(path);
+  {
+    Hid file = open_market_file(ctx, H5F_ACC_RDWR);
+    for (const auto& [key, members] : point.pack_members) {
+      const auto [type, dim] = split_pack_key(key);
+      const std::string where = "/packs/" + key;
+      if (!has_link(file.get(), kPacksGroup)) break;
+      Hid packs = open_group(ctx, file.get(), kPacksGroup, "/packs");
+      if (!has_link(packs.get(), type)) continue;
+      Hid by_type = open_group(ctx, packs.get(), type, "/packs/" + type);
+      if (!has_link(by_type.get(), std::to_string(dim))) continue;
+      Hid group = open_group(ctx, by_type.get(), std::to_string(dim), where);
+      write_int_attribute(ctx, group.get(), kCommittedMembers, members, where);
+    }
+    if (has_link(file.get(), kSemanticGroup)) {
+      Hid semantic = open_group(ctx, file.get(), kSemanticGroup, "/semantic");
+      write_int_attribute(ctx, semantic.get(), kCommittedCount, point.semantic_count, "/semantic");
+    }
+    ctx.check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "cannot flush the restored counts");
+  }
+  fsync_file(ctx, path);
+}
+
+}  // namespace lwd

@@ -1,0 +1,130 @@
+// market.h5: every learnware's semantic spec and the packed statistical specs.
+//
+// Layout (HDF5 1.10 file format, all numbers little-endian float64 / int64):
+//
+//   /                         attributes format = "lwdock-market", version = 1
+//   /packs/<type>/<dim>/      one group per spec pack (SpecPack, key "<type>/<dim>")
+//       z           [rows, dim] float64   Z rows of every member, back to back
+//       beta        [rows]      float64
+//       offsets     [members+1] int64     member m owns rows [offsets[m], offsets[m+1])
+//       gamma       [members]   float64
+//       self_inner  [members]   float64   <m, m>, computed once at submission
+//       num_points  [members]   int64
+//       ids         [members]   UTF-8 string (variable length)
+//     attribute committed_members (int64)   the commit point; rows = offsets[committed_members]
+//   /semantic/
+//       ids         [n]         UTF-8 string   learnware id of entry i
+//       json        [n]         UTF-8 string   its semantic spec JSON
+//     attribute committed_count (int64)
+//
+// Growth is O(the added learnware): every dataset is chunked and extendible
+// (H5S_UNLIMITED), so an append writes only the new rows (plus the last,
+// partial chunk and a little metadata) into the existing file. The commit
+// point of a pack is its committed_members attribute, written after the rows
+// have been flushed and fsync'ed (one small write: old or new, never a mix). Readers look only at rows below the committed
+// counts, so an append that fails or is killed midway leaves the previous
+// committed state readable; the next append overwrites the abandoned rows.
+// Chunks carry Fletcher-32 checksums and the 1.10 format checksums its
+// metadata, so damaged bytes are reported as errors rather than read as data.
+//
+// Entries are never modified in place. Replacing a learnware's spec appends a
+// new member with the same id; a later member supersedes an earlier one with
+// the same id in the same pack (likewise for /semantic). Deleting a learnware
+// leaves its rows on disk: the relational index no longer lists it, and the
+// market store skips members whose id (and pack key) the index does not name.
+// The space comes back only with a full, atomic rewrite (write_market_h5 of
+// the live snapshot, "compaction"). That trade-off keeps both submission and
+// deletion O(one learnware) at the cost of dead bytes until the next rewrite.
+//
+// HDF5 has no journal: if the process dies while HDF5 itself is updating the
+// file's metadata, the file can become unreadable. read_market_h5 then says
+// so and the market is restored from its packages with `lwdock market rebuild`.
+//
+// All functions serialise their HDF5 calls on one process-wide mutex (the
+// distribution's HDF5 is not built thread-safe) and throw lwd::Error naming
+// the file and the problem; HDF5's own error printing is switched off.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/spec/rkme_table_spec.h"
+#include "engine/store/spec_pack.h"
+#include "kernels/context.h"
+
+namespace lwd {
+
+inline constexpr std::string_view kMarketH5Format = "lwdock-market";
+inline constexpr std::int64_t kMarketH5Version = 1;
+
+struct MarketSnapshot {
+  std::map<std::string, SpecPack> packs;  // by spec_pack_key(type, dim)
+  std::map<std::string, std::string> semantic_json_by_id;
+  // Filled by read_market_h5: committed pack members on disk, counting the
+  // superseded ones that the packs above no longer show (compaction metric).
+  std::int64_t stored_member_count = 0;
+};
+
+// Replaces `path` with a file holding exactly `snapshot`: written to
+// "<path>.tmp", fsync'ed, then renamed over `path` (atomic; on failure `path`
+// is untouched and the temporary removed). Empty packs are not stored. Pack
+// type names must be 1..64 of [A-Za-z0-9_] (they name HDF5 groups).
+void write_market_h5(const std::filesystem::path& path, const MarketSnapshot& snapshot);
+
+// Reads and validates the whole file: format and version attributes, dataset
+// ranks and shapes, committed counts within the extents, offsets, and every
+// pack's SpecPack::validate(). Members superseded by a later one with the same
+// id are dropped. A missing, truncated, damaged or foreign file throws
+// lwd::Error naming the file and the problem.
+MarketSnapshot read_market_h5(const std::filesystem::path& path);
+
+// One statistical spec of one learnware as it is stored in a pack.
+struct PackedSpec {
+  std::string type;  // e.g. "RKMETableSpecification"
+  std::int64_t dim = 0;
+  std::vector<double> z;     // rows() x dim, row-major
+  std::vector<double> beta;  // rows()
+  double gamma = 0.0;
+  double self_inner = 0.0;  // <spec, spec>
+  std::int64_t num_points = 0;
+
+  std::int64_t rows() const { return static_cast<std::int64_t>(beta.size()); }
+  std::string pack_key() const { return spec_pack_key(type, dim); }
+};
+
+// A spec ready to be stored (computes its self inner product).
+PackedSpec pack_spec(std::string_view type, const RKMETableSpec& spec, const kernels::Context& ctx = {});
+
+// What one learnware adds to market.h5.
+struct MarketAppend {
+  std::string id;
+  std::vector<PackedSpec> specs;              // at most one per pack key
+  std::optional<std::string> semantic_json;   // nullopt: no /semantic entry
+};
+
+// The committed counts before an append, to undo it (restore_market_h5_commit).
+struct MarketCommitPoint {
+  std::map<std::string, std::int64_t> pack_members;  // committed members of the packs the append touched
+  std::int64_t semantic_count = 0;
+};
+
+// Appends one learnware in place: writes its rows past the committed counts
+// (creating the pack if new), flushes and fsyncs, calls before_commit (a test
+// hook: throwing there leaves rows written but uncommitted, as a crash would),
+// then advances the committed counts and fsyncs again. Returns the counts
+// before the append. The file must already exist (write_market_h5 creates it).
+MarketCommitPoint append_to_market_h5(const std::filesystem::path& path, const MarketAppend& entry,
+                                      const std::function<void()>& before_commit = {});
+
+// Sets the committed counts back to `point`, undoing a committed append whose
+// other half (the index row) could not be written. Rows past the counts stay
+// on disk and are overwritten by the next append.
+void restore_market_h5_commit(const std::filesystem::path& path, const MarketCommitPoint& point);
+
+}  // namespace lwd

@@ -1,0 +1,80 @@
+// The relational index of a market: one row per learnware (who submitted it,
+// its status, where its package lives, which spec packs hold its specs).
+//
+// One abstract interface so the dock can keep the table in SQLite (the
+// default, sqlite_index.h) or in PostgreSQL later. Implementations keep their
+// SQL portable between the two: TEXT columns, ISO-8601 UTC timestamps stored as
+// TEXT, bound parameters only. Every failure is an lwd::Error naming the
+// database and the problem.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lwd {
+
+// What the checker decided about a learnware. Only usable ones are searched.
+enum class LearnwareStatus { invalid, not_usable, usable };
+
+// "invalid", "not_usable", "usable".
+std::string_view to_string(LearnwareStatus status);
+// Inverse of to_string; throws lwd::Error listing the accepted words otherwise.
+LearnwareStatus parse_learnware_status(std::string_view text);
+
+struct LearnwareRecord {
+  std::string id;     // e.g. "00000001"; letters, digits, '-' and '_' only (it names files)
+  std::string name;
+  std::string owner;
+  LearnwareStatus status = LearnwareStatus::not_usable;
+  std::string status_reason;  // why the checker chose the status; empty when usable
+  std::string package_path;   // relative to the market directory, e.g. "packages/00000001.zip"
+  std::vector<std::string> spec_keys;  // spec packs holding its specs, e.g. "RKMETableSpecification/8"
+  std::string created_at;     // ISO-8601 UTC, "2024-05-01T12:00:00Z"
+  std::string updated_at;
+
+  bool operator==(const LearnwareRecord&) const = default;
+};
+
+// Current time as ISO-8601 UTC with second precision ("2024-05-01T12:00:00Z"),
+// which sorts as text in time order.
+std::string utc_now_iso8601();
+
+// True for ids that are safe as file names: 1..64 of [A-Za-z0-9_-].
+bool is_valid_learnware_id(std::string_view id);
+
+class LearnwareIndex {
+ public:
+  virtual ~LearnwareIndex() = default;
+
+  // Adds a row; throws if the id is already present or invalid.
+  virtual void insert(const LearnwareRecord& record) = 0;
+  // Replaces every column of the row with record.id; throws if there is none.
+  virtual void update(const LearnwareRecord& record) = 0;
+  // Deletes the row; returns whether it existed. Its id is never handed out again.
+  virtual bool remove(std::string_view id) = 0;
+  virtual std::optional<LearnwareRecord> get(std::string_view id) const = 0;
+  // All rows ordered by id, or only those with the given status.
+  virtual std::vector<LearnwareRecord> list(std::optional<LearnwareStatus> status = std::nullopt) const = 0;
+
+  // Reserves the next id ("00000001", "00000002", ...), durably: every call
+  // returns a larger one, also across processes, deletions and reopening, and
+  // never one an inserted row already uses. Inside an open transaction the
+  // reservation is part of it (a rollback gives the id back).
+  virtual std::string reserve_id() = 0;
+
+  // Explicit transactions (not nested). Without one, each call is its own.
+  virtual void begin() = 0;
+  virtual void commit() = 0;
+  virtual void rollback() = 0;
+  virtual bool in_transaction() const = 0;
+
+  // Runs body between begin() and commit(); if body (or the commit) throws,
+  // rolls back and rethrows.
+  void transaction(const std::function<void()>& body);
+};
+
+}  // namespace lwd

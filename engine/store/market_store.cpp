@@ -1,0 +1,510 @@
+#include "engine/store/market_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <system_error>
+
+#include "engine/error.h"
+#include "engine/io/atomic_file.h"
+#include "engine/store/hdf5_spec_store.h"
+#include "engine/store/sqlite_index.h"
+
+namespace lwd {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kLockFile = "market.lock";
+constexpr const char* kPackagesDir = "packages";
+// Compaction waits until dead members outnumber live ones (so its O(market)
+// cost is paid at most once per O(market) deletions) and there are at least
+// this many, so small markets do not rewrite on every deletion.
+constexpr std::int64_t kMinDeadMembersToCompact = 64;
+
+std::string errno_text(int err) { return std::generic_category().message(err); }
+
+// An advisory lock on <dir>/market.lock (flock: per open file, so two stores
+// in one process exclude each other just like two processes). Writers hold it
+// exclusively for a whole change; loading holds it shared, so a reader never
+// sees a change half-written.
+class MarketLock {
+ public:
+  enum class Mode { shared, exclusive };
+
+  MarketLock(const fs::path& dir, Mode mode) {
+    const fs::path path = dir / kLockFile;
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    // A market on read-only media can still be read: nobody can write it.
+    if (fd_ < 0) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
+      if (mode == Mode::shared) return;
+      throw Error(path.string() + ": cannot open the market lock file: " + errno_text(errno));
+    }
+    while (::flock(fd_, mode == Mode::shared ? LOCK_SH : LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd_);
+      throw Error(path.string() + ": cannot lock the market: " + errno_text(err));
+    }
+  }
+  // Exclusive if nobody else holds the lock right now, else nullopt.
+  static std::unique_ptr<MarketLock> try_exclusive(const fs::path& dir) {
+    auto lock = std::unique_ptr<MarketLock>(new MarketLock());
+    lock->fd_ = ::open((dir / kLockFile).c_str(), O_RDWR | O_CLOEXEC);
+    if (lock->fd_ < 0 || ::flock(lock->fd_, LOCK_EX | LOCK_NB) != 0) return nullptr;
+    return lock;
+  }
+  MarketLock(const MarketLock&) = delete;
+  MarketLock& operator=(const MarketLock&) = delete;
+  ~MarketLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+  }
+
+ private:
+  MarketLock() = default;
+  int fd_ = -1;
+};
+
+// Copies a package through a temporary next to the target and a rename, so
+// packages/ never holds a partial zip under a real name.
+void copy_file_atomically(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  if (!fs::is_regular_file(from, ec)) throw Error(from.string() + ": the package is not a readable file");
+  std::ifstream in(from, std::ios::binary);
+  if (!in) throw Error(from.string() + ": cannot open the package: " + errno_text(errno));
+  io::write_file_atomically(to, [&](std::ostream& out) {
+    std::vector<char> buffer(1 << 16);
+    while (in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      out.write(buffer.data(), in.gcount());
+    }
+    if (in.bad()) throw Error(from.string() + ": read failed while copying the package");
+  });
+}
+
+void remove_quietly(const fs::path& path) {
+  std::error_code ec;
+  fs::remove(path, ec);
+}
+
+// "packages/<id>.zip" -> "packages/<id>.2.zip" -> "packages/<id>.3.zip": an
+// update writes a new name, so the old package stays intact until the index
+// commit switches to the new one.
+std::string next_package_name(const std::string& id, const std::string& current) {
+  const std::string stem = fs::path(current).stem().string();
+  std::int64_t revision = 1;
+  const std::string prefix = id + ".";
+  if (stem.size() > prefix.size() && stem.compare(0, prefix.size(), prefix) == 0) {
+    const char* first = stem.data() + prefix.size();
+    const char* last = stem.data() + stem.size();
+    std::int64_t parsed = 0;
+    const auto res = std::from_chars(first, last, parsed);
+    if (res.ec == std::errc() && res.ptr == last && parsed > 0) revision = parsed;
+  }
+  return std::string(kPackagesDir) + "/" + id + "." + std::to_string(revision + 1) + ".zip";
+}
+
+void append_packed_member(SpecPack& pack, const std::string& id, const PackedSpec& spec) {
+  if (pack.count() == 0) {
+    pack.type = spec.type;
+    pack.dim = spec.dim;
+  }
+  pack.ids.push_back(id);
+  pack.z.insert(pack.z.end(), spec.z.begin(), spec.z.end());
+  pack.beta.insert(pack.beta.end(), spec.beta.begin(), spec.beta.end());
+  pack.offsets.push_back(pack.offsets.back() + spec.rows());
+  pack.gamma.push_back(spec.gamma);
+  pack.self_inner.push_back(spec.self_inner);
+  pack.num_points.push_back(spec.num_points);
+}
+
+void append_member_of(SpecPack& to, const SpecPack& from, std::int64_t m) {
+  const auto i = static_cast<std::size_t>(m);
+  const auto z = from.member_z(m);
+  const auto beta = from.member_beta(m);
+  to.ids.push_back(from.ids[i]);
+  to.z.insert(to.z.end(), z.data, z.data + z.rows * from.dim);
+  to.beta.insert(to.beta.end(), beta.begin(), beta.end());
+  to.offsets.push_back(to.offsets.back() + z.rows);
+  to.gamma.push_back(from.gamma[i]);
+  to.self_inner.push_back(from.self_inner[i]);
+  to.num_points.push_back(from.num_points[i]);
+}
+
+// The specs of one submission, checked and with their self products computed
+// before anything touches the disk.
+std::vector<PackedSpec> pack_specs(const std::string& id, const SpecsByType& specs_by_type) {
+  std::vector<PackedSpec> packed;
+  std::set<std::string> types;
+  for (const auto& [type, spec] : specs_by_type) {
+    if (!types.insert(type).second) throw Error("learnware " + id + " has two specs of type " + type);
+    if (spec.empty()) throw Error("learnware " + id + " has an empty " + type + " spec");
+    packed.push_back(pack_spec(type, spec));
+  }
+  return packed;
+}
+
+}  // namespace
+
+MarketStore::MarketStore(fs::path dir, std::unique_ptr<LearnwareIndex> index)
+    : dir_(std::move(dir)), index_(std::move(index)) {}
+MarketStore::MarketStore(MarketStore&&) noexcept = default;
+MarketStore& MarketStore::operator=(MarketStore&&) noexcept = default;
+MarketStore::~MarketStore() = default;
+
+MarketStore MarketStore::create(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": exists and is not a directory");
+    if (!fs::is_empty(dir, ec)) {
+      throw Error(dir.string() + ": already exists and is not empty; create the market in a new directory or open "
+                                 "the existing one");
+    }
+  }
+  try {
+    fs::create_directories(dir / kPackagesDir);
+    MarketLock lock(dir, MarketLock::Mode::exclusive);
+    write_market_h5(dir / "market.h5", MarketSnapshot{});
+    // index.sqlite last: its presence is what makes the directory a market.
+    MarketStore store(dir, open_sqlite_index(dir / "index.sqlite"));
+    return store;
+  } catch (...) {
+    // The directory was empty before, so everything in it is ours to remove.
+    for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+    try {
+      throw;
+    } catch (const fs::filesystem_error& e) {
+      throw Error(dir.string() + ": cannot create the market: " + e.code().message());
+    }
+  }
+}
+
+MarketStore MarketStore::open(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": no such market directory");
+  if (!fs::exists(dir / "index.sqlite", ec)) {
+    throw Error(dir.string() + ": not a market directory (no index.sqlite); create one with `lwdock market create`");
+  }
+  MarketStore store(dir, open_sqlite_index(dir / "index.sqlite"));
+  store.reload();
+  store.sweep_stray_files();
+  return store;
+}
+
+MarketStore MarketStore::open_for_rebuild(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": no such market directory");
+  if (!fs::exists(dir / "index.sqlite", ec)) {
+    throw Error(dir.string() + ": not a market directory (no index.sqlite); nothing to rebuild from");
+  }
+  MarketStore store(dir, open_sqlite_index(dir / "index.sqlite"));
+  {
+    MarketLock lock(dir, MarketLock::Mode::shared);
+    store.load(/*tolerate_bad_h5=*/true);
+  }
+  store.sweep_stray_files();
+  return store;
+}
+
+void MarketStore::stage(std::string_view name) const {
+  if (faults_.before_stage) faults_.before_stage(name);
+}
+
+void MarketStore::reload() {
+  MarketLock lock(dir_, MarketLock::Mode::shared);
+  load(/*tolerate_bad_h5=*/false);
+}
+
+void MarketStore::load(bool tolerate_bad_h5) {
+  const auto records = index_->list();
+  MarketSnapshot snapshot;
+  try {
+    snapshot = read_market_h5(h5_path());
+  } catch (const Error& e) {
+    if (!tolerate_bad_h5) {
+      throw Error(std::string(e.what()) + "; run `lwdock market rebuild` to re-create market.h5 from the packages");
+    }
+  }
+
+  // Only what the index names is live: members of interrupted submissions
+  // and of deleted or replaced learnwares are left out.
+  std::map<std::string, std::set<std::string>, std::less<>> keys_by_id;
+  for (const auto& record : records) keys_by_id[record.id].insert(record.spec_keys.begin(), record.spec_keys.end());
+  auto is_live = [&](const std::string& id, const std::string& key) {
+    const auto it = keys_by_id.find(id);
+    return it != keys_by_id.end() && it->second.count(key) > 0;
+  };
+
+  std::map<std::string, SpecPack> packs;
+  std::int64_t live = 0;
+  for (auto& [key, pack] : snapshot.packs) {
+    bool all_live = true;
+    for (const auto& id : pack.ids) all_live = all_live && is_live(id, key);
+    SpecPack kept;
+    if (all_live) {
+      kept = std::move(pack);
+    } else {
+      kept.type = pack.type;
+      kept.dim = pack.dim;
+      for (std::int64_t m = 0; m < pack.count(); ++m) {
+        if (is_live(pack.ids[static_cast<std::size_t>(m)], key)) append_member_of(kept, pack, m);
+      }
+    }
+    live += kept.count();
+    if (kept.count() > 0) packs.emplace(key, std::move(kept));
+  }
+  std::map<std::string, std::string> semantic;
+  for (auto& [id, json] : snapshot.semantic_json_by_id) {
+    if (keys_by_id.count(id) > 0) semantic.emplace(id, std::move(json));
+  }
+  packs_ = std::move(packs);
+  semantic_ = std::move(semantic);
+  dead_members_ = std::max<std::int64_t>(0, snapshot.stored_member_count - live);
+}
+
+void MarketStore::sweep_stray_files() const {
+  // Only when no writer is active: its temporary or not-yet-committed package
+  // would look exactly like the debris of a crashed one.
+  const auto lock = MarketLock::try_exclusive(dir_);
+  if (!lock) return;
+  std::set<fs::path> referenced;
+  try {
+    for (const auto& record : index_->list()) referenced.insert((dir_ / record.package_path).lexically_normal());
+  } catch (const Error&) {
+    return;  // without the index we cannot tell debris from packages
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(packages_dir(), ec)) {
+    if (!entry.is_regular_file(ec)) continue;
+    if (referenced.count(entry.path().lexically_normal()) == 0) remove_quietly(entry.path());
+  }
+  fs::path h5_temp = h5_path();
+  h5_temp += ".tmp";
+  remove_quietly(h5_temp);
+}
+
+std::string MarketStore::next_id() { return index_->reserve_id(); }
+
+void MarketStore::add(const LearnwareRecord& record, const fs::path& package_zip, const SpecsByType& specs_by_type,
+                      const std::string& semantic_json) {
+  store_learnware(record, package_zip, specs_by_type, semantic_json, /*replacing=*/false);
+}
+
+void MarketStore::update(const LearnwareRecord& record, const fs::path& package_zip, const SpecsByType& specs_by_type,
+                         const std::string& semantic_json) {
+  store_learnware(record, package_zip, specs_by_type, semantic_json, /*replacing=*/true);
+}
+
+void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path& package_zip,
+                                  const SpecsByType& specs_by_type, const std::string& semantic_json, bool replacing) {
+  const std::string& id = record.id;
+  if (!is_valid_learnware_id(id)) {
+    throw Error("learnware id \"" + id + "\" is not valid (use 1 to 64 letters, digits, '-' or '_')");
+  }
+  const std::vector<PackedSpec> packed = pack_specs(id, specs_by_type);
+  std::error_code ec;
+  if (!fs::is_regular_file(package_zip, ec)) throw Error(package_zip.string() + ": the package is not a readable file");
+
+  MarketLock lock(dir_, MarketLock::Mode::exclusive);
+  const auto existing = index_->get(id);
+  if (!replacing && existing) throw Error("learnware " + id + " is already in the market at " + dir_.string());
+  if (replacing && !existing) throw Error("learnware " + id + " is not in the market at " + dir_.string());
+
+  LearnwareRecord row = record;
+  row.package_path = replacing ? next_package_name(id, existing->package_path)
+                               : std::string(kPackagesDir) + "/" + id + ".zip";
+  row.spec_keys.clear();
+  for (const auto& spec : packed) row.spec_keys.push_back(spec.pack_key());
+  row.updated_at = utc_now_iso8601();
+  if (replacing) {
+    row.created_at = existing->created_at;
+  } else if (row.created_at.empty()) {
+    row.created_at = row.updated_at;
+  }
+  const fs::path package_target = dir_ / row.package_path;
+
+  bool package_placed = false;
+  std::optional<MarketCommitPoint> appended;
+  try {
+    stage("copy_package");
+    copy_file_atomically(package_zip, package_target);
+    package_placed = true;
+    stage("append_h5");
+    appended = append_to_market_h5(h5_path(), MarketAppend{id, packed, semantic_json},
+                                   [&] { stage("append_h5_commit"); });
+    index_->transaction([&] {
+      stage(replacing ? "index_update" : "index_insert");
+      if (replacing) {
+        index_->update(row);
+      } else {
+        index_->insert(row);
+      }
+      stage("commit");
+    });
+  } catch (...) {
+    // Undo in reverse order. Each undo is best effort: whatever it cannot undo
+    // is invisible anyway (the index never named it) and the next open sweeps it.
+    if (appended) {
+      try {
+        restore_market_h5_commit(h5_path(), *appended);
+      } catch (...) {
+      }
+    }
+    if (package_placed) remove_quietly(package_target);
+    throw;
+  }
+
+  // Committed. Bring memory in line with the disk.
+  if (replacing) {
+    if (existing->package_path != row.package_path) remove_quietly(dir_ / existing->package_path);
+    for (auto it = packs_.begin(); it != packs_.end();) {
+      if (it->second.remove(id)) ++dead_members_;
+      it = it->second.count() == 0 ? packs_.erase(it) : std::next(it);
+    }
+  }
+  for (const auto& spec : packed) append_packed_member(packs_[spec.pack_key()], id, spec);
+  semantic_[id] = semantic_json;
+  if (replacing) compact_if_mostly_dead();
+}
+
+void MarketStore::update_status(std::string_view id, LearnwareStatus status, std::string_view reason) {
+  MarketLock lock(dir_, MarketLock::Mode::exclusive);
+  auto record = index_->get(id);
+  if (!record) throw Error("learnware " + std::string(id) + " is not in the market at " + dir_.string());
+  record->status = status;
+  record->status_reason = std::string(reason);
+  record->updated_at = utc_now_iso8601();
+  index_->transaction([&] {
+    stage("index_update");
+    index_->update(*record);
+    stage("commit");
+  });
+}
+
+bool MarketStore::remove(std::string_view id) {
+  MarketLock lock(dir_, MarketLock::Mode::exclusive);
+  const auto record = index_->get(id);
+  if (!record) return false;
+  index_->transaction([&] {
+    stage("index_remove");
+    index_->remove(id);
+    stage("commit");
+  });
+  // Committed: the package and pack rows are garbage now. A failure to delete
+  // the zip is harmless (the next open sweeps unreferenced packages).
+  remove_quietly(dir_ / record->package_path);
+  for (auto it = packs_.begin(); it != packs_.end();) {
+    if (it->second.remove(id)) ++dead_members_;
+    it = it->second.count() == 0 ? packs_.erase(it) : std::next(it);
+  }
+  semantic_.erase(std::string(id));
+  compact_if_mostly_dead();
+  return true;
+}
+
+std::optional<LearnwareRecord> MarketStore::get(std::string_view id) const { return index_->get(id); }
+
+std::vector<LearnwareRecord> MarketStore::list(std::optional<LearnwareStatus> status) const {
+  return index_->list(status);
+}
+
+fs::path MarketStore::package_path(std::string_view id) const {
+  const auto record = index_->get(id);
+  if (!record) throw Error("learnware " + std::string(id) + " is not in the market at " + dir_.string());
+  return dir_ / record->package_path;
+}
+
+std::optional<std::string> MarketStore::semantic_json(std::string_view id) const {
+  const auto it = semantic_.find(std::string(id));
+  if (it == semantic_.end()) return std::nullopt;
+  return it->second;
+}
+
+void MarketStore::compact_if_mostly_dead() {
+  std::int64_t live = 0;
+  for (const auto& [key, pack] : packs_) live += pack.count();
+  if (dead_members_ < kMinDeadMembersToCompact || dead_members_ <= live) return;
+  // Called with the exclusive lock held. Compaction is housekeeping: the change
+  // that triggered it has already committed, so its failure must not be reported
+  // as that change's failure; the next trigger tries again.
+  try {
+    load(/*tolerate_bad_h5=*/false);
+    rewrite_h5(packs_, semantic_);
+  } catch (const Error&) {
+  }
+}
+
+void MarketStore::compact() {
+  MarketLock lock(dir_, MarketLock::Mode::exclusive);
+  // Reload first: another store may have added learnwares since this one loaded.
+  load(/*tolerate_bad_h5=*/false);
+  rewrite_h5(packs_, semantic_);
+}
+
+void MarketStore::rewrite_h5(std::map<std::string, SpecPack> packs, std::map<std::string, std::string> semantic) {
+  MarketSnapshot snapshot;
+  snapshot.packs = std::move(packs);
+  snapshot.semantic_json_by_id = std::move(semantic);
+  stage("write_h5");
+  write_market_h5(h5_path(), snapshot);
+  packs_ = std::move(snapshot.packs);
+  semantic_ = std::move(snapshot.semantic_json_by_id);
+  dead_members_ = 0;
+}
+
+void MarketStore::rebuild(const RederiveLearnware& derive) {
+  MarketLock lock(dir_, MarketLock::Mode::exclusive);
+  // Whatever semantic specs the current file still holds (it may be unreadable).
+  load(/*tolerate_bad_h5=*/true);
+  auto records = index_->list();
+
+  std::map<std::string, SpecPack> packs;
+  std::map<std::string, std::string> semantic;
+  std::vector<LearnwareRecord> changed_rows;
+  for (auto& record : records) {
+    const fs::path package = dir_ / record.package_path;
+    RederivedLearnware derived;
+    std::vector<PackedSpec> packed;
+    try {
+      derived = derive(record, package);
+      packed = pack_specs(record.id, derived.specs_by_type);
+    } catch (const Error& e) {
+      throw Error("rebuild: learnware " + record.id + " (" + package.string() + "): " + e.what());
+    }
+    std::vector<std::string> keys;
+    for (const auto& spec : packed) {
+      keys.push_back(spec.pack_key());
+      append_packed_member(packs[spec.pack_key()], record.id, spec);
+    }
+    if (derived.semantic_json) {
+      semantic[record.id] = std::move(*derived.semantic_json);
+    } else if (const auto it = semantic_.find(record.id); it != semantic_.end()) {
+      semantic[record.id] = it->second;
+    } else {
+      throw Error("rebuild: learnware " + record.id +
+                  ": market.h5 held no semantic spec for it, so the rebuild callback must provide one");
+    }
+    if (keys != record.spec_keys) {
+      record.spec_keys = keys;
+      changed_rows.push_back(record);
+    }
+  }
+
+  // The index update commits only after the new file is in place; if the file
+  // cannot be written, neither changes.
+  index_->transaction([&] {
+    stage("index_update");
+    for (const auto& row : changed_rows) index_->update(row);
+    rewrite_h5(std::move(packs), std::move(semantic));
+    stage("commit");
+  });
+}
+
+}  // namespace lwd

@@ -1,0 +1,157 @@
+// MarketStore: a directory that keeps a market's learnwares safely.
+//
+//   <dir>/index.sqlite        the learnware table (LearnwareIndex, SQLite)
+//   <dir>/market.h5           semantic specs and packed statistical specs (hdf5_spec_store.h)
+//   <dir>/packages/<id>.zip   the submitted packages (an update writes <id>.<n>.zip)
+//   <dir>/market.lock         advisory lock file (flock): one writer at a time,
+//                             readers load only between writes
+//
+// The index is the source of truth: a pack member or semantic entry in
+// market.h5 counts only if the index lists its id with that pack key. Every
+// change writes in the order package -> market.h5 -> index, and the index
+// commit is the moment the change happens; whatever an interrupted change left
+// before that point is invisible (uncommitted h5 rows, h5 members the index
+// does not name) or swept away by the next open (temporary and unreferenced
+// package files). A failure reported by an exception is undone on the spot.
+//
+// Deletion removes the index row and the in-memory pack member; the rows stay
+// in market.h5 until a compaction rewrites the file from the live learnwares
+// (automatically once dead members outnumber live ones, or by compact()), so
+// both submission and deletion cost O(one learnware) amortised.
+//
+// A MarketStore object is not thread-safe; share one behind a mutex, or open
+// one per thread/process (they coordinate through market.lock; call reload()
+// to see changes made by another one).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/spec/rkme_table_spec.h"
+#include "engine/store/learnware_index.h"
+#include "engine/store/spec_pack.h"
+
+namespace lwd {
+
+// (spec type name, spec), e.g. {"RKMETableSpecification", spec}; one per type.
+using SpecsByType = std::vector<std::pair<std::string, RKMETableSpec>>;
+
+// Test hook: before_stage(stage) runs before each step of a change; throwing
+// from it simulates a failure there. Stages, in order:
+//   add:           "copy_package", "append_h5", "append_h5_commit", "index_insert", "commit"
+//   update:        "copy_package", "append_h5", "append_h5_commit", "index_update", "commit"
+//   update_status: "index_update", "commit"
+//   remove:        "index_remove", "commit"
+//   rebuild/compact: "write_h5", "index_update" (rebuild only), "commit"
+// ("append_h5_commit" falls between writing the h5 rows and committing them.)
+struct StoreFaults {
+  std::function<void(std::string_view stage)> before_stage;
+};
+
+// What rebuild() needs from the organizer for one learnware.
+struct RederivedLearnware {
+  SpecsByType specs_by_type;
+  // The semantic spec JSON; nullopt keeps the one market.h5 held (an error if
+  // market.h5 was unreadable and so there is none).
+  std::optional<std::string> semantic_json;
+};
+using RederiveLearnware =
+    std::function<RederivedLearnware(const LearnwareRecord& record, const std::filesystem::path& package_zip)>;
+
+class MarketStore {
+ public:
+  // Makes a new market in `dir` (created if absent). Refuses a directory that
+  // exists and is not empty.
+  static MarketStore create(const std::filesystem::path& dir);
+  // Loads the index and market.h5 into memory. A missing or damaged market.h5
+  // is an error that says to run `lwdock market rebuild`.
+  static MarketStore open(const std::filesystem::path& dir);
+  // Like open(), but tolerates a missing or damaged market.h5 (packs start
+  // empty); meant to be followed by rebuild().
+  static MarketStore open_for_rebuild(const std::filesystem::path& dir);
+
+  MarketStore(MarketStore&&) noexcept;
+  MarketStore& operator=(MarketStore&&) noexcept;
+  ~MarketStore();
+
+  const std::filesystem::path& dir() const { return dir_; }
+
+  // Reserves a fresh id ("00000001", ...): larger than every id handed out
+  // before, also after deletions and reopening; each call reserves another.
+  std::string next_id();
+
+  // Stores a new learnware: copies package_zip to packages/<id>.zip, appends
+  // its specs and semantic JSON to market.h5, inserts the index row. The
+  // record's package_path and spec_keys are filled in by the store;
+  // created_at/updated_at default to now. On failure nothing of it remains.
+  // Throws lwd::Error for an invalid or taken id, an unreadable zip, two specs
+  // of one type, or any storage failure.
+  void add(const LearnwareRecord& record, const std::filesystem::path& package_zip, const SpecsByType& specs_by_type,
+           const std::string& semantic_json);
+  // Replaces an existing learnware's package, specs and semantic spec (and the
+  // other record fields; created_at is kept). Same guarantees as add().
+  void update(const LearnwareRecord& record, const std::filesystem::path& package_zip,
+              const SpecsByType& specs_by_type, const std::string& semantic_json);
+  void update_status(std::string_view id, LearnwareStatus status, std::string_view reason);
+  // Deletes the learnware (row, package, pack members); false if unknown.
+  bool remove(std::string_view id);
+
+  std::optional<LearnwareRecord> get(std::string_view id) const;
+  std::vector<LearnwareRecord> list(std::optional<LearnwareStatus> status = std::nullopt) const;
+  // Absolute path of the learnware's package; throws for an unknown id.
+  std::filesystem::path package_path(std::string_view id) const;
+
+  // Every packed learnware, whatever its status (the search filters by status
+  // through the index), by spec_pack_key(type, dim). Empty packs are absent.
+  const std::map<std::string, SpecPack>& packs() const { return packs_; }
+  std::optional<std::string> semantic_json(std::string_view id) const;
+
+  // Rewrites market.h5 from scratch (atomically): for every learnware in the
+  // index, derive(record, package) gives its specs; spec_keys in the index
+  // follow. On failure the previous market.h5 stays.
+  void rebuild(const RederiveLearnware& derive);
+  // Rewrites market.h5 from the live learnwares only, dropping dead rows.
+  void compact();
+  // Re-reads index and market.h5 (to see another process's changes).
+  void reload();
+
+  // Members stored in market.h5 that no live learnware uses any more.
+  std::int64_t dead_member_count() const { return dead_members_; }
+
+  void set_faults(StoreFaults faults) { faults_ = std::move(faults); }
+
+ private:
+  MarketStore(std::filesystem::path dir, std::unique_ptr<LearnwareIndex> index);
+
+  std::filesystem::path index_path() const { return dir_ / "index.sqlite"; }
+  std::filesystem::path h5_path() const { return dir_ / "market.h5"; }
+  std::filesystem::path packages_dir() const { return dir_ / "packages"; }
+
+  void stage(std::string_view name) const;
+  // Loads index + market.h5; with tolerate_bad_h5, a bad file gives empty packs.
+  void load(bool tolerate_bad_h5);
+  // Removes temporary files and packages the index does not reference, if no
+  // other writer holds the lock right now.
+  void sweep_stray_files() const;
+  void store_learnware(const LearnwareRecord& record, const std::filesystem::path& package_zip,
+                       const SpecsByType& specs_by_type, const std::string& semantic_json, bool replacing);
+  void rewrite_h5(std::map<std::string, SpecPack> packs, std::map<std::string, std::string> semantic);
+  void compact_if_mostly_dead();
+
+  std::filesystem::path dir_;
+  std::unique_ptr<LearnwareIndex> index_;
+  std::map<std::string, SpecPack> packs_;
+  std::map<std::string, std::string> semantic_;
+  std::int64_t dead_members_ = 0;
+  StoreFaults faults_;
+};
+
+}  // namespace lwd

@@ -1,0 +1,23 @@
+// The learnware index in a SQLite file (the dock's default backend).
+//
+// The database runs in WAL mode, so readers in other processes keep reading
+// while one writer commits, with a busy timeout instead of immediate
+// "database is locked" failures. A `schema_version` table records the layout;
+// a file written by a newer program is refused instead of misread.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "engine/store/learnware_index.h"
+
+namespace lwd {
+
+// Version of the tables written by this program.
+inline constexpr int kSqliteIndexSchemaVersion = 1;
+
+// Opens (creating if absent) the index at `path`. Throws lwd::Error naming the
+// file if it is not a SQLite database, is damaged, or has a newer schema.
+std::unique_ptr<LearnwareIndex> open_sqlite_index(const std::filesystem::path& path);
+
+}  // namespace lwd

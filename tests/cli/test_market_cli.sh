@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Drives `lwdock package build`, `lwdock market ...` and `lwdock search` as a
+# user would: build packages from files made with the CLI itself, fill a market,
+# search it (text and JSON), delete, rebuild; then bad input, each of which
+# must exit non-zero with exactly one "lwdock: error: ..." line and change nothing.
+#
+# usage: test_market_cli.sh PATH/TO/lwdock
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 PATH/TO/lwdock" >&2
+  exit 2
+fi
+LWDOCK=$(realpath "$1")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lwdock-market-cli.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+
+checks=0
+fail() {
+  echo "FAIL: $*" >&2
+  [[ -s stderr.txt ]] && { echo "--- stderr:" >&2; cat stderr.txt >&2; }
+  [[ -s stdout.txt ]] && { echo "--- stdout:" >&2; cat stdout.txt >&2; }
+  exit 1
+}
+pass() { checks=$((checks + 1)); }
+run() {
+  set +e
+  "$LWDOCK" "$@" >stdout.txt 2>stderr.txt
+  status=$?
+  set -e
+}
+expect_ok() {
+  run "$@"
+  [[ $status -eq 0 ]] || fail "lwdock $* exited $status"
+  pass
+}
+expect_error() {
+  local want=$1
+  shift
+  run "$@"
+  [[ $status -eq $want ]] || fail "lwdock $* exited $status, expected $want"
+  [[ $(wc -l <stderr.txt) -eq 1 ]] || fail "lwdock $*: expected exactly one line on stderr"
+  grep -q '^lwdock: error: ' stderr.txt || fail "lwdock $*: stderr does not start with 'lwdock: error: '"
+  pass
+}
+json_get() { python3 -c "import json,sys; d=json.load(open('stdout.txt')); print($1)"; }
+
+# ---- three learnwares on three blobs of data (3 columns), one CSV each ----
+make_csv() {  # make_csv FILE CENTRE SEED
+  python3 - "$@" <<'PY'
+import random, sys
+path, centre, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+r = random.Random(seed)
+with open(path, "w") as f:
+    f.write("a,b,c\n")
+    for _ in range(300):
+        f.write(",".join(f"{centre + r.gauss(0, 1):.6f}" for _ in range(3)) + "\n")
+PY
+}
+semantic() {  # semantic FILE NAME
+  cat >"$1" <<JSON
+{"Data":{"Values":["Table"],"Type":"Class"},"Task":{"Values":["Regression"],"Type":"Class"},
+ "Library":{"Values":["Others"],"Type":"Class"},"Scenario":{"Values":["Business"],"Type":"Tag"},
+ "License":{"Values":["MIT"],"Type":"Class"},"Name":{"Values":"$2","Type":"String"},
+ "Description":{"Values":"sales model $2","Type":"String"},
+ "Input":{"Dimension":3,"Description":{"0":"a","1":"b","2":"c"}},
+ "Output":{"Dimension":1,"Description":{"0":"sales"}}}
+JSON
+}
+echo '{"type":"ridge","coef":[[1.0,-2.0,0.5]],"intercept":[0.1]}' >model.json
+for i in 0 1 2; do
+  make_csv "data$i.csv" $((i * 4)) $((i + 1))
+  expect_ok spec generate --type table --input "data$i.csv" --k 20 -o "rkme$i.json"
+  semantic "sem$i.json" "store $i"
+  expect_ok package build --model model.json --spec "rkme$i.json" --semantic "sem$i.json" -o "lw$i.zip"
+  [[ -s lw$i.zip ]] || fail "package build wrote no lw$i.zip"
+done
+# Equal inputs give byte-identical packages.
+expect_ok package build --model model.json --spec rkme0.json --semantic sem0.json -o again.zip
+cmp -s lw0.zip again.zip || fail "package build is not deterministic"
+pass
+
+expect_ok market create market
+for i in 0 1 2; do
+  expect_ok market add market "lw$i.zip" --owner tester --json
+  [[ $(json_get 'd["status"]') == usable ]] || fail "lw$i.zip not usable: $(cat stdout.txt)"
+  pass
+done
+expect_ok market list market --json
+[[ $(json_get 'len(d)') -eq 3 ]] || fail "market list does not show 3 learnwares"
+pass
+ID2=$(json_get 'd[2]["id"]')
+
+# ---- search: the user's data is store 2's distribution ----
+make_csv user.csv 8 77
+expect_ok spec generate --type table --input user.csv --k 20 -o user.json
+expect_ok search --market market --spec user.json --json
+[[ $(json_get 'd["single"][0]["id"]') == "$ID2" ]] || fail "search did not rank store 2 first"
+[[ $(json_get 'd["candidates"]') -eq 3 ]] || fail "search compared a wrong number of learnwares"
+python3 -c "import json; d=json.load(open('stdout.txt')); assert set(d) == {'candidates','semantic_matches','single','mixture'}; assert set(d['single'][0]) == {'id','score','mmd2'}" ||
+  fail "search --json schema changed"
+pass
+expect_ok search --market market --spec user.json
+grep -q "$ID2" stdout.txt || fail "text search output lacks the best id"
+pass
+# A semantic query alone lists matching ids.
+echo '{"Name":{"Values":"store 1","Type":"String"}}' >q.json
+expect_ok search --market market --semantic q.json --json
+[[ $(json_get 'len(d["single"])') -eq 1 ]] || fail "semantic search for 'store 1' should match one learnware"
+pass
+
+# ---- a process model that crashes is stored as not usable, with the reason ----
+printf '#!/bin/bash\nexit 7\n' >crash.sh
+chmod +x crash.sh
+expect_ok package build --command ./crash.sh --spec rkme0.json --semantic sem0.json -o crash.zip
+expect_ok market add market crash.zip --json
+[[ $(json_get 'd["status"]') == not_usable ]] || fail "crashing model was not marked not_usable"
+pass
+expect_ok market list market --status not_usable
+grep -q "prediction failed" stdout.txt || fail "list does not show the checker's reason"
+pass
+
+# ---- delete, show, rebuild ----
+expect_ok market show market "$ID2"
+expect_ok market delete market "$ID2"
+expect_error 1 market delete market "$ID2"
+expect_ok search --market market --spec user.json --json
+[[ $(json_get 'd["single"][0]["id"]') != "$ID2" ]] || fail "deleted learnware still found"
+pass
+cp stdout.txt before.json
+rm market/market.h5
+expect_error 1 search --market market --spec user.json
+grep -q "rebuild" stderr.txt || fail "missing market.h5 error does not say to rebuild"
+pass
+expect_ok market rebuild market
+expect_ok search --market market --spec user.json --json
+cmp -s stdout.txt before.json || fail "search after rebuild differs"
+pass
+
+# ---- bad input: one error line, exit status, nothing stored ----
+echo "not a zip" >bad.zip
+expect_error 1 market add market bad.zip
+expect_ok market list market --json
+[[ $(json_get 'len(d)') -eq 3 ]] || fail "a refused package changed the market"
+pass
+expect_error 1 market create market           # not empty
+expect_error 1 market list nowhere
+expect_error 2 market list market --status bogus
+expect_error 2 search --market market --spec user.json --method best
+expect_error 1 search --market market
+head -c 50 user.json >truncated.json
+expect_error 1 search --market market --spec truncated.json
+expect_error 1 package build --model model.json --spec rkme0.json --semantic truncated.json -o x.zip
+[[ ! -e x.zip ]] || fail "failed package build left x.zip"
+pass
+for cmd in "market" "market add" "market list" "market rebuild" "package build" "search"; do
+  # shellcheck disable=SC2086
+  expect_ok $cmd --help
+done
+
+echo "test_market_cli: $checks checks passed"

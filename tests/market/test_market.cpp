@@ -1,0 +1,179 @@
+// The market end to end: real packages through staging, the checker, the store
+// and the search; statuses with reasons; persistence, deletion and rebuild.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "engine/error.h"
+#include "engine/market/market.h"
+#include "tests/market/market_fixture.h"
+
+namespace {
+
+using lwd::LearnwareStatus;
+using lwd::Market;
+using lwd::testing_market::make_package;
+using lwd::testing_market::PackageParts;
+using lwd::testing_market::TempDir;
+
+struct MarketTest : ::testing::Test {
+  TempDir tmp;
+  std::filesystem::path dir = tmp.path() / "market";
+  std::filesystem::path packages = tmp.path() / "pkgs";
+  void SetUp() override { std::filesystem::create_directories(packages); }
+
+  std::filesystem::path package(PackageParts parts) { return make_package(packages, parts); }
+};
+
+TEST_F(MarketTest, AGoodPackageIsStoredAsUsable) {
+  Market market = Market::create(dir);
+  const auto r = market.add(package({.name = "good"}), "alice");
+  EXPECT_EQ(r.status, LearnwareStatus::usable) << r.reason;
+  EXPECT_TRUE(r.reason.empty());
+  const auto record = market.get(r.id);
+  ASSERT_TRUE(record.has_value());
+  EXPECT_EQ(record->owner, "alice");
+  EXPECT_EQ(record->name, "good");
+  EXPECT_EQ(market.list(LearnwareStatus::usable).size(), 1u);
+}
+
+TEST_F(MarketTest, SemanticSpecOutsideTheVocabularyIsInvalidWithTheReason) {
+  Market market = Market::create(dir);
+  auto semantic = lwd::testing_market::table_regression_semantic(3, "bad licence");
+  semantic.tags["License"] = {"Proprietary-Nonsense"};
+  const auto r = market.add(package({.name = "badlicense", .semantic_json = semantic.to_json_text()}));
+  EXPECT_EQ(r.status, LearnwareStatus::invalid);
+  EXPECT_NE(r.reason.find("License"), std::string::npos) << r.reason;
+  EXPECT_EQ(market.get(r.id)->status_reason, r.reason);
+}
+
+TEST_F(MarketTest, SpecWidthDifferentFromTheModelIsInvalid) {
+  Market market = Market::create(dir);
+  const auto r = market.add(package({.d = 3, .name = "wrongwidth", .spec_width = 4}));
+  EXPECT_EQ(r.status, LearnwareStatus::invalid);
+  EXPECT_NE(r.reason.find("width"), std::string::npos) << r.reason;
+}
+
+TEST_F(MarketTest, ManifestDimensionDifferentFromTheSemanticSpecIsInvalid) {
+  Market market = Market::create(dir);
+  const auto r = market.add(package({.d = 3, .name = "wrongdim", .manifest_input_dim = 5}));
+  EXPECT_EQ(r.status, LearnwareStatus::invalid);
+  EXPECT_NE(r.reason.find("Input.Dimension"), std::string::npos) << r.reason;
+}
+
+TEST_F(MarketTest, AProcessModelThatCrashesIsNotUsable) {
+  Market market = Market::create(dir);
+  const auto r = market.add(package({.name = "crashes", .process_script = "echo boom >&2; exit 3\n"}));
+  EXPECT_EQ(r.status, LearnwareStatus::not_usable);
+  EXPECT_NE(r.reason.find("prediction failed"), std::string::npos) << r.reason;
+}
+
+TEST_F(MarketTest, AProcessModelThatHangsIsNotUsableAfterItsTimeout) {
+  Market market = Market::create(dir);
+  const auto r = market.add(package({.name = "hangs", .process_script = "sleep 100\n"}));
+  EXPECT_EQ(r.status, LearnwareStatus::not_usable);
+}
+
+TEST_F(MarketTest, AProcessModelThatAnswersIsUsable) {
+  Market market = Market::create(dir);
+  const auto r = market.add(
+      package({.name = "answers", .process_script = "read header\nwhile IFS=, read -r a b c; do echo \"$a\"; done\n"}));
+  EXPECT_EQ(r.status, LearnwareStatus::usable) << r.reason;
+}
+
+TEST_F(MarketTest, AHostileArchiveIsRefusedAndNothingIsStored) {
+  Market market = Market::create(dir);
+  market.add(package({.name = "good"}));
+  const auto not_a_zip = tmp.path() / "not.zip";
+  lwd::io::write_text_file_atomically(not_a_zip, "this is not a zip archive");
+  EXPECT_THROW(market.add(not_a_zip), lwd::Error);
+  EXPECT_EQ(market.list().size(), 1u);
+  EXPECT_EQ(Market::open(dir).list().size(), 1u);
+}
+
+TEST_F(MarketTest, SearchFindsTheLearnwareWhoseDataTheUserHas) {
+  Market market = Market::create(dir);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(market.add(package({.centre = 3.0 * i, .seed = 10u + i, .name = "lw" + std::to_string(i)})).id);
+  }
+  lwd::SearchRequest request;
+  request.stat = lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(400, 3, 3.0 * 4, 99));
+  const auto response = market.search(request);
+  ASSERT_FALSE(response.stat.singles.empty());
+  EXPECT_EQ(response.stat.singles.front().id, ids[4]);
+  EXPECT_EQ(response.stat.candidates, 6);
+}
+
+TEST_F(MarketTest, OnlyUsableLearnwaresAreSearched) {
+  Market market = Market::create(dir);
+  const auto good = market.add(package({.centre = 0.0, .name = "good"}));
+  const auto broken = market.add(package({.centre = 5.0, .name = "broken", .process_script = "exit 1\n"}));
+  ASSERT_EQ(broken.status, LearnwareStatus::not_usable);
+  lwd::SearchRequest request;
+  request.stat = lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 5.0, 3));
+  const auto response = market.search(request);
+  ASSERT_EQ(response.stat.singles.size(), 1u);
+  EXPECT_EQ(response.stat.singles.front().id, good.id);
+}
+
+TEST_F(MarketTest, SemanticQueryFiltersBeforeTheStatisticalSearch) {
+  Market market = Market::create(dir);
+  const auto a = market.add(package({.centre = 0.0, .name = "store sales"}));
+  market.add(package({.centre = 0.5, .name = "hospital beds"}));
+  lwd::SearchRequest request;
+  request.semantic = lwd::SemanticSpec{};
+  request.semantic->name = "sales";
+  request.stat = lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 0.4, 3));
+  const auto response = market.search(request);
+  EXPECT_EQ(response.semantic_matches, 1);
+  ASSERT_EQ(response.stat.singles.size(), 1u);
+  EXPECT_EQ(response.stat.singles.front().id, a.id);
+}
+
+TEST_F(MarketTest, DeletedLearnwaresLeaveTheSearchAndTheirIdIsNotReused) {
+  Market market = Market::create(dir);
+  const auto a = market.add(package({.centre = 0.0, .name = "a"}));
+  const auto b = market.add(package({.centre = 4.0, .name = "b"}));
+  EXPECT_TRUE(market.remove(a.id));
+  EXPECT_FALSE(market.remove(a.id));
+  lwd::SearchRequest request;
+  request.stat = lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 0.0, 3));
+  const auto response = market.search(request);
+  ASSERT_EQ(response.stat.singles.size(), 1u);
+  EXPECT_EQ(response.stat.singles.front().id, b.id);
+  const auto c = market.add(package({.centre = 1.0, .name = "c"}));
+  EXPECT_GT(c.id, b.id);
+}
+
+TEST_F(MarketTest, ReopeningAndRebuildingGiveTheSameSearchResults) {
+  std::vector<std::string> ids;
+  {
+    Market market = Market::create(dir);
+    for (int i = 0; i < 5; ++i) market.add(package({.centre = 1.5 * i, .seed = 20u + i, .name = "m" + std::to_string(i)}));
+  }
+  lwd::SearchRequest request;
+  request.stat = lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 2.0, 5));
+  const auto before = Market::open(dir).search(request);
+  std::filesystem::remove(dir / "market.h5");
+  EXPECT_THROW(Market::open(dir), lwd::Error);
+  const auto after = Market::rebuild(dir).search(request);
+  ASSERT_EQ(before.stat.singles.size(), after.stat.singles.size());
+  for (std::size_t i = 0; i < before.stat.singles.size(); ++i) {
+    EXPECT_EQ(before.stat.singles[i].id, after.stat.singles[i].id);
+    EXPECT_DOUBLE_EQ(before.stat.singles[i].mmd2, after.stat.singles[i].mmd2);
+  }
+}
+
+TEST_F(MarketTest, UpdateReplacesThePackageAndChecksItAgain) {
+  Market market = Market::create(dir);
+  const auto a = market.add(package({.name = "v1", .process_script = "exit 1\n"}));
+  ASSERT_EQ(a.status, LearnwareStatus::not_usable);
+  const auto updated = market.update(a.id, package({.name = "v2"}));
+  EXPECT_EQ(updated.id, a.id);
+  EXPECT_EQ(updated.status, LearnwareStatus::usable) << updated.reason;
+  EXPECT_EQ(market.get(a.id)->name, "v2");
+  EXPECT_THROW(market.update("99999999", package({.name = "v3"})), lwd::Error);
+}
+
+}  // namespace

@@ -1,0 +1,71 @@
+// Small helpers shared by the model suites: a scratch directory removed at
+// the end of each test, and an assertion on lwd::Error messages.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+
+#include "engine/error.h"
+#include "engine/model/model.h"
+
+namespace lwd::test {
+
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "lwd-model-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+  std::filesystem::path write(const std::string& name, const std::string& content, bool executable = false) const {
+    const auto file = path_ / name;
+    std::ofstream(file, std::ios::binary) << content;
+    if (executable) ::chmod(file.c_str(), 0755);
+    return file;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A manifest's model section for a file-backed kind.
+inline ModelConfig file_model_config(std::string kind, std::filesystem::path file, TaskType task,
+                                     std::int64_t input_dim, std::int64_t output_dim) {
+  ModelConfig config;
+  config.kind = std::move(kind);
+  config.file = std::move(file);
+  config.task = task;
+  config.input_dim = input_dim;
+  config.output_dim = output_dim;
+  return config;
+}
+
+// Runs `action`, expecting lwd::Error whose message contains every fragment.
+inline void expect_error_mentions(const std::function<void()>& action, std::initializer_list<std::string> fragments) {
+  try {
+    action();
+  } catch (const lwd::Error& e) {
+    const std::string message = e.what();
+    for (const auto& fragment : fragments)
+      EXPECT_NE(message.find(fragment), std::string::npos)
+          << "message \"" << message << "\" lacks \"" << fragment << "\"";
+    return;
+  }
+  ADD_FAILURE() << "expected an lwd::Error";
+}
+
+}  // namespace lwd::test

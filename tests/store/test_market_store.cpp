@@ -1,0 +1,493 @@
+#include "engine/store/market_store.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "engine/error.h"
+#include "engine/store/hdf5_spec_store.h"
+#include "store/store_test_support.h"
+
+namespace lwd {
+namespace {
+
+namespace fs = std::filesystem;
+using test::make_spec;
+using test::ScratchDir;
+
+constexpr const char* kTable = "RKMETableSpecification";
+
+// A learnware's inputs to add(), derived from a seed so tests can recreate them.
+struct Submission {
+  LearnwareRecord record;
+  fs::path zip;
+  SpecsByType specs;
+  std::string semantic;
+};
+
+Submission make_submission(const ScratchDir& scratch, const std::string& id, std::uint64_t seed, std::int64_t dim = 4) {
+  Submission s;
+  s.record.id = id;
+  s.record.name = "model " + id;
+  s.record.owner = "alice";
+  s.record.status = LearnwareStatus::usable;
+  s.zip = scratch / ("upload-" + id + "-" + std::to_string(seed) + ".zip");
+  test::write_bytes(s.zip, "PK fake package " + id + " " + std::to_string(seed));
+  s.specs = {{kTable, make_spec(3 + static_cast<std::int64_t>(seed % 5), dim, seed)}};
+  s.semantic = R"({"Name":{"Values":"model )" + id + R"(","Type":"String"},"seed":)" + std::to_string(seed) + "}";
+  return s;
+}
+
+void add(MarketStore& store, const Submission& s) { store.add(s.record, s.zip, s.specs, s.semantic); }
+
+std::set<std::string> file_names(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename().string());
+  return names;
+}
+
+// Everything a reader can observe, to compare a market before and after.
+struct Observed {
+  std::vector<LearnwareRecord> records;
+  std::map<std::string, SpecPack> packs;
+  std::map<std::string, std::string> semantic;
+  std::set<std::string> packages;
+};
+
+Observed observe(const MarketStore& store) {
+  Observed o;
+  o.records = store.list();
+  o.packs = store.packs();
+  for (const auto& record : o.records) {
+    if (auto json = store.semantic_json(record.id)) o.semantic[record.id] = *json;
+  }
+  o.packages = file_names(store.dir() / "packages");
+  return o;
+}
+
+void expect_same(const Observed& a, const Observed& b) {
+  EXPECT_EQ(a.records, b.records);
+  test::expect_same_packs(a.packs, b.packs);
+  EXPECT_EQ(a.semantic, b.semantic);
+  EXPECT_EQ(a.packages, b.packages);
+}
+
+class MarketStoreTest : public ::testing::Test {
+ protected:
+  fs::path market_dir() const { return scratch_ / "market"; }
+  // A market holding learnwares 00000001 and 00000002 (widths 4 and 6).
+  MarketStore make_market() {
+    auto store = MarketStore::create(market_dir());
+    add(store, make_submission(scratch_, store.next_id(), 1, 4));
+    add(store, make_submission(scratch_, store.next_id(), 2, 6));
+    return store;
+  }
+
+  ScratchDir scratch_;
+};
+
+TEST_F(MarketStoreTest, CreateMakesAnEmptyMarketThatOpens) {
+  { auto store = MarketStore::create(market_dir()); }
+  EXPECT_TRUE(fs::is_directory(market_dir() / "packages"));
+  EXPECT_TRUE(fs::exists(market_dir() / "market.h5"));
+  EXPECT_TRUE(fs::exists(market_dir() / "index.sqlite"));
+  auto store = MarketStore::open(market_dir());
+  EXPECT_TRUE(store.list().empty());
+  EXPECT_TRUE(store.packs().empty());
+}
+
+TEST_F(MarketStoreTest, CreateRefusesADirectoryThatIsNotEmpty) {
+  fs::create_directories(market_dir());
+  test::write_bytes(market_dir() / "notes.txt", "mine");
+  EXPECT_THROW(MarketStore::create(market_dir()), Error);
+  EXPECT_EQ(file_names(market_dir()), std::set<std::string>{"notes.txt"});
+}
+
+TEST_F(MarketStoreTest, OpenOfADirectoryWithoutAMarketExplains) {
+  fs::create_directories(market_dir());
+  try {
+    MarketStore::open(market_dir());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a market directory"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(MarketStore::open(scratch_ / "absent"), Error);
+}
+
+TEST_F(MarketStoreTest, AddKeepsPackageSpecsSemanticAndRow) {
+  auto store = MarketStore::create(market_dir());
+  const auto s = make_submission(scratch_, store.next_id(), 7, 5);
+  add(store, s);
+  const auto record = store.get(s.record.id);
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->package_path, "packages/00000001.zip");
+  EXPECT_EQ(record->spec_keys, std::vector<std::string>{"RKMETableSpecification/5"});
+  EXPECT_FALSE(record->created_at.empty());
+  EXPECT_EQ(record->status, LearnwareStatus::usable);
+  EXPECT_EQ(test::read_bytes(store.package_path(s.record.id)), test::read_bytes(s.zip));
+  const auto& pack = store.packs().at("RKMETableSpecification/5");
+  ASSERT_EQ(pack.count(), 1);
+  EXPECT_EQ(pack.spec(0).z(), s.specs[0].second.z());
+  EXPECT_DOUBLE_EQ(pack.self_inner[0], s.specs[0].second.inner_product(s.specs[0].second));
+  EXPECT_EQ(store.semantic_json(s.record.id), s.semantic);
+}
+
+TEST_F(MarketStoreTest, ReopeningGivesExactlyWhatWasStored) {
+  Observed before;
+  {
+    auto store = make_market();
+    add(store, make_submission(scratch_, store.next_id(), 3, 4));
+    before = observe(store);
+  }
+  expect_same(observe(MarketStore::open(market_dir())), before);
+}
+
+TEST_F(MarketStoreTest, AddRejectsATakenIdTwoSpecsOfOneTypeAndABadId) {
+  auto store = make_market();
+  const auto before = observe(store);
+  EXPECT_THROW(add(store, make_submission(scratch_, "00000001", 9)), Error);
+  auto twice = make_submission(scratch_, "00000010", 9);
+  twice.specs.push_back(twice.specs.front());
+  EXPECT_THROW(add(store, twice), Error);
+  EXPECT_THROW(add(store, make_submission(scratch_, "../x", 9)), Error);
+  auto missing_zip = make_submission(scratch_, "00000011", 9);
+  missing_zip.zip = scratch_ / "nope.zip";
+  EXPECT_THROW(add(store, missing_zip), Error);
+  expect_same(observe(store), before);
+}
+
+TEST_F(MarketStoreTest, ALearnwareMayHaveNoSpecs) {
+  auto store = MarketStore::create(market_dir());
+  auto s = make_submission(scratch_, store.next_id(), 1);
+  s.specs.clear();
+  add(store, s);
+  EXPECT_TRUE(store.packs().empty());
+  EXPECT_EQ(MarketStore::open(market_dir()).semantic_json(s.record.id), s.semantic);
+}
+
+const std::vector<std::string> kAddStages = {"copy_package", "append_h5", "append_h5_commit", "index_insert",
+                                             "commit"};
+const std::vector<std::string> kUpdateStages = {"copy_package", "append_h5", "append_h5_commit", "index_update",
+                                                "commit"};
+
+StoreFaults fail_at(const std::string& stage, std::set<std::string>* seen = nullptr) {
+  return StoreFaults{[stage, seen](std::string_view at) {
+    if (seen) seen->insert(std::string(at));
+    if (at == stage) throw Error("injected failure at " + stage);
+  }};
+}
+
+TEST_F(MarketStoreTest, AFailedAddAtAnyStageLeavesThePreviousMarket) {
+  for (const auto& stage : kAddStages) {
+    SCOPED_TRACE(stage);
+    fs::remove_all(market_dir());
+    auto store = make_market();
+    const auto before = observe(store);
+    std::set<std::string> seen;
+    store.set_faults(fail_at(stage, &seen));
+    const auto s = make_submission(scratch_, store.next_id(), 5, 6);
+    EXPECT_THROW(add(store, s), Error);
+    EXPECT_TRUE(seen.count(stage)) << "stage never ran";
+    expect_same(observe(store), before);
+    EXPECT_FALSE(fs::exists(market_dir() / "market.h5.tmp"));
+    expect_same(observe(MarketStore::open(market_dir())), before);
+
+    // The market keeps working: the same learnware goes in cleanly afterwards.
+    store.set_faults({});
+    add(store, s);
+    auto reopened = MarketStore::open(market_dir());
+    EXPECT_EQ(reopened.list().size(), 3u);
+    EXPECT_EQ(reopened.packs().at("RKMETableSpecification/6").count(), 2);
+    EXPECT_EQ(reopened.packs().at("RKMETableSpecification/6").ids.back(), s.record.id);
+  }
+}
+
+TEST_F(MarketStoreTest, AFailedUpdateAtAnyStageLeavesThePreviousMarket) {
+  for (const auto& stage : kUpdateStages) {
+    SCOPED_TRACE(stage);
+    fs::remove_all(market_dir());
+    auto store = make_market();
+    const auto before = observe(store);
+    store.set_faults(fail_at(stage));
+    auto s = make_submission(scratch_, "00000001", 77, 9);  // new package, new width
+    EXPECT_THROW(store.update(s.record, s.zip, s.specs, s.semantic), Error);
+    expect_same(observe(store), before);
+    expect_same(observe(MarketStore::open(market_dir())), before);
+  }
+}
+
+TEST_F(MarketStoreTest, AFailedRemoveOrStatusChangeLeavesThePreviousMarket) {
+  for (const auto& stage : {"index_remove", "commit"}) {
+    SCOPED_TRACE(stage);
+    fs::remove_all(market_dir());
+    auto store = make_market();
+    const auto before = observe(store);
+    store.set_faults(fail_at(stage));
+    EXPECT_THROW(store.remove("00000001"), Error);
+    expect_same(observe(store), before);
+    expect_same(observe(MarketStore::open(market_dir())), before);
+  }
+  for (const auto& stage : {"index_update", "commit"}) {
+    SCOPED_TRACE(stage);
+    fs::remove_all(market_dir());
+    auto store = make_market();
+    const auto before = observe(store);
+    store.set_faults(fail_at(stage));
+    EXPECT_THROW(store.update_status("00000001", LearnwareStatus::invalid, "bad"), Error);
+    expect_same(observe(MarketStore::open(market_dir())), before);
+  }
+}
+
+TEST_F(MarketStoreTest, CrashDebrisIsIgnoredAndSweptOnOpen) {
+  Observed before;
+  {
+    auto store = make_market();
+    before = observe(store);
+  }
+  // What a kill -9 at various points of an add of 00000003 leaves behind:
+  // a half-copied package temporary, a copied but never indexed package, a
+  // half-written rewrite of market.h5, rows written but never committed, and
+  // rows committed to market.h5 whose index row never committed.
+  test::write_bytes(market_dir() / "packages" / ".00000003.zip.tmp.123.0.abc", "partial");
+  test::write_bytes(market_dir() / "packages" / "00000003.zip", "never indexed");
+  test::write_bytes(market_dir() / "market.h5.tmp", "half a rewrite");
+  MarketAppend uncommitted;
+  uncommitted.id = "00000003";
+  uncommitted.specs.push_back(pack_spec(kTable, make_spec(4, 4, 33)));
+  uncommitted.semantic_json = "{}";
+  EXPECT_THROW(append_to_market_h5(market_dir() / "market.h5", uncommitted, [] { throw Error("killed"); }), Error);
+  MarketAppend orphan = uncommitted;
+  orphan.id = "00000004";
+  orphan.specs.push_back(pack_spec(kTable, make_spec(2, 11, 44)));
+  append_to_market_h5(market_dir() / "market.h5", orphan);
+
+  auto store = MarketStore::open(market_dir());
+  expect_same(observe(store), before);
+  EXPECT_FALSE(fs::exists(market_dir() / "market.h5.tmp"));
+
+  // Adding afterwards works and the debris stays invisible after another reopen.
+  const auto s = make_submission(scratch_, store.next_id(), 8, 4);
+  EXPECT_EQ(s.record.id, "00000003");
+  add(store, s);
+  auto reopened = MarketStore::open(market_dir());
+  EXPECT_EQ(reopened.list().size(), 3u);
+  const auto& pack = reopened.packs().at("RKMETableSpecification/4");
+  EXPECT_EQ(pack.ids, (std::vector<std::string>{"00000001", "00000003"}));
+  EXPECT_EQ(pack.spec(1).z(), s.specs[0].second.z());
+  EXPECT_EQ(reopened.packs().count("RKMETableSpecification/11"), 0u);
+  EXPECT_EQ(file_names(market_dir() / "packages"),
+            (std::set<std::string>{"00000001.zip", "00000002.zip", "00000003.zip"}));
+}
+
+TEST_F(MarketStoreTest, IdsIncreaseAcrossDeletionAndReopening) {
+  {
+    auto store = make_market();
+    EXPECT_TRUE(store.remove("00000002"));
+  }
+  auto store = MarketStore::open(market_dir());
+  EXPECT_EQ(store.next_id(), "00000003");
+  EXPECT_EQ(store.next_id(), "00000004");
+}
+
+TEST_F(MarketStoreTest, RemoveDropsRowPackageAndPackMember) {
+  auto store = make_market();
+  EXPECT_TRUE(store.remove("00000001"));
+  EXPECT_FALSE(store.remove("00000001"));
+  EXPECT_FALSE(store.get("00000001"));
+  EXPECT_EQ(store.packs().count("RKMETableSpecification/4"), 0u);
+  EXPECT_EQ(store.semantic_json("00000001"), std::nullopt);
+  EXPECT_EQ(store.dead_member_count(), 1);
+  EXPECT_EQ(file_names(market_dir() / "packages"), std::set<std::string>{"00000002.zip"});
+  auto reopened = MarketStore::open(market_dir());
+  expect_same(observe(reopened), observe(store));
+  EXPECT_EQ(reopened.dead_member_count(), 1);
+}
+
+TEST_F(MarketStoreTest, UpdateReplacesPackageSpecsAndSemantic) {
+  auto store = make_market();
+  const auto created = store.get("00000001")->created_at;
+  auto s = make_submission(scratch_, "00000001", 50, 9);
+  s.record.name = "renamed";
+  store.update(s.record, s.zip, s.specs, s.semantic);
+  auto expect_updated = [&](const MarketStore& m) {
+    const auto record = m.get("00000001");
+    ASSERT_TRUE(record);
+    EXPECT_EQ(record->name, "renamed");
+    EXPECT_EQ(record->created_at, created);
+    EXPECT_EQ(record->package_path, "packages/00000001.2.zip");
+    EXPECT_EQ(test::read_bytes(m.package_path("00000001")), test::read_bytes(s.zip));
+    EXPECT_EQ(m.packs().count("RKMETableSpecification/4"), 0u);
+    EXPECT_EQ(m.packs().at("RKMETableSpecification/9").spec(0).z(), s.specs[0].second.z());
+    EXPECT_EQ(m.semantic_json("00000001"), s.semantic);
+  };
+  expect_updated(store);
+  expect_updated(MarketStore::open(market_dir()));
+  EXPECT_EQ(file_names(market_dir() / "packages"), (std::set<std::string>{"00000001.2.zip", "00000002.zip"}));
+  // A second update within the same pack supersedes the first.
+  auto again = make_submission(scratch_, "00000001", 51, 9);
+  store.update(again.record, again.zip, again.specs, again.semantic);
+  auto reopened = MarketStore::open(market_dir());
+  EXPECT_EQ(reopened.packs().at("RKMETableSpecification/9").count(), 1);
+  EXPECT_EQ(reopened.packs().at("RKMETableSpecification/9").spec(0).z(), again.specs[0].second.z());
+  EXPECT_EQ(reopened.get("00000001")->package_path, "packages/00000001.3.zip");
+}
+
+TEST_F(MarketStoreTest, UpdateOfAnUnknownLearnwareThrows) {
+  auto store = make_market();
+  auto s = make_submission(scratch_, "00000042", 1);
+  EXPECT_THROW(store.update(s.record, s.zip, s.specs, s.semantic), Error);
+  EXPECT_THROW(store.update_status("00000042", LearnwareStatus::usable, ""), Error);
+}
+
+TEST_F(MarketStoreTest, StatusChangesPersistAndFilterTheList) {
+  {
+    auto store = make_market();
+    store.update_status("00000002", LearnwareStatus::not_usable, "predict() failed on the check data");
+  }
+  auto store = MarketStore::open(market_dir());
+  const auto usable = store.list(LearnwareStatus::usable);
+  ASSERT_EQ(usable.size(), 1u);
+  EXPECT_EQ(usable[0].id, "00000001");
+  EXPECT_EQ(store.get("00000002")->status_reason, "predict() failed on the check data");
+  // Every packed learnware stays packed; the search filters by status.
+  EXPECT_EQ(store.packs().size(), 2u);
+}
+
+TEST_F(MarketStoreTest, CompactRewritesOnlyTheLiveLearnwares) {
+  auto store = make_market();
+  for (int i = 0; i < 5; ++i) add(store, make_submission(scratch_, store.next_id(), 10 + i, 4));
+  store.remove("00000003");
+  store.remove("00000005");
+  EXPECT_EQ(store.dead_member_count(), 2);
+  const auto before = observe(store);
+  store.compact();
+  EXPECT_EQ(store.dead_member_count(), 0);
+  expect_same(observe(store), before);
+  auto reopened = MarketStore::open(market_dir());
+  expect_same(observe(reopened), before);
+  EXPECT_EQ(reopened.dead_member_count(), 0);
+  EXPECT_EQ(read_market_h5(market_dir() / "market.h5").stored_member_count, 5);
+}
+
+TEST_F(MarketStoreTest, CompactionHappensByItselfOnceDeadMembersDominate) {
+  auto store = MarketStore::create(market_dir());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 70; ++i) {
+    ids.push_back(store.next_id());
+    add(store, make_submission(scratch_, ids.back(), static_cast<std::uint64_t>(i), 3));
+  }
+  for (int i = 0; i < 63; ++i) store.remove(ids[static_cast<std::size_t>(i)]);
+  EXPECT_EQ(store.dead_member_count(), 63);
+  // The 64th dead member outnumbers the 6 live ones: the file is rewritten.
+  store.remove(ids[63]);
+  EXPECT_EQ(store.dead_member_count(), 0);
+  EXPECT_EQ(read_market_h5(market_dir() / "market.h5").stored_member_count, 6);
+  store.remove(ids[64]);
+  store.remove(ids[65]);
+  EXPECT_EQ(store.dead_member_count(), 2);
+  EXPECT_EQ(MarketStore::open(market_dir()).packs().at("RKMETableSpecification/3").count(), 4);
+}
+
+TEST_F(MarketStoreTest, ADamagedMarketFileAsksForARebuildWhichRestoresIt) {
+  Observed before;
+  std::map<std::string, Submission> submitted;
+  {
+    auto store = MarketStore::create(market_dir());
+    for (int i = 0; i < 3; ++i) {
+      auto s = make_submission(scratch_, store.next_id(), static_cast<std::uint64_t>(20 + i), 4 + i % 2);
+      add(store, s);
+      submitted.emplace(s.record.id, s);
+    }
+    before = observe(store);
+  }
+  test::write_bytes(market_dir() / "market.h5", "garbage");
+  try {
+    MarketStore::open(market_dir());
+    FAIL() << "opened a damaged market";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("lwdock market rebuild"), std::string::npos) << e.what();
+  }
+
+  auto store = MarketStore::open_for_rebuild(market_dir());
+  EXPECT_EQ(store.list().size(), 3u);
+  std::vector<std::string> seen_packages;
+  store.rebuild([&](const LearnwareRecord& record, const fs::path& package) {
+    seen_packages.push_back(package.filename().string());
+    const auto& s = submitted.at(record.id);
+    EXPECT_EQ(test::read_bytes(package), test::read_bytes(s.zip));
+    return RederivedLearnware{s.specs, s.semantic};
+  });
+  EXPECT_EQ(seen_packages, (std::vector<std::string>{"00000001.zip", "00000002.zip", "00000003.zip"}));
+  expect_same(observe(store), before);
+  expect_same(observe(MarketStore::open(market_dir())), before);
+}
+
+TEST_F(MarketStoreTest, RebuildKeepsSemanticSpecsItCanStillReadAndFailsCleanly) {
+  auto store = make_market();
+  const auto before = observe(store);
+  const std::string h5_before = test::read_bytes(market_dir() / "market.h5");
+  // A callback that fails midway leaves the market as it was.
+  EXPECT_THROW(store.rebuild([&](const LearnwareRecord& record, const fs::path&) -> RederivedLearnware {
+    if (record.id == "00000002") throw Error("package damaged");
+    return {};
+  }),
+               Error);
+  EXPECT_EQ(test::read_bytes(market_dir() / "market.h5"), h5_before);
+  expect_same(observe(MarketStore::open(market_dir())), before);
+
+  // Without new semantic specs the readable old ones are kept.
+  store.rebuild([&](const LearnwareRecord& record, const fs::path&) {
+    const auto& pack = before.packs.at(record.spec_keys.at(0));
+    return RederivedLearnware{{{kTable, pack.spec(*pack.find(record.id))}}, std::nullopt};
+  });
+  expect_same(observe(MarketStore::open(market_dir())), before);
+}
+
+TEST_F(MarketStoreTest, ReadersOpeningDuringWritesSeeOnlyWholeLearnwares) {
+  { auto store = MarketStore::create(market_dir()); }
+  std::atomic<bool> done{false};
+  std::atomic<int> opens{0};
+  std::string reader_error;
+  std::thread reader([&] {
+    try {
+      while (!done) {
+        auto view = MarketStore::open(market_dir());
+        for (const auto& record : view.list()) {
+          if (!view.semantic_json(record.id)) throw Error("no semantic spec for " + record.id);
+          for (const auto& key : record.spec_keys) {
+            const auto it = view.packs().find(key);
+            if (it == view.packs().end() || !it->second.find(record.id)) throw Error("no spec for " + record.id);
+          }
+        }
+        for (const auto& [key, pack] : view.packs()) {
+          pack.validate();
+          for (const auto& id : pack.ids) {
+            if (!view.get(id)) throw Error("packed learnware " + id + " is not in the index");
+          }
+        }
+        ++opens;
+      }
+    } catch (const std::exception& e) {
+      reader_error = e.what();
+    }
+  });
+  {
+    auto writer = MarketStore::open(market_dir());
+    for (int i = 0; i < 25; ++i) {
+      const auto s = make_submission(scratch_, writer.next_id(), static_cast<std::uint64_t>(i), 3 + i % 3);
+      add(writer, s);
+      if (i % 5 == 4) writer.remove(s.record.id);
+    }
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(reader_error, "");
+  EXPECT_GT(opens.load(), 0);
+  EXPECT_EQ(MarketStore::open(market_dir()).list().size(), 20u);
+}
+
+}  // namespace
+}  // namespace lwd
