@@ -53,7 +53,7 @@ struct XGBoostTrainParams {
 struct XGBoostTrainResult {
   int rounds_trained = 0;              // rounds boosted before stopping
   int best_rounds = 0;                 // rounds kept in the saved model
-  double best_validation_score = 0.0;  // metric at best_rounds; 0 without a validation set
+  double best_validation_score = 0.0;  // lowest validation metric seen; 0 without a validation set
 };
 
 class XGBoostModel final : public Model {

@@ -50,7 +50,8 @@ using SpecsByType = std::vector<std::pair<std::string, RKMETableSpec>>;
 //   update:        "copy_package", "append_h5", "append_h5_commit", "index_update", "commit"
 //   update_status: "index_update", "commit"
 //   remove:        "index_remove", "commit"
-//   rebuild/compact: "write_h5", "index_update" (rebuild only), "commit"
+//   rebuild:       "index_update", "write_h5", "commit"
+//   compact:       "write_h5"
 // ("append_h5_commit" falls between writing the h5 rows and committing them.)
 struct StoreFaults {
   std::function<void(std::string_view stage)> before_stage;
@@ -116,7 +117,10 @@ class MarketStore {
 
   // Rewrites market.h5 from scratch (atomically): for every learnware in the
   // index, derive(record, package) gives its specs; spec_keys in the index
-  // follow. On failure the previous market.h5 stays.
+  // follow. If derive throws or the file cannot be written, market.h5 and the
+  // index stay as they were (derive's lwd::Error comes back naming the
+  // learnware). Should the index commit fail after the new file is in place,
+  // the market is readable and running rebuild again brings the keys in line.
   void rebuild(const RederiveLearnware& derive);
   // Rewrites market.h5 from the live learnwares only, dropping dead rows.
   void compact();

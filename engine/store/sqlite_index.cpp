@@ -310,7 +310,8 @@ Statement::Statement(const SqliteIndex& index, const char* sql) : index_(index) 
 // Parameters are named "$1".."$9" (see the note on portability above); SQLite
 // numbers them by first appearance, so look the position up by name.
 int Statement::parameter(int number) const {
-  const std::string name = "$" + std::to_string(number);
+  std::string name = "$";  // (appending avoids a GCC 12 -Wrestrict false positive on "literal" + string)
+  name += std::to_string(number);
   const int position = sqlite3_bind_parameter_index(stmt_, name.c_str());
   if (position == 0) throw Error("internal error: the learnware index query has no parameter " + name);
   return position;

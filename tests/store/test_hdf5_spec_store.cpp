@@ -18,6 +18,8 @@ using test::ScratchDir;
 
 constexpr std::string_view kTable = "RKMETableSpecification";
 
+std::string numbered(std::string prefix, int i) { return prefix += std::to_string(i); }
+
 MarketSnapshot sample_snapshot() {
   MarketSnapshot snapshot;
   SpecPack narrow;
@@ -221,7 +223,7 @@ TEST(MarketH5, AppendWritesInPlaceAndLeavesExistingBytesAlone) {
   MarketSnapshot market;
   SpecPack pack;
   pack.type = kTable;
-  for (int i = 0; i < 400; ++i) pack.append("m" + std::to_string(i), make_spec(50, 16, static_cast<std::uint64_t>(i)));
+  for (int i = 0; i < 400; ++i) pack.append(numbered("m", i), make_spec(50, 16, static_cast<std::uint64_t>(i)));
   market.packs.emplace(spec_pack_key(kTable, 16), pack);
   write_market_h5(path, market);
   append_to_market_h5(path, append_of("warmup", 50, 16, 1000));  // first append allocates the growth structures
@@ -326,7 +328,7 @@ TEST(MarketH5, ManyAppendsGrowTheFileLinearly) {
   ScratchDir dir;
   const auto path = dir / "market.h5";
   write_market_h5(path, MarketSnapshot{});
-  for (int i = 0; i < 200; ++i) append_to_market_h5(path, append_of("a" + std::to_string(i), 10, 4, i));
+  for (int i = 0; i < 200; ++i) append_to_market_h5(path, append_of(numbered("a", i), 10, 4, i));
   const auto back = read_market_h5(path);
   EXPECT_EQ(back.packs.at(spec_pack_key(kTable, 4)).count(), 200);
   EXPECT_EQ(back.semantic_json_by_id.size(), 200u);
