@@ -71,6 +71,9 @@ void register_demo_command(CLI::App& app, lwd::kernels::Context& ctx);
 // `lwdock market create|add|update|list|show|delete|rebuild`.
 void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx);
 
+// `lwdock model train|predict`.
+void register_model_commands(CLI::App& app, lwd::kernels::Context& ctx);
+
 // `lwdock package build`.
 void register_package_commands(CLI::App& app, lwd::kernels::Context& ctx);
 

@@ -5,6 +5,7 @@
 // two samples of the same store must be the closest pair) and herds a few
 // points from one spec -- the same code paths `lwdock spec ...` uses.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -52,6 +53,25 @@ Matrix<double> store_table(std::int64_t n, std::int64_t d, int modes, std::uint6
   return x;
 }
 
+// x with one more column: y = x·w + 0.5 sin(x_0) + noise, w drawn from
+// `response_seed` (the store's demand response), noise from `noise_seed`.
+Matrix<double> with_sales_target(const Matrix<double>& x, std::uint64_t response_seed, std::uint64_t noise_seed) {
+  lwd::kernels::Rng response(response_seed);
+  std::vector<double> w(static_cast<std::size_t>(x.cols()));
+  for (auto& v : w) v = response.normal();
+  lwd::kernels::Rng noise(noise_seed);
+  Matrix<double> out(x.rows(), x.cols() + 1);
+  for (std::int64_t i = 0; i < x.rows(); ++i) {
+    double y = 0.5 * std::sin(x(i, 0)) + 0.1 * noise.normal();
+    for (std::int64_t j = 0; j < x.cols(); ++j) {
+      out(i, j) = x(i, j);
+      y += w[static_cast<std::size_t>(j)] * x(i, j);
+    }
+    out(i, x.cols()) = y;
+  }
+  return out;
+}
+
 void run_demo(const DemoOptions& o, lwd::kernels::Context ctx) {
   namespace fs = std::filesystem;
   if (o.rows < 2 || o.dim < 1 || o.k < 1) throw lwd::Error("--rows must be >= 2, --dim and --k >= 1");
@@ -70,6 +90,10 @@ void run_demo(const DemoOptions& o, lwd::kernels::Context ctx) {
   std::vector<lwd::RKMETableSpec> specs;
   for (const Store& store : stores) {
     const fs::path csv = fs::path(o.out_dir) / (store.name + ".csv");
+    // The same rows with a sales target, for training the store's model:
+    // each store's demand responds to its features in its own way.
+    lwd::io::write_numeric_csv(fs::path(o.out_dir) / (store.name + "_labelled.csv"),
+                               with_sales_target(store.data, store.name == "store_b" ? s + 2 : s + 1, s + 500));
     const fs::path json = fs::path(o.out_dir) / (store.name + ".json");
     lwd::io::write_numeric_csv(csv, store.data);
     const auto t0 = std::chrono::steady_clock::now();

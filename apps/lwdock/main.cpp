@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
       ->check(lwdock::integer_at_least(0));
 
   register_spec_commands(app, ctx);
+  register_model_commands(app, ctx);
   register_package_commands(app, ctx);
   register_market_commands(app, ctx);
   register_search_command(app, ctx);

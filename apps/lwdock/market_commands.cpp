@@ -96,6 +96,7 @@ void run_list(const MarketOptions& o) {
     std::printf("%-10s %-11s %-28s %s\n", r.id.c_str(), status_word(r.status).c_str(), r.name.substr(0, 28).c_str(),
                 r.status_reason.c_str());
   }
+  std::fflush(stdout);
   std::fprintf(stderr, "%zu learnware(s)\n", records.size());
 }
 

@@ -264,6 +264,8 @@ void MarketStore::load(bool tolerate_bad_h5) {
   for (auto& [id, json] : snapshot.semantic_json_by_id) {
     if (keys_by_id.count(id) > 0) semantic.emplace(id, std::move(json));
   }
+  records_.clear();
+  for (const auto& record : records) records_.emplace(record.id, record);
   packs_ = std::move(packs);
   semantic_ = std::move(semantic);
   dead_members_ = std::max<std::int64_t>(0, snapshot.stored_member_count - live);
@@ -371,6 +373,7 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
   }
   for (const auto& spec : packed) append_packed_member(packs_[spec.pack_key()], id, spec);
   semantic_[id] = semantic_json;
+  records_[id] = row;
   if (replacing) compact_if_mostly_dead();
 }
 
@@ -386,6 +389,7 @@ void MarketStore::update_status(std::string_view id, LearnwareStatus status, std
     index_->update(*record);
     stage("commit");
   });
+  records_[record->id] = *record;
 }
 
 bool MarketStore::remove(std::string_view id) {
@@ -405,20 +409,29 @@ bool MarketStore::remove(std::string_view id) {
     it = it->second.count() == 0 ? packs_.erase(it) : std::next(it);
   }
   semantic_.erase(std::string(id));
+  if (const auto it = records_.find(id); it != records_.end()) records_.erase(it);
   compact_if_mostly_dead();
   return true;
 }
 
-std::optional<LearnwareRecord> MarketStore::get(std::string_view id) const { return index_->get(id); }
+std::optional<LearnwareRecord> MarketStore::get(std::string_view id) const {
+  const auto it = records_.find(id);
+  if (it == records_.end()) return std::nullopt;
+  return it->second;
+}
 
 std::vector<LearnwareRecord> MarketStore::list(std::optional<LearnwareStatus> status) const {
-  return index_->list(status);
+  std::vector<LearnwareRecord> records;
+  for (const auto& [id, record] : records_) {
+    if (!status || record.status == *status) records.push_back(record);
+  }
+  return records;
 }
 
 fs::path MarketStore::package_path(std::string_view id) const {
-  const auto record = index_->get(id);
-  if (!record) throw Error("learnware " + std::string(id) + " is not in the market at " + dir_.string());
-  return dir_ / record->package_path;
+  const auto it = records_.find(id);
+  if (it == records_.end()) throw Error("learnware " + std::string(id) + " is not in the market at " + dir_.string());
+  return dir_ / it->second.package_path;
 }
 
 std::optional<std::string> MarketStore::semantic_json(std::string_view id) const {
@@ -505,6 +518,7 @@ void MarketStore::rebuild(const RederiveLearnware& derive) {
     rewrite_h5(std::move(packs), std::move(semantic));
     stage("commit");
   });
+  for (const auto& row : changed_rows) records_[row.id] = row;
 }
 
 }  // namespace lwd

@@ -19,9 +19,11 @@
 // (automatically once dead members outnumber live ones, or by compact()), so
 // both submission and deletion cost O(one learnware) amortised.
 //
-// A MarketStore object is not thread-safe; share one behind a mutex, or open
-// one per thread/process (they coordinate through market.lock; call reload()
-// to see changes made by another one).
+// A MarketStore object is a consistent view: the records, packs and semantic
+// specs it returns are those of its last load plus its own changes, never a
+// mix with another writer's half. reload() brings in other stores' changes.
+// It is not thread-safe; share one behind a mutex, or open one per thread or
+// process (they coordinate through market.lock).
 #pragma once
 
 #include <cstdint>
@@ -106,6 +108,7 @@ class MarketStore {
   bool remove(std::string_view id);
 
   std::optional<LearnwareRecord> get(std::string_view id) const;
+  // Ordered by id.
   std::vector<LearnwareRecord> list(std::optional<LearnwareStatus> status = std::nullopt) const;
   // Absolute path of the learnware's package; throws for an unknown id.
   std::filesystem::path package_path(std::string_view id) const;
@@ -152,6 +155,7 @@ class MarketStore {
 
   std::filesystem::path dir_;
   std::unique_ptr<LearnwareIndex> index_;
+  std::map<std::string, LearnwareRecord, std::less<>> records_;
   std::map<std::string, SpecPack> packs_;
   std::map<std::string, std::string> semantic_;
   std::int64_t dead_members_ = 0;
