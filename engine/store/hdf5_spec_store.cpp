@@ -34,7 +34,8 @@ constexpr hsize_t kStringChunk = 256;
 // No real market has wider specs; a bigger number in a group name is damage.
 constexpr std::int64_t kMaxDim = 1 << 20;
 
-// The distribution's HDF5 is built without thread safety: one caller at a time.
+// One caller at a time: a thread-safe HDF5 build serialises on its own global
+// lock anyway, and a build without thread safety must not be entered twice.
 std::mutex& hdf5_mutex() {
   static std::mutex mutex;
   return mutex;

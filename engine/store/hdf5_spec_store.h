@@ -40,8 +40,8 @@
 // file's metadata, the file can become unreadable. read_market_h5 then says
 // so and the market is restored from its packages with `lwdock market rebuild`.
 //
-// All functions serialise their HDF5 calls on one process-wide mutex (the
-// distribution's HDF5 is not built thread-safe) and throw lwd::Error naming
+// All functions serialise their HDF5 calls on one process-wide mutex (HDF5
+// builds without thread safety must never be entered twice) and throw lwd::Error naming
 // the file and the problem; HDF5's own error printing is switched off.
 #pragma once
 
