@@ -149,6 +149,13 @@ def targets(all_rows, peak):
     if ours and fused:
         ratio = to_seconds(fused) / to_seconds(ours)
         out.append(f"| (for scale: the per-pair pattern with our fused kernels) | {ratio:.1f}× | — |")
+    store = all_rows.get("store", {})
+    small = find(store, r"BM_StoreAdd/10(/.*)?")
+    large = find(store, r"BM_StoreAdd/1000(/.*)?")
+    if small and large:
+        ratio = to_seconds(large) / to_seconds(small)
+        row("adding a learnware is O(its own size): add time at 1 000 vs 10 learnwares",
+            f"{fmt_time(large)} vs {fmt_time(small)} ({ratio:.2f}×)", ratio <= 2.0)
     for p in peak:
         row(f"peak memory of generation n={p['n']}, d={p['d']}, K={p['k']} is O(n·d + K·n)",
             f"peak RSS {p['peak_rss_mib']:.1f} MiB for {p['data_mib']:.1f} MiB of data "
@@ -168,7 +175,7 @@ def main():
             f"({os.cpu_count()} CPUs). Times are wall-clock; the machine is shared, so read the ratios.", ""]
     all_rows = {}
     sections = []
-    for suite in ("kernels", "rkme", "spec", "search", "solvers", "reuse", "simulator"):
+    for suite in ("kernels", "rkme", "spec", "search", "solvers", "store", "reuse", "simulator"):
         path = os.path.join(a.results, suite + ".json")
         if not os.path.exists(path):
             continue

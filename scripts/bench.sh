@@ -3,7 +3,7 @@
 #   results/bench/<suite>.json     Google Benchmark JSON of each suite
 #   results/bench/peak_memory.json peak resident memory of RKME generation
 #   bench/README.md                the figures section, rewritten by bench/report.py
-# Usage: scripts/bench.sh [--quick] [suite ...]   (suites: kernels rkme spec search solvers)
+# Usage: scripts/bench.sh [--quick] [suite ...]   (suites: kernels rkme spec search solvers store)
 # --quick runs each benchmark for less time (noisier; for a first look).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ if [[ "${1:-}" == "--quick" ]]; then
   shift
 fi
 suites=("$@")
-[[ ${#suites[@]} -gt 0 ]] || suites=(kernels rkme spec search solvers)
+[[ ${#suites[@]} -gt 0 ]] || suites=(kernels rkme spec search solvers store)
 
 scripts/install-deps.sh
 targets=()
