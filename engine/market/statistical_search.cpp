@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <numeric>
 
 #include "engine/error.h"
@@ -218,20 +219,43 @@ std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, co
   std::vector<double> out(list.size());
   if (list.empty()) return out;
   // The reference measures MMD²(m, u) with m's gamma; members almost always
-  // share one gamma, so this is one batched pass per distinct gamma.
-  std::vector<double> gammas;
-  for (std::int64_t m : list) gammas.push_back(pack.gamma[static_cast<std::size_t>(m)]);
-  std::sort(gammas.begin(), gammas.end());
-  gammas.erase(std::unique(gammas.begin(), gammas.end()), gammas.end());
-  std::vector<double> inner(static_cast<std::size_t>(pack.count()));
-  for (double gamma : gammas) {
-    kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(), pack.z_view(), pack.beta, pack.offsets, gamma,
-                                       inner);
+  // share one gamma, so this is one batched pass per distinct gamma. A pass
+  // over the whole pack reads it in place; a pass over part of it (a semantic
+  // filter, a second gamma) first gathers those members' rows, which costs a
+  // copy of O(rows · d) against the O(rows · K · d) kernel work it saves.
+  std::map<double, std::vector<std::size_t>> by_gamma;  // gamma -> positions in list
+  for (std::size_t r = 0; r < list.size(); ++r) by_gamma[pack.gamma[static_cast<std::size_t>(list[r])]].push_back(r);
+  std::vector<double> inner;
+  for (const auto& [gamma, positions] : by_gamma) {
     const double uu = kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
-    for (std::size_t r = 0; r < list.size(); ++r) {
-      const auto m = static_cast<std::size_t>(list[r]);
-      if (pack.gamma[m] != gamma) continue;
-      out[r] = pack.self_inner[m] - 2.0 * inner[m] + uu;
+    const bool whole_pack = static_cast<std::int64_t>(positions.size()) == pack.count();
+    if (whole_pack) {
+      inner.resize(static_cast<std::size_t>(pack.count()));
+      kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(), pack.z_view(), pack.beta, pack.offsets,
+                                         gamma, inner);
+      for (std::size_t r : positions) {
+        const auto m = static_cast<std::size_t>(list[r]);
+        out[r] = pack.self_inner[m] - 2.0 * inner[m] + uu;
+      }
+      continue;
+    }
+    std::vector<double> z;
+    std::vector<double> beta;
+    std::vector<std::int64_t> offsets{0};
+    for (std::size_t r : positions) {
+      const auto zm = pack.member_z(list[r]);
+      const auto bm = pack.member_beta(list[r]);
+      z.insert(z.end(), zm.data, zm.data + zm.rows * zm.cols);
+      beta.insert(beta.end(), bm.begin(), bm.end());
+      offsets.push_back(offsets.back() + zm.rows);
+    }
+    inner.resize(positions.size());
+    kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(),
+                                       kernels::ConstMatrixView<double>(z.data(), offsets.back(), pack.dim), beta,
+                                       offsets, gamma, inner);
+    for (std::size_t i = 0; i < positions.size(); ++i) {
+      const auto m = static_cast<std::size_t>(list[positions[i]]);
+      out[positions[i]] = pack.self_inner[m] - 2.0 * inner[i] + uu;
     }
   }
   return out;

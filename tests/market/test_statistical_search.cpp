@@ -71,6 +71,37 @@ TEST(BatchMmd2, EqualsOneDistanceCallPerLearnware) {
   }
 }
 
+TEST(BatchMmd2, ASubsetOfMembersGivesTheirDistancesInTheOrderAsked) {
+  const Market m = make_market(spread_centres(12, 0.7), 4, 21);
+  const RKMETableSpec user = spec_of(blob(300, 4, 3.0, 98));
+  const std::vector<std::int64_t> members = {9, 2, 5};
+  const auto mmd2 = lwd::batch_mmd2(Context{}, user, m.pack, members);
+  ASSERT_EQ(mmd2.size(), 3u);
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const double expected = m.specs[static_cast<std::size_t>(members[i])].dist(user);
+    EXPECT_NEAR(mmd2[i], expected, 1e-9 * std::abs(expected)) << i;
+  }
+}
+
+TEST(BatchMmd2, MembersWithDifferentGammasUseTheirOwn) {
+  SpecPack pack;
+  pack.type = "RKMETableSpecification";
+  std::vector<RKMETableSpec> specs;
+  for (int i = 0; i < 6; ++i) {
+    RkmeOptions o;
+    o.k = 8;
+    o.gamma = i % 2 == 0 ? 0.1 : 0.35;
+    specs.push_back(RKMETableSpec::generate(Context{.seed = 3}, blob(150, 3, 0.5 * i, 40 + i), o));
+    pack.append("m" + std::to_string(i), specs.back());
+  }
+  const RKMETableSpec user = spec_of(blob(200, 3, 1.0, 7));
+  const auto mmd2 = lwd::batch_mmd2(Context{}, user, pack, {});
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const double expected = specs[i].dist(user);  // MMD² with the learnware's gamma
+    EXPECT_NEAR(mmd2[i], expected, 1e-9 * std::abs(expected)) << i;
+  }
+}
+
 class SearchAgreesWithPerPair : public ::testing::TestWithParam<MixtureMethod> {};
 
 TEST_P(SearchAgreesWithPerPair, SameRankingDistancesAndMixture) {
