@@ -110,6 +110,33 @@ expect_ok search --market market --semantic q.json --json
 [[ $(json_get 'len(d["single"])') -eq 1 ]] || fail "semantic search for 'store 1' should match one learnware"
 pass
 
+# ---- model train / predict: a trained model packages and is usable ----
+python3 - <<'PY'
+import random
+r = random.Random(5)
+with open("xy.csv", "w") as f, open("xc.csv", "w") as g:
+    f.write("a,b,c,y\n"); g.write("a,b,c,label\n")
+    for _ in range(400):
+        a, b, c = (r.gauss(0, 1) for _ in range(3))
+        f.write(f"{a},{b},{c},{a - 2 * b + 0.1 * r.gauss(0, 1)}\n")
+        g.write(f"{a},{b},{c},{int(a + b > 0)}\n")
+PY
+expect_ok model train --kind linear --input xy.csv -o ridge.json
+expect_ok model predict --kind linear --model ridge.json --input data0.csv -o pred.csv
+[[ $(wc -l <pred.csv) -eq 300 ]] || fail "model predict wrote $(wc -l <pred.csv) rows for 300"
+pass
+expect_ok model train --kind xgboost --task classification --rounds 20 --input xc.csv -o clf.json
+expect_ok model predict --kind xgboost --task classification --output-dim 2 --model clf.json --input data0.csv -o proba.csv
+python3 -c "
+import csv
+rows = [list(map(float, r)) for r in csv.reader(open('proba.csv'))]
+assert len(rows) == 300 and all(len(r) == 2 and abs(sum(r) - 1) < 1e-6 for r in rows)" || fail "classifier probabilities"
+pass
+expect_error 1 model train --kind xgboost --task classification --input xy.csv -o bad.json   # labels not 0..C-1
+[[ ! -e bad.json ]] || fail "failed training left bad.json"
+pass
+expect_error 1 model train --kind linear --input xy.csv --target-column 9 -o bad.json
+
 # ---- a process model that crashes is stored as not usable, with the reason ----
 printf '#!/bin/bash\nexit 7\n' >crash.sh
 chmod +x crash.sh
