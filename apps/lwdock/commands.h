@@ -79,3 +79,8 @@ void register_package_commands(CLI::App& app, lwd::kernels::Context& ctx);
 
 // `lwdock search`.
 void register_search_command(CLI::App& app, lwd::kernels::Context& ctx);
+
+// `lwdock dataset retail info|export|transfer-table`.
+void register_dataset_commands(CLI::App& app, lwd::kernels::Context& ctx);
+void register_data_commands(CLI::App& app, lwd::kernels::Context& ctx);
+void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx);

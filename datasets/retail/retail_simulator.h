@@ -163,6 +163,8 @@ struct DayInfo {
   bool is_holiday = false;      // the date is in ChainConfig::holidays
   bool is_pre_holiday = false;  // the next date is
   bool is_payday = false;       // the day of the month is in ChainConfig::payday_days
+
+  bool operator==(const DayInfo&) const = default;
 };
 
 // One store's simulated history. Per-item series are item-major:

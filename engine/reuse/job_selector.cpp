@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "engine/model/xgboost_model.h"
+#include "kernels/parallel.h"
 #include "kernels/rkme.h"
 #include "kernels/simplex_qp.h"
 
@@ -95,11 +96,17 @@ JobSelection JobSelectorReuser::select_filled(const kernels::Matrix<double>& x) 
     const auto count = std::max(options_.min_points,
                                 static_cast<std::int64_t>(std::floor(static_cast<double>(options_.herding_budget) * w)));
     out.herded_points.push_back(count);
-    const kernels::Context herd_ctx{ctx_.n_threads, derived_seed(ctx_.seed, static_cast<std::uint64_t>(i))};
-    herded[static_cast<std::size_t>(i)] = learnwares_[static_cast<std::size_t>(i)].spec.herding(count, herd_ctx);
     n_validation += count / 5;
     n_train += count - count / 5;
   }
+  // One learnware per task, each herding on one thread: a herding step is a
+  // single point against all candidates, too little work per parallel region
+  // to pay for waking threads (herding's result does not depend on threads).
+  kernels::parallel_for(ctx_, 0, m, [&](std::int64_t i) {
+    const kernels::Context herd_ctx{1, derived_seed(ctx_.seed, static_cast<std::uint64_t>(i))};
+    herded[static_cast<std::size_t>(i)] =
+        learnwares_[static_cast<std::size_t>(i)].spec.herding(out.herded_points[static_cast<std::size_t>(i)], herd_ctx);
+  });
 
   kernels::Matrix<double> train_x(n_train, d);
   kernels::Matrix<double> validation_x(n_validation, d);

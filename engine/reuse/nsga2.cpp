@@ -5,6 +5,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <string>
 
 #include "engine/error.h"
 #include "kernels/parallel.h"
@@ -75,6 +76,10 @@ std::vector<double> crowding_distances(const std::vector<std::vector<double>>& o
 
 namespace {
 
+// Cache key of a mask. (Keys are strings rather than the masks themselves:
+// GCC 12 warns spuriously about std::less<std::vector<uint8_t>>.)
+std::string key_of(const BitMask& mask) { return std::string(mask.begin(), mask.end()); }
+
 class Search {
  public:
   Search(std::int64_t n_bits, std::int64_t n_objectives, const BinaryObjectives& objectives, const Nsga2Options& options,
@@ -119,11 +124,11 @@ class Search {
     }
 
     Nsga2Result result;
-    for (const BitMask& mask : population) result.population.push_back({mask, cache_.at(mask)});
-    std::map<BitMask, std::vector<double>> front;
+    for (const BitMask& mask : population) result.population.push_back({mask, cache_.at(key_of(mask))});
+    std::map<std::string, std::size_t> front;  // distinct masks of rank 0, in mask order
     for (std::size_t i = 0; i < population.size(); ++i)
-      if (rank_[i] == 0) front.emplace(population[i], cache_.at(population[i]));
-    for (auto& [mask, values] : front) result.front.push_back({mask, values});
+      if (rank_[i] == 0) front.emplace(key_of(population[i]), i);
+    for (const auto& [key, i] : front) result.front.push_back(result.population[i]);
     std::stable_sort(result.front.begin(), result.front.end(),
                      [](const Nsga2Solution& a, const Nsga2Solution& b) { return a.objectives < b.objectives; });
     result.evaluations = static_cast<std::int64_t>(cache_.size());
@@ -145,9 +150,11 @@ class Search {
   // Computes the objectives of every mask not seen before, in parallel.
   void evaluate(const std::vector<BitMask>& masks) {
     std::vector<const BitMask*> fresh;
-    std::map<BitMask, bool> queued;
-    for (const BitMask& mask : masks)
-      if (!cache_.contains(mask) && queued.emplace(mask, true).second) fresh.push_back(&mask);
+    std::map<std::string, bool> queued;
+    for (const BitMask& mask : masks) {
+      std::string key = key_of(mask);
+      if (!cache_.contains(key) && queued.emplace(std::move(key), true).second) fresh.push_back(&mask);
+    }
     std::vector<std::vector<double>> values(fresh.size());
     kernels::parallel_for(ctx_, 0, static_cast<std::int64_t>(fresh.size()),
                           [&](std::int64_t i) { values[static_cast<std::size_t>(i)] = objectives_(*fresh[static_cast<std::size_t>(i)]); });
@@ -158,14 +165,14 @@ class Search {
       }
       for (double v : values[i])
         if (!std::isfinite(v)) throw Error("NSGA-II: the objective function returned a non-finite value");
-      cache_.emplace(*fresh[i], std::move(values[i]));
+      cache_.emplace(key_of(*fresh[i]), std::move(values[i]));
     }
   }
 
   std::vector<std::vector<double>> objective_table(const std::vector<BitMask>& masks) const {
     std::vector<std::vector<double>> table;
     table.reserve(masks.size());
-    for (const BitMask& mask : masks) table.push_back(cache_.at(mask));
+    for (const BitMask& mask : masks) table.push_back(cache_.at(key_of(mask)));
     return table;
   }
 
@@ -238,7 +245,7 @@ class Search {
   kernels::Context ctx_;
   kernels::Rng rng_;
   double mutation_probability_;
-  std::map<BitMask, std::vector<double>> cache_;
+  std::map<std::string, std::vector<double>> cache_;
   std::vector<std::int64_t> rank_;
   std::vector<double> crowding_;
 };

@@ -1,0 +1,218 @@
+// `lwdock reuse` and `lwdock evaluate`: deploy learnwares from a market on the
+// user's data, and score predictions against the truth.
+//
+// Files (numeric CSV, header optional, as io/csv.h reads them):
+//   --data X.csv        rows to predict, one column per feature;
+//   --labeled XY.csv    labelled rows: the features, then the target in the
+//                       last column (classification: class index 0..C-1);
+//   -o predictions.csv  written atomically; regression: "prediction" (or
+//                       prediction_0.. for several outputs); classification:
+//                       "label", or with --scores one "score_<c>" column per class.
+//   evaluate            --pred and --truth have the same rows; the value is
+//                       printed alone on stdout.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/lwdock/commands.h"
+#include "engine/error.h"
+#include "engine/io/csv.h"
+#include "engine/market/market.h"
+#include "engine/reuse/ensemble_pruning.h"
+#include "engine/reuse/job_selector.h"
+#include "engine/reuse/metrics.h"
+#include "engine/reuse/reuse_methods.h"
+
+namespace {
+
+using lwd::kernels::Matrix;
+
+struct ReuseOptions {
+  std::string market;
+  std::string learnware_list;  // "ID[,ID...]", as given
+  std::vector<std::string> learnwares;
+  std::string method;
+  std::string mode;
+  std::string data;
+  std::string labeled;
+  std::string output;
+  std::uint64_t seed = 0;
+  bool scores = false;
+};
+
+struct EvaluateOptions {
+  std::string predictions;
+  std::string truth;
+  std::string metric;
+};
+
+// Splits the labelled file into features (all columns but the last) and targets.
+void split_labeled(const Matrix<double>& table, const std::string& path, std::int64_t feature_count, Matrix<double>& x,
+                   std::vector<double>& y) {
+  if (table.cols() != feature_count + 1) {
+    throw lwd::Error(path + ": expected " + std::to_string(feature_count + 1) + " columns (the " +
+                     std::to_string(feature_count) + " features of --data, then the target), found " +
+                     std::to_string(table.cols()));
+  }
+  x = Matrix<double>(table.rows(), feature_count);
+  y.resize(static_cast<std::size_t>(table.rows()));
+  for (std::int64_t i = 0; i < table.rows(); ++i) {
+    std::copy(table.row(i), table.row(i) + feature_count, x.row(i));
+    y[static_cast<std::size_t>(i)] = table(i, feature_count);
+  }
+}
+
+// Classes of a classification target over regression learnwares: max label + 1, at least 2.
+std::int64_t classes_in(const std::vector<double>& y) {
+  double top = 1.0;
+  for (double v : y)
+    if (std::isfinite(v)) top = std::max(top, v);
+  return static_cast<std::int64_t>(std::floor(top)) + 1;
+}
+
+std::vector<std::string> split_ids(const std::string& list) {
+  std::vector<std::string> ids;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = list.find(',', start);
+    ids.push_back(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) return ids;
+    start = comma + 1;
+  }
+}
+
+void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
+  o.learnwares = split_ids(o.learnware_list);
+  const lwd::ReuseMethod method = lwd::parse_reuse_method(o.method);
+  const bool needs_labels = lwd::reuse_method_uses_labels(method);
+  if (needs_labels && o.labeled.empty()) {
+    throw CLI::ValidationError("--labeled", "--method " + o.method + " needs labelled rows (--labeled XY.csv)");
+  }
+  if (!needs_labels && !o.labeled.empty()) {
+    throw CLI::ValidationError("--labeled", "--method " + o.method + " uses no labelled rows; drop --labeled");
+  }
+  if (!o.mode.empty()) {
+    const bool averaging_mode = o.mode == "mean" || o.mode == "vote_by_label" || o.mode == "vote_by_prob";
+    const bool fits = method == lwd::ReuseMethod::kAveraging ? averaging_mode
+                      : method == lwd::ReuseMethod::kJobSelector ? false
+                                                                 : !averaging_mode;
+    if (!fits) {
+      throw CLI::ValidationError("--mode", "'" + o.mode + "' is not a mode of --method " + o.method +
+                                               " (averaging: mean, vote_by_label, vote_by_prob; ensemble-pruning and "
+                                               "feature-augment: regression, classification; job-selector: none)");
+    }
+  }
+  if (o.learnwares.empty() ||
+      std::any_of(o.learnwares.begin(), o.learnwares.end(), [](const std::string& id) { return id.empty(); })) {
+    throw CLI::ValidationError("--learnwares", "give a comma-separated list of learnware ids without empty entries");
+  }
+
+  const lwd::kernels::Context ctx{threads_ctx.n_threads, o.seed};
+  const Matrix<double> x = lwd::io::read_numeric_csv(o.data).values;
+  Matrix<double> labeled_x;
+  std::vector<double> labeled_y;
+  if (needs_labels) split_labeled(lwd::io::read_numeric_csv(o.labeled).values, o.labeled, x.cols(), labeled_x, labeled_y);
+
+  const lwd::Market market = lwd::Market::open(o.market, ctx);
+  std::vector<lwd::Learnware> learnwares = lwd::load_learnwares(market, o.learnwares);
+  const lwd::TaskType learnware_task = learnwares.front().task();
+  const std::int64_t learnware_outputs = learnwares.front().output_dim();
+
+  lwd::ReuserRequest request{method, o.mode, 0, ctx};
+  if (method == lwd::ReuseMethod::kFeatureAugment && learnware_task == lwd::TaskType::kRegression) {
+    request.num_classes = classes_in(labeled_y);
+  }
+  std::unique_ptr<lwd::Reuser> reuser = lwd::make_reuser(std::move(learnwares), request);
+  if (needs_labels) reuser->fit(labeled_x.view(), labeled_y);
+  const Matrix<double> predicted = reuser->predict(x.view());
+
+  // The user's task decides the file's layout: feature augmentation may
+  // classify with regression learnwares.
+  const bool classification =
+      (method == lwd::ReuseMethod::kFeatureAugment && !o.mode.empty()) ? o.mode == "classification"
+                                                                          : learnware_task == lwd::TaskType::kClassification;
+  std::vector<std::string> header;
+  Matrix<double> table;
+  if (classification && !o.scores) {
+    const std::vector<std::int64_t> labels = lwd::argmax_labels(predicted);
+    table = Matrix<double>(predicted.rows(), 1);
+    for (std::int64_t i = 0; i < predicted.rows(); ++i) table(i, 0) = static_cast<double>(labels[static_cast<std::size_t>(i)]);
+    header = {"label"};
+  } else {
+    table = predicted;
+    const std::string stem = classification ? "score_" : "prediction";
+    if (!classification && predicted.cols() == 1) {
+      header = {stem};
+    } else {
+      for (std::int64_t j = 0; j < predicted.cols(); ++j)
+        header.push_back(stem + (classification ? "" : "_") + std::to_string(j));
+    }
+  }
+  lwd::io::write_numeric_csv(o.output, table, header);
+
+  std::string detail;
+  if (const auto* pruning = dynamic_cast<const lwd::EnsemblePruningReuser*>(reuser.get())) {
+    detail = "; kept";
+    for (std::int64_t j : pruning->selected()) detail += " " + o.learnwares[static_cast<std::size_t>(j)];
+  }
+  std::fprintf(stderr, "wrote %lld prediction(s) to %s (%s over %zu learnware(s)%s; %lld %s output(s))\n",
+               static_cast<long long>(table.rows()), o.output.c_str(), o.method.c_str(), o.learnwares.size(),
+               detail.c_str(), static_cast<long long>(learnware_outputs),
+               std::string(lwd::to_string(learnware_task)).c_str());
+}
+
+void run_evaluate(const EvaluateOptions& o) {
+  const lwd::Metric metric = lwd::parse_metric(o.metric);
+  const Matrix<double> predictions = lwd::io::read_numeric_csv(o.predictions).values;
+  const Matrix<double> truth = lwd::io::read_numeric_csv(o.truth).values;
+  double value = 0.0;
+  try {
+    value = lwd::score_predictions(metric, predictions.view(), truth.view());
+  } catch (const lwd::Error& e) {
+    throw lwd::Error(o.predictions + " vs " + o.truth + ": " + e.what());
+  }
+  std::printf("%.10g\n", value);
+}
+
+}  // namespace
+
+void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx) {
+  {
+    auto o = std::make_shared<ReuseOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "reuse", "Deploy learnwares from a market on your data (with or without a few labelled rows)");
+    cmd->add_option("--market", o->market, "Market directory")->required();
+    cmd->add_option("--learnwares", o->learnware_list, "Learnware ids, comma-separated (ID[,ID...])")->required();
+    cmd->add_option("--method", o->method, "How to reuse them")
+        ->required()
+        ->check(CLI::IsMember({"averaging", "job-selector", "ensemble-pruning", "feature-augment"}));
+    cmd->add_option("--mode", o->mode,
+                    "averaging: mean | vote_by_label | vote_by_prob; ensemble-pruning, feature-augment: "
+                    "regression | classification (default: from the learnwares' task)")
+        ->check(CLI::IsMember({"mean", "vote_by_label", "vote_by_prob", "regression", "classification"}));
+    cmd->add_option("--data", o->data, "CSV of the rows to predict")->required();
+    cmd->add_option("--labeled", o->labeled,
+                    "CSV of labelled rows: the features, then the target (ensemble-pruning, feature-augment)");
+    cmd->add_option("-o,--output", o->output, "Predictions CSV to write")->required();
+    cmd->add_option("--seed", o->seed, "Seed of herding, the job selector and the pruning search")
+        ->capture_default_str()
+        ->check(lwdock::unsigned_integer());
+    cmd->add_flag("--scores", o->scores, "Classification: write one score column per class instead of the label");
+    cmd->callback([o, &ctx] { run_reuse(*o, ctx); });
+  }
+  {
+    auto o = std::make_shared<EvaluateOptions>();
+    CLI::App* cmd = app.add_subcommand("evaluate", "Score predictions against the truth; prints the value");
+    cmd->add_option("--pred", o->predictions,
+                    "Predictions CSV (accuracy/error: one label column, or one score column per class)")
+        ->required();
+    cmd->add_option("--truth", o->truth, "Truth CSV (accuracy/error: one column of class indices)")->required();
+    cmd->add_option("--metric", o->metric, "Score to compute")
+        ->required()
+        ->check(CLI::IsMember({"mse", "rmse", "accuracy", "error"}));
+    cmd->callback([o] { run_evaluate(*o); });
+  }
+}

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Drives `lwdock reuse` and `lwdock evaluate` as a user would: a market of
+# learnwares built with the CLI itself, every reuse method on a user's CSV,
+# scores of the predictions; then bad input, each of which must exit with the
+# documented status (1 runtime, 2 usage) and exactly one "lwdock: error: ..."
+# line, and leave no predictions file behind.
+#
+# usage: test_reuse_cli.sh PATH/TO/lwdock
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 PATH/TO/lwdock" >&2
+  exit 2
+fi
+LWDOCK=$(realpath "$1")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lwdock-reuse-cli.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+
+checks=0
+fail() {
+  echo "FAIL: $*" >&2
+  [[ -s stderr.txt ]] && { echo "--- stderr:" >&2; cat stderr.txt >&2; }
+  [[ -s stdout.txt ]] && { echo "--- stdout:" >&2; cat stdout.txt >&2; }
+  exit 1
+}
+pass() { checks=$((checks + 1)); }
+run() {
+  set +e
+  "$LWDOCK" "$@" >stdout.txt 2>stderr.txt
+  status=$?
+  set -e
+}
+expect_ok() {
+  run "$@"
+  [[ $status -eq 0 ]] || fail "lwdock $* exited $status"
+  pass
+}
+expect_error() {
+  local want=$1
+  shift
+  rm -f out.csv
+  run "$@"
+  [[ $status -eq $want ]] || fail "lwdock $* exited $status, expected $want"
+  [[ $(wc -l <stderr.txt) -eq 1 ]] || fail "lwdock $*: expected exactly one line on stderr"
+  grep -q '^lwdock: error: ' stderr.txt || fail "lwdock $*: stderr does not start with 'lwdock: error: '"
+  [[ ! -e out.csv ]] || fail "lwdock $*: wrote out.csv despite the error"
+  pass
+}
+# py 'expression over the CSV files' -> must print True
+check_py() {
+  local what=$1
+  shift
+  python3 - "$@" <<PY || fail "$what"
+import csv, sys
+def rows(path):
+    with open(path) as f:
+        r = list(csv.reader(f))
+    return r[0], [[float(v) for v in row] for row in r[1:]]
+ok = $what
+sys.exit(0 if ok else 1)
+PY
+  pass
+}
+
+# ---- data: region A around 0, region B around 6 (3 columns) ----
+python3 - <<'PY'
+import random
+r = random.Random(5)
+def blob(n, centre):
+    return [[centre + r.gauss(0, 1) for _ in range(3)] for _ in range(n)]
+def model_a(x): return x[0] + 2 * x[1] - x[2]
+def model_b(x): return -x[0] + 5
+def write(path, rows, header):
+    with open(path, "w") as f:
+        f.write(",".join(header) + "\n")
+        for row in rows:
+            f.write(",".join(f"{v:.10g}" for v in row) + "\n")
+write("train_a.csv", blob(300, 0), ["a", "b", "c"])
+write("train_b.csv", blob(300, 6), ["a", "b", "c"])
+user = blob(100, 0) + blob(100, 6)
+write("user.csv", user, ["a", "b", "c"])
+write("truth.csv", [[model_a(x) if i < 100 else model_b(x)] for i, x in enumerate(user)], ["y"])
+labeled = blob(60, 0)
+write("labeled_a.csv", [x + [model_a(x)] for x in labeled], ["a", "b", "c", "y"])
+write("labels_cls.csv", [x + [1.0 if x[0] > 0 else 0.0] for x in labeled], ["a", "b", "c", "y"])
+write("truth_cls.csv", [[1.0 if x[0] > 0 else 0.0] for x in user], ["y"])
+write("labeled_bad.csv", [x + [2.0] for x in labeled], ["a", "b", "c", "y"])
+write("user_wide.csv", [x + [0.0] for x in user], ["a", "b", "c", "d"])
+PY
+echo '{"type":"ridge","coef":[[1.0,2.0,-1.0]],"intercept":[0.0]}' >model_a.json
+echo '{"type":"ridge","coef":[[-1.0,0.0,0.0]],"intercept":[5.0]}' >model_b.json
+echo '{"type":"logistic","coef":[[0.0,0.0,0.0],[4.0,0.0,0.0]],"intercept":[0.0,0.0]}' >model_c.json
+echo '{"type":"logistic","coef":[[4.0,0.0,0.0],[0.0,0.0,0.0]],"intercept":[0.0,0.0]}' >model_d.json
+semantic() {  # semantic FILE NAME TASK OUTPUTS
+  cat >"$1" <<JSON
+{"Data":{"Values":["Table"],"Type":"Class"},"Task":{"Values":["$3"],"Type":"Class"},
+ "Library":{"Values":["Others"],"Type":"Class"},"Scenario":{"Values":["Business"],"Type":"Tag"},
+ "License":{"Values":["MIT"],"Type":"Class"},"Name":{"Values":"$2","Type":"String"},
+ "Description":{"Values":"reuse test $2","Type":"String"},
+ "Input":{"Dimension":3,"Description":{"0":"a","1":"b","2":"c"}},
+ "Output":{"Dimension":$4,"Description":{}}}
+JSON
+}
+expect_ok market create market
+ids=()
+for spec in "a train_a Regression 1" "b train_b Regression 1" "c train_a Classification 2" "d train_a Classification 2"; do
+  read -r name data task outputs <<<"$spec"
+  expect_ok spec generate --type table --input "$data.csv" --k 20 -o "rkme_$name.json"
+  semantic "sem_$name.json" "model $name" "$task" "$outputs"
+  expect_ok package build --model "model_$name.json" --spec "rkme_$name.json" --semantic "sem_$name.json" -o "lw_$name.zip"
+  expect_ok market add market "lw_$name.zip" --json
+  ids+=("$(python3 -c "import json; d=json.load(open('stdout.txt')); assert d['status']=='usable', d; print(d['id'])")")
+done
+A=${ids[0]} B=${ids[1]} C=${ids[2]} D=${ids[3]}
+
+# ---- reuse: every method ----
+expect_ok reuse --help
+grep -q -- '--learnwares' stdout.txt || fail "reuse --help does not list --learnwares"
+pass
+expect_ok evaluate --help
+
+expect_ok reuse --market market --learnwares "$A,$B" --method averaging --data user.csv -o avg.csv
+check_py "rows('avg.csv')[0] == ['prediction'] and len(rows('avg.csv')[1]) == 200 and all(abs(p[0] - ((u[0] + 2*u[1] - u[2]) + (5 - u[0])) / 2) < 1e-9 for p, u in zip(rows('avg.csv')[1], rows('user.csv')[1]))"
+
+expect_ok reuse --market market --learnwares "$A,$B" --method job-selector --data user.csv -o js.csv --seed 3
+# Each row takes one learnware's prediction; at least 95% of them the one of its own region.
+check_py "sum(abs(p[0] - t[0]) < 1e-9 for p, t in zip(rows('js.csv')[1], rows('truth.csv')[1])) >= 190"
+expect_ok evaluate --pred avg.csv --truth truth.csv --metric mse
+avg_mse=$(cat stdout.txt)
+expect_ok evaluate --pred js.csv --truth truth.csv --metric mse
+js_mse=$(cat stdout.txt)
+python3 -c "import sys; sys.exit(0 if float('$js_mse') < 0.1 * float('$avg_mse') else 1)" ||
+  fail "job selector mse $js_mse is not far below averaging's $avg_mse"
+pass
+
+expect_ok reuse --market market --learnwares "$A,$B" --method ensemble-pruning --data user.csv --labeled labeled_a.csv -o ep.csv --seed 1
+grep -q "kept $A\b" stderr.txt || fail "ensemble pruning did not keep only $A: $(cat stderr.txt)"
+pass
+check_py "all(abs(p[0] - (u[0] + 2*u[1] - u[2])) < 1e-9 for p, u in zip(rows('ep.csv')[1], rows('user.csv')[1]))"
+
+expect_ok reuse --market market --learnwares "$A,$B" --method feature-augment --data user.csv --labeled labeled_a.csv -o fa.csv
+check_py "rows('fa.csv')[0] == ['prediction'] and len(rows('fa.csv')[1]) == 200"
+expect_ok reuse --market market --learnwares "$A" --method feature-augment --mode classification --data user.csv --labeled labels_cls.csv -o fa_cls.csv
+check_py "rows('fa_cls.csv')[0] == ['label'] and set(p[0] for p in rows('fa_cls.csv')[1]) <= {0.0, 1.0}"
+
+# Classification: labels by default, scores with --scores; evaluated as accuracy.
+expect_ok reuse --market market --learnwares "$C,$D" --method averaging --mode vote_by_label --data user.csv -o vote.csv
+# C and D disagree on every row with x0 != 0; the tie goes to the lowest label.
+check_py "rows('vote.csv')[0] == ['label'] and all(p[0] == 0.0 for p in rows('vote.csv')[1])"
+expect_ok reuse --market market --learnwares "$C,$D" --method averaging --mode vote_by_prob --data user.csv -o probs.csv --scores
+check_py "rows('probs.csv')[0] == ['score_0', 'score_1'] and all(abs(p[0] + p[1] - 1) < 1e-12 for p in rows('probs.csv')[1])"
+expect_ok reuse --market market --learnwares "$C" --method averaging --data user.csv -o c.csv
+expect_ok evaluate --pred c.csv --truth truth_cls.csv --metric accuracy
+[[ $(cat stdout.txt) == 1 ]] || fail "learnware C is exact on x0 > 0 but scored $(cat stdout.txt)"
+pass
+expect_ok evaluate --pred probs.csv --truth truth_cls.csv --metric error
+python3 -c "import sys; v=float(open('stdout.txt').read()); sys.exit(0 if 0 <= v <= 1 else 1)" || fail "error rate out of [0, 1]"
+pass
+
+# ---- evaluate on known values ----
+printf 'p\n1\n2\n3\n' >p.csv
+printf 'y\n1\n4\n0\n' >y.csv
+expect_ok evaluate --pred p.csv --truth y.csv --metric mse
+[[ $(cat stdout.txt) == 4.333333333 ]] || fail "mse of known values: $(cat stdout.txt)"
+pass
+expect_ok evaluate --pred p.csv --truth y.csv --metric rmse
+[[ $(cat stdout.txt) == 2.081665999 ]] || fail "rmse of known values: $(cat stdout.txt)"
+pass
+
+# ---- errors ----
+expect_error 2 reuse --market market --learnwares "$A" --method stacking --data user.csv -o out.csv
+expect_error 2 reuse --market market --learnwares "$A" --method ensemble-pruning --data user.csv -o out.csv
+expect_error 2 reuse --market market --learnwares "$A" --method averaging --data user.csv --labeled labeled_a.csv -o out.csv
+expect_error 2 reuse --market market --learnwares "$A" --method ensemble-pruning --mode mean --data user.csv --labeled labeled_a.csv -o out.csv
+expect_error 2 reuse --market market --learnwares "$A,$B" --method job-selector --mode regression --data user.csv -o out.csv
+expect_error 2 reuse --market market --learnwares "," --method averaging --data user.csv -o out.csv
+expect_error 2 reuse --market market --method averaging --data user.csv -o out.csv
+expect_error 1 reuse --market market --learnwares "$A,99999999" --method averaging --data user.csv -o out.csv
+expect_error 1 reuse --market market --learnwares "$A,$A" --method averaging --data user.csv -o out.csv
+expect_error 1 reuse --market market --learnwares "$A,$C" --method averaging --data user.csv -o out.csv
+expect_error 1 reuse --market market --learnwares "$A" --method averaging --mode vote_by_prob --data user.csv -o out.csv
+expect_error 1 reuse --market market --learnwares "$A" --method averaging --data user_wide.csv -o out.csv
+expect_error 1 reuse --market market --learnwares "$A" --method averaging --data missing.csv -o out.csv
+expect_error 1 reuse --market nowhere --learnwares "$A" --method averaging --data user.csv -o out.csv
+expect_error 1 reuse --market market --learnwares "$C,$D" --method ensemble-pruning --data user.csv --labeled labeled_bad.csv -o out.csv
+grep -q 'out of range' stderr.txt || fail "labels out of range: $(cat stderr.txt)"
+pass
+expect_error 1 reuse --market market --learnwares "$A" --method feature-augment --data user.csv --labeled user.csv -o out.csv
+expect_error 1 evaluate --pred p.csv --truth truth.csv --metric mse
+expect_error 1 evaluate --pred avg.csv --truth truth_cls.csv --metric accuracy
+expect_error 2 evaluate --pred p.csv --truth y.csv --metric r2
+expect_error 2 evaluate --pred p.csv --metric mse
+
+echo "reuse CLI: $checks checks passed"
