@@ -8,8 +8,10 @@
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <string>
 
+#include "engine/error.h"
 #include "kernels/context.h"
 
 namespace lwdock {
@@ -58,6 +60,16 @@ inline CLI::Validator finite_number_above(double min, bool strict) {
         return ok ? std::string() : rule + " (got '" + text + "')";
       },
       min == 0 ? (strict ? "POSITIVE" : "NONNEGATIVE") : (strict ? ">" : ">=") + min_text);
+}
+
+// Fails before any work is done when the result could not be written anyway:
+// minutes of computation should not end in "directory does not exist".
+inline void check_output_path(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::filesystem::path dir = path.parent_path();
+  if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+    throw lwd::Error(path.string() + ": cannot write: directory " + dir.string() + " does not exist");
+  if (std::filesystem::is_directory(path, ec)) throw lwd::Error(path.string() + ": cannot write: it is a directory");
 }
 
 }  // namespace lwdock

@@ -41,14 +41,6 @@ std::vector<std::string> label_space_names() {
   return names;
 }
 
-// Fails before any simulation when the output could not be written anyway.
-void check_output_path(const fs::path& path) {
-  std::error_code ec;
-  const fs::path dir = path.parent_path();
-  if (!dir.empty() && !fs::is_directory(dir, ec))
-    throw lwd::Error(path.string() + ": cannot write: directory " + dir.string() + " does not exist");
-  if (fs::is_directory(path, ec)) throw lwd::Error(path.string() + ": cannot write: it is a directory");
-}
 
 struct InfoOptions {
   std::uint64_t seed = ds::kDefaultMarketSeed;
@@ -99,8 +91,8 @@ void run_info(const InfoOptions& o) {
 }
 
 void run_export(const ExportOptions& o) {
-  check_output_path(o.output);
-  if (!o.labels_output.empty()) check_output_path(o.labels_output);
+  lwdock::check_output_path(o.output);
+  if (!o.labels_output.empty()) lwdock::check_output_path(o.labels_output);
   const ds::ChainConfig config = ds::default_chain_config(ds::parse_chain_kind(o.chain), o.seed);
   const auto start = std::chrono::steady_clock::now();
   const ds::StoreSales store = ds::simulate_store(config, o.store);
@@ -122,7 +114,7 @@ void run_export(const ExportOptions& o) {
 }
 
 void run_transfer(const TransferOptions& o, const lwd::kernels::Context& ctx) {
-  if (!o.output.empty()) check_output_path(o.output);
+  if (!o.output.empty()) lwdock::check_output_path(o.output);
   ds::TransferOptions options;
   options.chains = ds::default_market_config(o.seed);
   options.stores_per_chain = o.stores_per_chain;

@@ -47,15 +47,6 @@ struct HerdOptions {
   std::string output;
 };
 
-// Fails before any work is done when the result could not be written anyway;
-// minutes of RKME building should not end in "directory does not exist".
-void check_output_path(const fs::path& path) {
-  std::error_code ec;
-  const fs::path dir = path.parent_path();
-  if (!dir.empty() && !fs::is_directory(dir, ec))
-    throw lwd::Error(path.string() + ": cannot write: directory " + dir.string() + " does not exist");
-  if (fs::is_directory(path, ec)) throw lwd::Error(path.string() + ": cannot write: it is a directory");
-}
 
 std::string shortest(double v) {
   char buf[32];
@@ -63,7 +54,7 @@ std::string shortest(double v) {
 }
 
 void run_generate(const GenerateOptions& o, lwd::kernels::Context ctx) {
-  check_output_path(o.output);
+  lwdock::check_output_path(o.output);
   const auto start = std::chrono::steady_clock::now();
   lwd::io::NumericTable table = lwd::io::read_numeric_csv(o.input);
   const std::int64_t rows = table.values.rows();
@@ -128,7 +119,7 @@ void run_inspect(const InspectOptions& o) {
 }
 
 void run_herd(const HerdOptions& o, lwd::kernels::Context ctx) {
-  check_output_path(o.output);
+  lwdock::check_output_path(o.output);
   const lwd::RKMETableSpec spec = lwd::RKMETableSpec::load(o.spec);
   ctx.seed = o.seed;
   lwd::io::write_numeric_csv(o.output, spec.herding(o.n, ctx));
