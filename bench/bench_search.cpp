@@ -42,6 +42,7 @@ struct Market {
   SpecPack pack;
   std::vector<std::string> ids;
   std::vector<RKMETableSpec> specs;  // kept only where the per-pair baseline runs
+  std::vector<float> z32;  // float32 mirror for screening
   RKMETableSpec user;
 };
 
@@ -59,6 +60,7 @@ const Market& market(std::int64_t n, std::int64_t d, bool keep_specs) {
       slot->pack.append(slot->ids.back(), s);
       if (keep_specs) slot->specs.push_back(std::move(s));
     }
+    slot->z32 = lwd::float32_mirror(slot->pack);
     slot->user = random_spec(d, rng);
   }
   return *slot;
@@ -74,7 +76,23 @@ void report(benchmark::State& state, const Market& m) {
 void BM_Search_Ours(benchmark::State& state) {
   const Market& m = market(state.range(0), state.range(1), false);
   const Context ctx{};
-  for (auto _ : state) benchmark::DoNotOptimize(lwd::statistical_search(ctx, m.user, m.pack, {}));
+  std::size_t singles = 0;
+  for (auto _ : state) {
+    const auto r = lwd::statistical_search(ctx, m.user, m.pack, {}, {}, m.z32);
+    singles = r.singles.size();
+    benchmark::DoNotOptimize(r);
+  }
+  report(state, m);
+  state.counters["singles_reported"] = static_cast<double>(singles);
+}
+
+// The same search with every distance in float64 (no float32 screening).
+void BM_Search_Float64Only(benchmark::State& state) {
+  const Market& m = market(state.range(0), state.range(1), false);
+  const Context ctx{};
+  lwd::StatSearchOptions o;
+  o.float32_screening = false;
+  for (auto _ : state) benchmark::DoNotOptimize(lwd::statistical_search(ctx, m.user, m.pack, {}, o));
   report(state, m);
 }
 
@@ -109,12 +127,25 @@ void BM_SingleRanking_Ours(benchmark::State& state) {
   report(state, m);
 }
 
+void BM_SingleRankingFloat32_Ours(benchmark::State& state) {
+  const Market& m = market(state.range(0), state.range(1), false);
+  const Context ctx{};
+  for (auto _ : state) benchmark::DoNotOptimize(lwd::batch_mmd2_float32(ctx, m.user, m.pack, m.z32, {}));
+  report(state, m);
+}
+
 }  // namespace
 
 BENCHMARK(BM_Search_Ours)->ArgsProduct({{100, 1100, 10000, 100000}, {32}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Search_Float64Only)->ArgsProduct({{100, 1100, 10000}, {32}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Search_ReferencePattern)->ArgsProduct({{100, 1100}, {32}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Search_PerPairFused)->ArgsProduct({{100, 1100}, {32}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SingleRanking_Ours)
+    ->ArgsProduct({{100, 1100, 10000, 100000}, {32}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+BENCHMARK(BM_SingleRankingFloat32_Ours)
     ->ArgsProduct({{100, 1100, 10000, 100000}, {32}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -97,4 +97,53 @@ void exp_nonpositive_inplace_ref(double* x, std::int64_t n) {
   }
 }
 
+namespace {
+
+constexpr float kMinArgumentF = -87.0f;
+constexpr float kLog2eF = 1.44269504088896341f;
+// ln 2 split so that k * kLn2HiF is exact for the k of the range (|k| <= 126).
+constexpr float kLn2HiF = 0.693359375f;
+constexpr float kLn2LoF = -2.12194440e-4f;
+constexpr float kRoundMagicF = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer in the low bits
+
+}  // namespace
+
+LWD_SIMD_CLONES
+void exp_nonpositive_inplace(float* x, std::int64_t n) {
+#pragma omp simd
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float in = x[i];
+    const float v = std::min(std::max(in, kMinArgumentF), 0.0f);
+    const float t = v * kLog2eF + kRoundMagicF;
+    const float k = t - kRoundMagicF;
+    const float r = (v - k * kLn2HiF) - k * kLn2LoF;
+    // exp(r) on |r| <= ln2/2 by its Taylor polynomial to degree 7 (truncation
+    // below 2e-8, under half an ulp).
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const std::uint32_t scale_bits = (std::bit_cast<std::uint32_t>(t) + 127u) << 23;
+    const float result = p * std::bit_cast<float>(scale_bits);
+    x[i] = in < kMinArgumentF ? 0.0f : result;
+  }
+}
+
+void exp_nonpositive_inplace_ref(float* x, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    if (v > 0.0f) {
+      x[i] = 1.0f;
+    } else if (v < kMinArgumentF) {
+      x[i] = 0.0f;
+    } else {
+      x[i] = static_cast<float>(std::exp(static_cast<double>(v)));
+    }
+  }
+}
+
 }  // namespace lwd::kernels

@@ -17,4 +17,11 @@ void exp_nonpositive_inplace(double* x, std::int64_t n);
 // Plain reference: std::exp on each element.
 void exp_nonpositive_inplace_ref(double* x, std::int64_t n);
 
+// Single precision, twice the lanes: x[i] <- exp(x[i]) to about 2 ulp (relative
+// error below 3e-7) for x in [-87, 0]; x < -87 gives 0 (below the smallest
+// normal float), x > 0 is clamped to 0. Used by the float32 screening pass of
+// the market search, where the kernel values feed float64 sums.
+void exp_nonpositive_inplace(float* x, std::int64_t n);
+void exp_nonpositive_inplace_ref(float* x, std::int64_t n);
+
 }  // namespace lwd::kernels

@@ -67,6 +67,20 @@ void rkme_batch_inner_products(const Context& ctx, ConstMatrixView<double> z_u, 
                                ConstMatrixView<double> packed_z, std::span<const double> packed_beta,
                                std::span<const std::int64_t> offsets, double gamma, std::span<double> out);
 
+// The same inner products with the packed rows stored in float32 and the
+// kernel values computed in float32 (SGEMM + single-precision exp, twice the
+// SIMD lanes of float64), summed in float64: a screening pass for the market
+// search, accurate to about 1e-5 relative. Both sides are shifted by the mean
+// of z_u first (the RBF kernel is translation invariant), which keeps the
+// ||a||^2 + ||b||^2 - 2ab cancellation small in single precision.
+void rkme_batch_inner_products_f32(const Context& ctx, ConstMatrixView<double> z_u, std::span<const double> beta_u,
+                                   ConstMatrixView<float> packed_z, std::span<const double> packed_beta,
+                                   std::span<const std::int64_t> offsets, double gamma, std::span<double> out);
+// Plain reference of the above: kernel values in float64 from the stored floats.
+void rkme_batch_inner_products_f32_ref(ConstMatrixView<double> z_u, std::span<const double> beta_u,
+                                       ConstMatrixView<float> packed_z, std::span<const double> packed_beta,
+                                       std::span<const std::int64_t> offsets, double gamma, std::span<double> out);
+
 // Kernel herding: n_samples points that follow the RKME. Draws 100 * n_samples
 // candidates from N(z_i, 0.25^2 I), i with probability proportional to
 // max(beta_i, 0), then greedily picks, for t = 0..T-1, the candidate maximising

@@ -130,3 +130,44 @@ TEST(FastExpRef, FollowsTheSameClampingContract) {
   EXPECT_EQ(x[3], 0.0);
   EXPECT_EQ(x[4], 0.0);
 }
+
+namespace {
+
+TEST(FastExpFloat, MatchesStdExpWithin3e7RelativeOverWholeRange) {
+  std::vector<float> x;
+  for (int i = 0; i <= 20000; ++i) x.push_back(-87.0f * static_cast<float>(i) / 20000.0f);
+  std::vector<float> ref = x;
+  exp_nonpositive_inplace(x.data(), static_cast<std::int64_t>(x.size()));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double expected = std::exp(static_cast<double>(ref[i]));
+    EXPECT_NEAR(x[i], expected, 3e-7 * expected) << "x = " << ref[i];
+  }
+}
+
+TEST(FastExpFloat, FollowsTheClampingContractOfItsReference) {
+  std::vector<float> x = {0.0f, 1.5f, -87.0f, -88.0f, -1000.0f, -0.5f, std::numeric_limits<float>::quiet_NaN()};
+  std::vector<float> ref = x;
+  exp_nonpositive_inplace(x.data(), static_cast<std::int64_t>(x.size()));
+  exp_nonpositive_inplace_ref(ref.data(), static_cast<std::int64_t>(ref.size()));
+  EXPECT_EQ(x[0], 1.0f);
+  EXPECT_EQ(x[1], 1.0f);
+  EXPECT_GT(x[2], 0.0f);
+  EXPECT_EQ(x[3], 0.0f);
+  EXPECT_EQ(x[4], 0.0f);
+  for (std::size_t i = 0; i + 1 < x.size(); ++i) EXPECT_NEAR(x[i], ref[i], 3e-7 * ref[i] + 1e-45) << i;
+  EXPECT_TRUE(std::isnan(x.back()));
+}
+
+TEST(FastExpFloat, EveryLengthUpToVectorTailsIsComputed) {
+  for (std::int64_t n = 0; n <= 70; ++n) {
+    std::vector<float> x(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = -0.37f * static_cast<float>(i);
+    std::vector<float> ref = x;
+    exp_nonpositive_inplace(x.data(), n);
+    exp_nonpositive_inplace_ref(ref.data(), n);
+    for (std::int64_t i = 0; i < n; ++i)
+      EXPECT_NEAR(x[static_cast<std::size_t>(i)], ref[static_cast<std::size_t>(i)], 3e-7 * ref[static_cast<std::size_t>(i)]);
+  }
+}
+
+}  // namespace

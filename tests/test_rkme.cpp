@@ -412,6 +412,57 @@ TEST(RkmeBatchInnerProducts, EqualsOneInnerProductPerPackedSpec) {
   }
 }
 
+// The float32 screening pass against its plain reference (float64 kernel values
+// from the same stored floats), over awkward widths and segment layouts.
+TEST(RkmeBatchInnerProductsF32, MatchesItsReferenceWithin1e5Relative) {
+  for (std::int64_t d : {1, 3, 7, 8, 9, 16, 17, 31, 32, 33, 64}) {
+    Rng rng(static_cast<std::uint64_t>(40 + d));
+    const Matrix<double> zu = gaussian_data(13, d, 41 + static_cast<std::uint64_t>(d), 0.4);
+    std::vector<double> bu(13);
+    for (double& b : bu) b = rng.uniform();
+    const std::vector<std::int64_t> offsets{0, 5, 5, 260, 300, 301};
+    const Matrix<double> packed64 = gaussian_data(301, d, 43 + static_cast<std::uint64_t>(d), 0.6);
+    std::vector<float> packed(packed64.values().begin(), packed64.values().end());
+    std::vector<double> pb(301);
+    for (double& b : pb) b = rng.uniform();
+    const ConstMatrixView<float> pz(packed.data(), 301, d);
+    std::vector<double> out(5), ref(5);
+    rkme_batch_inner_products_f32(Context{.n_threads = 2}, zu.view(), bu, pz, pb, offsets, 0.2, out);
+    rkme_batch_inner_products_f32_ref(zu.view(), bu, pz, pb, offsets, 0.2, ref);
+    for (std::size_t m = 0; m < 5; ++m) EXPECT_NEAR(out[m], ref[m], 1e-5 * std::abs(ref[m]) + 1e-300) << "d=" << d << " m=" << m;
+  }
+}
+
+TEST(RkmeBatchInnerProductsF32, IsIdenticalForOneAndTwoThreads) {
+  const Matrix<double> zu = gaussian_data(20, 6, 50);
+  const std::vector<double> bu(20, 0.05);
+  const Matrix<double> packed64 = gaussian_data(2000, 6, 51);
+  std::vector<float> packed(packed64.values().begin(), packed64.values().end());
+  const std::vector<double> pb(2000, 0.01);
+  std::vector<std::int64_t> offsets;
+  for (std::int64_t o = 0; o <= 2000; o += 100) offsets.push_back(o);
+  std::vector<double> a(20), b(20);
+  const ConstMatrixView<float> pz(packed.data(), 2000, 6);
+  rkme_batch_inner_products_f32(Context{.n_threads = 1}, zu.view(), bu, pz, pb, offsets, 0.1, a);
+  rkme_batch_inner_products_f32(Context{.n_threads = 2}, zu.view(), bu, pz, pb, offsets, 0.1, b);
+  EXPECT_EQ(a, b);
+}
+
+TEST(RkmeBatchInnerProductsF32, RejectsInconsistentArguments) {
+  const Matrix<double> zu = gaussian_data(4, 3, 52);
+  const std::vector<double> bu(4, 0.25);
+  std::vector<float> packed(12, 0.0f);
+  const std::vector<double> pb(4, 0.25);
+  std::vector<double> out(1);
+  const std::vector<std::int64_t> bad{0, 3};
+  EXPECT_THROW(rkme_batch_inner_products_f32(Context{}, zu.view(), bu, ConstMatrixView<float>(packed.data(), 4, 3), pb,
+                                             bad, 0.1, out),
+               KernelError);
+  EXPECT_THROW(rkme_batch_inner_products_f32(Context{}, zu.view(), bu, ConstMatrixView<float>(packed.data(), 3, 4),
+                                             std::vector<double>(3, 0.3), std::vector<std::int64_t>{0, 3}, 0.1, out),
+               KernelError);
+}
+
 TEST(RkmeBatchInnerProducts, RejectsInconsistentOffsets) {
   const Matrix<double> z = gaussian_data(4, 2, 33);
   const std::vector<double> b(4, 0.25);

@@ -108,7 +108,9 @@ void Market::refresh_caches() {
     if (auto spec = semantic_spec(record.id)) usable_semantic_.emplace(record.id, std::move(*spec));
   }
   member_index_.clear();
+  float32_z_.clear();
   for (const auto& [key, pack] : store_->packs()) {
+    float32_z_[key] = float32_mirror(pack);
     auto& index = member_index_[key];
     for (std::int64_t m = 0; m < pack.count(); ++m) index.emplace(pack.ids[static_cast<std::size_t>(m)], m);
   }
@@ -146,7 +148,7 @@ SearchResponse Market::search(const SearchRequest& request) const {
     if (it != index->second.end()) members.push_back(it->second);
   }
   if (members.empty()) return response;
-  response.stat = statistical_search(ctx_, user, pack->second, members, request.options);
+  response.stat = statistical_search(ctx_, user, pack->second, members, request.options, float32_z_.at(key));
   return response;
 }
 

@@ -91,6 +91,7 @@ class Market {
   std::vector<std::string> usable_ids_;
   std::map<std::string, SemanticSpec> usable_semantic_;
   std::map<std::string, std::unordered_map<std::string, std::int64_t>> member_index_;  // pack key -> id -> member
+  std::map<std::string, std::vector<float>> float32_z_;  // pack key -> Z in float32, for screening
 };
 
 }  // namespace lwd

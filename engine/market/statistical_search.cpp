@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <numeric>
 
@@ -261,12 +262,94 @@ std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, co
   return out;
 }
 
+std::vector<float> float32_mirror(const SpecPack& pack) { return std::vector<float>(pack.z.begin(), pack.z.end()); }
+
+std::vector<double> batch_mmd2_float32(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
+                                       std::span<const float> z32, std::span<const std::int64_t> members,
+                                       double* max_cross) {
+  if (pack.count() > 0 && user.dim() != pack.dim) {
+    throw Error("search: the user's specification has width " + std::to_string(user.dim()) + " but the pack " +
+                spec_pack_key(pack.type, pack.dim) + " has width " + std::to_string(pack.dim));
+  }
+  if (z32.size() != pack.z.size()) throw Error("search: the float32 mirror does not match the pack");
+  const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
+  std::vector<double> out(list.size());
+  if (max_cross) *max_cross = 0.0;
+  if (list.empty()) return out;
+  const kernels::ConstMatrixView<float> z(z32.data(), pack.total_rows(), pack.dim);
+  std::map<double, std::vector<std::size_t>> by_gamma;
+  for (std::size_t r = 0; r < list.size(); ++r) by_gamma[pack.gamma[static_cast<std::size_t>(list[r])]].push_back(r);
+  std::vector<double> inner(static_cast<std::size_t>(pack.count()));
+  for (const auto& [gamma, positions] : by_gamma) {
+    // Screening reads the whole pack in place; members outside the list cost
+    // kernel work but no copies (a filtered search is small enough either way).
+    kernels::rkme_batch_inner_products_f32(ctx, user.z().view(), user.beta(), z, pack.beta, pack.offsets, gamma,
+                                           inner);
+    const double uu = kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
+    for (std::size_t r : positions) {
+      const auto m = static_cast<std::size_t>(list[r]);
+      out[r] = pack.self_inner[m] - 2.0 * inner[m] + uu;
+      if (max_cross) *max_cross = std::max(*max_cross, std::abs(inner[m]));
+    }
+  }
+  return out;
+}
+
 StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
-                                    std::span<const std::int64_t> members, const StatSearchOptions& options) {
+                                    std::span<const std::int64_t> members, const StatSearchOptions& options,
+                                    std::span<const float> z32) {
   if (options.max_search_num < 1) throw Error("search: max_search_num must be >= 1");
   require_searchable(user);
   const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
-  const std::vector<double> mmd2 = batch_mmd2(ctx, user, pack, list);
+  const bool screen = options.float32_screening && !z32.empty() &&
+                      static_cast<std::int64_t>(list.size()) >= options.float32_min_members;
+  std::vector<double> mmd2;
+  std::vector<char> exact;  // screening: whether mmd2[r] is the float64 value
+  double margin = 0.0;      // screening: bound on |float32 - float64| of a distance
+  // Recomputes in float64 the listed positions not yet exact.
+  auto make_exact = [&](const std::vector<std::size_t>& positions) {
+    std::vector<std::size_t> todo;
+    std::vector<std::int64_t> todo_members;
+    for (std::size_t r : positions) {
+      if (exact[r]) continue;
+      todo.push_back(r);
+      todo_members.push_back(list[r]);
+    }
+    if (todo.empty()) return false;
+    const std::vector<double> refined = batch_mmd2(ctx, user, pack, todo_members);
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+      mmd2[todo[i]] = refined[i];
+      exact[todo[i]] = 1;
+    }
+    return true;
+  };
+  // Positions whose distance could be at or below `bound` in float64.
+  auto within = [&](double bound) {
+    std::vector<std::size_t> out;
+    for (std::size_t r = 0; r < mmd2.size(); ++r)
+      if (!exact[r] && mmd2[r] <= bound + 2.0 * margin) out.push_back(r);
+    return out;
+  };
+  if (screen) {
+    double max_cross = 0.0;
+    mmd2 = batch_mmd2_float32(ctx, user, pack, z32, list, &max_cross);
+    exact.assign(list.size(), 0);
+    // Float32 kernel values are good to ~1e-6 relative; 1e-4 of the largest
+    // cross term bounds the error of every distance with room to spare.
+    margin = 1e-4 * max_cross + 1e-300;
+    // The mixture pool (the best max_search_num² singles) must be exact.
+    std::vector<double> sorted;
+    for (double v : mmd2)
+      if (std::isfinite(v)) sorted.push_back(v);
+    if (!sorted.empty()) {
+      const std::size_t pool = std::min<std::size_t>(
+          sorted.size(), static_cast<std::size_t>(options.max_search_num) * options.max_search_num);
+      std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(pool - 1), sorted.end());
+      make_exact(within(sorted[pool - 1]));
+    }
+  } else {
+    mmd2 = batch_mmd2(ctx, user, pack, list);
+  }
   std::vector<std::string> ids;
   ids.reserve(list.size());
   for (std::int64_t m : list) ids.push_back(pack.ids[static_cast<std::size_t>(m)]);
@@ -325,7 +408,17 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
     products.uu = user.inner_product(user, ctx);
     return products;
   };
-  return rank_and_mix(ids, mmd2, pool_products, options);
+  StatSearchResult result = rank_and_mix(ids, mmd2, pool_products, options);
+  if (!screen) return result;
+  // Every single reported must carry its float64 distance, and nothing left
+  // out may be closer than the last one reported: refine and rank again until
+  // both hold (the pool is exact already, so the mixture does not change).
+  for (;;) {
+    double worst = -std::numeric_limits<double>::infinity();
+    for (const auto& s : result.singles) worst = std::max(worst, s.mmd2);
+    if (!make_exact(within(worst))) return result;
+    result = rank_and_mix(ids, mmd2, pool_products, options);
+  }
 }
 
 StatSearchResult statistical_search_per_pair(const Context& ctx, const RKMETableSpec& user,

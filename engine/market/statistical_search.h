@@ -36,6 +36,13 @@ struct StatSearchOptions {
   double auto_weight_cutoff = 0.98;  // auto: keep learnwares by weight while the cumulative weight stays below
   bool image_distance_transform = false;  // image specs: d -> 1 - exp(-d / 5e-5) before scoring
   double single_min_score = 0.6;  // singles after the first are kept while their score is at least this
+  // Float32 screening: rank every member with float32 kernels (twice the SIMD
+  // lanes, half the memory traffic), then recompute in float64 every distance
+  // that can matter -- the mixture pool, every single reported, and anything
+  // within the float32 error margin of either boundary -- so every distance
+  // and weight reported is the float64 one. Used from this many members up.
+  bool float32_screening = true;
+  std::int64_t float32_min_members = 256;
 };
 
 struct SingleMatch {
@@ -60,8 +67,21 @@ struct StatSearchResult {
 // Searches the members of `pack` listed in `members` (indices into the pack;
 // empty span = every member). Throws lwd::Error when the user's width differs
 // from the pack's or the user's spec has a non-finite self distance.
+// `z32` is the pack's Z in float32 (float32_mirror(pack)), kept beside the
+// pack by its owner; without it float32 screening is skipped.
 StatSearchResult statistical_search(const kernels::Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
-                                    std::span<const std::int64_t> members, const StatSearchOptions& options = {});
+                                    std::span<const std::int64_t> members, const StatSearchOptions& options = {},
+                                    std::span<const float> z32 = {});
+
+// The pack's Z rows converted to float32, for float32 screening.
+std::vector<float> float32_mirror(const SpecPack& pack);
+
+// MMD²(user, m) for the listed members from the float32 mirror (screening
+// accuracy, about 1e-5 of the inner products); also returns, through
+// max_cross, the largest |<u, m>| seen (the scale of the error).
+std::vector<double> batch_mmd2_float32(const kernels::Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
+                                       std::span<const float> z32, std::span<const std::int64_t> members,
+                                       double* max_cross = nullptr);
 
 // MMD²(user, m) for the listed members, in the order given: the batched part
 // of the search on its own (used by evaluators and benchmarks).

@@ -133,6 +133,61 @@ TEST_P(SearchAgreesWithPerPair, SameRankingDistancesAndMixture) {
   }
 }
 
+// Float32 screening forced on (it normally starts at 256 members): every
+// reported distance and weight must still be the float64 one.
+TEST_P(SearchAgreesWithPerPair, WithFloat32ScreeningToo) {
+  for (std::uint64_t seed : {4u, 5u}) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> u(-3.0, 3.0);
+    std::vector<double> centres(60);
+    for (double& c : centres) c = u(rng);
+    const Market m = make_market(centres, 4, seed * 100);
+    const std::vector<float> z32 = lwd::float32_mirror(m.pack);
+    const RKMETableSpec user = spec_of(blob(400, 4, u(rng), seed * 7 + 5));
+    StatSearchOptions o;
+    o.method = GetParam();
+    o.float32_min_members = 0;
+    const auto fast = lwd::statistical_search(Context{}, user, m.pack, {}, o, z32);
+    const auto slow = lwd::statistical_search_per_pair(Context{}, user, m.ids, m.specs, o);
+    ASSERT_EQ(fast.singles.size(), slow.singles.size()) << "seed " << seed;
+    for (std::size_t r = 0; r < fast.singles.size(); ++r) {
+      EXPECT_EQ(fast.singles[r].id, slow.singles[r].id) << "seed " << seed << " rank " << r;
+      EXPECT_NEAR(fast.singles[r].mmd2, slow.singles[r].mmd2, 1e-9 * std::abs(slow.singles[r].mmd2));
+      EXPECT_NEAR(fast.singles[r].score, slow.singles[r].score, 1e-4);  // scores see screened distances
+    }
+    ASSERT_EQ(fast.mixture.has_value(), slow.mixture.has_value()) << "seed " << seed;
+    if (fast.mixture) {
+      EXPECT_EQ(fast.mixture->ids, slow.mixture->ids);
+      EXPECT_NEAR(fast.mixture->mmd2, slow.mixture->mmd2, 1e-9 * std::max(1e-12, std::abs(slow.mixture->mmd2)));
+    }
+  }
+}
+
+// On a market big enough for screening to start by itself, the ranking and
+// mixture equal those of the all-float64 search.
+TEST(StatisticalSearch, Float32ScreeningGivesTheFloat64Results) {
+  std::mt19937_64 rng(9);
+  std::uniform_real_distribution<double> u(-2.0, 2.0);
+  std::vector<double> centres(300);
+  for (double& c : centres) c = u(rng);
+  const Market m = make_market(centres, 3, 777);
+  const std::vector<float> z32 = lwd::float32_mirror(m.pack);
+  for (double user_centre : {-1.5, 0.2, 1.9}) {
+    const RKMETableSpec user = spec_of(blob(400, 3, user_centre, 31));
+    StatSearchOptions exact;
+    exact.float32_screening = false;
+    const auto a = lwd::statistical_search(Context{}, user, m.pack, {}, {}, z32);
+    const auto b = lwd::statistical_search(Context{}, user, m.pack, {}, exact);
+    ASSERT_EQ(a.singles.size(), b.singles.size());
+    for (std::size_t r = 0; r < a.singles.size(); ++r) {
+      EXPECT_EQ(a.singles[r].id, b.singles[r].id) << r;
+      EXPECT_EQ(a.singles[r].mmd2, b.singles[r].mmd2) << r;
+    }
+    ASSERT_EQ(a.mixture.has_value(), b.mixture.has_value());
+    if (a.mixture) EXPECT_EQ(a.mixture->ids, b.mixture->ids);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Methods, SearchAgreesWithPerPair,
                          ::testing::Values(MixtureMethod::kGreedy, MixtureMethod::kAuto),
                          [](const auto& info) { return info.param == MixtureMethod::kGreedy ? "greedy" : "auto"; });
