@@ -18,7 +18,7 @@ import sys
 
 BEGIN = "<!-- figures:begin -->"
 END = "<!-- figures:end -->"
-BASELINES = ("_ReferencePattern", "_PerPairFused", "_Materialised", "Ref")
+BASELINES = ("_ReferencePattern", "_PerPairFused", "_Float64Only", "_Materialised", "Ref")
 
 
 def clean(name):

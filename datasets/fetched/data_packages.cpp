@@ -87,22 +87,28 @@ int run_program(const std::vector<std::string>& argv, const fs::path& stdout_fil
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-// npm prints a dozen "npm error ..." lines; keep the code and the sentence
-// that explains it, so the whole failure still fits on one line.
+// npm prints a dozen "npm error ..." lines; keep the code and the first
+// sentence that explains it (indented lines are stack frames and object
+// fields), so the whole failure still fits on one line.
 std::string summarize_npm_errors(const fs::path& stderr_file) {
   std::ifstream in(stderr_file);
   std::string line, code, explanation;
   while (std::getline(in, line)) {
     std::string_view text = line;
+    bool from_npm = false;
     for (std::string_view prefix : {"npm error ", "npm ERR! "}) {
-      if (text.substr(0, prefix.size()) == prefix) text.remove_prefix(prefix.size());
+      if (text.substr(0, prefix.size()) == prefix) {
+        text.remove_prefix(prefix.size());
+        from_npm = true;
+      }
     }
-    if (text.empty() || text.find("complete log") != std::string_view::npos ||
+    if (!from_npm || text.empty() || text.front() == ' ' || text.front() == '\t' || text.front() == '{' ||
+        text.front() == '}' || text.find("complete log") != std::string_view::npos ||
         text.find("log of this run") != std::string_view::npos)
       continue;
-    if (code.empty() && text.substr(0, 5) == "code ") {
-      code = std::string(text);
-    } else if (text.size() > explanation.size() && text.find("errno") != 0 && text.find("syscall") != 0) {
+    if (text.substr(0, 5) == "code ") {
+      if (code.empty()) code = std::string(text);
+    } else if (explanation.empty() && text.substr(0, 6) != "errno " && text.substr(0, 8) != "syscall ") {
       explanation = std::string(text);
     }
   }
