@@ -68,8 +68,8 @@ struct PackageParts {
   // Overrides to make a package bad in one specific way.
   std::int64_t spec_width = 0;        // 0: same as d
   std::int64_t manifest_input_dim = 0;  // 0: same as d
-  std::string semantic_json;          // non-empty: used verbatim
-  std::string process_script;         // non-empty: a process model running this bash script
+  std::string semantic_json{};        // non-empty: used verbatim
+  std::string process_script{};       // non-empty: a process model running this bash script
 };
 
 // Writes a package for `parts` into dir/name.zip and returns its path.
