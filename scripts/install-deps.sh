@@ -8,7 +8,7 @@ PACKAGES=(
   libopenblas-openmp-dev liblapacke-dev libeigen3-dev
   libhdf5-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libxgboost-dev libzip-dev libyaml-cpp-dev python3
+  libsqlite3-dev libxgboost-dev libzip-dev libyaml-cpp-dev libssl-dev zlib1g-dev python3
 )
 
 SUDO=""

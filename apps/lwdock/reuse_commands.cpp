@@ -110,6 +110,7 @@ void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
     throw CLI::ValidationError("--learnwares", "give a comma-separated list of learnware ids without empty entries");
   }
 
+  lwdock::check_output_path(o.output);
   const lwd::kernels::Context ctx{threads_ctx.n_threads, o.seed};
   const Matrix<double> x = lwd::io::read_numeric_csv(o.data).values;
   Matrix<double> labeled_x;

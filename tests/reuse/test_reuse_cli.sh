@@ -182,6 +182,9 @@ expect_error 1 reuse --market market --learnwares "$A,$C" --method averaging --d
 expect_error 1 reuse --market market --learnwares "$A" --method averaging --mode vote_by_prob --data user.csv -o out.csv
 expect_error 1 reuse --market market --learnwares "$A" --method averaging --data user_wide.csv -o out.csv
 expect_error 1 reuse --market market --learnwares "$A" --method averaging --data missing.csv -o out.csv
+expect_error 1 reuse --market market --learnwares "$A" --method averaging --data user.csv -o no/such/dir/out.csv
+grep -q 'does not exist' stderr.txt || fail "output into a missing directory: $(cat stderr.txt)"
+pass
 expect_error 1 reuse --market nowhere --learnwares "$A" --method averaging --data user.csv -o out.csv
 expect_error 1 reuse --market market --learnwares "$C,$D" --method ensemble-pruning --data user.csv --labeled labeled_bad.csv -o out.csv
 grep -q 'out of range' stderr.txt || fail "labels out of range: $(cat stderr.txt)"
