@@ -45,8 +45,8 @@ Market make_market(const std::vector<double>& centres, std::int64_t d, std::uint
   Market m;
   m.pack.type = "RKMETableSpecification";
   for (std::size_t i = 0; i < centres.size(); ++i) {
-    char id[16];
-    std::snprintf(id, sizeof id, "%08zu", i + 1);
+    std::string id = std::to_string(i + 1);
+    id.insert(0, 8 - std::min<std::size_t>(8, id.size()), '0');  // "00000001", as market ids look
     m.ids.push_back(id);
     m.specs.push_back(spec_of(blob(200, d, centres[i], seed + i), 10, seed + i));
     m.pack.append(id, m.specs.back());
@@ -184,7 +184,9 @@ TEST(StatisticalSearch, Float32ScreeningGivesTheFloat64Results) {
       EXPECT_EQ(a.singles[r].mmd2, b.singles[r].mmd2) << r;
     }
     ASSERT_EQ(a.mixture.has_value(), b.mixture.has_value());
-    if (a.mixture) EXPECT_EQ(a.mixture->ids, b.mixture->ids);
+    if (a.mixture) {
+      EXPECT_EQ(a.mixture->ids, b.mixture->ids);
+    }
   }
 }
 
