@@ -54,7 +54,7 @@ std::string number_text(double v) {
 }
 
 std::string shape_text(const ImageShape& s) {
-  return "[" + std::to_string(s.count) + ", " + std::to_string(s.channels) + ", " + std::to_string(s.height) + ", " +
+  return std::string("[") + std::to_string(s.count) + ", " + std::to_string(s.channels) + ", " + std::to_string(s.height) + ", " +
          std::to_string(s.width) + "]";
 }
 
