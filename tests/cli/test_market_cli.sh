@@ -11,30 +11,8 @@ if [[ $# -ne 1 ]]; then
   echo "usage: $0 PATH/TO/lwdock" >&2
   exit 2
 fi
-LWDOCK=$(realpath "$1")
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/lwdock-market-cli.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-
-checks=0
-fail() {
-  echo "FAIL: $*" >&2
-  [[ -s stderr.txt ]] && { echo "--- stderr:" >&2; cat stderr.txt >&2; }
-  [[ -s stdout.txt ]] && { echo "--- stdout:" >&2; cat stdout.txt >&2; }
-  exit 1
-}
-pass() { checks=$((checks + 1)); }
-run() {
-  set +e
-  "$LWDOCK" "$@" >stdout.txt 2>stderr.txt
-  status=$?
-  set -e
-}
-expect_ok() {
-  run "$@"
-  [[ $status -eq 0 ]] || fail "lwdock $* exited $status"
-  pass
-}
+# shellcheck source=../cli/harness.sh
+source "$(dirname "$0")/harness.sh" market-cli "$1"
 expect_error() {
   local want=$1
   shift

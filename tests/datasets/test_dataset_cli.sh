@@ -10,29 +10,8 @@ if [[ $# -ne 1 ]]; then
   echo "usage: $0 PATH/TO/lwdock" >&2
   exit 2
 fi
-LWDOCK=$(realpath "$1")
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/lwdock-dataset-cli.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-
-checks=0
-fail() {
-  echo "FAIL: $*" >&2
-  [[ -s stderr.txt ]] && { echo "--- stderr:" >&2; cat stderr.txt >&2; }
-  exit 1
-}
-pass() { checks=$((checks + 1)); }
-run() {
-  set +e
-  "$LWDOCK" "$@" >stdout.txt 2>stderr.txt
-  status=$?
-  set -e
-}
-expect_ok() {
-  run "$@"
-  [[ $status -eq 0 ]] || fail "lwdock $* exited $status"
-  pass
-}
+# shellcheck source=../cli/harness.sh
+source "$(dirname "$0")/../cli/harness.sh" dataset-cli "$1"
 # expect_error STATUS OUTPUT TEXT ARGS...: fails with STATUS, one error line
 # mentioning TEXT, nothing on stdout, OUTPUT (or - for none) not created.
 expect_error() {
