@@ -10,38 +10,10 @@ if [[ $# -ne 2 ]]; then
   echo "usage: $0 PATH/TO/lwdock PATH/TO/tests/data" >&2
   exit 2
 fi
-# Absolute paths: the checks run inside a scratch directory.
-LWDOCK=$(realpath "$1")
+# Absolute before the harness changes into its scratch directory.
 DATA=$(realpath "$2")
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/lwdock-cli-test.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-
-checks=0
-fail() {
-  echo "FAIL: $*" >&2
-  if [[ -s stderr.txt ]]; then
-    echo "--- stderr:" >&2
-    cat stderr.txt >&2
-  fi
-  exit 1
-}
-pass() { checks=$((checks + 1)); }
-
-# run ARGS...: runs lwdock, leaving stdout.txt, stderr.txt and $status.
-run() {
-  set +e
-  "$LWDOCK" "$@" >stdout.txt 2>stderr.txt
-  status=$?
-  set -e
-}
-
-expect_ok() {
-  run "$@"
-  [[ $status -eq 0 ]] || fail "lwdock $* exited $status"
-  pass
-}
+# shellcheck source=harness.sh
+source "$(dirname "$0")/harness.sh" cli-test "$1"
 
 # expect_error STATUS OUTPUT ARGS...: lwdock ARGS fails with exit STATUS, one
 # error line, nothing on stdout, and OUTPUT (a path, or - for none) not created.
