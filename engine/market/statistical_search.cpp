@@ -173,6 +173,22 @@ void require_searchable(const RKMETableSpec& user) {
   if (!std::isfinite(self)) throw Error("search: the user's specification has a non-finite self distance");
 }
 
+void require_pack_width(const RKMETableSpec& user, const SpecPack& pack) {
+  if (pack.count() > 0 && user.dim() != pack.dim) {
+    throw Error("search: the user's specification has width " + std::to_string(user.dim()) + " but the pack " +
+                spec_pack_key(pack.type, pack.dim) + " has width " + std::to_string(pack.dim));
+  }
+}
+
+// gamma -> positions in `list` of the members with that gamma (the reference
+// measures MMD²(m, u) with m's gamma, so each distinct gamma is one pass).
+std::map<double, std::vector<std::size_t>> positions_by_gamma(const SpecPack& pack,
+                                                              const std::vector<std::int64_t>& list) {
+  std::map<double, std::vector<std::size_t>> by_gamma;
+  for (std::size_t r = 0; r < list.size(); ++r) by_gamma[pack.gamma[static_cast<std::size_t>(list[r])]].push_back(r);
+  return by_gamma;
+}
+
 std::vector<std::int64_t> all_members_if_empty(std::span<const std::int64_t> members, std::int64_t count) {
   if (!members.empty()) return {members.begin(), members.end()};
   std::vector<std::int64_t> all(static_cast<std::size_t>(count));
@@ -212,10 +228,7 @@ std::vector<double> distances_to_scores(std::span<const double> distances) {
 
 std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
                                std::span<const std::int64_t> members) {
-  if (pack.count() > 0 && user.dim() != pack.dim) {
-    throw Error("search: the user's specification has width " + std::to_string(user.dim()) + " but the pack " +
-                spec_pack_key(pack.type, pack.dim) + " has width " + std::to_string(pack.dim));
-  }
+  require_pack_width(user, pack);
   const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
   std::vector<double> out(list.size());
   if (list.empty()) return out;
@@ -224,8 +237,7 @@ std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, co
   // over the whole pack reads it in place; a pass over part of it (a semantic
   // filter, a second gamma) first gathers those members' rows, which costs a
   // copy of O(rows · d) against the O(rows · K · d) kernel work it saves.
-  std::map<double, std::vector<std::size_t>> by_gamma;  // gamma -> positions in list
-  for (std::size_t r = 0; r < list.size(); ++r) by_gamma[pack.gamma[static_cast<std::size_t>(list[r])]].push_back(r);
+  const auto by_gamma = positions_by_gamma(pack, list);
   std::vector<double> inner;
   for (const auto& [gamma, positions] : by_gamma) {
     const double uu = kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
@@ -267,18 +279,14 @@ std::vector<float> float32_mirror(const SpecPack& pack) { return std::vector<flo
 std::vector<double> batch_mmd2_float32(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
                                        std::span<const float> z32, std::span<const std::int64_t> members,
                                        double* max_cross) {
-  if (pack.count() > 0 && user.dim() != pack.dim) {
-    throw Error("search: the user's specification has width " + std::to_string(user.dim()) + " but the pack " +
-                spec_pack_key(pack.type, pack.dim) + " has width " + std::to_string(pack.dim));
-  }
+  require_pack_width(user, pack);
   if (z32.size() != pack.z.size()) throw Error("search: the float32 mirror does not match the pack");
   const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
   std::vector<double> out(list.size());
   if (max_cross) *max_cross = 0.0;
   if (list.empty()) return out;
   const kernels::ConstMatrixView<float> z(z32.data(), pack.total_rows(), pack.dim);
-  std::map<double, std::vector<std::size_t>> by_gamma;
-  for (std::size_t r = 0; r < list.size(); ++r) by_gamma[pack.gamma[static_cast<std::size_t>(list[r])]].push_back(r);
+  const auto by_gamma = positions_by_gamma(pack, list);
   std::vector<double> inner(static_cast<std::size_t>(pack.count()));
   for (const auto& [gamma, positions] : by_gamma) {
     // Screening reads the whole pack in place; members outside the list cost
