@@ -12,6 +12,7 @@
 
 #include "apps/lwdock/commands.h"
 #include "engine/error.h"
+#include "engine/market/learnware_kinds.h"
 #include "engine/io/csv.h"
 #include "engine/model/linear_model.h"
 #include "engine/model/model.h"
@@ -132,7 +133,7 @@ void run_predict(const PredictOptions& o) {
   config.output_dim = o.output_dim;
   const fs::path model_path = fs::absolute(o.model);
   config.file = model_path.filename();
-  const auto model = lwd::load_model(config, model_path.parent_path());
+  const auto model = lwd::load_learnware_model(config, model_path.parent_path());
   lwd::io::write_numeric_csv(o.output, model->predict(table.values.view()));
   std::fprintf(stderr, "predicted %lld rows -> %s\n", static_cast<long long>(table.values.rows()), o.output.c_str());
 }

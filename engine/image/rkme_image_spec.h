@@ -7,7 +7,8 @@
 //   1. non-finite pixels -> the image's mean; resize to 32 x 32 (antialiased
 //      bilinear); standardise each channel; ZCA-whiten when C > 1;
 //   2. at most sample_size images are used (a seeded random subset);
-//   3. Z starts as N(0, 1) noise — never as copies of user images;
+//   3. Z starts as N(0, 1) noise — never as copies of user images — the same
+//      noise for every spec, as the random nets are the same for every spec;
 //   4. each step takes `models_per_step` nets of a pool of `n_models` random
 //      ConvNets, solves the simplex QP for beta under their feature kernel
 //      k(a, b) = <phi(a), phi(b)> / D + 0.01, and moves Z by one Adam step on
@@ -91,8 +92,10 @@ class RKMEImageSpec {
                 ImageNetConfig net = {});
 
   // Builds the spec of `images` (any size, any value range). ctx.seed seeds
-  // the subset, Z's start and the random nets; the result does not depend on
-  // ctx.n_threads. Throws lwd::Error for empty input, an image without a
+  // the subset of images used (when there are more than sample_size); Z's
+  // start and the random nets are the same for every spec, so what the fit
+  // leaves of them cancels between specs (see the .cpp). The result does not
+  // depend on ctx.n_threads. Throws lwd::Error for empty input, an image without a
   // finite pixel, or invalid options.
   static RKMEImageSpec generate(const kernels::Context& ctx, ImageBatch images, const ImageRkmeOptions& options = {});
 

@@ -3,13 +3,20 @@
 //
 //   invalid     the submission cannot be understood: semantic spec malformed
 //               or outside the vocabularies, a stat spec that does not parse
-//               or has an unsupported type, widths that disagree (model input
-//               vs Z width vs semantic Input.Dimension), output widths that
-//               disagree with the semantic Output.Dimension;
+//               or has an unsupported type, a spec type that does not fit the
+//               semantic Data type (Table -> RKMETableSpecification, Text ->
+//               RKMETextSpecification, Image -> RKMEImageSpecification),
+//               widths that disagree (tables: model input vs Z width vs
+//               semantic Input.Dimension), output widths that disagree with
+//               the semantic Output.Dimension;
 //   not_usable  well-formed, but the model does not work: it fails to load, or
-//               predicting rows herded from its own spec fails or returns the
-//               wrong shape or non-finite values, or MMD²(spec, spec) is not
-//               finite;
+//               predicting a probe batch fails or returns the wrong shape or
+//               non-finite values, or <spec, spec> is not finite. The probe
+//               is what the model's inputs look like: tables, rows herded from
+//               its own spec; text, random documents of Latin and CJK
+//               characters (a spec holds embeddings, not documents); images,
+//               random 0..255 pixels of the model's input shape (the spec's Z
+//               are preprocessed 32 x 32 images, not the model's input);
 //   usable      everything above passed; only these are searched.
 #pragma once
 
@@ -21,7 +28,9 @@
 
 #include "engine/package/package.h"
 #include "engine/semantic/semantic_spec.h"
+#include "engine/image/rkme_image_spec.h"
 #include "engine/spec/rkme_table_spec.h"
+#include "engine/text/rkme_text_spec.h"
 #include "engine/store/learnware_index.h"
 #include "kernels/context.h"
 
@@ -33,7 +42,8 @@ struct CheckResult {
 };
 
 struct CheckerOptions {
-  std::int64_t probe_rows = 10;  // rows herded from the spec and predicted
+  std::int64_t probe_rows = 10;  // rows (documents, images) predicted
+  std::uint64_t probe_seed = 20240229;
 };
 
 // What a staged package holds once its files are read: what the checker looks
@@ -41,7 +51,13 @@ struct CheckerOptions {
 struct LoadedSubmission {
   std::string semantic_json;                                    // as submitted
   std::optional<SemanticSpec> semantic;                         // nullopt when it does not parse
-  std::vector<std::pair<std::string, RKMETableSpec>> specs;     // (type, spec) that parsed
+  // What the store packs, as (pack type, RKME): a table spec under its type
+  // name, a text spec's RKME under RKMETextSpec::pack_type() (so one pack never
+  // mixes encoders). Image specs are not packed (their kernel is not an RBF).
+  std::vector<std::pair<std::string, RKMETableSpec>> specs;
+  std::optional<RKMETableSpec> table;                           // the specs that parsed, by kind
+  std::optional<RKMETextSpec> text;
+  std::optional<RKMEImageSpec> image;
   std::vector<std::string> problems;                            // why something did not parse
 };
 

@@ -2,12 +2,21 @@
 
 #include <algorithm>
 #include <exception>
+#include <mutex>
+#include <utility>
 
 #include "engine/error.h"
 
 namespace lwd {
 
-Market::Market(std::unique_ptr<MarketStore> store, kernels::Context ctx) : store_(std::move(store)), ctx_(ctx) {
+struct Market::ImageProductMemo {
+  std::mutex mutex;
+  std::map<std::string, double> self;
+  std::map<std::pair<std::string, std::string>, double> pair;
+};
+
+Market::Market(std::unique_ptr<MarketStore> store, kernels::Context ctx)
+    : store_(std::move(store)), ctx_(ctx), image_memo_(std::make_unique<ImageProductMemo>()) {
   refresh_caches();
 }
 Market::Market(Market&&) noexcept = default;
@@ -59,10 +68,11 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
   // An invalid learnware keeps only the specs that parsed; nothing of it is searched.
   if (existing_id) {
     store_->update(record, package_zip, submission.specs, submission.semantic_json);
+    refresh_caches();
   } else {
     store_->add(record, package_zip, submission.specs, submission.semantic_json);
+    cache_added(record.id, check.status, submission);
   }
-  refresh_caches();
   return AddResult{record.id, check.status, check.reason};
 }
 
@@ -103,9 +113,24 @@ void Market::reload() {
 void Market::refresh_caches() {
   usable_ids_.clear();
   usable_semantic_.clear();
+  text_languages_.clear();
+  image_specs_.clear();
   for (const auto& record : store_->list(LearnwareStatus::usable)) {
     usable_ids_.push_back(record.id);
-    if (auto spec = semantic_spec(record.id)) usable_semantic_.emplace(record.id, std::move(*spec));
+    auto spec = semantic_spec(record.id);
+    if (!spec) continue;
+    const std::string data = spec->first("Data");
+    usable_semantic_.emplace(record.id, std::move(*spec));
+    if (data != "Text" && data != "Image") continue;
+    // Languages and image specs are not in market.h5: read them from the
+    // package (only text and image learnwares pay this, once per open).
+    try {
+      const StagedPackage package = StagedPackage::open(store_->package_path(record.id), limits_);
+      cache_kind_specs(record.id, load_submission(package));
+    } catch (const std::exception&) {
+      // An unreadable package leaves the learnware out of statistical search;
+      // `lwdock market rebuild` re-derives what can be derived.
+    }
   }
   member_index_.clear();
   float32_z_.clear();
@@ -114,9 +139,43 @@ void Market::refresh_caches() {
     auto& index = member_index_[key];
     for (std::int64_t m = 0; m < pack.count(); ++m) index.emplace(pack.ids[static_cast<std::size_t>(m)], m);
   }
+  std::lock_guard lock(image_memo_->mutex);
+  image_memo_->self.clear();
+  image_memo_->pair.clear();
+}
+
+void Market::cache_kind_specs(const std::string& id, const LoadedSubmission& submission) {
+  if (submission.text) text_languages_[id] = submission.text->language();
+  if (submission.image) image_specs_.insert_or_assign(id, *submission.image);
+}
+
+void Market::cache_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission) {
+  // Packs hold every learnware whatever its status; the store appended this
+  // one's members at the end of each pack.
+  for (const auto& [type, spec] : submission.specs) {
+    const std::string key = spec_pack_key(type, spec.dim());
+    const auto pack = store_->packs().find(key);
+    if (pack == store_->packs().end()) continue;
+    const auto member = pack->second.find(id);
+    auto& mirror = float32_z_[key];
+    const auto rows = static_cast<std::size_t>(spec.size() * spec.dim());
+    if (member && *member == pack->second.count() - 1 && mirror.size() + rows == pack->second.z.size()) {
+      mirror.insert(mirror.end(), pack->second.z.end() - static_cast<std::ptrdiff_t>(rows), pack->second.z.end());
+      member_index_[key].emplace(id, *member);
+    } else {
+      refresh_caches();  // the store reorganised the pack (compaction): start over
+      return;
+    }
+  }
+  if (status != LearnwareStatus::usable) return;
+  usable_ids_.push_back(id);  // ids only grow, so the list stays ordered
+  if (submission.semantic) usable_semantic_.insert_or_assign(id, *submission.semantic);
+  cache_kind_specs(id, submission);
 }
 
 SearchResponse Market::search(const SearchRequest& request) const {
+  const int kinds = int(request.stat.has_value()) + int(request.text.has_value()) + int(request.image.has_value());
+  if (kinds > 1) throw Error("search: give one statistical specification (table, text or image), not several");
   SearchResponse response;
   std::vector<std::string> ids;
   if (request.semantic) {
@@ -131,25 +190,93 @@ SearchResponse Market::search(const SearchRequest& request) const {
     ids = usable_ids_;
   }
   response.semantic_matches = static_cast<std::int64_t>(ids.size());
-  if (!request.stat) {
-    response.semantic_ids = std::move(ids);
+  response.semantic_ids = ids;
+  if (kinds == 0) return response;
+  if (request.image) {
+    response.stat = search_image(*request.image, ids, request.options);
     return response;
   }
-  response.semantic_ids = ids;
-  const RKMETableSpec& user = *request.stat;
-  const std::string key = spec_pack_key(RKMETableSpec::kTypeName, user.dim());
+  const RKMETableSpec& user = request.text ? request.text->rkme() : *request.stat;
+  const std::string type = request.text ? request.text->pack_type() : std::string(RKMETableSpec::kTypeName);
+  const std::string key = spec_pack_key(type, user.dim());
   const auto pack = store_->packs().find(key);
   const auto index = member_index_.find(key);
-  if (pack == store_->packs().end() || index == member_index_.end()) return response;  // nothing of that width
+  if (pack == store_->packs().end() || index == member_index_.end()) return response;  // nothing comparable
   std::vector<std::int64_t> members;
   members.reserve(ids.size());
   for (const auto& id : ids) {
+    if (request.text) {
+      // The reference's rule: the user's languages must all be the learnware's.
+      const auto languages = text_languages_.find(id);
+      if (languages == text_languages_.end() ||
+          !text_languages_compatible(request.text->language(), languages->second)) {
+        continue;
+      }
+    }
     const auto it = index->second.find(id);
     if (it != index->second.end()) members.push_back(it->second);
   }
   if (members.empty()) return response;
   response.stat = statistical_search(ctx_, user, pack->second, members, request.options, float32_z_.at(key));
   return response;
+}
+
+StatSearchResult Market::search_image(const RKMEImageSpec& user, const std::vector<std::string>& ids,
+                                      const StatSearchOptions& options) const {
+  CandidateProducts products;
+  std::vector<const RKMEImageSpec*> specs;
+  for (const auto& id : ids) {
+    const auto it = image_specs_.find(id);
+    if (it == image_specs_.end()) continue;
+    const auto& shape = it->second.z_shape();
+    if (shape.channels != user.z_shape().channels || shape.height != user.z_shape().height ||
+        shape.width != user.z_shape().width || it->second.net_config().net_depth != user.net_config().net_depth) {
+      continue;  // a different image shape or scoring kernel: not comparable
+    }
+    products.ids.push_back(id);
+    specs.push_back(&it->second);
+  }
+  const std::size_t n = specs.size();
+  products.self.resize(n);
+  products.cross.resize(n);
+  products.user_self = user.inner_product(user, ctx_);
+  // Each product is itself parallel over kernel rows (conv_nngp_bilinear), so
+  // candidates go one after another.
+  for (std::size_t i = 0; i < n; ++i) {
+    products.cross[i] = user.inner_product(*specs[i], ctx_);
+    double self = 0.0;
+    bool known = false;
+    {
+      std::lock_guard lock(image_memo_->mutex);
+      const auto it = image_memo_->self.find(products.ids[i]);
+      if (it != image_memo_->self.end()) {
+        self = it->second;
+        known = true;
+      }
+    }
+    if (!known) {
+      self = specs[i]->inner_product(*specs[i], ctx_);
+      std::lock_guard lock(image_memo_->mutex);
+      image_memo_->self.emplace(products.ids[i], self);
+    }
+    products.self[i] = self;
+  }
+  products.member_inner = [&](std::int64_t a, std::int64_t b) {
+    const auto& id_a = products.ids[static_cast<std::size_t>(a)];
+    const auto& id_b = products.ids[static_cast<std::size_t>(b)];
+    // <m_a, m_b> with m_a's depth; the candidates share one depth, so it is symmetric.
+    const auto key = id_a < id_b ? std::make_pair(id_a, id_b) : std::make_pair(id_b, id_a);
+    {
+      std::lock_guard lock(image_memo_->mutex);
+      const auto it = image_memo_->pair.find(key);
+      if (it != image_memo_->pair.end()) return it->second;
+    }
+    const double v = specs[static_cast<std::size_t>(a)]->inner_product(*specs[static_cast<std::size_t>(b)], ctx_);
+    std::lock_guard lock(image_memo_->mutex);
+    image_memo_->pair.emplace(key, v);
+    return v;
+  };
+  return statistical_search_from_products(products, options);
 }
 
 }  // namespace lwd

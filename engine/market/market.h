@@ -33,8 +33,15 @@ struct AddResult {
   std::string reason;
 };
 
+// At most one of stat / text / image: the user's statistical specification,
+// compared with the learnwares that carry the same type (text: the same
+// encoder, and only learnwares whose languages include all of the user's;
+// image: the same image shape and net depth). Without any, the search is
+// semantic only.
 struct SearchRequest {
-  std::optional<RKMETableSpec> stat;      // the user's RKME; without it the search is semantic only
+  std::optional<RKMETableSpec> stat;      // the user's table RKME
+  std::optional<RKMETextSpec> text;       // the user's text RKME
+  std::optional<RKMEImageSpec> image;     // the user's image RKME
   std::optional<SemanticSpec> semantic;   // the user's tags/name; without it every usable learnware
   StatSearchOptions options;
 };
@@ -81,9 +88,16 @@ class Market {
   Market(std::unique_ptr<MarketStore> store, kernels::Context ctx);
   AddResult submit(const std::optional<std::string>& existing_id, const std::filesystem::path& package_zip,
                    const std::string& owner);
-  // Parsed semantic specs of usable learnwares and id -> pack member maps,
-  // rebuilt after every change (searches never re-parse JSON).
+  // What searches read instead of the store's JSON and packages: parsed
+  // semantic specs of usable learnwares, id -> pack member maps, float32
+  // mirrors of the packs, text languages and image specs. refresh_caches()
+  // rebuilds everything (open, update, remove, rebuild); an add only appends
+  // the new learnware (cache_added), so a submission stays O(one learnware).
   void refresh_caches();
+  void cache_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission);
+  void cache_kind_specs(const std::string& id, const LoadedSubmission& submission);
+  StatSearchResult search_image(const RKMEImageSpec& user, const std::vector<std::string>& ids,
+                                const StatSearchOptions& options) const;
 
   std::unique_ptr<MarketStore> store_;
   kernels::Context ctx_;
@@ -92,6 +106,12 @@ class Market {
   std::map<std::string, SemanticSpec> usable_semantic_;
   std::map<std::string, std::unordered_map<std::string, std::int64_t>> member_index_;  // pack key -> id -> member
   std::map<std::string, std::vector<float>> float32_z_;  // pack key -> Z in float32, for screening
+  std::map<std::string, std::vector<std::string>> text_languages_;  // usable text learnware -> languages
+  std::map<std::string, RKMEImageSpec> image_specs_;                // usable image learnware -> spec
+  // Image inner products are NNGP evaluations (tens of ms each): memoised
+  // across searches, <m, m> per learnware and <m_a, m_b> per pair.
+  struct ImageProductMemo;
+  std::unique_ptr<ImageProductMemo> image_memo_;
 };
 
 }  // namespace lwd

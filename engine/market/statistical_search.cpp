@@ -484,4 +484,30 @@ StatSearchResult statistical_search_per_pair(const Context& ctx, const RKMETable
   return rank_and_mix(kept_ids, mmd2, pool_products, options);
 }
 
+StatSearchResult statistical_search_from_products(const CandidateProducts& products,
+                                                  const StatSearchOptions& options) {
+  const std::size_t n = products.ids.size();
+  if (products.self.size() != n || products.cross.size() != n) {
+    throw Error("search: ids, self and cross products differ in length");
+  }
+  if (options.max_search_num < 1) throw Error("search: max_search_num must be >= 1");
+  if (!std::isfinite(products.user_self)) throw Error("search: the user's specification has a non-finite self product");
+  std::vector<double> mmd2(n);
+  for (std::size_t i = 0; i < n; ++i) mmd2[i] = products.self[i] - 2.0 * products.cross[i] + products.user_self;
+  std::vector<std::int64_t> order;  // pool index -> candidate index
+  auto pool_products = [&](const std::vector<std::int64_t>& pool) {
+    order = pool;
+    PoolProducts p;
+    p.k = [&](std::int64_t i, std::int64_t j) {
+      const auto a = order[static_cast<std::size_t>(i)];
+      const auto b = order[static_cast<std::size_t>(j)];
+      return a == b ? products.self[static_cast<std::size_t>(a)] : products.member_inner(a, b);
+    };
+    p.c = [&](std::int64_t i) { return products.cross[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]; };
+    p.uu = products.user_self;
+    return p;
+  };
+  return rank_and_mix(products.ids, mmd2, pool_products, options);
+}
+
 }  // namespace lwd

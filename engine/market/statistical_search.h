@@ -102,6 +102,22 @@ StatSearchResult statistical_search_per_pair(const kernels::Context& ctx, const 
                                              const StatSearchOptions& options = {},
                                              const InnerProductFn& inner_product = {});
 
+// The search over inner products obtained elsewhere: for spec types without a
+// pack (image specs, whose NNGP kernel is evaluated pair by pair). Candidate i
+// has <m_i, m_i> = self[i] and <u, m_i> = cross[i]; member_inner(i, j) =
+// <m_i, m_j> is asked only for members of the mixture pool, so a caller can
+// compute it lazily and memoise it across queries. Ranking, mixture and
+// scores are those of statistical_search.
+struct CandidateProducts {
+  std::vector<std::string> ids;
+  std::vector<double> self;
+  std::vector<double> cross;
+  double user_self = 0.0;
+  std::function<double(std::int64_t, std::int64_t)> member_inner;
+};
+StatSearchResult statistical_search_from_products(const CandidateProducts& products,
+                                                  const StatSearchOptions& options = {});
+
 // The reference's distance-to-score rule (see the file comment).
 std::vector<double> distances_to_scores(std::span<const double> distances);
 

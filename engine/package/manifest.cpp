@@ -13,8 +13,11 @@ namespace {
 
 // The model kinds and tasks are spelled here rather than taken from the model
 // library (model_kinds(), parse_task_type) so that reading a package does not
-// link the model runtimes (XGBoost, process spawning). Keep in step with model.h.
-const std::vector<std::string_view> kKnownModelKinds = {"xgboost", "linear", "process"};
+// link the model runtimes (XGBoost, process spawning). Keep in step with
+// model.h, text_model.h and image_classifier.h (engine/market/learnware_kinds.h
+// dispatches them all).
+const std::vector<std::string_view> kKnownModelKinds = {"xgboost", "linear", "process", "tfidf_naive_bayes",
+                                                        "image_mlp"};
 
 bool parse_task_name(std::string_view text, TaskType& task) {
   if (text == "regression") {

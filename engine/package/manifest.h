@@ -3,7 +3,7 @@
 //   format: lwdock-learnware/1
 //   name: "store-17 sales (xgboost)"     # optional, informational
 //   model:
-//     kind: xgboost                      # xgboost | linear | process
+//     kind: xgboost                      # xgboost | linear | process | tfidf_naive_bayes | image_mlp
 //     file: model.json                   # required unless kind is process
 //     task: regression                   # regression | classification
 //     input_dim: 32
@@ -12,7 +12,7 @@
 //     timeout_seconds: 30                # process only, optional (default 30)
 //   semantic_specification: semantic.json
 //   stat_specifications:
-//     - type: RKMETableSpecification
+//     - type: RKMETableSpecification     # or RKMETextSpecification, RKMEImageSpecification
 //       file: rkme.json
 //   environment: environment.yaml        # any text file describing the runtime
 //

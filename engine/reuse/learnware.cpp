@@ -6,6 +6,7 @@
 
 #include "engine/error.h"
 #include "engine/market/checker.h"
+#include "engine/market/learnware_kinds.h"
 #include "engine/market/market.h"
 
 namespace lwd {
@@ -74,23 +75,30 @@ Learnware load_learnware(const Market& market, const std::string& id, const Pack
   }
   auto package = std::make_shared<const StagedPackage>(StagedPackage::open(market.store().package_path(id), limits));
   LoadedSubmission submission = load_submission(*package);
-  std::optional<RKMETableSpec> spec;
-  for (auto& [type, s] : submission.specs)
-    if (type == RKMETableSpec::kTypeName) {
-      spec = std::move(s);
-      break;
-    }
-  if (!spec) throw Error("learnware " + id + " has no " + std::string(RKMETableSpec::kTypeName));
+  if (!submission.table && !submission.text && !submission.image) {
+    throw Error("learnware " + id + " has no statistical specification");
+  }
 
   auto holder = std::make_shared<ModelWithPackage>();
   holder->package = package;
   try {
-    holder->model = load_model(package->manifest().model, package->root());
+    holder->model = load_learnware_model(package->manifest().model, package->root());
   } catch (const Error& e) {
     throw Error("learnware " + id + ": " + e.what());
   }
   std::shared_ptr<const Model> model(holder, holder->model.get());
-  Learnware lw = make_learnware(id, std::move(model), std::move(*spec), std::move(submission.semantic));
+  Learnware lw;
+  if (submission.table) {
+    lw = make_learnware(id, std::move(model), std::move(*submission.table), std::move(submission.semantic));
+  } else {
+    // Text and image specs live in another space than the model's input.
+    lw.id = id;
+    lw.model = std::move(model);
+    lw.semantic = std::move(submission.semantic);
+    if (submission.text) lw.spec = submission.text->rkme();
+    lw.text_spec = std::move(submission.text);
+    lw.image_spec = std::move(submission.image);
+  }
   lw.package = std::move(package);
   return lw;
 }

@@ -15,7 +15,9 @@
 #include "engine/model/model.h"
 #include "engine/package/package.h"
 #include "engine/semantic/semantic_spec.h"
+#include "engine/image/rkme_image_spec.h"
 #include "engine/spec/rkme_table_spec.h"
+#include "engine/text/rkme_text_spec.h"
 #include "kernels/matrix.h"
 
 namespace lwd {
@@ -30,7 +32,13 @@ struct Learnware {
   // Learnware is safe.
   std::shared_ptr<const StagedPackage> package;
   std::shared_ptr<const Model> model;
+  // The RKME in the space reuse compares learnwares in: a table learnware's
+  // own spec (the model's input space); a text learnware's RKME of sentence
+  // embeddings (text_spec's), not of the model's bag-of-words input; empty for
+  // an image learnware (image_spec is its specification).
   RKMETableSpec spec;
+  std::optional<RKMETextSpec> text_spec;
+  std::optional<RKMEImageSpec> image_spec;
   std::optional<SemanticSpec> semantic;
 
   TaskType task() const { return model->task(); }
@@ -50,9 +58,10 @@ Learnware make_learnware(std::string id, std::shared_ptr<const Model> model, RKM
                          std::optional<SemanticSpec> semantic = std::nullopt);
 
 // Stages learnware `id`'s package from the market and loads its model and
-// specifications. Throws lwd::Error for an unknown id, a learnware that is not
-// usable (naming its status and the checker's reason), a package without an
-// RKME table specification, or a model that fails to load.
+// specifications (any model kind: tables, text, images). Throws lwd::Error for
+// an unknown id, a learnware that is not usable (naming its status and the
+// checker's reason), a package without a statistical specification, or a model
+// that fails to load.
 Learnware load_learnware(const Market& market, const std::string& id, const PackageLimits& limits = {});
 
 // load_learnware for each id, in the order given. An empty list or an id

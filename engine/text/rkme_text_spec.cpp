@@ -1,5 +1,6 @@
 #include "engine/text/rkme_text_spec.h"
 
+#include <cctype>
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -141,7 +142,24 @@ bool RKMETextSpec::languages_within(const RKMETextSpec& learnware) const {
   return text_languages_compatible(language_, learnware.language_);
 }
 
-std::string RKMETextSpec::pack_type() const { return std::string(kTypeName) + "@" + encoder_.key(); }
+std::string RKMETextSpec::pack_type() const {
+  // Pack names are HDF5 group names of [A-Za-z0-9_]: escape everything else
+  // (and '_' itself) as _xx, so distinct encoder keys stay distinct.
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(kTypeName);
+  out += "__";
+  for (const char c : encoder_.key()) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0) {
+      out += c;
+    } else {
+      out += '_';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
 
 std::string RKMETextSpec::to_json_text() const {
   nlohmann::ordered_json out;

@@ -80,8 +80,10 @@ class RKMETextSpec {
   double dist(const RKMETextSpec& other, const kernels::Context& ctx = {}) const;
   // The search's language rule, this spec being the user's.
   bool languages_within(const RKMETextSpec& learnware) const;
-  // "RKMETextSpecification@<encoder key>": the type under which a market packs
-  // this spec, so that one pack never mixes encoders.
+  // "RKMETextSpecification__<encoder key, escaped>": the type under which a
+  // market packs this spec, so that one pack never mixes encoders. Only
+  // [A-Za-z0-9_] (it names an HDF5 group); other bytes of the key, and '_',
+  // are written as _xx (hex), so distinct keys give distinct pack types.
   std::string pack_type() const;
 
   std::string to_json_text() const;

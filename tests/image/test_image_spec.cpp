@@ -110,6 +110,7 @@ TEST(RKMEImageSpecGenerate, IsDeterministicForASeedAndIndependentOfThreadCount) 
   const auto images = class_mix(40, {2, 3}, {1, 1}, 5);
   auto o = quick_options();
   o.steps = 5;
+  o.sample_size = 30;  // the seed picks the subset; start and nets are shared
   const auto a = RKMEImageSpec::generate(kernels::Context{1, 7}, images, o);
   const auto b = RKMEImageSpec::generate(kernels::Context{2, 7}, images, o);
   const auto c = RKMEImageSpec::generate(kernels::Context{2, 8}, images, o);
@@ -139,8 +140,12 @@ TEST(RKMEImageSpecGenerate, GradientStepsBringTheSpecCloserToTheData) {
   auto none = quick_options();
   none.steps = 0;
   const auto start = RKMEImageSpec::generate(ctx, images, none);
-  const auto fitted = RKMEImageSpec::generate(ctx, images, quick_options());
-  EXPECT_LT(fitted.dist(data, ctx), start.dist(data, ctx));
+  // 30 Adam steps at the default rate 0.03 leave Z near its start (MMD² to the
+  // data 0.157 vs 0.156 at the start); at 0.1 the fit gets to 0.048.
+  auto o = quick_options();
+  o.step_size = 0.1;
+  const auto fitted = RKMEImageSpec::generate(ctx, images, o);
+  EXPECT_LT(fitted.dist(data, ctx), 0.5 * start.dist(data, ctx));
 }
 
 TEST(RKMEImageSpecGenerate, ColourImagesAreWhitenedAndGiveFiniteSpecs) {

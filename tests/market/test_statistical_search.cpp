@@ -1,5 +1,6 @@
 // Statistical search: the packed, batched search against the per-pair pattern
 // of the reference engine, planted-mixture recovery and the score rule.
+#include <set>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -100,6 +101,41 @@ TEST(BatchMmd2, MembersWithDifferentGammasUseTheirOwn) {
     const double expected = specs[i].dist(user);  // MMD² with the learnware's gamma
     EXPECT_NEAR(mmd2[i], expected, 1e-9 * std::abs(expected)) << i;
   }
+}
+
+// The search over products computed elsewhere (what image specs use) gives
+// the per-pair search's answer when fed the same inner products, and asks
+// member-member products only for the mixture pool.
+TEST(SearchFromProducts, AgreesWithPerPairAndAsksOnlyPoolProducts) {
+  const Market m = make_market(spread_centres(30, 0.25), 3, 11);
+  const RKMETableSpec user = spec_of(blob(300, 3, 2.1, 5));
+  lwd::CandidateProducts products;
+  products.ids = m.ids;
+  for (const auto& s : m.specs) {
+    products.self.push_back(s.inner_product(s));
+    products.cross.push_back(user.inner_product(s));
+  }
+  products.user_self = user.inner_product(user);
+  std::set<std::int64_t> asked;
+  products.member_inner = [&](std::int64_t a, std::int64_t b) {
+    asked.insert(a);
+    asked.insert(b);
+    return m.specs[static_cast<std::size_t>(a)].inner_product(m.specs[static_cast<std::size_t>(b)]);
+  };
+  StatSearchOptions o;
+  const auto fast = lwd::statistical_search_from_products(products, o);
+  const auto slow = lwd::statistical_search_per_pair(Context{}, user, m.ids, m.specs, o);
+  ASSERT_EQ(fast.singles.size(), slow.singles.size());
+  for (std::size_t r = 0; r < fast.singles.size(); ++r) {
+    EXPECT_EQ(fast.singles[r].id, slow.singles[r].id);
+    EXPECT_NEAR(fast.singles[r].mmd2, slow.singles[r].mmd2, 1e-9 * std::abs(slow.singles[r].mmd2) + 1e-15);
+  }
+  ASSERT_EQ(fast.mixture.has_value(), slow.mixture.has_value());
+  if (fast.mixture) EXPECT_EQ(fast.mixture->ids, slow.mixture->ids);
+  EXPECT_LE(asked.size(), static_cast<std::size_t>(o.max_search_num * o.max_search_num));
+
+  products.cross.pop_back();
+  EXPECT_THROW(lwd::statistical_search_from_products(products, o), lwd::Error);
 }
 
 class SearchAgreesWithPerPair : public ::testing::TestWithParam<MixtureMethod> {};

@@ -1,0 +1,308 @@
+// Text and image learnwares through the whole market path: packages of each
+// kind pass the usability check, a mismatch between semantic Data type, spec
+// type and model kind is refused with the reason, searches compare only
+// comparable specs (text: encoder and languages; image: shape), and the
+// caches an add appends to agree with those a reopen builds.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "../image/synthetic_images.h"
+#include "engine/error.h"
+#include "engine/image/image_classifier.h"
+#include "engine/image/rkme_image_spec.h"
+#include "engine/io/atomic_file.h"
+#include "engine/market/learnware_kinds.h"
+#include "engine/market/market.h"
+#include "engine/package/package.h"
+#include "engine/text/naive_bayes_model.h"
+#include "engine/text/rkme_text_spec.h"
+#include "engine/text/sentence_encoder.h"
+#include "market_fixture.h"
+
+namespace lwd {
+namespace {
+
+using testing_market::make_package;
+using testing_market::PackageParts;
+using testing_market::TempDir;
+namespace fs = std::filesystem;
+
+SemanticSpec classification_semantic(const std::string& data, std::int64_t classes, const std::string& name) {
+  SemanticSpec s;
+  s.tags["Data"] = {data};
+  s.tags["Task"] = {"Classification"};
+  s.tags["Library"] = {"Others"};
+  s.tags["Scenario"] = {"Education"};
+  s.tags["License"] = {"MIT"};
+  s.name = name;
+  s.description = "test " + data + " learnware " + name;
+  std::map<std::int64_t, std::string> names;
+  for (std::int64_t c = 0; c < classes; ++c) names[c] = "class" + std::to_string(c);
+  s.output = FeatureSemantics{classes, names};
+  return s;
+}
+
+// Sentences about cooking (label 0) or sailing (label 1), seeded.
+std::vector<std::string> topic_documents(int n, int topic, std::uint64_t seed) {
+  const std::vector<std::vector<std::string>> words = {
+      {"bake", "bread", "oven", "flour", "butter", "sugar", "recipe", "kitchen", "dough", "salt"},
+      {"sail", "boat", "wind", "harbour", "mast", "anchor", "tide", "crew", "deck", "wave"}};
+  kernels::Rng rng(seed);
+  std::vector<std::string> docs;
+  for (int i = 0; i < n; ++i) {
+    std::string doc = "the";
+    for (int w = 0; w < 12; ++w) doc += " " + words[static_cast<std::size_t>(topic)][rng.next_u64() % 10] + " and";
+    docs.push_back(doc + " more");
+  }
+  return docs;
+}
+
+struct KindPackage {
+  std::string semantic_data;             // semantic Data tag
+  bool text_spec = true;                 // for text packages: include the text spec
+  bool table_spec_instead = false;       // ship a table spec instead of the kind's own
+};
+
+fs::path make_text_package(const fs::path& dir, const std::string& name, int topic, std::uint64_t seed,
+                           const KindPackage& variant = {"Text"}) {
+  const fs::path work = dir / (name + ".parts");
+  fs::create_directories(work);
+  std::vector<std::string> docs = topic_documents(60, topic, seed);
+  std::vector<std::string> other = topic_documents(20, 1 - topic, seed + 1);
+  std::vector<std::int64_t> labels(docs.size(), topic);
+  for (auto& d : other) {
+    docs.push_back(d);
+    labels.push_back(1 - topic);
+  }
+  const NaiveBayesTextModel model = train_naive_bayes(docs, labels, 2);
+  save_naive_bayes_model(model, work / "model.json");
+  Manifest manifest;
+  manifest.name = name;
+  manifest.model.kind = std::string(NaiveBayesTextModel::kKind);
+  manifest.model.file = "model.json";
+  manifest.model.task = TaskType::kClassification;
+  manifest.model.input_dim = model.vocabulary_size();
+  manifest.model.output_dim = 2;
+  std::map<std::string, fs::path> files{{"model.json", work / "model.json"}};
+  if (variant.table_spec_instead) {
+    RKMETableSpec::generate(kernels::Context{.seed = seed}, testing_market::blob(50, 3, 0.0, seed),
+                            kernels::RkmeOptions{.k = 5})
+        .save(work / "rkme.json");
+    manifest.stat_specs.push_back({std::string(RKMETableSpec::kTypeName), "rkme.json"});
+    files["rkme.json"] = work / "rkme.json";
+  } else if (variant.text_spec) {
+    const text::HashingEncoder encoder(text::HashingOptions{.dim = 32});
+    kernels::RkmeOptions rkme;
+    rkme.k = 10;
+    RKMETextSpec::generate(kernels::Context{.seed = seed}, topic_documents(80, topic, seed + 7), encoder,
+                           TextSpecOptions{rkme})
+        .save(work / "text_rkme.json");
+    manifest.stat_specs.push_back({std::string(RKMETextSpec::kTypeName), "text_rkme.json"});
+    files["text_rkme.json"] = work / "text_rkme.json";
+  }
+  io::write_text_file_atomically(work / "semantic.json",
+                                 classification_semantic(variant.semantic_data, 2, name).to_json_text());
+  manifest.semantic_file = "semantic.json";
+  files["semantic.json"] = work / "semantic.json";
+  io::write_text_file_atomically(work / "environment.yaml", "runtime: test\n");
+  manifest.environment_file = "environment.yaml";
+  files["environment.yaml"] = work / "environment.yaml";
+  const fs::path zip = dir / (name + ".zip");
+  build_package(manifest, files, zip);
+  return zip;
+}
+
+ImageRkmeOptions small_image_options() {
+  ImageRkmeOptions o;
+  o.reduced_size = 10;  // small, but enough to tell class mixes apart
+  o.steps = 30;
+  o.n_models = 4;
+  o.models_per_step = 2;
+  o.net.net_width = 8;
+  return o;
+}
+
+fs::path make_image_package(const fs::path& dir, const std::string& name, std::vector<std::int64_t> classes,
+                            std::uint64_t seed, const std::string& semantic_data = "Image") {
+  const fs::path work = dir / (name + ".parts");
+  fs::create_directories(work);
+  const std::vector<double> weights(classes.size(), 1.0);
+  const test::LabelledImages data = test::stroke_images(120, classes, weights, seed);
+  ImageClassifierTrainOptions train;
+  train.hidden = {16};
+  train.epochs = 3;
+  const ImageMlpClassifier model =
+      train_image_classifier(kernels::Context{.seed = seed}, data.images, data.labels, 10, train);
+  save_image_classifier(model, work / "model.bin");
+  RKMEImageSpec::generate(kernels::Context{.seed = seed}, data.images, small_image_options())
+      .save(work / "image_rkme.json");
+  Manifest manifest;
+  manifest.name = name;
+  manifest.model.kind = std::string(ImageMlpClassifier::kKind);
+  manifest.model.file = "model.bin";
+  manifest.model.task = TaskType::kClassification;
+  manifest.model.input_dim = model.input_dim();
+  manifest.model.output_dim = 10;
+  manifest.stat_specs.push_back({std::string(RKMEImageSpec::kTypeName), "image_rkme.json"});
+  io::write_text_file_atomically(work / "semantic.json", classification_semantic(semantic_data, 10, name).to_json_text());
+  manifest.semantic_file = "semantic.json";
+  io::write_text_file_atomically(work / "environment.yaml", "runtime: test\n");
+  manifest.environment_file = "environment.yaml";
+  const std::map<std::string, fs::path> files{{"model.bin", work / "model.bin"},
+                                              {"image_rkme.json", work / "image_rkme.json"},
+                                              {"semantic.json", work / "semantic.json"},
+                                              {"environment.yaml", work / "environment.yaml"}};
+  const fs::path zip = dir / (name + ".zip");
+  build_package(manifest, files, zip);
+  return zip;
+}
+
+TEST(LearnwareKinds, ListsEveryKindAndDispatchesUnknownWithTheList) {
+  const auto& kinds = learnware_model_kinds();
+  for (const char* kind : {"xgboost", "linear", "process", "tfidf_naive_bayes", "image_mlp"}) {
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), kind), kinds.end()) << kind;
+  }
+  ModelConfig config;
+  config.kind = "telepathy";
+  try {
+    load_learnware_model(config, "/nonexistent");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("image_mlp"), std::string::npos) << e.what();
+  }
+}
+
+TEST(MarketKinds, PackagesOfEveryKindPassTheUsabilityCheck) {
+  TempDir dir;
+  Market market = Market::create(dir.path() / "m");
+  const AddResult table = market.add(make_package(dir.path(), PackageParts{.name = "table"}));
+  const AddResult text = market.add(make_text_package(dir.path(), "text", 0, 3));
+  const AddResult image = market.add(make_image_package(dir.path(), "image", {0, 1, 2}, 5));
+  for (const auto& r : {table, text, image}) {
+    EXPECT_EQ(r.status, LearnwareStatus::usable) << r.id << ": " << r.reason;
+  }
+  EXPECT_EQ(market.list(LearnwareStatus::usable).size(), 3u);
+}
+
+TEST(MarketKinds, MismatchedDataTypeSpecAndModelAreInvalidWithTheReason) {
+  TempDir dir;
+  Market market = Market::create(dir.path() / "m");
+  // Text semantic, but a table spec.
+  AddResult r = market.add(make_text_package(dir.path(), "t1", 0, 3, KindPackage{"Text", true, true}));
+  EXPECT_EQ(r.status, LearnwareStatus::invalid);
+  EXPECT_NE(r.reason.find("RKMETextSpecification"), std::string::npos) << r.reason;
+  // Image semantic, but a text package.
+  r = market.add(make_text_package(dir.path(), "t2", 0, 3, KindPackage{"Image"}));
+  EXPECT_EQ(r.status, LearnwareStatus::invalid);
+  EXPECT_NE(r.reason.find("RKMEImageSpecification"), std::string::npos) << r.reason;
+  // Text semantic on an image model with an image spec: no text spec.
+  r = market.add(make_image_package(dir.path(), "i1", {0, 1}, 5, "Text"));
+  EXPECT_EQ(r.status, LearnwareStatus::invalid);
+  EXPECT_NE(r.reason.find("RKMETextSpecification"), std::string::npos) << r.reason;
+}
+
+TEST(MarketKinds, TextSearchFindsTheSameTopicAndHonoursLanguages) {
+  TempDir dir;
+  Market market = Market::create(dir.path() / "m");
+  const std::string cooking = market.add(make_text_package(dir.path(), "cooking", 0, 3)).id;
+  const std::string sailing = market.add(make_text_package(dir.path(), "sailing", 1, 4)).id;
+  const text::HashingEncoder encoder(text::HashingOptions{.dim = 32});
+  kernels::RkmeOptions rkme;
+  rkme.k = 10;
+  SearchRequest request;
+  request.text = RKMETextSpec::generate(kernels::Context{.seed = 9}, topic_documents(50, 1, 99), encoder,
+                                        TextSpecOptions{rkme});
+  request.options.max_search_num = 1;
+  SearchResponse response = market.search(request);
+  ASSERT_FALSE(response.stat.singles.empty());
+  EXPECT_EQ(response.stat.singles.front().id, sailing);
+  EXPECT_EQ(response.stat.candidates, 2);
+
+  // A user whose documents are (also) Chinese finds no English-only learnware.
+  RKMETextSpec chinese(request.text->rkme(), {"en", "zh-cn"}, request.text->encoder());
+  request.text = chinese;
+  response = market.search(request);
+  EXPECT_TRUE(response.stat.singles.empty());
+
+  // Another encoder: nothing comparable.
+  const text::HashingEncoder other(text::HashingOptions{.dim = 32, .seed = 5});
+  request.text = RKMETextSpec::generate(kernels::Context{.seed = 9}, topic_documents(50, 1, 99), other,
+                                        TextSpecOptions{rkme});
+  response = market.search(request);
+  EXPECT_TRUE(response.stat.singles.empty());
+  (void)cooking;
+}
+
+TEST(MarketKinds, ImageSearchRanksTheSameClassesFirstAndMixes) {
+  TempDir dir;
+  Market market = Market::create(dir.path() / "m");
+  const std::string low = market.add(make_image_package(dir.path(), "low", {0, 1, 2}, 5)).id;
+  const std::string high = market.add(make_image_package(dir.path(), "high", {5, 6, 7}, 6)).id;
+  const std::vector<std::int64_t> classes = {5, 6, 7};
+  const std::vector<double> weights(3, 1.0);
+  const auto user_images = test::stroke_images(120, classes, weights, 77);
+  SearchRequest request;
+  request.image = RKMEImageSpec::generate(kernels::Context{.seed = 8}, user_images.images, small_image_options());
+  const SearchResponse response = market.search(request);
+  {
+    const auto lo = RKMEImageSpec::load(dir.path() / "low.parts" / "image_rkme.json");
+    const auto hi = RKMEImageSpec::load(dir.path() / "high.parts" / "image_rkme.json");
+    std::printf("DEBUG u-lo %g u-hi %g lo-hi %g uu %g\n", request.image->dist(lo), request.image->dist(hi), lo.dist(hi), request.image->inner_product(*request.image));
+  }
+  ASSERT_EQ(response.stat.candidates, 2);
+  ASSERT_FALSE(response.stat.singles.empty());
+  EXPECT_EQ(response.stat.singles.front().id, high);
+  EXPECT_LT(response.stat.singles.front().mmd2, request.image->dist(RKMEImageSpec::load(
+                                                    dir.path() / "low.parts" / "image_rkme.json")));
+  // Reopening (caches built from the store, not appended) gives the same answer.
+  Market reopened = Market::open(dir.path() / "m");
+  const SearchResponse again = reopened.search(request);
+  ASSERT_EQ(again.stat.singles.size(), response.stat.singles.size());
+  for (std::size_t i = 0; i < again.stat.singles.size(); ++i) {
+    EXPECT_EQ(again.stat.singles[i].id, response.stat.singles[i].id);
+    EXPECT_DOUBLE_EQ(again.stat.singles[i].mmd2, response.stat.singles[i].mmd2);
+  }
+  (void)low;
+}
+
+TEST(MarketKinds, OneStatSpecPerRequest) {
+  TempDir dir;
+  Market market = Market::create(dir.path() / "m");
+  SearchRequest request;
+  request.stat = RKMETableSpec::generate(kernels::Context{}, testing_market::blob(30, 3, 0.0, 1),
+                                         kernels::RkmeOptions{.k = 5});
+  request.image = RKMEImageSpec::generate(kernels::Context{}, test::stroke_images(20, std::vector<std::int64_t>{1},
+                                                                                  std::vector<double>{1.0}, 1)
+                                                                  .images,
+                                          small_image_options());
+  EXPECT_THROW(market.search(request), Error);
+}
+
+TEST(MarketKinds, AddAppendsTheSameCachesAReopenBuilds) {
+  TempDir dir;
+  Market market = Market::create(dir.path() / "m");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) {
+    ids.push_back(market.add(make_package(dir.path(), PackageParts{.centre = 0.5 * i, .seed = 10u + i,
+                                                                   .name = "t" + std::to_string(i)}))
+                      .id);
+  }
+  market.add(make_text_package(dir.path(), "txt", 0, 3));
+  SearchRequest request;
+  request.stat = RKMETableSpec::generate(kernels::Context{.seed = 3}, testing_market::blob(100, 3, 1.0, 42),
+                                         kernels::RkmeOptions{.k = 10});
+  request.options.float32_min_members = 1;  // screening on: the float32 mirror is read
+  const SearchResponse appended = market.search(request);
+  const SearchResponse reopened = Market::open(dir.path() / "m").search(request);
+  ASSERT_EQ(appended.stat.singles.size(), reopened.stat.singles.size());
+  for (std::size_t i = 0; i < appended.stat.singles.size(); ++i) {
+    EXPECT_EQ(appended.stat.singles[i].id, reopened.stat.singles[i].id);
+    EXPECT_DOUBLE_EQ(appended.stat.singles[i].mmd2, reopened.stat.singles[i].mmd2);
+  }
+  EXPECT_EQ(appended.semantic_ids, reopened.semantic_ids);
+}
+
+}  // namespace
+}  // namespace lwd
