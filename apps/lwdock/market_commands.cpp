@@ -220,13 +220,34 @@ struct SearchOptions {
   std::string semantic;
   int max = 5;
   std::string method = "greedy";
+  std::string image_score = "mmd";
   bool json = false;
 };
+
+// The user's spec, of whichever type its "type" field names.
+void load_user_spec(const std::string& path, lwd::SearchRequest& request) {
+  const std::string text = lwd::io::read_text_file(path);
+  std::string type;
+  try {
+    const json parsed = json::parse(text);
+    if (parsed.is_object() && parsed.contains("type") && parsed["type"].is_string()) type = parsed["type"];
+  } catch (const json::exception& e) {
+    throw lwd::Error(path + ": not valid JSON (" + e.what() + ")");
+  }
+  if (type == lwd::RKMETextSpec::kTypeName) {
+    request.text = lwd::RKMETextSpec::parse(text, path);
+  } else if (type == lwd::RKMEImageSpec::kTypeName) {
+    request.image = lwd::RKMEImageSpec::parse(text, path);
+  } else {
+    request.stat = lwd::RKMETableSpec::parse(text, path);  // names the problem, wrong "type" included
+  }
+}
 
 void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::Market market = lwd::Market::open(o.market, ctx);
   lwd::SearchRequest request;
-  if (!o.spec.empty()) request.stat = lwd::RKMETableSpec::load(o.spec);
+  if (!o.spec.empty()) load_user_spec(o.spec, request);
+  request.options.image_distance_transform = o.image_score == "reference";
   if (!o.semantic.empty()) request.semantic = lwd::SemanticSpec::parse(lwd::io::read_text_file(o.semantic), o.semantic);
   request.options.max_search_num = o.max;
   request.options.method = o.method == "auto" ? lwd::MixtureMethod::kAuto : lwd::MixtureMethod::kGreedy;
@@ -237,7 +258,7 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
     out["candidates"] = r.stat.candidates;
     out["semantic_matches"] = r.semantic_matches;
     json single = json::array();
-    if (request.stat) {
+    if (!o.spec.empty()) {
       for (const auto& s : r.stat.singles) single.push_back(json{{"id", s.id}, {"score", s.score}, {"mmd2", s.mmd2}});
     } else {
       for (const auto& id : r.semantic_ids) single.push_back(json{{"id", id}, {"score", nullptr}, {"mmd2", nullptr}});
@@ -254,7 +275,7 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   }
   std::fprintf(stderr, "%lld usable learnware(s) match semantically; %lld compared statistically\n",
                static_cast<long long>(r.semantic_matches), static_cast<long long>(r.stat.candidates));
-  if (!request.stat) {
+  if (o.spec.empty()) {
     for (const auto& id : r.semantic_ids) std::printf("%s\n", id.c_str());
     return;
   }
@@ -360,13 +381,20 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "search", "Find the best single learnwares and the best mixture for a user's RKME (and semantic query)");
   cmd->add_option("--market", o->market, "Market directory")->required();
-  cmd->add_option("--spec", o->spec, "The user's RKME table spec JSON");
+  cmd->add_option("--spec", o->spec,
+                  "The user's RKME spec JSON: table, text or image (by its \"type\"); compared with the "
+                  "learnwares of the same type (text: same encoder, languages within theirs)");
   cmd->add_option("--semantic", o->semantic, "The user's semantic spec JSON (empty fields match anything)");
   cmd->add_option("--max", o->max, "Most learnwares in the mixture (the pool holds max²)")
       ->capture_default_str()
       ->check(lwdock::integer_at_least(1));
   cmd->add_option("--method", o->method, "Mixture search")->capture_default_str()->check(
       CLI::IsMember({"greedy", "auto"}));
+  cmd->add_option("--image-score", o->image_score,
+                  "Image specs: score from raw MMD² (mmd), or from the reference's 1 - exp(-MMD²/5e-5) "
+                  "(reference; it saturates at 1 for MMD² above ~2e-3). The ranking is by MMD² either way")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"mmd", "reference"}));
   cmd->add_flag("--json", o->json, "Print the stable JSON schema");
   cmd->callback([o, &ctx] {
     if (o->spec.empty() && o->semantic.empty()) throw lwd::Error("give --spec USER.json and/or --semantic SEM.json");
