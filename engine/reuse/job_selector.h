@@ -16,7 +16,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/reuse/reuser.h"
@@ -46,6 +48,24 @@ struct JobSelection {
 // (finite, width = the learnwares' width), with the first learnware's gamma.
 std::vector<double> job_selector_mixture_weights(std::span<const Learnware> learnwares,
                                                  kernels::ConstMatrixView<double> x, const kernels::Context& ctx);
+// The same for table RKMEs in any space (text learnwares: the RKMEs of
+// sentence embeddings, x the user's documents embedded by the same encoder).
+// `names` label errors.
+std::vector<double> job_selector_mixture_weights(std::span<const RKMETableSpec* const> specs,
+                                                 std::span<const std::string> names,
+                                                 kernels::ConstMatrixView<double> x, const kernels::Context& ctx);
+
+// Steps 2-3 and the routing of step 4, for specs of any kind: herd(i, count,
+// ctx) returns `count` points sampled from learnware i's spec, as rows in the
+// space of `user_rows` (tables: the features; text: embeddings; images:
+// preprocessed pixels). Returns weights (as given), herded counts and the
+// route of every user row. What the Reuser runs, and what runners use for
+// learnwares whose models take another input than their specs describe.
+using HerdFn = std::function<kernels::Matrix<double>(std::int64_t learnware, std::int64_t count,
+                                                     const kernels::Context& ctx)>;
+JobSelection route_jobs(std::span<const double> weights, const HerdFn& herd,
+                        kernels::ConstMatrixView<double> user_rows, const kernels::Context& ctx,
+                        const JobSelectorOptions& options = {});
 
 class JobSelectorReuser final : public Reuser {
  public:

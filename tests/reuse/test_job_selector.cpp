@@ -109,3 +109,32 @@ TEST(JobSelector, AnEmptyListIsAnError) {
 }
 
 }  // namespace
+
+// route_jobs in a space other than the models' input: specs of two regions of
+// a 3-d "embedding" space, a user whose rows come from the second region.
+TEST(RouteJobs, RoutesRowsInTheSpecsSpaceAndChecksTheHerdedShape) {
+  const lwd::RKMETableSpec a = small_spec(gaussian_rows(300, 3, -3.0, 1), 1);
+  const lwd::RKMETableSpec b = small_spec(gaussian_rows(300, 3, 3.0, 2), 2);
+  const std::vector<const lwd::RKMETableSpec*> specs = {&a, &b};
+  const std::vector<std::string> names = {"a", "b"};
+  const Matrix<double> user = gaussian_rows(200, 3, 3.0, 3);
+  const Context ctx{2, 5};
+  const std::vector<double> weights = lwd::job_selector_mixture_weights(specs, names, user.view(), ctx);
+  EXPECT_GT(weights[1], 0.9);
+  const lwd::HerdFn herd = [&](std::int64_t i, std::int64_t count, const Context& c) {
+    return specs[static_cast<std::size_t>(i)]->herding(count, c);
+  };
+  lwd::JobSelectorOptions options;
+  options.herding_budget = 300;
+  const lwd::JobSelection selection = lwd::route_jobs(weights, herd, user.view(), ctx, options);
+  const auto to_b = std::count(selection.routes.begin(), selection.routes.end(), 1);
+  EXPECT_GE(to_b, 190);
+  const lwd::JobSelection one_thread = lwd::route_jobs(weights, herd, user.view(), Context{1, 5}, options);
+  EXPECT_EQ(one_thread.routes, selection.routes);
+
+  const lwd::HerdFn short_herd = [&](std::int64_t i, std::int64_t count, const Context& c) {
+    return specs[static_cast<std::size_t>(i)]->herding(std::max<std::int64_t>(1, count - 1), c);
+  };
+  EXPECT_THROW(lwd::route_jobs(weights, short_herd, user.view(), ctx, options), lwd::Error);
+  EXPECT_THROW(lwd::job_selector_mixture_weights(specs, std::vector<std::string>{"a"}, user.view(), ctx), lwd::Error);
+}
