@@ -1,5 +1,6 @@
 // Numeric CSV reading and writing (engine/io/csv.h) and the atomic file
 // writes underneath (engine/io/atomic_file.h).
+#include "tests/support/scratch_dir.h"
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -30,24 +31,7 @@ fs::path test_data_dir() {
   return fs::path(__FILE__).parent_path() / "data";
 }
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lwd-test-csv-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using TempDir = ::lwd::test::ScratchDir;
 
 NumericTable parse(const std::string& text) {
   std::istringstream in(text);

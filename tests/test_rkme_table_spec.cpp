@@ -1,5 +1,6 @@
 // RKMETableSpec (engine/spec/rkme_table_spec.h): the reference package's JSON
 // format, validation of every malformed input, and the operations on specs.
+#include "tests/support/scratch_dir.h"
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -31,22 +32,7 @@ fs::path test_data_dir() {
   return fs::path(__FILE__).parent_path() / "data";
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lwd-test-spec-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using TempDir = ::lwd::test::ScratchDir;
 
 // A small valid spec in the reference's byte layout; tests corrupt one part.
 const std::string kValid =

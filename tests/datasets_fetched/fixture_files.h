@@ -1,6 +1,7 @@
 // Scratch directories and file helpers shared by the fetched-data tests.
 #pragma once
 
+#include "tests/support/scratch_dir.h"
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,26 +13,7 @@
 
 namespace lwd::datasets::testing {
 
-// A fresh directory under $TMPDIR, removed with everything in it at scope end.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "lwd-fetched-test.XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) std::abort();
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchDir = ::lwd::test::ScratchDir;
 
 inline void write_file(const std::filesystem::path& path, const std::string& content) {
   std::filesystem::create_directories(path.parent_path());

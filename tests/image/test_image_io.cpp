@@ -1,5 +1,6 @@
 // .npy and IDX image readers (engine/image/image_io.h) on fixtures built here:
 // good files of every supported dtype, and truncated or malformed copies.
+#include "tests/support/scratch_dir.h"
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -21,22 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lwd-test-image-io-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path file(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using TempDir = ::lwd::test::ScratchDir;
 
 void write_bytes(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);

@@ -1,6 +1,7 @@
 // The "image_mlp" model kind (engine/image/image_classifier.h): it learns a
 // toy image task, trains deterministically, and its file format and manifest
 // checks reject what they must.
+#include "tests/support/scratch_dir.h"
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -20,22 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lwd-test-image-model-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = ::lwd::test::ScratchDir;
 
 ImageClassifierTrainOptions quick() {
   ImageClassifierTrainOptions o;

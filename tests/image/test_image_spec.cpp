@@ -1,5 +1,6 @@
 // RKMEImageSpec (engine/image/rkme_image_spec.h): generation, the NNGP
 // distance between specs, the reference JSON format and its malformed forms.
+#include "tests/support/scratch_dir.h"
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -23,22 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lwd-test-image-spec-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = ::lwd::test::ScratchDir;
 
 // Small enough for a fast suite, large enough for the spec to carry the data.
 ImageRkmeOptions quick_options() {

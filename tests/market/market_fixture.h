@@ -2,6 +2,7 @@
 // data, the blob's RKME, a semantic spec, all zipped by build_package.
 #pragma once
 
+#include "tests/support/scratch_dir.h"
 #include <unistd.h>
 
 #include <cstdlib>
@@ -20,23 +21,7 @@ namespace lwd::testing_market {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp directory, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lwd-market-test-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = ::lwd::test::ScratchDir;
 
 inline kernels::Matrix<double> blob(std::int64_t n, std::int64_t d, double centre, std::uint64_t seed) {
   std::mt19937_64 rng(seed);

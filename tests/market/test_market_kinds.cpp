@@ -65,6 +65,17 @@ struct KindPackage {
   bool table_spec_instead = false;       // ship a table spec instead of the kind's own
 };
 
+// The semantic spec and environment every package carries.
+void add_semantic_and_environment(const fs::path& work, const SemanticSpec& semantic, Manifest& manifest,
+                                  std::map<std::string, fs::path>& files) {
+  io::write_text_file_atomically(work / "semantic.json", semantic.to_json_text());
+  manifest.semantic_file = "semantic.json";
+  files["semantic.json"] = work / "semantic.json";
+  io::write_text_file_atomically(work / "environment.yaml", "runtime: test\n");
+  manifest.environment_file = "environment.yaml";
+  files["environment.yaml"] = work / "environment.yaml";
+}
+
 fs::path make_text_package(const fs::path& dir, const std::string& name, int topic, std::uint64_t seed,
                            const KindPackage& variant = {"Text"}) {
   const fs::path work = dir / (name + ".parts");
@@ -102,13 +113,7 @@ fs::path make_text_package(const fs::path& dir, const std::string& name, int top
     manifest.stat_specs.push_back({std::string(RKMETextSpec::kTypeName), "text_rkme.json"});
     files["text_rkme.json"] = work / "text_rkme.json";
   }
-  io::write_text_file_atomically(work / "semantic.json",
-                                 classification_semantic(variant.semantic_data, 2, name).to_json_text());
-  manifest.semantic_file = "semantic.json";
-  files["semantic.json"] = work / "semantic.json";
-  io::write_text_file_atomically(work / "environment.yaml", "runtime: test\n");
-  manifest.environment_file = "environment.yaml";
-  files["environment.yaml"] = work / "environment.yaml";
+  add_semantic_and_environment(work, classification_semantic(variant.semantic_data, 2, name), manifest, files);
   const fs::path zip = dir / (name + ".zip");
   build_package(manifest, files, zip);
   return zip;
@@ -146,14 +151,9 @@ fs::path make_image_package(const fs::path& dir, const std::string& name, std::v
   manifest.model.input_dim = model.input_dim();
   manifest.model.output_dim = 10;
   manifest.stat_specs.push_back({std::string(RKMEImageSpec::kTypeName), "image_rkme.json"});
-  io::write_text_file_atomically(work / "semantic.json", classification_semantic(semantic_data, 10, name).to_json_text());
-  manifest.semantic_file = "semantic.json";
-  io::write_text_file_atomically(work / "environment.yaml", "runtime: test\n");
-  manifest.environment_file = "environment.yaml";
-  const std::map<std::string, fs::path> files{{"model.bin", work / "model.bin"},
-                                              {"image_rkme.json", work / "image_rkme.json"},
-                                              {"semantic.json", work / "semantic.json"},
-                                              {"environment.yaml", work / "environment.yaml"}};
+  std::map<std::string, fs::path> files{{"model.bin", work / "model.bin"},
+                                        {"image_rkme.json", work / "image_rkme.json"}};
+  add_semantic_and_environment(work, classification_semantic(semantic_data, 10, name), manifest, files);
   const fs::path zip = dir / (name + ".zip");
   build_package(manifest, files, zip);
   return zip;

@@ -2,6 +2,7 @@
 // the end of each test, and an assertion on lwd::Error messages.
 #pragma once
 
+#include "tests/support/scratch_dir.h"
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -16,31 +17,6 @@
 
 namespace lwd::test {
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "lwd-model-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
-  std::filesystem::path write(const std::string& name, const std::string& content, bool executable = false) const {
-    const auto file = path_ / name;
-    std::ofstream(file, std::ios::binary) << content;
-    if (executable) ::chmod(file.c_str(), 0755);
-    return file;
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A manifest's model section for a file-backed kind.
 inline ModelConfig file_model_config(std::string kind, std::filesystem::path file, TaskType task,

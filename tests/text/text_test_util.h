@@ -2,6 +2,7 @@
 // test, and an assertion on lwd::Error messages.
 #pragma once
 
+#include "tests/support/scratch_dir.h"
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -15,29 +16,7 @@
 
 namespace lwd::test {
 
-class TextScratchDir {
- public:
-  TextScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "lwd-text-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  TextScratchDir(const TextScratchDir&) = delete;
-  TextScratchDir& operator=(const TextScratchDir&) = delete;
-  ~TextScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path write(const std::string& name, const std::string& content) const {
-    const auto file = path_ / name;
-    std::ofstream(file, std::ios::binary) << content;
-    return file;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using TextScratchDir = ::lwd::test::ScratchDir;
 
 // Runs `action`, expecting an lwd::Error whose message contains every fragment.
 inline void expect_error_mentions(const std::function<void()>& action, std::initializer_list<std::string> fragments) {
