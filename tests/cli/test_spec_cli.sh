@@ -139,8 +139,8 @@ printf '{"z":[[1,2]],"beta":[0.5,0.5],' >truncated.json
 expect_error 1 - spec inspect truncated.json
 
 # ---- bad input: usage errors (exit 2) -------------------------------------------
-expect_error 2 out.json spec generate --type image --input "$DATA/table_small.csv" -o out.json
-expect_error_mentions "spec type 'image' is not supported yet; supported: table"
+expect_error 2 out.json spec generate --type video --input "$DATA/table_small.csv" -o out.json
+expect_error_mentions "unknown spec type 'video'; supported: table, text, image"
 expect_error 2 out.json spec generate --input "$DATA/table_small.csv" --k 0 -o out.json
 expect_error_mentions "--k"
 expect_error 2 out.json spec generate --input "$DATA/table_small.csv" --gamma -0.1 -o out.json
