@@ -82,6 +82,8 @@ void register_demo_command(CLI::App& app, lwd::kernels::Context& ctx);
 
 // `lwdock market create|add|update|list|show|delete|rebuild`.
 void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx);
+// `lwdock market build` (after register_market_commands: it joins that group).
+void register_market_build_command(CLI::App& app, lwd::kernels::Context& ctx);
 
 // `lwdock model train|predict`.
 void register_model_commands(CLI::App& app, lwd::kernels::Context& ctx);
@@ -96,3 +98,5 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx);
 void register_dataset_commands(CLI::App& app, lwd::kernels::Context& ctx);
 void register_data_commands(CLI::App& app, lwd::kernels::Context& ctx);
 void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx);
+// `lwdock scenario list|run|plot`.
+void register_scenario_commands(CLI::App& app, lwd::kernels::Context& ctx);

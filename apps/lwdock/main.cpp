@@ -61,11 +61,13 @@ int main(int argc, char** argv) {
   register_model_commands(app, ctx);
   register_package_commands(app, ctx);
   register_market_commands(app, ctx);
+  register_market_build_command(app, ctx);
   register_search_command(app, ctx);
   register_reuse_commands(app, ctx);
   register_demo_command(app, ctx);
   register_dataset_commands(app, ctx);
   register_data_commands(app, ctx);
+  register_scenario_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

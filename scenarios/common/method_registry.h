@@ -1,0 +1,140 @@
+// The methods every scenario reports, in one registry: search methods (how a
+// user's requirement becomes learnwares) and reuse methods (how those
+// learnwares become predictions). A scenario runs every registered search
+// method, and for each one every registered reuse method, and reports each as
+// a table row (label-free methods) or a curve series (methods that need the
+// user's labelled rows) beside the built-ins.
+//
+// Adding a method (the whole procedure; scenarios/README.md has an example):
+//   1. write a function that fills a ReuseMethodEntry (or SearchMethodEntry)
+//      and calls registry.add_reuse(...) -- see scenarios/examples/median_ensemble.cpp;
+//   2. call it from register_extension_methods() in scenarios/extensions.cpp
+//      (default_method_registry(), scenarios/scenarios.h, is built-ins + those).
+// Nothing else: no static initialisers (the linker may drop them), one list.
+//
+// Determinism contract: a method gets a Context with one thread and a seed
+// derived from the run seed, the user and the repeat; it must give the same
+// predictions for the same input and seed, and must not use more threads
+// (users are run in parallel, one per thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/market/market.h"
+#include "engine/model/model.h"
+#include "engine/reuse/learnware.h"
+#include "engine/semantic/semantic_spec.h"
+#include "engine/spec/rkme_table_spec.h"
+#include "kernels/context.h"
+#include "kernels/matrix.h"
+
+namespace lwd::scenarios {
+
+// ---- search ------------------------------------------------------------------
+
+struct SearchInput {
+  const Market* market = nullptr;
+  const RKMETableSpec* user_spec = nullptr;  // the user's RKME (of the rows to predict)
+  const SemanticSpec* semantic = nullptr;    // the user's semantic query
+  StatSearchOptions options;
+  kernels::Context ctx;                      // one thread, seeded
+};
+
+struct SearchOutput {
+  std::vector<std::string> single_ids;       // best first; at least one for a usable result
+  std::vector<std::string> mixture_ids;      // empty: no mixture
+  std::vector<double> mixture_weights;       // one per mixture id
+};
+
+using SearchFn = std::function<SearchOutput(const SearchInput&)>;
+
+struct SearchMethodEntry {
+  std::string key;          // identifier (rows, CLI --search), e.g. "market"
+  std::string label;        // shown in row labels of non-default searches
+  std::string description;
+  SearchFn search;
+};
+
+// ---- reuse -------------------------------------------------------------------
+
+struct ReuseInput {
+  // What the search found, loaded and ready to predict.
+  std::span<const Learnware> single;         // the singles, best first (never empty)
+  std::span<const Learnware> multiple;       // the mixture, or the top singles when there is no mixture
+  std::span<const double> mixture_weights;   // weights of `multiple`; empty when it is the top singles
+  kernels::ConstMatrixView<double> x_test;   // the user's rows to predict
+  // The user's labelled rows: only for methods with needs_labels (else empty).
+  kernels::ConstMatrixView<double> x_labelled;
+  std::span<const double> y_labelled;
+  TaskType task = TaskType::kRegression;     // the user's task
+  std::int64_t num_classes = 0;              // classification: classes of the user's labels
+  kernels::Context ctx;                      // one thread, seeded for this user and repeat
+};
+
+// Predictions for x_test, in the Reuser conventions (reuser.h): regression
+// rows x output_dim, classification rows x num_classes scores.
+using ReuseFn = std::function<kernels::Matrix<double>(const ReuseInput&)>;
+
+struct ReuseMethodEntry {
+  std::string key;          // identifier (rows, series, CLI --reuse), e.g. "job-selector"
+  std::string label;        // as a table row / legend entry, e.g. "Job Selector Reuse (Multiple)"
+  bool needs_labels = false;  // true: reported on the labelled-data curve
+  std::string description;
+  ReuseFn predict;
+};
+
+// ---- the registry --------------------------------------------------------------
+
+class MethodRegistry {
+ public:
+  // Throw lwd::Error for an empty key or label, a missing function, or a key
+  // already registered.
+  void add_search(SearchMethodEntry entry);
+  void add_reuse(ReuseMethodEntry entry);
+
+  const std::vector<SearchMethodEntry>& search_methods() const { return search_; }
+  const std::vector<ReuseMethodEntry>& reuse_methods() const { return reuse_; }
+  const SearchMethodEntry* find_search(const std::string& key) const;
+  const ReuseMethodEntry* find_reuse(const std::string& key) const;
+
+  // The registry restricted to the listed keys (in registration order); an
+  // empty list keeps every method of that kind. Unknown keys are an lwd::Error
+  // listing the registered ones.
+  MethodRegistry subset(const std::vector<std::string>& search_keys, const std::vector<std::string>& reuse_keys) const;
+
+ private:
+  std::vector<SearchMethodEntry> search_;
+  std::vector<ReuseMethodEntry> reuse_;
+};
+
+// Built-in keys (their rows carry the published figures).
+inline constexpr const char* kMarketSearch = "market";           // Market::search: semantic filter + RKME search
+inline constexpr const char* kTop1Reuse = "top1-reuse";          // Top-1 Reuse (Single)
+inline constexpr const char* kJobSelector = "job-selector";      // Job Selector Reuse (Multiple)
+inline constexpr const char* kAverageEnsemble = "average-ensemble";  // Average Ensemble Reuse (Multiple)
+inline constexpr const char* kEnsemblePruning = "ensemble-pruning";  // labelled
+inline constexpr const char* kFeatureAugment = "feature-augment";    // labelled
+
+// The market's own search and the engine's reuse methods (engine/reuse via
+// make_reuser), in the order above.
+void register_builtin_methods(MethodRegistry& registry);
+
+// What a search method found, loaded: `get` turns an id into a learnware
+// (a cache, or load_learnware); multiple = the mixture, or the first
+// max_multiple singles when there is none. Throws lwd::Error when the search
+// returned no single learnware or mixture weights that do not match its ids.
+struct FoundLearnwares {
+  std::vector<Learnware> single;
+  std::vector<Learnware> multiple;
+  std::vector<double> mixture_weights;
+  bool has_mixture = false;
+};
+FoundLearnwares resolve_search_output(const SearchOutput& output,
+                                      const std::function<Learnware(const std::string&)>& get,
+                                      std::size_t max_multiple);
+
+}  // namespace lwd::scenarios
