@@ -15,26 +15,6 @@ DATA=$(realpath "$2")
 # shellcheck source=harness.sh
 source "$(dirname "$0")/harness.sh" cli-test "$1"
 
-# expect_error STATUS OUTPUT ARGS...: lwdock ARGS fails with exit STATUS, one
-# error line, nothing on stdout, and OUTPUT (a path, or - for none) not created.
-expect_error() {
-  local want=$1 output=$2
-  shift 2
-  run "$@"
-  [[ $status -eq $want ]] || fail "lwdock $* exited $status, expected $want"
-  [[ $(wc -l <stderr.txt) -eq 1 ]] || fail "lwdock $*: expected exactly one line on stderr"
-  grep -q '^lwdock: error: ' stderr.txt || fail "lwdock $*: stderr does not start with 'lwdock: error: '"
-  [[ ! -s stdout.txt ]] || fail "lwdock $*: wrote to stdout on error"
-  if [[ $output != - && -e $output ]]; then fail "lwdock $*: created $output"; fi
-  pass
-}
-
-# expect_error_mentions TEXT: the last error line contains TEXT.
-expect_error_mentions() {
-  grep -qF -- "$1" stderr.txt || fail "error line does not mention '$1': $(cat stderr.txt)"
-  pass
-}
-
 # expect_untouched STATUS OUTPUT ARGS...: as expect_error, but OUTPUT exists
 # beforehand and must keep its content.
 expect_untouched() {

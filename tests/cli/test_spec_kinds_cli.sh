@@ -24,26 +24,6 @@ REAL_DATA_DIR=${LWDOCK_DATA_DIR:-${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}
 mkdir -p no-data default-data
 export LWDOCK_DATA_DIR="$WORK/default-data"
 
-# expect_error STATUS OUTPUT ARGS...: lwdock ARGS fails with exit STATUS, one
-# error line, nothing on stdout, and OUTPUT (a path, or - for none) not created.
-expect_error() {
-  local want=$1 output=$2
-  shift 2
-  run "$@"
-  [[ $status -eq $want ]] || fail "lwdock $* exited $status, expected $want"
-  [[ $(wc -l <stderr.txt) -eq 1 ]] || fail "lwdock $*: expected exactly one line on stderr"
-  grep -q '^lwdock: error: ' stderr.txt || fail "lwdock $*: stderr does not start with 'lwdock: error: '"
-  [[ ! -s stdout.txt ]] || fail "lwdock $*: wrote to stdout on error"
-  if [[ $output != - && -e $output ]]; then fail "lwdock $*: created $output"; fi
-  pass
-}
-
-# expect_error_mentions TEXT: the last error line contains TEXT.
-expect_error_mentions() {
-  grep -qF -- "$1" stderr.txt || fail "error line does not mention '$1': $(cat stderr.txt)"
-  pass
-}
-
 # json_check FILE PYTHON_EXPRESSION: the expression over the parsed file `j` is true.
 json_check() {
   python3 -c 'import json, sys

@@ -2,6 +2,7 @@
 // learnware is usable, named by the convention and found by the semantic
 // query its users will send; resumable; the same for 1 and 2 threads. The
 // image and text parts run only where their npm data packages are fetched.
+#include "tests/support/scratch_dir.h"
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -27,22 +28,7 @@ using lwd::LearnwareStatus;
 using lwd::Market;
 using namespace lwd::scenarios;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lwd-builder-test-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = ::lwd::test::ScratchDir;
 
 lwd::kernels::Context threads(int n) {
   lwd::kernels::Context ctx;

@@ -1,5 +1,6 @@
 // The scenario report writers (scenarios/common/report.h, scenario.h): fixed
 // small tables and curves in, exact or structural expectations out.
+#include "tests/support/scratch_dir.h"
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -21,22 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace lwd::scenarios;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lwd-report-test-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = ::lwd::test::ScratchDir;
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path);

@@ -3,6 +3,7 @@
 // method), every value is a finite MSE in a sane range, the results are the
 // same with 1 and 2 threads, and the written files are complete (the SVG is
 // well-formed XML with the expected series).
+#include "tests/support/scratch_dir.h"
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -29,22 +30,7 @@ namespace fs = std::filesystem;
 namespace ds = lwd::datasets;
 using namespace lwd::scenarios;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lwd-scenario-test-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) std::abort();
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = ::lwd::test::ScratchDir;
 
 // A second search method, to check that every search method gets its rows:
 // the first learnware the semantic filter returns, alone.
