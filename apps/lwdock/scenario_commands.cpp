@@ -29,8 +29,12 @@ struct RunOptions {
   bool list_methods = false;
 };
 
-void list_scenarios() {
+void list_scenarios(bool names_only) {
   const lwd::scenarios::ScenarioRegistry registry = lwd::scenarios::default_scenario_registry();
+  if (names_only) {  // for scripts: one name per line
+    for (const auto& entry : registry.entries()) std::printf("%s\n", entry.name.c_str());
+    return;
+  }
   for (const auto& entry : registry.entries()) {
     std::printf("%-16s %s\n", entry.name.c_str(), entry.description.c_str());
     for (const auto& [key, help] : entry.params) std::printf("  %-24s %s\n", ("--param " + key).c_str(), help.c_str());
@@ -111,7 +115,9 @@ void register_scenario_commands(CLI::App& app, lwd::kernels::Context& ctx) {
   scenario->require_subcommand(1);
 
   CLI::App* list = scenario->add_subcommand("list", "List the scenarios and the methods they report");
-  list->callback([] { list_scenarios(); });
+  auto names_only = std::make_shared<bool>(false);
+  list->add_flag("--names", *names_only, "Only the scenario names, one per line (for scripts)");
+  list->callback([names_only] { list_scenarios(*names_only); });
 
   auto plot_dir = std::make_shared<std::string>();
   CLI::App* plot = scenario->add_subcommand("plot", "Redraw DIR/curve.svg from the curves in DIR/table.json");

@@ -16,6 +16,9 @@ expect_error() {  # STATUS TEXT ARGS...
 expect_ok scenario list
 grep -q '^tabular-homo ' stdout.txt || fail "scenario list lacks tabular-homo"
 grep -q 'median-ensemble' stdout.txt || fail "scenario list lacks the example extension"
+expect_ok scenario list --names
+grep -qx 'tabular-homo' stdout.txt || fail "scenario list --names lacks tabular-homo"
+! grep -q ' ' stdout.txt || fail "scenario list --names printed more than names"
 pass
 
 expect_error 1 "unknown scenario 'nope'" scenario run nope --market .
