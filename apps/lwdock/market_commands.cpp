@@ -14,6 +14,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "apps/lwdock/commands.h"
@@ -224,29 +226,20 @@ struct SearchOptions {
   bool json = false;
 };
 
-// The user's spec, of whichever type its "type" field names.
-void load_user_spec(const std::string& path, lwd::SearchRequest& request) {
-  const std::string text = lwd::io::read_text_file(path);
-  std::string type;
-  try {
-    const json parsed = json::parse(text);
-    if (parsed.is_object() && parsed.contains("type") && parsed["type"].is_string()) type = parsed["type"];
-  } catch (const json::exception& e) {
-    throw lwd::Error(path + ": not valid JSON (" + e.what() + ")");
-  }
-  if (type == lwd::RKMETextSpec::kTypeName) {
-    request.text = lwd::RKMETextSpec::parse(text, path);
-  } else if (type == lwd::RKMEImageSpec::kTypeName) {
-    request.image = lwd::RKMEImageSpec::parse(text, path);
-  } else {
-    request.stat = lwd::RKMETableSpec::parse(text, path);  // names the problem, wrong "type" included
-  }
-}
-
 void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::Market market = lwd::Market::open(o.market, ctx);
   lwd::SearchRequest request;
-  if (!o.spec.empty()) load_user_spec(o.spec, request);
+  if (!o.spec.empty()) {
+    // The request holds the user's spec in the field of its type.
+    std::visit(
+        [&request](auto&& spec) {
+          using Spec = std::decay_t<decltype(spec)>;
+          if constexpr (std::is_same_v<Spec, lwd::RKMETableSpec>) request.stat = std::move(spec);
+          if constexpr (std::is_same_v<Spec, lwd::RKMETextSpec>) request.text = std::move(spec);
+          if constexpr (std::is_same_v<Spec, lwd::RKMEImageSpec>) request.image = std::move(spec);
+        },
+        lwdock::load_any_spec(o.spec));
+  }
   request.options.image_distance_transform = o.image_score == "reference";
   if (!o.semantic.empty()) request.semantic = lwd::SemanticSpec::parse(lwd::io::read_text_file(o.semantic), o.semantic);
   request.options.max_search_num = o.max;

@@ -337,35 +337,8 @@ void run_generate(GenerateOptions o, const GenerateFlags& flags, const lwd::kern
   }
 }
 
-// ---- load any spec -----------------------------------------------------------
-
-using AnySpec = std::variant<lwd::RKMETableSpec, lwd::RKMETextSpec, lwd::RKMEImageSpec>;
-
-// Reads the file once and dispatches on its "type" field. Text that is not
-// JSON, and JSON without a recognised "type", go to the table reader, whose
-// errors say what is wrong (invalid JSON, NaN, missing or wrong type...).
-AnySpec load_any_spec(const std::string& path) {
-  const std::string text = lwd::io::read_text_file(path);
-  nlohmann::json in;
-  try {
-    in = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception&) {
-    return lwd::RKMETableSpec::parse(text, path);
-  }
-  if (in.is_object()) {
-    if (const auto it = in.find("type"); it != in.end() && it->is_string()) {
-      const std::string& type = it->get_ref<const std::string&>();
-      if (type == lwd::RKMETextSpec::kTypeName) return lwd::RKMETextSpec::from_json(in, path);
-      if (type == lwd::RKMEImageSpec::kTypeName) return lwd::RKMEImageSpec::from_json(in, path);
-      if (type != lwd::RKMETableSpec::kTypeName)
-        throw lwd::Error(path + ": unknown specification type \"" + type + "\"; lwdock reads " +
-                         std::string(lwd::RKMETableSpec::kTypeName) + ", " +
-                         std::string(lwd::RKMETextSpec::kTypeName) + " and " +
-                         std::string(lwd::RKMEImageSpec::kTypeName));
-    }
-  }
-  return lwd::RKMETableSpec::from_json(in, path);
-}
+using lwdock::AnySpec;
+using lwdock::load_any_spec;
 
 std::string type_name(const AnySpec& spec) {
   return std::visit([](const auto& s) { return std::string(std::decay_t<decltype(s)>::kTypeName); }, spec);
@@ -515,6 +488,33 @@ void run_herd(const HerdOptions& o, lwd::kernels::Context ctx) {
 }
 
 }  // namespace
+
+namespace lwdock {
+
+AnySpec load_any_spec(const std::string& path) {
+  const std::string text = lwd::io::read_text_file(path);
+  nlohmann::json in;
+  try {
+    in = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    return lwd::RKMETableSpec::parse(text, path);
+  }
+  if (in.is_object()) {
+    if (const auto it = in.find("type"); it != in.end() && it->is_string()) {
+      const std::string& type = it->get_ref<const std::string&>();
+      if (type == lwd::RKMETextSpec::kTypeName) return lwd::RKMETextSpec::from_json(in, path);
+      if (type == lwd::RKMEImageSpec::kTypeName) return lwd::RKMEImageSpec::from_json(in, path);
+      if (type != lwd::RKMETableSpec::kTypeName)
+        throw lwd::Error(path + ": unknown specification type \"" + type + "\"; lwdock reads " +
+                         std::string(lwd::RKMETableSpec::kTypeName) + ", " +
+                         std::string(lwd::RKMETextSpec::kTypeName) + " and " +
+                         std::string(lwd::RKMEImageSpec::kTypeName));
+    }
+  }
+  return lwd::RKMETableSpec::from_json(in, path);
+}
+
+}  // namespace lwdock
 
 void register_spec_commands(CLI::App& app, lwd::kernels::Context& ctx) {
   CLI::App* spec = app.add_subcommand("spec", "Build, compare, inspect and sample RKME statistical specifications");
