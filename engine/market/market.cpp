@@ -9,6 +9,25 @@
 
 namespace lwd {
 
+namespace {
+
+// memo[key], computed (outside the lock: an NNGP product takes tens of ms) and
+// stored on a miss. Two threads missing together both compute the same value.
+template <class Map, class Compute>
+double memoised(std::mutex& mutex, Map& memo, const typename Map::key_type& key, Compute compute) {
+  {
+    std::lock_guard lock(mutex);
+    const auto it = memo.find(key);
+    if (it != memo.end()) return it->second;
+  }
+  const double value = compute();
+  std::lock_guard lock(mutex);
+  memo.emplace(key, value);
+  return value;
+}
+
+}  // namespace
+
 struct Market::ImageProductMemo {
   std::mutex mutex;
   std::map<std::string, double> self;
@@ -244,37 +263,17 @@ StatSearchResult Market::search_image(const RKMEImageSpec& user, const std::vect
   // candidates go one after another.
   for (std::size_t i = 0; i < n; ++i) {
     products.cross[i] = user.inner_product(*specs[i], ctx_);
-    double self = 0.0;
-    bool known = false;
-    {
-      std::lock_guard lock(image_memo_->mutex);
-      const auto it = image_memo_->self.find(products.ids[i]);
-      if (it != image_memo_->self.end()) {
-        self = it->second;
-        known = true;
-      }
-    }
-    if (!known) {
-      self = specs[i]->inner_product(*specs[i], ctx_);
-      std::lock_guard lock(image_memo_->mutex);
-      image_memo_->self.emplace(products.ids[i], self);
-    }
-    products.self[i] = self;
+    products.self[i] = memoised(image_memo_->mutex, image_memo_->self, products.ids[i],
+                                [&] { return specs[i]->inner_product(*specs[i], ctx_); });
   }
   products.member_inner = [&](std::int64_t a, std::int64_t b) {
     const auto& id_a = products.ids[static_cast<std::size_t>(a)];
     const auto& id_b = products.ids[static_cast<std::size_t>(b)];
     // <m_a, m_b> with m_a's depth; the candidates share one depth, so it is symmetric.
     const auto key = id_a < id_b ? std::make_pair(id_a, id_b) : std::make_pair(id_b, id_a);
-    {
-      std::lock_guard lock(image_memo_->mutex);
-      const auto it = image_memo_->pair.find(key);
-      if (it != image_memo_->pair.end()) return it->second;
-    }
-    const double v = specs[static_cast<std::size_t>(a)]->inner_product(*specs[static_cast<std::size_t>(b)], ctx_);
-    std::lock_guard lock(image_memo_->mutex);
-    image_memo_->pair.emplace(key, v);
-    return v;
+    return memoised(image_memo_->mutex, image_memo_->pair, key, [&] {
+      return specs[static_cast<std::size_t>(a)]->inner_product(*specs[static_cast<std::size_t>(b)], ctx_);
+    });
   };
   return statistical_search_from_products(products, options);
 }
