@@ -21,6 +21,7 @@ struct RunOptions {
   bool quick = false;
   std::string market = "market";
   std::string out;
+  std::string data_dir;
   unsigned long long seed = 1;
   std::vector<std::string> params;
   std::string search;
@@ -55,6 +56,7 @@ void run_scenario(const RunOptions& o, const lwd::kernels::Context& ctx, const s
 
   lwd::scenarios::ScenarioOptions options;
   options.market_dir = o.market;
+  options.data_dir = o.data_dir;
   options.out_dir = o.out.empty() ? std::filesystem::path("results") / o.name : std::filesystem::path(o.out);
   options.quick = o.quick;
   options.seed = o.seed;
@@ -130,6 +132,8 @@ void register_scenario_commands(CLI::App& app, lwd::kernels::Context& ctx) {
   run->add_flag("--quick", o->quick, "Reduced grid (fewer users, n points and repeats): a couple of minutes");
   run->add_option("--market", o->market, "Market directory (`lwdock market build DIR --all`)")->capture_default_str();
   run->add_option("--out", o->out, "Output directory (default results/NAME)");
+  run->add_option("--data-dir", o->data_dir,
+                  "Fetched data packages the image and text users come from (default: lwdock data's cache)");
   run->add_option("--seed", o->seed, "Run seed (users' RKMEs, labelled draws, reuse methods)")
       ->capture_default_str()
       ->check(lwdock::unsigned_integer());

@@ -3,7 +3,10 @@
 #include <algorithm>
 
 #include "engine/error.h"
+#include "engine/image/rkme_image_spec.h"
+#include "engine/reuse/job_selector.h"
 #include "engine/reuse/reuse_methods.h"
+#include "kernels/simplex_qp.h"
 
 namespace lwd::scenarios {
 namespace {
@@ -54,6 +57,62 @@ kernels::Matrix<double> reuse_with_engine(ReuseMethod method, std::span<const Le
   return reuser->predict(in.x_test);
 }
 
+// The job selector for image learnwares (engine/reuse/job_selector.h's steps
+// in the image specs' space): mixture weights from the simplex QP on NNGP
+// products -- K_ij = <m_i, m_j>, c_i = <u, m_i> with u the user's image RKME
+// (the reference's weights use the unreduced user data; the user's reduced
+// RKME is what they submitted, and an NNGP product per user image and
+// learnware point would cost minutes per user) -- then herding from each
+// image spec and routing the user's preprocessed images; each image is
+// predicted by the learnware it was routed to, from its raw pixels.
+kernels::Matrix<double> image_job_selector(const ReuseInput& in) {
+  const std::span<const Learnware> lws = in.multiple;
+  if (!in.user_image_spec || in.spec_rows_test.rows != in.x_test.rows)
+    throw Error("job selector over image learnwares: the runner must give the user's image RKME and one "
+                "preprocessed row per image to predict");
+  const auto n = static_cast<std::int64_t>(lws.size());
+  for (const Learnware& lw : lws)
+    if (!lw.image_spec) throw Error("job selector: " + lw.id + " has no image specification (mixed kinds)");
+  std::vector<double> weights(static_cast<std::size_t>(n), 1.0);
+  if (n > 1) {
+    kernels::Matrix<double> gram(n, n);
+    std::vector<double> c(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) {
+      const RKMEImageSpec& a = *lws[static_cast<std::size_t>(i)].image_spec;
+      c[static_cast<std::size_t>(i)] = in.user_image_spec->inner_product(a, in.ctx);
+      for (std::int64_t j = 0; j <= i; ++j)
+        gram(i, j) = gram(j, i) = a.inner_product(*lws[static_cast<std::size_t>(j)].image_spec, in.ctx);
+    }
+    weights = kernels::solve_simplex_qp(gram.view(), c).x;
+  }
+  const HerdFn herd = [&](std::int64_t i, std::int64_t count, const kernels::Context& c) {
+    const ImageBatch images = lws[static_cast<std::size_t>(i)].image_spec->herding(count, c);
+    const std::int64_t width = images.shape.pixels_per_image();
+    kernels::Matrix<double> rows(images.count(), width);
+    std::copy(images.pixels.begin(), images.pixels.end(), rows.data());
+    return rows;
+  };
+  const JobSelection selection = route_jobs(weights, herd, in.spec_rows_test, in.ctx);
+  kernels::Matrix<double> out;
+  for (std::int64_t k = 0; k < n; ++k) {
+    std::vector<std::int64_t> rows;
+    for (std::int64_t r = 0; r < in.x_test.rows; ++r)
+      if (selection.routes[static_cast<std::size_t>(r)] == k) rows.push_back(r);
+    if (rows.empty()) continue;
+    kernels::Matrix<double> x(static_cast<std::int64_t>(rows.size()), in.x_test.cols);
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      std::copy_n(in.x_test.row(rows[r]), in.x_test.cols, x.row(static_cast<std::int64_t>(r)));
+    const kernels::Matrix<double> predicted = lws[static_cast<std::size_t>(k)].predict(x.view());
+    if (out.empty()) out = kernels::Matrix<double>(in.x_test.rows, predicted.cols(), 0.0);
+    if (predicted.cols() != out.cols())
+      throw Error("job selector: " + lws[static_cast<std::size_t>(k)].id + " predicts " +
+                  std::to_string(predicted.cols()) + " outputs, the others " + std::to_string(out.cols()));
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      std::copy_n(predicted.row(static_cast<std::int64_t>(r)), predicted.cols(), out.row(rows[r]));
+  }
+  return out;
+}
+
 }  // namespace
 
 void MethodRegistry::add_search(SearchMethodEntry entry) {
@@ -92,11 +151,7 @@ void register_builtin_methods(MethodRegistry& registry) {
   registry.add_search({kMarketSearch, "market search",
                        "Market::search: the semantic filter, then the RKME search (singles and greedy mixture)",
                        [](const SearchInput& in) {
-                         SearchRequest request;
-                         request.stat = *in.user_spec;
-                         request.semantic = *in.semantic;
-                         request.options = in.options;
-                         const SearchResponse response = in.market->search(request);
+                         const SearchResponse response = in.market->search(*in.query);
                          SearchOutput out;
                          for (const SingleMatch& s : response.stat.singles) out.single_ids.push_back(s.id);
                          if (response.stat.mixture) {
@@ -113,7 +168,10 @@ void register_builtin_methods(MethodRegistry& registry) {
                       }});
   registry.add_reuse({kJobSelector, "Job Selector Reuse (Multiple)", false,
                       "engine job selector over the mixture (each row routed to one learnware)",
-                      [](const ReuseInput& in) { return reuse_with_engine(ReuseMethod::kJobSelector, in.multiple, in); }});
+                      [](const ReuseInput& in) {
+                        if (in.multiple.front().image_spec) return image_job_selector(in);
+                        return reuse_with_engine(ReuseMethod::kJobSelector, in.multiple, in);
+                      }});
   registry.add_reuse({kAverageEnsemble, "Average Ensemble Reuse (Multiple)", false,
                       "engine averaging over the mixture (mean / vote by probability)",
                       [](const ReuseInput& in) { return reuse_with_engine(ReuseMethod::kAveraging, in.multiple, in); }});

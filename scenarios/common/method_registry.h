@@ -38,9 +38,10 @@ namespace lwd::scenarios {
 
 struct SearchInput {
   const Market* market = nullptr;
-  const RKMETableSpec* user_spec = nullptr;  // the user's RKME (of the rows to predict)
-  const SemanticSpec* semantic = nullptr;    // the user's semantic query
-  StatSearchOptions options;
+  // What the user submits: the semantic query, the RKME of the rows to
+  // predict (exactly one of query->stat, query->text, query->image: tables,
+  // text, images) and the search options (max_search_num...).
+  const SearchRequest* query = nullptr;
   kernels::Context ctx;                      // one thread, seeded
 };
 
@@ -66,10 +67,22 @@ struct ReuseInput {
   std::span<const Learnware> single;         // the singles, best first (never empty)
   std::span<const Learnware> multiple;       // the mixture, or the top singles when there is no mixture
   std::span<const double> mixture_weights;   // weights of `multiple`; empty when it is the top singles
-  kernels::ConstMatrixView<double> x_test;   // the user's rows to predict
+  // The user's rows to predict, as the learnwares' models read them:
+  // tables: the features; images: the flattened 28 x 28 pixels; text: the
+  // documents' sentence embeddings, the learnwares being handed over wrapped
+  // to read them (on_embedded_documents, embedded_documents.h). For every
+  // kind they are also the user's own numeric features (feature augmentation).
+  kernels::ConstMatrixView<double> x_test;
   // The user's labelled rows: only for methods with needs_labels (else empty).
   kernels::ConstMatrixView<double> x_labelled;
   std::span<const double> y_labelled;
+  // Image learnwares only, for methods that compare the user's rows with the
+  // learnwares' specifications (the job selector): the rows to predict in the
+  // space image specs live in (preprocessed 32 x 32 pixels, one row per
+  // image, RKMEImageSpec::generate with reduce = false) and the user's image
+  // RKME. Tables and text need neither: their specs describe x_test's space.
+  kernels::ConstMatrixView<double> spec_rows_test;
+  const RKMEImageSpec* user_image_spec = nullptr;
   TaskType task = TaskType::kRegression;     // the user's task
   std::int64_t num_classes = 0;              // classification: classes of the user's labels
   kernels::Context ctx;                      // one thread, seeded for this user and repeat

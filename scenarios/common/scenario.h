@@ -36,6 +36,7 @@ namespace lwd::scenarios {
 
 struct ScenarioOptions {
   std::filesystem::path market_dir;          // the experiment market (lwdock market build)
+  std::filesystem::path data_dir;            // fetched data packages (image, text); empty = lwdock data's cache
   std::filesystem::path out_dir;             // where the files go; empty = write nothing
   bool quick = false;                        // the reduced grid (a couple of minutes)
   std::uint64_t seed = 1;                    // the run seed

@@ -14,6 +14,7 @@
 #include "kernels/parallel.h"
 #include "kernels/random.h"
 #include "scenarios/common/progress.h"
+#include "scenarios/common/user_study.h"
 #include "scenarios/market/market_builder.h"
 
 namespace lwd::scenarios {
@@ -23,9 +24,6 @@ namespace ds = lwd::datasets;
 using kernels::Matrix;
 
 constexpr const char* kScenarioName = "tabular-homo";
-constexpr const char* kMeanInMarket = "mean-in-market";
-constexpr const char* kBestInMarket = "best-in-market";
-constexpr const char* kUserModel = "user-model";
 
 // The paper's homogeneous table (PAPER_RESULTS.md), by row key.
 const std::map<std::string, double>& published_mse() {
@@ -39,40 +37,6 @@ const std::map<std::string, double>& published_mse() {
 std::string space_key(ds::FeatureSpace f, ds::LabelSpace l) {
   return std::string(ds::to_string(f)) + "/" + std::string(ds::to_string(l));
 }
-
-std::vector<std::int64_t> parse_int_list(const std::string& key, const std::vector<std::string>& items) {
-  std::vector<std::int64_t> out;
-  for (const std::string& item : items) {
-    ScenarioOptions one;
-    one.params[key] = item;
-    out.push_back(param_int(one, key, 0));
-  }
-  return out;
-}
-
-// Learnwares loaded once and shared, read-only, by the user workers (a
-// Learnware is a handle: copies share the model). Loading goes through the
-// market's store, so it is serialised.
-class LearnwareCache {
- public:
-  explicit LearnwareCache(const Market& market) : market_(market) {}
-
-  Learnware get(const std::string& id) {
-    std::lock_guard lock(mutex_);
-    auto it = loaded_.find(id);
-    if (it == loaded_.end()) it = loaded_.emplace(id, load_learnware(market_, id)).first;
-    return it->second;
-  }
-  std::size_t size() const {
-    std::lock_guard lock(mutex_);
-    return loaded_.size();
-  }
-
- private:
-  const Market& market_;
-  mutable std::mutex mutex_;
-  std::map<std::string, Learnware> loaded_;
-};
 
 // Everything one user contributes in one space.
 struct UserSpaceResult {
@@ -112,20 +76,6 @@ double mse_of(const Matrix<double>& predictions, const Matrix<double>& truth) {
   return score_predictions(Metric::kMse, predictions.view(), truth.view());
 }
 
-// n distinct rows of [0, total), by a partial Fisher-Yates shuffle.
-std::vector<std::int64_t> sample_rows(std::int64_t total, std::int64_t n, std::uint64_t seed) {
-  std::vector<std::int64_t> order(static_cast<std::size_t>(total));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
-  kernels::Rng rng(seed);
-  const std::int64_t take = std::min(n, total);
-  for (std::int64_t i = 0; i < take; ++i) {
-    const auto j = i + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(total - i)));
-    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
-  }
-  order.resize(static_cast<std::size_t>(take));
-  return order;
-}
-
 UserSpaceResult run_user_space(const RunPlan& plan, const ds::StoreSales& store, int user, int space_index) {
   const TabularHomoConfig& config = *plan.config;
   const std::uint64_t seed = plan.options->seed;
@@ -143,11 +93,14 @@ UserSpaceResult run_user_space(const RunPlan& plan, const ds::StoreSales& store,
   // 1. The user's RKME, of the rows they want predicted.
   const kernels::Context spec_ctx{1, derive_seed(seed, {u, s, 1})};
   const RKMETableSpec user_spec = RKMETableSpec::generate(spec_ctx, data.x_test, market_table_rkme_options());
-  const SemanticSpec query = tabular_user_query(feature, label);
+  SearchRequest query;
+  query.stat = user_spec;
+  query.semantic = tabular_user_query(feature, label);
+  query.options.max_search_num = config.max_search_num;
 
   // 3. Mean / Best in Market over what the semantic filter returns.
   SearchRequest semantic_only;
-  semantic_only.semantic = query;
+  semantic_only.semantic = query.semantic;
   const std::vector<std::string> matches = plan.market->search(semantic_only).semantic_ids;
   out.semantic_matches = static_cast<std::int64_t>(matches.size());
   if (matches.empty()) {
@@ -220,9 +173,7 @@ UserSpaceResult run_user_space(const RunPlan& plan, const ds::StoreSales& store,
     try {
       SearchInput in;
       in.market = plan.market;
-      in.user_spec = &user_spec;
-      in.semantic = &query;
-      in.options.max_search_num = config.max_search_num;
+      in.query = &query;
       in.ctx = kernels::Context{1, derive_seed(seed, {u, s, 2, si})};
       const SearchOutput found_ids = search.search(in);
       const FoundLearnwares found = resolve_search_output(
@@ -328,17 +279,7 @@ TabularHomoConfig tabular_homo_config(const ScenarioOptions& options) {
           {ds::parse_feature_space(item.substr(0, slash)), ds::parse_label_space(item.substr(slash + 1))});
     }
   }
-  if (options.params.count("grid")) config.n_grid = parse_int_list("grid", param_list(options, "grid"));
-  if (options.params.count("repeats")) config.repeats = parse_int_list("repeats", param_list(options, "repeats"));
-  if (config.repeats.size() == 1 && config.n_grid.size() > 1) config.repeats.resize(config.n_grid.size(), config.repeats[0]);
-  if (config.n_grid.size() != config.repeats.size())
-    throw Error("parameters grid and repeats: " + std::to_string(config.n_grid.size()) + " grid point(s) but " +
-                std::to_string(config.repeats.size()) + " repeat count(s)");
-  for (std::size_t i = 0; i < config.n_grid.size(); ++i) {
-    if (config.n_grid[i] < 2) throw Error("parameter grid: every n must be at least 2");
-    if (config.repeats[i] < 1) throw Error("parameter repeats: every count must be at least 1");
-  }
-  config.curve = param_int(options, "curve", config.curve ? 1 : 0) != 0;
+  apply_curve_params(options, config.n_grid, config.repeats, config.curve);
   config.max_search_num = static_cast<int>(param_int(options, "max_search_num", config.max_search_num));
   if (config.max_search_num < 1) throw Error("parameter max_search_num: must be at least 1");
   config.simulator_seed =
@@ -352,15 +293,8 @@ ScenarioResult run_tabular_homo(const TabularHomoConfig& config, const ScenarioO
   if (methods.search_methods().empty()) throw Error("tabular-homo: no search method registered");
   ScenarioResult result;
   result.title = "tabular-homo: homogeneous sales forecasting (PFS-like users, whole market)";
+  result.run = begin_run_info(kScenarioName, options, ctx);
   RunInfo& run = result.run;
-  run.scenario = kScenarioName;
-  run.started_at = utc_timestamp_now();
-  run.git = current_git_state();
-  run.machine = current_machine();
-  run.threads = ctx.threads();
-  run.seed = options.seed;
-  run.quick = options.quick;
-  run.command_line = options.command_line;
   PhaseTimer timer(run.phases);
 
   // The users' chain, exactly as the market builder simulates it.

@@ -38,7 +38,7 @@ void register_first_match_search(MethodRegistry& registry) {
   registry.add_search({"first-match", "first semantic match", "test: the first semantic match, no mixture",
                        [](const SearchInput& in) {
                          lwd::SearchRequest request;
-                         request.semantic = *in.semantic;
+                         request.semantic = in.query->semantic;
                          SearchOutput out;
                          const auto ids = in.market->search(request).semantic_ids;
                          if (!ids.empty()) out.single_ids.push_back(ids.front());

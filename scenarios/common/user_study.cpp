@@ -1,0 +1,451 @@
+#include "scenarios/common/user_study.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include "engine/error.h"
+#include "kernels/parallel.h"
+#include "kernels/random.h"
+#include "scenarios/common/progress.h"
+
+namespace lwd::scenarios {
+
+Learnware LearnwareCache::get(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto it = loaded_.find(id);
+  if (it == loaded_.end()) it = loaded_.emplace(id, load_learnware(market_, id)).first;
+  return it->second;
+}
+
+std::size_t LearnwareCache::size() const {
+  std::lock_guard lock(mutex_);
+  return loaded_.size();
+}
+
+std::vector<std::int64_t> sample_rows(std::int64_t total, std::int64_t n, std::uint64_t seed) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(std::max<std::int64_t>(total, 0)));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  kernels::Rng rng(seed);
+  const std::int64_t take = std::clamp<std::int64_t>(n, 0, total);
+  for (std::int64_t i = 0; i < take; ++i) {
+    const auto j = i + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(total - i)));
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+  }
+  order.resize(static_cast<std::size_t>(take));
+  return order;
+}
+
+std::vector<std::int64_t> counts_in_ratio(std::int64_t n, std::span<const double> ratios) {
+  std::vector<std::int64_t> counts;
+  std::vector<std::pair<double, std::size_t>> remainders;
+  std::int64_t given = 0;
+  for (std::size_t c = 0; c < ratios.size(); ++c) {
+    const double exact = static_cast<double>(n) * ratios[c];
+    counts.push_back(static_cast<std::int64_t>(std::floor(exact)));
+    given += counts.back();
+    remainders.push_back({exact - std::floor(exact), c});
+  }
+  std::stable_sort(remainders.begin(), remainders.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (std::size_t k = 0; given < n && k < remainders.size(); ++k, ++given) ++counts[remainders[k].second];
+  return counts;
+}
+
+void apply_curve_params(const ScenarioOptions& options, std::vector<std::int64_t>& grid,
+                        std::vector<std::int64_t>& repeats, bool& curve) {
+  auto ints = [&](const std::string& key) {
+    std::vector<std::int64_t> out;
+    for (const std::string& item : param_list(options, key)) {
+      ScenarioOptions one;
+      one.params[key] = item;
+      out.push_back(param_int(one, key, 0));
+    }
+    return out;
+  };
+  if (options.params.count("grid")) grid = ints("grid");
+  if (options.params.count("repeats")) repeats = ints("repeats");
+  if (repeats.size() == 1 && grid.size() > 1) repeats.resize(grid.size(), repeats[0]);
+  if (grid.size() != repeats.size())
+    throw Error("parameters grid and repeats: " + std::to_string(grid.size()) + " grid point(s) but " +
+                std::to_string(repeats.size()) + " repeat count(s)");
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    if (grid[i] < 2) throw Error("parameter grid: every n must be at least 2");
+    if (repeats[i] < 1) throw Error("parameter repeats: every count must be at least 1");
+  }
+  curve = param_int(options, "curve", curve ? 1 : 0) != 0;
+}
+
+RunInfo begin_run_info(const std::string& scenario, const ScenarioOptions& options, const kernels::Context& ctx) {
+  RunInfo run;
+  run.scenario = scenario;
+  run.started_at = utc_timestamp_now();
+  run.git = current_git_state();
+  run.machine = current_machine();
+  run.threads = ctx.threads();
+  run.seed = options.seed;
+  run.quick = options.quick;
+  run.command_line = options.command_line;
+  return run;
+}
+
+namespace {
+
+// Everything one user contributes.
+struct UserOutcome {
+  std::string error;  // non-empty: the user is left out
+  std::string description;
+  double mean_in_market = kNaN;
+  double best_in_market = kNaN;
+  std::vector<std::vector<double>> label_free;  // [search][label-free method]
+  std::vector<int> mixture_size;                // per search; 0: no mixture
+  std::vector<std::string> method_errors;
+  std::vector<std::vector<double>> user_model;  // [grid][repeat]
+  std::vector<std::vector<std::vector<std::vector<double>>>> labelled;  // [search][method][grid][repeat]
+};
+
+struct Plan {
+  const StudySetup* setup = nullptr;
+  const ScenarioOptions* options = nullptr;
+  const Market* market = nullptr;
+  LearnwareCache* cache = nullptr;
+  std::vector<std::string> semantic_ids;  // what the user query's semantic filter returns
+  std::vector<const SearchMethodEntry*> searches;
+  std::vector<const ReuseMethodEntry*> label_free, labelled;
+};
+
+kernels::Matrix<double> truth_column(std::span<const double> y) {
+  return kernels::Matrix<double>(static_cast<std::int64_t>(y.size()), 1, std::vector<double>(y.begin(), y.end()));
+}
+
+kernels::Matrix<double> gather_rows(const kernels::Matrix<double>& x, std::span<const std::int64_t> rows) {
+  kernels::Matrix<double> out(static_cast<std::int64_t>(rows.size()), x.cols());
+  for (std::size_t i = 0; i < rows.size(); ++i) std::copy_n(x.row(rows[i]), x.cols(), out.row(static_cast<std::int64_t>(i)));
+  return out;
+}
+
+UserOutcome run_user(const Plan& plan,
+                     const std::function<StudyUser(int, const kernels::Context&)>& make_user, int user) {
+  const StudySetup& setup = *plan.setup;
+  const std::uint64_t seed = plan.options->seed;
+  const auto u = static_cast<std::uint64_t>(user);
+  UserOutcome out;
+  StudyUser data = make_user(user, kernels::Context{1, derive_seed(seed, {u, 1})});
+  out.description = data.description;
+  const kernels::Matrix<double> truth = truth_column(data.y_test);
+  auto score = [&](const kernels::Matrix<double>& predictions) {
+    return score_predictions(setup.metric, predictions.view(), truth.view());
+  };
+  auto adapt = [&](Learnware lw) { return data.adapt ? data.adapt(lw) : lw; };
+
+  // Mean / Best in Market over the semantic filter's learnwares. Users start
+  // at different learnwares (parallel users queueing on one model would
+  // wait); the scores are summed in match order whatever the start.
+  const std::vector<std::string>& matches = plan.semantic_ids;
+  std::vector<double> scores(matches.size(), kNaN);
+  for (std::size_t k = 0; k < matches.size(); ++k) {
+    const std::size_t i = (k + static_cast<std::size_t>(user)) % matches.size();
+    scores[i] = score(adapt(plan.cache->get(matches[i])).predict(data.x_test.view()));
+  }
+  double total = 0.0;
+  for (const double s : scores) {
+    total += s;
+    const bool better = setup.higher_is_better ? s > out.best_in_market : s < out.best_in_market;
+    if (better || std::isnan(out.best_in_market)) out.best_in_market = s;
+  }
+  out.mean_in_market = total / static_cast<double>(matches.size());
+
+  // The labelled draws and the self-trained model.
+  std::vector<std::int64_t> grid;
+  for (std::int64_t n : setup.n_grid) grid.push_back(std::min(n, data.max_labelled));
+  std::vector<std::vector<std::vector<std::int64_t>>> draws(setup.curve ? grid.size() : 0);
+  out.user_model.resize(draws.size());
+  for (std::size_t g = 0; g < draws.size(); ++g) {
+    for (std::int64_t r = 0; r < setup.repeats[g]; ++r) {
+      const auto n = static_cast<std::uint64_t>(setup.n_grid[g]), rr = static_cast<std::uint64_t>(r);
+      draws[g].push_back(data.draw(grid[g], derive_seed(seed, {u, 4, n, rr})));
+      const kernels::Context model_ctx{1, derive_seed(seed, {u, 5, n, rr})};
+      out.user_model[g].push_back(score(data.user_model(draws[g].back(), model_ctx)));
+    }
+  }
+
+  SearchRequest query = data.query;
+  query.semantic = setup.semantic_query;
+  query.options.max_search_num = setup.max_search_num;
+  for (std::size_t si = 0; si < plan.searches.size(); ++si) {
+    const SearchMethodEntry& search = *plan.searches[si];
+    std::vector<double> label_free(plan.label_free.size(), kNaN);
+    std::vector<std::vector<std::vector<double>>> labelled(plan.labelled.size());
+    for (auto& per_method : labelled) {
+      per_method.resize(draws.size());
+      for (std::size_t g = 0; g < draws.size(); ++g) per_method[g].assign(draws[g].size(), kNaN);
+    }
+    int mixture_size = 0;
+    try {
+      SearchInput in;
+      in.market = plan.market;
+      in.query = &query;
+      in.ctx = kernels::Context{1, derive_seed(seed, {u, 2, si})};
+      const FoundLearnwares found = resolve_search_output(
+          search.search(in), [&](const std::string& id) { return adapt(plan.cache->get(id)); },
+          static_cast<std::size_t>(setup.max_search_num));
+      mixture_size = found.has_mixture ? static_cast<int>(found.multiple.size()) : 0;
+      auto base_input = [&](std::uint64_t method_seed) {
+        ReuseInput ri;
+        ri.single = found.single;
+        ri.multiple = found.multiple;
+        ri.mixture_weights = found.mixture_weights;
+        ri.x_test = data.x_test.view();
+        ri.spec_rows_test = data.spec_rows_test.view();
+        ri.user_image_spec = query.image ? &*query.image : nullptr;
+        ri.task = TaskType::kClassification;
+        ri.num_classes = setup.num_classes;
+        ri.ctx = kernels::Context{1, method_seed};
+        return ri;
+      };
+      for (std::size_t m = 0; m < plan.label_free.size(); ++m) {
+        try {
+          label_free[m] = score(plan.label_free[m]->predict(base_input(derive_seed(seed, {u, 3, si, m}))));
+        } catch (const std::exception& e) {
+          out.method_errors.push_back(search.key + "/" + plan.label_free[m]->key + ": " + e.what());
+        }
+      }
+      for (std::size_t m = 0; m < plan.labelled.size(); ++m) {
+        try {
+          for (std::size_t g = 0; g < draws.size(); ++g) {
+            for (std::size_t r = 0; r < draws[g].size(); ++r) {
+              ReuseInput ri = base_input(
+                  derive_seed(seed, {u, 6, si, m, static_cast<std::uint64_t>(setup.n_grid[g]), r}));
+              const kernels::Matrix<double> x = gather_rows(data.x_pool, draws[g][r]);
+              std::vector<double> y;
+              for (const std::int64_t row : draws[g][r]) y.push_back(data.y_pool[static_cast<std::size_t>(row)]);
+              ri.x_labelled = x.view();
+              ri.y_labelled = y;
+              labelled[m][g][r] = score(plan.labelled[m]->predict(ri));
+            }
+          }
+        } catch (const std::exception& e) {
+          out.method_errors.push_back(search.key + "/" + plan.labelled[m]->key + ": " + e.what());
+        }
+      }
+    } catch (const std::exception& e) {
+      out.method_errors.push_back(search.key + ": " + e.what());
+    }
+    out.label_free.push_back(std::move(label_free));
+    out.labelled.push_back(std::move(labelled));
+    out.mixture_size.push_back(mixture_size);
+  }
+  return out;
+}
+
+std::string row_key(const Plan& plan, std::size_t search, const ReuseMethodEntry& method) {
+  return search == 0 ? method.key : method.key + "@" + plan.searches[search]->key;
+}
+std::string row_label(const Plan& plan, std::size_t search, const ReuseMethodEntry& method) {
+  return search == 0 ? method.label : method.label + " [search: " + plan.searches[search]->label + "]";
+}
+
+bool is_builtin_reuse(const std::string& key) {
+  for (const char* k : {kTop1Reuse, kJobSelector, kAverageEnsemble, kEnsemblePruning, kFeatureAugment})
+    if (key == k) return true;
+  return false;
+}
+
+}  // namespace
+
+void run_user_study(const StudySetup& setup,
+                    const std::function<StudyUser(int user, const kernels::Context& ctx)>& make_user,
+                    const Market& market, const ScenarioOptions& options, const MethodRegistry& methods,
+                    const kernels::Context& ctx, ScenarioResult& result, PhaseTimer& timer) {
+  if (setup.users < 1) throw Error(setup.scenario + ": no users to run");
+  if (methods.search_methods().empty()) throw Error(setup.scenario + ": no search method registered");
+  if (setup.curve && setup.n_grid.size() != setup.repeats.size())
+    throw Error(setup.scenario + ": the grid and the repeats differ in length");
+
+  Plan plan;
+  plan.setup = &setup;
+  plan.options = &options;
+  plan.market = &market;
+  LearnwareCache cache(market);
+  plan.cache = &cache;
+  for (const SearchMethodEntry& s : methods.search_methods()) plan.searches.push_back(&s);
+  for (const ReuseMethodEntry& m : methods.reuse_methods())
+    if (!setup.skipped_methods.count(m.key)) (m.needs_labels ? plan.labelled : plan.label_free).push_back(&m);
+
+  // What the users' semantic query finds: every user asks with the same tags.
+  timer.start("load learnwares");
+  {
+    SearchRequest semantic_only;
+    semantic_only.semantic = setup.semantic_query;
+    plan.semantic_ids = market.search(semantic_only).semantic_ids;
+  }
+  if (plan.semantic_ids.empty())
+    throw Error(setup.scenario + ": the market at " + options.market_dir.string() +
+                " has no usable learnware for the users' semantic query (build it with `lwdock market build`)");
+  {
+    ProgressBar bar(setup.scenario + ": loading learnwares", static_cast<std::int64_t>(plan.semantic_ids.size()),
+                    options.quiet);
+    for (const std::string& id : plan.semantic_ids) {
+      cache.get(id);
+      bar.advance();
+    }
+  }
+
+  timer.start(setup.curve ? "users (table and curve)" : "users (table)");
+  std::vector<UserOutcome> outcomes(static_cast<std::size_t>(setup.users));
+  {
+    ProgressBar bar(setup.scenario + ": users", setup.users, options.quiet);
+    kernels::parallel_for(ctx, 0, setup.users, [&](std::int64_t user) {
+      try {
+        outcomes[static_cast<std::size_t>(user)] = run_user(plan, make_user, static_cast<int>(user));
+      } catch (const std::exception& e) {
+        outcomes[static_cast<std::size_t>(user)].error = e.what();
+      }
+      bar.advance();
+    });
+  }
+
+  timer.start("aggregate");
+  ResultTable table;
+  table.key = setup.table_key;
+  table.title = setup.table_title;
+  table.metric = setup.metric_label;
+  table.higher_is_better = setup.higher_is_better;
+  table.published_source = setup.published_source;
+  std::vector<double> mean_in, best_in;
+  std::vector<std::vector<std::vector<double>>> lf(plan.searches.size(),
+                                                   std::vector<std::vector<double>>(plan.label_free.size()));
+  std::vector<int> with_mixture(plan.searches.size(), 0), mixture_members(plan.searches.size(), 0);
+  int used = 0;
+  for (int user = 0; user < setup.users; ++user) {
+    const UserOutcome& r = outcomes[static_cast<std::size_t>(user)];
+    if (!r.error.empty()) {
+      result.warnings.push_back("user " + std::to_string(user) + " left out: " + r.error);
+      continue;
+    }
+    for (const std::string& e : r.method_errors)
+      result.warnings.push_back("user " + std::to_string(user) + ": " + e);
+    ++used;
+    mean_in.push_back(r.mean_in_market);
+    best_in.push_back(r.best_in_market);
+    for (std::size_t si = 0; si < plan.searches.size(); ++si) {
+      for (std::size_t m = 0; m < plan.label_free.size(); ++m)
+        if (!std::isnan(r.label_free[si][m])) lf[si][m].push_back(r.label_free[si][m]);
+      with_mixture[si] += r.mixture_size[si] > 0 ? 1 : 0;
+      mixture_members[si] += r.mixture_size[si];
+    }
+  }
+  auto published = [&](const std::string& key) -> std::optional<double> {
+    const auto it = setup.published.find(key);
+    return it == setup.published.end() ? std::nullopt : std::optional<double>(it->second);
+  };
+  table.rows.push_back({kMeanInMarket, "Mean in Market (Single)", published(kMeanInMarket), mean_std(mean_in),
+                        "over the semantic filter's learnwares"});
+  table.rows.push_back({kBestInMarket, "Best in Market (Single)", published(kBestInMarket), mean_std(best_in),
+                        "oracle: best of them on the user's rows"});
+  for (std::size_t si = 0; si < plan.searches.size(); ++si) {
+    for (std::size_t m = 0; m < plan.label_free.size(); ++m) {
+      const ReuseMethodEntry& method = *plan.label_free[m];
+      ResultRow row;
+      row.key = row_key(plan, si, method);
+      row.label = row_label(plan, si, method);
+      if (si == 0 && plan.searches[si]->key == kMarketSearch) row.published = published(method.key);
+      row.ours = mean_std(lf[si][m]);
+      row.note = is_builtin_reuse(method.key) ? "" : "extension method";
+      if (si > 0) row.note += (row.note.empty() ? "" : "; ") + std::string("search method ") + plan.searches[si]->key;
+      table.rows.push_back(std::move(row));
+    }
+  }
+  table.notes = setup.notes;
+  for (const auto& [key, why] : setup.skipped_methods)
+    if (methods.find_reuse(key)) table.notes.push_back("Not run: " + methods.find_reuse(key)->label + " -- " + why);
+  table.notes.push_back(std::to_string(used) + " of " + std::to_string(setup.users) + " users; the semantic filter returns " +
+                        std::to_string(plan.semantic_ids.size()) +
+                        " learnwares, and the statistical search runs over them.");
+  for (std::size_t si = 0; si < plan.searches.size(); ++si) {
+    const std::string who = plan.searches.size() > 1 ? "Search " + plan.searches[si]->key + ": " : "";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f",
+                  with_mixture[si] > 0 ? static_cast<double>(mixture_members[si]) / with_mixture[si] : 0.0);
+    table.notes.push_back(who + "a mixture was found for " + std::to_string(with_mixture[si]) + "/" +
+                          std::to_string(used) + " users (mean size " + buf +
+                          "; without one the multiple-learnware methods use the top " +
+                          std::to_string(setup.max_search_num) + " singles).");
+  }
+  result.tables.push_back(std::move(table));
+
+  if (setup.curve && !setup.n_grid.empty()) {
+    Curve curve;
+    curve.key = setup.table_key;
+    curve.title = setup.scenario + ": labelled-data curve (" + std::to_string(used) + " users)";
+    curve.x_label = setup.curve_x_label;
+    curve.y_label = setup.metric_label;
+    curve.higher_is_better = setup.higher_is_better;
+    for (const std::int64_t n : setup.n_grid) curve.x.push_back(static_cast<double>(n));
+    curve.repeats = setup.repeats;
+    // Per grid point: each repeat's score averaged over users, then mean ± std over the repeats.
+    auto over_repeats = [&](auto&& score_of) {
+      std::vector<MeanStd> points;
+      for (std::size_t g = 0; g < setup.n_grid.size(); ++g) {
+        std::vector<double> per_repeat;
+        for (std::int64_t r = 0; r < setup.repeats[g]; ++r) {
+          std::vector<double> users;
+          for (const UserOutcome& o : outcomes) {
+            if (!o.error.empty()) continue;
+            const double v = score_of(o, g, static_cast<std::size_t>(r));
+            if (!std::isnan(v)) users.push_back(v);
+          }
+          if (!users.empty()) per_repeat.push_back(mean_std(users).mean);
+        }
+        points.push_back(mean_std(per_repeat));
+      }
+      return points;
+    };
+    curve.series.push_back({kUserModel, setup.user_model_label, true,
+                            over_repeats([](const UserOutcome& o, std::size_t g, std::size_t r) {
+                              return g < o.user_model.size() && r < o.user_model[g].size() ? o.user_model[g][r] : kNaN;
+                            })});
+    const ResultTable& written = result.tables.back();
+    for (std::size_t si = 0; si < plan.searches.size(); ++si) {
+      for (std::size_t m = 0; m < plan.label_free.size(); ++m) {
+        const std::string key = row_key(plan, si, *plan.label_free[m]);
+        const ResultRow* row = written.find(key);
+        CurveSeries series{key, row_label(plan, si, *plan.label_free[m]), false, {}};
+        for (std::size_t g = 0; g < setup.n_grid.size(); ++g)
+          series.points.push_back(MeanStd{row ? row->ours.mean : kNaN, 0.0, row ? row->ours.count : 0});
+        curve.series.push_back(std::move(series));
+      }
+      for (std::size_t m = 0; m < plan.labelled.size(); ++m) {
+        curve.series.push_back({row_key(plan, si, *plan.labelled[m]), row_label(plan, si, *plan.labelled[m]), true,
+                                over_repeats([&](const UserOutcome& o, std::size_t g, std::size_t r) {
+                                  const auto& v = o.labelled[si][m];
+                                  return g < v.size() && r < v[g].size() ? v[g][r] : kNaN;
+                                })});
+      }
+    }
+    result.curves.push_back(std::move(curve));
+  }
+
+  nlohmann::json users = nlohmann::json::array();
+  for (const UserOutcome& o : outcomes) users.push_back(o.error.empty() ? o.description : "left out: " + o.error);
+  nlohmann::json search_keys = nlohmann::json::array(), reuse_keys = nlohmann::json::array();
+  for (const auto* s : plan.searches) search_keys.push_back(s->key);
+  for (const ReuseMethodEntry& m : methods.reuse_methods())
+    if (!setup.skipped_methods.count(m.key)) reuse_keys.push_back(m.key);
+  result.run.config["users"] = setup.users;
+  result.run.config["max_search_num"] = setup.max_search_num;
+  result.run.config["curve"] = setup.curve;
+  result.run.config["n_grid"] = setup.n_grid;
+  result.run.config["repeats"] = setup.repeats;
+  result.run.config["search_methods"] = search_keys;
+  result.run.config["reuse_methods"] = reuse_keys;
+  result.run.config["seeds"] = "per (user, purpose[, n, repeat]) = derive_seed(seed, {...})";
+  result.run.extra["learnwares_in_market"] = market.list(LearnwareStatus::usable).size();
+  result.run.extra["semantic_matches"] = plan.semantic_ids.size();
+  result.run.extra["learnwares_loaded"] = cache.size();
+  result.run.extra["users"] = users;
+  result.run.extra["warnings"] = result.warnings.size();
+}
+
+}  // namespace lwd::scenarios
