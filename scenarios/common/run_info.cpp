@@ -56,7 +56,8 @@ GitState current_git_state() {
       state.source = "git";
       bool status_ok = false;
       const std::string changes =
-          command_output(git + " status --porcelain --untracked-files=no 2>/dev/null", &status_ok);
+          command_output(git + " status --porcelain --untracked-files=no -- . ':(exclude)results' 2>/dev/null",
+                         &status_ok);
       state.dirty = status_ok && !changes.empty();
       return state;
     }

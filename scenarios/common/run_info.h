@@ -20,7 +20,8 @@ namespace lwd::scenarios {
 
 struct GitState {
   std::string commit;        // short hash; "unknown" when neither source works
-  bool dirty = false;        // tracked files differ from the commit
+  bool dirty = false;        // tracked files differ from the commit (results/ aside: a
+                             // reproduction rewrites it while its next scenario starts)
   std::string source;        // "git" (read now), "configure-time" or "unknown"
 };
 GitState current_git_state();

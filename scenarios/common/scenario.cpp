@@ -146,6 +146,10 @@ std::vector<std::filesystem::path> write_scenario_result(const std::filesystem::
 }
 
 std::uint64_t derive_seed(std::uint64_t base, std::initializer_list<std::uint64_t> parts) {
+  return derive_seed(base, std::span<const std::uint64_t>(parts.begin(), parts.size()));
+}
+
+std::uint64_t derive_seed(std::uint64_t base, std::span<const std::uint64_t> parts) {
   std::uint64_t h = splitmix64(base);
   for (std::uint64_t p : parts) h = splitmix64(h ^ splitmix64(p + 0x632BE59BD9B4E019ULL));
   return h;

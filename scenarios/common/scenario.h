@@ -94,6 +94,7 @@ std::vector<std::filesystem::path> write_scenario_result(const std::filesystem::
 // A seed for one piece of a run (a user, a repeat, ...): splitmix64 folded over
 // the base seed and the parts, so it depends on nothing else.
 std::uint64_t derive_seed(std::uint64_t base, std::initializer_list<std::uint64_t> parts);
+std::uint64_t derive_seed(std::uint64_t base, std::span<const std::uint64_t> parts);
 
 // "full/log1p_units" -> "full-log1p_units": a key as a file-name part.
 std::string file_slug(const std::string& key);

@@ -98,6 +98,8 @@ struct UserOutcome {
   std::string description;
   double mean_in_market = kNaN;
   double best_in_market = kNaN;
+  bool best_is_own = false;
+  std::vector<int> top1_is_own;                 // per search
   std::vector<std::vector<double>> label_free;  // [search][label-free method]
   std::vector<int> mixture_size;                // per search; 0: no mixture
   std::vector<std::string> method_errors;
@@ -128,10 +130,18 @@ kernels::Matrix<double> gather_rows(const kernels::Matrix<double>& x, std::span<
 UserOutcome run_user(const Plan& plan,
                      const std::function<StudyUser(int, const kernels::Context&)>& make_user, int user) {
   const StudySetup& setup = *plan.setup;
-  const std::uint64_t seed = plan.options->seed;
-  const auto u = static_cast<std::uint64_t>(user);
+  // derive_seed(run seed, {user, seed_path..., purpose...}).
+  auto seed_for = [&](std::initializer_list<std::uint64_t> purpose) {
+    std::vector<std::uint64_t> parts{static_cast<std::uint64_t>(user)};
+    parts.insert(parts.end(), setup.seed_path.begin(), setup.seed_path.end());
+    parts.insert(parts.end(), purpose);
+    return derive_seed(plan.options->seed, parts);
+  };
   UserOutcome out;
-  StudyUser data = make_user(user, kernels::Context{1, derive_seed(seed, {u, 1})});
+  StudyUser data = make_user(user, kernels::Context{1, seed_for({1})});
+  auto is_own = [&](const Learnware& lw) {
+    return !data.own_learnware.empty() && lw.semantic && lw.semantic->name == data.own_learnware;
+  };
   out.description = data.description;
   const kernels::Matrix<double> truth = truth_column(data.y_test);
   auto score = [&](const kernels::Matrix<double>& predictions) {
@@ -144,15 +154,22 @@ UserOutcome run_user(const Plan& plan,
   // wait); the scores are summed in match order whatever the start.
   const std::vector<std::string>& matches = plan.semantic_ids;
   std::vector<double> scores(matches.size(), kNaN);
+  std::vector<char> own(matches.size(), 0);
   for (std::size_t k = 0; k < matches.size(); ++k) {
     const std::size_t i = (k + static_cast<std::size_t>(user)) % matches.size();
-    scores[i] = score(adapt(plan.cache->get(matches[i])).predict(data.x_test.view()));
+    const Learnware lw = adapt(plan.cache->get(matches[i]));
+    scores[i] = score(lw.predict(data.x_test.view()));
+    own[i] = is_own(lw) ? 1 : 0;
   }
   double total = 0.0;
-  for (const double s : scores) {
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    const double s = scores[i];
     total += s;
     const bool better = setup.higher_is_better ? s > out.best_in_market : s < out.best_in_market;
-    if (better || std::isnan(out.best_in_market)) out.best_in_market = s;
+    if (better || std::isnan(out.best_in_market)) {
+      out.best_in_market = s;
+      out.best_is_own = own[i] != 0;
+    }
   }
   out.mean_in_market = total / static_cast<double>(matches.size());
 
@@ -164,8 +181,8 @@ UserOutcome run_user(const Plan& plan,
   for (std::size_t g = 0; g < draws.size(); ++g) {
     for (std::int64_t r = 0; r < setup.repeats[g]; ++r) {
       const auto n = static_cast<std::uint64_t>(setup.n_grid[g]), rr = static_cast<std::uint64_t>(r);
-      draws[g].push_back(data.draw(grid[g], derive_seed(seed, {u, 4, n, rr})));
-      const kernels::Context model_ctx{1, derive_seed(seed, {u, 5, n, rr})};
+      draws[g].push_back(data.draw(grid[g], seed_for({4, n, rr})));
+      const kernels::Context model_ctx{1, seed_for({5, n, rr})};
       out.user_model[g].push_back(score(data.user_model(draws[g].back(), model_ctx)));
     }
   }
@@ -181,16 +198,17 @@ UserOutcome run_user(const Plan& plan,
       per_method.resize(draws.size());
       for (std::size_t g = 0; g < draws.size(); ++g) per_method[g].assign(draws[g].size(), kNaN);
     }
-    int mixture_size = 0;
+    int mixture_size = 0, top1_own = 0;
     try {
       SearchInput in;
       in.market = plan.market;
       in.query = &query;
-      in.ctx = kernels::Context{1, derive_seed(seed, {u, 2, si})};
+      in.ctx = kernels::Context{1, seed_for({2, si})};
       const FoundLearnwares found = resolve_search_output(
           search.search(in), [&](const std::string& id) { return adapt(plan.cache->get(id)); },
           static_cast<std::size_t>(setup.max_search_num));
       mixture_size = found.has_mixture ? static_cast<int>(found.multiple.size()) : 0;
+      top1_own = is_own(found.single.front()) ? 1 : 0;
       auto base_input = [&](std::uint64_t method_seed) {
         ReuseInput ri;
         ri.single = found.single;
@@ -199,14 +217,14 @@ UserOutcome run_user(const Plan& plan,
         ri.x_test = data.x_test.view();
         ri.spec_rows_test = data.spec_rows_test.view();
         ri.user_image_spec = query.image ? &*query.image : nullptr;
-        ri.task = TaskType::kClassification;
+        ri.task = setup.task;
         ri.num_classes = setup.num_classes;
         ri.ctx = kernels::Context{1, method_seed};
         return ri;
       };
       for (std::size_t m = 0; m < plan.label_free.size(); ++m) {
         try {
-          label_free[m] = score(plan.label_free[m]->predict(base_input(derive_seed(seed, {u, 3, si, m}))));
+          label_free[m] = score(plan.label_free[m]->predict(base_input(seed_for({3, si, m}))));
         } catch (const std::exception& e) {
           out.method_errors.push_back(search.key + "/" + plan.label_free[m]->key + ": " + e.what());
         }
@@ -215,8 +233,7 @@ UserOutcome run_user(const Plan& plan,
         try {
           for (std::size_t g = 0; g < draws.size(); ++g) {
             for (std::size_t r = 0; r < draws[g].size(); ++r) {
-              ReuseInput ri = base_input(
-                  derive_seed(seed, {u, 6, si, m, static_cast<std::uint64_t>(setup.n_grid[g]), r}));
+              ReuseInput ri = base_input(seed_for({6, si, m, static_cast<std::uint64_t>(setup.n_grid[g]), r}));
               const kernels::Matrix<double> x = gather_rows(data.x_pool, draws[g][r]);
               std::vector<double> y;
               for (const std::int64_t row : draws[g][r]) y.push_back(data.y_pool[static_cast<std::size_t>(row)]);
@@ -235,6 +252,7 @@ UserOutcome run_user(const Plan& plan,
     out.label_free.push_back(std::move(label_free));
     out.labelled.push_back(std::move(labelled));
     out.mixture_size.push_back(mixture_size);
+    out.top1_is_own.push_back(top1_own);
   }
   return out;
 }
@@ -274,7 +292,8 @@ void run_user_study(const StudySetup& setup,
     if (!setup.skipped_methods.count(m.key)) (m.needs_labels ? plan.labelled : plan.label_free).push_back(&m);
 
   // What the users' semantic query finds: every user asks with the same tags.
-  timer.start("load learnwares");
+  const std::string phase_key = setup.table_key.empty() ? "" : " (" + setup.table_key + ")";
+  timer.start("load learnwares" + phase_key);
   {
     SearchRequest semantic_only;
     semantic_only.semantic = setup.semantic_query;
@@ -292,7 +311,7 @@ void run_user_study(const StudySetup& setup,
     }
   }
 
-  timer.start(setup.curve ? "users (table and curve)" : "users (table)");
+  timer.start((setup.curve ? "users, table and curve" : "users, table") + phase_key);
   std::vector<UserOutcome> outcomes(static_cast<std::size_t>(setup.users));
   {
     ProgressBar bar(setup.scenario + ": users", setup.users, options.quiet);
@@ -306,7 +325,7 @@ void run_user_study(const StudySetup& setup,
     });
   }
 
-  timer.start("aggregate");
+  timer.start("aggregate" + phase_key);
   ResultTable table;
   table.key = setup.table_key;
   table.title = setup.table_title;
@@ -316,8 +335,9 @@ void run_user_study(const StudySetup& setup,
   std::vector<double> mean_in, best_in;
   std::vector<std::vector<std::vector<double>>> lf(plan.searches.size(),
                                                    std::vector<std::vector<double>>(plan.label_free.size()));
-  std::vector<int> with_mixture(plan.searches.size(), 0), mixture_members(plan.searches.size(), 0);
-  int used = 0;
+  std::vector<int> with_mixture(plan.searches.size(), 0), mixture_members(plan.searches.size(), 0),
+      top1_own(plan.searches.size(), 0);
+  int used = 0, best_own = 0;
   for (int user = 0; user < setup.users; ++user) {
     const UserOutcome& r = outcomes[static_cast<std::size_t>(user)];
     if (!r.error.empty()) {
@@ -329,7 +349,9 @@ void run_user_study(const StudySetup& setup,
     ++used;
     mean_in.push_back(r.mean_in_market);
     best_in.push_back(r.best_in_market);
+    best_own += r.best_is_own ? 1 : 0;
     for (std::size_t si = 0; si < plan.searches.size(); ++si) {
+      top1_own[si] += r.top1_is_own[si];
       for (std::size_t m = 0; m < plan.label_free.size(); ++m)
         if (!std::isnan(r.label_free[si][m])) lf[si][m].push_back(r.label_free[si][m]);
       with_mixture[si] += r.mixture_size[si] > 0 ? 1 : 0;
@@ -371,14 +393,21 @@ void run_user_study(const StudySetup& setup,
     table.notes.push_back(who + "a mixture was found for " + std::to_string(with_mixture[si]) + "/" +
                           std::to_string(used) + " users (mean size " + buf +
                           "; without one the multiple-learnware methods use the top " +
-                          std::to_string(setup.max_search_num) + " singles).");
+                          std::to_string(setup.max_search_num) + " singles)" +
+                          (setup.own_learnware_noun.empty()
+                               ? "."
+                               : "; the top single is the user's own " + setup.own_learnware_noun + " for " +
+                                     std::to_string(top1_own[si]) + "/" + std::to_string(used) + " users."));
   }
+  if (!setup.own_learnware_noun.empty())
+    table.notes.push_back("Best in Market is the user's own " + setup.own_learnware_noun + " for " +
+                          std::to_string(best_own) + "/" + std::to_string(used) + " users.");
   result.tables.push_back(std::move(table));
 
   if (setup.curve && !setup.n_grid.empty()) {
     Curve curve;
     curve.key = setup.table_key;
-    curve.title = setup.scenario + ": labelled-data curve (" + std::to_string(used) + " users)";
+    curve.title = setup.scenario + ": labelled-data curve (" + setup.table_key + ", " + std::to_string(used) + " users)";
     curve.x_label = setup.curve_x_label;
     curve.y_label = setup.metric_label;
     curve.higher_is_better = setup.higher_is_better;
@@ -433,18 +462,18 @@ void run_user_study(const StudySetup& setup,
   for (const auto* s : plan.searches) search_keys.push_back(s->key);
   for (const ReuseMethodEntry& m : methods.reuse_methods())
     if (!setup.skipped_methods.count(m.key)) reuse_keys.push_back(m.key);
-  result.run.config["users"] = setup.users;
+  if (!result.run.config.contains("users")) result.run.config["users"] = setup.users;
   result.run.config["max_search_num"] = setup.max_search_num;
   result.run.config["curve"] = setup.curve;
   result.run.config["n_grid"] = setup.n_grid;
   result.run.config["repeats"] = setup.repeats;
   result.run.config["search_methods"] = search_keys;
   result.run.config["reuse_methods"] = reuse_keys;
-  result.run.config["seeds"] = "per (user, purpose[, n, repeat]) = derive_seed(seed, {...})";
+  result.run.config["seeds"] = "per (user, seed path, purpose[, n, repeat]) = derive_seed(seed, {...})";
   result.run.extra["learnwares_in_market"] = market.list(LearnwareStatus::usable).size();
-  result.run.extra["semantic_matches"] = plan.semantic_ids.size();
-  result.run.extra["learnwares_loaded"] = cache.size();
-  result.run.extra["users"] = users;
+  result.run.extra["semantic_matches"][setup.table_key] = plan.semantic_ids.size();
+  result.run.extra["learnwares_loaded"][setup.table_key] = cache.size();
+  result.run.extra["users"][setup.table_key] = users;
   result.run.extra["warnings"] = result.warnings.size();
 }
 

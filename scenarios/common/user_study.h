@@ -1,7 +1,7 @@
-// The procedure the image and text scenarios share: many users, each with
-// rows to predict and a labelled pool, search the whole market and reuse what
-// they find; the study scores every built-in and registered method and writes
-// one table and one labelled-data curve.
+// The procedure every scenario runner shares (tabular-homo, image, text):
+// many users, each with rows to predict and a labelled pool, search the whole
+// market and reuse what they find; the study scores every built-in and
+// registered method and writes one table and one labelled-data curve.
 //
 // Per user (one thread, seeds derived from the run seed and the user):
 //   1. the runner builds the user (make_user): their query (semantic tags +
@@ -89,6 +89,10 @@ struct StudyUser {
   // How a learnware found is handed to reuse and scoring (text:
   // on_embedded_documents); null: as loaded.
   std::function<Learnware(const Learnware&)> adapt;
+  // The name (semantic spec) of the learnware made from this user's own data,
+  // if the market has one (tabular: the user's store): the notes say how
+  // often the search's top single and the oracle's pick are it. Empty: none.
+  std::string own_learnware;
 };
 
 struct StudySetup {
@@ -96,7 +100,11 @@ struct StudySetup {
   std::string title;                        // ScenarioResult::title
   int users = 0;
   SemanticSpec semantic_query;              // every user's tags (as real users: the market's conventions)
+  TaskType task = TaskType::kClassification;  // the user's task
   std::int64_t num_classes = 0;             // of the user's labels (classification)
+  // Appended after the user index in every derived seed (tabular-homo: the
+  // feature/label space, so each space draws its own).
+  std::vector<std::uint64_t> seed_path;
   Metric metric = Metric::kError;           // the table's and the curve's score (engine/reuse/metrics.h)
   std::string metric_label;                 // e.g. "error (1 - accuracy)"
   bool higher_is_better = false;
@@ -104,6 +112,9 @@ struct StudySetup {
   std::string published_source;
   std::string table_key, table_title;
   std::vector<std::string> notes;           // the runner's notes under the table
+  // What StudyUser::own_learnware is, for the notes ("store's learnware");
+  // empty: users have none.
+  std::string own_learnware_noun;
   // Reuse methods this study does not run, with the reason (a table note).
   std::map<std::string, std::string> skipped_methods;
   int max_search_num = 5;

