@@ -99,6 +99,9 @@ struct UserOutcome {
   double mean_in_market = kNaN;
   double best_in_market = kNaN;
   bool best_is_own = false;
+  std::string best_name;                        // the oracle's pick
+  std::vector<std::string> top1_name;           // per search: its best single
+  std::vector<std::vector<std::string>> multiple_names;  // per search: the learnwares the multiple methods used
   std::vector<int> top1_is_own;                 // per search
   std::vector<std::vector<double>> label_free;  // [search][label-free method]
   std::vector<int> mixture_size;                // per search; 0: no mixture
@@ -126,6 +129,9 @@ kernels::Matrix<double> gather_rows(const kernels::Matrix<double>& x, std::span<
   for (std::size_t i = 0; i < rows.size(); ++i) std::copy_n(x.row(rows[i]), x.cols(), out.row(static_cast<std::int64_t>(i)));
   return out;
 }
+
+// A learnware as the per-user record names it: its semantic name, else its id.
+std::string name_of(const Learnware& lw) { return lw.semantic && !lw.semantic->name.empty() ? lw.semantic->name : lw.id; }
 
 UserOutcome run_user(const Plan& plan,
                      const std::function<StudyUser(int, const kernels::Context&)>& make_user, int user) {
@@ -155,11 +161,13 @@ UserOutcome run_user(const Plan& plan,
   const std::vector<std::string>& matches = plan.semantic_ids;
   std::vector<double> scores(matches.size(), kNaN);
   std::vector<char> own(matches.size(), 0);
+  std::vector<std::string> names(matches.size());
   for (std::size_t k = 0; k < matches.size(); ++k) {
     const std::size_t i = (k + static_cast<std::size_t>(user)) % matches.size();
     const Learnware lw = adapt(plan.cache->get(matches[i]));
     scores[i] = score(lw.predict(data.x_test.view()));
     own[i] = is_own(lw) ? 1 : 0;
+    names[i] = name_of(lw);
   }
   double total = 0.0;
   for (std::size_t i = 0; i < scores.size(); ++i) {
@@ -169,6 +177,7 @@ UserOutcome run_user(const Plan& plan,
     if (better || std::isnan(out.best_in_market)) {
       out.best_in_market = s;
       out.best_is_own = own[i] != 0;
+      out.best_name = names[i];
     }
   }
   out.mean_in_market = total / static_cast<double>(matches.size());
@@ -199,6 +208,8 @@ UserOutcome run_user(const Plan& plan,
       for (std::size_t g = 0; g < draws.size(); ++g) per_method[g].assign(draws[g].size(), kNaN);
     }
     int mixture_size = 0, top1_own = 0;
+    std::string top1;
+    std::vector<std::string> multiple;
     try {
       SearchInput in;
       in.market = plan.market;
@@ -209,6 +220,8 @@ UserOutcome run_user(const Plan& plan,
           static_cast<std::size_t>(setup.max_search_num));
       mixture_size = found.has_mixture ? static_cast<int>(found.multiple.size()) : 0;
       top1_own = is_own(found.single.front()) ? 1 : 0;
+      top1 = name_of(found.single.front());
+      for (const Learnware& lw : found.multiple) multiple.push_back(name_of(lw));
       auto base_input = [&](std::uint64_t method_seed) {
         ReuseInput ri;
         ri.single = found.single;
@@ -253,6 +266,8 @@ UserOutcome run_user(const Plan& plan,
     out.labelled.push_back(std::move(labelled));
     out.mixture_size.push_back(mixture_size);
     out.top1_is_own.push_back(top1_own);
+    out.top1_name.push_back(std::move(top1));
+    out.multiple_names.push_back(std::move(multiple));
   }
   return out;
 }
@@ -457,7 +472,20 @@ void run_user_study(const StudySetup& setup,
   }
 
   nlohmann::json users = nlohmann::json::array();
-  for (const UserOutcome& o : outcomes) users.push_back(o.error.empty() ? o.description : "left out: " + o.error);
+  // Per user, what each search picked: enough to check a table's story
+  // (does the top single cover the user's classes? is it the oracle's?).
+  for (const UserOutcome& o : outcomes) {
+    if (!o.error.empty()) {
+      users.push_back({{"left_out", o.error}});
+      continue;
+    }
+    nlohmann::json searches = nlohmann::json::object();
+    for (std::size_t si = 0; si < plan.searches.size() && si < o.top1_name.size(); ++si)
+      searches[plan.searches[si]->key] = {{"top1", o.top1_name[si]},
+                                          {"multiple", o.multiple_names[si]},
+                                          {"mixture", o.mixture_size[si] > 0}};
+    users.push_back({{"user", o.description}, {"best_in_market", o.best_name}, {"search", searches}});
+  }
   nlohmann::json search_keys = nlohmann::json::array(), reuse_keys = nlohmann::json::array();
   for (const auto* s : plan.searches) search_keys.push_back(s->key);
   for (const ReuseMethodEntry& m : methods.reuse_methods())
