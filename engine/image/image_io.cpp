@@ -323,6 +323,12 @@ std::vector<std::int64_t> read_idx_labels(const fs::path& path) {
   return std::vector<std::int64_t>(bytes.begin() + static_cast<std::ptrdiff_t>(h.data_offset), bytes.end());
 }
 
+kernels::Matrix<double> image_rows(const ImageBatch& batch) {
+  kernels::Matrix<double> rows(batch.count(), batch.shape.pixels_per_image());
+  std::copy(batch.pixels.begin(), batch.pixels.end(), rows.data());
+  return rows;
+}
+
 ImageBatch read_images(const fs::path& path) {
   unsigned char head[6] = {0, 0, 0, 0, 0, 0};
   std::ifstream in(path, std::ios::binary);

@@ -42,6 +42,10 @@ std::vector<std::int64_t> read_idx_labels(const std::filesystem::path& path);
 // error that says to decompress it first.
 ImageBatch read_images(const std::filesystem::path& path);
 
+// One row of C*H*W values per image, as doubles: the rows Model::predict
+// takes (and route_jobs compares).
+kernels::Matrix<double> image_rows(const ImageBatch& batch);
+
 // Writers (atomic), used for exports and test fixtures: .npy float32 little
 // endian with shape (N, C, H, W); IDX unsigned bytes (every value must be an
 // integer in 0..255) with 3 dimensions when C = 1, else 4.

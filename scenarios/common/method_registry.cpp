@@ -86,11 +86,7 @@ kernels::Matrix<double> image_job_selector(const ReuseInput& in) {
     weights = kernels::solve_simplex_qp(gram.view(), c).x;
   }
   const HerdFn herd = [&](std::int64_t i, std::int64_t count, const kernels::Context& c) {
-    const ImageBatch images = lws[static_cast<std::size_t>(i)].image_spec->herding(count, c);
-    const std::int64_t width = images.shape.pixels_per_image();
-    kernels::Matrix<double> rows(images.count(), width);
-    std::copy(images.pixels.begin(), images.pixels.end(), rows.data());
-    return rows;
+    return image_rows(lws[static_cast<std::size_t>(i)].image_spec->herding(count, c));
   };
   const JobSelection selection = route_jobs(weights, herd, in.spec_rows_test, in.ctx);
   kernels::Matrix<double> out;
@@ -99,9 +95,7 @@ kernels::Matrix<double> image_job_selector(const ReuseInput& in) {
     for (std::int64_t r = 0; r < in.x_test.rows; ++r)
       if (selection.routes[static_cast<std::size_t>(r)] == k) rows.push_back(r);
     if (rows.empty()) continue;
-    kernels::Matrix<double> x(static_cast<std::int64_t>(rows.size()), in.x_test.cols);
-    for (std::size_t r = 0; r < rows.size(); ++r)
-      std::copy_n(in.x_test.row(rows[r]), in.x_test.cols, x.row(static_cast<std::int64_t>(r)));
+    const kernels::Matrix<double> x = gather_rows(in.x_test, rows);
     const kernels::Matrix<double> predicted = lws[static_cast<std::size_t>(k)].predict(x.view());
     if (out.empty()) out = kernels::Matrix<double>(in.x_test.rows, predicted.cols(), 0.0);
     if (predicted.cols() != out.cols())
@@ -185,6 +179,16 @@ void register_builtin_methods(MethodRegistry& registry) {
                       [](const ReuseInput& in) {
                         return reuse_with_engine(ReuseMethod::kFeatureAugment, in.multiple, in);
                       }});
+}
+
+kernels::Matrix<double> gather_rows(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> rows) {
+  kernels::Matrix<double> out(static_cast<std::int64_t>(rows.size()), x.cols);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i] < 0 || rows[i] >= x.rows)
+      throw Error("gather_rows: row " + std::to_string(rows[i]) + " of " + std::to_string(x.rows));
+    std::copy_n(x.row(rows[i]), x.cols, out.row(static_cast<std::int64_t>(i)));
+  }
+  return out;
 }
 
 FoundLearnwares resolve_search_output(const SearchOutput& output,

@@ -146,6 +146,10 @@ struct FoundLearnwares {
   std::vector<double> mixture_weights;
   bool has_mixture = false;
 };
+// Rows `rows` of x, in that order (a user's labelled draw, the rows routed to
+// one learnware).
+kernels::Matrix<double> gather_rows(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> rows);
+
 FoundLearnwares resolve_search_output(const SearchOutput& output,
                                       const std::function<Learnware(const std::string&)>& get,
                                       std::size_t max_multiple);

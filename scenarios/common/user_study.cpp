@@ -124,12 +124,6 @@ kernels::Matrix<double> truth_column(std::span<const double> y) {
   return kernels::Matrix<double>(static_cast<std::int64_t>(y.size()), 1, std::vector<double>(y.begin(), y.end()));
 }
 
-kernels::Matrix<double> gather_rows(const kernels::Matrix<double>& x, std::span<const std::int64_t> rows) {
-  kernels::Matrix<double> out(static_cast<std::int64_t>(rows.size()), x.cols());
-  for (std::size_t i = 0; i < rows.size(); ++i) std::copy_n(x.row(rows[i]), x.cols(), out.row(static_cast<std::int64_t>(i)));
-  return out;
-}
-
 // A learnware as the per-user record names it: its semantic name, else its id.
 std::string name_of(const Learnware& lw) { return lw.semantic && !lw.semantic->name.empty() ? lw.semantic->name : lw.id; }
 
@@ -247,7 +241,7 @@ UserOutcome run_user(const Plan& plan,
           for (std::size_t g = 0; g < draws.size(); ++g) {
             for (std::size_t r = 0; r < draws[g].size(); ++r) {
               ReuseInput ri = base_input(seed_for({6, si, m, static_cast<std::uint64_t>(setup.n_grid[g]), r}));
-              const kernels::Matrix<double> x = gather_rows(data.x_pool, draws[g][r]);
+              const kernels::Matrix<double> x = gather_rows(data.x_pool.view(), draws[g][r]);
               std::vector<double> y;
               for (const std::int64_t row : draws[g][r]) y.push_back(data.y_pool[static_cast<std::size_t>(row)]);
               ri.x_labelled = x.view();

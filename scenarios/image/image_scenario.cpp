@@ -25,12 +25,6 @@ std::map<std::string, double> published_error() {
           {kJobSelector, 0.406},  {kAverageEnsemble, 0.310}};
 }
 
-kernels::Matrix<double> pixel_rows(const ImageBatch& images) {
-  kernels::Matrix<double> rows(images.count(), images.shape.pixels_per_image());
-  std::copy(images.pixels.begin(), images.pixels.end(), rows.data());
-  return rows;
-}
-
 // Rows of each digit in an ascending list of MNIST rows.
 std::array<std::vector<std::int64_t>, 10> rows_by_digit(const ds::MnistDigits& digits,
                                                         const std::vector<std::int64_t>& rows) {
@@ -80,7 +74,7 @@ StudyUser make_image_user(const ImageScenarioConfig& config, const ImageData& da
 
   StudyUser out;
   out.description = describe(classes);
-  out.x_test = pixel_rows(test_images);
+  out.x_test = image_rows(test_images);
   out.y_test = test_labels;
   out.query.image = RKMEImageSpec::generate(ctx, test_images, market_image_rkme_options());
   ImageRkmeOptions preprocess_only = market_image_rkme_options();
@@ -104,7 +98,7 @@ StudyUser make_image_user(const ImageScenarioConfig& config, const ImageData& da
                             static_cast<std::int64_t>(static_cast<double>(available.size()) / kImageUserClassRatio[c]));
   }
   class_start.push_back(static_cast<std::int64_t>(pool_rows.size()));
-  out.x_pool = pixel_rows(mnist_images(digits, pool_rows));
+  out.x_pool = image_rows(mnist_images(digits, pool_rows));
   out.max_labelled = max_labelled;
   out.draw = [class_start](std::int64_t n, std::uint64_t seed) {
     const std::vector<std::int64_t> counts = counts_in_ratio(n, kImageUserClassRatio);

@@ -45,12 +45,9 @@ StudyUser make_store_user(const ds::ChainConfig& chain, ds::FeatureSpace f, ds::
   out.draw = [rows = data.x_train.rows()](std::int64_t n, std::uint64_t seed) { return sample_rows(rows, n, seed); };
   out.user_model = [x = data.x_train, y = data.y_train, x_test = data.x_test, model_params](
                        std::span<const std::int64_t> rows, const kernels::Context& c) {
-    kernels::Matrix<double> xs(static_cast<std::int64_t>(rows.size()), x.cols());
+    const kernels::Matrix<double> xs = gather_rows(x.view(), rows);
     std::vector<double> ys;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      std::copy_n(x.row(rows[i]), x.cols(), xs.row(static_cast<std::int64_t>(i)));
-      ys.push_back(y[static_cast<std::size_t>(rows[i])]);
-    }
+    for (const std::int64_t r : rows) ys.push_back(y[static_cast<std::size_t>(r)]);
     UserModelBaseline model(TaskType::kRegression, 0, c, model_params);
     model.fit(xs.view(), ys);
     return model.predict(x_test.view());

@@ -47,6 +47,13 @@ TEST(SampleRows, DistinctInRangeAndSeeded) {
   EXPECT_EQ(sample_rows(5, 9, 1).size(), 5u);  // all of them when n exceeds the total
 }
 
+TEST(GatherRows, TakesTheRowsInTheOrderGivenAndRefusesOthers) {
+  const Matrix<double> x(3, 2, std::vector<double>{1, 2, 3, 4, 5, 6});
+  const std::vector<std::int64_t> rows = {2, 0, 2};
+  EXPECT_EQ(gather_rows(x.view(), rows).values(), (std::vector<double>{5, 6, 1, 2, 5, 6}));
+  EXPECT_THROW(gather_rows(x.view(), std::vector<std::int64_t>{3}), lwd::Error);
+}
+
 // ---- text learnwares through their embeddings ---------------------------------
 
 std::unique_ptr<const lwd::text::SentenceEncoder> hashing_encoder() {
