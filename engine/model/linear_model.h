@@ -89,7 +89,7 @@ LinearModel fit_ridge(kernels::ConstMatrixView<double> x, std::span<const double
 struct LogisticFitOptions {
   double l2 = 1e-4;             // lambda in the objective below (intercepts are not penalised)
   int max_iter = 1000;          // L-BFGS iterations
-  double gradient_tol = 1e-10;  // stop when max |gradient| <= gradient_tol
+  double gradient_tol = 1e-10;  // stop when max |gradient| <= gradient_tol, in the standardised coordinates below
 };
 
 // Multinomial logistic regression (one coefficient row per class, also for
@@ -99,8 +99,20 @@ struct LogisticFitOptions {
 // the labels). With lambda > 0 the problem is strictly convex in W and the
 // fit converges to the unique W; L-BFGS stops at gradient_tol, at max_iter,
 // or when the objective cannot be decreased in floating point.
+// The solver works on centred columns scaled to comparable curvature (an exact
+// change of variables: the minimiser is the same), so features of very
+// different scales (pixels 0..255 beside probabilities) cost no more
+// iterations than standardised ones. gradient_tol bounds the gradient in those
+// coordinates, so it means the same whatever the features' units: multiplying
+// a column by s (and lambda's effect on it by 1/s^2) changes nothing but W.
 LinearModel fit_logistic(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> labels,
                          std::int64_t num_classes, const LogisticFitOptions& options = {});
+// Same, with L-BFGS started from `start` instead of zero (a warm start along a
+// regularisation path: the optimum for a nearby lambda is close to this one's).
+// `start` must be a multinomial logistic model of num_classes rows over x's
+// columns. The optimum is the same; only the number of iterations changes.
+LinearModel fit_logistic(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> labels,
+                         std::int64_t num_classes, const LogisticFitOptions& options, const LinearModel& start);
 // The brief's positional form: fit_logistic(X, labels, C, l2, max_iter).
 LinearModel fit_logistic(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> labels,
                          std::int64_t num_classes, double l2, int max_iter);

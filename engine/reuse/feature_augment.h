@@ -52,7 +52,11 @@ std::vector<double> default_logistic_cs();
 // each class (in row order) goes to fold j mod k. C maps to fit_logistic's
 // l2 as l2 = 1 / (C n), since scikit-learn minimises
 // C sum_i loss_i + ||W||^2 / 2. labels in [0, num_classes); n >= 2;
-// folds >= 2 (reduced to n when there are fewer rows).
+// folds >= 2 (reduced to n when there are fewer rows). As in scikit-learn,
+// each fold fits the Cs from the smallest up, each started from the previous
+// C's model, and the final refit starts from the folds' mean model at the
+// chosen C; L-BFGS stops at 1000 iterations or gradient 1e-4. Folds run in
+// parallel on ctx; the answer does not depend on the thread count.
 LogisticCvResult fit_logistic_cv(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> labels,
                                  std::int64_t num_classes, int folds = 5,
                                  std::span<const double> cs = {}, const kernels::Context& ctx = {});

@@ -153,6 +153,80 @@ TEST(LinearModelLogistic, FitReachesAStationaryPointOfTheRegularisedObjective) {
   for (double g : grad) EXPECT_LT(std::abs(g), 1e-8);
 }
 
+// Columns in wildly different units (x1000, x1, x0.001, and a large offset):
+// the fit must still reach the stationary point of the raw objective.
+TEST(LinearModelLogistic, BadlyScaledColumnsStillReachTheStationaryPoint) {
+  Matrix<double> x;
+  std::vector<std::int64_t> labels;
+  make_blobs(60, 1.5, 11, x, labels);
+  Matrix<double> scaled(x.rows(), 3);
+  for (std::int64_t i = 0; i < x.rows(); ++i) {
+    scaled(i, 0) = 1000.0 * x(i, 0) + 5000.0;
+    scaled(i, 1) = x(i, 1);
+    scaled(i, 2) = 0.001 * x(i, 0) - 0.002 * x(i, 1);
+  }
+  const double l2 = 1e-3;
+  LogisticFitOptions options;
+  options.l2 = l2;
+  options.gradient_tol = 1e-12;
+  const auto model = fit_logistic(scaled.cview(), labels, 3, options);
+  const auto grad = naive_logistic_gradient(model, scaled, labels, l2);
+  // Scaled back to each column's units, every partial derivative vanishes.
+  const double column_scale[] = {1000.0, 1.0, 0.001};
+  for (std::int64_t k = 0; k < 3; ++k) {
+    for (std::int64_t j = 0; j < 3; ++j) EXPECT_LT(std::abs(grad[static_cast<std::size_t>(k * 4 + j)]) / column_scale[j], 1e-9);
+    EXPECT_LT(std::abs(grad[static_cast<std::size_t>(k * 4 + 3)]), 1e-9);
+  }
+}
+
+// Features in other units: x -> s x with lambda -> s^2 lambda is the same
+// problem in W' = W / s, so the probabilities stay and W shrinks by s.
+TEST(LinearModelLogistic, ChangingTheFeaturesUnitsRescalesTheCoefficients) {
+  Matrix<double> x;
+  std::vector<std::int64_t> labels;
+  make_blobs(45, 2.0, 12, x, labels);
+  const double l2 = 1e-2, s = 255.0;
+  const auto model = fit_logistic(x.cview(), labels, 3, l2, 1000);
+  Matrix<double> scaled = x;
+  for (std::int64_t i = 0; i < x.rows(); ++i)
+    for (std::int64_t j = 0; j < x.cols(); ++j) scaled(i, j) *= s;
+  const auto rescaled = fit_logistic(scaled.cview(), labels, 3, l2 * s * s, 1000);
+  for (std::int64_t k = 0; k < 3; ++k) {
+    for (std::int64_t j = 0; j < x.cols(); ++j) EXPECT_NEAR(rescaled.coef()(k, j) * s, model.coef()(k, j), 1e-8);
+    EXPECT_NEAR(rescaled.intercept()[static_cast<std::size_t>(k)], model.intercept()[static_cast<std::size_t>(k)], 1e-8);
+  }
+}
+
+TEST(LinearModelLogistic, WarmStartReachesTheSameMinimiser) {
+  Matrix<double> x;
+  std::vector<std::int64_t> labels;
+  make_blobs(60, 1.5, 13, x, labels);
+  LogisticFitOptions options;
+  options.l2 = 1e-2;
+  const auto cold = fit_logistic(x.cview(), labels, 3, options);
+  options.l2 = 1.0;
+  const auto far = fit_logistic(x.cview(), labels, 3, options);
+  options.l2 = 1e-2;
+  const auto warm = fit_logistic(x.cview(), labels, 3, options, far);
+  for (std::int64_t k = 0; k < 3; ++k) {
+    for (std::int64_t j = 0; j < x.cols(); ++j) EXPECT_NEAR(warm.coef()(k, j), cold.coef()(k, j), 1e-8);
+    EXPECT_NEAR(warm.intercept()[static_cast<std::size_t>(k)], cold.intercept()[static_cast<std::size_t>(k)], 1e-8);
+  }
+}
+
+TEST(LinearModelLogistic, WarmStartOfTheWrongShapeIsAnError) {
+  Matrix<double> x;
+  std::vector<std::int64_t> labels;
+  make_blobs(30, 3.0, 14, x, labels);
+  const auto three = fit_logistic(x.cview(), labels, 3, 1e-2, 100);
+  std::vector<std::int64_t> binary = labels;
+  for (auto& l : binary) l = l == 0 ? 0 : 1;
+  expect_error_mentions([&] { fit_logistic(x.cview(), binary, 2, LogisticFitOptions{}, three); },
+                        {"warm start", "2-class"});
+  const auto ridge = fit_ridge(x.cview(), std::span<const double>(std::vector<double>(90, 1.0)), 1.0);
+  expect_error_mentions([&] { fit_logistic(x.cview(), labels, 3, LogisticFitOptions{}, ridge); }, {"warm start", "ridge"});
+}
+
 TEST(LinearModelLogistic, FitClassifiesSeparableDataAndOutputsProbabilities) {
   Matrix<double> x;
   std::vector<std::int64_t> labels;

@@ -3,6 +3,7 @@
 // informative, missing values filled with column means, and errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/error.h"
@@ -96,6 +97,27 @@ TEST(LogisticCv, SeparableDataIsFittedPerfectlyAndEveryCIsScored) {
   EXPECT_DOUBLE_EQ(result.c, lwd::default_logistic_cs()[static_cast<std::size_t>(best)]);
   EXPECT_GE(result.cv_accuracy[static_cast<std::size_t>(best)], 0.95);
   EXPECT_EQ(lwd::argmax_labels(result.model.predict(x.view())), y);
+}
+
+// Each fold walks its C path on one thread, so the chosen C and the refitted
+// model are bit-identical whatever the thread count; columns in very different
+// units (a pixel-like x255 column beside a 0..1 one) must not change that.
+TEST(LogisticCv, TheAnswerIsTheSameOnOneAndTwoThreads) {
+  Matrix<double> x = gaussian_rows(120, 3, 0.0, 21);
+  std::vector<std::int64_t> y;
+  for (std::int64_t i = 0; i < x.rows(); ++i) {
+    y.push_back(x(i, 0) + 0.5 * x(i, 1) > 0.3 ? (x(i, 2) > 0 ? 2 : 1) : 0);
+    x(i, 0) = 255.0 * (x(i, 0) + 3.0);
+  }
+  const lwd::LogisticCvResult one = lwd::fit_logistic_cv(x.view(), y, 3, 5, {}, Context{.n_threads = 1});
+  const lwd::LogisticCvResult two = lwd::fit_logistic_cv(x.view(), y, 3, 5, {}, Context{.n_threads = 2});
+  EXPECT_EQ(one.c, two.c);
+  EXPECT_EQ(one.cv_accuracy, two.cv_accuracy);
+  ASSERT_EQ(one.model.coef().rows(), two.model.coef().rows());
+  for (std::int64_t k = 0; k < one.model.coef().rows(); ++k)
+    for (std::int64_t j = 0; j < x.cols(); ++j) EXPECT_EQ(one.model.coef()(k, j), two.model.coef()(k, j));
+  EXPECT_EQ(one.model.intercept(), two.model.intercept());
+  EXPECT_GE(*std::max_element(one.cv_accuracy.begin(), one.cv_accuracy.end()), 0.8);
 }
 
 TEST(FeatureAugmentation, RegressionIsNotWorseThanRidgeOnTheUsersFeaturesAlone) {
