@@ -197,6 +197,35 @@ TEST(LinearModelLogistic, ChangingTheFeaturesUnitsRescalesTheCoefficients) {
   }
 }
 
+// A constant column (a blank pixel) only shifts every score, which the
+// intercept absorbs: its weight is 0 and the rest is the fit without it.
+TEST(LinearModelLogistic, AConstantColumnGetsWeightZero) {
+  Matrix<double> x;
+  std::vector<std::int64_t> labels;
+  make_blobs(40, 2.0, 15, x, labels);
+  Matrix<double> padded(x.rows(), 3);
+  for (std::int64_t i = 0; i < x.rows(); ++i) {
+    padded(i, 0) = x(i, 0);
+    padded(i, 1) = 0.1;  // not exactly representable: its mean may differ from 0.1 by rounding
+    padded(i, 2) = x(i, 1);
+  }
+  const auto model = fit_logistic(x.cview(), labels, 3, 1e-2, 1000);
+  const auto with_constant = fit_logistic(padded.cview(), labels, 3, 1e-2, 1000);
+  for (std::int64_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(with_constant.coef()(k, 1), 0.0);
+    EXPECT_NEAR(with_constant.coef()(k, 0), model.coef()(k, 0), 1e-9);
+    EXPECT_NEAR(with_constant.coef()(k, 2), model.coef()(k, 1), 1e-9);
+    EXPECT_NEAR(with_constant.intercept()[static_cast<std::size_t>(k)], model.intercept()[static_cast<std::size_t>(k)], 1e-9);
+  }
+  // Every column constant: only the intercepts are fitted, to the class frequencies.
+  Matrix<double> blank(x.rows(), 2, 3.0);
+  std::vector<std::int64_t> skewed(labels.size(), 0);
+  for (std::size_t i = 0; i < skewed.size(); i += 4) skewed[i] = 1;
+  const auto prior = fit_logistic(blank.cview(), skewed, 2, 1e-2, 1000);
+  const auto p = prior.predict(blank.cview());
+  EXPECT_NEAR(p(0, 1), 30.0 / 120.0, 1e-9);
+}
+
 TEST(LinearModelLogistic, WarmStartReachesTheSameMinimiser) {
   Matrix<double> x;
   std::vector<std::int64_t> labels;
