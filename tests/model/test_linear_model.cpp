@@ -116,6 +116,14 @@ TEST(LinearModelRidge, ZeroAlphaOnRankDeficientDataIsAnError) {
                         {"rank deficient", "alpha > 0"});
 }
 
+// Rows of out_cols columns computed from each row of x by f(x_row, out_row).
+template <typename F>
+Matrix<double> map_rows(const Matrix<double>& x, std::int64_t out_cols, F f) {
+  Matrix<double> out(x.rows(), out_cols);
+  for (std::int64_t i = 0; i < x.rows(); ++i) f(x.row(i), out.row(i));
+  return out;
+}
+
 // Gradient of (1/n) sum -log softmax(Wx+b)_y + (l2/2)||W||^2, written out plainly.
 std::vector<double> naive_logistic_gradient(const LinearModel& model, const Matrix<double>& x,
                                             const std::vector<std::int64_t>& labels, double l2) {
@@ -159,12 +167,11 @@ TEST(LinearModelLogistic, BadlyScaledColumnsStillReachTheStationaryPoint) {
   Matrix<double> x;
   std::vector<std::int64_t> labels;
   make_blobs(60, 1.5, 11, x, labels);
-  Matrix<double> scaled(x.rows(), 3);
-  for (std::int64_t i = 0; i < x.rows(); ++i) {
-    scaled(i, 0) = 1000.0 * x(i, 0) + 5000.0;
-    scaled(i, 1) = x(i, 1);
-    scaled(i, 2) = 0.001 * x(i, 0) - 0.002 * x(i, 1);
-  }
+  const Matrix<double> scaled = map_rows(x, 3, [](const double* in, double* out) {
+    out[0] = 1000.0 * in[0] + 5000.0;
+    out[1] = in[1];
+    out[2] = 0.001 * in[0] - 0.002 * in[1];
+  });
   const double l2 = 1e-3;
   LogisticFitOptions options;
   options.l2 = l2;
@@ -187,9 +194,10 @@ TEST(LinearModelLogistic, ChangingTheFeaturesUnitsRescalesTheCoefficients) {
   make_blobs(45, 2.0, 12, x, labels);
   const double l2 = 1e-2, s = 255.0;
   const auto model = fit_logistic(x.cview(), labels, 3, l2, 1000);
-  Matrix<double> scaled = x;
-  for (std::int64_t i = 0; i < x.rows(); ++i)
-    for (std::int64_t j = 0; j < x.cols(); ++j) scaled(i, j) *= s;
+  const Matrix<double> scaled = map_rows(x, 2, [s](const double* in, double* out) {
+    out[0] = s * in[0];
+    out[1] = s * in[1];
+  });
   const auto rescaled = fit_logistic(scaled.cview(), labels, 3, l2 * s * s, 1000);
   for (std::int64_t k = 0; k < 3; ++k) {
     for (std::int64_t j = 0; j < x.cols(); ++j) EXPECT_NEAR(rescaled.coef()(k, j) * s, model.coef()(k, j), 1e-8);
@@ -203,12 +211,11 @@ TEST(LinearModelLogistic, AConstantColumnGetsWeightZero) {
   Matrix<double> x;
   std::vector<std::int64_t> labels;
   make_blobs(40, 2.0, 15, x, labels);
-  Matrix<double> padded(x.rows(), 3);
-  for (std::int64_t i = 0; i < x.rows(); ++i) {
-    padded(i, 0) = x(i, 0);
-    padded(i, 1) = 0.1;  // not exactly representable: its mean may differ from 0.1 by rounding
-    padded(i, 2) = x(i, 1);
-  }
+  const Matrix<double> padded = map_rows(x, 3, [](const double* in, double* out) {
+    out[0] = in[0];
+    out[1] = 0.1;  // not exactly representable: its mean may differ from 0.1 by rounding
+    out[2] = in[1];
+  });
   const auto model = fit_logistic(x.cview(), labels, 3, 1e-2, 1000);
   const auto with_constant = fit_logistic(padded.cview(), labels, 3, 1e-2, 1000);
   for (std::int64_t k = 0; k < 3; ++k) {
