@@ -7,15 +7,21 @@
 // region only (one learnware takes the whole herding budget: the slow case).
 // Ensemble pruning: the members' predictions on the labelled rows plus 500
 // generations of NSGA-II (the reference's maxgen), classification (3
-// objectives) and regression (2). Argument: threads.
+// objectives) and regression (2). Logistic CV: feature augmentation's fit on
+// an image user's 1000 labelled rows (784 pixel-like columns, 0..255 and a
+// blank border, plus 40 learnware probabilities; 10 classes), 10 Cs x 5 folds
+// and the refit. Argument: threads.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/model/linear_model.h"
 #include "engine/reuse/ensemble_pruning.h"
+#include "engine/reuse/feature_augment.h"
 #include "engine/reuse/job_selector.h"
 #include "kernels/random.h"
 
@@ -152,6 +158,61 @@ void BM_EnsemblePruning_25x2000_Classification(benchmark::State& state) { run_pr
 void BM_EnsemblePruning_25x2000_Regression(benchmark::State& state) { run_pruning(state, false); }
 BENCHMARK(BM_EnsemblePruning_25x2000_Classification)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_EnsemblePruning_25x2000_Regression)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+struct LogisticCvSetup {
+  Matrix<double> x;
+  std::vector<std::int64_t> labels;
+};
+
+const LogisticCvSetup& logistic_cv_setup() {
+  static const LogisticCvSetup setup = [] {
+    constexpr std::int64_t kRows = 1000, kSide = 28, kPixels = kSide * kSide, kOutputs = 40, kClasses = 10;
+    LogisticCvSetup s;
+    Rng rng(13);
+    // Each class lights a noisy blob of the 20 x 20 centre; the border stays blank.
+    Matrix<double> centres(kClasses, 2);
+    for (auto& v : centres.values()) v = 8.0 + 12.0 * rng.uniform();
+    s.x = Matrix<double>(kRows, kPixels + kOutputs, 0.0);
+    for (std::int64_t i = 0; i < kRows; ++i) {
+      const std::int64_t label = i % kClasses;
+      s.labels.push_back(label);
+      for (std::int64_t r = 4; r < kSide - 4; ++r)
+        for (std::int64_t c = 4; c < kSide - 4; ++c) {
+          const double dr = static_cast<double>(r) - centres(label, 0), dc = static_cast<double>(c) - centres(label, 1);
+          const double ink = std::exp(-(dr * dr + dc * dc) / 18.0) + 1.5 * rng.uniform();
+          s.x(i, r * kSide + c) = std::min(255.0, std::round(255.0 * ink));
+        }
+      // Four learnwares' probabilities: confident on their own classes, noisy.
+      for (std::int64_t m = 0; m < 4; ++m) {
+        double total = 0.0;
+        for (std::int64_t k = 0; k < kClasses; ++k) {
+          const double p = (k == label && (label + m) % 10 < 6 ? 0.5 : 0.0) + rng.uniform();
+          s.x(i, kPixels + m * kClasses + k) = p;
+          total += p;
+        }
+        for (std::int64_t k = 0; k < kClasses; ++k) s.x(i, kPixels + m * kClasses + k) /= total;
+      }
+    }
+    return s;
+  }();
+  return setup;
+}
+
+void BM_LogisticCv_1000x824_10Classes(benchmark::State& state) {
+  const LogisticCvSetup& setup = logistic_cv_setup();
+  const Context ctx{.n_threads = static_cast<int>(state.range(0))};
+  double c = 0.0, accuracy = 0.0;
+  for (auto _ : state) {
+    const lwd::LogisticCvResult result = lwd::fit_logistic_cv(setup.x.view(), setup.labels, 10, 5, {}, ctx);
+    c = result.c;
+    accuracy = *std::max_element(result.cv_accuracy.begin(), result.cv_accuracy.end());
+  }
+  state.counters["rows"] = static_cast<double>(setup.x.rows());
+  state.counters["columns"] = static_cast<double>(setup.x.cols());
+  state.counters["chosen_C"] = c;
+  state.counters["cv_accuracy"] = accuracy;
+}
+BENCHMARK(BM_LogisticCv_1000x824_10Classes)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

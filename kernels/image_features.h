@@ -17,12 +17,12 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <span>
 #include <vector>
 
 #include "kernels/context.h"
 #include "kernels/matrix.h"
+#include "kernels/parallel.h"
 
 namespace lwd::kernels {
 
@@ -38,12 +38,6 @@ struct ImageShape {
   bool operator==(const ImageShape&) const = default;
 };
 
-// Runs body(i) for i in [0, count) over ctx's threads, with every BLAS (and
-// Eigen) call made inside it single-threaded: OpenBLAS and Eigen would
-// otherwise start their own threads when ctx asks for one thread, which both
-// changes the blocking of their reductions (so the bits) and, on busy cores,
-// costs more than it gains. The parallel work is ours, by fixed blocks.
-void parallel_for_serial_blas(const Context& ctx, std::int64_t count, const std::function<void(std::int64_t)>& body);
 
 // ---- preprocessing ---------------------------------------------------------
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <mutex>
 
 #include "kernels/context.h"
@@ -31,6 +32,13 @@ void parallel_for(const Context& ctx, std::int64_t begin, std::int64_t end, Body
   }
   if (first_error) std::rethrow_exception(first_error);
 }
+
+// Runs body(i) for i in [0, count) over ctx's threads, with every BLAS (and
+// Eigen) call made inside it single-threaded: OpenBLAS and Eigen would
+// otherwise start their own threads when ctx asks for one thread, which both
+// changes the blocking of their reductions (so the bits) and, on busy cores,
+// costs more than it gains. The parallel work is ours, by fixed blocks.
+void parallel_for_serial_blas(const Context& ctx, std::int64_t count, const std::function<void(std::int64_t)>& body);
 
 // Number of fixed-size blocks covering [0, n). Blocking by a constant (never by
 // the thread count) keeps floating-point reduction order, hence results, fixed.

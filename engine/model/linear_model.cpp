@@ -14,6 +14,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "kernels/parallel.h"
 
 namespace lwd {
 namespace {
@@ -506,7 +507,11 @@ LinearModel fit_logistic_from(kernels::ConstMatrixView<double> x, std::span<cons
     b = Eigen::Map<const Eigen::VectorXd>(start->intercept().data(), num_classes);
   }
   Eigen::VectorXd theta = objective.to_standardised(w, b);
-  minimise_lbfgs(objective, theta, options.max_iter, options.gradient_tol);
+  // The products are small (C columns): OpenBLAS's own threads would cost
+  // more than they gain and could change the bits with the thread count.
+  kernels::parallel_for_serial_blas(kernels::Context{.n_threads = 1}, 1, [&](std::int64_t) {
+    minimise_lbfgs(objective, theta, options.max_iter, options.gradient_tol);
+  });
   objective.to_original(theta, w, b);
 
   kernels::Matrix<double> coef(num_classes, d);

@@ -134,7 +134,7 @@ LogisticCvResult fit_logistic_cv(kernels::ConstMatrixView<double> x, std::span<c
   std::vector<double> held_out(static_cast<std::size_t>(k), 0.0);
   for (int f = 0; f < k; ++f)
     held_out[static_cast<std::size_t>(f)] = static_cast<double>(std::count(fold_of.begin(), fold_of.end(), f));
-  kernels::parallel_for(ctx, 0, k, [&](std::int64_t fold) {
+  kernels::parallel_for_serial_blas(ctx, k, [&](std::int64_t fold) {
     const int f = static_cast<int>(fold);
     std::vector<std::int64_t> train_rows, test_rows;
     for (std::int64_t i = 0; i < n; ++i) (fold_of[static_cast<std::size_t>(i)] == f ? test_rows : train_rows).push_back(i);
