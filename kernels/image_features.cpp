@@ -2,7 +2,6 @@
 
 #include <cblas.h>
 #include <lapacke.h>
-#include <omp.h>
 
 #include <Eigen/Dense>
 #include <algorithm>

@@ -38,7 +38,6 @@ struct ImageShape {
   bool operator==(const ImageShape&) const = default;
 };
 
-
 // ---- preprocessing ---------------------------------------------------------
 
 // Replaces +-inf and NaN pixels of each image by the mean of that image's
