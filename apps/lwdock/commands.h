@@ -10,12 +10,8 @@
 #include <cmath>
 #include <filesystem>
 #include <string>
-#include <variant>
 
 #include "engine/error.h"
-#include "engine/image/rkme_image_spec.h"
-#include "engine/spec/rkme_table_spec.h"
-#include "engine/text/rkme_text_spec.h"
 #include "kernels/context.h"
 
 namespace lwdock {
@@ -75,15 +71,6 @@ inline void check_output_path(const std::filesystem::path& path) {
     throw lwd::Error(path.string() + ": cannot write: directory " + dir.string() + " does not exist");
   if (std::filesystem::is_directory(path, ec)) throw lwd::Error(path.string() + ": cannot write: it is a directory");
 }
-
-// A spec file of any type (`spec dist|inspect`, `search --spec`).
-using AnySpec = std::variant<lwd::RKMETableSpec, lwd::RKMETextSpec, lwd::RKMEImageSpec>;
-
-// Reads the file once and dispatches on its "type" field. Text that is not
-// JSON, and JSON without a "type", go to the table reader, whose errors say
-// what is wrong (invalid JSON, NaN, missing type...); an unknown "type" is an
-// lwd::Error listing the three. Defined in spec_commands.cpp.
-AnySpec load_any_spec(const std::string& path);
 
 }  // namespace lwdock
 

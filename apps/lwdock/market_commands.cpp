@@ -14,13 +14,12 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <type_traits>
-#include <variant>
 #include <vector>
 
 #include "apps/lwdock/commands.h"
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/kinds/spec_kinds.h"
 #include "engine/market/market.h"
 #include "engine/package/manifest.h"
 #include "engine/package/package.h"
@@ -229,17 +228,7 @@ struct SearchOptions {
 void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::Market market = lwd::Market::open(o.market, ctx);
   lwd::SearchRequest request;
-  if (!o.spec.empty()) {
-    // The request holds the user's spec in the field of its type.
-    std::visit(
-        [&request](auto&& spec) {
-          using Spec = std::decay_t<decltype(spec)>;
-          if constexpr (std::is_same_v<Spec, lwd::RKMETableSpec>) request.stat = std::move(spec);
-          if constexpr (std::is_same_v<Spec, lwd::RKMETextSpec>) request.text = std::move(spec);
-          if constexpr (std::is_same_v<Spec, lwd::RKMEImageSpec>) request.image = std::move(spec);
-        },
-        lwdock::load_any_spec(o.spec));
-  }
+  if (!o.spec.empty()) request.spec = lwd::load_stat_spec(o.spec);
   request.options.image_distance_transform = o.image_score == "reference";
   if (!o.semantic.empty()) request.semantic = lwd::SemanticSpec::parse(lwd::io::read_text_file(o.semantic), o.semantic);
   request.options.max_search_num = o.max;

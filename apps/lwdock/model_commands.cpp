@@ -12,7 +12,7 @@
 
 #include "apps/lwdock/commands.h"
 #include "engine/error.h"
-#include "engine/market/learnware_kinds.h"
+#include "engine/kinds/model_kinds.h"
 #include "engine/io/csv.h"
 #include "engine/model/linear_model.h"
 #include "engine/model/model.h"

@@ -10,7 +10,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "apps/lwdock/commands.h"
@@ -21,6 +20,7 @@
 #include "engine/image/rkme_image_spec.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/csv.h"
+#include "engine/kinds/spec_kinds.h"
 #include "engine/spec/rkme_table_spec.h"
 #include "engine/text/rkme_text_spec.h"
 #include "engine/text/sentence_encoder.h"
@@ -97,11 +97,6 @@ struct HerdOptions {
   std::uint64_t seed = 0;
   std::string output;
 };
-
-std::string shortest(double v) {
-  char buf[32];
-  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -180,7 +175,7 @@ void run_generate_table(const GenerateOptions& o, lwd::kernels::Context ctx) {
   if (non_finite > 0) imputed = ", " + std::to_string(non_finite) + " non-finite values imputed";
   std::fprintf(stderr, "lwdock: %s: %lld rows x %lld columns%s -> %s: K=%lld, gamma=%s, %.3f s\n", o.input.c_str(),
                static_cast<long long>(rows), static_cast<long long>(cols), imputed.c_str(), o.output.c_str(),
-               static_cast<long long>(spec.size()), shortest(spec.gamma()).c_str(), seconds_since(start));
+               static_cast<long long>(spec.size()), lwd::shortest_number(spec.gamma()).c_str(), seconds_since(start));
 }
 
 // The SIF encoder over the fetched word vectors, with what the load cost.
@@ -268,7 +263,7 @@ void run_generate_text(const GenerateOptions& o, lwd::kernels::Context ctx) {
   std::fprintf(stderr, "lwdock: %s: %zu documents, languages %s -> %s: K=%lld, d=%lld, gamma=%s, %.3f s\n",
                o.input.c_str(), documents.size(), languages.c_str(), o.output.c_str(),
                static_cast<long long>(spec.size()), static_cast<long long>(spec.dim()),
-               shortest(spec.gamma()).c_str(), seconds_since(start));
+               lwd::shortest_number(spec.gamma()).c_str(), seconds_since(start));
 }
 
 lwd::ImageRkmeOptions image_rkme_options(const GenerateOptions& o) {
@@ -337,150 +332,43 @@ void run_generate(GenerateOptions o, const GenerateFlags& flags, const lwd::kern
   }
 }
 
-using lwdock::AnySpec;
-using lwdock::load_any_spec;
-
-std::string type_name(const AnySpec& spec) {
-  return std::visit([](const auto& s) { return std::string(std::decay_t<decltype(s)>::kTypeName); }, spec);
-}
-
 // ---- dist --------------------------------------------------------------------
 
 void run_dist(const DistOptions& o, const lwd::kernels::Context& ctx) {
-  const AnySpec a = load_any_spec(o.a);
-  const AnySpec b = load_any_spec(o.b);
-  if (a.index() != b.index())
-    throw lwd::Error("cannot compare specs of different types: " + o.a + " is an " + type_name(a) + ", " + o.b +
-                     " is an " + type_name(b));
+  const lwd::StatSpec a = lwd::load_stat_spec(o.a);
+  const lwd::StatSpec b = lwd::load_stat_spec(o.b);
+  if (&a.kind() != &b.kind())
+    throw lwd::Error("cannot compare specs of different types: " + o.a + " is an " +
+                     std::string(a.kind().type_name()) + ", " + o.b + " is an " + std::string(b.kind().type_name()));
   double d = 0;
-  if (const auto* ta = std::get_if<lwd::RKMETableSpec>(&a)) {
-    const auto& tb = std::get<lwd::RKMETableSpec>(b);
-    if (ta->dim() != tb.dim())
-      throw lwd::Error("cannot compare specs of different widths: " + o.a + " has d=" + std::to_string(ta->dim()) +
-                       ", " + o.b + " has d=" + std::to_string(tb.dim()));
-    d = ta->dist(tb, ctx);
-  } else {
-    // The text and image specs check their own compatibility (encoder; image
-    // shape); their messages lack the file names.
-    try {
-      if (const auto* xa = std::get_if<lwd::RKMETextSpec>(&a)) {
-        d = xa->dist(std::get<lwd::RKMETextSpec>(b), ctx);
-      } else {
-        d = std::get<lwd::RKMEImageSpec>(a).dist(std::get<lwd::RKMEImageSpec>(b), ctx);
-      }
-    } catch (const lwd::Error& e) {
-      throw lwd::Error(o.a + " vs " + o.b + ": " + e.what());
-    }
+  try {
+    d = a.kind().dist(a, b, ctx);  // each kind checks its own compatibility (width, encoder, image shape)
+  } catch (const lwd::Error& e) {
+    throw lwd::Error(o.a + " vs " + o.b + ": " + e.what());
   }
   std::printf("%.17g\n", d);
 }
 
 // ---- inspect -----------------------------------------------------------------
 
-double sum_of(const std::vector<double>& values) {
-  double s = 0;
-  for (double v : values) s += v;
-  return s;
-}
-
-void print_table_summary(const lwd::RKMETableSpec& spec, bool as_json) {
-  const double sum_beta = sum_of(spec.beta());
-  if (as_json) {
-    nlohmann::ordered_json out;
-    out["type"] = lwd::RKMETableSpec::kTypeName;
-    out["K"] = spec.size();
-    out["d"] = spec.dim();
-    out["gamma"] = spec.gamma();
-    out["num_points"] = spec.num_points();
-    out["sum_beta"] = sum_beta;
-    std::printf("%s\n", out.dump().c_str());
-    return;
-  }
-  std::printf("type: %s\n", std::string(lwd::RKMETableSpec::kTypeName).c_str());
-  std::printf("K: %lld\n", static_cast<long long>(spec.size()));
-  std::printf("d: %lld\n", static_cast<long long>(spec.dim()));
-  std::printf("gamma: %s\n", shortest(spec.gamma()).c_str());
-  std::printf("num_points: %lld\n", static_cast<long long>(spec.num_points()));
-  std::printf("sum(beta): %s\n", shortest(sum_beta).c_str());
-}
-
-void print_text_summary(const lwd::RKMETextSpec& spec, bool as_json) {
-  const double sum_beta = sum_of(spec.rkme().beta());
-  const lwd::text::TextEncoderId& encoder = spec.encoder();
-  if (as_json) {
-    nlohmann::ordered_json out;
-    out["type"] = lwd::RKMETextSpec::kTypeName;
-    out["language"] = spec.language();
-    out["encoder"] = {{"name", encoder.name}, {"dim", encoder.dim}, {"fingerprint", encoder.fingerprint}};
-    out["K"] = spec.size();
-    out["d"] = spec.dim();
-    out["gamma"] = spec.gamma();
-    out["num_points"] = spec.num_points();
-    out["sum_beta"] = sum_beta;
-    std::printf("%s\n", out.dump().c_str());
-    return;
-  }
-  std::printf("type: %s\n", std::string(lwd::RKMETextSpec::kTypeName).c_str());
-  std::printf("language: %s\n", spec.language().empty() ? "(none)" : join(spec.language(), ", ").c_str());
-  std::printf("encoder: %s\n", encoder.name.c_str());
-  std::printf("encoder_fingerprint: %s\n", encoder.fingerprint.empty() ? "(none)" : encoder.fingerprint.c_str());
-  std::printf("K: %lld\n", static_cast<long long>(spec.size()));
-  std::printf("d: %lld\n", static_cast<long long>(spec.dim()));
-  std::printf("gamma: %s\n", shortest(spec.gamma()).c_str());
-  std::printf("num_points: %lld\n", static_cast<long long>(spec.num_points()));
-  std::printf("sum(beta): %s\n", shortest(sum_beta).c_str());
-}
-
-void print_image_summary(const lwd::RKMEImageSpec& spec, bool as_json) {
-  const double sum_beta = sum_of(spec.beta());
-  const lwd::kernels::ImageShape& z = spec.z_shape();
-  const lwd::ImageNetConfig& net = spec.net_config();
-  if (as_json) {
-    nlohmann::ordered_json out;
-    out["type"] = lwd::RKMEImageSpec::kTypeName;
-    out["K"] = z.count;
-    out["C"] = z.channels;
-    out["H"] = z.height;
-    out["W"] = z.width;
-    out["n_models"] = spec.n_models();
-    out["model_config"] = {{"k", net.k},
-                           {"mu", net.mu},
-                           {"sigma", net.sigma ? nlohmann::json(*net.sigma) : nlohmann::json(nullptr)},
-                           {"net_width", net.net_width},
-                           {"net_depth", net.net_depth}};
-    out["sum_beta"] = sum_beta;
-    std::printf("%s\n", out.dump().c_str());
-    return;
-  }
-  std::printf("type: %s\n", std::string(lwd::RKMEImageSpec::kTypeName).c_str());
-  std::printf("K: %lld\n", static_cast<long long>(z.count));
-  std::printf("image: %lldx%lldx%lld (C x H x W)\n", static_cast<long long>(z.channels),
-              static_cast<long long>(z.height), static_cast<long long>(z.width));
-  std::printf("n_models: %d\n", spec.n_models());
-  std::printf("net: k=%d, net_width=%d, net_depth=%d, mu=%s, sigma=%s\n", net.k, net.net_width, net.net_depth,
-              shortest(net.mu).c_str(), net.sigma ? shortest(*net.sigma).c_str() : "He");
-  std::printf("sum(beta): %s\n", shortest(sum_beta).c_str());
-}
-
 void run_inspect(const InspectOptions& o) {
-  const AnySpec spec = load_any_spec(o.spec);
-  if (const auto* t = std::get_if<lwd::RKMETableSpec>(&spec)) {
-    print_table_summary(*t, o.json);
-  } else if (const auto* x = std::get_if<lwd::RKMETextSpec>(&spec)) {
-    print_text_summary(*x, o.json);
-  } else {
-    print_image_summary(std::get<lwd::RKMEImageSpec>(spec), o.json);
+  const lwd::StatSpec spec = lwd::load_stat_spec(o.spec);
+  if (o.json) {
+    std::printf("%s\n", spec.kind().summary_json(spec).dump().c_str());
+    return;
   }
+  for (const auto& [name, value] : spec.kind().summary_lines(spec)) std::printf("%s: %s\n", name.c_str(), value.c_str());
 }
 
 // ---- herd --------------------------------------------------------------------
 
 void run_herd(const HerdOptions& o, lwd::kernels::Context ctx) {
   lwdock::check_output_path(o.output);
-  const AnySpec any = load_any_spec(o.spec);
-  const auto* spec = std::get_if<lwd::RKMETableSpec>(&any);
+  const lwd::StatSpec any = lwd::load_stat_spec(o.spec);
+  const auto* spec = any.get_if<lwd::RKMETableSpec>();
   if (spec == nullptr)
-    throw lwd::Error(o.spec + ": spec herd samples table specifications only (this is an " + type_name(any) + ")");
+    throw lwd::Error(o.spec + ": spec herd samples table specifications only (this is an " +
+                     std::string(any.kind().type_name()) + ")");
   ctx.seed = o.seed;
   lwd::io::write_numeric_csv(o.output, spec->herding(o.n, ctx));
   std::fprintf(stderr, "lwdock: %s: herded %lld points of width %lld -> %s\n", o.spec.c_str(),
@@ -489,32 +377,6 @@ void run_herd(const HerdOptions& o, lwd::kernels::Context ctx) {
 
 }  // namespace
 
-namespace lwdock {
-
-AnySpec load_any_spec(const std::string& path) {
-  const std::string text = lwd::io::read_text_file(path);
-  nlohmann::json in;
-  try {
-    in = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception&) {
-    return lwd::RKMETableSpec::parse(text, path);
-  }
-  if (in.is_object()) {
-    if (const auto it = in.find("type"); it != in.end() && it->is_string()) {
-      const std::string& type = it->get_ref<const std::string&>();
-      if (type == lwd::RKMETextSpec::kTypeName) return lwd::RKMETextSpec::from_json(in, path);
-      if (type == lwd::RKMEImageSpec::kTypeName) return lwd::RKMEImageSpec::from_json(in, path);
-      if (type != lwd::RKMETableSpec::kTypeName)
-        throw lwd::Error(path + ": unknown specification type \"" + type + "\"; lwdock reads " +
-                         std::string(lwd::RKMETableSpec::kTypeName) + ", " +
-                         std::string(lwd::RKMETextSpec::kTypeName) + " and " +
-                         std::string(lwd::RKMEImageSpec::kTypeName));
-    }
-  }
-  return lwd::RKMETableSpec::from_json(in, path);
-}
-
-}  // namespace lwdock
 
 void register_spec_commands(CLI::App& app, lwd::kernels::Context& ctx) {
   CLI::App* spec = app.add_subcommand("spec", "Build, compare, inspect and sample RKME statistical specifications");

@@ -26,20 +26,13 @@
 #include <utility>
 #include <vector>
 
+#include "engine/kinds/stat_spec.h"
 #include "engine/package/package.h"
 #include "engine/semantic/semantic_spec.h"
-#include "engine/image/rkme_image_spec.h"
 #include "engine/spec/rkme_table_spec.h"
-#include "engine/text/rkme_text_spec.h"
-#include "engine/store/learnware_index.h"
 #include "kernels/context.h"
 
 namespace lwd {
-
-struct CheckResult {
-  LearnwareStatus status = LearnwareStatus::invalid;
-  std::string reason;  // empty when usable
-};
 
 struct CheckerOptions {
   std::int64_t probe_rows = 10;  // rows (documents, images) predicted
@@ -51,14 +44,24 @@ struct CheckerOptions {
 struct LoadedSubmission {
   std::string semantic_json;                                    // as submitted
   std::optional<SemanticSpec> semantic;                         // nullopt when it does not parse
-  // What the store packs, as (pack type, RKME): a table spec under its type
-  // name, a text spec's RKME under RKMETextSpec::pack_type() (so one pack never
-  // mixes encoders). Image specs are not packed (their kernel is not an RBF).
+  // The statistical specs that parsed, at most one per kind, in manifest order.
+  std::vector<StatSpec> stat_specs;
+  // What the store packs, as (pack type, RKME): each spec's SpecKind::packed()
+  // (a table spec under its type name, a text spec's RKME under
+  // RKMETextSpec::pack_type(), so one pack never mixes encoders). Image specs
+  // are not packed (their kernel is not an RBF).
   std::vector<std::pair<std::string, RKMETableSpec>> specs;
-  std::optional<RKMETableSpec> table;                           // the specs that parsed, by kind
-  std::optional<RKMETextSpec> text;
-  std::optional<RKMEImageSpec> image;
   std::vector<std::string> problems;                            // why something did not parse
+
+  // The spec of that kind, or nullptr.
+  const StatSpec* find(const SpecKind& kind) const;
+  // The spec whose value is a T (RKMETableSpec, RKMETextSpec...), or nullptr.
+  template <class T>
+  const T* spec() const {
+    for (const StatSpec& s : stat_specs)
+      if (const T* value = s.get_if<T>()) return value;
+    return nullptr;
+  }
 };
 
 // Reads the semantic and stat spec files of a staged package; never throws for

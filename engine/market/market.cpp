@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "engine/kinds/spec_kinds.h"
 
 namespace lwd {
 
@@ -28,14 +29,17 @@ double memoised(std::mutex& mutex, Map& memo, const typename Map::key_type& key,
 
 }  // namespace
 
-struct Market::ImageProductMemo {
+struct Market::PairProductMemo {
   std::mutex mutex;
   std::map<std::string, double> self;
   std::map<std::pair<std::string, std::string>, double> pair;
 };
 
 Market::Market(std::unique_ptr<MarketStore> store, kernels::Context ctx)
-    : store_(std::move(store)), ctx_(ctx), image_memo_(std::make_unique<ImageProductMemo>()) {
+    : store_(std::move(store)),
+      ctx_(ctx),
+      pair_memo_(std::make_unique<PairProductMemo>()),
+      mutex_(std::make_unique<std::shared_mutex>()) {
   refresh_caches();
 }
 Market::Market(Market&&) noexcept = default;
@@ -61,7 +65,7 @@ AddResult Market::add(const std::filesystem::path& package_zip, const std::strin
 }
 
 AddResult Market::update(const std::string& id, const std::filesystem::path& package_zip) {
-  const auto existing = store_->get(id);
+  const auto existing = get(id);
   if (!existing) throw Error("no learnware with id " + id);
   return submit(id, package_zip, existing->owner);
 }
@@ -72,9 +76,13 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
   const LoadedSubmission submission = load_submission(package);
   const CheckResult check = check_learnware(ctx_, package, submission);
 
+  // Staging and checking (the slow part) ran without the lock; the change runs under it.
+  std::unique_lock lock(*mutex_);
   LearnwareRecord record;
   if (existing_id) {
-    record = *store_->get(*existing_id);
+    const auto existing = store_->get(*existing_id);
+    if (!existing) throw Error("no learnware with id " + *existing_id);
+    record = *existing;
     record.updated_at.clear();
   } else {
     record.id = store_->next_id();
@@ -96,17 +104,26 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
 }
 
 bool Market::remove(const std::string& id) {
+  std::unique_lock lock(*mutex_);
   const bool removed = store_->remove(id);
   if (removed) refresh_caches();
   return removed;
 }
 
-std::optional<LearnwareRecord> Market::get(const std::string& id) const { return store_->get(id); }
+std::optional<LearnwareRecord> Market::get(const std::string& id) const {
+  std::shared_lock lock(*mutex_);
+  return store_->get(id);
+}
 
-std::vector<LearnwareRecord> Market::list(std::optional<LearnwareStatus> status) const { return store_->list(status); }
+std::vector<LearnwareRecord> Market::list(std::optional<LearnwareStatus> status) const {
+  std::shared_lock lock(*mutex_);
+  return store_->list(status);
+}
 
-std::optional<SemanticSpec> Market::semantic_spec(const std::string& id) const {
-  const auto json = store_->semantic_json(id);
+namespace {
+
+std::optional<SemanticSpec> parse_stored_semantic(const MarketStore& store, const std::string& id) {
+  const auto json = store.semantic_json(id);
   if (!json) return std::nullopt;
   try {
     return SemanticSpec::parse(*json, "learnware " + id);
@@ -115,7 +132,15 @@ std::optional<SemanticSpec> Market::semantic_spec(const std::string& id) const {
   }
 }
 
+}  // namespace
+
+std::optional<SemanticSpec> Market::semantic_spec(const std::string& id) const {
+  std::shared_lock lock(*mutex_);
+  return parse_stored_semantic(*store_, id);
+}
+
 void Market::rebuild_packs() {
+  std::unique_lock lock(*mutex_);
   store_->rebuild([this](const LearnwareRecord&, const std::filesystem::path& zip) {
     const StagedPackage package = StagedPackage::open(zip, limits_);
     LoadedSubmission submission = load_submission(package);
@@ -125,6 +150,7 @@ void Market::rebuild_packs() {
 }
 
 void Market::reload() {
+  std::unique_lock lock(*mutex_);
   store_->reload();
   refresh_caches();
 }
@@ -132,20 +158,23 @@ void Market::reload() {
 void Market::refresh_caches() {
   usable_ids_.clear();
   usable_semantic_.clear();
-  text_languages_.clear();
-  image_specs_.clear();
+  learnware_specs_.clear();
+  const auto& kinds = spec_kinds();
+  const bool some_kind_reads_specs = std::any_of(kinds.begin(), kinds.end(), [](const SpecKind* kind) {
+    return kind->search_reads_learnware_specs();
+  });
   for (const auto& record : store_->list(LearnwareStatus::usable)) {
     usable_ids_.push_back(record.id);
-    auto spec = semantic_spec(record.id);
+    auto spec = parse_stored_semantic(*store_, record.id);
     if (!spec) continue;
-    const std::string data = spec->first("Data");
+    const SpecKind& kind = spec_kind_for_data(spec->first("Data"));
     usable_semantic_.emplace(record.id, std::move(*spec));
-    if (data != "Text" && data != "Image") continue;
-    // Languages and image specs are not in market.h5: read them from the
-    // package (only text and image learnwares pay this, once per open).
+    if (!some_kind_reads_specs || !kind.search_reads_learnware_specs()) continue;
+    // The specs such a search reads are not in market.h5: read them from the
+    // package (only learnwares of those kinds pay this, once per open).
     try {
       const StagedPackage package = StagedPackage::open(store_->package_path(record.id), limits_);
-      cache_kind_specs(record.id, load_submission(package));
+      cache_learnware_specs(record.id, load_submission(package));
     } catch (const std::exception&) {
       // An unreadable package leaves the learnware out of statistical search;
       // `lwdock market rebuild` re-derives what can be derived.
@@ -158,14 +187,28 @@ void Market::refresh_caches() {
     auto& index = member_index_[key];
     for (std::int64_t m = 0; m < pack.count(); ++m) index.emplace(pack.ids[static_cast<std::size_t>(m)], m);
   }
-  std::lock_guard lock(image_memo_->mutex);
-  image_memo_->self.clear();
-  image_memo_->pair.clear();
+  std::lock_guard lock(pair_memo_->mutex);
+  pair_memo_->self.clear();
+  pair_memo_->pair.clear();
 }
 
-void Market::cache_kind_specs(const std::string& id, const LoadedSubmission& submission) {
-  if (submission.text) text_languages_[id] = submission.text->language();
-  if (submission.image) image_specs_.insert_or_assign(id, *submission.image);
+void Market::cache_learnware_specs(const std::string& id, const LoadedSubmission& submission) {
+  std::vector<StatSpec> kept;
+  for (const StatSpec& spec : submission.stat_specs)
+    if (spec.kind().search_reads_learnware_specs()) kept.push_back(spec);
+  if (kept.empty()) {
+    learnware_specs_.erase(id);
+  } else {
+    learnware_specs_.insert_or_assign(id, std::move(kept));
+  }
+}
+
+const StatSpec* Market::learnware_spec(const std::string& id, const SpecKind& kind) const {
+  const auto it = learnware_specs_.find(id);
+  if (it == learnware_specs_.end()) return nullptr;
+  for (const StatSpec& spec : it->second)
+    if (&spec.kind() == &kind) return &spec;
+  return nullptr;
 }
 
 void Market::cache_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission) {
@@ -189,12 +232,11 @@ void Market::cache_added(const std::string& id, LearnwareStatus status, const Lo
   if (status != LearnwareStatus::usable) return;
   usable_ids_.push_back(id);  // ids only grow, so the list stays ordered
   if (submission.semantic) usable_semantic_.insert_or_assign(id, *submission.semantic);
-  cache_kind_specs(id, submission);
+  cache_learnware_specs(id, submission);
 }
 
 SearchResponse Market::search(const SearchRequest& request) const {
-  const int kinds = int(request.stat.has_value()) + int(request.text.has_value()) + int(request.image.has_value());
-  if (kinds > 1) throw Error("search: give one statistical specification (table, text or image), not several");
+  std::shared_lock lock(*mutex_);
   SearchResponse response;
   std::vector<std::string> ids;
   if (request.semantic) {
@@ -210,69 +252,66 @@ SearchResponse Market::search(const SearchRequest& request) const {
   }
   response.semantic_matches = static_cast<std::int64_t>(ids.size());
   response.semantic_ids = ids;
-  if (kinds == 0) return response;
-  if (request.image) {
-    response.stat = search_image(*request.image, ids, request.options);
-    return response;
+  if (!request.spec) return response;
+  if (const auto packed = request.spec.kind().packed(request.spec)) {
+    response.stat = search_packed(request.spec, *packed, ids, request.options);
+  } else {
+    response.stat = search_pairwise(request.spec, ids, request.options);
   }
-  const RKMETableSpec& user = request.text ? request.text->rkme() : *request.stat;
-  const std::string type = request.text ? request.text->pack_type() : std::string(RKMETableSpec::kTypeName);
-  const std::string key = spec_pack_key(type, user.dim());
+  return response;
+}
+
+StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& packed,
+                                       const std::vector<std::string>& ids, const StatSearchOptions& options) const {
+  const std::string key = spec_pack_key(packed.pack_type, packed.rkme->dim());
   const auto pack = store_->packs().find(key);
   const auto index = member_index_.find(key);
-  if (pack == store_->packs().end() || index == member_index_.end()) return response;  // nothing comparable
+  if (pack == store_->packs().end() || index == member_index_.end()) return {};  // nothing comparable
+  const SpecKind& kind = user.kind();
+  const bool filter = kind.search_reads_learnware_specs();
   std::vector<std::int64_t> members;
   members.reserve(ids.size());
   for (const auto& id : ids) {
-    if (request.text) {
-      // The reference's rule: the user's languages must all be the learnware's.
-      const auto languages = text_languages_.find(id);
-      if (languages == text_languages_.end() ||
-          !text_languages_compatible(request.text->language(), languages->second)) {
-        continue;
-      }
+    if (filter) {
+      const StatSpec* own = learnware_spec(id, kind);
+      if (own == nullptr || !kind.searchable_against(user, *own)) continue;
     }
     const auto it = index->second.find(id);
     if (it != index->second.end()) members.push_back(it->second);
   }
-  if (members.empty()) return response;
-  response.stat = statistical_search(ctx_, user, pack->second, members, request.options, float32_z_.at(key));
-  return response;
+  if (members.empty()) return {};
+  return statistical_search(ctx_, *packed.rkme, pack->second, members, options, float32_z_.at(key));
 }
 
-StatSearchResult Market::search_image(const RKMEImageSpec& user, const std::vector<std::string>& ids,
-                                      const StatSearchOptions& options) const {
+StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector<std::string>& ids,
+                                         const StatSearchOptions& options) const {
+  const SpecKind& kind = user.kind();
   CandidateProducts products;
-  std::vector<const RKMEImageSpec*> specs;
+  std::vector<const StatSpec*> specs;
   for (const auto& id : ids) {
-    const auto it = image_specs_.find(id);
-    if (it == image_specs_.end()) continue;
-    const auto& shape = it->second.z_shape();
-    if (shape.channels != user.z_shape().channels || shape.height != user.z_shape().height ||
-        shape.width != user.z_shape().width || it->second.net_config().net_depth != user.net_config().net_depth) {
-      continue;  // a different image shape or scoring kernel: not comparable
-    }
+    const StatSpec* own = learnware_spec(id, kind);
+    if (own == nullptr || !kind.searchable_against(user, *own)) continue;
     products.ids.push_back(id);
-    specs.push_back(&it->second);
+    specs.push_back(own);
   }
   const std::size_t n = specs.size();
   products.self.resize(n);
   products.cross.resize(n);
-  products.user_self = user.inner_product(user, ctx_);
+  products.user_self = kind.inner_product(user, user, ctx_);
   // Each product is itself parallel over kernel rows (conv_nngp_bilinear), so
   // candidates go one after another.
   for (std::size_t i = 0; i < n; ++i) {
-    products.cross[i] = user.inner_product(*specs[i], ctx_);
-    products.self[i] = memoised(image_memo_->mutex, image_memo_->self, products.ids[i],
-                                [&] { return specs[i]->inner_product(*specs[i], ctx_); });
+    products.cross[i] = kind.inner_product(user, *specs[i], ctx_);
+    products.self[i] = memoised(pair_memo_->mutex, pair_memo_->self, products.ids[i],
+                                [&] { return kind.inner_product(*specs[i], *specs[i], ctx_); });
   }
   products.member_inner = [&](std::int64_t a, std::int64_t b) {
     const auto& id_a = products.ids[static_cast<std::size_t>(a)];
     const auto& id_b = products.ids[static_cast<std::size_t>(b)];
-    // <m_a, m_b> with m_a's depth; the candidates share one depth, so it is symmetric.
+    // <m_a, m_b> with m_a's settings; the candidates share them, so it is symmetric.
     const auto key = id_a < id_b ? std::make_pair(id_a, id_b) : std::make_pair(id_b, id_a);
-    return memoised(image_memo_->mutex, image_memo_->pair, key, [&] {
-      return specs[static_cast<std::size_t>(a)]->inner_product(*specs[static_cast<std::size_t>(b)], ctx_);
+    return memoised(pair_memo_->mutex, pair_memo_->pair, key, [&] {
+      return kind.inner_product(*specs[static_cast<std::size_t>(a)], *specs[static_cast<std::size_t>(b)], ctx_);
     });
   };
   return statistical_search_from_products(products, options);

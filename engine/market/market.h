@@ -14,10 +14,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "engine/kinds/stat_spec.h"
 #include "engine/market/checker.h"
 #include "engine/market/semantic_search.h"
 #include "engine/market/statistical_search.h"
@@ -33,15 +35,13 @@ struct AddResult {
   std::string reason;
 };
 
-// At most one of stat / text / image: the user's statistical specification,
-// compared with the learnwares that carry the same type (text: the same
-// encoder, and only learnwares whose languages include all of the user's;
-// image: the same image shape and net depth). Without any, the search is
-// semantic only.
+// The user's statistical specification, of any kind (engine/kinds), is
+// compared with the learnwares that carry the same kind and that its kind
+// finds comparable (tables: the same width; text: the same encoder, and only
+// learnwares whose languages include all of the user's; image: the same
+// image shape and net depth). Without one, the search is semantic only.
 struct SearchRequest {
-  std::optional<RKMETableSpec> stat;      // the user's table RKME
-  std::optional<RKMETextSpec> text;       // the user's text RKME
-  std::optional<RKMEImageSpec> image;     // the user's image RKME
+  StatSpec spec;                          // empty: semantic search only
   std::optional<SemanticSpec> semantic;   // the user's tags/name; without it every usable learnware
   StatSearchOptions options;
 };
@@ -52,6 +52,17 @@ struct SearchResponse {
   StatSearchResult stat;                  // empty without a stat spec
 };
 
+// Thread safety: any number of threads may call the const members (search,
+// get, list...) while one thread adds, updates, removes, reloads or rebuilds.
+// A reader/writer lock (std::shared_mutex) guards the state: readers share
+// it; a change takes it exclusively only for the part that touches the store
+// and the search state (O(one learnware) for an add), never while the
+// package is staged and its model probed by the checker, which is most of a
+// submission's time. Immutable snapshots would let a search run on through a
+// change, but each add would have to copy the packs it grows (O(market)) or
+// the packs would have to become chunked; the lock keeps both the O(one
+// learnware) add and the contiguous packs a search streams through.
+// Changes are serialised with each other (one writer at a time).
 class Market {
  public:
   static Market create(const std::filesystem::path& dir, kernels::Context ctx = {});
@@ -79,7 +90,8 @@ class Market {
 
   SearchResponse search(const SearchRequest& request) const;
 
-  MarketStore& store() { return *store_; }
+  // Read-only: changes go through add/update/remove so the search state
+  // follows them. Not to be used while another thread changes the market.
   const MarketStore& store() const { return *store_; }
   const kernels::Context& context() const { return ctx_; }
   PackageLimits& package_limits() { return limits_; }
@@ -90,14 +102,20 @@ class Market {
                    const std::string& owner);
   // What searches read instead of the store's JSON and packages: parsed
   // semantic specs of usable learnwares, id -> pack member maps, float32
-  // mirrors of the packs, text languages and image specs. refresh_caches()
+  // mirrors of the packs, and the learnwares' own specs of the kinds whose
+  // search reads them (SpecKind::search_reads_learnware_specs). refresh_caches()
   // rebuilds everything (open, update, remove, rebuild); an add only appends
   // the new learnware (cache_added), so a submission stays O(one learnware).
+  // Both run under the exclusive lock.
   void refresh_caches();
   void cache_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission);
-  void cache_kind_specs(const std::string& id, const LoadedSubmission& submission);
-  StatSearchResult search_image(const RKMEImageSpec& user, const std::vector<std::string>& ids,
-                                const StatSearchOptions& options) const;
+  void cache_learnware_specs(const std::string& id, const LoadedSubmission& submission);
+  // The usable learnware's own spec of that kind, if the search keeps it.
+  const StatSpec* learnware_spec(const std::string& id, const SpecKind& kind) const;
+  StatSearchResult search_packed(const StatSpec& user, const PackedRkme& packed, const std::vector<std::string>& ids,
+                                 const StatSearchOptions& options) const;
+  StatSearchResult search_pairwise(const StatSpec& user, const std::vector<std::string>& ids,
+                                   const StatSearchOptions& options) const;
 
   std::unique_ptr<MarketStore> store_;
   kernels::Context ctx_;
@@ -106,12 +124,15 @@ class Market {
   std::map<std::string, SemanticSpec> usable_semantic_;
   std::map<std::string, std::unordered_map<std::string, std::int64_t>> member_index_;  // pack key -> id -> member
   std::map<std::string, std::vector<float>> float32_z_;  // pack key -> Z in float32, for screening
-  std::map<std::string, std::vector<std::string>> text_languages_;  // usable text learnware -> languages
-  std::map<std::string, RKMEImageSpec> image_specs_;                // usable image learnware -> spec
-  // Image inner products are NNGP evaluations (tens of ms each): memoised
-  // across searches, <m, m> per learnware and <m_a, m_b> per pair.
-  struct ImageProductMemo;
-  std::unique_ptr<ImageProductMemo> image_memo_;
+  std::map<std::string, std::vector<StatSpec>> learnware_specs_;  // usable learnware -> specs the search reads
+  // Products of kinds searched pair by pair (image specs: NNGP evaluations,
+  // tens of ms each) are memoised across searches, <m, m> per learnware and
+  // <m_a, m_b> per pair.
+  struct PairProductMemo;
+  std::unique_ptr<PairProductMemo> pair_memo_;
+  // The reader/writer lock (see the class comment); behind a pointer so that
+  // Market stays movable.
+  std::unique_ptr<std::shared_mutex> mutex_;
 };
 
 }  // namespace lwd

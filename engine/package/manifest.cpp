@@ -14,7 +14,7 @@ namespace {
 // The model kinds and tasks are spelled here rather than taken from the model
 // library (model_kinds(), parse_task_type) so that reading a package does not
 // link the model runtimes (XGBoost, process spawning). Keep in step with
-// model.h, text_model.h and image_classifier.h (engine/market/learnware_kinds.h
+// model.h, text_model.h and image_classifier.h (engine/kinds/model_kinds.cpp
 // dispatches them all).
 const std::vector<std::string_view> kKnownModelKinds = {"xgboost", "linear", "process", "tfidf_naive_bayes",
                                                         "image_mlp"};

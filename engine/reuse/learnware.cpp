@@ -6,7 +6,7 @@
 
 #include "engine/error.h"
 #include "engine/market/checker.h"
-#include "engine/market/learnware_kinds.h"
+#include "engine/kinds/model_kinds.h"
 #include "engine/market/market.h"
 
 namespace lwd {
@@ -75,7 +75,7 @@ Learnware load_learnware(const Market& market, const std::string& id, const Pack
   }
   auto package = std::make_shared<const StagedPackage>(StagedPackage::open(market.store().package_path(id), limits));
   LoadedSubmission submission = load_submission(*package);
-  if (!submission.table && !submission.text && !submission.image) {
+  if (submission.stat_specs.empty()) {
     throw Error("learnware " + id + " has no statistical specification");
   }
 
@@ -88,16 +88,18 @@ Learnware load_learnware(const Market& market, const std::string& id, const Pack
   }
   std::shared_ptr<const Model> model(holder, holder->model.get());
   Learnware lw;
-  if (submission.table) {
-    lw = make_learnware(id, std::move(model), std::move(*submission.table), std::move(submission.semantic));
+  if (const auto* table = submission.spec<RKMETableSpec>()) {
+    lw = make_learnware(id, std::move(model), *table, std::move(submission.semantic));
   } else {
     // Text and image specs live in another space than the model's input.
     lw.id = id;
     lw.model = std::move(model);
     lw.semantic = std::move(submission.semantic);
-    if (submission.text) lw.spec = submission.text->rkme();
-    lw.text_spec = std::move(submission.text);
-    lw.image_spec = std::move(submission.image);
+    if (const auto* text = submission.spec<RKMETextSpec>()) {
+      lw.spec = text->rkme();
+      lw.text_spec = *text;
+    }
+    if (const auto* image = submission.spec<RKMEImageSpec>()) lw.image_spec = *image;
   }
   lw.package = std::move(package);
   return lw;

@@ -223,7 +223,7 @@ UserOutcome run_user(const Plan& plan,
         ri.mixture_weights = found.mixture_weights;
         ri.x_test = data.x_test.view();
         ri.spec_rows_test = data.spec_rows_test.view();
-        ri.user_image_spec = query.image ? &*query.image : nullptr;
+        ri.user_image_spec = query.spec.get_if<RKMEImageSpec>();
         ri.task = setup.task;
         ri.num_classes = setup.num_classes;
         ri.ctx = kernels::Context{1, method_seed};

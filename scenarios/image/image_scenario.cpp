@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/image/image_classifier.h"
 #include "engine/image/rkme_image_spec.h"
+#include "engine/kinds/image_kind.h"
 #include "engine/market/market.h"
 #include "kernels/random.h"
 #include "scenarios/common/user_study.h"
@@ -76,7 +77,7 @@ StudyUser make_image_user(const ImageScenarioConfig& config, const ImageData& da
   out.description = describe(classes);
   out.x_test = image_rows(test_images);
   out.y_test = test_labels;
-  out.query.image = RKMEImageSpec::generate(ctx, test_images, market_image_rkme_options());
+  out.query.spec = stat_spec(RKMEImageSpec::generate(ctx, test_images, market_image_rkme_options()));
   ImageRkmeOptions preprocess_only = market_image_rkme_options();
   preprocess_only.reduce = false;
   const RKMEImageSpec preprocessed = RKMEImageSpec::generate(ctx, test_images, preprocess_only);

@@ -6,6 +6,7 @@
 
 #include "datasets/retail/retail_simulator.h"
 #include "engine/error.h"
+#include "engine/kinds/table_kind.h"
 #include "engine/market/market.h"
 #include "engine/reuse/baselines.h"
 #include "scenarios/common/user_study.h"
@@ -36,7 +37,7 @@ StudyUser make_store_user(const ds::ChainConfig& chain, ds::FeatureSpace f, ds::
   StudyUser out;
   out.description = "PFS store " + std::to_string(user);
   out.own_learnware = tabular_learnware_name(ds::ChainKind::kPfs, user, f, l);
-  out.query.stat = RKMETableSpec::generate(ctx, data.x_test, market_table_rkme_options());
+  out.query.spec = stat_spec(RKMETableSpec::generate(ctx, data.x_test, market_table_rkme_options()));
   out.x_test = data.x_test;
   out.y_test = data.y_test;
   out.x_pool = data.x_train;

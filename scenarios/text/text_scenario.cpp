@@ -6,6 +6,7 @@
 
 #include "datasets/fetched/data_packages.h"
 #include "engine/error.h"
+#include "engine/kinds/text_kind.h"
 #include "engine/market/market.h"
 #include "engine/text/naive_bayes_model.h"
 #include "engine/text/rkme_text_spec.h"
@@ -88,7 +89,7 @@ StudyUser make_text_user(const TextScenarioConfig& config, const TextData& data,
                     " samples to predict, " + std::to_string(pool.size()) + " labelled)";
   out.x_test = embedded->rows_of(test_index);
   out.x_pool = embedded->rows_of(pool_index);
-  out.query.text = RKMETextSpec::generate(ctx, test_documents, *data.encoder, market_text_spec_options());
+  out.query.spec = stat_spec(RKMETextSpec::generate(ctx, test_documents, *data.encoder, market_text_spec_options()));
   out.max_labelled = static_cast<std::int64_t>(pool.size());
   out.draw = [max = out.max_labelled](std::int64_t n, std::uint64_t seed) { return sample_rows(max, n, seed); };
   const auto num_categories = static_cast<std::int64_t>(data.corpus->categories.size());

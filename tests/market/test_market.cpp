@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/error.h"
+#include "engine/kinds/table_kind.h"
 #include "engine/market/market.h"
 #include "tests/market/market_fixture.h"
 
@@ -98,7 +99,7 @@ TEST_F(MarketTest, SearchFindsTheLearnwareWhoseDataTheUserHas) {
     ids.push_back(market.add(package({.centre = 3.0 * i, .seed = 10u + i, .name = "lw" + std::to_string(i)})).id);
   }
   lwd::SearchRequest request;
-  request.stat = lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(400, 3, 3.0 * 4, 99));
+  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(400, 3, 3.0 * 4, 99)));
   const auto response = market.search(request);
   ASSERT_FALSE(response.stat.singles.empty());
   EXPECT_EQ(response.stat.singles.front().id, ids[4]);
@@ -111,7 +112,7 @@ TEST_F(MarketTest, OnlyUsableLearnwaresAreSearched) {
   const auto broken = market.add(package({.centre = 5.0, .name = "broken", .process_script = "exit 1\n"}));
   ASSERT_EQ(broken.status, LearnwareStatus::not_usable);
   lwd::SearchRequest request;
-  request.stat = lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 5.0, 3));
+  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 5.0, 3)));
   const auto response = market.search(request);
   ASSERT_EQ(response.stat.singles.size(), 1u);
   EXPECT_EQ(response.stat.singles.front().id, good.id);
@@ -124,7 +125,7 @@ TEST_F(MarketTest, SemanticQueryFiltersBeforeTheStatisticalSearch) {
   lwd::SearchRequest request;
   request.semantic = lwd::SemanticSpec{};
   request.semantic->name = "sales";
-  request.stat = lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 0.4, 3));
+  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 0.4, 3)));
   const auto response = market.search(request);
   EXPECT_EQ(response.semantic_matches, 1);
   ASSERT_EQ(response.stat.singles.size(), 1u);
@@ -138,7 +139,7 @@ TEST_F(MarketTest, DeletedLearnwaresLeaveTheSearchAndTheirIdIsNotReused) {
   EXPECT_TRUE(market.remove(a.id));
   EXPECT_FALSE(market.remove(a.id));
   lwd::SearchRequest request;
-  request.stat = lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 0.0, 3));
+  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 0.0, 3)));
   const auto response = market.search(request);
   ASSERT_EQ(response.stat.singles.size(), 1u);
   EXPECT_EQ(response.stat.singles.front().id, b.id);
@@ -153,7 +154,7 @@ TEST_F(MarketTest, ReopeningAndRebuildingGiveTheSameSearchResults) {
     for (int i = 0; i < 5; ++i) market.add(package({.centre = 1.5 * i, .seed = 20u + i, .name = "m" + std::to_string(i)}));
   }
   lwd::SearchRequest request;
-  request.stat = lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 2.0, 5));
+  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 2.0, 5)));
   const auto before = Market::open(dir).search(request);
   std::filesystem::remove(dir / "market.h5");
   EXPECT_THROW(Market::open(dir), lwd::Error);

@@ -13,7 +13,10 @@
 #include "engine/image/image_classifier.h"
 #include "engine/image/rkme_image_spec.h"
 #include "engine/io/atomic_file.h"
-#include "engine/market/learnware_kinds.h"
+#include "engine/kinds/image_kind.h"
+#include "engine/kinds/model_kinds.h"
+#include "engine/kinds/table_kind.h"
+#include "engine/kinds/text_kind.h"
 #include "engine/market/market.h"
 #include "engine/package/package.h"
 #include "engine/text/naive_bayes_model.h"
@@ -212,8 +215,9 @@ TEST(MarketKinds, TextSearchFindsTheSameTopicAndHonoursLanguages) {
   kernels::RkmeOptions rkme;
   rkme.k = 10;
   SearchRequest request;
-  request.text = RKMETextSpec::generate(kernels::Context{.seed = 9}, topic_documents(50, 1, 99), encoder,
-                                        TextSpecOptions{rkme});
+  const RKMETextSpec english = RKMETextSpec::generate(kernels::Context{.seed = 9}, topic_documents(50, 1, 99), encoder,
+                                                      TextSpecOptions{rkme});
+  request.spec = stat_spec(english);
   request.options.max_search_num = 1;
   SearchResponse response = market.search(request);
   ASSERT_FALSE(response.stat.singles.empty());
@@ -221,15 +225,15 @@ TEST(MarketKinds, TextSearchFindsTheSameTopicAndHonoursLanguages) {
   EXPECT_EQ(response.stat.candidates, 2);
 
   // A user whose documents are (also) Chinese finds no English-only learnware.
-  RKMETextSpec chinese(request.text->rkme(), {"en", "zh-cn"}, request.text->encoder());
-  request.text = chinese;
+  RKMETextSpec chinese(english.rkme(), {"en", "zh-cn"}, english.encoder());
+  request.spec = stat_spec(chinese);
   response = market.search(request);
   EXPECT_TRUE(response.stat.singles.empty());
 
   // Another encoder: nothing comparable.
   const text::HashingEncoder other(text::HashingOptions{.dim = 32, .seed = 5});
-  request.text = RKMETextSpec::generate(kernels::Context{.seed = 9}, topic_documents(50, 1, 99), other,
-                                        TextSpecOptions{rkme});
+  request.spec = stat_spec(RKMETextSpec::generate(kernels::Context{.seed = 9}, topic_documents(50, 1, 99), other,
+                                                  TextSpecOptions{rkme}));
   response = market.search(request);
   EXPECT_TRUE(response.stat.singles.empty());
   (void)cooking;
@@ -244,18 +248,14 @@ TEST(MarketKinds, ImageSearchRanksTheSameClassesFirstAndMixes) {
   const std::vector<double> weights(3, 1.0);
   const auto user_images = test::stroke_images(120, classes, weights, 77);
   SearchRequest request;
-  request.image = RKMEImageSpec::generate(kernels::Context{.seed = 8}, user_images.images, small_image_options());
+  const RKMEImageSpec user = RKMEImageSpec::generate(kernels::Context{.seed = 8}, user_images.images, small_image_options());
+  request.spec = stat_spec(user);
   const SearchResponse response = market.search(request);
-  {
-    const auto lo = RKMEImageSpec::load(dir.path() / "low.parts" / "image_rkme.json");
-    const auto hi = RKMEImageSpec::load(dir.path() / "high.parts" / "image_rkme.json");
-    std::printf("DEBUG u-lo %g u-hi %g lo-hi %g uu %g\n", request.image->dist(lo), request.image->dist(hi), lo.dist(hi), request.image->inner_product(*request.image));
-  }
   ASSERT_EQ(response.stat.candidates, 2);
   ASSERT_FALSE(response.stat.singles.empty());
   EXPECT_EQ(response.stat.singles.front().id, high);
-  EXPECT_LT(response.stat.singles.front().mmd2, request.image->dist(RKMEImageSpec::load(
-                                                    dir.path() / "low.parts" / "image_rkme.json")));
+  EXPECT_LT(response.stat.singles.front().mmd2,
+            user.dist(RKMEImageSpec::load(dir.path() / "low.parts" / "image_rkme.json")));
   // Reopening (caches built from the store, not appended) gives the same answer.
   Market reopened = Market::open(dir.path() / "m");
   const SearchResponse again = reopened.search(request);
@@ -265,19 +265,6 @@ TEST(MarketKinds, ImageSearchRanksTheSameClassesFirstAndMixes) {
     EXPECT_DOUBLE_EQ(again.stat.singles[i].mmd2, response.stat.singles[i].mmd2);
   }
   (void)low;
-}
-
-TEST(MarketKinds, OneStatSpecPerRequest) {
-  TempDir dir;
-  Market market = Market::create(dir.path() / "m");
-  SearchRequest request;
-  request.stat = RKMETableSpec::generate(kernels::Context{}, testing_market::blob(30, 3, 0.0, 1),
-                                         kernels::RkmeOptions{.k = 5});
-  request.image = RKMEImageSpec::generate(kernels::Context{}, test::stroke_images(20, std::vector<std::int64_t>{1},
-                                                                                  std::vector<double>{1.0}, 1)
-                                                                  .images,
-                                          small_image_options());
-  EXPECT_THROW(market.search(request), Error);
 }
 
 TEST(MarketKinds, AddAppendsTheSameCachesAReopenBuilds) {
@@ -291,8 +278,8 @@ TEST(MarketKinds, AddAppendsTheSameCachesAReopenBuilds) {
   }
   market.add(make_text_package(dir.path(), "txt", 0, 3));
   SearchRequest request;
-  request.stat = RKMETableSpec::generate(kernels::Context{.seed = 3}, testing_market::blob(100, 3, 1.0, 42),
-                                         kernels::RkmeOptions{.k = 10});
+  request.spec = stat_spec(RKMETableSpec::generate(kernels::Context{.seed = 3}, testing_market::blob(100, 3, 1.0, 42),
+                                                   kernels::RkmeOptions{.k = 10}));
   request.options.float32_min_members = 1;  // screening on: the float32 mirror is read
   const SearchResponse appended = market.search(request);
   const SearchResponse reopened = Market::open(dir.path() / "m").search(request);

@@ -1,0 +1,113 @@
+#include "engine/kinds/image_kind.h"
+
+#include <cmath>
+
+#include "kernels/random.h"
+
+namespace lwd {
+namespace {
+
+// Uniform random pixels in [0, 255]: inputs an image model must survive.
+kernels::Matrix<double> random_image_rows(std::int64_t rows, std::int64_t width, std::uint64_t seed) {
+  kernels::Matrix<double> out(rows, width);
+  kernels::Rng rng(seed);
+  for (double& v : out.values()) v = std::floor(rng.uniform() * 256.0);
+  return out;
+}
+
+class ImageKind final : public SpecKind {
+ public:
+  std::string_view type_name() const override { return RKMEImageSpec::kTypeName; }
+  std::string_view semantic_data() const override { return "Image"; }
+
+  StatSpec from_json(const nlohmann::json& in, std::string_view source) const override {
+    return StatSpec(*this, RKMEImageSpec::from_json(in, source));
+  }
+  StatSpec load(const std::filesystem::path& path) const override { return StatSpec(*this, RKMEImageSpec::load(path)); }
+  nlohmann::json to_json(const StatSpec& spec) const override {
+    nlohmann::json out;
+    spec.get<RKMEImageSpec>().to_json(out);
+    return out;
+  }
+  void save(const StatSpec& spec, const std::filesystem::path& path) const override {
+    spec.get<RKMEImageSpec>().save(path);
+  }
+
+  double inner_product(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
+    return a.get<RKMEImageSpec>().inner_product(b.get<RKMEImageSpec>(), ctx);
+  }
+  double dist(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
+    return a.get<RKMEImageSpec>().dist(b.get<RKMEImageSpec>(), ctx);
+  }
+
+  nlohmann::ordered_json summary_json(const StatSpec& any) const override {
+    const auto& spec = any.get<RKMEImageSpec>();
+    const kernels::ImageShape& z = spec.z_shape();
+    const ImageNetConfig& net = spec.net_config();
+    nlohmann::ordered_json out;
+    out["type"] = RKMEImageSpec::kTypeName;
+    out["K"] = z.count;
+    out["C"] = z.channels;
+    out["H"] = z.height;
+    out["W"] = z.width;
+    out["n_models"] = spec.n_models();
+    out["model_config"] = {{"k", net.k},
+                           {"mu", net.mu},
+                           {"sigma", net.sigma ? nlohmann::json(*net.sigma) : nlohmann::json(nullptr)},
+                           {"net_width", net.net_width},
+                           {"net_depth", net.net_depth}};
+    out["sum_beta"] = sum_of(spec.beta());
+    return out;
+  }
+  std::vector<std::pair<std::string, std::string>> summary_lines(const StatSpec& any) const override {
+    const auto& spec = any.get<RKMEImageSpec>();
+    const kernels::ImageShape& z = spec.z_shape();
+    const ImageNetConfig& net = spec.net_config();
+    return {{"type", std::string(RKMEImageSpec::kTypeName)},
+            {"K", std::to_string(z.count)},
+            {"image", std::to_string(z.channels) + "x" + std::to_string(z.height) + "x" + std::to_string(z.width) +
+                          " (C x H x W)"},
+            {"n_models", std::to_string(spec.n_models())},
+            {"net", "k=" + std::to_string(net.k) + ", net_width=" + std::to_string(net.net_width) +
+                        ", net_depth=" + std::to_string(net.net_depth) + ", mu=" + shortest_number(net.mu) +
+                        ", sigma=" + (net.sigma ? shortest_number(*net.sigma) : std::string("He"))},
+            {"sum(beta)", shortest_number(sum_of(spec.beta()))}};
+  }
+
+  std::optional<PackedRkme> packed(const StatSpec&) const override { return std::nullopt; }
+
+  // The spec's Z are preprocessed 32 x 32 images, not the model's input: no width to compare.
+  std::optional<std::string> mismatch(const StatSpec&, const SemanticSpec&, const ModelConfig&) const override {
+    return std::nullopt;
+  }
+
+  ProbeOutcome probe(const StatSpec&, const Model& model, const ModelConfig&, const ProbeSettings& settings,
+                     const kernels::Context&) const override {
+    ProbeOutcome out;
+    out.rows = settings.rows;
+    out.predictions = model.predict(random_image_rows(settings.rows, model.input_dim(), settings.seed).view());
+    return out;
+  }
+
+  // Comparable: the same image shape and the same scoring kernel (net depth).
+  bool search_reads_learnware_specs() const override { return true; }
+  bool searchable_against(const StatSpec& user_any, const StatSpec& learnware_any) const override {
+    const auto& user = user_any.get<RKMEImageSpec>();
+    const auto& learnware = learnware_any.get<RKMEImageSpec>();
+    const auto& a = learnware.z_shape();
+    const auto& b = user.z_shape();
+    return a.channels == b.channels && a.height == b.height && a.width == b.width &&
+           learnware.net_config().net_depth == user.net_config().net_depth;
+  }
+};
+
+}  // namespace
+
+const SpecKind& image_spec_kind() {
+  static const ImageKind kind;
+  return kind;
+}
+
+StatSpec stat_spec(RKMEImageSpec spec) { return StatSpec(image_spec_kind(), std::move(spec)); }
+
+}  // namespace lwd

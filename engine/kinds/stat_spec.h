@@ -1,0 +1,145 @@
+// A statistical specification of any registered kind, and the interface every
+// kind implements. The kinds themselves (table, text, image) are listed once,
+// in spec_kinds.cpp; everything that must treat specs of every kind alike --
+// reading a file whose type is not known yet, the checker, the store, the
+// search, `lwdock spec inspect|dist` -- goes through SpecKind instead of
+// naming the kinds. Adding a kind is one new SpecKind implementation (its own
+// file beside table_kind.cpp) and one line in spec_kinds.cpp.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/model/model.h"
+#include "engine/semantic/semantic_spec.h"
+#include "engine/spec/rkme_table_spec.h"
+#include "engine/store/learnware_index.h"
+#include "kernels/context.h"
+#include "kernels/matrix.h"
+
+namespace lwd {
+
+class SpecKind;
+
+// An immutable spec value of some kind (RKMETableSpec, RKMETextSpec, ...),
+// shared on copy. Empty when default-constructed.
+class StatSpec {
+ public:
+  StatSpec() = default;
+  template <class T>
+  StatSpec(const SpecKind& kind, T value)
+      : kind_(&kind), type_(&typeid(T)), value_(std::make_shared<const T>(std::move(value))) {}
+
+  bool empty() const { return kind_ == nullptr; }
+  explicit operator bool() const { return !empty(); }
+  // Throws lwd::Error when empty.
+  const SpecKind& kind() const;
+
+  // The value, if it is a T; nullptr otherwise (and when empty).
+  template <class T>
+  const T* get_if() const {
+    return type_ != nullptr && *type_ == typeid(T) ? static_cast<const T*>(value_.get()) : nullptr;
+  }
+  // The value; throws lwd::Error naming the kind when it is not a T.
+  template <class T>
+  const T& get() const {
+    if (const T* value = get_if<T>()) return *value;
+    throw_wrong_type();
+  }
+
+ private:
+  [[noreturn]] void throw_wrong_type() const;
+
+  const SpecKind* kind_ = nullptr;
+  const std::type_info* type_ = nullptr;
+  std::shared_ptr<const void> value_;
+};
+
+// The RBF RKME a kind's spec is packed and searched as, and the pack type it
+// goes under (a text spec's names its encoder, so one pack never mixes
+// encoders). `rkme` points into the StatSpec it came from.
+struct PackedRkme {
+  std::string pack_type;
+  const RKMETableSpec* rkme = nullptr;
+};
+
+// What the checker concluded about a learnware (checker.h lists the rules).
+struct CheckResult {
+  LearnwareStatus status = LearnwareStatus::invalid;
+  std::string reason;  // empty when usable
+};
+
+// How the checker probes a model: this many rows (documents, images) from this seed.
+struct ProbeSettings {
+  std::int64_t rows = 10;
+  std::uint64_t seed = 0;
+};
+
+// A probe's predictions, or the verdict that ended the check before there were any.
+struct ProbeOutcome {
+  kernels::Matrix<double> predictions;
+  std::int64_t rows = 0;                 // inputs predicted (the shape the output must have)
+  std::optional<CheckResult> verdict;    // set: the check ends with this
+};
+
+class SpecKind {
+ public:
+  virtual ~SpecKind() = default;
+
+  // The "type" field of its JSON files, also the type a package manifest declares.
+  virtual std::string_view type_name() const = 0;
+  // The semantic Data value of learnwares that carry this kind ("Table", ...).
+  virtual std::string_view semantic_data() const = 0;
+
+  // ---- values and files (the reference JSON formats) ----
+  virtual StatSpec from_json(const nlohmann::json& in, std::string_view source) const = 0;
+  virtual StatSpec load(const std::filesystem::path& path) const = 0;
+  virtual nlohmann::json to_json(const StatSpec& spec) const = 0;
+  virtual void save(const StatSpec& spec, const std::filesystem::path& path) const = 0;  // atomic
+
+  // ---- comparison: both specs of this kind. Throws lwd::Error saying why two
+  // specs cannot be compared (width, encoder, image shape...).
+  virtual double inner_product(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const = 0;
+  virtual double dist(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const = 0;
+
+  // ---- `lwdock spec inspect`: the fields for --json, and "name: value" lines.
+  virtual nlohmann::ordered_json summary_json(const StatSpec& spec) const = 0;
+  virtual std::vector<std::pair<std::string, std::string>> summary_lines(const StatSpec& spec) const = 0;
+
+  // ---- the store: nullopt for kinds whose kernel is not an RBF on Z rows
+  // (image specs): those are not packed, and are searched pair by pair.
+  virtual std::optional<PackedRkme> packed(const StatSpec& spec) const = 0;
+
+  // ---- the checker ----
+  // Why `spec` cannot describe a learnware with this semantic spec and model
+  // (e.g. widths that disagree); nullopt when it can.
+  virtual std::optional<std::string> mismatch(const StatSpec& spec, const SemanticSpec& semantic,
+                                              const ModelConfig& config) const = 0;
+  // Predicts a probe batch shaped like the model's inputs. May throw (the
+  // checker reports "prediction failed: ...").
+  virtual ProbeOutcome probe(const StatSpec& spec, const Model& model, const ModelConfig& config,
+                             const ProbeSettings& settings, const kernels::Context& ctx) const = 0;
+
+  // ---- the search ----
+  // Whether the search must see each learnware's own spec of this kind (its
+  // languages, its image shape) and not only the pack.
+  virtual bool search_reads_learnware_specs() const { return false; }
+  // Whether the user's spec may be compared with this learnware's.
+  virtual bool searchable_against(const StatSpec& /*user*/, const StatSpec& /*learnware*/) const { return true; }
+};
+
+// Sum of a spec's weights (the summaries report it).
+double sum_of(const std::vector<double>& values);
+// The shortest text that reads back as `v` (summaries).
+std::string shortest_number(double v);
+
+}  // namespace lwd

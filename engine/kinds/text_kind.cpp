@@ -1,0 +1,110 @@
+#include "engine/kinds/text_kind.h"
+
+#include "engine/text/text_model.h"
+
+namespace lwd {
+namespace {
+
+std::string join(const std::vector<std::string>& items, const char* separator) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
+}
+
+class TextKind final : public SpecKind {
+ public:
+  std::string_view type_name() const override { return RKMETextSpec::kTypeName; }
+  std::string_view semantic_data() const override { return "Text"; }
+
+  StatSpec from_json(const nlohmann::json& in, std::string_view source) const override {
+    return StatSpec(*this, RKMETextSpec::from_json(in, source));
+  }
+  StatSpec load(const std::filesystem::path& path) const override { return StatSpec(*this, RKMETextSpec::load(path)); }
+  nlohmann::json to_json(const StatSpec& spec) const override {
+    nlohmann::json out;
+    spec.get<RKMETextSpec>().to_json(out);
+    return out;
+  }
+  void save(const StatSpec& spec, const std::filesystem::path& path) const override {
+    spec.get<RKMETextSpec>().save(path);
+  }
+
+  double inner_product(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
+    return a.get<RKMETextSpec>().inner_product(b.get<RKMETextSpec>(), ctx);
+  }
+  double dist(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
+    return a.get<RKMETextSpec>().dist(b.get<RKMETextSpec>(), ctx);
+  }
+
+  nlohmann::ordered_json summary_json(const StatSpec& any) const override {
+    const auto& spec = any.get<RKMETextSpec>();
+    const text::TextEncoderId& encoder = spec.encoder();
+    nlohmann::ordered_json out;
+    out["type"] = RKMETextSpec::kTypeName;
+    out["language"] = spec.language();
+    out["encoder"] = {{"name", encoder.name}, {"dim", encoder.dim}, {"fingerprint", encoder.fingerprint}};
+    out["K"] = spec.size();
+    out["d"] = spec.dim();
+    out["gamma"] = spec.gamma();
+    out["num_points"] = spec.num_points();
+    out["sum_beta"] = sum_of(spec.rkme().beta());
+    return out;
+  }
+  std::vector<std::pair<std::string, std::string>> summary_lines(const StatSpec& any) const override {
+    const auto& spec = any.get<RKMETextSpec>();
+    const text::TextEncoderId& encoder = spec.encoder();
+    return {{"type", std::string(RKMETextSpec::kTypeName)},
+            {"language", spec.language().empty() ? "(none)" : join(spec.language(), ", ")},
+            {"encoder", encoder.name},
+            {"encoder_fingerprint", encoder.fingerprint.empty() ? "(none)" : encoder.fingerprint},
+            {"K", std::to_string(spec.size())},
+            {"d", std::to_string(spec.dim())},
+            {"gamma", shortest_number(spec.gamma())},
+            {"num_points", std::to_string(spec.num_points())},
+            {"sum(beta)", shortest_number(sum_of(spec.rkme().beta()))}};
+  }
+
+  std::optional<PackedRkme> packed(const StatSpec& any) const override {
+    const auto& spec = any.get<RKMETextSpec>();
+    return PackedRkme{spec.pack_type(), &spec.rkme()};
+  }
+
+  // A text spec holds embeddings, so nothing in it is compared with the
+  // model's input width.
+  std::optional<std::string> mismatch(const StatSpec&, const SemanticSpec&, const ModelConfig&) const override {
+    return std::nullopt;
+  }
+
+  // Random documents of Latin and CJK characters: a text model must take raw text.
+  ProbeOutcome probe(const StatSpec&, const Model& model, const ModelConfig& config, const ProbeSettings& settings,
+                     const kernels::Context&) const override {
+    ProbeOutcome out;
+    const TextModel* text_model = as_text_model(model);
+    if (text_model == nullptr) {
+      out.verdict = CheckResult{LearnwareStatus::invalid,
+                                "semantic Data 'Text' but model kind '" + config.kind + "' does not take text"};
+      return out;
+    }
+    out.rows = settings.rows;
+    out.predictions = text_model->predict_text(text_probe_documents(settings.rows, settings.seed));
+    return out;
+  }
+
+  // The reference's rule: the user's languages must all be the learnware's.
+  // (The encoder is already the same: it is part of the pack type.)
+  bool search_reads_learnware_specs() const override { return true; }
+  bool searchable_against(const StatSpec& user, const StatSpec& learnware) const override {
+    return text_languages_compatible(user.get<RKMETextSpec>().language(), learnware.get<RKMETextSpec>().language());
+  }
+};
+
+}  // namespace
+
+const SpecKind& text_spec_kind() {
+  static const TextKind kind;
+  return kind;
+}
+
+StatSpec stat_spec(RKMETextSpec spec) { return StatSpec(text_spec_kind(), std::move(spec)); }
+
+}  // namespace lwd
