@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "apps/lwdock/commands.h"
+#include "engine/api/json_api.h"
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/kinds/spec_kinds.h"
@@ -30,18 +31,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string status_word(lwd::LearnwareStatus s) { return std::string(lwd::to_string(s)); }
-
-json record_json(const lwd::LearnwareRecord& r) {
-  return json{{"id", r.id},
-              {"name", r.name},
-              {"owner", r.owner},
-              {"status", status_word(r.status)},
-              {"reason", r.status_reason},
-              {"package", r.package_path},
-              {"spec_keys", r.spec_keys},
-              {"created_at", r.created_at},
-              {"updated_at", r.updated_at}};
-}
 
 // ---- market -------------------------------------------------------------------
 
@@ -63,7 +52,7 @@ void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   lwd::Market market = lwd::Market::open(o.dir, ctx);
   const lwd::AddResult r = market.add(o.package, o.owner);
   if (o.json) {
-    std::printf("%s\n", json{{"id", r.id}, {"status", status_word(r.status)}, {"reason", r.reason}}.dump().c_str());
+    std::printf("%s\n", lwd::to_json(r).dump().c_str());
   } else {
     std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
                 r.reason.c_str());
@@ -74,7 +63,7 @@ void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   lwd::Market market = lwd::Market::open(o.dir, ctx);
   const lwd::AddResult r = market.update(o.id, o.package);
   if (o.json) {
-    std::printf("%s\n", json{{"id", r.id}, {"status", status_word(r.status)}, {"reason", r.reason}}.dump().c_str());
+    std::printf("%s\n", lwd::to_json(r).dump().c_str());
   } else {
     std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
                 r.reason.c_str());
@@ -88,7 +77,7 @@ void run_list(const MarketOptions& o) {
   const auto records = market.list(status);
   if (o.json) {
     json out = json::array();
-    for (const auto& r : records) out.push_back(record_json(r));
+    for (const auto& r : records) out.push_back(lwd::to_json(r));
     std::printf("%s\n", out.dump(2).c_str());
     return;
   }
@@ -105,7 +94,7 @@ void run_show(const MarketOptions& o) {
   const lwd::Market market = lwd::Market::open(o.dir);
   const auto r = market.get(o.id);
   if (!r) throw lwd::Error("no learnware with id " + o.id + " in " + o.dir);
-  json out = record_json(*r);
+  json out = lwd::to_json(*r);
   if (const auto json_text = market.store().semantic_json(o.id)) {
     try {
       out["semantic"] = json::parse(*json_text);
@@ -217,6 +206,7 @@ void run_package_build(const PackageOptions& o) {
 
 struct SearchOptions {
   std::string market;
+  std::string request;
   std::string spec;
   std::string semantic;
   int max = 5;
@@ -226,38 +216,37 @@ struct SearchOptions {
 };
 
 void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
-  const lwd::Market market = lwd::Market::open(o.market, ctx);
   lwd::SearchRequest request;
-  if (!o.spec.empty()) request.spec = lwd::load_stat_spec(o.spec);
-  request.options.image_distance_transform = o.image_score == "reference";
-  if (!o.semantic.empty()) request.semantic = lwd::SemanticSpec::parse(lwd::io::read_text_file(o.semantic), o.semantic);
-  request.options.max_search_num = o.max;
-  request.options.method = o.method == "auto" ? lwd::MixtureMethod::kAuto : lwd::MixtureMethod::kGreedy;
+  if (!o.request.empty()) {
+    // The whole request as one document (the dock service's body): the
+    // engine's schema, engine/api/json_api.h.
+    const std::string text = lwd::io::read_text_file(o.request);
+    json in;
+    try {
+      in = json::parse(text);
+    } catch (const json::exception& e) {
+      throw lwd::Error(o.request + ": not valid JSON: " + e.what());
+    }
+    request = lwd::search_request_from_json(in, o.request);
+  } else {
+    if (!o.spec.empty()) request.spec = lwd::load_stat_spec(o.spec);
+    request.options.image_distance_transform = o.image_score == "reference";
+    if (!o.semantic.empty())
+      request.semantic = lwd::SemanticSpec::parse(lwd::io::read_text_file(o.semantic), o.semantic);
+    request.options.max_search_num = o.max;
+    request.options.method = o.method == "auto" ? lwd::MixtureMethod::kAuto : lwd::MixtureMethod::kGreedy;
+  }
+  const bool with_stat = !request.spec.empty();
+  const lwd::Market market = lwd::Market::open(o.market, ctx);
   const lwd::SearchResponse r = market.search(request);
 
   if (o.json) {
-    json out;
-    out["candidates"] = r.stat.candidates;
-    out["semantic_matches"] = r.semantic_matches;
-    json single = json::array();
-    if (!o.spec.empty()) {
-      for (const auto& s : r.stat.singles) single.push_back(json{{"id", s.id}, {"score", s.score}, {"mmd2", s.mmd2}});
-    } else {
-      for (const auto& id : r.semantic_ids) single.push_back(json{{"id", id}, {"score", nullptr}, {"mmd2", nullptr}});
-    }
-    out["single"] = std::move(single);
-    if (r.stat.mixture) {
-      const auto& m = *r.stat.mixture;
-      out["mixture"] = json{{"ids", m.ids}, {"weights", m.weights}, {"score", m.score}, {"mmd2", m.mmd2}};
-    } else {
-      out["mixture"] = nullptr;
-    }
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", lwd::to_json(r, with_stat).dump(2).c_str());
     return;
   }
   std::fprintf(stderr, "%lld usable learnware(s) match semantically; %lld compared statistically\n",
                static_cast<long long>(r.semantic_matches), static_cast<long long>(r.stat.candidates));
-  if (o.spec.empty()) {
+  if (!with_stat) {
     for (const auto& id : r.semantic_ids) std::printf("%s\n", id.c_str());
     return;
   }
@@ -363,6 +352,10 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "search", "Find the best single learnwares and the best mixture for a user's RKME (and semantic query)");
   cmd->add_option("--market", o->market, "Market directory")->required();
+  auto* request_opt = cmd->add_option(
+      "--request", o->request,
+      "The whole request as JSON: {\"spec\": SPEC|null, \"semantic\": SEM|null, \"options\": {\"max_search_num\", "
+      "\"mixture_method\", \"image_score\"}} (instead of --spec/--semantic/--max/--method/--image-score)");
   cmd->add_option("--spec", o->spec,
                   "The user's RKME spec JSON: table, text or image (by its \"type\"); compared with the "
                   "learnwares of the same type (text: same encoder, languages within theirs)");
@@ -378,8 +371,11 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
       ->capture_default_str()
       ->check(CLI::IsMember({"mmd", "reference"}));
   cmd->add_flag("--json", o->json, "Print the stable JSON schema");
+  for (const char* name : {"--spec", "--semantic", "--max", "--method", "--image-score"})
+    request_opt->excludes(cmd->get_option(name));
   cmd->callback([o, &ctx] {
-    if (o->spec.empty() && o->semantic.empty()) throw lwd::Error("give --spec USER.json and/or --semantic SEM.json");
+    if (o->request.empty() && o->spec.empty() && o->semantic.empty())
+      throw lwd::Error("give --spec USER.json and/or --semantic SEM.json, or --request REQUEST.json");
     run_search(*o, ctx);
   });
 }

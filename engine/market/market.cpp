@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <mutex>
+#include <shared_mutex>
 #include <utility>
 
 #include "engine/error.h"
@@ -39,7 +40,7 @@ Market::Market(std::unique_ptr<MarketStore> store, kernels::Context ctx)
     : store_(std::move(store)),
       ctx_(ctx),
       pair_memo_(std::make_unique<PairProductMemo>()),
-      mutex_(std::make_unique<std::shared_mutex>()) {
+      mutex_(std::make_unique<WriterPreferringSharedMutex>()) {
   refresh_caches();
 }
 Market::Market(Market&&) noexcept = default;

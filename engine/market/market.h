@@ -14,7 +14,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -22,6 +21,7 @@
 #include "engine/kinds/stat_spec.h"
 #include "engine/market/checker.h"
 #include "engine/market/semantic_search.h"
+#include "engine/market/shared_lock.h"
 #include "engine/market/statistical_search.h"
 #include "engine/package/package.h"
 #include "engine/store/market_store.h"
@@ -54,8 +54,9 @@ struct SearchResponse {
 
 // Thread safety: any number of threads may call the const members (search,
 // get, list...) while one thread adds, updates, removes, reloads or rebuilds.
-// A reader/writer lock (std::shared_mutex) guards the state: readers share
-// it; a change takes it exclusively only for the part that touches the store
+// A reader/writer lock (shared_lock.h; a waiting writer goes before new
+// readers, so a stream of searches cannot starve an add) guards the state:
+// readers share it; a change takes it exclusively only for the part that touches the store
 // and the search state (O(one learnware) for an add), never while the
 // package is staged and its model probed by the checker, which is most of a
 // submission's time. Immutable snapshots would let a search run on through a
@@ -132,7 +133,7 @@ class Market {
   std::unique_ptr<PairProductMemo> pair_memo_;
   // The reader/writer lock (see the class comment); behind a pointer so that
   // Market stays movable.
-  std::unique_ptr<std::shared_mutex> mutex_;
+  std::unique_ptr<WriterPreferringSharedMutex> mutex_;
 };
 
 }  // namespace lwd

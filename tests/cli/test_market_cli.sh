@@ -87,6 +87,24 @@ echo '{"Name":{"Values":"store 1","Type":"String"}}' >q.json
 expect_ok search --market market --semantic q.json --json
 [[ $(json_get 'len(d["single"])') -eq 1 ]] || fail "semantic search for 'store 1' should match one learnware"
 pass
+# The same search as one request document (the engine's JSON schema) answers the same.
+expect_ok search --market market --spec user.json --json
+mv stdout.txt by_flags.json
+python3 -c "import json; print(json.dumps({'spec': json.load(open('user.json')), 'options': {'max_search_num': 5, 'mixture_method': 'greedy'}}))" >request.json
+expect_ok search --market market --request request.json --json
+cmp -s stdout.txt by_flags.json || fail "search --request answers differently from --spec"
+pass
+echo '{"spec": null, "options": {"max_search_num": 0}}' >bad_request.json
+expect_error 1 search --market market --request bad_request.json
+expect_error_mentions "options.max_search_num"
+echo '{"spec": null, "optoins": {}}' >bad_request.json
+expect_error 1 search --market market --request bad_request.json
+expect_error_mentions "optoins"
+echo '{"spec": ' >bad_request.json
+expect_error 1 search --market market --request bad_request.json
+expect_error_mentions "not valid JSON"
+expect_error 2 search --market market --request request.json --spec user.json
+pass
 
 # ---- model train / predict: a trained model packages and is usable ----
 python3 - <<'PY'

@@ -1,0 +1,113 @@
+// The market's concurrency contract (market.h): searches on several threads
+// while another thread adds learnwares one by one. Every answer must be the
+// answer a serial run gives on the market as it stood after some number of
+// those adds, and, on each thread, that number never goes back.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/kinds/table_kind.h"
+#include "engine/market/market.h"
+#include "tests/market/market_fixture.h"
+
+namespace {
+
+using lwd::Market;
+using lwd::SearchRequest;
+using lwd::SearchResponse;
+using lwd::testing_market::blob;
+using lwd::testing_market::make_package;
+using lwd::testing_market::PackageParts;
+using lwd::testing_market::TempDir;
+
+// Everything a search answers, compared exactly (ids, scores and distances).
+bool same_answer(const SearchResponse& a, const SearchResponse& b) {
+  if (a.semantic_ids != b.semantic_ids || a.stat.candidates != b.stat.candidates) return false;
+  if (a.stat.singles.size() != b.stat.singles.size()) return false;
+  for (std::size_t i = 0; i < a.stat.singles.size(); ++i) {
+    const auto& x = a.stat.singles[i];
+    const auto& y = b.stat.singles[i];
+    if (x.id != y.id || x.score != y.score || x.mmd2 != y.mmd2) return false;
+  }
+  if (a.stat.mixture.has_value() != b.stat.mixture.has_value()) return false;
+  if (a.stat.mixture) {
+    const auto& x = *a.stat.mixture;
+    const auto& y = *b.stat.mixture;
+    if (x.ids != y.ids || x.weights != y.weights || x.score != y.score || x.mmd2 != y.mmd2) return false;
+  }
+  return true;
+}
+
+TEST(MarketConcurrency, SearchesDuringAddsEachSeeTheMarketAfterSomeAdds) {
+  TempDir tmp;
+  const auto packages = tmp.path() / "pkgs";
+  std::filesystem::create_directories(packages);
+  constexpr int kInitial = 3;
+  constexpr int kAdded = 6;
+  std::vector<std::filesystem::path> zips;
+  for (int i = 0; i < kInitial + kAdded; ++i) {
+    zips.push_back(make_package(packages, PackageParts{.centre = 0.7 * i, .seed = 100u + static_cast<unsigned>(i),
+                                                       .name = "lw" + std::to_string(i)}));
+  }
+  std::vector<SearchRequest> queries;
+  for (int q = 0; q < 3; ++q) {
+    SearchRequest request;
+    request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(
+        lwd::kernels::Context{.seed = 7u + static_cast<unsigned>(q)}, blob(200, 3, 1.4 * q + 0.3, 50 + q),
+        lwd::kernels::RkmeOptions{.k = 10}));
+    request.options.max_search_num = 3;
+    queries.push_back(std::move(request));
+  }
+
+  // The serial answers: expected[k][q] is query q after k of the adds.
+  std::vector<std::vector<SearchResponse>> expected;
+  {
+    Market serial = Market::create(tmp.path() / "serial");
+    for (int i = 0; i < kInitial; ++i) serial.add(zips[static_cast<std::size_t>(i)]);
+    for (int k = 0; k <= kAdded; ++k) {
+      if (k > 0) serial.add(zips[static_cast<std::size_t>(kInitial + k - 1)]);
+      std::vector<SearchResponse> answers;
+      for (const auto& q : queries) answers.push_back(serial.search(q));
+      expected.push_back(std::move(answers));
+    }
+  }
+  // Adds change every query's answer, or the test could not tell the states apart.
+  for (std::size_t q = 0; q < queries.size(); ++q) ASSERT_FALSE(same_answer(expected[0][q], expected[kAdded][q]));
+
+  Market market = Market::create(tmp.path() / "concurrent");
+  for (int i = 0; i < kInitial; ++i) market.add(zips[static_cast<std::size_t>(i)]);
+  std::atomic<bool> adding{true};
+  std::atomic<int> failures{0};
+  std::atomic<long> searches{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      std::size_t state = 0;  // the earliest state this thread may still see
+      int after_last_add = 0;
+      // Search until the adds are over, then a few more times on the final state.
+      while (adding.load() || after_last_add++ < 3) {
+        const std::size_t q = static_cast<std::size_t>(t + searches.fetch_add(1)) % queries.size();
+        const SearchResponse answer = market.search(queries[q]);
+        std::size_t k = state;
+        while (k < expected.size() && !same_answer(answer, expected[k][q])) ++k;
+        if (k == expected.size()) {
+          failures.fetch_add(1);
+        } else {
+          state = k;
+        }
+      }
+      if (state != static_cast<std::size_t>(kAdded)) failures.fetch_add(1);  // the final answers are the last state's
+    });
+  }
+  for (int k = 0; k < kAdded; ++k) market.add(zips[static_cast<std::size_t>(kInitial + k)]);
+  adding.store(false);
+  for (auto& reader : readers) reader.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(searches.load(), 4 * 3);
+  for (std::size_t q = 0; q < queries.size(); ++q) EXPECT_TRUE(same_answer(market.search(queries[q]), expected[kAdded][q]));
+}
+
+}  // namespace
