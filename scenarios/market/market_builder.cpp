@@ -514,7 +514,9 @@ MarketBuildReport build_market(const MarketBuildOptions& options, const kernels:
     std::string name = options.text_encoder;
     const bool recorded = info.contains("text_encoder") && info["text_encoder"].is_object();
     if (recorded && name == "auto") name = info["text_encoder"].value("name", "auto");
-    encoder = make_text_encoder(name, data_dir, ctx);
+    std::string why;
+    encoder = make_text_encoder(name, data_dir, ctx, &why);
+    if (!options.quiet) std::fprintf(stderr, "market build: text encoder: %s\n", why.c_str());
     if (recorded && !(encoder_json(encoder->id()) == info["text_encoder"]))
       throw Error(dir.string() + "'s text learnwares were encoded with " + info["text_encoder"].dump() +
                   ", this build would use " + encoder->id().describe() + ": one market, one encoder");
