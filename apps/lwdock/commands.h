@@ -18,6 +18,10 @@
 #include "engine/text/rkme_text_spec.h"
 #include "kernels/context.h"
 
+namespace lwd {
+class MethodRegistry;
+}
+
 namespace lwdock {
 
 // Option checks that run on the raw text, so a bad value is reported as
@@ -85,6 +89,17 @@ using AnySpec = std::variant<lwd::RKMETableSpec, lwd::RKMETextSpec, lwd::RKMEIma
 // lwd::Error listing the three. Defined in spec_commands.cpp.
 AnySpec load_any_spec(const std::string& path);
 
+// The search and reuse methods every command enumerates: the engine's
+// built-ins and the extensions of scenarios/extensions.cpp
+// (lwd::scenarios::default_method_registry()), built once. Defined in
+// method_commands.cpp, with the help text below.
+const lwd::MethodRegistry& method_registry();
+// "Search methods (--search-method): ..." / "Reuse methods (--method): ...":
+// one entry per method with its description (reuse: whether it needs
+// labelled rows, its modes), for the --help footers.
+std::string search_methods_help();
+std::string reuse_methods_help();
+
 }  // namespace lwdock
 
 // `lwdock spec generate|dist|inspect|herd`.
@@ -111,5 +126,7 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx);
 void register_dataset_commands(CLI::App& app, lwd::kernels::Context& ctx);
 void register_data_commands(CLI::App& app, lwd::kernels::Context& ctx);
 void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx);
+// `lwdock methods list`.
+void register_method_commands(CLI::App& app, lwd::kernels::Context& ctx);
 // `lwdock scenario list|run|plot`.
 void register_scenario_commands(CLI::App& app, lwd::kernels::Context& ctx);

@@ -7,9 +7,13 @@
 //   search:       {"candidates": n, "semantic_matches": n,
 //                  "single": [{"id","score","mmd2"}, ...],
 //                  "mixture": {"ids": [...], "weights": [...], "score", "mmd2"} | null}
+//                 (numbers a search method does not give -- the counts and scores
+//                 of one that is not Market::search -- are null)
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -24,6 +28,7 @@
 #include "engine/market/market.h"
 #include "engine/package/manifest.h"
 #include "engine/package/package.h"
+#include "engine/reuse/method_registry.h"
 
 namespace {
 
@@ -222,11 +227,50 @@ struct SearchOptions {
   std::string semantic;
   int max = 5;
   std::string method = "greedy";
+  std::string search_method = lwd::kMarketSearch;
   std::string image_score = "mmd";
   bool json = false;
 };
 
+// --search-method NAME as the registry knows it; an unknown name is a usage
+// error listing the registered methods.
+const lwd::SearchMethodEntry& search_method(const std::string& name) {
+  try {
+    return lwdock::method_registry().search_method(name);
+  } catch (const lwd::Error& e) {
+    throw CLI::ValidationError("--search-method", e.what());
+  }
+}
+
+// What a search method found, in the market's answer's shape: its own when the
+// method is Market::search, else the ids and weights with NaN scores and
+// counts of -1 (unknown).
+lwd::SearchResponse response_of(lwd::SearchOutput found, bool has_spec) {
+  if (found.market_response) return std::move(*found.market_response);
+  constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
+  lwd::SearchResponse r;
+  r.semantic_matches = -1;
+  r.stat.candidates = -1;
+  if (!has_spec) {
+    r.semantic_ids = std::move(found.single_ids);
+    return r;
+  }
+  for (std::string& id : found.single_ids) r.stat.singles.push_back({std::move(id), kUnknown, kUnknown});
+  if (!found.mixture_ids.empty()) {
+    r.stat.mixture = lwd::MixtureMatch{};
+    r.stat.mixture->ids = std::move(found.mixture_ids);
+    r.stat.mixture->weights = std::move(found.mixture_weights);
+    r.stat.mixture->score = r.stat.mixture->mmd2 = kUnknown;
+  }
+  return r;
+}
+
+json number_or_null(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
+json count_or_null(std::int64_t n) { return n < 0 ? json(nullptr) : json(n); }
+std::string count_text(std::int64_t n) { return n < 0 ? std::string("?") : std::to_string(n); }
+
 void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
+  const lwd::SearchMethodEntry& method = search_method(o.search_method);
   const lwd::Market market = lwd::Market::open(o.market, ctx);
   lwd::SearchRequest request;
   if (!o.spec.empty()) {
@@ -244,30 +288,36 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   if (!o.semantic.empty()) request.semantic = lwd::SemanticSpec::parse(lwd::io::read_text_file(o.semantic), o.semantic);
   request.options.max_search_num = o.max;
   request.options.method = o.method == "auto" ? lwd::MixtureMethod::kAuto : lwd::MixtureMethod::kGreedy;
-  const lwd::SearchResponse r = market.search(request);
+  lwd::SearchInput in;
+  in.market = &market;
+  in.query = &request;
+  in.ctx = ctx;
+  const lwd::SearchResponse r = response_of(method.search(in), !o.spec.empty());
 
   if (o.json) {
     json out;
-    out["candidates"] = r.stat.candidates;
-    out["semantic_matches"] = r.semantic_matches;
+    out["candidates"] = count_or_null(r.stat.candidates);
+    out["semantic_matches"] = count_or_null(r.semantic_matches);
     json single = json::array();
     if (!o.spec.empty()) {
-      for (const auto& s : r.stat.singles) single.push_back(json{{"id", s.id}, {"score", s.score}, {"mmd2", s.mmd2}});
+      for (const auto& s : r.stat.singles)
+        single.push_back(json{{"id", s.id}, {"score", number_or_null(s.score)}, {"mmd2", number_or_null(s.mmd2)}});
     } else {
       for (const auto& id : r.semantic_ids) single.push_back(json{{"id", id}, {"score", nullptr}, {"mmd2", nullptr}});
     }
     out["single"] = std::move(single);
     if (r.stat.mixture) {
       const auto& m = *r.stat.mixture;
-      out["mixture"] = json{{"ids", m.ids}, {"weights", m.weights}, {"score", m.score}, {"mmd2", m.mmd2}};
+      out["mixture"] = json{{"ids", m.ids}, {"weights", m.weights}, {"score", number_or_null(m.score)},
+                            {"mmd2", number_or_null(m.mmd2)}};
     } else {
       out["mixture"] = nullptr;
     }
     std::printf("%s\n", out.dump(2).c_str());
     return;
   }
-  std::fprintf(stderr, "%lld usable learnware(s) match semantically; %lld compared statistically\n",
-               static_cast<long long>(r.semantic_matches), static_cast<long long>(r.stat.candidates));
+  std::fprintf(stderr, "%s usable learnware(s) match semantically; %s compared statistically\n",
+               count_text(r.semantic_matches).c_str(), count_text(r.stat.candidates).c_str());
   if (o.spec.empty()) {
     for (const auto& id : r.semantic_ids) std::printf("%s\n", id.c_str());
     return;
@@ -381,14 +431,17 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
   cmd->add_option("--max", o->max, "Most learnwares in the mixture (the pool holds max²)")
       ->capture_default_str()
       ->check(lwdock::integer_at_least(1));
-  cmd->add_option("--method", o->method, "Mixture search")->capture_default_str()->check(
+  cmd->add_option("--method", o->method, "Mixture search of the market method")->capture_default_str()->check(
       CLI::IsMember({"greedy", "auto"}));
+  cmd->add_option("--search-method", o->search_method, "A registered search method (listed below)")
+      ->capture_default_str();
   cmd->add_option("--image-score", o->image_score,
                   "Image specs: score from raw MMD² (mmd), or from the reference's 1 - exp(-MMD²/5e-5) "
                   "(reference; it saturates at 1 for MMD² above ~2e-3). The ranking is by MMD² either way")
       ->capture_default_str()
       ->check(CLI::IsMember({"mmd", "reference"}));
   cmd->add_flag("--json", o->json, "Print the stable JSON schema");
+  cmd->footer(lwdock::search_methods_help());
   cmd->callback([o, &ctx] {
     if (o->spec.empty() && o->semantic.empty()) throw lwd::Error("give --spec USER.json and/or --semantic SEM.json");
     run_search(*o, ctx);
