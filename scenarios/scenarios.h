@@ -4,7 +4,7 @@
 // See scenarios/README.md for how to add either.
 #pragma once
 
-#include "scenarios/common/method_registry.h"
+#include "engine/reuse/method_registry.h"
 #include "scenarios/common/scenario.h"
 
 namespace lwd::scenarios {

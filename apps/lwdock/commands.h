@@ -14,6 +14,10 @@
 #include "engine/error.h"
 #include "kernels/context.h"
 
+namespace lwd {
+class MethodRegistry;
+}
+
 namespace lwdock {
 
 // Option checks that run on the raw text, so a bad value is reported as
@@ -72,6 +76,17 @@ inline void check_output_path(const std::filesystem::path& path) {
   if (std::filesystem::is_directory(path, ec)) throw lwd::Error(path.string() + ": cannot write: it is a directory");
 }
 
+// The search and reuse methods every command enumerates: the engine's
+// built-ins and the extensions of scenarios/extensions.cpp
+// (lwd::scenarios::default_method_registry()), built once. Defined in
+// method_commands.cpp, with the help text below.
+const lwd::MethodRegistry& method_registry();
+// "Search methods (--search-method): ..." / "Reuse methods (--method): ...":
+// one entry per method with its description (reuse: whether it needs
+// labelled rows, its modes), for the --help footers.
+std::string search_methods_help();
+std::string reuse_methods_help();
+
 }  // namespace lwdock
 
 // `lwdock spec generate|dist|inspect|herd`.
@@ -98,5 +113,7 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx);
 void register_dataset_commands(CLI::App& app, lwd::kernels::Context& ctx);
 void register_data_commands(CLI::App& app, lwd::kernels::Context& ctx);
 void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx);
+// `lwdock methods list`.
+void register_method_commands(CLI::App& app, lwd::kernels::Context& ctx);
 // `lwdock scenario list|run|plot`.
 void register_scenario_commands(CLI::App& app, lwd::kernels::Context& ctx);

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   register_market_build_command(app, ctx);
   register_search_command(app, ctx);
   register_reuse_commands(app, ctx);
+  register_method_commands(app, ctx);
   register_demo_command(app, ctx);
   register_dataset_commands(app, ctx);
   register_data_commands(app, ctx);

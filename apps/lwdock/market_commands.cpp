@@ -7,9 +7,13 @@
 //   search:       {"candidates": n, "semantic_matches": n,
 //                  "single": [{"id","score","mmd2"}, ...],
 //                  "mixture": {"ids": [...], "weights": [...], "score", "mmd2"} | null}
+//                 (numbers a search method does not give -- the counts and scores
+//                 of one that is not Market::search -- are null)
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -24,6 +28,7 @@
 #include "engine/market/market.h"
 #include "engine/package/manifest.h"
 #include "engine/package/package.h"
+#include "engine/reuse/method_registry.h"
 
 namespace {
 
@@ -211,11 +216,48 @@ struct SearchOptions {
   std::string semantic;
   int max = 5;
   std::string method = "greedy";
+  std::string search_method = lwd::kMarketSearch;
   std::string image_score = "mmd";
   bool json = false;
 };
 
+// --search-method NAME as the registry knows it; an unknown name is a usage
+// error listing the registered methods.
+const lwd::SearchMethodEntry& search_method(const std::string& name) {
+  try {
+    return lwdock::method_registry().search_method(name);
+  } catch (const lwd::Error& e) {
+    throw CLI::ValidationError("--search-method", e.what());
+  }
+}
+
+// What a search method found, in the market's answer's shape: its own when the
+// method is Market::search, else the ids and weights with NaN scores and
+// counts of -1 (unknown).
+lwd::SearchResponse response_of(lwd::SearchOutput found, bool has_spec) {
+  if (found.market_response) return std::move(*found.market_response);
+  constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
+  lwd::SearchResponse r;
+  r.semantic_matches = -1;
+  r.stat.candidates = -1;
+  if (!has_spec) {
+    r.semantic_ids = std::move(found.single_ids);
+    return r;
+  }
+  for (std::string& id : found.single_ids) r.stat.singles.push_back({std::move(id), kUnknown, kUnknown});
+  if (!found.mixture_ids.empty()) {
+    r.stat.mixture = lwd::MixtureMatch{};
+    r.stat.mixture->ids = std::move(found.mixture_ids);
+    r.stat.mixture->weights = std::move(found.mixture_weights);
+    r.stat.mixture->score = r.stat.mixture->mmd2 = kUnknown;
+  }
+  return r;
+}
+
+std::string count_text(std::int64_t n) { return n < 0 ? std::string("?") : std::to_string(n); }
+
 void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
+  const lwd::SearchMethodEntry& method = search_method(o.search_method);
   lwd::SearchRequest request;
   if (!o.request.empty()) {
     // The whole request as one document (the dock service's body): the
@@ -238,14 +280,18 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   }
   const bool with_stat = !request.spec.empty();
   const lwd::Market market = lwd::Market::open(o.market, ctx);
-  const lwd::SearchResponse r = market.search(request);
+  lwd::SearchInput in;
+  in.market = &market;
+  in.query = &request;
+  in.ctx = ctx;
+  const lwd::SearchResponse r = response_of(method.search(in), with_stat);
 
   if (o.json) {
     std::printf("%s\n", lwd::to_json(r, with_stat).dump(2).c_str());
     return;
   }
-  std::fprintf(stderr, "%lld usable learnware(s) match semantically; %lld compared statistically\n",
-               static_cast<long long>(r.semantic_matches), static_cast<long long>(r.stat.candidates));
+  std::fprintf(stderr, "%s usable learnware(s) match semantically; %s compared statistically\n",
+               count_text(r.semantic_matches).c_str(), count_text(r.stat.candidates).c_str());
   if (!with_stat) {
     for (const auto& id : r.semantic_ids) std::printf("%s\n", id.c_str());
     return;
@@ -363,8 +409,10 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
   cmd->add_option("--max", o->max, "Most learnwares in the mixture (the pool holds max²)")
       ->capture_default_str()
       ->check(lwdock::integer_at_least(1));
-  cmd->add_option("--method", o->method, "Mixture search")->capture_default_str()->check(
+  cmd->add_option("--method", o->method, "Mixture search of the market method")->capture_default_str()->check(
       CLI::IsMember({"greedy", "auto"}));
+  cmd->add_option("--search-method", o->search_method, "A registered search method (listed below)")
+      ->capture_default_str();
   cmd->add_option("--image-score", o->image_score,
                   "Image specs: score from raw MMD² (mmd), or from the reference's 1 - exp(-MMD²/5e-5) "
                   "(reference; it saturates at 1 for MMD² above ~2e-3). The ranking is by MMD² either way")
@@ -373,6 +421,7 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
   cmd->add_flag("--json", o->json, "Print the stable JSON schema");
   for (const char* name : {"--spec", "--semantic", "--max", "--method", "--image-score"})
     request_opt->excludes(cmd->get_option(name));
+  cmd->footer(lwdock::search_methods_help());
   cmd->callback([o, &ctx] {
     if (o->request.empty() && o->spec.empty() && o->semantic.empty())
       throw lwd::Error("give --spec USER.json and/or --semantic SEM.json, or --request REQUEST.json");

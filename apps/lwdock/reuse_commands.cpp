@@ -1,6 +1,10 @@
 // `lwdock reuse` and `lwdock evaluate`: deploy learnwares from a market on the
 // user's data, and score predictions against the truth.
 //
+// --method is any reuse method of the registry (`lwdock methods list`: the
+// engine's built-ins and the extensions of scenarios/extensions.cpp); the
+// learnwares named are both its singles (top-1 takes the first) and its set.
+//
 // Files (numeric CSV, header optional, as io/csv.h reads them):
 //   --data X.csv        rows to predict, one column per feature;
 //   --labeled XY.csv    labelled rows: the features, then the target in the
@@ -21,10 +25,8 @@
 #include "engine/error.h"
 #include "engine/io/csv.h"
 #include "engine/market/market.h"
-#include "engine/reuse/ensemble_pruning.h"
-#include "engine/reuse/job_selector.h"
+#include "engine/reuse/method_registry.h"
 #include "engine/reuse/metrics.h"
-#include "engine/reuse/reuse_methods.h"
 
 namespace {
 
@@ -84,26 +86,31 @@ std::vector<std::string> split_ids(const std::string& list) {
   }
 }
 
+// --method NAME as the registry knows it; an unknown name is a usage error
+// listing the registered methods.
+const lwd::ReuseMethodEntry& reuse_method(const std::string& name) {
+  try {
+    return lwdock::method_registry().reuse_method(name);
+  } catch (const lwd::Error& e) {
+    throw CLI::ValidationError("--method", e.what());
+  }
+}
+
 void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
   o.learnwares = split_ids(o.learnware_list);
-  const lwd::ReuseMethod method = lwd::parse_reuse_method(o.method);
-  const bool needs_labels = lwd::reuse_method_uses_labels(method);
+  const lwd::ReuseMethodEntry& method = reuse_method(o.method);
+  const bool needs_labels = method.needs_labels;
   if (needs_labels && o.labeled.empty()) {
     throw CLI::ValidationError("--labeled", "--method " + o.method + " needs labelled rows (--labeled XY.csv)");
   }
   if (!needs_labels && !o.labeled.empty()) {
     throw CLI::ValidationError("--labeled", "--method " + o.method + " uses no labelled rows; drop --labeled");
   }
-  if (!o.mode.empty()) {
-    const bool averaging_mode = o.mode == "mean" || o.mode == "vote_by_label" || o.mode == "vote_by_prob";
-    const bool fits = method == lwd::ReuseMethod::kAveraging ? averaging_mode
-                      : method == lwd::ReuseMethod::kJobSelector ? false
-                                                                 : !averaging_mode;
-    if (!fits) {
-      throw CLI::ValidationError("--mode", "'" + o.mode + "' is not a mode of --method " + o.method +
-                                               " (averaging: mean, vote_by_label, vote_by_prob; ensemble-pruning and "
-                                               "feature-augment: regression, classification; job-selector: none)");
-    }
+  if (!method.accepts_mode(o.mode)) {
+    std::string modes;
+    for (const std::string& m : method.modes) modes += (modes.empty() ? "" : ", ") + m;
+    throw CLI::ValidationError("--mode", "'" + o.mode + "' is not a mode of --method " + o.method + " (" +
+                                             (modes.empty() ? "it has none" : "its modes: " + modes) + ")");
   }
   if (o.learnwares.empty() ||
       std::any_of(o.learnwares.begin(), o.learnwares.end(), [](const std::string& id) { return id.empty(); })) {
@@ -118,23 +125,30 @@ void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
   if (needs_labels) split_labeled(lwd::io::read_numeric_csv(o.labeled).values, o.labeled, x.cols(), labeled_x, labeled_y);
 
   const lwd::Market market = lwd::Market::open(o.market, ctx);
-  std::vector<lwd::Learnware> learnwares = lwd::load_learnwares(market, o.learnwares);
+  const std::vector<lwd::Learnware> learnwares = lwd::load_learnwares(market, o.learnwares);
   const lwd::TaskType learnware_task = learnwares.front().task();
   const std::int64_t learnware_outputs = learnwares.front().output_dim();
 
-  lwd::ReuserRequest request{method, o.mode, 0, ctx};
-  if (method == lwd::ReuseMethod::kFeatureAugment && learnware_task == lwd::TaskType::kRegression) {
-    request.num_classes = classes_in(labeled_y);
-  }
-  std::unique_ptr<lwd::Reuser> reuser = lwd::make_reuser(std::move(learnwares), request);
-  if (needs_labels) reuser->fit(labeled_x.view(), labeled_y);
-  const Matrix<double> predicted = reuser->predict(x.view());
+  // The user's task decides the file's layout: a task mode names it (feature
+  // augmentation may classify with regression learnwares), else it is the
+  // learnwares' task.
+  const bool task_mode = o.mode == "regression" || o.mode == "classification";
+  const bool classification = task_mode ? o.mode == "classification" : learnware_task == lwd::TaskType::kClassification;
+  // The named learnwares are both the singles (top-1: the first) and the set.
+  lwd::ReuseInput in;
+  in.single = learnwares;
+  in.multiple = learnwares;
+  in.x_test = x.view();
+  in.x_labelled = labeled_x.view();
+  in.y_labelled = labeled_y;
+  in.task = classification ? lwd::TaskType::kClassification : lwd::TaskType::kRegression;
+  if (classification && learnware_task == lwd::TaskType::kRegression) in.num_classes = classes_in(labeled_y);
+  in.ctx = ctx;
+  in.mode = o.mode;
+  std::string note;
+  in.note = &note;
+  const Matrix<double> predicted = method.predict(in);
 
-  // The user's task decides the file's layout: feature augmentation may
-  // classify with regression learnwares.
-  const bool classification =
-      (method == lwd::ReuseMethod::kFeatureAugment && !o.mode.empty()) ? o.mode == "classification"
-                                                                          : learnware_task == lwd::TaskType::kClassification;
   std::vector<std::string> header;
   Matrix<double> table;
   if (classification && !o.scores) {
@@ -154,11 +168,7 @@ void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
   }
   lwd::io::write_numeric_csv(o.output, table, header);
 
-  std::string detail;
-  if (const auto* pruning = dynamic_cast<const lwd::EnsemblePruningReuser*>(reuser.get())) {
-    detail = "; kept";
-    for (std::int64_t j : pruning->selected()) detail += " " + o.learnwares[static_cast<std::size_t>(j)];
-  }
+  const std::string detail = note.empty() ? "" : "; " + note;
   std::fprintf(stderr, "wrote %lld prediction(s) to %s (%s over %zu learnware(s)%s; %lld %s output(s))\n",
                static_cast<long long>(table.rows()), o.output.c_str(), o.method.c_str(), o.learnwares.size(),
                detail.c_str(), static_cast<long long>(learnware_outputs),
@@ -187,21 +197,22 @@ void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx) {
         "reuse", "Deploy learnwares from a market on your data (with or without a few labelled rows)");
     cmd->add_option("--market", o->market, "Market directory")->required();
     cmd->add_option("--learnwares", o->learnware_list, "Learnware ids, comma-separated (ID[,ID...])")->required();
-    cmd->add_option("--method", o->method, "How to reuse them")
-        ->required()
-        ->check(CLI::IsMember({"averaging", "job-selector", "ensemble-pruning", "feature-augment"}));
+    cmd->add_option("--method", o->method, "How to reuse them: a registered reuse method (listed below)")
+        ->required();
     cmd->add_option("--mode", o->mode,
-                    "averaging: mean | vote_by_label | vote_by_prob; ensemble-pruning, feature-augment: "
-                    "regression | classification (default: from the learnwares' task)")
-        ->check(CLI::IsMember({"mean", "vote_by_label", "vote_by_prob", "regression", "classification"}));
+                    "One of the method's modes (listed below; e.g. averaging: mean | vote_by_label | vote_by_prob; "
+                    "ensemble-pruning, feature-augment: regression | classification; default: from the "
+                    "learnwares' task)");
     cmd->add_option("--data", o->data, "CSV of the rows to predict")->required();
     cmd->add_option("--labeled", o->labeled,
-                    "CSV of labelled rows: the features, then the target (ensemble-pruning, feature-augment)");
+                    "CSV of labelled rows: the features, then the target (the methods that need labels: "
+                    "ensemble-pruning, feature-augment, ...)");
     cmd->add_option("-o,--output", o->output, "Predictions CSV to write")->required();
     cmd->add_option("--seed", o->seed, "Seed of herding, the job selector and the pruning search")
         ->capture_default_str()
         ->check(lwdock::unsigned_integer());
     cmd->add_flag("--scores", o->scores, "Classification: write one score column per class instead of the label");
+    cmd->footer(lwdock::reuse_methods_help());
     cmd->callback([o, &ctx] { run_reuse(*o, ctx); });
   }
   {

@@ -40,7 +40,7 @@ void list_scenarios(bool names_only) {
     std::printf("%-16s %s\n", entry.name.c_str(), entry.description.c_str());
     for (const auto& [key, help] : entry.params) std::printf("  %-24s %s\n", ("--param " + key).c_str(), help.c_str());
   }
-  const lwd::scenarios::MethodRegistry methods = lwd::scenarios::default_method_registry();
+  const lwd::MethodRegistry methods = lwd::scenarios::default_method_registry();
   std::printf("\nsearch methods (--search):\n");
   for (const auto& m : methods.search_methods()) std::printf("  %-18s %s\n", m.key.c_str(), m.description.c_str());
   std::printf("reuse methods (--reuse):\n");
@@ -51,7 +51,7 @@ void list_scenarios(bool names_only) {
 void run_scenario(const RunOptions& o, const lwd::kernels::Context& ctx, const std::string& command_line) {
   const lwd::scenarios::ScenarioRegistry registry = lwd::scenarios::default_scenario_registry();
   const lwd::scenarios::ScenarioEntry& entry = registry.at(o.name);
-  const lwd::scenarios::MethodRegistry methods = lwd::scenarios::default_method_registry().subset(
+  const lwd::MethodRegistry methods = lwd::scenarios::default_method_registry().subset(
       lwd::scenarios::split_list(o.search), lwd::scenarios::split_list(o.reuse));
 
   lwd::scenarios::ScenarioOptions options;

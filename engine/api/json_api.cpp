@@ -148,20 +148,29 @@ SearchRequest search_request_from_json(const json& in, std::string_view source) 
 
 // ---- search response ---------------------------------------------------------------
 
+namespace {
+// A search method other than the market's may not know its counts and
+// scores (-1, NaN): those are written as null.
+json count_or_null(std::int64_t n) { return n < 0 ? json(nullptr) : json(n); }
+json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+}  // namespace
+
 json to_json(const SearchResponse& r, bool with_stat) {
   json out;
-  out["candidates"] = r.stat.candidates;
-  out["semantic_matches"] = r.semantic_matches;
+  out["candidates"] = count_or_null(r.stat.candidates);
+  out["semantic_matches"] = count_or_null(r.semantic_matches);
   json single = json::array();
   if (with_stat) {
-    for (const auto& s : r.stat.singles) single.push_back(json{{"id", s.id}, {"score", s.score}, {"mmd2", s.mmd2}});
+    for (const auto& s : r.stat.singles)
+      single.push_back(json{{"id", s.id}, {"score", number_or_null(s.score)}, {"mmd2", number_or_null(s.mmd2)}});
   } else {
     for (const auto& id : r.semantic_ids) single.push_back(json{{"id", id}, {"score", nullptr}, {"mmd2", nullptr}});
   }
   out["single"] = std::move(single);
   if (r.stat.mixture) {
     const auto& m = *r.stat.mixture;
-    out["mixture"] = json{{"ids", m.ids}, {"weights", m.weights}, {"score", m.score}, {"mmd2", m.mmd2}};
+    out["mixture"] =
+        json{{"ids", m.ids}, {"weights", m.weights}, {"score", number_or_null(m.score)}, {"mmd2", number_or_null(m.mmd2)}};
   } else {
     out["mixture"] = nullptr;
   }
@@ -172,9 +181,10 @@ SearchResponse search_response_from_json(const json& in, std::string_view source
   require_object(in, source, "", {"candidates", "semantic_matches", "single", "mixture"});
   SearchResponse r;
   const std::int64_t max = std::numeric_limits<std::int64_t>::max();
-  r.stat.candidates = read_integer(required_field(in, source, "", "candidates"), source, "candidates", 0, max);
-  r.semantic_matches =
-      read_integer(required_field(in, source, "", "semantic_matches"), source, "semantic_matches", 0, max);
+  const json& candidates = required_field(in, source, "", "candidates");
+  const json& matches = required_field(in, source, "", "semantic_matches");
+  r.stat.candidates = candidates.is_null() ? -1 : read_integer(candidates, source, "candidates", 0, max);
+  r.semantic_matches = matches.is_null() ? -1 : read_integer(matches, source, "semantic_matches", 0, max);
   const json& single = required_field(in, source, "", "single");
   if (!single.is_array()) fail(source, "single", "must be an array, found " + type_word(single));
   bool semantic_only = !single.empty();
@@ -203,8 +213,11 @@ SearchResponse search_response_from_json(const json& in, std::string_view source
     if (m.ids.size() != m.weights.size()) fail(source, "mixture", "has " + std::to_string(m.ids.size()) +
                                                                      " ids but " + std::to_string(m.weights.size()) +
                                                                      " weights");
-    m.score = read_number(required_field(*mixture, source, "mixture", "score"), source, "mixture.score");
-    m.mmd2 = read_number(required_field(*mixture, source, "mixture", "mmd2"), source, "mixture.mmd2");
+    const json& score = required_field(*mixture, source, "mixture", "score");
+    const json& mmd2 = required_field(*mixture, source, "mixture", "mmd2");
+    const double unknown = std::numeric_limits<double>::quiet_NaN();
+    m.score = score.is_null() ? unknown : read_number(score, source, "mixture.score");
+    m.mmd2 = mmd2.is_null() ? unknown : read_number(mmd2, source, "mixture.mmd2");
     r.stat.mixture = std::move(m);
   }
   return r;

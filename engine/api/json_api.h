@@ -10,6 +10,7 @@
 //                     "single": [{"id", "score", "mmd2"}...],   score/mmd2 null for a
 //                                                                 semantic-only search
 //                     "mixture": {"ids", "weights", "score", "mmd2"} | null}
+//                    counts and scores a search method does not know are null
 //   learnware record {"id", "name", "owner", "status", "reason", "package", "spec_keys",
 //                     "created_at", "updated_at"}
 //   add result       {"id", "status", "reason"}

@@ -29,23 +29,6 @@ std::string_view to_string(ReuseMethod method) {
   return "?";
 }
 
-const std::vector<ReuseMethod>& reuse_methods() {
-  static const std::vector<ReuseMethod> methods{ReuseMethod::kAveraging, ReuseMethod::kJobSelector,
-                                                ReuseMethod::kEnsemblePruning, ReuseMethod::kFeatureAugment};
-  return methods;
-}
-
-ReuseMethod parse_reuse_method(std::string_view text) {
-  for (ReuseMethod m : reuse_methods())
-    if (text == to_string(m)) return m;
-  throw Error("unknown reuse method '" + std::string(text) +
-              "' (expected averaging, job-selector, ensemble-pruning or feature-augment)");
-}
-
-bool reuse_method_uses_labels(ReuseMethod method) {
-  return method == ReuseMethod::kEnsemblePruning || method == ReuseMethod::kFeatureAugment;
-}
-
 std::unique_ptr<Reuser> make_reuser(std::vector<Learnware> learnwares, const ReuserRequest& request) {
   const std::string method(to_string(request.method));
   const LearnwareListShape shape =

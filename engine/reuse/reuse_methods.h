@@ -1,8 +1,8 @@
-// The reuse methods by name, in one explicit list, and one factory: what the
-// command line and the scenario runners use to turn "--method X --mode Y"
-// into a Reuser.
+// The engine's reusers by kind, and one factory that builds them with a mode:
+// what the built-in reuse methods of the method registry (method_registry.h,
+// where the methods have their names, labels and modes) run.
 //
-//   method            modes (default first)                       labels
+//   kind              modes (default first)                       labels
 //   averaging         mean (regression) | vote_by_prob, vote_by_label   no
 //   job-selector      (none)                                      no
 //   ensemble-pruning  the learnwares' task: regression | classification  yes
@@ -23,12 +23,8 @@ namespace lwd {
 
 enum class ReuseMethod { kAveraging, kJobSelector, kEnsemblePruning, kFeatureAugment };
 
-// "averaging", "job-selector", "ensemble-pruning", "feature-augment".
+// "averaging", "job-selector", "ensemble-pruning", "feature-augment" (for messages).
 std::string_view to_string(ReuseMethod method);
-// Throws lwd::Error listing the names.
-ReuseMethod parse_reuse_method(std::string_view text);
-const std::vector<ReuseMethod>& reuse_methods();
-bool reuse_method_uses_labels(ReuseMethod method);
 
 struct ReuserRequest {
   ReuseMethod method = ReuseMethod::kAveraging;

@@ -12,8 +12,7 @@ ProgressBar::ProgressBar(std::string label, std::int64_t total, bool quiet, std:
       quiet_(quiet),
       tty_(out != nullptr && isatty(fileno(out)) != 0),
       out_(out),
-      start_(std::chrono::steady_clock::now()),
-      last_draw_(start_ - std::chrono::seconds(1)) {
+      last_draw_(std::chrono::steady_clock::now() - std::chrono::seconds(1)) {
   if (!quiet_ && !tty_) {
     std::fprintf(out_, "%s: 0/%lld\n", label_.c_str(), static_cast<long long>(total_));
     std::fflush(out_);
@@ -22,9 +21,7 @@ ProgressBar::ProgressBar(std::string label, std::int64_t total, bool quiet, std:
 
 ProgressBar::~ProgressBar() { finish(); }
 
-double ProgressBar::elapsed_seconds() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-}
+double ProgressBar::elapsed_seconds() const { return watch_.seconds(); }
 
 void ProgressBar::set_detail(std::string detail) {
   std::lock_guard lock(mutex_);
@@ -48,7 +45,7 @@ void ProgressBar::finish() {
 
 void ProgressBar::draw_locked(bool final_line) {
   const auto now = std::chrono::steady_clock::now();
-  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const double elapsed = watch_.seconds();
   const double fraction = total_ > 0 ? static_cast<double>(done_) / static_cast<double>(total_) : 1.0;
   if (!tty_) {
     // Plain output: one line per 10 % and a final line with the time.

@@ -18,6 +18,25 @@
 
 namespace lwd::scenarios {
 
+// Wall-clock seconds on the steady clock: the one timer of the experiment
+// layer (ProgressBar, PhaseTimer in run_info.h, the market builder's phases).
+//   Stopwatch watch; ...; watch.seconds();           // since the start
+//   double phase = watch.restart();                  // since the start, and start again
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  double restart() {
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    start_ = now;
+    return elapsed;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
 class ProgressBar {
  public:
   // quiet: print nothing (tests, --quiet).
@@ -44,7 +63,7 @@ class ProgressBar {
   int last_decile_ = -1;
   std::string detail_;
   std::FILE* out_;
-  std::chrono::steady_clock::time_point start_;
+  Stopwatch watch_;
   std::chrono::steady_clock::time_point last_draw_;
   mutable std::mutex mutex_;
 };

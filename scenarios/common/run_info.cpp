@@ -123,26 +123,25 @@ nlohmann::json RunInfo::to_json() const {
           {"extra", extra}};
 }
 
-PhaseTimer::PhaseTimer(std::vector<PhaseTime>& sink)
-    : sink_(sink), phase_start_(std::chrono::steady_clock::now()), run_start_(phase_start_) {}
+PhaseTimer::PhaseTimer(std::vector<PhaseTime>& sink) : sink_(sink) {}
 
 PhaseTimer::~PhaseTimer() { stop(); }
 
 void PhaseTimer::start(std::string name) {
   stop();
   current_ = std::move(name);
-  phase_start_ = std::chrono::steady_clock::now();
+  phase_.restart();
   running_ = true;
 }
 
 void PhaseTimer::stop() {
   if (!running_) return;
   running_ = false;
-  sink_.push_back({current_, std::chrono::duration<double>(std::chrono::steady_clock::now() - phase_start_).count()});
+  sink_.push_back({current_, phase_.seconds()});
 }
 
 double PhaseTimer::total_seconds() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count();
+  return run_.seconds();
 }
 
 }  // namespace lwd::scenarios

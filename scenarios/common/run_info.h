@@ -9,12 +9,13 @@
 // used, marked "configure-time".
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "scenarios/common/progress.h"
 
 namespace lwd::scenarios {
 
@@ -70,8 +71,8 @@ class PhaseTimer {
  private:
   std::vector<PhaseTime>& sink_;
   std::string current_;
-  std::chrono::steady_clock::time_point phase_start_;
-  std::chrono::steady_clock::time_point run_start_;
+  Stopwatch phase_;
+  Stopwatch run_;
   bool running_ = false;
 };
 

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "kernels/context.h"
-#include "scenarios/common/method_registry.h"
+#include "engine/reuse/method_registry.h"
 #include "scenarios/common/report.h"
 #include "scenarios/common/run_info.h"
 

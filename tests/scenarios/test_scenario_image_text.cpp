@@ -21,6 +21,7 @@
 
 namespace {
 
+using namespace lwd;
 using namespace lwd::scenarios;
 namespace ds = lwd::datasets;
 using lwd::kernels::Context;

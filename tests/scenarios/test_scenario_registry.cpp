@@ -9,13 +9,14 @@
 
 #include "engine/error.h"
 #include "engine/model/linear_model.h"
-#include "scenarios/common/method_registry.h"
+#include "engine/reuse/method_registry.h"
 #include "scenarios/common/scenario.h"
 #include "scenarios/examples/median_ensemble.h"
 #include "scenarios/scenarios.h"
 
 namespace {
 
+using namespace lwd;
 using namespace lwd::scenarios;
 using lwd::kernels::Matrix;
 

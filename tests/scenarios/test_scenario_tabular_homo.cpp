@@ -18,7 +18,7 @@
 
 #include "engine/error.h"
 #include "engine/market/market.h"
-#include "scenarios/common/method_registry.h"
+#include "engine/reuse/method_registry.h"
 #include "scenarios/common/scenario.h"
 #include "scenarios/market/market_builder.h"
 #include "scenarios/scenarios.h"
@@ -28,6 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace ds = lwd::datasets;
+using namespace lwd;
 using namespace lwd::scenarios;
 
 using TempDir = ::lwd::test::ScratchDir;

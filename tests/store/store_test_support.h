@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -15,35 +15,27 @@
 #include <unistd.h>
 #include <vector>
 
+#include "engine/io/scratch_dir.h"
 #include "engine/spec/rkme_table_spec.h"
 #include "engine/store/spec_pack.h"
 #include "kernels/matrix.h"
 
 namespace lwd::test {
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class ScratchDir {
+// A fresh directory under the system temp dir, removed with everything in it
+// (the engine's shared lwd::io::ScratchDir), named after the running test.
+class ScratchDir : public lwd::io::ScratchDir {
  public:
-  ScratchDir() {
-    static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    const std::string name = std::string("lwd_store_") + (info ? info->name() : "test") + "_" +
-                             std::to_string(::getpid()) + "_" + std::to_string(counter++);
-    path_ = std::filesystem::temp_directory_path() / name;
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  ScratchDir() : lwd::io::ScratchDir(prefix()) {}
+  std::filesystem::path operator/(const std::string& name) const { return path() / name; }
 
  private:
-  std::filesystem::path path_;
+  static std::string prefix() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string("lwd_store_") + (info ? info->name() : "test") + "_";
+    std::replace(name.begin(), name.end(), '/', '_');  // parameterised tests: "Name/0"
+    return name;
+  }
 };
 
 // A K x d spec with values drawn from `seed`: different seeds, different specs.

@@ -1,25 +1,32 @@
-// The methods every scenario reports, in one registry: search methods (how a
-// user's requirement becomes learnwares) and reuse methods (how those
-// learnwares become predictions). A scenario runs every registered search
-// method, and for each one every registered reuse method, and reports each as
-// a table row (label-free methods) or a curve series (methods that need the
-// user's labelled rows) beside the built-ins.
+// The search and reuse methods of the dock, in one registry: search methods
+// (how a user's requirement becomes learnwares) and reuse methods (how those
+// learnwares become predictions). Every front end enumerates the same
+// registry: `lwdock search --search-method`, `lwdock reuse --method`,
+// `lwdock methods list`, and the scenario runners, which run every registered
+// search method, and for each one every registered reuse method, and report
+// each as a table row (label-free methods) or a curve series (methods that
+// need the user's labelled rows).
 //
-// Adding a method (the whole procedure; scenarios/README.md has an example):
+// What the registry holds: the built-ins (register_builtin_methods, below)
+// and the extensions a researcher adds. Adding a method (the whole
+// procedure; scenarios/README.md has an example):
 //   1. write a function that fills a ReuseMethodEntry (or SearchMethodEntry)
 //      and calls registry.add_reuse(...) -- see scenarios/examples/median_ensemble.cpp;
 //   2. call it from register_extension_methods() in scenarios/extensions.cpp
-//      (default_method_registry(), scenarios/scenarios.h, is built-ins + those).
+//      (default_method_registry(), scenarios/scenarios.h, is built-ins + those;
+//      lwdock builds its registry from it too).
 // Nothing else: no static initialisers (the linker may drop them), one list.
 //
-// Determinism contract: a method gets a Context with one thread and a seed
-// derived from the run seed, the user and the repeat; it must give the same
-// predictions for the same input and seed, and must not use more threads
-// (users are run in parallel, one per thread).
+// Determinism contract: a method gets a Context with a seed (scenarios: one
+// thread and a seed derived from the run seed, the user and the repeat); it
+// must give the same predictions for the same input and seed, and must not
+// use more threads than the Context gives (scenario users run in parallel,
+// one per thread).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,29 +39,31 @@
 #include "kernels/context.h"
 #include "kernels/matrix.h"
 
-namespace lwd::scenarios {
+namespace lwd {
 
 // ---- search ------------------------------------------------------------------
 
 struct SearchInput {
   const Market* market = nullptr;
   // What the user submits: the semantic query, the RKME of the rows to
-  // predict (exactly one of query->stat, query->text, query->image: tables,
-  // text, images) and the search options (max_search_num...).
+  // predict (tables, text or images) and the search options (max_search_num...).
   const SearchRequest* query = nullptr;
-  kernels::Context ctx;                      // one thread, seeded
+  kernels::Context ctx;
 };
 
 struct SearchOutput {
   std::vector<std::string> single_ids;       // best first; at least one for a usable result
   std::vector<std::string> mixture_ids;      // empty: no mixture
   std::vector<double> mixture_weights;       // one per mixture id
+  // The market's whole answer (scores, MMD², match counts), for methods that
+  // are Market::search; empty for others. `lwdock search` prints it.
+  std::optional<SearchResponse> market_response{};
 };
 
 using SearchFn = std::function<SearchOutput(const SearchInput&)>;
 
 struct SearchMethodEntry {
-  std::string key;          // identifier (rows, CLI --search), e.g. "market"
+  std::string key;          // identifier (scenario rows, --search, --search-method), e.g. "market"
   std::string label;        // shown in row labels of non-default searches
   std::string description;
   SearchFn search;
@@ -63,15 +72,16 @@ struct SearchMethodEntry {
 // ---- reuse -------------------------------------------------------------------
 
 struct ReuseInput {
-  // What the search found, loaded and ready to predict.
+  // What the search found (or the learnwares the user named), loaded and
+  // ready to predict.
   std::span<const Learnware> single;         // the singles, best first (never empty)
   std::span<const Learnware> multiple;       // the mixture, or the top singles when there is no mixture
   std::span<const double> mixture_weights;   // weights of `multiple`; empty when it is the top singles
   // The user's rows to predict, as the learnwares' models read them:
   // tables: the features; images: the flattened 28 x 28 pixels; text: the
   // documents' sentence embeddings, the learnwares being handed over wrapped
-  // to read them (on_embedded_documents, embedded_documents.h). For every
-  // kind they are also the user's own numeric features (feature augmentation).
+  // to read them (scenarios/common/embedded_documents.h). For every kind they
+  // are also the user's own numeric features (feature augmentation).
   kernels::ConstMatrixView<double> x_test;
   // The user's labelled rows: only for methods with needs_labels (else empty).
   kernels::ConstMatrixView<double> x_labelled;
@@ -84,8 +94,13 @@ struct ReuseInput {
   kernels::ConstMatrixView<double> spec_rows_test;
   const RKMEImageSpec* user_image_spec = nullptr;
   TaskType task = TaskType::kRegression;     // the user's task
-  std::int64_t num_classes = 0;              // classification: classes of the user's labels
-  kernels::Context ctx;                      // one thread, seeded for this user and repeat
+  std::int64_t num_classes = 0;              // classification: classes of the user's labels (0: the learnwares')
+  kernels::Context ctx;
+  // One of the entry's modes, or empty for its default (scenarios: empty).
+  std::string mode{};
+  // Where the caller wants it: a short note of what the method chose (e.g.
+  // "kept 3 7" for ensemble pruning); methods may leave it alone.
+  std::string* note = nullptr;
 };
 
 // Predictions for x_test, in the Reuser conventions (reuser.h): regression
@@ -93,11 +108,21 @@ struct ReuseInput {
 using ReuseFn = std::function<kernels::Matrix<double>(const ReuseInput&)>;
 
 struct ReuseMethodEntry {
-  std::string key;          // identifier (rows, series, CLI --reuse), e.g. "job-selector"
+  std::string key;          // identifier (rows, series, --reuse, --method), e.g. "job-selector"
   std::string label;        // as a table row / legend entry, e.g. "Job Selector Reuse (Multiple)"
-  bool needs_labels = false;  // true: reported on the labelled-data curve
+  bool needs_labels = false;  // true: reported on the labelled-data curve; the CLI needs --labeled
   std::string description;
   ReuseFn predict;
+  // The values ReuseInput::mode may take (empty: the method has no modes),
+  // and in words what an empty mode means.
+  std::vector<std::string> modes{};
+  std::string default_mode{};
+  // Other names the method answers to (`lwdock reuse --method averaging`).
+  std::vector<std::string> aliases{};
+
+  bool answers_to(const std::string& name) const;
+  // Empty, or one of `modes`.
+  bool accepts_mode(const std::string& mode) const;
 };
 
 // ---- the registry --------------------------------------------------------------
@@ -105,19 +130,25 @@ struct ReuseMethodEntry {
 class MethodRegistry {
  public:
   // Throw lwd::Error for an empty key or label, a missing function, or a key
-  // already registered.
+  // or alias already registered.
   void add_search(SearchMethodEntry entry);
   void add_reuse(ReuseMethodEntry entry);
 
   const std::vector<SearchMethodEntry>& search_methods() const { return search_; }
   const std::vector<ReuseMethodEntry>& reuse_methods() const { return reuse_; }
-  const SearchMethodEntry* find_search(const std::string& key) const;
-  const ReuseMethodEntry* find_reuse(const std::string& key) const;
+  // By key or alias; nullptr when none.
+  const SearchMethodEntry* find_search(const std::string& name) const;
+  const ReuseMethodEntry* find_reuse(const std::string& name) const;
+  // The same, but an unknown name is an lwd::Error listing the registered keys:
+  // "unknown reuse method 'x' (registered: a, b)".
+  const SearchMethodEntry& search_method(const std::string& name) const;
+  const ReuseMethodEntry& reuse_method(const std::string& name) const;
 
-  // The registry restricted to the listed keys (in registration order); an
-  // empty list keeps every method of that kind. Unknown keys are an lwd::Error
-  // listing the registered ones.
-  MethodRegistry subset(const std::vector<std::string>& search_keys, const std::vector<std::string>& reuse_keys) const;
+  // The registry restricted to the listed names (in registration order); an
+  // empty list keeps every method of that kind. Unknown names are an
+  // lwd::Error listing the registered ones.
+  MethodRegistry subset(const std::vector<std::string>& search_names,
+                        const std::vector<std::string>& reuse_names) const;
 
  private:
   std::vector<SearchMethodEntry> search_;
@@ -128,12 +159,12 @@ class MethodRegistry {
 inline constexpr const char* kMarketSearch = "market";           // Market::search: semantic filter + RKME search
 inline constexpr const char* kTop1Reuse = "top1-reuse";          // Top-1 Reuse (Single)
 inline constexpr const char* kJobSelector = "job-selector";      // Job Selector Reuse (Multiple)
-inline constexpr const char* kAverageEnsemble = "average-ensemble";  // Average Ensemble Reuse (Multiple)
+inline constexpr const char* kAverageEnsemble = "average-ensemble";  // Average Ensemble Reuse (Multiple); alias "averaging"
 inline constexpr const char* kEnsemblePruning = "ensemble-pruning";  // labelled
 inline constexpr const char* kFeatureAugment = "feature-augment";    // labelled
 
-// The market's own search and the engine's reuse methods (engine/reuse via
-// make_reuser), in the order above.
+// The market's own search and the engine's reuse methods (make_reuser,
+// reuse_methods.h), in the order above.
 void register_builtin_methods(MethodRegistry& registry);
 
 // What a search method found, loaded: `get` turns an id into a learnware
@@ -146,12 +177,12 @@ struct FoundLearnwares {
   std::vector<double> mixture_weights;
   bool has_mixture = false;
 };
-// Rows `rows` of x, in that order (a user's labelled draw, the rows routed to
-// one learnware).
-kernels::Matrix<double> gather_rows(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> rows);
-
 FoundLearnwares resolve_search_output(const SearchOutput& output,
                                       const std::function<Learnware(const std::string&)>& get,
                                       std::size_t max_multiple);
 
-}  // namespace lwd::scenarios
+// Rows `rows` of x, in that order (a user's labelled draw, the rows routed to
+// one learnware).
+kernels::Matrix<double> gather_rows(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> rows);
+
+}  // namespace lwd

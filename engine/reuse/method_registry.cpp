@@ -1,41 +1,69 @@
-#include "scenarios/common/method_registry.h"
+#include "engine/reuse/method_registry.h"
 
 #include <algorithm>
 
 #include "engine/error.h"
+#include "engine/image/image_io.h"
 #include "engine/image/rkme_image_spec.h"
+#include "engine/reuse/ensemble_pruning.h"
 #include "engine/reuse/job_selector.h"
 #include "engine/reuse/reuse_methods.h"
 #include "kernels/simplex_qp.h"
 
-namespace lwd::scenarios {
+namespace lwd {
 namespace {
+
+bool answers_to(const SearchMethodEntry& entry, const std::string& name) { return entry.key == name; }
+bool answers_to(const ReuseMethodEntry& entry, const std::string& name) { return entry.answers_to(name); }
+std::string name_of(const SearchMethodEntry& entry) { return entry.key; }
+std::string name_of(const ReuseMethodEntry& entry) {
+  std::string name = entry.key;
+  for (const std::string& alias : entry.aliases) name += " (alias " + alias + ")";
+  return name;
+}
 
 template <class Entry>
 std::string keys_of(const std::vector<Entry>& entries) {
   std::string out;
-  for (const Entry& e : entries) out += (out.empty() ? "" : ", ") + e.key;
+  for (const Entry& e : entries) out += (out.empty() ? "" : ", ") + name_of(e);
   return out.empty() ? "(none)" : out;
 }
 
 template <class Entry>
-void check_entry(const std::vector<Entry>& existing, const Entry& entry, const char* kind) {
-  if (entry.key.empty()) throw Error(std::string(kind) + " method: the key is empty");
-  if (entry.label.empty()) throw Error(std::string(kind) + " method " + entry.key + ": the label is empty");
-  for (const Entry& e : existing)
-    if (e.key == entry.key) throw Error(std::string(kind) + " method " + entry.key + " is registered twice");
+const Entry* find_in(const std::vector<Entry>& entries, const std::string& name) {
+  for (const Entry& e : entries)
+    if (answers_to(e, name)) return &e;
+  return nullptr;
 }
 
 template <class Entry>
-std::vector<Entry> pick(const std::vector<Entry>& entries, const std::vector<std::string>& keys, const char* kind) {
-  if (keys.empty()) return entries;
-  for (const std::string& key : keys) {
-    const bool known = std::any_of(entries.begin(), entries.end(), [&](const Entry& e) { return e.key == key; });
-    if (!known) throw Error("unknown " + std::string(kind) + " method '" + key + "' (registered: " + keys_of(entries) + ")");
+const Entry& at(const std::vector<Entry>& entries, const std::string& name, const char* kind) {
+  if (const Entry* e = find_in(entries, name)) return *e;
+  throw Error("unknown " + std::string(kind) + " method '" + name + "' (registered: " + keys_of(entries) + ")");
+}
+
+template <class Entry>
+void check_entry(const std::vector<Entry>& existing, const Entry& entry, const std::vector<std::string>& aliases,
+                 const char* kind) {
+  if (entry.key.empty()) throw Error(std::string(kind) + " method: the key is empty");
+  if (entry.label.empty()) throw Error(std::string(kind) + " method " + entry.key + ": the label is empty");
+  std::vector<std::string> names = aliases;
+  names.push_back(entry.key);
+  for (const std::string& name : names) {
+    if (name.empty()) throw Error(std::string(kind) + " method " + entry.key + ": an alias is empty");
+    if (const Entry* e = find_in(existing, name))
+      throw Error(std::string(kind) + " method " + name + " is registered twice (" + e->key + ")");
   }
+}
+
+template <class Entry>
+std::vector<Entry> pick(const std::vector<Entry>& entries, const std::vector<std::string>& names, const char* kind) {
+  if (names.empty()) return entries;
+  std::vector<const Entry*> wanted;
+  for (const std::string& name : names) wanted.push_back(&at(entries, name, kind));
   std::vector<Entry> out;
   for (const Entry& e : entries)
-    if (std::find(keys.begin(), keys.end(), e.key) != keys.end()) out.push_back(e);
+    if (std::find(wanted.begin(), wanted.end(), &e) != wanted.end()) out.push_back(e);
   return out;
 }
 
@@ -43,19 +71,35 @@ std::vector<Learnware> copy_of(std::span<const Learnware> learnwares) {
   return std::vector<Learnware>(learnwares.begin(), learnwares.end());
 }
 
+// "kept A B": the learnwares an ensemble-pruning reuser kept (for ReuseInput::note).
+std::string pruning_note(const Reuser& reuser, std::span<const Learnware> learnwares) {
+  const auto* pruning = dynamic_cast<const EnsemblePruningReuser*>(&reuser);
+  if (!pruning) return {};
+  std::string note = "kept";
+  for (std::int64_t j : pruning->selected()) note += " " + learnwares[static_cast<std::size_t>(j)].id;
+  return note;
+}
+
 kernels::Matrix<double> reuse_with_engine(ReuseMethod method, std::span<const Learnware> learnwares,
                                           const ReuseInput& in) {
   ReuserRequest request;
   request.method = method;
+  request.mode = in.mode;
   request.ctx = in.ctx;
   if (method == ReuseMethod::kFeatureAugment) {
-    request.mode = in.task == TaskType::kClassification ? "classification" : "regression";
+    if (request.mode.empty()) request.mode = in.task == TaskType::kClassification ? "classification" : "regression";
     request.num_classes = in.num_classes;
   }
   std::unique_ptr<Reuser> reuser = make_reuser(copy_of(learnwares), request);
   if (reuser->uses_labels()) reuser->fit(in.x_labelled, in.y_labelled);
-  return reuser->predict(in.x_test);
+  kernels::Matrix<double> predicted = reuser->predict(in.x_test);
+  if (in.note) *in.note = pruning_note(*reuser, learnwares);
+  return predicted;
 }
+
+const std::vector<std::string> kAveragingModes = {"mean", "vote_by_prob", "vote_by_label"};
+const std::vector<std::string> kTaskModes = {"regression", "classification"};
+constexpr const char* kAveragingDefault = "mean for regression, vote_by_prob for classification learnwares";
 
 // The job selector for image learnwares (engine/reuse/job_selector.h's steps
 // in the image specs' space): mixture weights from the simplex QP on NNGP
@@ -109,35 +153,43 @@ kernels::Matrix<double> image_job_selector(const ReuseInput& in) {
 
 }  // namespace
 
+bool ReuseMethodEntry::answers_to(const std::string& name) const {
+  return key == name || std::find(aliases.begin(), aliases.end(), name) != aliases.end();
+}
+
+bool ReuseMethodEntry::accepts_mode(const std::string& mode) const {
+  return mode.empty() || std::find(modes.begin(), modes.end(), mode) != modes.end();
+}
+
 void MethodRegistry::add_search(SearchMethodEntry entry) {
-  check_entry(search_, entry, "search");
+  check_entry(search_, entry, {}, "search");
   if (!entry.search) throw Error("search method " + entry.key + ": no search function");
   search_.push_back(std::move(entry));
 }
 
 void MethodRegistry::add_reuse(ReuseMethodEntry entry) {
-  check_entry(reuse_, entry, "reuse");
+  check_entry(reuse_, entry, entry.aliases, "reuse");
   if (!entry.predict) throw Error("reuse method " + entry.key + ": no predict function");
   reuse_.push_back(std::move(entry));
 }
 
-const SearchMethodEntry* MethodRegistry::find_search(const std::string& key) const {
-  for (const SearchMethodEntry& e : search_)
-    if (e.key == key) return &e;
-  return nullptr;
+const SearchMethodEntry* MethodRegistry::find_search(const std::string& name) const { return find_in(search_, name); }
+
+const ReuseMethodEntry* MethodRegistry::find_reuse(const std::string& name) const { return find_in(reuse_, name); }
+
+const SearchMethodEntry& MethodRegistry::search_method(const std::string& name) const {
+  return at(search_, name, "search");
 }
 
-const ReuseMethodEntry* MethodRegistry::find_reuse(const std::string& key) const {
-  for (const ReuseMethodEntry& e : reuse_)
-    if (e.key == key) return &e;
-  return nullptr;
+const ReuseMethodEntry& MethodRegistry::reuse_method(const std::string& name) const {
+  return at(reuse_, name, "reuse");
 }
 
-MethodRegistry MethodRegistry::subset(const std::vector<std::string>& search_keys,
-                                      const std::vector<std::string>& reuse_keys) const {
+MethodRegistry MethodRegistry::subset(const std::vector<std::string>& search_names,
+                                      const std::vector<std::string>& reuse_names) const {
   MethodRegistry out;
-  out.search_ = pick(search_, search_keys, "search");
-  out.reuse_ = pick(reuse_, reuse_keys, "reuse");
+  out.search_ = pick(search_, search_names, "search");
+  out.reuse_ = pick(reuse_, reuse_names, "reuse");
   return out;
 }
 
@@ -145,21 +197,23 @@ void register_builtin_methods(MethodRegistry& registry) {
   registry.add_search({kMarketSearch, "market search",
                        "Market::search: the semantic filter, then the RKME search (singles and greedy mixture)",
                        [](const SearchInput& in) {
-                         const SearchResponse response = in.market->search(*in.query);
+                         SearchResponse response = in.market->search(*in.query);
                          SearchOutput out;
                          for (const SingleMatch& s : response.stat.singles) out.single_ids.push_back(s.id);
                          if (response.stat.mixture) {
                            out.mixture_ids = response.stat.mixture->ids;
                            out.mixture_weights = response.stat.mixture->weights;
                          }
+                         out.market_response = std::move(response);
                          return out;
                        }});
 
   registry.add_reuse({kTop1Reuse, "Top-1 Reuse (Single)", false,
-                      "the best single learnware of the search, as is",
+                      "the best single learnware of the search (on the command line: the first one listed), as is",
                       [](const ReuseInput& in) {
                         return reuse_with_engine(ReuseMethod::kAveraging, in.single.first(1), in);
-                      }});
+                      },
+                      kAveragingModes, kAveragingDefault});
   registry.add_reuse({kJobSelector, "Job Selector Reuse (Multiple)", false,
                       "engine job selector over the mixture (each row routed to one learnware)",
                       [](const ReuseInput& in) {
@@ -167,18 +221,21 @@ void register_builtin_methods(MethodRegistry& registry) {
                         return reuse_with_engine(ReuseMethod::kJobSelector, in.multiple, in);
                       }});
   registry.add_reuse({kAverageEnsemble, "Average Ensemble Reuse (Multiple)", false,
-                      "engine averaging over the mixture (mean / vote by probability)",
-                      [](const ReuseInput& in) { return reuse_with_engine(ReuseMethod::kAveraging, in.multiple, in); }});
+                      "engine averaging over the mixture (mean / vote by probability / vote by label)",
+                      [](const ReuseInput& in) { return reuse_with_engine(ReuseMethod::kAveraging, in.multiple, in); },
+                      kAveragingModes, kAveragingDefault, {"averaging"}});
   registry.add_reuse({kEnsemblePruning, "Ensemble Pruning (Multiple)", true,
                       "engine NSGA-II ensemble pruning of the mixture on the user's labelled rows",
                       [](const ReuseInput& in) {
                         return reuse_with_engine(ReuseMethod::kEnsemblePruning, in.multiple, in);
-                      }});
+                      },
+                      kTaskModes, "the learnwares' task, which a mode must match"});
   registry.add_reuse({kFeatureAugment, "Feature Augmentation (Multiple)", true,
                       "engine feature augmentation: the mixture's predictions as extra features, ridge / logistic CV",
                       [](const ReuseInput& in) {
                         return reuse_with_engine(ReuseMethod::kFeatureAugment, in.multiple, in);
-                      }});
+                      },
+                      kTaskModes, "the user's task; on the command line, the learnwares'"});
 }
 
 kernels::Matrix<double> gather_rows(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> rows) {
@@ -211,4 +268,4 @@ FoundLearnwares resolve_search_output(const SearchOutput& output,
   return found;
 }
 
-}  // namespace lwd::scenarios
+}  // namespace lwd
