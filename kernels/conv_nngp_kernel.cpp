@@ -9,14 +9,7 @@
 
 #include "kernels/error.h"
 #include "kernels/parallel.h"
-
-// As in fast_exp.cpp: let the loader pick an AVX2/AVX-512 version of the
-// per-pixel loops in a baseline x86-64 build.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
-#define LWD_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define LWD_SIMD_CLONES
-#endif
+#include "kernels/simd.h"
 
 namespace lwd::kernels {
 

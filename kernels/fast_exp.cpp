@@ -5,15 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-// The default build targets baseline x86-64 (SSE2, no FMA), which would leave
-// the exp at two lanes per instruction while OpenBLAS picks AVX-512 kernels at
-// run time. Cloning the loop for x86-64-v3/v4 lets the loader pick the widest
-// version the CPU supports; a -march=native build already has it and needs none.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
-#define LWD_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define LWD_SIMD_CLONES
-#endif
+#include "kernels/simd.h"
 
 namespace lwd::kernels {
 

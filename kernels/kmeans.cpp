@@ -21,7 +21,6 @@
 #include "kernels/kmeans.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -33,6 +32,7 @@
 #include "kernels/error.h"
 #include "kernels/parallel.h"
 #include "kernels/random.h"
+#include "kernels/scratch.h"
 
 namespace lwd::kernels {
 namespace {
@@ -208,7 +208,7 @@ class LloydSolver {
         n_blocks_(num_blocks(n_, kRowBlock)),
         trials_(local_trials(options.k)),
         x_norms_(static_cast<std::size_t>(n_)),
-        tiles_(static_cast<std::size_t>(ctx.threads() * kRowBlock * std::max<std::int64_t>(k_, trials_))),
+        tiles_(ctx, std::vector<double>(static_cast<std::size_t>(kRowBlock * std::max<std::int64_t>(k_, trials_)))),
         centroids_(static_cast<std::size_t>(k_ * d_)),
         sums_(static_cast<std::size_t>(k_ * d_)),
         centroid_norms_(static_cast<std::size_t>(k_)),
@@ -260,16 +260,7 @@ class LloydSolver {
   }
 
  private:
-  double* thread_tile() {
-    const int tid = omp_get_thread_num();
-    return tiles_.data() + static_cast<std::size_t>(tid) * static_cast<std::size_t>(kRowBlock) *
-                               static_cast<std::size_t>(std::max<std::int64_t>(k_, trials_));
-  }
-
-  // With a single thread the parallel region is inactive, and the OpenMP build of
-  // OpenBLAS would then fork its own team for each GEMM; limiting this task's
-  // thread count (an ICV local to the region) keeps every GEMM single-threaded.
-  static void single_threaded_blas() { omp_set_num_threads(1); }
+  double* thread_tile() { return tiles_.local().data(); }
 
   // tile(i, j) = -2 x_i . y_j for the rows of block b against the m rows of y.
   void block_dot_products(std::int64_t b, const double* y, std::int64_t m, double* tile) const {
@@ -315,7 +306,7 @@ class LloydSolver {
       candidate_norms_[static_cast<std::size_t>(t)] = x_norms_[static_cast<std::size_t>(row)];
     }
     parallel_for(ctx_, 0, n_blocks_, [&](std::int64_t b) {
-      single_threaded_blas();
+      keep_blas_on_this_thread();
       double* tile = thread_tile();
       block_dot_products(b, candidate_rows_.data(), m, tile);
       const std::int64_t begin = b * kRowBlock;
@@ -400,7 +391,7 @@ class LloydSolver {
       centroid_norms_[static_cast<std::size_t>(j)] = s;
     }
     parallel_for(ctx_, 0, n_blocks_, [&](std::int64_t b) {
-      single_threaded_blas();
+      keep_blas_on_this_thread();
       double* tile = thread_tile();
       block_dot_products(b, centroids_.data(), k_, tile);
       const std::int64_t begin = b * kRowBlock;
@@ -462,7 +453,7 @@ class LloydSolver {
   std::int64_t n_blocks_;
   int trials_;
   std::vector<double> x_norms_;
-  std::vector<double> tiles_;  // one kRowBlock x max(k, trials) tile per thread
+  PerThread<std::vector<double>> tiles_;  // one kRowBlock x max(k, trials) tile per thread
   std::vector<double> centroids_;
   std::vector<double> sums_;
   std::vector<double> centroid_norms_;

@@ -4,6 +4,8 @@
 
 namespace lwd::kernels {
 
+void keep_blas_on_this_thread() { omp_set_num_threads(1); }
+
 void parallel_for_serial_blas(const Context& ctx, std::int64_t count, const std::function<void(std::int64_t)>& body) {
   if (count <= 0) return;
   if (ctx.threads() > 1 && count > 1) {
@@ -16,7 +18,7 @@ void parallel_for_serial_blas(const Context& ctx, std::int64_t count, const std:
   std::exception_ptr error;
 #pragma omp parallel num_threads(1)
   {
-    omp_set_num_threads(1);
+    keep_blas_on_this_thread();
     try {
       for (std::int64_t i = 0; i < count; ++i) body(i);
     } catch (...) {

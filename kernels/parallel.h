@@ -33,6 +33,15 @@ void parallel_for(const Context& ctx, std::int64_t begin, std::int64_t end, Body
   if (first_error) std::rethrow_exception(first_error);
 }
 
+// Keeps the BLAS (and Eigen) calls the calling task makes from now on on its
+// own thread. The OpenMP build of OpenBLAS sizes its own team from
+// omp_get_max_threads() unless it is called inside an active parallel region,
+// which a one-thread region is not; this sets that ICV to 1 for the calling
+// task's data environment only (the caller's value outside the region is
+// untouched), so Context{n_threads = 1} really uses one thread. Call it first
+// thing in a parallel_for body whose iterations call BLAS.
+void keep_blas_on_this_thread();
+
 // Runs body(i) for i in [0, count) over ctx's threads, with every BLAS (and
 // Eigen) call made inside it single-threaded: OpenBLAS and Eigen would
 // otherwise start their own threads when ctx asks for one thread, which both

@@ -1,14 +1,11 @@
 #include "kernels/rbf_kernel.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstddef>
-#include <memory>
-#include <new>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -17,14 +14,8 @@
 #include "kernels/error.h"
 #include "kernels/fast_exp.h"
 #include "kernels/parallel.h"
-
-// Same reasoning as in fast_exp.cpp: the per-element passes around the GEMM
-// should run at the CPU's vector width even in a baseline-x86-64 build.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
-#define LWD_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define LWD_SIMD_CLONES
-#endif
+#include "kernels/scratch.h"
+#include "kernels/simd.h"
 
 namespace lwd::kernels {
 
@@ -148,51 +139,12 @@ std::int64_t leading_dim(ConstMatrixView<T> v) {
   return std::max<std::int64_t>({v.stride, v.cols, 1});
 }
 
-// The OpenMP build of OpenBLAS sizes its own team from omp_get_max_threads()
-// unless it is called inside an active parallel region, which a one-thread
-// region is not. Setting the ICV here is local to this task's data environment
-// (the caller's value is untouched) and keeps each tile's GEMM on the thread
-// that owns it, so Context{n_threads = 1} really uses one thread.
-void keep_blas_on_this_thread() { omp_set_num_threads(1); }
-
-// 64-byte aligned scratch that grows but never shrinks; each thread keeps its
-// own for the whole call so no allocation happens per tile.
-class Scratch {
- public:
-  double* get(std::int64_t n) {
-    if (n > capacity_) {
-      data_.reset(new (std::align_val_t(64)) double[static_cast<std::size_t>(n)]);
-      capacity_ = n;
-    }
-    return data_.get();
-  }
-
- private:
-  struct AlignedDelete {
-    void operator()(double* p) const { ::operator delete[](p, std::align_val_t(64)); }
-  };
-  std::unique_ptr<double[], AlignedDelete> data_;
-  std::int64_t capacity_ = 0;
-};
-
+// Per-thread scratch, kept for the whole call.
 struct Workspace {
-  Scratch a_rows;  // float inputs widened to float64
-  Scratch b_rows;
-  Scratch tile;  // kernel tile when it cannot be written in place
-  Scratch row_sums;
-};
-
-// One workspace per thread of the parallel region the call opens, indexed by
-// the thread number within that region. A call made from inside another
-// parallel region opens its own team with its own PerThreadWorkspace, so
-// workspaces are never shared between concurrent calls.
-class PerThreadWorkspace {
- public:
-  explicit PerThreadWorkspace(const Context& ctx) : spaces_(static_cast<std::size_t>(ctx.threads())) {}
-  Workspace& local() { return spaces_[static_cast<std::size_t>(omp_get_thread_num())]; }
-
- private:
-  std::vector<Workspace> spaces_;
+  AlignedScratch<double> a_rows;  // float inputs widened to float64
+  AlignedScratch<double> b_rows;
+  AlignedScratch<double> tile;  // kernel tile when it cannot be written in place
+  AlignedScratch<double> row_sums;
 };
 
 // Rows [begin, begin + count) of x as float64 with a leading dimension: a view
@@ -203,7 +155,8 @@ struct Float64Rows {
 };
 
 template <class T>
-Float64Rows float64_rows(ConstMatrixView<T> x, std::int64_t begin, std::int64_t count, Scratch& scratch) {
+Float64Rows float64_rows(ConstMatrixView<T> x, std::int64_t begin, std::int64_t count,
+                         AlignedScratch<double>& scratch) {
   if constexpr (std::is_same_v<T, double>) {
     return {x.row(begin), leading_dim(x)};
   } else {
@@ -293,7 +246,7 @@ void kernel_matrix_impl(const Context& ctx, ConstMatrixView<T> a, ConstMatrixVie
   const std::vector<double> b_norms = squared_row_norms(ctx, b);
   const std::int64_t row_tiles = num_blocks(a.rows, kTileRowsA);
   const std::int64_t col_tiles = num_blocks(b.rows, kTileRowsB);
-  PerThreadWorkspace workspaces(ctx);
+  PerThread<Workspace> workspaces(ctx);
 
   parallel_for(ctx, 0, row_tiles * col_tiles, [&](std::int64_t t) {
     keep_blas_on_this_thread();
@@ -346,7 +299,7 @@ void kernel_matmul_impl(const Context& ctx, ConstMatrixView<T> a, ConstMatrixVie
   std::vector<double> partials;
   if (chunks > 1) partials.assign(static_cast<std::size_t>(chunks * m * n_out), 0.0);
   const std::int64_t out_ld = std::max<std::int64_t>(out.stride, n_out);
-  PerThreadWorkspace workspaces(ctx);
+  PerThread<Workspace> workspaces(ctx);
 
   parallel_for(ctx, 0, row_tiles * chunks, [&](std::int64_t task) {
     keep_blas_on_this_thread();
@@ -397,7 +350,7 @@ double kernel_bilinear_impl(const Context& ctx, std::span<const double> u, Const
   const std::int64_t row_tiles = num_blocks(a.rows, kTileRowsA);
   const std::int64_t col_tiles = num_blocks(b.rows, kTileRowsB);
   std::vector<double> partials(static_cast<std::size_t>(row_tiles * col_tiles));
-  PerThreadWorkspace workspaces(ctx);
+  PerThread<Workspace> workspaces(ctx);
 
   parallel_for(ctx, 0, row_tiles * col_tiles, [&](std::int64_t t) {
     keep_blas_on_this_thread();

@@ -2,7 +2,6 @@
 // Tasks are fixed tiles of packed rows; each owns its rows' values, so the
 // result does not depend on the thread count.
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,20 +12,20 @@
 #include "kernels/fast_exp.h"
 #include "kernels/parallel.h"
 #include "kernels/rkme.h"
-
-// The per-element passes around SGEMM run at the CPU's vector width even in a
-// baseline x86-64 build (as in fast_exp.cpp and rbf_kernel.cpp).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
-#define LWD_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define LWD_SIMD_CLONES
-#endif
+#include "kernels/scratch.h"
+#include "kernels/simd.h"
 
 namespace lwd::kernels {
 
 namespace {
 
 constexpr std::int64_t kTileRows = 256;
+
+// A task's shifted packed rows and its distance tile, reused across tasks.
+struct TileScratch {
+  std::vector<float> rows;
+  std::vector<float> tile;
+};
 
 // dst row j = src row j - shift, and norms[j] = ||dst row j||^2.
 LWD_SIMD_CLONES
@@ -136,16 +135,13 @@ void rkme_batch_inner_products_f32(const Context& ctx, ConstMatrixView<double> z
       u_norm[static_cast<std::size_t>(i)] = static_cast<float>(s);
     }
     const float neg_gamma = static_cast<float>(-gamma);
-    const int threads = ctx.threads();
-    std::vector<std::vector<float>> rows_scratch(static_cast<std::size_t>(threads));
-    std::vector<std::vector<float>> tile_scratch(static_cast<std::size_t>(threads));
+    PerThread<TileScratch> scratch(ctx);
     parallel_for(ctx, 0, (n + kTileRows - 1) / kTileRows, [&](std::int64_t t) {
-      omp_set_num_threads(1);  // keep SGEMM on this thread (see rbf_kernel.cpp)
-      const auto slot = static_cast<std::size_t>(omp_get_thread_num());
+      keep_blas_on_this_thread();  // SGEMM on this thread
       const std::int64_t r0 = t * kTileRows;
       const std::int64_t mi = std::min(kTileRows, n - r0);
-      std::vector<float>& rows = rows_scratch[slot];
-      std::vector<float>& tile = tile_scratch[slot];
+      std::vector<float>& rows = scratch.local().rows;
+      std::vector<float>& tile = scratch.local().tile;
       rows.resize(static_cast<std::size_t>(mi * std::max<std::int64_t>(d, 1)));
       tile.resize(static_cast<std::size_t>(mi * k));
       float p_norm[kTileRows];
