@@ -1,4 +1,4 @@
-// Numeric kernels of the image RKME (DESIGN.md §3): preprocessing (antialiased
+// Numeric kernels of the image RKME (docs/DESIGN.md §3.5): preprocessing (antialiased
 // resize, per-channel standardisation, ZCA whitening), 3x3 convolutions by
 // im2col + GEMM, and the random ConvNets whose features define the kernel the
 // reduced set is fitted under, with their backward pass to the input images.
