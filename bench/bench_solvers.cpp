@@ -45,7 +45,7 @@ double rbf(const double* a, const double* b, std::int64_t d, double gamma) {
   return std::exp(-gamma * s);
 }
 
-// The RKME beta problem of step 4 (DESIGN.md section 3): K = k(Z, Z) and
+// The RKME beta problem of step 4 (docs/DESIGN.md §3.2): K = k(Z, Z) and
 // c_i = mean_j k(z_i, x_j), gamma = 0.1, Z drawn from the data's distribution.
 struct QpProblem {
   Matrix<double> k;

@@ -1,4 +1,4 @@
-// Numeric kernels of the image RKME (DESIGN.md §3), one header per concern:
+// Numeric kernels of the image RKME (docs/DESIGN.md §3.5), one header per concern:
 //   image_shape.h       the NCHW batch shape
 //   image_preprocess.h  non-finite imputation, antialiased resize, per-channel
 //                       standardisation

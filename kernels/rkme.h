@@ -1,6 +1,6 @@
 // Reduced kernel mean embedding (RKME): a weighted point set (Z, beta) whose
 // kernel mean embedding sum_i beta_i k(z_i, .) approximates that of the data,
-// (1/n) sum_j k(x_j, .). The math follows DESIGN.md section 3 and the reference
+// (1/n) sum_j k(x_j, .). The math follows docs/DESIGN.md §3.2-3.4 and the reference
 // package's behaviour; numerics only, no file formats (those live in engine/spec).
 #pragma once
 

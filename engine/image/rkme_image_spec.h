@@ -1,5 +1,5 @@
 // RKMEImageSpec: the statistical specification of an image data set
-// (DESIGN.md §3 "Image RKME"): K synthetic images Z (shape [K, C, 32, 32]) with
+// (docs/DESIGN.md §3.5 "Image RKME"): K synthetic images Z (shape [K, C, 32, 32]) with
 // weights beta whose embedding under the NNGP kernel of a deep ReLU ConvNet
 // approximates that of the data.
 //
@@ -74,7 +74,7 @@ struct ImageRkmeOptions {
 };
 
 // 1 - exp(-d / 5e-5): the reference's transform of image-spec distances before
-// scoring (DESIGN.md §4 item 5).
+// scoring (docs/DESIGN.md §4.1 step 5).
 constexpr double kImageDistanceScale = 5e-5;
 double transform_image_distance(double mmd2);
 

@@ -1,4 +1,4 @@
-// Semantic search (DESIGN.md §4): which learnwares agree with the tags and the
+// Semantic search (docs/DESIGN.md §4.4): which learnwares agree with the tags and the
 // name a user asked for. A learnware matches when every non-empty Class/Tag
 // field of the user agrees: Class -- the learnware's value is among the user's
 // values; Tag -- the two value sets intersect. Then, if the user gave a name:

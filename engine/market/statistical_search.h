@@ -1,4 +1,4 @@
-// Statistical search (DESIGN.md §4): given a user's RKME and the packed RKMEs of
+// Statistical search (docs/DESIGN.md §4.1-4.3): given a user's RKME and the packed RKMEs of
 // the market, rank single learnwares by MMD² and find the mixture of learnwares
 // whose weighted embedding is closest to the user's.
 //

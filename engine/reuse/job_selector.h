@@ -1,5 +1,5 @@
 // Job selector (no labels needed): route every user row to the one learnware
-// whose training distribution it most likely comes from (DESIGN.md section 5,
+// whose training distribution it most likely comes from (docs/DESIGN.md §5.2,
 // the reference's JobSelectorReuser).
 //
 //   1. Mixture weights w of the learnwares w.r.t. the user's data: the RKME of

@@ -1,5 +1,5 @@
 // Reusers: deploy a list of learnwares on a user's data in one call, with or
-// without a little labelled data of the user's own (DESIGN.md section 5).
+// without a little labelled data of the user's own (docs/DESIGN.md §5).
 //
 // Conventions shared by every reuser (the Model conventions of model.h):
 //   x         rows x input_dim features; non-finite entries are filled with
