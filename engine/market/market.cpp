@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <exception>
 #include <mutex>
+#include <set>
+#include <unordered_map>
 #include <shared_mutex>
 #include <utility>
 
@@ -30,6 +32,19 @@ double memoised(std::mutex& mutex, Map& memo, const typename Map::key_type& key,
 
 }  // namespace
 
+struct Market::SearchState {
+  // Each piece is built on first use (prepare_search) and kept in step by changes.
+  std::optional<std::vector<std::string>> usable_ids;              // ascending
+  std::optional<std::map<std::string, SemanticSpec>> semantic;     // usable id -> parsed spec
+  struct PackIndex {
+    std::unordered_map<std::string, std::int64_t> member;  // id -> member
+    std::vector<float> z32;                                 // the pack's Z in float32, for screening
+  };
+  std::map<std::string, PackIndex> packs;                           // by pack key, built per key
+  std::set<const SpecKind*> kinds_read;                             // kinds whose learnware specs are loaded
+  std::map<std::string, std::vector<StatSpec>> learnware_specs;     // usable id -> those specs
+};
+
 struct Market::PairProductMemo {
   std::mutex mutex;
   std::map<std::string, double> self;
@@ -39,10 +54,9 @@ struct Market::PairProductMemo {
 Market::Market(std::unique_ptr<MarketStore> store, kernels::Context ctx)
     : store_(std::move(store)),
       ctx_(ctx),
+      state_(std::make_unique<SearchState>()),
       pair_memo_(std::make_unique<PairProductMemo>()),
-      mutex_(std::make_unique<WriterPreferringSharedMutex>()) {
-  refresh_caches();
-}
+      mutex_(std::make_unique<WriterPreferringSharedMutex>()) {}
 Market::Market(Market&&) noexcept = default;
 Market& Market::operator=(Market&&) noexcept = default;
 Market::~Market() = default;
@@ -96,18 +110,18 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
   // An invalid learnware keeps only the specs that parsed; nothing of it is searched.
   if (existing_id) {
     store_->update(record, package_zip, submission.specs, submission.semantic_json);
-    refresh_caches();
+    forget_learnware(record.id);
   } else {
     store_->add(record, package_zip, submission.specs, submission.semantic_json);
-    cache_added(record.id, check.status, submission);
   }
+  remember_added(record.id, check.status, submission);
   return AddResult{record.id, check.status, check.reason};
 }
 
 bool Market::remove(const std::string& id) {
   std::unique_lock lock(*mutex_);
   const bool removed = store_->remove(id);
-  if (removed) refresh_caches();
+  if (removed) forget_learnware(id);
   return removed;
 }
 
@@ -147,109 +161,170 @@ void Market::rebuild_packs() {
     LoadedSubmission submission = load_submission(package);
     return RederivedLearnware{std::move(submission.specs), std::move(submission.semantic_json)};
   });
-  refresh_caches();
+  reset_search_state();
 }
 
 void Market::reload() {
   std::unique_lock lock(*mutex_);
   store_->reload();
-  refresh_caches();
+  reset_search_state();
 }
 
-void Market::refresh_caches() {
-  usable_ids_.clear();
-  usable_semantic_.clear();
-  learnware_specs_.clear();
-  const auto& kinds = spec_kinds();
-  const bool some_kind_reads_specs = std::any_of(kinds.begin(), kinds.end(), [](const SpecKind* kind) {
-    return kind->search_reads_learnware_specs();
-  });
-  for (const auto& record : store_->list(LearnwareStatus::usable)) {
-    usable_ids_.push_back(record.id);
-    auto spec = parse_stored_semantic(*store_, record.id);
-    if (!spec) continue;
-    const SpecKind& kind = spec_kind_for_data(spec->first("Data"));
-    usable_semantic_.emplace(record.id, std::move(*spec));
-    if (!some_kind_reads_specs || !kind.search_reads_learnware_specs()) continue;
-    // The specs such a search reads are not in market.h5: read them from the
-    // package (only learnwares of those kinds pay this, once per open).
-    try {
-      const StagedPackage package = StagedPackage::open(store_->package_path(record.id), limits_);
-      cache_learnware_specs(record.id, load_submission(package));
-    } catch (const std::exception&) {
-      // An unreadable package leaves the learnware out of statistical search;
-      // `lwdock market rebuild` re-derives what can be derived.
-    }
-  }
-  member_index_.clear();
-  float32_z_.clear();
-  for (const auto& [key, pack] : store_->packs()) {
-    float32_z_[key] = float32_mirror(pack);
-    auto& index = member_index_[key];
-    for (std::int64_t m = 0; m < pack.count(); ++m) index.emplace(pack.ids[static_cast<std::size_t>(m)], m);
-  }
+void Market::reset_search_state() {
+  *state_ = SearchState{};
   std::lock_guard lock(pair_memo_->mutex);
   pair_memo_->self.clear();
   pair_memo_->pair.clear();
 }
 
-void Market::cache_learnware_specs(const std::string& id, const LoadedSubmission& submission) {
-  std::vector<StatSpec> kept;
-  for (const StatSpec& spec : submission.stat_specs)
-    if (spec.kind().search_reads_learnware_specs()) kept.push_back(spec);
-  if (kept.empty()) {
-    learnware_specs_.erase(id);
-  } else {
-    learnware_specs_.insert_or_assign(id, std::move(kept));
+namespace {
+
+// The pack key a search with this user spec reads (nullopt: a pairwise kind).
+std::optional<std::string> pack_key_of(const StatSpec& user) {
+  if (!user) return std::nullopt;
+  const auto packed = user.kind().packed(user);
+  if (!packed) return std::nullopt;
+  return spec_pack_key(packed->pack_type, packed->rkme->dim());
+}
+
+}  // namespace
+
+bool Market::search_ready(const SearchRequest& request) const {
+  const SearchState& st = *state_;
+  if (!st.usable_ids) return false;
+  if (request.semantic && !st.semantic) return false;
+  if (!request.spec) return true;
+  const SpecKind& kind = request.spec.kind();
+  if (kind.search_reads_learnware_specs() && !st.kinds_read.contains(&kind)) return false;
+  const auto key = pack_key_of(request.spec);
+  return !key || !store_->packs().contains(*key) || st.packs.contains(*key);
+}
+
+bool Market::prepare_search(const SearchRequest& request) const {
+  if (search_ready(request)) return true;
+  SearchState& st = *state_;
+  if (!st.usable_ids) {
+    std::vector<std::string> ids;
+    for (const auto& record : store_->list(LearnwareStatus::usable)) ids.push_back(record.id);
+    st.usable_ids = std::move(ids);
   }
+  if (request.semantic && !st.semantic) {
+    std::map<std::string, SemanticSpec> semantic;
+    for (const auto& id : *st.usable_ids)
+      if (auto spec = parse_stored_semantic(*store_, id)) semantic.emplace(id, std::move(*spec));
+    st.semantic = std::move(semantic);
+  }
+  if (!request.spec) return false;
+  const SpecKind& kind = request.spec.kind();
+  if (kind.search_reads_learnware_specs() && !st.kinds_read.contains(&kind)) {
+    // These specs are not in market.h5: read them from the packages of the
+    // learnwares whose semantic Data names this kind (once, on the first
+    // search of the kind).
+    for (const auto& id : *st.usable_ids) {
+      const auto semantic = parse_stored_semantic(*store_, id);
+      if (!semantic || &spec_kind_for_data(semantic->first("Data")) != &kind) continue;
+      try {
+        const StagedPackage package = StagedPackage::open(store_->package_path(id), limits_);
+        const LoadedSubmission submission = load_submission(package);
+        for (const StatSpec& spec : submission.stat_specs)
+          if (&spec.kind() == &kind) st.learnware_specs[id].push_back(spec);
+      } catch (const std::exception&) {
+        // An unreadable package leaves the learnware out of statistical search;
+        // `lwdock market rebuild` re-derives what can be derived.
+      }
+    }
+    st.kinds_read.insert(&kind);
+  }
+  if (const auto key = pack_key_of(request.spec); key && !st.packs.contains(*key)) {
+    const auto pack = store_->packs().find(*key);
+    if (pack != store_->packs().end()) {
+      SearchState::PackIndex index;
+      index.z32 = float32_mirror(pack->second);
+      for (std::int64_t m = 0; m < pack->second.count(); ++m)
+        index.member.emplace(pack->second.ids[static_cast<std::size_t>(m)], m);
+      st.packs.emplace(*key, std::move(index));
+    }
+  }
+  return false;
 }
 
 const StatSpec* Market::learnware_spec(const std::string& id, const SpecKind& kind) const {
-  const auto it = learnware_specs_.find(id);
-  if (it == learnware_specs_.end()) return nullptr;
+  const auto it = state_->learnware_specs.find(id);
+  if (it == state_->learnware_specs.end()) return nullptr;
   for (const StatSpec& spec : it->second)
     if (&spec.kind() == &kind) return &spec;
   return nullptr;
 }
 
-void Market::cache_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission) {
+void Market::forget_learnware(const std::string& id) {
+  SearchState& st = *state_;
+  if (st.usable_ids) std::erase(*st.usable_ids, id);
+  if (st.semantic) st.semantic->erase(id);
+  st.learnware_specs.erase(id);
+  // The store removed (or superseded) the learnware's members, which shifts
+  // the members after it: each pack's map and mirror is rebuilt, from memory,
+  // on the next search of that pack.
+  st.packs.clear();
+  std::lock_guard lock(pair_memo_->mutex);
+  pair_memo_->self.erase(id);
+  std::erase_if(pair_memo_->pair, [&](const auto& entry) { return entry.first.first == id || entry.first.second == id; });
+}
+
+void Market::remember_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission) {
+  SearchState& st = *state_;
   // Packs hold every learnware whatever its status; the store appended this
-  // one's members at the end of each pack.
+  // one's members at the end of each pack it has a spec for.
   for (const auto& [type, spec] : submission.specs) {
     const std::string key = spec_pack_key(type, spec.dim());
+    const auto index = st.packs.find(key);
+    if (index == st.packs.end()) continue;  // not built yet: built whole on first use
     const auto pack = store_->packs().find(key);
-    if (pack == store_->packs().end()) continue;
-    const auto member = pack->second.find(id);
-    auto& mirror = float32_z_[key];
+    const auto member = pack == store_->packs().end() ? std::nullopt : pack->second.find(id);
     const auto rows = static_cast<std::size_t>(spec.size() * spec.dim());
-    if (member && *member == pack->second.count() - 1 && mirror.size() + rows == pack->second.z.size()) {
-      mirror.insert(mirror.end(), pack->second.z.end() - static_cast<std::ptrdiff_t>(rows), pack->second.z.end());
-      member_index_[key].emplace(id, *member);
+    if (member && *member == pack->second.count() - 1 && index->second.z32.size() + rows == pack->second.z.size()) {
+      const auto& z = pack->second.z;
+      index->second.z32.insert(index->second.z32.end(), z.end() - static_cast<std::ptrdiff_t>(rows), z.end());
+      index->second.member.emplace(id, *member);
     } else {
-      refresh_caches();  // the store reorganised the pack (compaction): start over
-      return;
+      st.packs.erase(index);  // the store reorganised the pack (compaction): rebuilt on first use
     }
   }
   if (status != LearnwareStatus::usable) return;
-  usable_ids_.push_back(id);  // ids only grow, so the list stays ordered
-  if (submission.semantic) usable_semantic_.insert_or_assign(id, *submission.semantic);
-  cache_learnware_specs(id, submission);
+  if (st.usable_ids) {
+    // Ids only grow, but an update re-adds an older one: keep the list ascending.
+    auto& ids = *st.usable_ids;
+    ids.insert(std::upper_bound(ids.begin(), ids.end(), id), id);
+  }
+  if (st.semantic && submission.semantic) st.semantic->insert_or_assign(id, *submission.semantic);
+  for (const StatSpec& spec : submission.stat_specs)
+    if (st.kinds_read.contains(&spec.kind())) st.learnware_specs[id].push_back(spec);
 }
 
 SearchResponse Market::search(const SearchRequest& request) const {
   std::shared_lock lock(*mutex_);
+  while (!search_ready(request)) {
+    // Build what is missing under the exclusive lock, then search under the
+    // shared one (a change in between may have dropped a piece again: check).
+    lock.unlock();
+    {
+      std::unique_lock exclusive(*mutex_);
+      prepare_search(request);
+    }
+    lock.lock();
+  }
+  const SearchState& st = *state_;
   SearchResponse response;
   std::vector<std::string> ids;
   if (request.semantic) {
     std::vector<SemanticCandidate> candidates;
-    candidates.reserve(usable_semantic_.size());
-    for (const auto& id : usable_ids_) {
-      const auto it = usable_semantic_.find(id);
-      if (it != usable_semantic_.end()) candidates.push_back({id, &it->second});
+    candidates.reserve(st.semantic->size());
+    for (const auto& id : *st.usable_ids) {
+      const auto it = st.semantic->find(id);
+      if (it != st.semantic->end()) candidates.push_back({id, &it->second});
     }
     ids = semantic_search(*request.semantic, candidates);
   } else {
-    ids = usable_ids_;
+    ids = *st.usable_ids;
   }
   response.semantic_matches = static_cast<std::int64_t>(ids.size());
   response.semantic_ids = ids;
@@ -266,8 +341,8 @@ StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& p
                                        const std::vector<std::string>& ids, const StatSearchOptions& options) const {
   const std::string key = spec_pack_key(packed.pack_type, packed.rkme->dim());
   const auto pack = store_->packs().find(key);
-  const auto index = member_index_.find(key);
-  if (pack == store_->packs().end() || index == member_index_.end()) return {};  // nothing comparable
+  const auto index = state_->packs.find(key);
+  if (pack == store_->packs().end() || index == state_->packs.end()) return {};  // nothing comparable
   const SpecKind& kind = user.kind();
   const bool filter = kind.search_reads_learnware_specs();
   std::vector<std::int64_t> members;
@@ -277,11 +352,11 @@ StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& p
       const StatSpec* own = learnware_spec(id, kind);
       if (own == nullptr || !kind.searchable_against(user, *own)) continue;
     }
-    const auto it = index->second.find(id);
-    if (it != index->second.end()) members.push_back(it->second);
+    const auto it = index->second.member.find(id);
+    if (it != index->second.member.end()) members.push_back(it->second);
   }
   if (members.empty()) return {};
-  return statistical_search(ctx_, *packed.rkme, pack->second, members, options, float32_z_.at(key));
+  return statistical_search(ctx_, *packed.rkme, pack->second, members, options, index->second.z32);
 }
 
 StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector<std::string>& ids,

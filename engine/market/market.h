@@ -15,7 +15,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/kinds/stat_spec.h"
@@ -101,16 +100,24 @@ class Market {
   Market(std::unique_ptr<MarketStore> store, kernels::Context ctx);
   AddResult submit(const std::optional<std::string>& existing_id, const std::filesystem::path& package_zip,
                    const std::string& owner);
-  // What searches read instead of the store's JSON and packages: parsed
-  // semantic specs of usable learnwares, id -> pack member maps, float32
-  // mirrors of the packs, and the learnwares' own specs of the kinds whose
-  // search reads them (SpecKind::search_reads_learnware_specs). refresh_caches()
-  // rebuilds everything (open, update, remove, rebuild); an add only appends
-  // the new learnware (cache_added), so a submission stays O(one learnware).
-  // Both run under the exclusive lock.
-  void refresh_caches();
-  void cache_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission);
-  void cache_learnware_specs(const std::string& id, const LoadedSubmission& submission);
+  // What searches read instead of the store's JSON and packages (the
+  // SearchState in market.cpp): the usable ids, their parsed semantic specs,
+  // per pack an id -> member map and a float32 mirror, and the learnwares' own
+  // specs of the kinds whose search reads them (SpecKind::
+  // search_reads_learnware_specs). Each piece is built on the first search
+  // that needs it -- opening a market parses nothing, `market list` never
+  // builds any of it, and a table search never opens a text or image package
+  // -- and then kept in step by every change: an add appends the learnware,
+  // an update or removal drops it (O(one learnware) either way; a pack's map
+  // and mirror are rebuilt from memory on the next search of that pack).
+  struct SearchState;
+  // Builds what `request` needs and is not built yet; true if nothing was
+  // missing. Under the exclusive lock.
+  bool prepare_search(const SearchRequest& request) const;
+  bool search_ready(const SearchRequest& request) const;
+  void forget_learnware(const std::string& id);
+  void remember_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission);
+  void reset_search_state();
   // The usable learnware's own spec of that kind, if the search keeps it.
   const StatSpec* learnware_spec(const std::string& id, const SpecKind& kind) const;
   StatSearchResult search_packed(const StatSpec& user, const PackedRkme& packed, const std::vector<std::string>& ids,
@@ -121,11 +128,7 @@ class Market {
   std::unique_ptr<MarketStore> store_;
   kernels::Context ctx_;
   PackageLimits limits_;
-  std::vector<std::string> usable_ids_;
-  std::map<std::string, SemanticSpec> usable_semantic_;
-  std::map<std::string, std::unordered_map<std::string, std::int64_t>> member_index_;  // pack key -> id -> member
-  std::map<std::string, std::vector<float>> float32_z_;  // pack key -> Z in float32, for screening
-  std::map<std::string, std::vector<StatSpec>> learnware_specs_;  // usable learnware -> specs the search reads
+  std::unique_ptr<SearchState> state_;  // mutable through the pointer: built lazily by const searches
   // Products of kinds searched pair by pair (image specs: NNGP evaluations,
   // tens of ms each) are memoised across searches, <m, m> per learnware and
   // <m_a, m_b> per pair.

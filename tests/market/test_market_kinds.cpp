@@ -267,28 +267,44 @@ TEST(MarketKinds, ImageSearchRanksTheSameClassesFirstAndMixes) {
   (void)low;
 }
 
-TEST(MarketKinds, AddAppendsTheSameCachesAReopenBuilds) {
+TEST(MarketKinds, ChangesAfterASearchKeepItsStateAsAReopenBuildsIt) {
   TempDir dir;
   Market market = Market::create(dir.path() / "m");
-  std::vector<std::string> ids;
-  for (int i = 0; i < 4; ++i) {
-    ids.push_back(market.add(make_package(dir.path(), PackageParts{.centre = 0.5 * i, .seed = 10u + i,
-                                                                   .name = "t" + std::to_string(i)}))
-                      .id);
-  }
-  market.add(make_text_package(dir.path(), "txt", 0, 3));
   SearchRequest request;
   request.spec = stat_spec(RKMETableSpec::generate(kernels::Context{.seed = 3}, testing_market::blob(100, 3, 1.0, 42),
                                                    kernels::RkmeOptions{.k = 10}));
   request.options.float32_min_members = 1;  // screening on: the float32 mirror is read
-  const SearchResponse appended = market.search(request);
-  const SearchResponse reopened = Market::open(dir.path() / "m").search(request);
-  ASSERT_EQ(appended.stat.singles.size(), reopened.stat.singles.size());
-  for (std::size_t i = 0; i < appended.stat.singles.size(); ++i) {
-    EXPECT_EQ(appended.stat.singles[i].id, reopened.stat.singles[i].id);
-    EXPECT_DOUBLE_EQ(appended.stat.singles[i].mmd2, reopened.stat.singles[i].mmd2);
+  SearchRequest semantic_request = request;
+  semantic_request.semantic = SemanticSpec{};
+  std::vector<std::string> ids;
+  const auto add_table = [&](int i) {
+    ids.push_back(market.add(make_package(dir.path(), PackageParts{.centre = 0.5 * i, .seed = 10u + i,
+                                                                   .name = "t" + std::to_string(i)}))
+                      .id);
+  };
+  for (int i = 0; i < 2; ++i) add_table(i);
+  // The first searches build the search state; the changes after them must
+  // keep it in step (appended, or dropped and rebuilt), never stale.
+  (void)market.search(request);
+  (void)market.search(semantic_request);
+  for (int i = 2; i < 5; ++i) add_table(i);
+  market.add(make_text_package(dir.path(), "txt", 0, 3));
+  ASSERT_TRUE(market.remove(ids[1]));
+  const auto updated = market.update(ids[3], make_package(dir.path(), PackageParts{.centre = 2.0, .seed = 77,
+                                                                                    .name = "t3-new"}));
+  ASSERT_EQ(updated.status, LearnwareStatus::usable) << updated.reason;
+  for (const SearchRequest* r : {&request, &semantic_request}) {
+    const SearchResponse kept = market.search(*r);
+    const SearchResponse reopened = Market::open(dir.path() / "m").search(*r);
+    ASSERT_EQ(kept.stat.singles.size(), reopened.stat.singles.size());
+    for (std::size_t i = 0; i < kept.stat.singles.size(); ++i) {
+      EXPECT_EQ(kept.stat.singles[i].id, reopened.stat.singles[i].id);
+      EXPECT_EQ(kept.stat.singles[i].mmd2, reopened.stat.singles[i].mmd2);
+    }
+    EXPECT_EQ(kept.stat.candidates, reopened.stat.candidates);
+    EXPECT_EQ(kept.semantic_ids, reopened.semantic_ids);
+    EXPECT_EQ(kept.stat.candidates, 4);  // five tables added, one removed
   }
-  EXPECT_EQ(appended.semantic_ids, reopened.semantic_ids);
 }
 
 }  // namespace
