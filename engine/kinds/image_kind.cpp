@@ -15,30 +15,10 @@ kernels::Matrix<double> random_image_rows(std::int64_t rows, std::int64_t width,
   return out;
 }
 
-class ImageKind final : public SpecKind {
+class ImageKind final : public SpecKindOf<RKMEImageSpec> {
  public:
   std::string_view type_name() const override { return RKMEImageSpec::kTypeName; }
   std::string_view semantic_data() const override { return "Image"; }
-
-  StatSpec from_json(const nlohmann::json& in, std::string_view source) const override {
-    return StatSpec(*this, RKMEImageSpec::from_json(in, source));
-  }
-  StatSpec load(const std::filesystem::path& path) const override { return StatSpec(*this, RKMEImageSpec::load(path)); }
-  nlohmann::json to_json(const StatSpec& spec) const override {
-    nlohmann::json out;
-    spec.get<RKMEImageSpec>().to_json(out);
-    return out;
-  }
-  void save(const StatSpec& spec, const std::filesystem::path& path) const override {
-    spec.get<RKMEImageSpec>().save(path);
-  }
-
-  double inner_product(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
-    return a.get<RKMEImageSpec>().inner_product(b.get<RKMEImageSpec>(), ctx);
-  }
-  double dist(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
-    return a.get<RKMEImageSpec>().dist(b.get<RKMEImageSpec>(), ctx);
-  }
 
   nlohmann::ordered_json summary_json(const StatSpec& any) const override {
     const auto& spec = any.get<RKMEImageSpec>();

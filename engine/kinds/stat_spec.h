@@ -137,6 +137,30 @@ class SpecKind {
   virtual bool searchable_against(const StatSpec& /*user*/, const StatSpec& /*learnware*/) const { return true; }
 };
 
+// What every kind whose value type T has the spec classes' usual members
+// (T::from_json, T::load, to_json, save, inner_product, dist) does the same
+// way; a kind derives from SpecKindOf<T> and writes only what is its own.
+template <class T>
+class SpecKindOf : public SpecKind {
+ public:
+  StatSpec from_json(const nlohmann::json& in, std::string_view source) const override {
+    return StatSpec(*this, T::from_json(in, source));
+  }
+  StatSpec load(const std::filesystem::path& path) const override { return StatSpec(*this, T::load(path)); }
+  nlohmann::json to_json(const StatSpec& spec) const override {
+    nlohmann::json out;
+    spec.get<T>().to_json(out);
+    return out;
+  }
+  void save(const StatSpec& spec, const std::filesystem::path& path) const override { spec.get<T>().save(path); }
+  double inner_product(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
+    return a.get<T>().inner_product(b.get<T>(), ctx);
+  }
+  double dist(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
+    return a.get<T>().dist(b.get<T>(), ctx);
+  }
+};
+
 // Sum of a spec's weights (the summaries report it).
 double sum_of(const std::vector<double>& values);
 // The shortest text that reads back as `v` (summaries).

@@ -3,30 +3,10 @@
 namespace lwd {
 namespace {
 
-class TableKind final : public SpecKind {
+class TableKind final : public SpecKindOf<RKMETableSpec> {
  public:
   std::string_view type_name() const override { return RKMETableSpec::kTypeName; }
   std::string_view semantic_data() const override { return "Table"; }
-
-  StatSpec from_json(const nlohmann::json& in, std::string_view source) const override {
-    return StatSpec(*this, RKMETableSpec::from_json(in, source));
-  }
-  StatSpec load(const std::filesystem::path& path) const override { return StatSpec(*this, RKMETableSpec::load(path)); }
-  nlohmann::json to_json(const StatSpec& spec) const override {
-    nlohmann::json out;
-    spec.get<RKMETableSpec>().to_json(out);
-    return out;
-  }
-  void save(const StatSpec& spec, const std::filesystem::path& path) const override {
-    spec.get<RKMETableSpec>().save(path);
-  }
-
-  double inner_product(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
-    return a.get<RKMETableSpec>().inner_product(b.get<RKMETableSpec>(), ctx);
-  }
-  double dist(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
-    return a.get<RKMETableSpec>().dist(b.get<RKMETableSpec>(), ctx);
-  }
 
   nlohmann::ordered_json summary_json(const StatSpec& any) const override {
     const auto& spec = any.get<RKMETableSpec>();

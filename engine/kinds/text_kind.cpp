@@ -11,30 +11,10 @@ std::string join(const std::vector<std::string>& items, const char* separator) {
   return out;
 }
 
-class TextKind final : public SpecKind {
+class TextKind final : public SpecKindOf<RKMETextSpec> {
  public:
   std::string_view type_name() const override { return RKMETextSpec::kTypeName; }
   std::string_view semantic_data() const override { return "Text"; }
-
-  StatSpec from_json(const nlohmann::json& in, std::string_view source) const override {
-    return StatSpec(*this, RKMETextSpec::from_json(in, source));
-  }
-  StatSpec load(const std::filesystem::path& path) const override { return StatSpec(*this, RKMETextSpec::load(path)); }
-  nlohmann::json to_json(const StatSpec& spec) const override {
-    nlohmann::json out;
-    spec.get<RKMETextSpec>().to_json(out);
-    return out;
-  }
-  void save(const StatSpec& spec, const std::filesystem::path& path) const override {
-    spec.get<RKMETextSpec>().save(path);
-  }
-
-  double inner_product(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
-    return a.get<RKMETextSpec>().inner_product(b.get<RKMETextSpec>(), ctx);
-  }
-  double dist(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
-    return a.get<RKMETextSpec>().dist(b.get<RKMETextSpec>(), ctx);
-  }
 
   nlohmann::ordered_json summary_json(const StatSpec& any) const override {
     const auto& spec = any.get<RKMETextSpec>();

@@ -1,0 +1,245 @@
+// Whole-command times of `lwdock market list` and `lwdock search` as a market
+// grows: what a user waits for, process start, opening the market and output
+// included. Ours and a baseline binary run in turn (A B A B ...), so the ratio
+// of their medians is measured in one run on the same machine state.
+//
+//   market_commands --seed-market DIR --work DIR --lwdock BIN [--baseline BIN]
+//                   [--sizes 550,1100,2200] [--runs 7] [-o results.json]
+//
+// Each market is a copy of the seed market (e.g. the quick experiment market,
+// with its image and text learnwares) grown with synthetic table learnwares
+// (width 12, K = 100, a ridge model each) up to the size; the search is a
+// table RKME of width 12, so it compares every synthetic learnware. Markets
+// are built once and reused by later runs (the size is checked).
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/io/atomic_file.h"
+#include "engine/market/market.h"
+#include "engine/model/linear_model.h"
+#include "engine/package/package.h"
+#include "engine/spec/rkme_table_spec.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+constexpr std::int64_t kDim = 12;
+
+lwd::kernels::Matrix<double> sample(std::int64_t n, double centre, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  lwd::kernels::Matrix<double> x(n, kDim);
+  for (auto& v : x.values()) v = centre + normal(rng);
+  return x;
+}
+
+std::string semantic_json(const std::string& name) {
+  nlohmann::json description = nlohmann::json::object();
+  for (int i = 0; i < kDim; ++i) description[std::to_string(i)] = "feature " + std::to_string(i);
+  nlohmann::json s = {
+      {"Data", {{"Values", {"Table"}}, {"Type", "Class"}}},
+      {"Task", {{"Values", {"Regression"}}, {"Type", "Class"}}},
+      {"Library", {{"Values", {"Others"}}, {"Type", "Class"}}},
+      {"Scenario", {{"Values", {"Business"}}, {"Type", "Tag"}}},
+      {"License", {{"Values", {"MIT"}}, {"Type", "Class"}}},
+      {"Name", {{"Values", name}, {"Type", "String"}}},
+      {"Description", {{"Values", "synthetic benchmark learnware " + name}, {"Type", "String"}}},
+      {"Input", {{"Dimension", kDim}, {"Description", description}}},
+      {"Output", {{"Dimension", 1}, {"Description", {{"0", "target"}}}}},
+  };
+  return s.dump();
+}
+
+// One synthetic table learnware's package, written under `work`.
+fs::path synthetic_package(const fs::path& work, std::int64_t index) {
+  const std::string name = "bench-" + std::to_string(index);
+  const fs::path dir = work / name;
+  fs::create_directories(dir);
+  const auto seed = static_cast<std::uint64_t>(1000 + index);
+  const auto x = sample(400, 0.05 * static_cast<double>(index % 40), seed);
+  std::vector<double> y(static_cast<std::size_t>(x.rows()));
+  for (std::int64_t i = 0; i < x.rows(); ++i) y[static_cast<std::size_t>(i)] = x(i, 0) - 0.5 * x(i, kDim - 1);
+  lwd::save_linear_model(lwd::fit_ridge(x.view(), y, 1.0), dir / "model.json");
+  lwd::RKMETableSpec::generate(lwd::kernels::Context{.n_threads = 1, .seed = seed}, x, lwd::kernels::RkmeOptions{})
+      .save(dir / "rkme.json");
+  lwd::io::write_text_file_atomically(dir / "semantic.json", semantic_json(name));
+  lwd::io::write_text_file_atomically(dir / "environment.yaml", "runtime: bench\n");
+  lwd::Manifest m;
+  m.name = name;
+  m.model.kind = "linear";
+  m.model.file = "model.json";
+  m.model.task = lwd::TaskType::kRegression;
+  m.model.input_dim = kDim;
+  m.model.output_dim = 1;
+  m.semantic_file = "semantic.json";
+  m.stat_specs.push_back({std::string(lwd::RKMETableSpec::kTypeName), "rkme.json"});
+  m.environment_file = "environment.yaml";
+  const fs::path zip = work / (name + ".zip");
+  lwd::build_package(m,
+                     {{"model.json", dir / "model.json"},
+                      {"rkme.json", dir / "rkme.json"},
+                      {"semantic.json", dir / "semantic.json"},
+                      {"environment.yaml", dir / "environment.yaml"}},
+                     zip);
+  fs::remove_all(dir);
+  return zip;
+}
+
+// Copies `from` (a market, or a smaller grown one) to `to` and adds synthetic
+// learnwares until it holds `size`.
+void grow_market(const fs::path& from, const fs::path& to, std::int64_t size, const fs::path& scratch) {
+  if (fs::exists(to)) {
+    const auto count = static_cast<std::int64_t>(lwd::Market::open(to).list().size());
+    if (count == size) return;
+    fs::remove_all(to);
+  }
+  fs::copy(from, to, fs::copy_options::recursive);
+  lwd::Market market = lwd::Market::open(to, lwd::kernels::Context{.n_threads = 1});
+  auto count = static_cast<std::int64_t>(market.list().size());
+  if (count > size) throw lwd::Error(to.string() + ": already holds " + std::to_string(count) + " learnwares");
+  std::fprintf(stderr, "market_commands: growing %s from %lld to %lld learnwares\n", to.c_str(),
+               static_cast<long long>(count), static_cast<long long>(size));
+  for (; count < size; ++count) {
+    const fs::path zip = synthetic_package(scratch, count);
+    const auto r = market.add(zip, "bench");
+    fs::remove(zip);
+    if (r.status != lwd::LearnwareStatus::usable) throw lwd::Error("synthetic learnware not usable: " + r.reason);
+  }
+}
+
+// Wall seconds of one run of argv (output to /dev/null); throws on failure.
+double time_command(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  const auto start = std::chrono::steady_clock::now();
+  pid_t pid = 0;
+  const int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) throw lwd::Error(argv[0] + ": cannot start: " + std::strerror(err));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::string line;
+    for (const auto& a : argv) line += a + " ";
+    throw lwd::Error("command failed: " + line);
+  }
+  return seconds;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::vector<std::int64_t> parse_sizes(const std::string& text) {
+  std::vector<std::int64_t> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) out.push_back(std::stoll(item));
+  if (out.empty() || !std::is_sorted(out.begin(), out.end()))
+    throw lwd::Error("--sizes: give ascending sizes, e.g. 550,1100,2200");
+  return out;
+}
+
+int run(int argc, char** argv) {
+  std::map<std::string, std::string> opt = {{"--sizes", "550,1100,2200"}, {"--runs", "7"}};
+  for (int i = 1; i < argc; ++i) {
+    const std::string key = argv[i];
+    if (key == "-h" || key == "--help") {
+      std::printf("usage: market_commands --seed-market DIR --work DIR --lwdock BIN [--baseline BIN] "
+                  "[--sizes 550,1100,2200] [--runs 7] [-o results.json]\n");
+      return 0;
+    }
+    if (i + 1 >= argc) throw lwd::Error(key + ": missing value");
+    opt[key] = argv[++i];
+  }
+  for (const char* required : {"--seed-market", "--work", "--lwdock"})
+    if (!opt.contains(required)) throw lwd::Error(std::string(required) + " is required (see --help)");
+  const fs::path work = opt["--work"];
+  const fs::path scratch = work / "scratch";
+  fs::create_directories(scratch);
+  const std::vector<std::int64_t> sizes = parse_sizes(opt["--sizes"]);
+  const int runs = std::stoi(opt["--runs"]);
+  std::vector<std::pair<std::string, std::string>> binaries = {{"ours", fs::absolute(opt["--lwdock"]).string()}};
+  if (opt.contains("--baseline")) binaries.emplace_back("baseline", fs::absolute(opt["--baseline"]).string());
+
+  // The user's spec: a sample like the synthetic learnwares'.
+  const fs::path user = work / "user_rkme.json";
+  lwd::RKMETableSpec::generate(lwd::kernels::Context{.n_threads = 1, .seed = 5}, sample(500, 0.7, 5),
+                               lwd::kernels::RkmeOptions{})
+      .save(user);
+
+  nlohmann::json out = nlohmann::json::array();
+  fs::path previous = opt["--seed-market"];
+  for (const std::int64_t size : sizes) {
+    const fs::path market = work / ("market-" + std::to_string(size));
+    grow_market(previous, market, size, scratch);
+    previous = market;
+    const std::map<std::string, std::vector<std::string>> commands = {
+        {"market list", {"market", "list", market.string()}},
+        {"search", {"search", "--market", market.string(), "--spec", user.string()}},
+    };
+    for (const auto& [name, args] : commands) {
+      std::map<std::string, std::vector<double>> times;
+      for (int r = -1; r < runs; ++r) {  // run -1 warms the page cache
+        for (const auto& [who, bin] : binaries) {
+          std::vector<std::string> argv = {bin, "--threads", "1"};
+          argv.insert(argv.end(), args.begin(), args.end());
+          const double t = time_command(argv);
+          if (r >= 0) times[who].push_back(t);
+        }
+      }
+      nlohmann::json row = {{"learnwares", size}, {"command", name}, {"runs", runs}};
+      std::printf("%6lld learnwares  %-12s", static_cast<long long>(size), name.c_str());
+      for (const auto& [who, t] : times) {
+        row[who + "_median_ms"] = 1e3 * median(t);
+        std::printf("  %s %7.1f ms", who.c_str(), 1e3 * median(t));
+      }
+      if (times.contains("baseline")) {
+        const double ratio = median(times["ours"]) / median(times["baseline"]);
+        row["ours_over_baseline"] = ratio;
+        std::printf("  ours/baseline %.3f", ratio);
+      }
+      std::printf("\n");
+      std::fflush(stdout);
+      out.push_back(std::move(row));
+    }
+  }
+  if (opt.contains("-o")) lwd::io::write_text_file_atomically(opt["-o"], out.dump(2) + "\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "market_commands: %s\n", e.what());
+    return 1;
+  }
+}
