@@ -7,17 +7,13 @@
 #include <map>
 
 #include "engine/error.h"
+#include "engine/kinds/model_kinds.h"
 
 namespace lwd {
 namespace {
 
-// The model kinds and tasks are spelled here rather than taken from the model
-// library (model_kinds(), parse_task_type) so that reading a package does not
-// link the model runtimes (XGBoost, process spawning). Keep in step with
-// model.h, text_model.h and image_classifier.h (engine/kinds/model_kinds.cpp
-// dispatches them all).
-const std::vector<std::string_view> kKnownModelKinds = {"xgboost", "linear", "process", "tfidf_naive_bayes",
-                                                        "image_mlp"};
+// The model kinds a manifest may name are the registered ones
+// (engine/kinds/model_kinds.cpp), the same list the checker and the loaders read.
 
 bool parse_task_name(std::string_view text, TaskType& task) {
   if (text == "regression") {
@@ -170,8 +166,10 @@ ModelConfig read_model(const YAML::Node& node, const ManifestErrors& errors) {
       node, "model", {"kind", "file", "task", "input_dim", "output_dim", "command", "timeout_seconds"}, errors);
   ModelConfig model;
   model.kind = read_nonempty_string(require_key(entries, "kind", "model.kind", errors), "model.kind", errors);
-  if (std::find(kKnownModelKinds.begin(), kKnownModelKinds.end(), model.kind) == kKnownModelKinds.end()) {
-    errors.fail("model.kind", "has unknown value '" + model.kind + "' (known kinds: " + join(kKnownModelKinds) + ")");
+  const auto& known_kinds = learnware_model_kinds();
+  if (std::find(known_kinds.begin(), known_kinds.end(), model.kind) == known_kinds.end()) {
+    errors.fail("model.kind", "has unknown value '" + model.kind + "' (known kinds: " +
+                                  join(std::vector<std::string_view>(known_kinds.begin(), known_kinds.end())) + ")");
   }
   const bool is_process = model.kind == "process";
 
