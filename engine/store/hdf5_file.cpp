@@ -164,6 +164,28 @@ std::vector<hsize_t> dataset_extent(const FileContext& ctx, hid_t dataset, int r
   return dims;
 }
 
+namespace {
+
+// Rows [first, first + count) of the dataset, and a memory space of that shape.
+struct RowSelection {
+  Hid file;
+  Hid memory;
+};
+RowSelection select_rows(const FileContext& ctx, hid_t dataset, hsize_t first, hsize_t count, hsize_t cols,
+                         const std::string& where) {
+  const int rank = cols == 0 ? 1 : 2;
+  RowSelection out;
+  out.file = ctx.check(H5Dget_space(dataset), H5Sclose, "cannot select rows of " + where);
+  const hsize_t start[2] = {first, 0};
+  const hsize_t block[2] = {count, cols};
+  ctx.check(H5Sselect_hyperslab(out.file.get(), H5S_SELECT_SET, start, nullptr, block, nullptr),
+            "cannot select rows of " + where);
+  out.memory = ctx.check(H5Screate_simple(rank, block, nullptr), H5Sclose, "cannot select rows of " + where);
+  return out;
+}
+
+}  // namespace
+
 // Writes rows [first, first + count) (each `cols` wide, 0 for rank 1), growing
 // the dataset if needed. Only the touched chunks are written.
 void write_rows(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t first, hsize_t count, hsize_t cols,
@@ -175,13 +197,8 @@ void write_rows(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t fi
     dims[0] = first + count;
     ctx.check(H5Dset_extent(dataset, dims.data()), "cannot grow dataset " + where);
   }
-  Hid file_space = ctx.check(H5Dget_space(dataset), H5Sclose, "cannot select rows of " + where);
-  const hsize_t start[2] = {first, 0};
-  const hsize_t block[2] = {count, cols};
-  ctx.check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, block, nullptr),
-            "cannot select rows of " + where);
-  Hid memory_space = ctx.check(H5Screate_simple(rank, block, nullptr), H5Sclose, "cannot select rows of " + where);
-  ctx.check(H5Dwrite(dataset, memtype, memory_space.get(), file_space.get(), H5P_DEFAULT, data),
+  const RowSelection rows = select_rows(ctx, dataset, first, count, cols, where);
+  ctx.check(H5Dwrite(dataset, memtype, rows.memory.get(), rows.file.get(), H5P_DEFAULT, data),
             "cannot write dataset " + where);
 }
 
@@ -189,14 +206,8 @@ void write_rows(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t fi
 void read_rows(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t count, hsize_t cols, void* data,
                const std::string& where) {
   if (count == 0) return;
-  const int rank = cols == 0 ? 1 : 2;
-  Hid file_space = ctx.check(H5Dget_space(dataset), H5Sclose, "cannot select rows of " + where);
-  const hsize_t start[2] = {0, 0};
-  const hsize_t block[2] = {count, cols};
-  ctx.check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, block, nullptr),
-            "cannot select rows of " + where);
-  Hid memory_space = ctx.check(H5Screate_simple(rank, block, nullptr), H5Sclose, "cannot select rows of " + where);
-  ctx.check(H5Dread(dataset, memtype, memory_space.get(), file_space.get(), H5P_DEFAULT, data),
+  const RowSelection rows = select_rows(ctx, dataset, 0, count, cols, where);
+  ctx.check(H5Dread(dataset, memtype, rows.memory.get(), rows.file.get(), H5P_DEFAULT, data),
             "cannot read dataset " + where);
 }
 
