@@ -110,4 +110,102 @@ TEST(MarketConcurrency, SearchesDuringAddsEachSeeTheMarketAfterSomeAdds) {
   for (std::size_t q = 0; q < queries.size(); ++q) EXPECT_TRUE(same_answer(market.search(queries[q]), expected[kAdded][q]));
 }
 
+
+// The same contract for every kind of change: adds, updates (a learnware's
+// package replaced by another's) and removes, interleaved, while four threads
+// search. Ids are the serial run's, since both markets see the same sequence.
+TEST(MarketConcurrency, SearchesDuringAddsUpdatesAndRemovesEachSeeTheMarketAfterSomeChanges) {
+  TempDir tmp;
+  const auto packages = tmp.path() / "pkgs";
+  std::filesystem::create_directories(packages);
+  std::vector<std::filesystem::path> zips;
+  for (int i = 0; i < 8; ++i) {
+    zips.push_back(make_package(packages, PackageParts{.centre = 0.6 * i, .seed = 300u + static_cast<unsigned>(i),
+                                                       .name = "lw" + std::to_string(i)}));
+  }
+  std::vector<SearchRequest> queries;
+  for (int q = 0; q < 3; ++q) {
+    SearchRequest request;
+    request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(
+        lwd::kernels::Context{.seed = 17u + static_cast<unsigned>(q)}, blob(200, 3, 1.5 * q + 0.4, 70 + q),
+        lwd::kernels::RkmeOptions{.k = 10}));
+    request.options.max_search_num = 3;
+    queries.push_back(std::move(request));
+  }
+
+  // A change is an add of zips[package], an update of the learnware added
+  // `target`-th with zips[package], or a remove of the learnware added `target`-th.
+  enum class Op { add, update, remove };
+  struct Change {
+    Op op;
+    int package = -1;
+    int target = -1;
+  };
+  const std::vector<Change> changes = {
+      {Op::add, 3, -1},   {Op::update, 4, 0}, {Op::remove, -1, 1}, {Op::add, 5, -1},
+      {Op::update, 6, 2}, {Op::remove, -1, 3}, {Op::add, 7, -1},   {Op::remove, -1, 0},
+  };
+  auto apply = [&](Market& m, std::vector<std::string>& ids, const Change& c) {
+    switch (c.op) {
+      case Op::add: ids.push_back(m.add(zips[static_cast<std::size_t>(c.package)]).id); break;
+      case Op::update:
+        m.update(ids[static_cast<std::size_t>(c.target)], zips[static_cast<std::size_t>(c.package)]);
+        break;
+      case Op::remove: ASSERT_TRUE(m.remove(ids[static_cast<std::size_t>(c.target)])); break;
+    }
+  };
+
+  std::vector<std::vector<SearchResponse>> expected;
+  {
+    Market serial = Market::create(tmp.path() / "serial");
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) ids.push_back(serial.add(zips[static_cast<std::size_t>(i)]).id);
+    for (std::size_t k = 0; k <= changes.size(); ++k) {
+      if (k > 0) apply(serial, ids, changes[k - 1]);
+      std::vector<SearchResponse> answers;
+      for (const auto& q : queries) answers.push_back(serial.search(q));
+      expected.push_back(std::move(answers));
+    }
+  }
+  // Each change moves at least one query's answer, or the test could not tell the states apart.
+  for (std::size_t k = 1; k < expected.size(); ++k) {
+    bool moved = false;
+    for (std::size_t q = 0; q < queries.size(); ++q) moved |= !same_answer(expected[k - 1][q], expected[k][q]);
+    ASSERT_TRUE(moved) << "change " << k << " leaves every answer as it was";
+  }
+
+  Market market = Market::create(tmp.path() / "concurrent");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(market.add(zips[static_cast<std::size_t>(i)]).id);
+  std::atomic<bool> changing{true};
+  std::atomic<int> failures{0};
+  std::atomic<long> searches{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      std::size_t state = 0;
+      int after_last_change = 0;
+      while (changing.load() || after_last_change++ < 3) {
+        const std::size_t q = static_cast<std::size_t>(t + searches.fetch_add(1)) % queries.size();
+        const SearchResponse answer = market.search(queries[q]);
+        std::size_t k = state;
+        while (k < expected.size() && !same_answer(answer, expected[k][q])) ++k;
+        if (k == expected.size()) {
+          failures.fetch_add(1);
+        } else {
+          state = k;
+        }
+      }
+      if (state != changes.size()) failures.fetch_add(1);
+    });
+  }
+  for (const auto& change : changes) apply(market, ids, change);
+  changing.store(false);
+  for (auto& reader : readers) reader.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(searches.load(), 4 * 3);
+  for (std::size_t q = 0; q < queries.size(); ++q)
+    EXPECT_TRUE(same_answer(market.search(queries[q]), expected[changes.size()][q]));
+}
+
 }  // namespace
