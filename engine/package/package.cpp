@@ -17,6 +17,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/locked_dir.h"
 
 namespace lwd {
 namespace {
@@ -337,15 +338,15 @@ void create_parent_folders(const fs::path& root, const std::string& name, const 
   }
 }
 
-fs::path make_staging_directory(const fs::path& staging_parent, const PackageErrors& errors) {
+io::LockedDirectory make_staging_directory(const fs::path& staging_parent, const PackageErrors& errors) {
   // Absolute, so the staged paths stay valid if the process changes directory.
   const fs::path parent = fs::absolute(staging_parent.empty() ? fs::temp_directory_path() : staging_parent);
-  std::string pattern = (parent / "lwd-package-XXXXXX").string();
   // mkdtemp creates the directory with mode 0700: only this user can see the staged files.
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    errors.fail("cannot create a staging directory in " + quoted(parent) + ": " + errno_text(errno));
+  try {
+    return io::make_locked_directory(parent, kStagingPrefix);
+  } catch (const Error& e) {
+    errors.fail(std::string("cannot create a staging directory: ") + e.what());
   }
-  return fs::path(pattern);
 }
 
 // ---- writing ----------------------------------------------------------------
@@ -419,16 +420,19 @@ void add_archive_entry(zip_t* archive, const std::string& name, zip_source_t* so
 
 // ---- StagedPackage ----------------------------------------------------------
 
-StagedPackage::StagedPackage(fs::path root, Manifest manifest)
-    : root_(std::move(root)), manifest_(std::move(manifest)) {}
+StagedPackage::StagedPackage(fs::path root, int lock_fd, Manifest manifest)
+    : root_(std::move(root)), lock_fd_(lock_fd), manifest_(std::move(manifest)) {}
 
 StagedPackage::StagedPackage(StagedPackage&& other) noexcept
-    : root_(std::exchange(other.root_, fs::path())), manifest_(std::move(other.manifest_)) {}
+    : root_(std::exchange(other.root_, fs::path())),
+      lock_fd_(std::exchange(other.lock_fd_, -1)),
+      manifest_(std::move(other.manifest_)) {}
 
 StagedPackage& StagedPackage::operator=(StagedPackage&& other) noexcept {
   if (this != &other) {
     remove_staging_directory();
     root_ = std::exchange(other.root_, fs::path());
+    lock_fd_ = std::exchange(other.lock_fd_, -1);
     manifest_ = std::move(other.manifest_);
   }
   return *this;
@@ -437,10 +441,14 @@ StagedPackage& StagedPackage::operator=(StagedPackage&& other) noexcept {
 StagedPackage::~StagedPackage() { remove_staging_directory(); }
 
 void StagedPackage::remove_staging_directory() noexcept {
-  if (root_.empty()) return;
-  std::error_code ignored;  // a destructor cannot report; a leftover temp dir is the worst case
-  fs::remove_all(root_, ignored);
-  root_.clear();
+  if (!root_.empty()) {
+    std::error_code ignored;  // a destructor cannot report; the next sweep removes what is left
+    fs::remove_all(root_, ignored);
+    root_.clear();
+  }
+  // Unlocked only once removed, so a sweep never races the removal.
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_ = -1;
 }
 
 fs::path StagedPackage::path_of(std::string_view relative) const {
@@ -526,7 +534,8 @@ StagedPackage StagedPackage::open(const fs::path& zip, const PackageLimits& limi
 
   // From here on the staging directory exists; `staged` owns it, so any
   // refusal below removes it while the exception unwinds.
-  StagedPackage staged(make_staging_directory(staging_parent, errors), std::move(manifest));
+  io::LockedDirectory staging = make_staging_directory(staging_parent, errors);
+  StagedPackage staged(std::move(staging.path), staging.fd, std::move(manifest));
   const std::string command_file = process_command_file(staged.manifest_);
   std::uint64_t total_bytes = manifest_text.size();
 
