@@ -7,14 +7,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <system_error>
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/locked_dir.h"
 #include "engine/store/hdf5_spec_store.h"
 #include "engine/store/sqlite_index.h"
+#include "engine/warning.h"
 
 namespace lwd {
 namespace {
@@ -147,11 +150,22 @@ std::vector<PackedSpec> pack_specs(const std::string& id, const SpecsByType& spe
     if (!types.insert(type).second) throw Error("learnware " + id + " has two specs of type " + type);
     if (spec.empty()) throw Error("learnware " + id + " has an empty " + type + " spec");
     packed.push_back(pack_spec(type, spec));
+    // Whatever is stored is read back by every later open: a spec whose self
+    // product overflows would make its pack unreadable, so it never gets in.
+    // (The market's limits keep such specs out long before; this is the
+    // store's own guarantee.)
+    if (!std::isfinite(packed.back().self_inner)) {
+      throw Error("learnware " + id + ": its " + type +
+                  " spec has a non-finite self product <spec, spec>; it cannot be stored");
+    }
   }
   return packed;
 }
 
 }  // namespace
+
+DamagedMarketFile::DamagedMarketFile(const std::string& problem)
+    : Error(problem + "; run `lwdock market rebuild` to re-create market.h5 from the packages"), problem_(problem) {}
 
 MarketStore::MarketStore(fs::path dir, std::unique_ptr<LearnwareIndex> index)
     : dir_(std::move(dir)), index_(std::move(index)) {}
@@ -218,8 +232,51 @@ void MarketStore::stage(std::string_view name) const {
 }
 
 void MarketStore::reload() {
-  MarketLock lock(dir_, MarketLock::Mode::shared);
+  std::optional<DamagedMarketFile> damage;
+  {
+    MarketLock lock(dir_, MarketLock::Mode::shared);
+    try {
+      load(/*tolerate_bad_h5=*/false);
+      return;
+    } catch (const DamagedMarketFile& e) {
+      damage = e;
+    }
+  }
+  // Readers hold the shared lock and writers the exclusive one, so no writer
+  // was active while the file failed to read: a writer that left it this way
+  // is dead. Repair under the exclusive lock (which keeps new writers out).
+  std::unique_ptr<MarketLock> lock;
+  try {
+    lock = std::make_unique<MarketLock>(dir_, MarketLock::Mode::exclusive);
+  } catch (const Error&) {
+    throw *damage;  // e.g. a market on read-only media: nothing can be repaired
+  }
+  recover_h5(*damage);
+}
+
+void MarketStore::recover_h5(const DamagedMarketFile& damage) {
+  try {
+    load(/*tolerate_bad_h5=*/false);
+    return;  // another process repaired it between our two locks
+  } catch (const DamagedMarketFile&) {
+  }
+  try {
+    clear_market_h5_write_mark(h5_path());
+  } catch (const Error&) {
+    throw damage;
+  }
   load(/*tolerate_bad_h5=*/false);
+  // It reads again. Rewrite it from what was read, so that nothing the dead
+  // writer left half-done past the committed counts stays in the file.
+  try {
+    rewrite_h5(packs_, semantic_);
+  } catch (const Error& e) {
+    throw DamagedMarketFile(e.what());
+  }
+  std::int64_t members = 0;
+  for (const auto& [key, pack] : packs_) members += pack.count();
+  warn(h5_path().string() + " was left open for writing by a process that ended without closing it; recovered (" +
+       std::to_string(members) + " spec(s) of " + std::to_string(records_.size()) + " learnware(s)) and rewritten");
 }
 
 void MarketStore::load(bool tolerate_bad_h5) {
@@ -228,9 +285,7 @@ void MarketStore::load(bool tolerate_bad_h5) {
   try {
     snapshot = read_market_h5(h5_path());
   } catch (const Error& e) {
-    if (!tolerate_bad_h5) {
-      throw Error(std::string(e.what()) + "; run `lwdock market rebuild` to re-create market.h5 from the packages");
-    }
+    if (!tolerate_bad_h5) throw DamagedMarketFile(e.what());
   }
 
   // Only what the index names is live: members of interrupted submissions
@@ -290,6 +345,8 @@ void MarketStore::sweep_stray_files() const {
   fs::path h5_temp = h5_path();
   h5_temp += ".tmp";
   remove_quietly(h5_temp);
+  // Staging folders whose process is gone (a live one holds its folder's lock).
+  io::remove_abandoned_directories(staging_dir(), "");
 }
 
 std::string MarketStore::next_id() { return index_->reserve_id(); }
@@ -340,7 +397,7 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
     package_placed = true;
     stage("append_h5");
     appended = append_to_market_h5(h5_path(), MarketAppend{id, packed, semantic_json},
-                                   [&] { stage("append_h5_commit"); });
+                                   [&](std::string_view step) { stage(step); });
     index_->transaction([&] {
       stage(replacing ? "index_update" : "index_insert");
       if (replacing) {
@@ -504,10 +561,15 @@ void MarketStore::rebuild(const RederiveLearnware& derive) {
       throw Error("rebuild: learnware " + record.id +
                   ": market.h5 held no semantic spec for it, so the rebuild callback must provide one");
     }
-    if (keys != record.spec_keys) {
-      record.spec_keys = keys;
-      changed_rows.push_back(record);
+    bool changed = keys != record.spec_keys;
+    record.spec_keys = keys;
+    if (derived.invalid_reason && record.status != LearnwareStatus::invalid) {
+      record.status = LearnwareStatus::invalid;
+      record.status_reason = *derived.invalid_reason;
+      record.updated_at = utc_now_iso8601();
+      changed = true;
     }
+    if (changed) changed_rows.push_back(record);
   }
 
   // The index update commits only after the new file is in place; if the file

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/error.h"
 #include "engine/spec/rkme_table_spec.h"
 #include "engine/store/learnware_index.h"
 #include "engine/store/spec_pack.h"
@@ -47,14 +48,16 @@ namespace lwd {
 using SpecsByType = std::vector<std::pair<std::string, RKMETableSpec>>;
 
 // Test hook: before_stage(stage) runs before each step of a change; throwing
-// from it simulates a failure there. Stages, in order:
-//   add:           "copy_package", "append_h5", "append_h5_commit", "index_insert", "commit"
-//   update:        "copy_package", "append_h5", "append_h5_commit", "index_update", "commit"
+// from it simulates a failure there (and killing the process, a crash). Stages, in order:
+//   add:           "copy_package", "append_h5", "append_h5_open", "append_h5_rows",
+//                  "append_h5_commit", "append_h5_close", "index_insert", "commit"
+//   update:        the same with "index_update" for "index_insert"
 //   update_status: "index_update", "commit"
 //   remove:        "index_remove", "commit"
 //   rebuild:       "index_update", "write_h5", "commit"
 //   compact:       "write_h5"
-// ("append_h5_commit" falls between writing the h5 rows and committing them.)
+// (The "append_h5_*" stages fall inside the window where market.h5 is open for
+// writing: see append_to_market_h5.)
 struct StoreFaults {
   std::function<void(std::string_view stage)> before_stage;
 };
@@ -65,17 +68,37 @@ struct RederivedLearnware {
   // The semantic spec JSON; nullopt keeps the one market.h5 held (an error if
   // market.h5 was unreadable and so there is none).
   std::optional<std::string> semantic_json;
+  // Set when the package no longer passes what the market accepts (a spec
+  // beyond today's limits): the learnware becomes invalid with this reason
+  // (its specs_by_type hold only what passed). A status is never raised.
+  std::optional<std::string> invalid_reason;
 };
 using RederiveLearnware =
     std::function<RederivedLearnware(const LearnwareRecord& record, const std::filesystem::path& package_zip)>;
+
+// market.h5 cannot be read (missing, truncated, damaged, foreign) and could
+// not be recovered in place; the packages and the index are intact, so the
+// file can be re-derived from them (MarketStore::rebuild; Market::open does
+// it by itself). what() adds the advice to run `lwdock market rebuild`.
+class DamagedMarketFile : public Error {
+ public:
+  explicit DamagedMarketFile(const std::string& problem);
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::string problem_;
+};
 
 class MarketStore {
  public:
   // Makes a new market in `dir` (created if absent). Refuses a directory that
   // exists and is not empty.
   static MarketStore create(const std::filesystem::path& dir);
-  // Loads the index and market.h5 into memory. A missing or damaged market.h5
-  // is an error that says to run `lwdock market rebuild`.
+  // Loads the index and market.h5 into memory. Recovers by itself from what a
+  // process killed at any point of a change leaves (staging folders, package
+  // temporaries, uncommitted rows, market.h5 still marked as open for
+  // writing: the mark is cleared and the file rewritten from what reads, with
+  // a warning). A market.h5 that still does not read throws DamagedMarketFile.
   static MarketStore open(const std::filesystem::path& dir);
   // Like open(), but tolerates a missing or damaged market.h5 (packs start
   // empty); meant to be followed by rebuild().
@@ -86,6 +109,10 @@ class MarketStore {
   ~MarketStore();
 
   const std::filesystem::path& dir() const { return dir_; }
+  // Where packages are staged while they are checked (<dir>/staging): a
+  // process killed while it stages leaves its folder there, and the next
+  // open removes it (engine/io/locked_dir.h).
+  std::filesystem::path staging_dir() const { return dir_ / "staging"; }
 
   // Reserves a fresh id ("00000001", ...): larger than every id handed out
   // before, also after deletions and reopening; each call reserves another.
@@ -127,7 +154,8 @@ class MarketStore {
   void rebuild(const RederiveLearnware& derive);
   // Rewrites market.h5 from the live learnwares only, dropping dead rows.
   void compact();
-  // Re-reads index and market.h5 (to see another process's changes).
+  // Re-reads index and market.h5 (to see another process's changes),
+  // recovering market.h5 as open() does.
   void reload();
 
   // Members stored in market.h5 that no live learnware uses any more.
@@ -143,8 +171,13 @@ class MarketStore {
   std::filesystem::path packages_dir() const { return dir_ / "packages"; }
 
   void stage(std::string_view name) const;
-  // Loads index + market.h5; with tolerate_bad_h5, a bad file gives empty packs.
+  // Loads index + market.h5; with tolerate_bad_h5, a bad file gives empty
+  // packs, without it a bad file throws DamagedMarketFile.
   void load(bool tolerate_bad_h5);
+  // Under the exclusive lock, after load() found market.h5 unreadable:
+  // clears the open-for-writing mark of a dead writer and rewrites the file
+  // from what reads. Throws DamagedMarketFile if it still does not read.
+  void recover_h5(const DamagedMarketFile& damage);
   // Removes temporary files and packages the index does not reference, if no
   // other writer holds the lock right now.
   void sweep_stray_files() const;
