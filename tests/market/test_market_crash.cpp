@@ -15,6 +15,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -48,13 +49,21 @@ struct CapturedWarnings {
   }
 };
 
-pid_t spawn_child(const std::vector<std::string>& args) {
+// Starts the child with TMPDIR set to `tmpdir`, so that whatever it would
+// leave in the system's temporary directory shows up there.
+pid_t spawn_child(const std::vector<std::string>& args, const fs::path& tmpdir) {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(LWD_MARKET_CRASH_CHILD));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<std::string> env_strings = {"TMPDIR=" + tmpdir.string()};
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::string_view(*e).substr(0, 7) != "TMPDIR=") env_strings.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, LWD_MARKET_CRASH_CHILD, nullptr, nullptr, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, LWD_MARKET_CRASH_CHILD, nullptr, nullptr, argv.data(), envp.data());
   EXPECT_EQ(rc, 0) << "cannot start " << LWD_MARKET_CRASH_CHILD;
   return pid;
 }
@@ -77,6 +86,7 @@ class MarketCrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fs::create_directories(pkgs_);
+    fs::create_directories(child_tmp_);
     base_ = tmp_.path() / "base";
     for (int i = 0; i < 4; ++i)
       zips_.push_back(make_package(pkgs_, {.d = 3, .centre = 2.0 * i, .seed = 10u + i, .name = "lw" + std::to_string(i)}));
@@ -116,6 +126,8 @@ class MarketCrashTest : public ::testing::Test {
       EXPECT_GE(ids.size(), 1u);
       EXPECT_EQ(files_in(dir / "packages"), referenced);
       EXPECT_TRUE(files_in(dir / "staging").empty()) << "staging folders left: " << files_in(dir / "staging").size();
+      EXPECT_TRUE(files_in(child_tmp_).empty()) << "the child left " << files_in(child_tmp_).size()
+                                                << " folder(s) in its temporary directory";
       EXPECT_FALSE(fs::exists(dir / "market.h5.tmp"));
 
       // It keeps working: an add and a statistical search.
@@ -136,6 +148,7 @@ class MarketCrashTest : public ::testing::Test {
 
   TempDir tmp_;
   fs::path pkgs_ = tmp_.path() / "pkgs";
+  fs::path child_tmp_ = tmp_.path() / "child-tmp";
   fs::path base_;
   std::vector<fs::path> zips_;
 };
@@ -164,7 +177,7 @@ TEST_F(MarketCrashTest, AKillAtEveryStoreStageLeavesAMarketThatOpensByItself) {
     if (c.op == "add") args.push_back(zips_[2].string());
     if (c.op == "update") args.insert(args.end(), {"00000001", zips_[2].string()});
     if (c.op == "delete") args.push_back("00000001");
-    const int status = wait_child(spawn_child(args));
+    const int status = wait_child(spawn_child(args, child_tmp_));
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         << "the child was not killed at the stage (exit status " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1)
         << ")";
@@ -182,7 +195,7 @@ TEST_F(MarketCrashTest, KillsAtRandomMomentsOfAStreamOfAddsLeaveAMarketThatOpens
   std::uniform_int_distribution<int> delay_ms(5, 400);
   for (int round = 0; round < 12; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    const pid_t pid = spawn_child({dir.string(), "add-forever", "-", zips_[2].string()});
+    const pid_t pid = spawn_child({dir.string(), "add-forever", "-", zips_[2].string()}, child_tmp_);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
     ::kill(pid, SIGKILL);
     const int status = wait_child(pid);
