@@ -38,6 +38,11 @@ using nlohmann::json;
 
 std::string status_word(lwd::LearnwareStatus s) { return std::string(lwd::to_string(s)); }
 
+// JSON text of what a market holds. A name or reason from a package need not
+// be valid UTF-8 (a manifest's name is YAML, not checked as UTF-8), and one
+// such learnware must not make the whole listing fail: bad bytes print as U+FFFD.
+std::string dump(const json& j, int indent = -1) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
+
 // ---- market -------------------------------------------------------------------
 
 struct MarketOptions {
@@ -81,7 +86,7 @@ void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits);
   const lwd::AddResult r = market.add(o.package, o.owner);
   if (o.json) {
-    std::printf("%s\n", lwd::to_json(r).dump().c_str());
+    std::printf("%s\n", dump(lwd::to_json(r)).c_str());
   } else {
     std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
                 r.reason.c_str());
@@ -92,7 +97,7 @@ void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits);
   const lwd::AddResult r = market.update(o.id, o.package);
   if (o.json) {
-    std::printf("%s\n", lwd::to_json(r).dump().c_str());
+    std::printf("%s\n", dump(lwd::to_json(r)).c_str());
   } else {
     std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
                 r.reason.c_str());
@@ -107,7 +112,7 @@ void run_list(const MarketOptions& o) {
   if (o.json) {
     json out = json::array();
     for (const auto& r : records) out.push_back(lwd::to_json(r));
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", dump(out, 2).c_str());
     return;
   }
   std::printf("%-10s %-11s %-28s %s\n", "ID", "STATUS", "NAME", "REASON");
@@ -131,7 +136,7 @@ void run_show(const MarketOptions& o) {
       out["semantic"] = *json_text;
     }
   }
-  std::printf("%s\n", out.dump(2).c_str());
+  std::printf("%s\n", dump(out, 2).c_str());
 }
 
 void run_delete(const MarketOptions& o) {
@@ -320,7 +325,7 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::SearchResponse r = response_of(method.search(in), with_stat);
 
   if (o.json) {
-    std::printf("%s\n", lwd::to_json(r, with_stat).dump(2).c_str());
+    std::printf("%s\n", dump(lwd::to_json(r, with_stat), 2).c_str());
     return;
   }
   std::fprintf(stderr, "%s usable learnware(s) match semantically; %s compared statistically\n",
