@@ -468,6 +468,18 @@ MarketSnapshot read_market_h5(const fs::path& path) {
   return snapshot;
 }
 
+bool market_h5_opens(const fs::path& path) {
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  try {
+    const FileContext ctx(path);
+    open_market_file(ctx, H5F_ACC_RDONLY);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 MarketCommitPoint append_to_market_h5(const fs::path& path, const MarketAppend& entry,
                                       const std::function<void(std::string_view step)>& at_step) {
   const auto step = [&](std::string_view name) {

@@ -87,6 +87,11 @@ void write_market_h5(const std::filesystem::path& path, const MarketSnapshot& sn
 // lwd::Error naming the file and the problem.
 MarketSnapshot read_market_h5(const std::filesystem::path& path);
 
+// Whether the file opens as a market file (format and version attributes),
+// without reading its contents: a cheap check, at open, for a file a dead
+// writer left marked as open for writing, or truncated below its header.
+bool market_h5_opens(const std::filesystem::path& path);
+
 // One statistical spec of one learnware as it is stored in a pack.
 struct PackedSpec {
   std::string type;  // e.g. "RKMETableSpecification"

@@ -26,11 +26,13 @@
 // process (they coordinate through market.lock).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -142,7 +144,12 @@ class MarketStore {
 
   // Every packed learnware, whatever its status (the search filters by status
   // through the index), by spec_pack_key(type, dim). Empty packs are absent.
-  const std::map<std::string, SpecPack>& packs() const { return packs_; }
+  // market.h5 is read on the first call of packs(), semantic_json(),
+  // dead_member_count() or a change, not by open(): commands that need only
+  // the learnware table (`market list`, `market show`) never read it. Safe to
+  // call from several threads at once. A file that fails to read then throws
+  // DamagedMarketFile.
+  const std::map<std::string, SpecPack>& packs() const;
   std::optional<std::string> semantic_json(std::string_view id) const;
 
   // Rewrites market.h5 from scratch (atomically): for every learnware in the
@@ -159,7 +166,10 @@ class MarketStore {
   void reload();
 
   // Members stored in market.h5 that no live learnware uses any more.
-  std::int64_t dead_member_count() const { return dead_members_; }
+  std::int64_t dead_member_count() const {
+    ensure_h5_loaded();
+    return dead_members_;
+  }
 
   void set_faults(StoreFaults faults) { faults_ = std::move(faults); }
 
@@ -174,6 +184,14 @@ class MarketStore {
   // Loads index + market.h5; with tolerate_bad_h5, a bad file gives empty
   // packs, without it a bad file throws DamagedMarketFile.
   void load(bool tolerate_bad_h5);
+  // The two halves of load(): the learnware table, then market.h5's packs and
+  // semantic specs, of which only what the loaded table names is kept.
+  void load_records();
+  void load_h5(bool tolerate_bad_h5);
+  // Reads market.h5 (under the shared lock) unless it is in memory already.
+  // Never call it while holding a MarketLock: flock locks are per open file,
+  // so a second lock in the same process waits for the first.
+  void ensure_h5_loaded() const;
   // Under the exclusive lock, after load() found market.h5 unreadable:
   // clears the open-for-writing mark of a dead writer and rewrites the file
   // from what reads. Throws DamagedMarketFile if it still does not read.
@@ -181,6 +199,9 @@ class MarketStore {
   // Removes temporary files and packages the index does not reference, if no
   // other writer holds the lock right now.
   void sweep_stray_files() const;
+  // Whether anything in the directory may be debris: a file in packages/ that
+  // the loaded table does not name, a market.h5 temporary, a staging folder.
+  bool may_hold_stray_files() const;
   void store_learnware(const LearnwareRecord& record, const std::filesystem::path& package_zip,
                        const SpecsByType& specs_by_type, const std::string& semantic_json, bool replacing);
   void rewrite_h5(std::map<std::string, SpecPack> packs, std::map<std::string, std::string> semantic);
@@ -192,6 +213,13 @@ class MarketStore {
   std::map<std::string, SpecPack> packs_;
   std::map<std::string, std::string> semantic_;
   std::int64_t dead_members_ = 0;
+  // Whether packs_, semantic_ and dead_members_ hold market.h5 yet; the mutex
+  // makes the first read safe when several searching threads ask at once.
+  struct H5Loading {
+    std::mutex mutex;
+    std::atomic<bool> loaded{false};
+  };
+  std::unique_ptr<H5Loading> h5_loading_ = std::make_unique<H5Loading>();
   StoreFaults faults_;
 };
 
