@@ -24,6 +24,7 @@
 #include "engine/api/json_api.h"
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/json_text.h"
 #include "engine/kinds/spec_kinds.h"
 #include "engine/market/market.h"
 #include "engine/package/manifest.h"
@@ -37,6 +38,11 @@ using nlohmann::json;
 
 std::string status_word(lwd::LearnwareStatus s) { return std::string(lwd::to_string(s)); }
 
+// JSON text of what a market holds. A name or reason from a package need not
+// be valid UTF-8 (a manifest's name is YAML, not checked as UTF-8), and one
+// such learnware must not make the whole listing fail: bad bytes print as U+FFFD.
+std::string dump(const json& j, int indent = -1) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
+
 // ---- market -------------------------------------------------------------------
 
 struct MarketOptions {
@@ -46,7 +52,30 @@ struct MarketOptions {
   std::string owner;
   std::string status;
   bool json = false;
+  lwd::MarketLimits limits;
 };
+
+// What a market accepts (lwd::SpecLimits; docs/DESIGN.md "Limits and crash
+// recovery"), for the commands that read specs: add, update, rebuild, search.
+void add_spec_limit_options(CLI::App* cmd, lwd::SpecLimits& limits) {
+  cmd->add_option("--max-k", limits.max_points, "Largest K of a table or text spec accepted")
+      ->capture_default_str()
+      ->check(lwdock::integer_at_least(1))
+      ->group("Spec limits");
+  cmd->add_option("--max-image-k", limits.max_image_points, "Largest K of an image spec accepted")
+      ->capture_default_str()
+      ->check(lwdock::integer_at_least(1))
+      ->group("Spec limits");
+  cmd->add_option("--max-d", limits.max_dim, "Widest Z accepted (image specs: C x H x W)")
+      ->capture_default_str()
+      ->check(lwdock::integer_at_least(1))
+      ->group("Spec limits");
+  cmd->add_option("--max-spec-bytes", limits.max_spec_file_bytes,
+                  "Largest spec file read (bytes; larger ones are refused unread)")
+      ->capture_default_str()
+      ->check(lwdock::integer_at_least(1))
+      ->group("Spec limits");
+}
 
 void run_create(const MarketOptions& o) {
   lwd::Market::create(o.dir);
@@ -54,10 +83,10 @@ void run_create(const MarketOptions& o) {
 }
 
 void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
-  lwd::Market market = lwd::Market::open(o.dir, ctx);
+  lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits);
   const lwd::AddResult r = market.add(o.package, o.owner);
   if (o.json) {
-    std::printf("%s\n", lwd::to_json(r).dump().c_str());
+    std::printf("%s\n", dump(lwd::to_json(r)).c_str());
   } else {
     std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
                 r.reason.c_str());
@@ -65,10 +94,10 @@ void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
 }
 
 void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
-  lwd::Market market = lwd::Market::open(o.dir, ctx);
+  lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits);
   const lwd::AddResult r = market.update(o.id, o.package);
   if (o.json) {
-    std::printf("%s\n", lwd::to_json(r).dump().c_str());
+    std::printf("%s\n", dump(lwd::to_json(r)).c_str());
   } else {
     std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
                 r.reason.c_str());
@@ -83,7 +112,7 @@ void run_list(const MarketOptions& o) {
   if (o.json) {
     json out = json::array();
     for (const auto& r : records) out.push_back(lwd::to_json(r));
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", dump(out, 2).c_str());
     return;
   }
   std::printf("%-10s %-11s %-28s %s\n", "ID", "STATUS", "NAME", "REASON");
@@ -107,7 +136,7 @@ void run_show(const MarketOptions& o) {
       out["semantic"] = *json_text;
     }
   }
-  std::printf("%s\n", out.dump(2).c_str());
+  std::printf("%s\n", dump(out, 2).c_str());
 }
 
 void run_delete(const MarketOptions& o) {
@@ -117,7 +146,7 @@ void run_delete(const MarketOptions& o) {
 }
 
 void run_rebuild(const MarketOptions& o, const lwd::kernels::Context& ctx) {
-  const lwd::Market market = lwd::Market::rebuild(o.dir, ctx);
+  const lwd::Market market = lwd::Market::rebuild(o.dir, ctx, o.limits);
   std::fprintf(stderr, "rebuilt %s: %zu learnware(s), %zu spec pack(s)\n", o.dir.c_str(), market.list().size(),
                market.store().packs().size());
 }
@@ -219,6 +248,7 @@ struct SearchOptions {
   std::string search_method = lwd::kMarketSearch;
   std::string image_score = "mmd";
   bool json = false;
+  lwd::MarketLimits limits;
 };
 
 // --search-method NAME as the registry knows it; an unknown name is a usage
@@ -262,24 +292,32 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   if (!o.request.empty()) {
     // The whole request as one document (the dock service's body): the
     // engine's schema, engine/api/json_api.h.
-    const std::string text = lwd::io::read_text_file(o.request);
+    // Read within the spec limits: the request carries a spec (and a semantic spec).
+    const lwd::SpecLimits& limits = o.limits.spec;
+    const std::string text = lwd::io::read_text_file_limited(
+        o.request, limits.max_spec_file_bytes + limits.max_semantic_file_bytes, "a search request");
     json in;
     try {
-      in = json::parse(text);
-    } catch (const json::exception& e) {
-      throw lwd::Error(o.request + ": not valid JSON: " + e.what());
+      in = lwd::io::parse_json(text, o.request, limits.spec_json());
+    } catch (const lwd::io::JsonSyntaxError& e) {
+      const std::string message = e.what();
+      const std::string marker = ": invalid JSON: ";
+      throw lwd::Error(o.request + ": not valid JSON: " + message.substr(message.find(marker) + marker.size()));
     }
     request = lwd::search_request_from_json(in, o.request);
+    if (request.spec) lwd::check_spec_limits(request.spec, limits, o.request + ": spec");
   } else {
-    if (!o.spec.empty()) request.spec = lwd::load_stat_spec(o.spec);
+    if (!o.spec.empty()) request.spec = lwd::load_stat_spec(o.spec, o.limits.spec);
     request.options.image_distance_transform = o.image_score == "reference";
     if (!o.semantic.empty())
-      request.semantic = lwd::SemanticSpec::parse(lwd::io::read_text_file(o.semantic), o.semantic);
+      request.semantic = lwd::SemanticSpec::parse(
+          lwd::io::read_text_file_limited(o.semantic, o.limits.spec.max_semantic_file_bytes, "a semantic specification"),
+          o.semantic, o.limits.spec.semantic_json());
     request.options.max_search_num = o.max;
     request.options.method = o.method == "auto" ? lwd::MixtureMethod::kAuto : lwd::MixtureMethod::kGreedy;
   }
   const bool with_stat = !request.spec.empty();
-  const lwd::Market market = lwd::Market::open(o.market, ctx);
+  const lwd::Market market = lwd::Market::open(o.market, ctx, o.limits);
   lwd::SearchInput in;
   in.market = &market;
   in.query = &request;
@@ -287,7 +325,7 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::SearchResponse r = response_of(method.search(in), with_stat);
 
   if (o.json) {
-    std::printf("%s\n", lwd::to_json(r, with_stat).dump(2).c_str());
+    std::printf("%s\n", dump(lwd::to_json(r, with_stat), 2).c_str());
     return;
   }
   std::fprintf(stderr, "%s usable learnware(s) match semantically; %s compared statistically\n",
@@ -325,6 +363,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     cmd->add_option("package", o->package, "Learnware package (.zip)")->required();
     cmd->add_option("--owner", o->owner, "Who submits it");
     cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
+    add_spec_limit_options(cmd, o->limits.spec);
     cmd->callback([o, &ctx] { run_add(*o, ctx); });
   }
   {
@@ -334,6 +373,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     cmd->add_option("id", o->id, "Learnware id")->required();
     cmd->add_option("package", o->package, "New learnware package (.zip)")->required();
     cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
+    add_spec_limit_options(cmd, o->limits.spec);
     cmd->callback([o, &ctx] { run_update(*o, ctx); });
   }
   {
@@ -364,6 +404,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     CLI::App* cmd =
         market->add_subcommand("rebuild", "Re-derive market.h5 (packed specs) from the stored packages");
     cmd->add_option("dir", o->dir, "Market directory")->required();
+    add_spec_limit_options(cmd, o->limits.spec);
     cmd->callback([o, &ctx] { run_rebuild(*o, ctx); });
   }
 }
@@ -419,6 +460,7 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
       ->capture_default_str()
       ->check(CLI::IsMember({"mmd", "reference"}));
   cmd->add_flag("--json", o->json, "Print the stable JSON schema");
+  add_spec_limit_options(cmd, o->limits.spec);
   for (const char* name : {"--spec", "--semantic", "--max", "--method", "--image-score"})
     request_opt->excludes(cmd->get_option(name));
   cmd->footer(lwdock::search_methods_help());

@@ -12,6 +12,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/json_text.h"
 #include "kernels/conv_nngp_kernel.h"
 #include "kernels/error.h"
 #include "kernels/random.h"
@@ -580,17 +581,14 @@ std::string RKMEImageSpec::to_json_text() const {
 
 void RKMEImageSpec::to_json(json& out) const { fill_json(*this, out); }
 
-RKMEImageSpec RKMEImageSpec::parse(std::string_view json_text, std::string_view source) {
+RKMEImageSpec RKMEImageSpec::parse(std::string_view json_text, std::string_view source, const io::JsonLimits& limits) {
   json in;
   try {
-    in = json::parse(json_text);
-  } catch (const json::exception& e) {
+    in = io::parse_json(json_text, source, limits);
+  } catch (const io::JsonSyntaxError&) {
     if (has_python_non_finite_token(json_text))
       fail(source, "holds a non-finite number (NaN/Infinity); a spec must hold finite numbers only");
-    std::string message = e.what();
-    if (const auto close = message.find("] "); !message.empty() && message.front() == '[' && close != std::string::npos)
-      message.erase(0, close + 2);
-    fail(source, "invalid JSON: " + message);
+    throw;
   }
   return from_json(in, source);
 }
@@ -600,7 +598,7 @@ RKMEImageSpec RKMEImageSpec::from_json(const json& in, std::string_view source) 
   const json& type = require_field(in, "type", source);
   if (!type.is_string()) fail(source, field_ref("type") + " must be a string, got " + type.type_name());
   if (type.get_ref<const std::string&>() != kTypeName)
-    fail(source, field_ref("type") + " is \"" + type.get<std::string>() + "\", expected \"" + std::string(kTypeName) +
+    fail(source, field_ref("type") + " is \"" + io::excerpt(type.get_ref<const std::string&>()) + "\", expected \"" + std::string(kTypeName) +
                      "\"");
   ImageShape shape;
   std::vector<float> z = read_z(require_field(in, "z", source), shape, source);

@@ -40,6 +40,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "engine/image/image_io.h"
+#include "engine/io/json_text.h"
 #include "kernels/context.h"
 #include "kernels/image_features.h"
 #include "kernels/matrix.h"
@@ -124,7 +125,8 @@ class RKMEImageSpec {
   bool empty() const { return z_.empty(); }
 
   std::string to_json_text() const;
-  static RKMEImageSpec parse(std::string_view json_text, std::string_view source = "<memory>");
+  static RKMEImageSpec parse(std::string_view json_text, std::string_view source = "<memory>",
+                             const io::JsonLimits& limits = {});
   void to_json(nlohmann::json& out) const;
   static RKMEImageSpec from_json(const nlohmann::json& in, std::string_view source = "<memory>");
 

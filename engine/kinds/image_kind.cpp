@@ -54,6 +54,35 @@ class ImageKind final : public SpecKindOf<RKMEImageSpec> {
             {"sum(beta)", shortest_number(sum_of(spec.beta()))}};
   }
 
+  // Like the RBF kinds, with K bounded by max_image_points (an NNGP
+  // evaluation costs far more than an RBF one) and no gamma.
+  std::optional<std::string> limit_violation(const StatSpec& any, const SpecLimits& limits) const override {
+    const auto& spec = any.get<RKMEImageSpec>();
+    const kernels::ImageShape& s = spec.z_shape();
+    if (s.count > limits.max_image_points)
+      return "K = " + std::to_string(s.count) + " images, more than the limit of " +
+             std::to_string(limits.max_image_points);
+    if (spec.dim() > limits.max_dim)
+      return "field \"z\" has images of " + std::to_string(spec.dim()) + " values (C x H x W), more than the limit of " +
+             std::to_string(limits.max_dim);
+    if (s.count * spec.dim() > limits.max_values)
+      return "field \"z\" holds " + std::to_string(s.count * spec.dim()) + " numbers, more than the limit of " +
+             std::to_string(limits.max_values);
+    const auto& z = spec.z();
+    for (std::size_t i = 0; i < z.size(); ++i) {
+      if (!(std::abs(static_cast<double>(z[i])) <= limits.max_abs_z))
+        return "field \"z\": value " + std::to_string(i) + " = " + shortest_number(z[i]) +
+               " is beyond the limit |z| <= " + shortest_number(limits.max_abs_z);
+    }
+    const auto& beta = spec.beta();
+    for (std::size_t i = 0; i < beta.size(); ++i) {
+      if (!(std::abs(beta[i]) <= limits.max_abs_beta))
+        return "field \"beta\": beta[" + std::to_string(i) + "] = " + shortest_number(beta[i]) +
+               " is beyond the limit |beta| <= " + shortest_number(limits.max_abs_beta);
+    }
+    return std::nullopt;
+  }
+
   std::optional<PackedRkme> packed(const StatSpec&) const override { return std::nullopt; }
 
   // The spec's Z are preprocessed 32 x 32 images, not the model's input: no width to compare.

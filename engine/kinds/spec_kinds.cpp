@@ -1,6 +1,7 @@
 #include "engine/kinds/spec_kinds.h"
 
 #include "engine/io/atomic_file.h"
+#include "engine/io/json_text.h"
 #include "engine/kinds/image_kind.h"
 #include "engine/kinds/table_kind.h"
 #include "engine/kinds/text_kind.h"
@@ -45,7 +46,7 @@ StatSpec parse_stat_spec(const nlohmann::json& in, std::string_view source) {
       const std::string& type = it->get_ref<const std::string&>();
       const SpecKind* kind = find_spec_kind(type);
       if (kind == nullptr)
-        throw Error(std::string(source) + ": unknown specification type \"" + type + "\"; lwdock reads " +
+        throw Error(std::string(source) + ": unknown specification type \"" + io::excerpt(type) + "\"; lwdock reads " +
                     spec_kind_list());
       return kind->from_json(in, source);
     }
@@ -53,18 +54,36 @@ StatSpec parse_stat_spec(const nlohmann::json& in, std::string_view source) {
   return table_spec_kind().from_json(in, source);
 }
 
-StatSpec parse_stat_spec_text(std::string_view json_text, std::string_view source) {
+StatSpec parse_stat_spec_text(std::string_view json_text, std::string_view source, const io::JsonLimits& limits) {
   nlohmann::json in;
   try {
-    in = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::exception&) {
-    return stat_spec(RKMETableSpec::parse(json_text, source));
+    in = io::parse_json(json_text, source, limits);
+  } catch (const io::JsonSyntaxError&) {
+    return stat_spec(RKMETableSpec::parse(json_text, source, limits));
   }
   return parse_stat_spec(in, source);
 }
 
 StatSpec load_stat_spec(const std::filesystem::path& path) {
   return parse_stat_spec_text(io::read_text_file(path), path.string());
+}
+
+void check_spec_limits(const StatSpec& spec, const SpecLimits& limits, std::string_view source) {
+  if (auto why = spec.kind().limit_violation(spec, limits)) throw Error(std::string(source) + ": " + *why);
+}
+
+StatSpec load_stat_spec(const std::filesystem::path& path, const SpecLimits& limits) {
+  const std::string text = io::read_text_file_limited(path, limits.max_spec_file_bytes, "a statistical specification");
+  StatSpec spec = parse_stat_spec_text(text, path.string(), limits.spec_json());
+  check_spec_limits(spec, limits, path.string());
+  return spec;
+}
+
+StatSpec load_stat_spec(const std::filesystem::path& path, const SpecKind& kind, const SpecLimits& limits) {
+  const std::string text = io::read_text_file_limited(path, limits.max_spec_file_bytes, "a statistical specification");
+  StatSpec spec = kind.parse(text, path.string(), limits.spec_json());
+  check_spec_limits(spec, limits, path.string());
+  return spec;
 }
 
 }  // namespace lwd

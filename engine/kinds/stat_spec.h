@@ -12,6 +12,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <typeinfo>
@@ -19,6 +20,8 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/io/json_text.h"
+#include "engine/kinds/spec_limits.h"
 #include "engine/model/model.h"
 #include "engine/semantic/semantic_spec.h"
 #include "engine/spec/rkme_table_spec.h"
@@ -102,6 +105,9 @@ class SpecKind {
 
   // ---- values and files (the reference JSON formats) ----
   virtual StatSpec from_json(const nlohmann::json& in, std::string_view source) const = 0;
+  // JSON text read within `limits` (engine/io/json_text.h); syntax errors are
+  // explained as the kind's own parser explains them (NaN tokens...).
+  virtual StatSpec parse(std::string_view text, std::string_view source, const io::JsonLimits& limits) const = 0;
   virtual StatSpec load(const std::filesystem::path& path) const = 0;
   virtual nlohmann::json to_json(const StatSpec& spec) const = 0;
   virtual void save(const StatSpec& spec, const std::filesystem::path& path) const = 0;  // atomic
@@ -114,6 +120,13 @@ class SpecKind {
   // ---- `lwdock spec inspect`: the fields for --json, and "name: value" lines.
   virtual nlohmann::ordered_json summary_json(const StatSpec& spec) const = 0;
   virtual std::vector<std::pair<std::string, std::string>> summary_lines(const StatSpec& spec) const = 0;
+
+  // ---- limits (spec_limits.h): why `spec` lies outside them -- its K, width,
+  // the magnitudes of Z and beta, gamma, whatever else makes this kind's
+  // products overflow or cost too much -- as one line naming the field; nullopt
+  // when within. O(the spec's size): no kernel is evaluated. Every spec a
+  // market stores or searches with passes this first (load_stat_spec).
+  virtual std::optional<std::string> limit_violation(const StatSpec& spec, const SpecLimits& limits) const = 0;
 
   // ---- the store: nullopt for kinds whose kernel is not an RBF on Z rows
   // (image specs): those are not packed, and are searched pair by pair.
@@ -146,6 +159,9 @@ class SpecKindOf : public SpecKind {
   StatSpec from_json(const nlohmann::json& in, std::string_view source) const override {
     return StatSpec(*this, T::from_json(in, source));
   }
+  StatSpec parse(std::string_view text, std::string_view source, const io::JsonLimits& limits) const override {
+    return StatSpec(*this, T::parse(text, source, limits));
+  }
   StatSpec load(const std::filesystem::path& path) const override { return StatSpec(*this, T::load(path)); }
   nlohmann::json to_json(const StatSpec& spec) const override {
     nlohmann::json out;
@@ -160,6 +176,14 @@ class SpecKindOf : public SpecKind {
     return a.get<T>().dist(b.get<T>(), ctx);
   }
 };
+
+// Why an RBF RKME (K x d Z row-major, beta, gamma) lies outside `limits`
+// (K against limits.max_points), naming the field; nullopt when within. The
+// table and text kinds check their RKME with it, and the market the members
+// of the packs it reads back from disk.
+std::optional<std::string> rkme_limit_violation(std::span<const double> z, std::span<const double> beta, double gamma,
+                                                std::int64_t dim, const SpecLimits& limits);
+std::optional<std::string> rkme_limit_violation(const RKMETableSpec& rkme, const SpecLimits& limits);
 
 // Sum of a spec's weights (the summaries report it).
 double sum_of(const std::vector<double>& values);

@@ -29,6 +29,10 @@ class TableKind final : public SpecKindOf<RKMETableSpec> {
             {"sum(beta)", shortest_number(sum_of(spec.beta()))}};
   }
 
+  std::optional<std::string> limit_violation(const StatSpec& spec, const SpecLimits& limits) const override {
+    return rkme_limit_violation(spec.get<RKMETableSpec>(), limits);
+  }
+
   std::optional<PackedRkme> packed(const StatSpec& spec) const override {
     return PackedRkme{std::string(RKMETableSpec::kTypeName), &spec.get<RKMETableSpec>()};
   }

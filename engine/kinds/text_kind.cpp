@@ -1,5 +1,6 @@
 #include "engine/kinds/text_kind.h"
 
+#include "engine/store/spec_pack.h"
 #include "engine/text/text_model.h"
 
 namespace lwd {
@@ -42,6 +43,17 @@ class TextKind final : public SpecKindOf<RKMETextSpec> {
             {"gamma", shortest_number(spec.gamma())},
             {"num_points", std::to_string(spec.num_points())},
             {"sum(beta)", shortest_number(sum_of(spec.rkme().beta()))}};
+  }
+
+  // The RKME's limits, and an encoder id short enough to name the market pack
+  // its specs go to (the reference's long encoder name fits).
+  std::optional<std::string> limit_violation(const StatSpec& any, const SpecLimits& limits) const override {
+    const auto& spec = any.get<RKMETextSpec>();
+    if (auto why = rkme_limit_violation(spec.rkme(), limits)) return why;
+    if (spec.pack_type().size() > kMaxPackTypeLength)
+      return "field \"encoder\": the name and fingerprint are too long (" + std::to_string(spec.pack_type().size()) +
+             " characters once escaped for a pack name; the limit is " + std::to_string(kMaxPackTypeLength) + ")";
+    return std::nullopt;
   }
 
   std::optional<PackedRkme> packed(const StatSpec& any) const override {

@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/json_text.h"
 #include "engine/kinds/model_kinds.h"
 #include "engine/kinds/spec_kinds.h"
 #include "engine/model/model.h"
@@ -23,12 +24,20 @@ const StatSpec* LoadedSubmission::find(const SpecKind& kind) const {
   return nullptr;
 }
 
-LoadedSubmission load_submission(const StagedPackage& package) {
+LoadedSubmission load_submission(const StagedPackage& package, const SpecLimits& limits) {
   LoadedSubmission out;
   const Manifest& manifest = package.manifest();
   try {
-    out.semantic_json = package.semantic_json_text();
-    out.semantic = SemanticSpec::parse(out.semantic_json, manifest.semantic_file);
+    out.semantic_json = io::read_text_file_limited(package.path_of(manifest.semantic_file),
+                                                   limits.max_semantic_file_bytes, "a semantic specification");
+    out.semantic = SemanticSpec::parse(out.semantic_json, manifest.semantic_file, limits.semantic_json());
+    for (const auto& [field, features] : {std::pair{"Input", &out.semantic->input}, std::pair{"Output", &out.semantic->output}}) {
+      if (*features && (*features)->dimension > limits.max_dim) {
+        throw Error("semantic specification " + manifest.semantic_file + ": \"" + field + ".Dimension\" = " +
+                    std::to_string((*features)->dimension) + " is more than the limit of " +
+                    std::to_string(limits.max_dim));
+      }
+    }
   } catch (const Error& e) {
     out.problems.push_back(e.what());
   }
@@ -38,12 +47,12 @@ LoadedSubmission load_submission(const StagedPackage& package) {
     try {
       const SpecKind* kind = find_spec_kind(entry.type);
       if (kind == nullptr) {
-        out.problems.push_back("stat spec " + entry.file + ": type '" + entry.type +
+        out.problems.push_back("stat spec " + entry.file + ": type '" + io::excerpt(entry.type) +
                                "' is not supported (supported: " + spec_kind_list(", ") + ")");
         continue;
       }
       if (out.find(*kind) != nullptr) throw Error("stat spec " + entry.file + ": a second " + entry.type);
-      StatSpec spec = kind->load(paths[i]);
+      StatSpec spec = load_stat_spec(paths[i], *kind, limits);
       if (const auto packed = kind->packed(spec)) out.specs.emplace_back(packed->pack_type, *packed->rkme);
       out.stat_specs.push_back(std::move(spec));
     } catch (const std::exception& e) {

@@ -2,7 +2,9 @@
 // dock's semantic and statistical checkers).
 //
 //   invalid     the submission cannot be understood: semantic spec malformed
-//               or outside the vocabularies, a stat spec that does not parse
+//               or outside the vocabularies, a spec file or a semantic
+//               dimension beyond the market's limits, a stat spec that does not parse
+//               or lies outside the limits (K, width, |z|, |beta|, gamma)
 //               or has an unsupported type, a spec type that does not fit the
 //               semantic Data type (Table -> RKMETableSpecification, Text ->
 //               RKMETextSpecification, Image -> RKMEImageSpecification),
@@ -26,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/kinds/spec_limits.h"
 #include "engine/kinds/stat_spec.h"
 #include "engine/package/package.h"
 #include "engine/semantic/semantic_spec.h"
@@ -64,9 +67,11 @@ struct LoadedSubmission {
   }
 };
 
-// Reads the semantic and stat spec files of a staged package; never throws for
-// a malformed file (the problem is recorded and the checker marks it invalid).
-LoadedSubmission load_submission(const StagedPackage& package);
+// Reads the semantic and stat spec files of a staged package within `limits`
+// (spec_limits.h); never throws for a malformed file or one beyond the limits
+// (the problem is recorded, the spec is not kept, and the checker marks the
+// learnware invalid), so nothing out of range ever reaches the store.
+LoadedSubmission load_submission(const StagedPackage& package, const SpecLimits& limits = {});
 
 CheckResult check_learnware(const kernels::Context& ctx, const StagedPackage& package,
                             const LoadedSubmission& submission, const CheckerOptions& options = {});

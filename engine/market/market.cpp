@@ -1,6 +1,10 @@
 #include "engine/market/market.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <span>
+#include <system_error>
 #include <exception>
 #include <mutex>
 #include <set>
@@ -10,6 +14,7 @@
 
 #include "engine/error.h"
 #include "engine/kinds/spec_kinds.h"
+#include "engine/warning.h"
 
 namespace lwd {
 
@@ -51,9 +56,10 @@ struct Market::PairProductMemo {
   std::map<std::pair<std::string, std::string>, double> pair;
 };
 
-Market::Market(std::unique_ptr<MarketStore> store, kernels::Context ctx)
+Market::Market(std::unique_ptr<MarketStore> store, kernels::Context ctx, MarketLimits limits)
     : store_(std::move(store)),
       ctx_(ctx),
+      limits_(std::move(limits)),
       state_(std::make_unique<SearchState>()),
       pair_memo_(std::make_unique<PairProductMemo>()),
       mutex_(std::make_unique<WriterPreferringSharedMutex>()) {}
@@ -61,18 +67,35 @@ Market::Market(Market&&) noexcept = default;
 Market& Market::operator=(Market&&) noexcept = default;
 Market::~Market() = default;
 
-Market Market::create(const std::filesystem::path& dir, kernels::Context ctx) {
-  return Market(std::make_unique<MarketStore>(MarketStore::create(dir)), ctx);
+Market Market::create(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
+  return Market(std::make_unique<MarketStore>(MarketStore::create(dir)), ctx, std::move(limits));
 }
 
-Market Market::open(const std::filesystem::path& dir, kernels::Context ctx) {
-  return Market(std::make_unique<MarketStore>(MarketStore::open(dir)), ctx);
+Market Market::open(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
+  try {
+    return Market(std::make_unique<MarketStore>(MarketStore::open(dir)), ctx, limits);
+  } catch (const DamagedMarketFile& e) {
+    // The index and the packages are the truth; market.h5 is derived from them.
+    warn(e.problem() + "; rebuilding it from the packages");
+    return rebuild(dir, ctx, std::move(limits));
+  }
 }
 
-Market Market::rebuild(const std::filesystem::path& dir, kernels::Context ctx) {
-  Market market(std::make_unique<MarketStore>(MarketStore::open_for_rebuild(dir)), ctx);
+Market Market::rebuild(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
+  Market market(std::make_unique<MarketStore>(MarketStore::open_for_rebuild(dir)), ctx, std::move(limits));
   market.rebuild_packs();
   return market;
+}
+
+std::filesystem::path Market::staging_parent() const {
+  std::error_code ec;
+  std::filesystem::create_directories(store_->staging_dir(), ec);
+  if (ec || ::access(store_->staging_dir().c_str(), W_OK) != 0) return {};
+  return store_->staging_dir();
+}
+
+StagedPackage Market::stage_package(const std::filesystem::path& zip) const {
+  return StagedPackage::open(zip, limits_.package, staging_parent());
 }
 
 AddResult Market::add(const std::filesystem::path& package_zip, const std::string& owner) {
@@ -87,8 +110,8 @@ AddResult Market::update(const std::string& id, const std::filesystem::path& pac
 
 AddResult Market::submit(const std::optional<std::string>& existing_id, const std::filesystem::path& package_zip,
                          const std::string& owner) {
-  const StagedPackage package = StagedPackage::open(package_zip, limits_);
-  const LoadedSubmission submission = load_submission(package);
+  const StagedPackage package = stage_package(package_zip);
+  const LoadedSubmission submission = load_submission(package, limits_.spec);
   const CheckResult check = check_learnware(ctx_, package, submission);
 
   // Staging and checking (the slow part) ran without the lock; the change runs under it.
@@ -156,17 +179,32 @@ std::optional<SemanticSpec> Market::semantic_spec(const std::string& id) const {
 
 void Market::rebuild_packs() {
   std::unique_lock lock(*mutex_);
+  rebuild_locked();
+}
+
+void Market::rebuild_locked() {
   store_->rebuild([this](const LearnwareRecord&, const std::filesystem::path& zip) {
-    const StagedPackage package = StagedPackage::open(zip, limits_);
-    LoadedSubmission submission = load_submission(package);
-    return RederivedLearnware{std::move(submission.specs), std::move(submission.semantic_json)};
+    const StagedPackage package = stage_package(zip);
+    LoadedSubmission submission = load_submission(package, limits_.spec);
+    RederivedLearnware derived{std::move(submission.specs), std::move(submission.semantic_json), std::nullopt};
+    // A learnware that passed once and no longer does (the limits changed, or
+    // its spec was stored before there were any) is not searched again.
+    if (!submission.problems.empty()) derived.invalid_reason = submission.problems.front();
+    return derived;
   });
   reset_search_state();
 }
 
 void Market::reload() {
   std::unique_lock lock(*mutex_);
-  store_->reload();
+  try {
+    store_->reload();
+  } catch (const DamagedMarketFile& e) {
+    warn(e.problem() + "; rebuilding it from the packages");
+    store_ = std::make_unique<MarketStore>(MarketStore::open_for_rebuild(store_->dir()));
+    rebuild_locked();
+    return;
+  }
   reset_search_state();
 }
 
@@ -224,8 +262,8 @@ bool Market::prepare_search(const SearchRequest& request) const {
       const auto semantic = parse_stored_semantic(*store_, id);
       if (!semantic || &spec_kind_for_data(semantic->first("Data")) != &kind) continue;
       try {
-        const StagedPackage package = StagedPackage::open(store_->package_path(id), limits_);
-        const LoadedSubmission submission = load_submission(package);
+        const StagedPackage package = stage_package(store_->package_path(id));
+        const LoadedSubmission submission = load_submission(package, limits_.spec);
         for (const StatSpec& spec : submission.stat_specs)
           if (&spec.kind() == &kind) st.learnware_specs[id].push_back(spec);
       } catch (const std::exception&) {
@@ -239,9 +277,23 @@ bool Market::prepare_search(const SearchRequest& request) const {
     const auto pack = store_->packs().find(*key);
     if (pack != store_->packs().end()) {
       SearchState::PackIndex index;
-      index.z32 = float32_mirror(pack->second);
-      for (std::int64_t m = 0; m < pack->second.count(); ++m)
-        index.member.emplace(pack->second.ids[static_cast<std::size_t>(m)], m);
+      const SpecPack& members = pack->second;
+      index.z32 = float32_mirror(members);
+      for (std::int64_t m = 0; m < members.count(); ++m) {
+        const std::string& id = members.ids[static_cast<std::size_t>(m)];
+        // A member stored before the limits (or under wider ones) could make
+        // every search's products overflow: it is not searched.
+        const auto z = members.member_z(m);
+        const auto why = rkme_limit_violation(std::span<const double>(z.data, static_cast<std::size_t>(z.rows * z.cols)),
+                                              members.member_beta(m), members.gamma[static_cast<std::size_t>(m)],
+                                              members.dim, limits_.spec);
+        if (why) {
+          warn(store_->dir().string() + ": learnware " + id + " (pack " + *key + "): " + *why +
+               "; left out of statistical search");
+          continue;
+        }
+        index.member.emplace(id, m);
+      }
       st.packs.emplace(*key, std::move(index));
     }
   }
@@ -301,6 +353,7 @@ void Market::remember_added(const std::string& id, LearnwareStatus status, const
 }
 
 SearchResponse Market::search(const SearchRequest& request) const {
+  if (request.spec) check_spec_limits(request.spec, limits_.spec, "the user's statistical specification");
   std::shared_lock lock(*mutex_);
   while (!search_ready(request)) {
     // Build what is missing under the exclusive lock, then search under the

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kinds/spec_limits.h"
 #include "engine/kinds/stat_spec.h"
 #include "engine/market/checker.h"
 #include "engine/market/semantic_search.h"
@@ -63,12 +64,22 @@ struct SearchResponse {
 // the packs would have to become chunked; the lock keeps both the O(one
 // learnware) add and the contiguous packs a search streams through.
 // Changes are serialised with each other (one writer at a time).
+// What a market accepts: package archives (package.h) and the specs in them,
+// which are also the limits on the specs users search with (spec_limits.h).
+struct MarketLimits {
+  PackageLimits package;
+  SpecLimits spec;
+};
+
 class Market {
  public:
-  static Market create(const std::filesystem::path& dir, kernels::Context ctx = {});
-  static Market open(const std::filesystem::path& dir, kernels::Context ctx = {});
+  static Market create(const std::filesystem::path& dir, kernels::Context ctx = {}, MarketLimits limits = {});
+  // Opens a market, recovering by itself from a crash at any point of a change
+  // (MarketStore::open); should market.h5 still not read, it is re-derived from
+  // the packages (as rebuild() does), with a warning.
+  static Market open(const std::filesystem::path& dir, kernels::Context ctx = {}, MarketLimits limits = {});
   // Opens a market whose market.h5 is missing or damaged and rebuilds it.
-  static Market rebuild(const std::filesystem::path& dir, kernels::Context ctx = {});
+  static Market rebuild(const std::filesystem::path& dir, kernels::Context ctx = {}, MarketLimits limits = {});
 
   Market(Market&&) noexcept;
   Market& operator=(Market&&) noexcept;
@@ -85,19 +96,36 @@ class Market {
   std::vector<LearnwareRecord> list(std::optional<LearnwareStatus> status = std::nullopt) const;
   std::optional<SemanticSpec> semantic_spec(const std::string& id) const;
   // Re-derives every learnware's specs from its package and rewrites market.h5.
+  // A spec beyond the limits is left out and its learnware becomes invalid
+  // with the reason; a package that cannot be read at all fails the rebuild
+  // (nothing changes).
   void rebuild_packs();
   void reload();
 
+  // Throws lwd::Error, before any work, when the user's spec lies outside the
+  // market's spec limits. Pack members beyond the limits (stored before
+  // them) are left out of statistical search, with a warning.
   SearchResponse search(const SearchRequest& request) const;
 
   // Read-only: changes go through add/update/remove so the search state
   // follows them. Not to be used while another thread changes the market.
   const MarketStore& store() const { return *store_; }
   const kernels::Context& context() const { return ctx_; }
-  PackageLimits& package_limits() { return limits_; }
+  // Test hook (market_store.h): runs before each step of the store's changes;
+  // the crash tests kill the process there.
+  void set_store_faults(StoreFaults faults) { store_->set_faults(std::move(faults)); }
+  PackageLimits& package_limits() { return limits_.package; }
+  SpecLimits& spec_limits() { return limits_.spec; }
+  const MarketLimits& limits() const { return limits_; }
 
  private:
-  Market(std::unique_ptr<MarketStore> store, kernels::Context ctx);
+  Market(std::unique_ptr<MarketStore> store, kernels::Context ctx, MarketLimits limits);
+  // The market's staging folder (created on first use), or empty (the system
+  // temporary directory) when the market directory is not writable.
+  std::filesystem::path staging_parent() const;
+  StagedPackage stage_package(const std::filesystem::path& zip) const;
+  // rebuild_packs() under the exclusive lock the caller holds.
+  void rebuild_locked();
   AddResult submit(const std::optional<std::string>& existing_id, const std::filesystem::path& package_zip,
                    const std::string& owner);
   // What searches read instead of the store's JSON and packages (the
@@ -127,7 +155,7 @@ class Market {
 
   std::unique_ptr<MarketStore> store_;
   kernels::Context ctx_;
-  PackageLimits limits_;
+  MarketLimits limits_;
   std::unique_ptr<SearchState> state_;  // mutable through the pointer: built lazily by const searches
   // Products of kinds searched pair by pair (image specs: NNGP evaluations,
   // tens of ms each) are memoised across searches, <m, m> per learnware and

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "engine/error.h"
+#include "engine/io/json_text.h"
 #include "engine/kinds/model_kinds.h"
 
 namespace lwd {
@@ -124,7 +125,7 @@ std::int64_t read_dimension(const YAML::Node& node, const std::string& field, co
   try {
     value = node.as<std::int64_t>();
   } catch (const YAML::Exception&) {
-    errors.fail(field, "must be an integer >= 1, found '" + node.Scalar() + "'");
+    errors.fail(field, "must be an integer >= 1, found '" + io::excerpt(node.Scalar()) + "'");
   }
   if (value < 1) errors.fail(field, "must be an integer >= 1, found " + std::to_string(value));
   return value;
@@ -136,10 +137,10 @@ double read_timeout(const YAML::Node& node, const std::string& field, const Mani
   try {
     value = node.as<double>();
   } catch (const YAML::Exception&) {
-    errors.fail(field, "must be a number of seconds > 0, found '" + node.Scalar() + "'");
+    errors.fail(field, "must be a number of seconds > 0, found '" + io::excerpt(node.Scalar()) + "'");
   }
   if (!std::isfinite(value) || value <= 0.0) {
-    errors.fail(field, "must be a finite number of seconds > 0, found '" + node.Scalar() + "'");
+    errors.fail(field, "must be a finite number of seconds > 0, found '" + io::excerpt(node.Scalar()) + "'");
   }
   return value;
 }
@@ -168,7 +169,7 @@ ModelConfig read_model(const YAML::Node& node, const ManifestErrors& errors) {
   model.kind = read_nonempty_string(require_key(entries, "kind", "model.kind", errors), "model.kind", errors);
   const auto& known_kinds = learnware_model_kinds();
   if (std::find(known_kinds.begin(), known_kinds.end(), model.kind) == known_kinds.end()) {
-    errors.fail("model.kind", "has unknown value '" + model.kind + "' (known kinds: " +
+    errors.fail("model.kind", "has unknown value '" + io::excerpt(model.kind) + "' (known kinds: " +
                                   join(std::vector<std::string_view>(known_kinds.begin(), known_kinds.end())) + ")");
   }
   const bool is_process = model.kind == "process";
@@ -176,12 +177,12 @@ ModelConfig read_model(const YAML::Node& node, const ManifestErrors& errors) {
   if (const YAML::Node* file = find_key(entries, "file")) {
     model.file = read_archive_name(*file, "model.file", errors);
   } else if (!is_process) {
-    errors.fail("model.file", "is required for model kind '" + model.kind + "' but missing");
+    errors.fail("model.file", "is required for model kind '" + io::excerpt(model.kind) + "' but missing");
   }
 
   const std::string task = read_string(require_key(entries, "task", "model.task", errors), "model.task", errors);
   if (!parse_task_name(task, model.task)) {
-    errors.fail("model.task", "has unknown value '" + task + "' (expected regression or classification)");
+    errors.fail("model.task", "has unknown value '" + io::excerpt(task) + "' (expected regression or classification)");
   }
   model.input_dim =
       read_dimension(require_key(entries, "input_dim", "model.input_dim", errors), "model.input_dim", errors);
@@ -227,7 +228,7 @@ void check_each_file_named_once(const Manifest& manifest, const ManifestErrors& 
   std::map<std::string, std::string> first_field;
   for (const auto& [name, field] : named) {
     const auto [it, inserted] = first_field.emplace(name, field);
-    if (!inserted) errors.fail(field, "names '" + name + "', which is already used by field '" + it->second + "'");
+    if (!inserted) errors.fail(field, "names '" + io::excerpt(name) + "', which is already used by field '" + it->second + "'");
   }
   // The command may be the model file (a self-contained executable model) but
   // must not double as a spec or environment file.
@@ -235,7 +236,7 @@ void check_each_file_named_once(const Manifest& manifest, const ManifestErrors& 
     const auto it = first_field.find(command_file);
     if (it != first_field.end() && it->second != "model.file") {
       errors.fail("model.command[0]",
-                  "names '" + command_file + "', which is already used by field '" + it->second + "'");
+                  "names '" + io::excerpt(command_file) + "', which is already used by field '" + it->second + "'");
     }
   }
 }
@@ -254,18 +255,18 @@ std::string archive_name_problem(std::string_view name) {
   if (name.empty()) return "the name is empty";
   for (const char c : name) {
     const auto byte = static_cast<unsigned char>(c);
-    if (byte == 0) return "'" + std::string(name.substr(0, name.find('\0'))) + "' contains a NUL byte";
-    if (c == '\\') return "'" + std::string(name) + "' contains a backslash (use '/' between folders)";
-    if (byte < 0x20 || byte == 0x7f) return "'" + std::string(name) + "' contains a control character";
+    if (byte == 0) return "'" + io::excerpt(name.substr(0, name.find('\0'))) + "' contains a NUL byte";
+    if (c == '\\') return "'" + io::excerpt(name) + "' contains a backslash (use '/' between folders)";
+    if (byte < 0x20 || byte == 0x7f) return "'" + io::excerpt(name) + "' contains a control character";
   }
-  if (name.front() == '/') return "'" + std::string(name) + "' is an absolute path";
+  if (name.front() == '/') return "'" + io::excerpt(name) + "' is an absolute path";
   std::size_t start = 0;
   while (start <= name.size()) {
     const std::size_t slash = std::min(name.find('/', start), name.size());
     const std::string_view component = name.substr(start, slash - start);
-    if (component == "..") return "'" + std::string(name) + "' contains a '..' component";
-    if (component == ".") return "'" + std::string(name) + "' contains a '.' component";
-    if (component.empty()) return "'" + std::string(name) + "' contains an empty path component";
+    if (component == "..") return "'" + io::excerpt(name) + "' contains a '..' component";
+    if (component == ".") return "'" + io::excerpt(name) + "' contains a '.' component";
+    if (component.empty()) return "'" + io::excerpt(name) + "' contains an empty path component";
     start = slash + 1;
   }
   return {};
@@ -289,7 +290,7 @@ Manifest parse_manifest(std::string_view yaml_text, std::string_view source) {
   manifest.format = read_string(require_key(entries, "format", "format", errors), "format", errors);
   if (manifest.format != kManifestFormat) {
     errors.fail("format",
-                "is '" + manifest.format + "', but this dock reads only '" + std::string(kManifestFormat) + "'");
+                "is '" + io::excerpt(manifest.format) + "', but this dock reads only '" + std::string(kManifestFormat) + "'");
   }
   if (const YAML::Node* name = find_key(entries, "name")) manifest.name = read_string(*name, "name", errors);
   manifest.model = read_model(require_key(entries, "model", "model", errors), errors);

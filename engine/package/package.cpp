@@ -17,6 +17,8 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/json_text.h"
+#include "engine/io/locked_dir.h"
 
 namespace lwd {
 namespace {
@@ -202,14 +204,14 @@ void check_entry_names(const std::vector<std::string>& raw_names, const PackageE
     if (const std::string problem = archive_name_problem(name); !problem.empty()) {
       errors.fail("refusing entry " + std::to_string(index) + ": its name is unsafe: " + problem);
     }
-    if (!seen.insert(name).second) errors.fail("entry '" + name + "' appears more than once");
+    if (!seen.insert(name).second) errors.fail("entry '" + io::excerpt(name) + "' appears more than once");
     if (!is_directory) files.insert(name);
   }
   for (const std::string& name : seen) {
     for (std::size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1)) {
       const std::string parent = name.substr(0, slash);
       if (files.count(parent) != 0) {
-        errors.fail("entry '" + name + "' lies inside '" + parent + "', which is a file, not a folder");
+        errors.fail("entry '" + io::excerpt(name) + "' lies inside '" + io::excerpt(parent) + "', which is a file, not a folder");
       }
     }
   }
@@ -232,16 +234,16 @@ std::vector<PlannedEntry> plan_entries(zip_t* archive, const std::vector<std::st
     entry.name = entry.is_directory ? raw.substr(0, raw.size() - 1) : raw;
     const char* libzip_name = zip_get_name(archive, index, ZIP_FL_ENC_RAW);
     if (libzip_name == nullptr || raw != libzip_name) {
-      errors.fail("corrupt archive (entry '" + entry.name + "' has inconsistent names in its headers)");
+      errors.fail("corrupt archive (entry '" + io::excerpt(entry.name) + "' has inconsistent names in its headers)");
     }
 
     zip_stat_t stat;
     zip_stat_init(&stat);
     if (zip_stat_index(archive, index, 0, &stat) != 0) {
-      errors.fail("cannot read entry '" + entry.name + "': " + zip_error_strerror(zip_get_error(archive)));
+      errors.fail("cannot read entry '" + io::excerpt(entry.name) + "': " + zip_error_strerror(zip_get_error(archive)));
     }
     if ((stat.valid & ZIP_STAT_ENCRYPTION_METHOD) != 0 && stat.encryption_method != ZIP_EM_NONE) {
-      errors.fail("entry '" + entry.name + "' is encrypted; packages must not be encrypted");
+      errors.fail("entry '" + io::excerpt(entry.name) + "' is encrypted; packages must not be encrypted");
     }
     entry.declared_size_known = (stat.valid & ZIP_STAT_SIZE) != 0;
     entry.declared_size = stat.size;
@@ -249,16 +251,16 @@ std::vector<PlannedEntry> plan_entries(zip_t* archive, const std::vector<std::st
     zip_uint8_t opsys = 0;
     zip_uint32_t attributes = 0;
     if (zip_file_get_external_attributes(archive, index, 0, &opsys, &attributes) != 0) {
-      errors.fail("cannot read the attributes of entry '" + entry.name + "'");
+      errors.fail("cannot read the attributes of entry '" + io::excerpt(entry.name) + "'");
     }
     if (opsys == ZIP_OPSYS_UNIX) {
       const mode_t type = static_cast<mode_t>(attributes >> 16) & S_IFMT;
-      if (type == S_IFLNK) errors.fail("entry '" + entry.name + "' is a symbolic link; packages must not hold links");
+      if (type == S_IFLNK) errors.fail("entry '" + io::excerpt(entry.name) + "' is a symbolic link; packages must not hold links");
       if (type == S_IFDIR && !entry.is_directory) {
-        errors.fail("entry '" + entry.name + "' is marked as a directory but its name does not end in '/'");
+        errors.fail("entry '" + io::excerpt(entry.name) + "' is marked as a directory but its name does not end in '/'");
       }
       if (type != 0 && type != S_IFREG && type != S_IFDIR) {
-        errors.fail("entry '" + entry.name + "' is a special file (device, FIFO or socket); only files are allowed");
+        errors.fail("entry '" + io::excerpt(entry.name) + "' is a special file (device, FIFO or socket); only files are allowed");
       }
     }
     plan.push_back(std::move(entry));
@@ -274,25 +276,25 @@ std::uint64_t inflate_entry(zip_t* archive, const PlannedEntry& entry, std::uint
                             const std::function<void(const char*, std::size_t)>& consume) {
   ZipFilePtr file(zip_fopen_index(archive, entry.index, 0));
   if (!file) {
-    errors.fail("cannot open entry '" + entry.name + "': " + zip_error_strerror(zip_get_error(archive)));
+    errors.fail("cannot open entry '" + io::excerpt(entry.name) + "': " + zip_error_strerror(zip_get_error(archive)));
   }
   std::array<char, 1 << 16> buffer;
   std::uint64_t total = 0;
   for (;;) {
     const zip_int64_t got = zip_fread(file.get(), buffer.data(), buffer.size());
     if (got < 0) {
-      errors.fail("corrupt archive (cannot extract entry '" + entry.name + "': " + zip_file_strerror(file.get()) + ")");
+      errors.fail("corrupt archive (cannot extract entry '" + io::excerpt(entry.name) + "': " + zip_file_strerror(file.get()) + ")");
     }
     if (got == 0) break;
     total += static_cast<std::uint64_t>(got);
     if (total > limit) {
-      errors.fail("entry '" + entry.name + "' expands to more than " + std::to_string(limit) + " bytes (" +
+      errors.fail("entry '" + io::excerpt(entry.name) + "' expands to more than " + std::to_string(limit) + " bytes (" +
                   limit_description + ")");
     }
     consume(buffer.data(), static_cast<std::size_t>(got));
   }
   if (entry.declared_size_known && total != entry.declared_size) {
-    errors.fail("corrupt archive (entry '" + entry.name + "' holds " + std::to_string(total) +
+    errors.fail("corrupt archive (entry '" + io::excerpt(entry.name) + "' holds " + std::to_string(total) +
                 " bytes but its header declares " + std::to_string(entry.declared_size) + ")");
   }
   return total;
@@ -337,15 +339,15 @@ void create_parent_folders(const fs::path& root, const std::string& name, const 
   }
 }
 
-fs::path make_staging_directory(const fs::path& staging_parent, const PackageErrors& errors) {
+io::LockedDirectory make_staging_directory(const fs::path& staging_parent, const PackageErrors& errors) {
   // Absolute, so the staged paths stay valid if the process changes directory.
   const fs::path parent = fs::absolute(staging_parent.empty() ? fs::temp_directory_path() : staging_parent);
-  std::string pattern = (parent / "lwd-package-XXXXXX").string();
   // mkdtemp creates the directory with mode 0700: only this user can see the staged files.
-  if (::mkdtemp(pattern.data()) == nullptr) {
-    errors.fail("cannot create a staging directory in " + quoted(parent) + ": " + errno_text(errno));
+  try {
+    return io::make_locked_directory(parent, kStagingPrefix);
+  } catch (const Error& e) {
+    errors.fail(std::string("cannot create a staging directory: ") + e.what());
   }
-  return fs::path(pattern);
 }
 
 // ---- writing ----------------------------------------------------------------
@@ -419,16 +421,19 @@ void add_archive_entry(zip_t* archive, const std::string& name, zip_source_t* so
 
 // ---- StagedPackage ----------------------------------------------------------
 
-StagedPackage::StagedPackage(fs::path root, Manifest manifest)
-    : root_(std::move(root)), manifest_(std::move(manifest)) {}
+StagedPackage::StagedPackage(fs::path root, int lock_fd, Manifest manifest)
+    : root_(std::move(root)), lock_fd_(lock_fd), manifest_(std::move(manifest)) {}
 
 StagedPackage::StagedPackage(StagedPackage&& other) noexcept
-    : root_(std::exchange(other.root_, fs::path())), manifest_(std::move(other.manifest_)) {}
+    : root_(std::exchange(other.root_, fs::path())),
+      lock_fd_(std::exchange(other.lock_fd_, -1)),
+      manifest_(std::move(other.manifest_)) {}
 
 StagedPackage& StagedPackage::operator=(StagedPackage&& other) noexcept {
   if (this != &other) {
     remove_staging_directory();
     root_ = std::exchange(other.root_, fs::path());
+    lock_fd_ = std::exchange(other.lock_fd_, -1);
     manifest_ = std::move(other.manifest_);
   }
   return *this;
@@ -437,10 +442,14 @@ StagedPackage& StagedPackage::operator=(StagedPackage&& other) noexcept {
 StagedPackage::~StagedPackage() { remove_staging_directory(); }
 
 void StagedPackage::remove_staging_directory() noexcept {
-  if (root_.empty()) return;
-  std::error_code ignored;  // a destructor cannot report; a leftover temp dir is the worst case
-  fs::remove_all(root_, ignored);
-  root_.clear();
+  if (!root_.empty()) {
+    std::error_code ignored;  // a destructor cannot report; the next sweep removes what is left
+    fs::remove_all(root_, ignored);
+    root_.clear();
+  }
+  // Unlocked only once removed, so a sweep never races the removal.
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_ = -1;
 }
 
 fs::path StagedPackage::path_of(std::string_view relative) const {
@@ -498,7 +507,7 @@ StagedPackage StagedPackage::open(const fs::path& zip, const PackageLimits& limi
       return !entry.is_directory && entry.name == ref.archive_name;
     });
     if (!present) {
-      errors.fail(std::string(kManifestFileName) + " field '" + ref.field + "' names '" + ref.archive_name +
+      errors.fail(std::string(kManifestFileName) + " field '" + ref.field + "' names '" + io::excerpt(ref.archive_name) +
                   "', but the archive has no such file");
     }
     referenced_names.insert(ref.archive_name);
@@ -507,13 +516,13 @@ StagedPackage StagedPackage::open(const fs::path& zip, const PackageLimits& limi
   for (const PlannedEntry& entry : plan) {
     if (entry.is_directory || entry.name == kManifestFileName) continue;
     if (referenced_names.count(entry.name) == 0) {
-      errors.fail("unknown file '" + entry.name + "': " + std::string(kManifestFileName) +
+      errors.fail("unknown file '" + io::excerpt(entry.name) + "': " + std::string(kManifestFileName) +
                   " does not reference it (list every file the learnware needs in the manifest)");
     }
     // Honest oversized archives are refused before extracting anything; the
     // counting during extraction catches the dishonest ones.
     if (entry.declared_size_known && entry.declared_size > limits.max_entry_bytes) {
-      errors.fail("entry '" + entry.name + "' is " + std::to_string(entry.declared_size) +
+      errors.fail("entry '" + io::excerpt(entry.name) + "' is " + std::to_string(entry.declared_size) +
                   " bytes uncompressed, more than the limit of " + std::to_string(limits.max_entry_bytes));
     }
     declared_total += entry.declared_size_known ? entry.declared_size : 0;
@@ -526,14 +535,15 @@ StagedPackage StagedPackage::open(const fs::path& zip, const PackageLimits& limi
 
   // From here on the staging directory exists; `staged` owns it, so any
   // refusal below removes it while the exception unwinds.
-  StagedPackage staged(make_staging_directory(staging_parent, errors), std::move(manifest));
+  io::LockedDirectory staging = make_staging_directory(staging_parent, errors);
+  StagedPackage staged(std::move(staging.path), staging.fd, std::move(manifest));
   const std::string command_file = process_command_file(staged.manifest_);
   std::uint64_t total_bytes = manifest_text.size();
 
   for (const PlannedEntry& entry : plan) {
     const fs::path destination = staged.root_ / fs::path(entry.name);
     if (!lies_inside(staged.root_, destination)) {
-      errors.fail("entry '" + entry.name + "' would be extracted outside the staging directory");
+      errors.fail("entry '" + io::excerpt(entry.name) + "' would be extracted outside the staging directory");
     }
     create_parent_folders(staged.root_, entry.name, errors);
     if (entry.is_directory) {

@@ -24,6 +24,9 @@
 
 namespace lwd {
 
+// Staging directories are named kStagingPrefix followed by six random characters.
+inline constexpr std::string_view kStagingPrefix = "lwd-package-";
+
 struct PackageLimits {
   std::uint64_t max_entries = 64;                  // entries in the archive, directories included
   std::uint64_t max_entry_bytes = 256ull << 20;    // uncompressed bytes of one entry
@@ -33,6 +36,10 @@ struct PackageLimits {
 
 // An extracted package in a private temporary directory (mode 0700) that is
 // removed, with everything in it, when the object is destroyed. Move-only.
+// The directory is locked while the object lives (engine/io/locked_dir.h): a
+// process killed before it could remove its staging directories leaves them
+// unlocked, and io::remove_abandoned_directories(parent, kStagingPrefix)
+// removes them (a market does so for its staging folder when it opens).
 // Staged files are mode 0644, except the process command file, which is 0755
 // whatever the archive said (zip tools often lose the executable bit).
 class StagedPackage {
@@ -67,10 +74,11 @@ class StagedPackage {
   std::vector<std::filesystem::path> stat_spec_paths() const;
 
  private:
-  StagedPackage(std::filesystem::path root, Manifest manifest);
+  StagedPackage(std::filesystem::path root, int lock_fd, Manifest manifest);
   void remove_staging_directory() noexcept;
 
   std::filesystem::path root_;
+  int lock_fd_ = -1;  // holds the staging directory's lock
   Manifest manifest_;
 };
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/io/json_text.h"
 
 namespace lwd {
 
@@ -32,14 +33,26 @@ FeatureSemantics parse_features(const json& j, std::string_view key, std::string
   FeatureSemantics out;
   const auto dim = j.find("Dimension");
   if (dim == j.end()) fail(source, "\"" + std::string(key) + "\" lacks \"Dimension\"");
-  if (dim->is_number_integer()) {
+  // Integers beyond 2^53 are not exact in the doubles other writers use, and
+  // a float that large converted to int64 is undefined: both are refused here.
+  constexpr std::int64_t kLargest = std::int64_t{1} << 53;
+  // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "\"" + string + ...
+  std::string what(1, '"');
+  what += key;
+  what += ".Dimension\" must be an integer in [1, " + std::to_string(kLargest) + "]";
+  if (dim->is_number_unsigned()) {
+    if (dim->get<std::uint64_t>() > static_cast<std::uint64_t>(kLargest)) fail(source, what);
+    out.dimension = static_cast<std::int64_t>(dim->get<std::uint64_t>());
+  } else if (dim->is_number_integer()) {
     out.dimension = dim->get<std::int64_t>();
-  } else if (dim->is_number_float() && std::floor(dim->get<double>()) == dim->get<double>()) {
+  } else if (dim->is_number_float() && std::isfinite(dim->get<double>()) &&
+             std::floor(dim->get<double>()) == dim->get<double>() &&
+             std::abs(dim->get<double>()) <= static_cast<double>(kLargest)) {
     out.dimension = static_cast<std::int64_t>(dim->get<double>());  // 32.0 from a Python writer
   } else {
-    fail(source, "\"" + std::string(key) + ".Dimension\" must be an integer");
+    fail(source, what);
   }
-  if (out.dimension < 1) fail(source, "\"" + std::string(key) + ".Dimension\" must be >= 1");
+  if (out.dimension < 1 || out.dimension > kLargest) fail(source, what);
   const auto desc = j.find("Description");
   if (desc == j.end() || desc->is_null()) return out;
   if (!desc->is_object()) fail(source, "\"" + std::string(key) + ".Description\" must be an object");
@@ -48,7 +61,7 @@ FeatureSemantics parse_features(const json& j, std::string_view key, std::string
     const char* end = index_text.data() + index_text.size();
     const auto [ptr, ec] = std::from_chars(index_text.data(), end, index);
     if (ec != std::errc() || ptr != end || index < 0) {
-      fail(source, "\"" + std::string(key) + ".Description\" key '" + index_text + "' is not a feature index");
+      fail(source, "\"" + std::string(key) + ".Description\" key '" + io::excerpt(index_text) + "' is not a feature index");
     }
     if (!text.is_string()) fail(source, "\"" + std::string(key) + ".Description." + index_text + "\" must be a string");
     out.descriptions[index] = text.get<std::string>();
@@ -157,12 +170,12 @@ SemanticSpec SemanticSpec::from_json(const json& j, std::string_view source) {
   return out;
 }
 
-SemanticSpec SemanticSpec::parse(std::string_view json_text, std::string_view source) {
+SemanticSpec SemanticSpec::parse(std::string_view json_text, std::string_view source, const io::JsonLimits& limits) {
   json j;
   try {
-    j = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    fail(source, std::string("invalid JSON: ") + e.what());
+    j = io::parse_json(json_text, std::string("semantic specification ") + std::string(source), limits);
+  } catch (const io::JsonSyntaxError& e) {
+    throw Error(e.what());
   }
   return from_json(j, source);
 }
@@ -205,7 +218,7 @@ std::optional<std::string> check_semantic_spec(const SemanticSpec& spec) {
     }
     for (const auto& v : values) {
       if (std::find(vocab.values.begin(), vocab.values.end(), v) == vocab.values.end()) {
-        return vocab.key + " value '" + v + "' is not one of: " + join(vocab.values);
+        return vocab.key + " value '" + io::excerpt(v) + "' is not one of: " + join(vocab.values);
       }
     }
   }

@@ -19,6 +19,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "engine/io/json_text.h"
+
 namespace lwd {
 
 enum class SemanticFieldType { kClass, kTag, kString };
@@ -58,7 +60,10 @@ struct SemanticSpec {
   // description keys that are not integers, ...). Unknown keys are ignored,
   // as the reference does.
   static SemanticSpec from_json(const nlohmann::json& json, std::string_view source = "<memory>");
-  static SemanticSpec parse(std::string_view json_text, std::string_view source = "<memory>");
+  // The JSON is read within `limits` (engine/io/json_text.h); every error,
+  // syntax included, names `source` and quotes at most a short excerpt.
+  static SemanticSpec parse(std::string_view json_text, std::string_view source = "<memory>",
+                            const io::JsonLimits& limits = {});
   void to_json(nlohmann::json& out) const;
   std::string to_json_text() const;
 

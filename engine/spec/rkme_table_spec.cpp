@@ -10,6 +10,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/json_text.h"
 #include "kernels/error.h"
 
 namespace lwd {
@@ -190,16 +191,6 @@ std::optional<NonFiniteToken> find_non_finite_token(std::string_view text) {
   return std::nullopt;
 }
 
-// nlohmann's messages start with "[json.exception.parse_error.101] "; the tag
-// means nothing to a user.
-std::string strip_exception_tag(std::string message) {
-  if (!message.empty() && message.front() == '[') {
-    const auto close = message.find("] ");
-    if (close != std::string::npos) message.erase(0, close + 2);
-  }
-  return message;
-}
-
 template <class Json>
 void fill_json(const RKMETableSpec& spec, Json& out) {
   if (spec.empty()) throw Error("cannot serialise an empty RKMETableSpec");
@@ -292,19 +283,19 @@ std::string RKMETableSpec::to_json_text() const {
 
 void RKMETableSpec::to_json(json& out) const { fill_json(*this, out); }
 
-RKMETableSpec RKMETableSpec::parse(std::string_view json_text, std::string_view source) {
+RKMETableSpec RKMETableSpec::parse(std::string_view json_text, std::string_view source, const io::JsonLimits& limits) {
   json in;
   try {
-    in = json::parse(json_text);
-  } catch (const json::exception& e) {
+    in = io::parse_json(json_text, source, limits);
+  } catch (const io::JsonSyntaxError&) {
     if (const auto bad = find_non_finite_token(json_text)) {
-      const std::string where = bad->field.empty() ? std::string() : " in " + field_ref(bad->field);
+      const std::string where = bad->field.empty() ? std::string() : " in " + field_ref(io::excerpt(bad->field));
       const std::string kind =
           bad->overflow ? "non-finite number (overflows a double) " : "non-finite number (NaN/Infinity) ";
-      fail(source, kind + bad->token + where + " at line " + std::to_string(bad->line) + ", column " +
+      fail(source, kind + io::excerpt(bad->token) + where + " at line " + std::to_string(bad->line) + ", column " +
                        std::to_string(bad->column) + "; a spec must hold finite numbers only");
     }
-    fail(source, "invalid JSON: " + strip_exception_tag(e.what()));
+    throw;
   }
   return from_json(in, source);
 }
@@ -316,7 +307,7 @@ RKMETableSpec RKMETableSpec::from_json(const json& in, std::string_view source) 
   if (!type.is_string()) fail(source, field_ref("type") + " must be a string, got " + type.type_name());
   const auto& type_name = type.get_ref<const std::string&>();
   if (type_name != kTypeName && type_name != kLegacyTypeName)
-    fail(source, field_ref("type") + " is \"" + type_name + "\", expected \"" + std::string(kTypeName) + "\"");
+    fail(source, field_ref("type") + " is \"" + io::excerpt(type_name) + "\", expected \"" + std::string(kTypeName) + "\"");
 
   const double gamma = read_number(require_field(in, "gamma", source), field_ref("gamma"), source);
   const std::int64_t num_points = read_count(require_field(in, "num_points", source), source);

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "engine/io/json_text.h"
 #include "kernels/context.h"
 #include "kernels/matrix.h"
 #include "kernels/rkme.h"
@@ -56,7 +57,10 @@ class RKMETableSpec {
   // lwd::Error naming `source` and the problem (missing field, wrong type,
   // ragged z, beta length != rows of z, non-finite number, invalid JSON).
   std::string to_json_text() const;
-  static RKMETableSpec parse(std::string_view json_text, std::string_view source = "<memory>");
+  // The JSON is read within `limits` (engine/io/json_text.h); quoted input in
+  // messages is cut to a short excerpt.
+  static RKMETableSpec parse(std::string_view json_text, std::string_view source = "<memory>",
+                             const io::JsonLimits& limits = {});
   void to_json(nlohmann::json& out) const;
   static RKMETableSpec from_json(const nlohmann::json& in, std::string_view source = "<memory>");
 

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "engine/warning.h"
 #include "engine/store/hdf5_file.h"
 
 namespace lwd {
@@ -72,10 +73,13 @@ std::pair<std::string, std::int64_t> split_pack_key(const std::string& key) {
 }
 
 void check_type_name(std::string_view type) {
-  const bool ok = !type.empty() && type.size() <= 64 && std::all_of(type.begin(), type.end(), [](char c) {
+  const bool ok = !type.empty() && type.size() <= kMaxPackTypeLength && std::all_of(type.begin(), type.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   });
-  if (!ok) throw Error("spec type \"" + std::string(type) + "\" cannot name a pack (use letters, digits and '_')");
+  if (!ok) {
+    throw Error("spec type \"" + std::string(type.substr(0, 40)) + (type.size() > 40 ? "..." : "") +
+                "\" cannot name a pack (use 1 to " + std::to_string(kMaxPackTypeLength) + " letters, digits and '_')");
+  }
 }
 
 // ---- packs -------------------------------------------------------------------
@@ -261,12 +265,22 @@ std::optional<SpecPack> read_pack(const FileContext& ctx, hid_t group, const std
     if (id.empty()) ctx.fail("pack " + where + " has a member with an empty id");
   }
   stored_members += *members;
+  // Superseded members go first, so a bad newest member is not replaced by the
+  // older one it superseded. A member whose numbers are bad (written by a
+  // version that did not check them, or damaged where no checksum looks) is
+  // left out with a warning; the rest of the market stays usable.
+  pack = drop_superseded_members(std::move(pack));
+  for (const auto& dropped : pack.drop_bad_members()) {
+    warn(ctx.file().string() + ": pack " + where.substr(std::string("/packs/").size()) + ": member " + dropped +
+         "; left out (`lwdock market rebuild` re-derives it from its package)");
+  }
   try {
     pack.validate();
   } catch (const Error& e) {
     ctx.fail(e.what());
   }
-  return drop_superseded_members(std::move(pack));
+  if (pack.count() == 0) return std::nullopt;
+  return pack;
 }
 
 // ---- semantic ----------------------------------------------------------------
@@ -454,8 +468,23 @@ MarketSnapshot read_market_h5(const fs::path& path) {
   return snapshot;
 }
 
+bool market_h5_opens(const fs::path& path) {
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  try {
+    const FileContext ctx(path);
+    open_market_file(ctx, H5F_ACC_RDONLY);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 MarketCommitPoint append_to_market_h5(const fs::path& path, const MarketAppend& entry,
-                                      const std::function<void()>& before_commit) {
+                                      const std::function<void(std::string_view step)>& at_step) {
+  const auto step = [&](std::string_view name) {
+    if (at_step) at_step(name);
+  };
   if (entry.id.empty()) throw Error(path.string() + ": cannot append a learnware without an id");
   std::set<std::string> keys;
   for (const auto& spec : entry.specs) {
@@ -473,6 +502,7 @@ MarketCommitPoint append_to_market_h5(const fs::path& path, const MarketAppend& 
   MarketCommitPoint before;
   {
     Hid file = open_market_file(ctx, H5F_ACC_RDWR);
+    step("append_h5_open");
     struct PendingPack {
       PackDatasets datasets;
       std::int64_t members = 0;  // after the append
@@ -500,18 +530,40 @@ MarketCommitPoint append_to_market_h5(const fs::path& path, const MarketAppend& 
       write_strings(ctx, semantic.json.get(), at, std::span<const std::string>(&*entry.semantic_json, 1),
                     "/semantic/json");
     }
+    step("append_h5_rows");
     // The rows must be on disk before the counts that make them visible.
     ctx.check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "cannot flush the appended rows");
     fsync_file(ctx, path);
-    if (before_commit) before_commit();
+    step("append_h5_commit");
     for (const auto& pack : pending) commit_pack(ctx, pack.datasets, pack.members, pack.where);
     if (entry.semantic_json) {
       write_int_attribute(ctx, semantic.group.get(), kCommittedCount, before.semantic_count + 1, "/semantic");
     }
+    step("append_h5_close");
     ctx.check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "cannot flush the commit");
   }
   fsync_file(ctx, path);
   return before;
+}
+
+void clear_market_h5_write_mark(const fs::path& path) {
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  const FileContext ctx(path);
+  Hid properties = file_access_properties(ctx);
+  // "clear_status_flags" is the file access property h5clear sets; HDF5 1.10
+  // to 1.14 register it on every file access property list, without a
+  // dedicated setter.
+  constexpr const char* kClearStatusFlags = "clear_status_flags";
+  if (H5Pexist(properties.get(), kClearStatusFlags) <= 0)
+    ctx.fail("is marked as open for writing and this HDF5 library cannot clear the mark");
+  hbool_t clear = true;
+  ctx.check(H5Pset(properties.get(), kClearStatusFlags, &clear), "cannot ask HDF5 to clear the open-for-writing mark");
+  Hid file = ctx.check(H5Fopen(path.c_str(), H5F_ACC_RDWR, properties.get()), H5Fclose,
+                       "cannot clear the open-for-writing mark (truncated or damaged?)");
+  ctx.check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "cannot flush the cleared mark");
+  file.reset();
+  fsync_file(ctx, path);
 }
 
 void restore_market_h5_commit(const fs::path& path, const MarketCommitPoint& point) {

@@ -37,8 +37,11 @@
 // deletion O(one learnware) at the cost of dead bytes until the next rewrite.
 //
 // HDF5 has no journal: if the process dies while HDF5 itself is updating the
-// file's metadata, the file can become unreadable. read_market_h5 then says
-// so and the market is restored from its packages with `lwdock market rebuild`.
+// file's metadata, the file can become unreadable, and a process that dies
+// with the file open for writing leaves it marked so. read_market_h5 then
+// says so; the market store clears the mark and rewrites the file from what
+// still reads (clear_market_h5_write_mark), and the market re-derives the
+// file from its packages when nothing does (market_store.h, market.h).
 //
 // All functions serialise their HDF5 calls on one process-wide mutex (HDF5
 // builds without thread safety must never be entered twice) and throw lwd::Error naming
@@ -74,7 +77,7 @@ struct MarketSnapshot {
 // Replaces `path` with a file holding exactly `snapshot`: written to
 // "<path>.tmp", fsync'ed, then renamed over `path` (atomic; on failure `path`
 // is untouched and the temporary removed). Empty packs are not stored. Pack
-// type names must be 1..64 of [A-Za-z0-9_] (they name HDF5 groups).
+// type names must be 1..kMaxPackTypeLength of [A-Za-z0-9_] (they name HDF5 groups).
 void write_market_h5(const std::filesystem::path& path, const MarketSnapshot& snapshot);
 
 // Reads and validates the whole file: format and version attributes, dataset
@@ -83,6 +86,11 @@ void write_market_h5(const std::filesystem::path& path, const MarketSnapshot& sn
 // id are dropped. A missing, truncated, damaged or foreign file throws
 // lwd::Error naming the file and the problem.
 MarketSnapshot read_market_h5(const std::filesystem::path& path);
+
+// Whether the file opens as a market file (format and version attributes),
+// without reading its contents: a cheap check, at open, for a file a dead
+// writer left marked as open for writing, or truncated below its header.
+bool market_h5_opens(const std::filesystem::path& path);
 
 // One statistical spec of one learnware as it is stored in a pack.
 struct PackedSpec {
@@ -115,12 +123,25 @@ struct MarketCommitPoint {
 };
 
 // Appends one learnware in place: writes its rows past the committed counts
-// (creating the pack if new), flushes and fsyncs, calls before_commit (a test
-// hook: throwing there leaves rows written but uncommitted, as a crash would),
-// then advances the committed counts and fsyncs again. Returns the counts
-// before the append. The file must already exist (write_market_h5 creates it).
+// (creating the pack if new), flushes and fsyncs, then advances the committed
+// counts and fsyncs again. Returns the counts before the append. The file
+// must already exist (write_market_h5 creates it).
+// at_step is a test hook, called at each step while the file is open for
+// writing: "append_h5_open" (nothing written yet), "append_h5_rows" (rows
+// written, not yet flushed), "append_h5_commit" (rows on disk, counts not yet
+// advanced), "append_h5_close" (counts advanced, not yet flushed). Throwing
+// there abandons the append as a failure would; a process killed there
+// leaves the file marked as open for writing (see recover_market_h5).
 MarketCommitPoint append_to_market_h5(const std::filesystem::path& path, const MarketAppend& entry,
-                                      const std::function<void()>& before_commit = {});
+                                      const std::function<void(std::string_view step)>& at_step = {});
+
+// After a process died with market.h5 open for writing, HDF5 refuses to open
+// the file (its superblock still says "open for writing"). This clears that
+// mark, as HDF5's h5clear tool does, and returns; it is only safe when no
+// process can be writing the file (the caller holds the market's exclusive
+// lock). Whether the content survived is for read_market_h5 to tell. Throws
+// lwd::Error naming the file when the HDF5 library cannot.
+void clear_market_h5_write_mark(const std::filesystem::path& path);
 
 // Sets the committed counts back to `point`, undoing a committed append whose
 // other half (the index row) could not be written. Rows past the counts stay

@@ -7,14 +7,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <system_error>
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/locked_dir.h"
 #include "engine/store/hdf5_spec_store.h"
 #include "engine/store/sqlite_index.h"
+#include "engine/warning.h"
 
 namespace lwd {
 namespace {
@@ -147,11 +150,22 @@ std::vector<PackedSpec> pack_specs(const std::string& id, const SpecsByType& spe
     if (!types.insert(type).second) throw Error("learnware " + id + " has two specs of type " + type);
     if (spec.empty()) throw Error("learnware " + id + " has an empty " + type + " spec");
     packed.push_back(pack_spec(type, spec));
+    // Whatever is stored is read back by every later open: a spec whose self
+    // product overflows would make its pack unreadable, so it never gets in.
+    // (The market's limits keep such specs out long before; this is the
+    // store's own guarantee.)
+    if (!std::isfinite(packed.back().self_inner)) {
+      throw Error("learnware " + id + ": its " + type +
+                  " spec has a non-finite self product <spec, spec>; it cannot be stored");
+    }
   }
   return packed;
 }
 
 }  // namespace
+
+DamagedMarketFile::DamagedMarketFile(const std::string& problem)
+    : Error(problem + "; run `lwdock market rebuild` to re-create market.h5 from the packages"), problem_(problem) {}
 
 MarketStore::MarketStore(fs::path dir, std::unique_ptr<LearnwareIndex> index)
     : dir_(std::move(dir)), index_(std::move(index)) {}
@@ -193,7 +207,16 @@ MarketStore MarketStore::open(const fs::path& dir) {
     throw Error(dir.string() + ": not a market directory (no index.sqlite); create one with `lwdock market create`");
   }
   MarketStore store(dir, open_sqlite_index(dir / "index.sqlite"));
-  store.reload();
+  // The table now, market.h5 when first needed (packs()). A file left marked
+  // open for writing by a dead writer is caught here, though, by opening it,
+  // which costs little: recovering it needs the whole file at once.
+  bool h5_opens = false;
+  {
+    MarketLock lock(dir, MarketLock::Mode::shared);
+    store.load_records();
+    h5_opens = market_h5_opens(store.h5_path());
+  }
+  if (!h5_opens) store.reload();
   store.sweep_stray_files();
   return store;
 }
@@ -218,25 +241,93 @@ void MarketStore::stage(std::string_view name) const {
 }
 
 void MarketStore::reload() {
-  MarketLock lock(dir_, MarketLock::Mode::shared);
+  std::optional<DamagedMarketFile> damage;
+  {
+    MarketLock lock(dir_, MarketLock::Mode::shared);
+    try {
+      load(/*tolerate_bad_h5=*/false);
+      return;
+    } catch (const DamagedMarketFile& e) {
+      damage = e;
+    }
+  }
+  // Readers hold the shared lock and writers the exclusive one, so no writer
+  // was active while the file failed to read: a writer that left it this way
+  // is dead. Repair under the exclusive lock (which keeps new writers out).
+  std::unique_ptr<MarketLock> lock;
+  try {
+    lock = std::make_unique<MarketLock>(dir_, MarketLock::Mode::exclusive);
+  } catch (const Error&) {
+    throw *damage;  // e.g. a market on read-only media: nothing can be repaired
+  }
+  recover_h5(*damage);
+}
+
+void MarketStore::recover_h5(const DamagedMarketFile& damage) {
+  try {
+    load(/*tolerate_bad_h5=*/false);
+    return;  // another process repaired it between our two locks
+  } catch (const DamagedMarketFile&) {
+  }
+  try {
+    clear_market_h5_write_mark(h5_path());
+  } catch (const Error&) {
+    throw damage;
+  }
   load(/*tolerate_bad_h5=*/false);
+  // It reads again. Rewrite it from what was read, so that nothing the dead
+  // writer left half-done past the committed counts stays in the file.
+  try {
+    rewrite_h5(packs_, semantic_);
+  } catch (const Error& e) {
+    throw DamagedMarketFile(e.what());
+  }
+  std::int64_t members = 0;
+  for (const auto& [key, pack] : packs_) members += pack.count();
+  warn(h5_path().string() + " was left open for writing by a process that ended without closing it; recovered (" +
+       std::to_string(members) + " spec(s) of " + std::to_string(records_.size()) + " learnware(s)) and rewritten");
 }
 
 void MarketStore::load(bool tolerate_bad_h5) {
-  const auto records = index_->list();
+  load_records();
+  load_h5(tolerate_bad_h5);
+}
+
+void MarketStore::load_records() {
+  records_.clear();
+  for (auto& record : index_->list()) {
+    std::string id = record.id;
+    records_.emplace(std::move(id), std::move(record));
+  }
+}
+
+void MarketStore::ensure_h5_loaded() const {
+  if (h5_loading_->loaded.load(std::memory_order_acquire)) return;
+  std::lock_guard guard(h5_loading_->mutex);
+  if (h5_loading_->loaded.load(std::memory_order_relaxed)) return;
+  // Logically const: the store shows the same market, read on demand.
+  auto* self = const_cast<MarketStore*>(this);
+  MarketLock lock(dir_, MarketLock::Mode::shared);
+  self->load_h5(/*tolerate_bad_h5=*/false);
+}
+
+const std::map<std::string, SpecPack>& MarketStore::packs() const {
+  ensure_h5_loaded();
+  return packs_;
+}
+
+void MarketStore::load_h5(bool tolerate_bad_h5) {
   MarketSnapshot snapshot;
   try {
     snapshot = read_market_h5(h5_path());
   } catch (const Error& e) {
-    if (!tolerate_bad_h5) {
-      throw Error(std::string(e.what()) + "; run `lwdock market rebuild` to re-create market.h5 from the packages");
-    }
+    if (!tolerate_bad_h5) throw DamagedMarketFile(e.what());
   }
 
   // Only what the index names is live: members of interrupted submissions
   // and of deleted or replaced learnwares are left out.
   std::map<std::string, std::set<std::string>, std::less<>> keys_by_id;
-  for (const auto& record : records) keys_by_id[record.id].insert(record.spec_keys.begin(), record.spec_keys.end());
+  for (const auto& [id, record] : records_) keys_by_id[id].insert(record.spec_keys.begin(), record.spec_keys.end());
   auto is_live = [&](const std::string& id, const std::string& key) {
     const auto it = keys_by_id.find(id);
     return it != keys_by_id.end() && it->second.count(key) > 0;
@@ -264,14 +355,31 @@ void MarketStore::load(bool tolerate_bad_h5) {
   for (auto& [id, json] : snapshot.semantic_json_by_id) {
     if (keys_by_id.count(id) > 0) semantic.emplace(id, std::move(json));
   }
-  records_.clear();
-  for (const auto& record : records) records_.emplace(record.id, record);
   packs_ = std::move(packs);
   semantic_ = std::move(semantic);
   dead_members_ = std::max<std::int64_t>(0, snapshot.stored_member_count - live);
+  h5_loading_->loaded.store(true, std::memory_order_release);
+}
+
+bool MarketStore::may_hold_stray_files() const {
+  std::error_code ec;
+  fs::path h5_temp = h5_path();
+  h5_temp += ".tmp";
+  if (fs::exists(h5_temp, ec)) return true;
+  if (fs::is_directory(staging_dir(), ec) && !fs::is_empty(staging_dir(), ec)) return true;
+  std::set<std::string, std::less<>> named;
+  for (const auto& [id, record] : records_) named.insert(fs::path(record.package_path).filename().string());
+  for (const auto& entry : fs::directory_iterator(packages_dir(), ec)) {
+    if (!named.contains(entry.path().filename().string())) return true;
+  }
+  return false;
 }
 
 void MarketStore::sweep_stray_files() const {
+  // Usually every file is one the table just loaded names, and there is
+  // nothing to sweep: that is checked without the index or the lock. A file
+  // it does not name may be debris, or a writer's change since the load.
+  if (!may_hold_stray_files()) return;
   // Only when no writer is active: its temporary or not-yet-committed package
   // would look exactly like the debris of a crashed one.
   const auto lock = MarketLock::try_exclusive(dir_);
@@ -290,6 +398,8 @@ void MarketStore::sweep_stray_files() const {
   fs::path h5_temp = h5_path();
   h5_temp += ".tmp";
   remove_quietly(h5_temp);
+  // Staging folders whose process is gone (a live one holds its folder's lock).
+  io::remove_abandoned_directories(staging_dir(), "");
 }
 
 std::string MarketStore::next_id() { return index_->reserve_id(); }
@@ -314,6 +424,7 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
   std::error_code ec;
   if (!fs::is_regular_file(package_zip, ec)) throw Error(package_zip.string() + ": the package is not a readable file");
 
+  ensure_h5_loaded();  // memory follows the change below; before the lock (see ensure_h5_loaded)
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
   const auto existing = index_->get(id);
   if (!replacing && existing) throw Error("learnware " + id + " is already in the market at " + dir_.string());
@@ -340,7 +451,7 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
     package_placed = true;
     stage("append_h5");
     appended = append_to_market_h5(h5_path(), MarketAppend{id, packed, semantic_json},
-                                   [&] { stage("append_h5_commit"); });
+                                   [&](std::string_view step) { stage(step); });
     index_->transaction([&] {
       stage(replacing ? "index_update" : "index_insert");
       if (replacing) {
@@ -393,6 +504,7 @@ void MarketStore::update_status(std::string_view id, LearnwareStatus status, std
 }
 
 bool MarketStore::remove(std::string_view id) {
+  ensure_h5_loaded();  // before the lock (see ensure_h5_loaded)
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
   const auto record = index_->get(id);
   if (!record) return false;
@@ -435,6 +547,7 @@ fs::path MarketStore::package_path(std::string_view id) const {
 }
 
 std::optional<std::string> MarketStore::semantic_json(std::string_view id) const {
+  ensure_h5_loaded();
   const auto it = semantic_.find(std::string(id));
   if (it == semantic_.end()) return std::nullopt;
   return it->second;
@@ -470,6 +583,7 @@ void MarketStore::rewrite_h5(std::map<std::string, SpecPack> packs, std::map<std
   packs_ = std::move(snapshot.packs);
   semantic_ = std::move(snapshot.semantic_json_by_id);
   dead_members_ = 0;
+  h5_loading_->loaded.store(true, std::memory_order_release);
 }
 
 void MarketStore::rebuild(const RederiveLearnware& derive) {
@@ -504,10 +618,15 @@ void MarketStore::rebuild(const RederiveLearnware& derive) {
       throw Error("rebuild: learnware " + record.id +
                   ": market.h5 held no semantic spec for it, so the rebuild callback must provide one");
     }
-    if (keys != record.spec_keys) {
-      record.spec_keys = keys;
-      changed_rows.push_back(record);
+    bool changed = keys != record.spec_keys;
+    record.spec_keys = keys;
+    if (derived.invalid_reason && record.status != LearnwareStatus::invalid) {
+      record.status = LearnwareStatus::invalid;
+      record.status_reason = *derived.invalid_reason;
+      record.updated_at = utc_now_iso8601();
+      changed = true;
     }
+    if (changed) changed_rows.push_back(record);
   }
 
   // The index update commits only after the new file is in place; if the file

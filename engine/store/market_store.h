@@ -26,17 +26,20 @@
 // process (they coordinate through market.lock).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "engine/error.h"
 #include "engine/spec/rkme_table_spec.h"
 #include "engine/store/learnware_index.h"
 #include "engine/store/spec_pack.h"
@@ -47,14 +50,16 @@ namespace lwd {
 using SpecsByType = std::vector<std::pair<std::string, RKMETableSpec>>;
 
 // Test hook: before_stage(stage) runs before each step of a change; throwing
-// from it simulates a failure there. Stages, in order:
-//   add:           "copy_package", "append_h5", "append_h5_commit", "index_insert", "commit"
-//   update:        "copy_package", "append_h5", "append_h5_commit", "index_update", "commit"
+// from it simulates a failure there (and killing the process, a crash). Stages, in order:
+//   add:           "copy_package", "append_h5", "append_h5_open", "append_h5_rows",
+//                  "append_h5_commit", "append_h5_close", "index_insert", "commit"
+//   update:        the same with "index_update" for "index_insert"
 //   update_status: "index_update", "commit"
 //   remove:        "index_remove", "commit"
 //   rebuild:       "index_update", "write_h5", "commit"
 //   compact:       "write_h5"
-// ("append_h5_commit" falls between writing the h5 rows and committing them.)
+// (The "append_h5_*" stages fall inside the window where market.h5 is open for
+// writing: see append_to_market_h5.)
 struct StoreFaults {
   std::function<void(std::string_view stage)> before_stage;
 };
@@ -65,17 +70,37 @@ struct RederivedLearnware {
   // The semantic spec JSON; nullopt keeps the one market.h5 held (an error if
   // market.h5 was unreadable and so there is none).
   std::optional<std::string> semantic_json;
+  // Set when the package no longer passes what the market accepts (a spec
+  // beyond today's limits): the learnware becomes invalid with this reason
+  // (its specs_by_type hold only what passed). A status is never raised.
+  std::optional<std::string> invalid_reason;
 };
 using RederiveLearnware =
     std::function<RederivedLearnware(const LearnwareRecord& record, const std::filesystem::path& package_zip)>;
+
+// market.h5 cannot be read (missing, truncated, damaged, foreign) and could
+// not be recovered in place; the packages and the index are intact, so the
+// file can be re-derived from them (MarketStore::rebuild; Market::open does
+// it by itself). what() adds the advice to run `lwdock market rebuild`.
+class DamagedMarketFile : public Error {
+ public:
+  explicit DamagedMarketFile(const std::string& problem);
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::string problem_;
+};
 
 class MarketStore {
  public:
   // Makes a new market in `dir` (created if absent). Refuses a directory that
   // exists and is not empty.
   static MarketStore create(const std::filesystem::path& dir);
-  // Loads the index and market.h5 into memory. A missing or damaged market.h5
-  // is an error that says to run `lwdock market rebuild`.
+  // Loads the index and market.h5 into memory. Recovers by itself from what a
+  // process killed at any point of a change leaves (staging folders, package
+  // temporaries, uncommitted rows, market.h5 still marked as open for
+  // writing: the mark is cleared and the file rewritten from what reads, with
+  // a warning). A market.h5 that still does not read throws DamagedMarketFile.
   static MarketStore open(const std::filesystem::path& dir);
   // Like open(), but tolerates a missing or damaged market.h5 (packs start
   // empty); meant to be followed by rebuild().
@@ -86,6 +111,10 @@ class MarketStore {
   ~MarketStore();
 
   const std::filesystem::path& dir() const { return dir_; }
+  // Where packages are staged while they are checked (<dir>/staging): a
+  // process killed while it stages leaves its folder there, and the next
+  // open removes it (engine/io/locked_dir.h).
+  std::filesystem::path staging_dir() const { return dir_ / "staging"; }
 
   // Reserves a fresh id ("00000001", ...): larger than every id handed out
   // before, also after deletions and reopening; each call reserves another.
@@ -115,7 +144,12 @@ class MarketStore {
 
   // Every packed learnware, whatever its status (the search filters by status
   // through the index), by spec_pack_key(type, dim). Empty packs are absent.
-  const std::map<std::string, SpecPack>& packs() const { return packs_; }
+  // market.h5 is read on the first call of packs(), semantic_json(),
+  // dead_member_count() or a change, not by open(): commands that need only
+  // the learnware table (`market list`, `market show`) never read it. Safe to
+  // call from several threads at once. A file that fails to read then throws
+  // DamagedMarketFile.
+  const std::map<std::string, SpecPack>& packs() const;
   std::optional<std::string> semantic_json(std::string_view id) const;
 
   // Rewrites market.h5 from scratch (atomically): for every learnware in the
@@ -127,11 +161,15 @@ class MarketStore {
   void rebuild(const RederiveLearnware& derive);
   // Rewrites market.h5 from the live learnwares only, dropping dead rows.
   void compact();
-  // Re-reads index and market.h5 (to see another process's changes).
+  // Re-reads index and market.h5 (to see another process's changes),
+  // recovering market.h5 as open() does.
   void reload();
 
   // Members stored in market.h5 that no live learnware uses any more.
-  std::int64_t dead_member_count() const { return dead_members_; }
+  std::int64_t dead_member_count() const {
+    ensure_h5_loaded();
+    return dead_members_;
+  }
 
   void set_faults(StoreFaults faults) { faults_ = std::move(faults); }
 
@@ -143,11 +181,27 @@ class MarketStore {
   std::filesystem::path packages_dir() const { return dir_ / "packages"; }
 
   void stage(std::string_view name) const;
-  // Loads index + market.h5; with tolerate_bad_h5, a bad file gives empty packs.
+  // Loads index + market.h5; with tolerate_bad_h5, a bad file gives empty
+  // packs, without it a bad file throws DamagedMarketFile.
   void load(bool tolerate_bad_h5);
+  // The two halves of load(): the learnware table, then market.h5's packs and
+  // semantic specs, of which only what the loaded table names is kept.
+  void load_records();
+  void load_h5(bool tolerate_bad_h5);
+  // Reads market.h5 (under the shared lock) unless it is in memory already.
+  // Never call it while holding a MarketLock: flock locks are per open file,
+  // so a second lock in the same process waits for the first.
+  void ensure_h5_loaded() const;
+  // Under the exclusive lock, after load() found market.h5 unreadable:
+  // clears the open-for-writing mark of a dead writer and rewrites the file
+  // from what reads. Throws DamagedMarketFile if it still does not read.
+  void recover_h5(const DamagedMarketFile& damage);
   // Removes temporary files and packages the index does not reference, if no
   // other writer holds the lock right now.
   void sweep_stray_files() const;
+  // Whether anything in the directory may be debris: a file in packages/ that
+  // the loaded table does not name, a market.h5 temporary, a staging folder.
+  bool may_hold_stray_files() const;
   void store_learnware(const LearnwareRecord& record, const std::filesystem::path& package_zip,
                        const SpecsByType& specs_by_type, const std::string& semantic_json, bool replacing);
   void rewrite_h5(std::map<std::string, SpecPack> packs, std::map<std::string, std::string> semantic);
@@ -159,6 +213,13 @@ class MarketStore {
   std::map<std::string, SpecPack> packs_;
   std::map<std::string, std::string> semantic_;
   std::int64_t dead_members_ = 0;
+  // Whether packs_, semantic_ and dead_members_ hold market.h5 yet; the mutex
+  // makes the first read safe when several searching threads ask at once.
+  struct H5Loading {
+    std::mutex mutex;
+    std::atomic<bool> loaded{false};
+  };
+  std::unique_ptr<H5Loading> h5_loading_ = std::make_unique<H5Loading>();
   StoreFaults faults_;
 };
 

@@ -71,6 +71,43 @@ RKMETableSpec SpecPack::spec(std::int64_t m) const {
                        gamma[static_cast<std::size_t>(m)], num_points[static_cast<std::size_t>(m)]);
 }
 
+std::optional<std::string> SpecPack::member_problem(std::int64_t m) const {
+  const auto i = static_cast<std::size_t>(m);
+  if (!(gamma[i] > 0.0) || !std::isfinite(gamma[i])) return std::string("a bad gamma");
+  if (!std::isfinite(self_inner[i])) return std::string("a non-finite self product");
+  const auto z_rows = member_z(m);
+  for (std::int64_t k = 0; k < z_rows.rows * dim; ++k)
+    if (!std::isfinite(z_rows.data[k])) return std::string("a non-finite value in z");
+  for (double v : member_beta(m))
+    if (!std::isfinite(v)) return std::string("a non-finite value in beta");
+  return std::nullopt;
+}
+
+std::vector<std::string> SpecPack::drop_bad_members() {
+  std::vector<std::string> dropped;
+  SpecPack kept;
+  kept.type = type;
+  kept.dim = dim;
+  for (std::int64_t m = 0; m < count(); ++m) {
+    const auto i = static_cast<std::size_t>(m);
+    if (auto problem = member_problem(m)) {
+      dropped.push_back(ids[i] + ": " + *problem);
+      continue;
+    }
+    const auto z_rows = member_z(m);
+    const auto b = member_beta(m);
+    kept.ids.push_back(ids[i]);
+    kept.z.insert(kept.z.end(), z_rows.data, z_rows.data + z_rows.rows * dim);
+    kept.beta.insert(kept.beta.end(), b.begin(), b.end());
+    kept.offsets.push_back(kept.offsets.back() + z_rows.rows);
+    kept.gamma.push_back(gamma[i]);
+    kept.self_inner.push_back(self_inner[i]);
+    kept.num_points.push_back(num_points[i]);
+  }
+  if (!dropped.empty()) *this = std::move(kept);
+  return dropped;
+}
+
 void SpecPack::validate() const {
   const std::string where = "spec pack " + spec_pack_key(type, dim) + ": ";
   const auto n = ids.size();
@@ -80,17 +117,15 @@ void SpecPack::validate() const {
   if (offsets.front() != 0) throw Error(where + "offsets must start at 0");
   for (std::size_t m = 0; m < n; ++m) {
     if (offsets[m + 1] <= offsets[m]) throw Error(where + "member " + ids[m] + " has no rows");
-    if (!(gamma[m] > 0.0) || !std::isfinite(gamma[m])) throw Error(where + "member " + ids[m] + " has a bad gamma");
-    if (!std::isfinite(self_inner[m])) throw Error(where + "member " + ids[m] + " has a non-finite self product");
   }
   const auto rows = static_cast<std::size_t>(offsets.back());
   if (beta.size() != rows || z.size() != rows * static_cast<std::size_t>(dim)) {
     throw Error(where + "z/beta sizes do not match the offsets");
   }
-  for (double v : z)
-    if (!std::isfinite(v)) throw Error(where + "non-finite value in z");
-  for (double v : beta)
-    if (!std::isfinite(v)) throw Error(where + "non-finite value in beta");
+  for (std::size_t m = 0; m < n; ++m) {
+    if (auto problem = member_problem(static_cast<std::int64_t>(m)))
+      throw Error(where + "member " + ids[m] + " has " + *problem);
+  }
 }
 
 std::string spec_pack_key(std::string_view type, std::int64_t dim) {

@@ -43,10 +43,21 @@ struct SpecPack {
   std::optional<std::int64_t> find(std::string_view id) const;
   // Member m as a spec value (copies its rows).
   RKMETableSpec spec(std::int64_t m) const;
+  // Why member m cannot be used (a non-finite number in its rows, a gamma
+  // that is not finite and > 0, a non-finite self product), or nullopt.
+  std::optional<std::string> member_problem(std::int64_t m) const;
+  // Removes every member with a member_problem; returns "<id>: <problem>" for
+  // each. A reader keeps the rest of the pack usable this way.
+  std::vector<std::string> drop_bad_members();
   // Internal consistency: sizes agree, offsets non-decreasing, everything finite.
   // Throws lwd::Error naming what is wrong (used after loading from disk).
   void validate() const;
 };
+
+// The longest pack type the store takes: it names an HDF5 group (of
+// [A-Za-z0-9_], hdf5_spec_store.h), and the reference text encoder's escaped
+// name needs more than 64.
+inline constexpr std::size_t kMaxPackTypeLength = 255;
 
 // Key under which a spec is packed: "<type>/<dim>".
 std::string spec_pack_key(std::string_view type, std::int64_t dim);

@@ -8,6 +8,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/json_text.h"
 #include "engine/text/language_detector.h"
 
 namespace lwd {
@@ -28,7 +29,7 @@ void validate_language_codes(const std::vector<std::string>& codes, std::string_
     const std::string at = "field \"language\": language[" + std::to_string(i) + "]";
     if (code.empty() || code.size() > kMaxLanguageCodeLength ||
         !std::all_of(code.begin(), code.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; }))
-      fail(source, at + " = \"" + code + "\" is not a language code (lower-case letters and '-', e.g. \"en\", \"zh-cn\")");
+      fail(source, at + " = \"" + io::excerpt(code) + "\" is not a language code (lower-case letters and '-', e.g. \"en\", \"zh-cn\")");
     if (!seen.insert(code).second) fail(source, at + " = \"" + code + "\" is listed twice");
   }
 }
@@ -36,7 +37,7 @@ void validate_language_codes(const std::vector<std::string>& codes, std::string_
 void validate_encoder(const text::TextEncoderId& encoder, std::int64_t z_width, std::string_view source) {
   if (encoder.name.empty()) fail(source, "field \"encoder\": the encoder name is empty");
   if (encoder.dim != z_width)
-    fail(source, "field \"encoder\": encoder " + encoder.describe() + " writes vectors of width " +
+    fail(source, "field \"encoder\": encoder " + io::excerpt(encoder.describe(), 3 * io::kExcerptChars) + " writes vectors of width " +
                      std::to_string(encoder.dim) + " but z has width " + std::to_string(z_width));
 }
 
@@ -169,15 +170,15 @@ std::string RKMETextSpec::to_json_text() const {
 
 void RKMETextSpec::to_json(json& out) const { fill_json(*this, out); }
 
-RKMETextSpec RKMETextSpec::parse(std::string_view json_text, std::string_view source) {
+RKMETextSpec RKMETextSpec::parse(std::string_view json_text, std::string_view source, const io::JsonLimits& limits) {
   json in;
   try {
-    in = json::parse(json_text);
-  } catch (const json::exception&) {
+    in = io::parse_json(json_text, source, limits);
+  } catch (const io::JsonSyntaxError&) {
     // The table parser explains syntax errors best (NaN tokens, overflow...):
     // let it fail on the same text.
-    RKMETableSpec::parse(json_text, source);
-    fail(source, "invalid JSON");
+    RKMETableSpec::parse(json_text, source, limits);
+    throw;
   }
   return from_json(in, source);
 }
@@ -188,7 +189,7 @@ RKMETextSpec RKMETextSpec::from_json(const json& in, std::string_view source) {
   if (type == in.end()) fail(source, "missing field \"type\"");
   if (!type->is_string()) fail(source, std::string("field \"type\" must be a string, got ") + type->type_name());
   if (type->get_ref<const std::string&>() != kTypeName)
-    fail(source, "field \"type\" is \"" + type->get<std::string>() + "\", expected \"" + std::string(kTypeName) + "\"");
+    fail(source, "field \"type\" is \"" + io::excerpt(type->get_ref<const std::string&>()) + "\", expected \"" + std::string(kTypeName) + "\"");
 
   std::vector<std::string> language = read_language(in, source);
   validate_language_codes(language, source);

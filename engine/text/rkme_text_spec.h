@@ -90,7 +90,8 @@ class RKMETextSpec {
   void to_json(nlohmann::json& out) const;
   // Errors name `source` and the field (missing "language", wrong "type",
   // ragged z, encoder width != z width, invalid JSON...).
-  static RKMETextSpec parse(std::string_view json_text, std::string_view source = "<memory>");
+  static RKMETextSpec parse(std::string_view json_text, std::string_view source = "<memory>",
+                            const io::JsonLimits& limits = {});
   static RKMETextSpec from_json(const nlohmann::json& in, std::string_view source = "<memory>");
   void save(const std::filesystem::path& path) const;  // atomic
   static RKMETextSpec load(const std::filesystem::path& path);

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 
@@ -54,6 +56,9 @@ struct PackageParts {
   std::int64_t spec_width = 0;        // 0: same as d
   std::int64_t manifest_input_dim = 0;  // 0: same as d
   std::string semantic_json{};        // non-empty: used verbatim
+  // Non-empty: applied to the generated spec's JSON before it is written
+  // (e.g. to put out-of-range numbers in it).
+  std::function<void(nlohmann::json&)> edit_spec{};
   std::string process_script{};       // non-empty: a process model running this bash script
 };
 
@@ -87,8 +92,16 @@ inline fs::path make_package(const fs::path& dir, const PackageParts& parts) {
   const std::int64_t spec_width = parts.spec_width ? parts.spec_width : parts.d;
   kernels::RkmeOptions o;
   o.k = 20;
-  RKMETableSpec::generate(kernels::Context{.seed = parts.seed}, blob(300, spec_width, parts.centre, parts.seed), o)
-      .save(work / "rkme.json");
+  const RKMETableSpec spec =
+      RKMETableSpec::generate(kernels::Context{.seed = parts.seed}, blob(300, spec_width, parts.centre, parts.seed), o);
+  if (parts.edit_spec) {
+    nlohmann::json j;
+    spec.to_json(j);
+    parts.edit_spec(j);
+    io::write_text_file_atomically(work / "rkme.json", j.dump());
+  } else {
+    spec.save(work / "rkme.json");
+  }
   manifest.stat_specs.push_back({std::string(RKMETableSpec::kTypeName), "rkme.json"});
   files["rkme.json"] = work / "rkme.json";
 

@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
+#include <nlohmann/json.hpp>
 
 #include "engine/error.h"
 #include "engine/kinds/table_kind.h"
+#include "engine/kinds/spec_kinds.h"
 #include "engine/market/market.h"
+#include "engine/warning.h"
 #include "tests/market/market_fixture.h"
 
 namespace {
@@ -157,12 +161,21 @@ TEST_F(MarketTest, ReopeningAndRebuildingGiveTheSameSearchResults) {
   request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 2.0, 5)));
   const auto before = Market::open(dir).search(request);
   std::filesystem::remove(dir / "market.h5");
-  EXPECT_THROW(Market::open(dir), lwd::Error);
+  // The packages are the truth: opening re-derives a missing market.h5 from
+  // them by itself, with a warning, as `market rebuild` does.
+  std::vector<std::string> warnings;
+  lwd::set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
+  const auto reopened = Market::open(dir).search(request);
+  lwd::set_warning_handler({});
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("rebuilding it from the packages"), std::string::npos) << warnings[0];
   const auto after = Market::rebuild(dir).search(request);
-  ASSERT_EQ(before.stat.singles.size(), after.stat.singles.size());
-  for (std::size_t i = 0; i < before.stat.singles.size(); ++i) {
-    EXPECT_EQ(before.stat.singles[i].id, after.stat.singles[i].id);
-    EXPECT_DOUBLE_EQ(before.stat.singles[i].mmd2, after.stat.singles[i].mmd2);
+  for (const auto* other : {&reopened, &after}) {
+    ASSERT_EQ(before.stat.singles.size(), other->stat.singles.size());
+    for (std::size_t i = 0; i < before.stat.singles.size(); ++i) {
+      EXPECT_EQ(before.stat.singles[i].id, other->stat.singles[i].id);
+      EXPECT_DOUBLE_EQ(before.stat.singles[i].mmd2, other->stat.singles[i].mmd2);
+    }
   }
 }
 
@@ -175,6 +188,109 @@ TEST_F(MarketTest, UpdateReplacesThePackageAndChecksItAgain) {
   EXPECT_EQ(updated.status, LearnwareStatus::usable) << updated.reason;
   EXPECT_EQ(market.get(a.id)->name, "v2");
   EXPECT_THROW(market.update("99999999", package({.name = "v3"})), lwd::Error);
+}
+
+// One upload used to brick a market: a spec with finite but huge numbers was
+// stored (as not usable) and its overflowing self product then failed every
+// list, search, add, delete and rebuild. Now it is refused (invalid, spec not
+// stored) and the market keeps working.
+TEST_F(MarketTest, ASpecWithHugeNumbersIsInvalidAndTheMarketKeepsWorking) {
+  Market market = Market::create(dir);
+  const auto good = market.add(package({.name = "good"}));
+  ASSERT_EQ(good.status, LearnwareStatus::usable) << good.reason;
+  struct Bad {
+    std::string name;
+    std::function<void(nlohmann::json&)> edit;
+    std::string says;
+  };
+  const std::vector<Bad> bad = {
+      {"z", [](nlohmann::json& j) { j["z"][0][0] = 1e200; }, "|z| <= 1e+15"},
+      {"beta", [](nlohmann::json& j) { j["beta"][0] = 1e300; }, "|beta| <= 1e+06"},
+      {"gamma", [](nlohmann::json& j) { j["gamma"] = 1e300; }, "\"gamma\" = 1e+300"},
+  };
+  for (const auto& b : bad) {
+    SCOPED_TRACE(b.name);
+    const auto r = market.add(package({.seed = 3, .name = "bad_" + b.name, .edit_spec = b.edit}));
+    EXPECT_EQ(r.status, LearnwareStatus::invalid);
+    EXPECT_NE(r.reason.find(b.says), std::string::npos) << r.reason;
+    EXPECT_TRUE(market.get(r.id)->spec_keys.empty()) << "an out-of-range spec was stored";
+  }
+  // Everything still works, in this process and after reopening.
+  Market reopened = Market::open(dir);
+  EXPECT_EQ(reopened.list().size(), 4u);
+  lwd::SearchRequest request;
+  request.spec = lwd::load_stat_spec(packages / "good.parts" / "rkme.json");
+  ASSERT_FALSE(reopened.search(request).stat.singles.empty());
+  EXPECT_EQ(reopened.search(request).stat.singles.front().id, good.id);
+  const auto another = reopened.add(package({.seed = 4, .name = "another"}));
+  EXPECT_EQ(another.status, LearnwareStatus::usable) << another.reason;
+  EXPECT_TRUE(reopened.remove("00000002"));
+  reopened.rebuild_packs();
+  EXPECT_EQ(Market::open(dir).list().size(), 4u);
+}
+
+TEST_F(MarketTest, AnAbsurdSemanticDimensionIsInvalidNamingTheFileAndField) {
+  Market market = Market::create(dir);
+  const std::string semantic = lwd::testing_market::table_regression_semantic(3, "absurd").to_json_text();
+  for (const std::string dim : {"1e30", "1e400", "18446744073709551615", "4000000000000000000", "200000"}) {
+    SCOPED_TRACE(dim);
+    std::string text = semantic;
+    const auto at = text.find("\"Dimension\": 3");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, std::string("\"Dimension\": 3").size(), "\"Dimension\": " + dim);
+    const auto r = market.add(package({.name = "absurd", .semantic_json = text}));
+    EXPECT_EQ(r.status, LearnwareStatus::invalid);
+    EXPECT_NE(r.reason.find("semantic.json"), std::string::npos) << r.reason;
+    EXPECT_NE(r.reason.find(dim == "1e400" ? "1e400" : "Input.Dimension"), std::string::npos) << r.reason;
+    EXPECT_EQ(r.reason.find("json.exception"), std::string::npos) << r.reason;
+  }
+}
+
+TEST_F(MarketTest, SpecsStoredUnderWiderLimitsAreLeftOutOfSearchAndRebuildMarksThemInvalid) {
+  lwd::MarketLimits wide;
+  wide.spec.max_abs_z = 1e200;
+  const auto edit = [](nlohmann::json& j) {
+    for (auto& row : j["z"])
+      for (auto& v : row) v = v.get<double>() * 1e140;
+  };
+  std::string wide_id;
+  {
+    Market market = Market::create(dir, {}, wide);
+    market.add(package({.name = "good"}));
+    const auto r = market.add(package({.seed = 5, .name = "wide", .edit_spec = edit}));
+    ASSERT_FALSE(market.get(r.id)->spec_keys.empty()) << r.reason;
+    wide_id = r.id;
+  }
+  std::vector<std::string> warnings;
+  lwd::set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
+  Market market = Market::open(dir);
+  lwd::SearchRequest request;
+  request.spec = lwd::load_stat_spec(packages / "good.parts" / "rkme.json");
+  const auto response = market.search(request);
+  lwd::set_warning_handler({});
+  for (const auto& single : response.stat.singles) EXPECT_NE(single.id, wide_id);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("learnware " + wide_id), std::string::npos) << warnings[0];
+
+  market.rebuild_packs();
+  EXPECT_EQ(market.get(wide_id)->status, LearnwareStatus::invalid);
+  EXPECT_NE(market.get(wide_id)->status_reason.find("|z| <= 1e+15"), std::string::npos);
+  EXPECT_TRUE(market.get(wide_id)->spec_keys.empty());
+}
+
+TEST_F(MarketTest, AUserSpecBeyondTheLimitsIsRefusedBeforeTheSearch) {
+  Market market = Market::create(dir);
+  market.add(package({.name = "good"}));
+  lwd::SearchRequest request;
+  lwd::kernels::Matrix<double> z(10'001, 3);
+  request.spec = lwd::stat_spec(lwd::RKMETableSpec(z, std::vector<double>(10'001, 1e-4), 0.1, 20'000));
+  try {
+    market.search(request);
+    FAIL() << "searched";
+  } catch (const lwd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("K = 10001 points, more than the limit of 10000"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

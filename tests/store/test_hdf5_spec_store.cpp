@@ -258,7 +258,9 @@ TEST(MarketH5, AFailureBeforeTheCommitLeavesThePreviousStateReadable) {
   write_market_h5(path, snapshot);
   MarketAppend entry = append_of("00000009", 6, 3, 99);
   entry.specs.push_back(pack_spec(kTable, make_spec(3, 13, 5)));  // and a new pack
-  EXPECT_THROW(append_to_market_h5(path, entry, [] { throw Error("injected crash"); }), Error);
+  EXPECT_THROW(append_to_market_h5(path, entry, [](std::string_view step) {
+    if (step == "append_h5_commit") throw Error("injected crash");
+  }), Error);
   // The rows are in the file but past the committed counts: not visible.
   const auto back = read_market_h5(path);
   expect_same_snapshot(back, snapshot);

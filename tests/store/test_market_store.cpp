@@ -1,14 +1,21 @@
 #include "engine/store/market_store.h"
 
 #include <gtest/gtest.h>
+#include <hdf5.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <atomic>
 #include <set>
 #include <thread>
 
 #include "engine/error.h"
+#include "engine/io/locked_dir.h"
 #include "engine/store/hdf5_spec_store.h"
+#include "engine/warning.h"
 #include "store/store_test_support.h"
 
 namespace lwd {
@@ -258,7 +265,9 @@ TEST_F(MarketStoreTest, CrashDebrisIsIgnoredAndSweptOnOpen) {
   uncommitted.id = "00000003";
   uncommitted.specs.push_back(pack_spec(kTable, make_spec(4, 4, 33)));
   uncommitted.semantic_json = "{}";
-  EXPECT_THROW(append_to_market_h5(market_dir() / "market.h5", uncommitted, [] { throw Error("killed"); }), Error);
+  EXPECT_THROW(append_to_market_h5(market_dir() / "market.h5", uncommitted, [](std::string_view step) {
+    if (step == "append_h5_commit") throw Error("killed");
+  }), Error);
   MarketAppend orphan = uncommitted;
   orphan.id = "00000004";
   orphan.specs.push_back(pack_spec(kTable, make_spec(2, 11, 44)));
@@ -444,6 +453,115 @@ TEST_F(MarketStoreTest, RebuildKeepsSemanticSpecsItCanStillReadAndFailsCleanly) 
     return RederivedLearnware{{{kTable, pack.spec(*pack.find(record.id))}}, std::nullopt};
   });
   expect_same(observe(MarketStore::open(market_dir())), before);
+}
+
+// A member whose numbers are bad, already on disk (written before the store
+// checked them): the market opens, lists, adds, deletes and rebuilds; only
+// that member is left out, with a warning.
+TEST_F(MarketStoreTest, ABadMemberOnDiskIsLeftOutWithAWarningAndTheMarketKeepsWorking) {
+  {
+    auto store = make_market();
+    // A newer member for 00000001 with an overflowing self product, as an
+    // old version stored a spec with Z entries of 1e200.
+    MarketAppend bad;
+    bad.id = "00000001";
+    bad.specs.push_back(pack_spec(kTable, make_spec(3, 4, 5)));
+    bad.specs.back().z.assign(bad.specs.back().z.size(), 1e200);
+    bad.specs.back().self_inner = std::numeric_limits<double>::infinity();
+    append_to_market_h5(market_dir() / "market.h5", bad);
+  }
+  std::vector<std::string> warnings;
+  set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
+  auto store = MarketStore::open(market_dir());
+  set_warning_handler({});
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("00000001: a non-finite self product"), std::string::npos) << warnings[0];
+  EXPECT_EQ(store.list().size(), 2u);
+  // The bad member superseded the good one: 00000001 has no spec left (its
+  // old member must not come back), 00000002 is intact.
+  EXPECT_EQ(store.packs().count("RKMETableSpecification/4"), 0u);
+  EXPECT_EQ(store.packs().at("RKMETableSpecification/6").count(), 1);
+
+  add(store, make_submission(scratch_, store.next_id(), 3, 4));
+  EXPECT_TRUE(store.remove("00000002"));
+  store.rebuild([&](const LearnwareRecord& record, const fs::path&) {
+    return RederivedLearnware{{{kTable, make_spec(3, 4, record.id == "00000001" ? 1 : 3)}}, std::nullopt, std::nullopt};
+  });
+  set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
+  auto reopened = MarketStore::open(market_dir());
+  set_warning_handler({});
+  EXPECT_EQ(warnings.size(), 1u) << "the rebuild left the bad member behind";
+  EXPECT_EQ(reopened.list().size(), 2u);
+  EXPECT_EQ(reopened.packs().at("RKMETableSpecification/4").count(), 2);
+}
+
+TEST_F(MarketStoreTest, ASpecWhoseSelfProductOverflowsIsNeverStored) {
+  auto store = make_market();
+  const auto before = observe(store);
+  auto s = make_submission(scratch_, store.next_id(), 9, 4);
+  std::vector<double> z(s.specs[0].second.z().values().size(), 1e200);
+  s.specs[0].second = RKMETableSpec(kernels::Matrix<double>(s.specs[0].second.size(), 4, std::move(z)),
+                                    s.specs[0].second.beta(), 0.1, 10);
+  try {
+    add(store, s);
+    FAIL() << "stored";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite self product"), std::string::npos) << e.what();
+  }
+  expect_same(observe(MarketStore::open(market_dir())), before);
+}
+
+TEST_F(MarketStoreTest, AWriterKilledWithMarketH5OpenIsRecoveredByTheNextOpen) {
+  Observed before;
+  {
+    auto store = make_market();
+    before = observe(store);
+  }
+  // What a kill -9 inside the HDF5 write window leaves: the file still marked
+  // as open for writing (HDF5 1.10 then refuses every open).
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    H5Fopen((market_dir() / "market.h5").c_str(), H5F_ACC_RDWR, fapl);
+    ::raise(SIGKILL);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  H5Pclose(fapl);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_THROW(read_market_h5(market_dir() / "market.h5"), Error) << "the kill left no mark to recover from";
+
+  std::vector<std::string> warnings;
+  set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
+  auto store = MarketStore::open(market_dir());
+  set_warning_handler({});
+  expect_same(observe(store), before);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("left open for writing"), std::string::npos) << warnings[0];
+  add(store, make_submission(scratch_, store.next_id(), 5, 6));
+  EXPECT_EQ(MarketStore::open(market_dir()).list().size(), 3u);
+}
+
+TEST_F(MarketStoreTest, StagingFoldersOfDeadProcessesAreRemovedOnOpen) {
+  { auto store = make_market(); }
+  const fs::path staging = market_dir() / "staging";
+  fs::create_directories(staging);
+  // A live one (ours, locked) stays; an abandoned one (its owner died) goes.
+  const io::LockedDirectory live = io::make_locked_directory(staging, "lwd-package-");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const io::LockedDirectory dead = io::make_locked_directory(staging, "lwd-package-");
+    test::write_bytes(dead.path / "model.json", std::string(1000, 'x'));
+    ::raise(SIGKILL);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_EQ(file_names(staging).size(), 2u);
+  auto store = MarketStore::open(market_dir());
+  EXPECT_EQ(file_names(staging), (std::set<std::string>{live.path.filename().string()}));
+  fs::remove_all(live.path);
+  ::close(live.fd);
 }
 
 TEST_F(MarketStoreTest, ReadersOpeningDuringWritesSeeOnlyWholeLearnwares) {
