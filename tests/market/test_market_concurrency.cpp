@@ -206,6 +206,40 @@ TEST(MarketConcurrency, SearchesDuringAddsUpdatesAndRemovesEachSeeTheMarketAfter
   EXPECT_GT(searches.load(), 4 * 3);
   for (std::size_t q = 0; q < queries.size(); ++q)
     EXPECT_TRUE(same_answer(market.search(queries[q]), expected[changes.size()][q]));
+
+// Opening a market reads only the learnware table; market.h5 is read by the
+// first search that needs it. Several threads searching a freshly opened
+// market at once must all get the serial answer.
+TEST(MarketConcurrency, FirstSearchesOfAnOpenedMarketOnSeveralThreadsGetTheSerialAnswer) {
+  TempDir tmp;
+  const auto packages = tmp.path() / "pkgs";
+  std::filesystem::create_directories(packages);
+  {
+    Market market = Market::create(tmp.path() / "market");
+    for (int i = 0; i < 5; ++i) {
+      market.add(make_package(packages, PackageParts{.centre = 0.5 * i, .seed = 500u + static_cast<unsigned>(i),
+                                                     .name = "lw" + std::to_string(i)}));
+    }
+  }
+  SearchRequest request;
+  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(lwd::kernels::Context{.seed = 3}, blob(200, 3, 1.1, 90),
+                                                             lwd::kernels::RkmeOptions{.k = 10}));
+  request.options.max_search_num = 3;
+  const SearchResponse expected = Market::open(tmp.path() / "market").search(request);
+  ASSERT_FALSE(expected.stat.singles.empty());
+
+  for (int round = 0; round < 5; ++round) {
+    const Market market = Market::open(tmp.path() / "market");
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        if (!same_answer(market.search(request), expected)) failures.fetch_add(1);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(failures.load(), 0) << "round " << round;
+  }
 }
 
 }  // namespace

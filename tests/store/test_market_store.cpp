@@ -473,6 +473,7 @@ TEST_F(MarketStoreTest, ABadMemberOnDiskIsLeftOutWithAWarningAndTheMarketKeepsWo
   std::vector<std::string> warnings;
   set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
   auto store = MarketStore::open(market_dir());
+  store.packs();  // market.h5 is read on first use
   set_warning_handler({});
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("00000001: a non-finite self product"), std::string::npos) << warnings[0];
@@ -489,6 +490,7 @@ TEST_F(MarketStoreTest, ABadMemberOnDiskIsLeftOutWithAWarningAndTheMarketKeepsWo
   });
   set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
   auto reopened = MarketStore::open(market_dir());
+  reopened.packs();
   set_warning_handler({});
   EXPECT_EQ(warnings.size(), 1u) << "the rebuild left the bad member behind";
   EXPECT_EQ(reopened.list().size(), 2u);
