@@ -25,6 +25,11 @@ namespace fs = std::filesystem;
 
 constexpr mode_t kStagedFileMode = 0644;
 constexpr mode_t kStagedCommandMode = 0755;
+// Staged folders are readable by everyone, like the files in them: when the
+// dock runs as root, a process model runs as the sandbox's unprivileged uid
+// and reads its package through them (engine/model/sandbox.h). The staged
+// files are the package's, which the market keeps world-readable anyway.
+constexpr mode_t kStagedFolderMode = 0755;
 // 1980-01-01 00:00:00 in MS-DOS date/time encoding, the earliest a zip can
 // hold: a fixed stamp keeps builds reproducible and independent of the time zone.
 constexpr zip_uint16_t kFixedDosDate = (0 << 9) | (1 << 5) | 1;
@@ -331,7 +336,7 @@ void create_parent_folders(const fs::path& root, const std::string& name, const 
   for (auto it = relative.begin(); it != relative.end(); ++it) {
     if (std::next(it) == relative.end()) break;
     current /= *it;
-    if (::mkdir(current.c_str(), 0700) != 0 && errno != EEXIST) {
+    if (::mkdir(current.c_str(), kStagedFolderMode) != 0 && errno != EEXIST) {
       errors.fail("cannot create folder " + quoted(current) + ": " + errno_text(errno));
     }
   }
@@ -341,9 +346,14 @@ fs::path make_staging_directory(const fs::path& staging_parent, const PackageErr
   // Absolute, so the staged paths stay valid if the process changes directory.
   const fs::path parent = fs::absolute(staging_parent.empty() ? fs::temp_directory_path() : staging_parent);
   std::string pattern = (parent / "lwd-package-XXXXXX").string();
-  // mkdtemp creates the directory with mode 0700: only this user can see the staged files.
   if (::mkdtemp(pattern.data()) == nullptr) {
     errors.fail("cannot create a staging directory in " + quoted(parent) + ": " + errno_text(errno));
+  }
+  // mkdtemp makes it 0700; see kStagedFolderMode.
+  if (::chmod(pattern.c_str(), kStagedFolderMode) != 0) {
+    const int chmod_errno = errno;
+    ::rmdir(pattern.c_str());
+    errors.fail("cannot set the mode of the staging directory " + pattern + ": " + errno_text(chmod_errno));
   }
   return fs::path(pattern);
 }
@@ -537,7 +547,7 @@ StagedPackage StagedPackage::open(const fs::path& zip, const PackageLimits& limi
     }
     create_parent_folders(staged.root_, entry.name, errors);
     if (entry.is_directory) {
-      if (::mkdir(destination.c_str(), 0700) != 0 && errno != EEXIST) {
+      if (::mkdir(destination.c_str(), kStagedFolderMode) != 0 && errno != EEXIST) {
         errors.fail("cannot create folder " + quoted(destination) + ": " + errno_text(errno));
       }
       continue;
