@@ -46,6 +46,7 @@ struct MarketOptions {
   std::string owner;
   std::string status;
   bool json = false;
+  lwdock::SandboxOptions sandbox;
 };
 
 void run_create(const MarketOptions& o) {
@@ -54,7 +55,9 @@ void run_create(const MarketOptions& o) {
 }
 
 void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
+  const lwd::SandboxLimits sandbox = o.sandbox.resolve();
   lwd::Market market = lwd::Market::open(o.dir, ctx);
+  market.sandbox_limits() = sandbox;
   const lwd::AddResult r = market.add(o.package, o.owner);
   if (o.json) {
     std::printf("%s\n", lwd::to_json(r).dump().c_str());
@@ -65,7 +68,9 @@ void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
 }
 
 void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
+  const lwd::SandboxLimits sandbox = o.sandbox.resolve();
   lwd::Market market = lwd::Market::open(o.dir, ctx);
+  market.sandbox_limits() = sandbox;
   const lwd::AddResult r = market.update(o.id, o.package);
   if (o.json) {
     std::printf("%s\n", lwd::to_json(r).dump().c_str());
@@ -325,6 +330,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     cmd->add_option("package", o->package, "Learnware package (.zip)")->required();
     cmd->add_option("--owner", o->owner, "Who submits it");
     cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
+    lwdock::add_sandbox_options(cmd, o->sandbox);
     cmd->callback([o, &ctx] { run_add(*o, ctx); });
   }
   {
@@ -334,6 +340,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     cmd->add_option("id", o->id, "Learnware id")->required();
     cmd->add_option("package", o->package, "New learnware package (.zip)")->required();
     cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
+    lwdock::add_sandbox_options(cmd, o->sandbox);
     cmd->callback([o, &ctx] { run_update(*o, ctx); });
   }
   {

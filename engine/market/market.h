@@ -95,6 +95,10 @@ class Market {
   const MarketStore& store() const { return *store_; }
   const kernels::Context& context() const { return ctx_; }
   PackageLimits& package_limits() { return limits_; }
+  // How process models run when the checker probes them and when they are
+  // reused (engine/model/sandbox.h); set before adding or loading learnwares.
+  SandboxLimits& sandbox_limits() { return sandbox_; }
+  const SandboxLimits& sandbox_limits() const { return sandbox_; }
 
  private:
   Market(std::unique_ptr<MarketStore> store, kernels::Context ctx);
@@ -128,6 +132,7 @@ class Market {
   std::unique_ptr<MarketStore> store_;
   kernels::Context ctx_;
   PackageLimits limits_;
+  SandboxLimits sandbox_;
   std::unique_ptr<SearchState> state_;  // mutable through the pointer: built lazily by const searches
   // Products of kinds searched pair by pair (image specs: NNGP evaluations,
   // tens of ms each) are memoised across searches, <m, m> per learnware and
