@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -305,10 +306,6 @@ void send_report(int fd, const Report& report) {
   ::_exit(126);
 }
 
-// fork(2) without glibc's fork handlers, whose locks may have been held by
-// another thread of the dock when the sandbox was cloned.
-pid_t raw_fork() { return static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0)); }
-
 void reset_signals() {
   struct sigaction action {};
   action.sa_handler = SIG_DFL;
@@ -401,6 +398,8 @@ bool apply_mount(const MountStep& step) {
   fail_setup(report, Step::kExec);
 }
 
+int start_program(void* plan) { run_program(*static_cast<const ChildPlan*>(plan)); }
+
 // pid 1 of the new namespaces: builds the filesystem, starts the program,
 // reaps whatever is orphaned, and ends with the program -- at which point
 // the kernel kills every process left in the namespace.
@@ -451,9 +450,17 @@ bool apply_mount(const MountStep& step) {
   if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
     fail_setup(report, Step::kReadOnlyRoot);
 
-  const pid_t program = raw_fork();
+  // The program starts as a vfork-style child on a stack of its own: sharing
+  // init's memory until it execs spares a second copy of the dock's page
+  // tables (init suspends meanwhile, so nothing races on that memory).
+  constexpr std::size_t kProgramStackBytes = 256 << 10;
+  void* stack = ::mmap(nullptr, kProgramStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                       -1, 0);
+  if (stack == MAP_FAILED) fail_setup(report, Step::kStartProgram);
+  const pid_t program = ::clone(start_program, static_cast<char*>(stack) + kProgramStackBytes,
+                                CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildPlan*>(&plan));
   if (program < 0) fail_setup(report, Step::kStartProgram);
-  if (program == 0) run_program(plan);
+  ::munmap(stack, kProgramStackBytes);
   ::close(plan.stdin_fd);
   ::close(plan.stdout_fd);
   ::close(plan.stderr_fd);
