@@ -12,6 +12,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/model/sandbox.h"
 #include "kernels/context.h"
 
 namespace lwd {
@@ -74,6 +75,66 @@ inline void check_output_path(const std::filesystem::path& path) {
   if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
     throw lwd::Error(path.string() + ": cannot write: directory " + dir.string() + " does not exist");
   if (std::filesystem::is_directory(path, ec)) throw lwd::Error(path.string() + ": cannot write: it is a directory");
+}
+
+// The --model-* options of the commands that run process models (market add,
+// market update, reuse): the dock's limits on each model run
+// (engine/model/sandbox.h), defaulting to SandboxLimits' defaults.
+struct SandboxOptions {
+  lwd::SandboxLimits limits;
+  std::uint64_t memory_mib = limits.address_space_bytes >> 20;
+  std::uint64_t file_size_mib = limits.file_size_bytes >> 20;
+  std::uint64_t scratch_mib = limits.scratch_bytes >> 20;
+
+  // The limits the options give; a value the engine refuses is a usage error.
+  lwd::SandboxLimits resolve() const {
+    lwd::SandboxLimits out = limits;
+    out.address_space_bytes = memory_mib << 20;
+    out.file_size_bytes = file_size_mib << 20;
+    out.scratch_bytes = scratch_mib << 20;
+    try {
+      lwd::validate_sandbox_limits(out);
+    } catch (const lwd::Error& e) {
+      throw CLI::ValidationError("--model-*", e.what());
+    }
+    return out;
+  }
+};
+
+inline void add_sandbox_options(CLI::App* cmd, SandboxOptions& o) {
+  const std::string group = "Model sandbox (process models; see docs/DESIGN.md, Model sandbox)";
+  cmd->add_option("--model-time-cap", o.limits.wall_seconds_cap,
+                  "Seconds a model run may take, whatever its package's timeout_seconds says")
+      ->capture_default_str()
+      ->check(finite_number_above(0, true))
+      ->group(group);
+  cmd->add_option("--model-cpu", o.limits.cpu_seconds, "CPU seconds per model process")
+      ->capture_default_str()
+      ->check(integer_at_least(1))
+      ->group(group);
+  cmd->add_option("--model-memory", o.memory_mib, "MiB of address space per model process")
+      ->capture_default_str()
+      ->check(integer_at_least(16))
+      ->group(group);
+  cmd->add_option("--model-processes", o.limits.processes, "Processes and threads of one model run")
+      ->capture_default_str()
+      ->check(integer_at_least(1))
+      ->group(group);
+  cmd->add_option("--model-open-files", o.limits.open_files, "Open files per model process")
+      ->capture_default_str()
+      ->check(integer_at_least(8))
+      ->group(group);
+  cmd->add_option("--model-file-size", o.file_size_mib, "MiB of the largest file a model may write")
+      ->capture_default_str()
+      ->check(integer_at_least(1))
+      ->group(group);
+  cmd->add_option("--model-scratch", o.scratch_mib, "MiB of the model's private /tmp (memory)")
+      ->capture_default_str()
+      ->check(integer_at_least(1))
+      ->group(group);
+  cmd->add_flag("--unsandboxed-models", o.limits.unsandboxed,
+                "Development only: run process models without the sandbox (they see your environment and files)")
+      ->group(group);
 }
 
 // The search and reuse methods every command enumerates: the engine's

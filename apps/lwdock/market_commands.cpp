@@ -53,6 +53,7 @@ struct MarketOptions {
   std::string status;
   bool json = false;
   lwd::MarketLimits limits;
+  lwdock::SandboxOptions sandbox;
 };
 
 // What a market accepts (lwd::SpecLimits; docs/DESIGN.md "Limits and crash
@@ -83,7 +84,9 @@ void run_create(const MarketOptions& o) {
 }
 
 void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
+  const lwd::SandboxLimits sandbox = o.sandbox.resolve();
   lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits);
+  market.sandbox_limits() = sandbox;
   const lwd::AddResult r = market.add(o.package, o.owner);
   if (o.json) {
     std::printf("%s\n", dump(lwd::to_json(r)).c_str());
@@ -94,7 +97,9 @@ void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
 }
 
 void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
+  const lwd::SandboxLimits sandbox = o.sandbox.resolve();
   lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits);
+  market.sandbox_limits() = sandbox;
   const lwd::AddResult r = market.update(o.id, o.package);
   if (o.json) {
     std::printf("%s\n", dump(lwd::to_json(r)).c_str());
@@ -364,6 +369,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     cmd->add_option("--owner", o->owner, "Who submits it");
     cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
     add_spec_limit_options(cmd, o->limits.spec);
+    lwdock::add_sandbox_options(cmd, o->sandbox);
     cmd->callback([o, &ctx] { run_add(*o, ctx); });
   }
   {
@@ -374,6 +380,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     cmd->add_option("package", o->package, "New learnware package (.zip)")->required();
     cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
     add_spec_limit_options(cmd, o->limits.spec);
+    lwdock::add_sandbox_options(cmd, o->sandbox);
     cmd->callback([o, &ctx] { run_update(*o, ctx); });
   }
   {

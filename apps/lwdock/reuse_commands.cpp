@@ -43,6 +43,7 @@ struct ReuseOptions {
   std::string output;
   std::uint64_t seed = 0;
   bool scores = false;
+  lwdock::SandboxOptions sandbox;
 };
 
 struct EvaluateOptions {
@@ -98,6 +99,7 @@ const lwd::ReuseMethodEntry& reuse_method(const std::string& name) {
 
 void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
   o.learnwares = split_ids(o.learnware_list);
+  const lwd::SandboxLimits sandbox = o.sandbox.resolve();
   const lwd::ReuseMethodEntry& method = reuse_method(o.method);
   const bool needs_labels = method.needs_labels;
   if (needs_labels && o.labeled.empty()) {
@@ -124,7 +126,8 @@ void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
   std::vector<double> labeled_y;
   if (needs_labels) split_labeled(lwd::io::read_numeric_csv(o.labeled).values, o.labeled, x.cols(), labeled_x, labeled_y);
 
-  const lwd::Market market = lwd::Market::open(o.market, ctx);
+  lwd::Market market = lwd::Market::open(o.market, ctx);
+  market.sandbox_limits() = sandbox;
   const std::vector<lwd::Learnware> learnwares = lwd::load_learnwares(market, o.learnwares);
   const lwd::TaskType learnware_task = learnwares.front().task();
   const std::int64_t learnware_outputs = learnwares.front().output_dim();
@@ -212,6 +215,7 @@ void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx) {
         ->capture_default_str()
         ->check(lwdock::unsigned_integer());
     cmd->add_flag("--scores", o->scores, "Classification: write one score column per class instead of the label");
+    lwdock::add_sandbox_options(cmd, o->sandbox);
     cmd->footer(lwdock::reuse_methods_help());
     cmd->callback([o, &ctx] { run_reuse(*o, ctx); });
   }

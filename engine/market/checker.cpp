@@ -92,7 +92,8 @@ CheckResult check_learnware(const kernels::Context& ctx, const StagedPackage& pa
   if (submission.stat_specs.empty()) return verdict(invalid, "no statistical specification");
 
   const SemanticSpec& semantic = *submission.semantic;
-  const ModelConfig& config = package.manifest().model;
+  ModelConfig config = package.manifest().model;
+  config.sandbox = options.sandbox;
   const std::string data = semantic.first("Data");
   const SpecKind& kind = spec_kind_for_data(data);
   const StatSpec* spec = submission.find(kind);

@@ -30,6 +30,7 @@
 
 #include "engine/kinds/spec_limits.h"
 #include "engine/kinds/stat_spec.h"
+#include "engine/model/sandbox.h"
 #include "engine/package/package.h"
 #include "engine/semantic/semantic_spec.h"
 #include "engine/spec/rkme_table_spec.h"
@@ -40,6 +41,7 @@ namespace lwd {
 struct CheckerOptions {
   std::int64_t probe_rows = 10;  // rows (documents, images) predicted
   std::uint64_t probe_seed = 20240229;
+  SandboxLimits sandbox;         // how the probe runs a process model (engine/model/sandbox.h)
 };
 
 // What a staged package holds once its files are read: what the checker looks

@@ -112,7 +112,9 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
                          const std::string& owner) {
   const StagedPackage package = stage_package(package_zip);
   const LoadedSubmission submission = load_submission(package, limits_.spec);
-  const CheckResult check = check_learnware(ctx_, package, submission);
+  CheckerOptions checker;
+  checker.sandbox = sandbox_;
+  const CheckResult check = check_learnware(ctx_, package, submission, checker);
 
   // Staging and checking (the slow part) ran without the lock; the change runs under it.
   std::unique_lock lock(*mutex_);

@@ -117,6 +117,10 @@ class Market {
   PackageLimits& package_limits() { return limits_.package; }
   SpecLimits& spec_limits() { return limits_.spec; }
   const MarketLimits& limits() const { return limits_; }
+  // How process models run when the checker probes them and when they are
+  // reused (engine/model/sandbox.h); set before adding or loading learnwares.
+  SandboxLimits& sandbox_limits() { return sandbox_; }
+  const SandboxLimits& sandbox_limits() const { return sandbox_; }
 
  private:
   Market(std::unique_ptr<MarketStore> store, kernels::Context ctx, MarketLimits limits);
@@ -156,6 +160,7 @@ class Market {
   std::unique_ptr<MarketStore> store_;
   kernels::Context ctx_;
   MarketLimits limits_;
+  SandboxLimits sandbox_;
   std::unique_ptr<SearchState> state_;  // mutable through the pointer: built lazily by const searches
   // Products of kinds searched pair by pair (image specs: NNGP evaluations,
   // tens of ms each) are memoised across searches, <m, m> per learnware and

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/model/sandbox.h"
 #include "kernels/matrix.h"
 
 namespace lwd {
@@ -37,6 +38,11 @@ struct ModelConfig {
   // root unless absolute. Its protocol is documented in process_model.h.
   std::vector<std::string> command;
   double timeout_seconds = 30.0;  // kind "process": wall-clock limit per predict call
+  // Not from the manifest: the dock's limits on running the model (kind
+  // "process"), which the caller sets from its own configuration (the
+  // checker from CheckerOptions, reuse from the Market). timeout_seconds is
+  // clamped to sandbox.wall_seconds_cap.
+  SandboxLimits sandbox;
 };
 
 class Model {

@@ -1,182 +1,37 @@
 #include "engine/model/process_model.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <chrono>
-#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <utility>
 
 #include "engine/error.h"
 #include "engine/model/package_paths.h"
-
-extern char** environ;
+#include "engine/model/sandbox.h"
 
 namespace lwd {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-constexpr std::string_view kRootVariable = "LWDOCK_PACKAGE_ROOT";
-
-std::string errno_text(int err) { return std::generic_category().message(err); }
-
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct Pipe {
-  UniqueFd read_end;
-  UniqueFd write_end;
-};
-
-// Close-on-exec, so a child spawned by another thread never inherits our ends.
-Pipe make_pipe(const std::string& context) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error(context + ": cannot create a pipe: " + errno_text(errno));
-  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
-void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-// A started child that leads its own process group. Whatever happens to the
-// call, the destructor kills the group and reaps the child: no zombies, no
-// orphans left running.
-class ChildProcess {
- public:
-  explicit ChildProcess(pid_t pid) : pid_(pid) {}
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-  ~ChildProcess() {
-    if (!reaped_) {
-      kill_group();
-      reap();
-    }
-  }
-
-  pid_t pid() const { return pid_; }
-
-  // The group id is the leader's pid, which cannot be reused before the
-  // leader is reaped, so this never hits an unrelated process.
-  void kill_group() const { ::kill(-pid_, SIGKILL); }
-
-  // True once the child has exited; it stays a zombie (WNOWAIT) until reap().
-  bool exited() const {
-    siginfo_t info{};
-    while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0)
-      if (errno != EINTR) return true;  // ECHILD: nothing left to wait for
-    return info.si_pid == pid_;
-  }
-
-  int reap() {
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-    return status;
-  }
-
- private:
-  pid_t pid_;
-  bool reaped_ = false;
-};
-
-// Writing to a pipe whose reader has gone raises SIGPIPE, which would kill the
-// dock. SIGPIPE from write() is sent to the writing thread, so blocking it in
-// this thread for the duration of the call and discarding any instance raised
-// meanwhile leaves the rest of the process untouched (write returns EPIPE).
-class SigpipeBlock {
- public:
-  SigpipeBlock() {
-    sigemptyset(&sigpipe_);
-    sigaddset(&sigpipe_, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &sigpipe_, &old_mask_);
-  }
-  SigpipeBlock(const SigpipeBlock&) = delete;
-  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
-  ~SigpipeBlock() {
-    if (!was_pending_) {
-      const timespec zero{0, 0};
-      while (sigtimedwait(&sigpipe_, nullptr, &zero) == SIGPIPE) {
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
-  }
-
- private:
-  sigset_t sigpipe_;
-  sigset_t old_mask_;
-  bool was_pending_ = false;
-};
-
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
-  if (fd >= 0) {
-    ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
-    return static_cast<int>(fd);
-  }
-#endif
-  return -1;  // old kernel: the caller falls back to waiting for end of output
-}
 
 // The request text, produced a chunk at a time so a large input never sits
 // in memory twice.
-class RequestWriter {
+class RequestWriter final : public SandboxInput {
  public:
   RequestWriter(kernels::ConstMatrixView<double> x) : x_(x) {
     text_ = "lwdock-predict v1 " + std::to_string(x.rows) + " " + std::to_string(x.cols) + "\n";
   }
 
-  bool done() const { return offset_ == text_.size() && next_row_ == x_.rows; }
-
   // Bytes not yet written; refilled from the next rows when drained.
-  std::string_view pending() {
+  std::string_view pending() override {
     if (offset_ == text_.size() && next_row_ < x_.rows) refill();
     return std::string_view(text_).substr(offset_);
   }
-  void consume(std::size_t n) { offset_ += n; }
+  void consume(std::size_t n) override { offset_ += n; }
 
  private:
   void refill() {
@@ -215,6 +70,11 @@ std::string stderr_note(const std::string& tail, bool truncated) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   if (text.empty()) return "";
   return std::string("; its stderr") + (truncated ? " (last 4 KiB)" : "") + ":\n" + text;
+}
+
+std::string number_text(double value) {
+  char text[32];
+  return std::string(text, std::to_chars(text, text + sizeof text, value).ptr);
 }
 
 std::string signal_text(int sig) {
@@ -283,9 +143,7 @@ bool is_executable_file(const fs::path& path) {
   return fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
 }
 
-fs::path find_in_path(const std::string& name) {
-  const char* path_env = std::getenv("PATH");
-  std::string_view dirs = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
+fs::path find_in_path(const std::string& name, std::string_view dirs) {
   while (true) {
     const auto colon = dirs.find(':');
     const auto dir = dirs.substr(0, colon);
@@ -296,6 +154,12 @@ fs::path find_in_path(const std::string& name) {
   }
 }
 
+std::string limit_note(const SandboxLimits& limits) {
+  if (limits.unsandboxed) return "";
+  return " (sandbox limits: " + std::to_string(limits.address_space_bytes >> 20) + " MiB of address space, " +
+         std::to_string(limits.processes) + " processes, " + std::to_string(limits.cpu_seconds) + " s of CPU)";
+}
+
 }  // namespace
 
 ProcessModel::ProcessModel(const ModelConfig& config, const fs::path& package_root)
@@ -303,7 +167,8 @@ ProcessModel::ProcessModel(const ModelConfig& config, const fs::path& package_ro
       task_(config.task),
       input_dim_(config.input_dim),
       output_dim_(config.output_dim),
-      timeout_seconds_(config.timeout_seconds) {
+      timeout_seconds_(config.timeout_seconds),
+      limits_(config.sandbox) {
   if (argv_.empty() || argv_.front().empty())
     throw Error("process model: the manifest gives no command (model.command must list the program and its arguments)");
   const std::string context = quote_command(argv_);
@@ -312,8 +177,10 @@ ProcessModel::ProcessModel(const ModelConfig& config, const fs::path& package_ro
   if (task_ == TaskType::kClassification && output_dim_ < 2)
     throw Error(context + ": a classifier needs output_dim >= 2 (one score column per class), got " +
                 std::to_string(output_dim_));
-  if (!(timeout_seconds_ > 0.0) || !std::isfinite(timeout_seconds_))
-    throw Error(context + ": timeout_seconds must be a positive number of seconds");
+  validate_sandbox_limits(limits_);
+  // Refuses what no clamp can fix (inf, nan, <= 0); a finite value above the
+  // dock's cap is clamped when the model runs.
+  sandbox_wall_seconds(timeout_seconds_, limits_, context);
 
   std::error_code ec;
   package_root_ = fs::absolute(package_root, ec).lexically_normal();
@@ -328,14 +195,25 @@ ProcessModel::ProcessModel(const ModelConfig& config, const fs::path& package_ro
   } else if (fs::exists(package_root_ / program, ec)) {
     executable_ = package_root_ / program;
   } else {
-    executable_ = find_in_path(argv_.front());
+    // A sandboxed model sees only the sandbox's PATH, so that is where a bare
+    // name is looked up; unsandboxed, the dock's own.
+    const char* dock_path = std::getenv("PATH");
+    const std::string_view dirs =
+        limits_.unsandboxed ? (dock_path != nullptr ? dock_path : kSandboxPath) : kSandboxPath;
+    executable_ = find_in_path(argv_.front(), dirs);
     if (executable_.empty())
       throw Error(context + ": command \"" + argv_.front() + "\" is neither a file in the package root (" +
-                  package_root_.string() + ") nor a program on PATH");
+                  package_root_.string() + ") nor a program on PATH (" + std::string(dirs) + ")");
   }
   if (!fs::exists(executable_, ec)) throw Error(context + ": command not found: " + executable_.string());
   if (!is_executable_file(executable_))
     throw Error(context + ": " + executable_.string() + " is not an executable file (is its execute bit set?)");
+  const auto inside = executable_.lexically_relative(package_root_);
+  const bool in_package = !inside.empty() && *inside.begin() != "..";
+  if (!limits_.unsandboxed && !in_package && !visible_in_sandbox(executable_))
+    throw Error(context + ": " + executable_.string() +
+                " is outside both the package and the system folders the model sandbox shows (/usr, /etc, /bin, "
+                "/lib...)");
 }
 
 kernels::Matrix<double> ProcessModel::predict(kernels::ConstMatrixView<double> x) const {
@@ -345,205 +223,37 @@ kernels::Matrix<double> ProcessModel::predict(kernels::ConstMatrixView<double> x
                 std::to_string(input_dim_));
   if (x.rows == 0) return kernels::Matrix<double>(0, output_dim_);
 
-  const auto deadline =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_seconds_));
+  SandboxCommand command;
+  command.executable = executable_;
+  command.argv = argv_;
+  command.package_root = package_root_;
+  command.timeout_seconds = timeout_seconds_;
+  command.context = context;
   const std::size_t output_cap =
       kOutputSlackBytes + static_cast<std::size_t>(x.rows) * static_cast<std::size_t>(output_dim_) * 64;
-
-  // Everything the child needs is prepared before it starts.
-  std::vector<char*> argv;
-  argv.reserve(argv_.size() + 1);
-  for (const auto& arg : argv_) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  const std::string root_assignment = std::string(kRootVariable) + "=" + package_root_.string();
-  std::vector<char*> envp;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    const std::string_view item(*entry);
-    if (item.size() > kRootVariable.size() && item.starts_with(kRootVariable) && item[kRootVariable.size()] == '=')
-      continue;
-    envp.push_back(*entry);
-  }
-  envp.push_back(const_cast<char*>(root_assignment.c_str()));
-  envp.push_back(nullptr);
-
-  Pipe input = make_pipe(context);
-  Pipe output = make_pipe(context);
-  Pipe errors = make_pipe(context);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attributes;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attributes);
-  posix_spawn_file_actions_adddup2(&actions, input.read_end.get(), STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, output.write_end.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, errors.write_end.get(), STDERR_FILENO);
-  posix_spawn_file_actions_addchdir_np(&actions, package_root_.c_str());
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  // Descriptors other libraries opened without close-on-exec stay with us.
-  posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1);
-#endif
-  // Own process group (so a timeout kills helpers too), no inherited signal
-  // mask (SigpipeBlock below must not leak into the child), default SIGPIPE.
-  sigset_t empty_mask;
-  sigset_t default_signals;
-  sigemptyset(&empty_mask);
-  sigemptyset(&default_signals);
-  sigaddset(&default_signals, SIGPIPE);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  posix_spawnattr_setsigmask(&attributes, &empty_mask);
-  posix_spawnattr_setsigdefault(&attributes, &default_signals);
-
-  pid_t pid = -1;
-  const int spawn_error = posix_spawn(&pid, executable_.c_str(), &actions, &attributes, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  if (spawn_error != 0) {
-    if (spawn_error == ENOENT)
-      throw Error(context + ": command not found: " + executable_.string() +
-                  " (or the interpreter named on its #! line is missing)");
-    if (spawn_error == EACCES) throw Error(context + ": permission denied running " + executable_.string());
-    if (spawn_error == ENOEXEC)
-      throw Error(context + ": " + executable_.string() +
-                  " is not a program the system can run (a script needs a #! line)");
-    throw Error(context + ": cannot start " + executable_.string() + ": " + errno_text(spawn_error));
-  }
-  ChildProcess child(pid);
-  input.read_end.reset();
-  output.write_end.reset();
-  errors.write_end.reset();
-  UniqueFd child_exit(open_pidfd(pid));
-
-  SigpipeBlock sigpipe_block;
-  set_nonblocking(input.write_end.get());
-  set_nonblocking(output.read_end.get());
-  set_nonblocking(errors.read_end.get());
-
   RequestWriter request(x);
-  std::string stdout_text;
-  std::string stderr_tail;
-  bool stderr_truncated = false;
-  char buffer[1 << 16];
+  const SandboxRun run = run_sandboxed(command, limits_, request, output_cap);
 
-  const auto timed_out = [&] {
-    child.kill_group();
-    child.reap();
-    char seconds[32];
-    const auto seconds_end = std::to_chars(seconds, seconds + sizeof seconds, timeout_seconds_).ptr;
-    return Error(context + ": timed out after " + std::string(seconds, seconds_end) +
-                 " s (timeout_seconds); the process group was killed" + stderr_note(stderr_tail, stderr_truncated));
-  };
-  const auto drain = [&](UniqueFd& fd, bool is_stdout) {
-    while (true) {
-      const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-      if (n > 0) {
-        if (is_stdout) {
-          stdout_text.append(buffer, static_cast<std::size_t>(n));
-          if (stdout_text.size() > output_cap) {
-            child.kill_group();
-            child.reap();
-            throw Error(context + " wrote more than " + std::to_string(output_cap) + " bytes to stdout for " +
-                        std::to_string(x.rows) + " rows of " + std::to_string(output_dim_) +
-                        " values; output refused as too large");
-          }
-        } else {
-          stderr_tail.append(buffer, static_cast<std::size_t>(n));
-          if (stderr_tail.size() > 2 * kStderrTailBytes) {
-            stderr_tail.erase(0, stderr_tail.size() - kStderrTailBytes);
-            stderr_truncated = true;
-          }
-        }
-        continue;
-      }
-      if (n == 0) {
-        fd.reset();  // end of stream
-        return;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      fd.reset();
-      return;
+  const std::string note = stderr_note(run.stderr_tail, run.stderr_truncated);
+  switch (run.end) {
+    case SandboxRun::End::kTimedOut: {
+      std::string limit = number_text(run.wall_seconds) + " s (timeout_seconds";
+      if (run.wall_seconds < timeout_seconds_)
+        limit += " " + number_text(timeout_seconds_) + ", capped by the dock at " + number_text(run.wall_seconds);
+      throw Error(context + ": timed out after " + limit + "); every process of the run was killed" + note);
     }
-  };
-
-  bool child_gone = false;
-  while (input.write_end.valid() || output.read_end.valid() || errors.read_end.valid()) {
-    pollfd fds[4];
-    nfds_t count = 0;
-    int input_slot = -1, output_slot = -1, errors_slot = -1, exit_slot = -1;
-    if (input.write_end.valid()) {
-      input_slot = static_cast<int>(count);
-      fds[count++] = {input.write_end.get(), POLLOUT, 0};
-    }
-    if (output.read_end.valid()) {
-      output_slot = static_cast<int>(count);
-      fds[count++] = {output.read_end.get(), POLLIN, 0};
-    }
-    if (errors.read_end.valid()) {
-      errors_slot = static_cast<int>(count);
-      fds[count++] = {errors.read_end.get(), POLLIN, 0};
-    }
-    if (child_exit.valid() && !child_gone) {
-      exit_slot = static_cast<int>(count);
-      fds[count++] = {child_exit.get(), POLLIN, 0};
-    }
-
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) throw timed_out();
-    const int ready = ::poll(fds, count, static_cast<int>(std::min<long long>(left, INT_MAX)));
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      throw Error(context + ": poll failed: " + errno_text(errno));
-    }
-    if (ready == 0) continue;  // the deadline check above decides
-
-    if (input_slot >= 0 && fds[input_slot].revents != 0) {
-      while (true) {
-        const auto chunk = request.pending();
-        if (chunk.empty()) {
-          input.write_end.reset();  // all rows sent: EOF for the model
-          break;
-        }
-        const ssize_t n = ::write(input.write_end.get(), chunk.data(), chunk.size());
-        if (n > 0) {
-          request.consume(static_cast<std::size_t>(n));
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        // EPIPE: the model stopped reading. Its exit status and output decide.
-        input.write_end.reset();
-        break;
-      }
-    }
-    if (output_slot >= 0 && fds[output_slot].revents != 0) drain(output.read_end, true);
-    if (errors_slot >= 0 && fds[errors_slot].revents != 0) drain(errors.read_end, false);
-    if (exit_slot >= 0 && fds[exit_slot].revents != 0) {
-      // The model exited. Helpers it left behind in its group may still hold
-      // our pipes open; they go now, so end of output follows promptly.
-      child_gone = true;
-      child.kill_group();
-      input.write_end.reset();
-    }
+    case SandboxRun::End::kOutputTooLarge:
+      throw Error(context + " wrote more than " + std::to_string(output_cap) + " bytes to stdout for " +
+                  std::to_string(x.rows) + " rows of " + std::to_string(output_dim_) +
+                  " values; output refused as too large");
+    case SandboxRun::End::kSignaled:
+      throw Error(context + " was killed by " + signal_text(run.signal) + limit_note(limits_) + note);
+    case SandboxRun::End::kExited:
+      if (run.exit_code != 0)
+        throw Error(context + " exited with code " + std::to_string(run.exit_code) + limit_note(limits_) + note);
+      break;
   }
-
-  // Without a pidfd the exit may still be pending; wait for it within the deadline.
-  auto pause = std::chrono::microseconds(200);
-  while (!child.exited()) {
-    if (Clock::now() >= deadline) throw timed_out();
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::microseconds(20000));
-  }
-  child.kill_group();
-  const int status = child.reap();
-
-  if (WIFSIGNALED(status))
-    throw Error(context + " was killed by " + signal_text(WTERMSIG(status)) +
-                stderr_note(stderr_tail, stderr_truncated));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error(context + " exited with code " + std::to_string(WEXITSTATUS(status)) +
-                stderr_note(stderr_tail, stderr_truncated));
-  return parse_output(stdout_text, x.rows, output_dim_, context);
+  return parse_output(run.stdout_text, x.rows, output_dim_, context);
 }
 
 }  // namespace lwd

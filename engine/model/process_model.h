@@ -18,17 +18,26 @@
 //   stderr  free-form; its last 4 KiB are quoted in error messages.
 // A model that does not need all of stdin may exit without reading it.
 //
-// Execution:
+// Execution (engine/model/sandbox.h; docs/DESIGN.md, "Model sandbox"):
 //   argv        config.command, run directly (no shell). argv[0] is a path
-//               relative to the package root, or an absolute path; a bare
-//               name (no '/') that is not a file in the package root is
-//               looked up in PATH, so ["python3", "predict.py"] works.
-//   directory   the package root.
-//   environment the dock's own, plus LWDOCK_PACKAGE_ROOT=<package root>.
-//   limits      config.timeout_seconds of wall-clock time per call; on expiry
-//               the child's whole process group is killed (SIGKILL) and
-//               reaped. The child leads its own process group, so helpers it
-//               starts are killed with it.
+//               relative to the package root, or an absolute path of a
+//               system program; a bare name (no '/') that is not a file in
+//               the package root is looked up in the sandbox's PATH
+//               (/usr/local/bin:/usr/bin:/bin), so ["python3", "predict.py"]
+//               works.
+//   sandbox     config.sandbox (the dock's SandboxLimits): new namespaces,
+//               the package read-only at /package, a private tmpfs at /tmp,
+//               no network, rlimits; everything the command started is
+//               killed when it exits.
+//   directory   the package root (/package).
+//   environment only LWDOCK_PACKAGE_ROOT=/package, PATH, HOME=/tmp and
+//               TMPDIR=/tmp.
+//   limits      config.timeout_seconds of wall-clock time per call, clamped
+//               to config.sandbox.wall_seconds_cap; on expiry every process of
+//               the run is killed (SIGKILL) and reaped.
+// With config.sandbox.unsandboxed (development only) the command runs as a
+// plain child in its own process group, with the dock's environment plus
+// LWDOCK_PACKAGE_ROOT=<package root>, and bare names use the dock's PATH.
 // Failures (lwd::Error naming the command): not found / not executable,
 // non-zero exit (with the code), killed by a signal, timeout, wrong number of
 // rows or columns, non-numeric or non-finite output, output too large.
@@ -54,8 +63,9 @@ class ProcessModel final : public Model {
   static constexpr std::size_t kStderrTailBytes = 4096;
 
   // Resolves the command and checks the config (non-empty command, an
-  // executable argv[0], input_dim and output_dim >= 1, timeout > 0); throws
-  // lwd::Error otherwise. Runs nothing.
+  // executable argv[0] the sandbox can see, input_dim and output_dim >= 1, a
+  // finite timeout > 0, valid sandbox limits); throws lwd::Error otherwise.
+  // Runs nothing.
   ProcessModel(const ModelConfig& config, const std::filesystem::path& package_root);
 
   std::string_view kind() const override { return kKind; }
@@ -69,7 +79,8 @@ class ProcessModel final : public Model {
 
   const std::filesystem::path& executable() const { return executable_; }
   const std::vector<std::string>& argv() const { return argv_; }
-  double timeout_seconds() const { return timeout_seconds_; }
+  double timeout_seconds() const { return timeout_seconds_; }  // as configured, before the dock's cap
+  const SandboxLimits& sandbox_limits() const { return limits_; }
 
  private:
   std::filesystem::path package_root_;
@@ -79,6 +90,7 @@ class ProcessModel final : public Model {
   std::int64_t input_dim_;
   std::int64_t output_dim_;
   double timeout_seconds_;
+  SandboxLimits limits_;
 };
 
 }  // namespace lwd

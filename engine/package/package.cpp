@@ -27,6 +27,11 @@ namespace fs = std::filesystem;
 
 constexpr mode_t kStagedFileMode = 0644;
 constexpr mode_t kStagedCommandMode = 0755;
+// Staged folders are readable by everyone, like the files in them: when the
+// dock runs as root, a process model runs as the sandbox's unprivileged uid
+// and reads its package through them (engine/model/sandbox.h). The staged
+// files are the package's, which the market keeps world-readable anyway.
+constexpr mode_t kStagedFolderMode = 0755;
 // 1980-01-01 00:00:00 in MS-DOS date/time encoding, the earliest a zip can
 // hold: a fixed stamp keeps builds reproducible and independent of the time zone.
 constexpr zip_uint16_t kFixedDosDate = (0 << 9) | (1 << 5) | 1;
@@ -333,7 +338,7 @@ void create_parent_folders(const fs::path& root, const std::string& name, const 
   for (auto it = relative.begin(); it != relative.end(); ++it) {
     if (std::next(it) == relative.end()) break;
     current /= *it;
-    if (::mkdir(current.c_str(), 0700) != 0 && errno != EEXIST) {
+    if (::mkdir(current.c_str(), kStagedFolderMode) != 0 && errno != EEXIST) {
       errors.fail("cannot create folder " + quoted(current) + ": " + errno_text(errno));
     }
   }
@@ -342,12 +347,21 @@ void create_parent_folders(const fs::path& root, const std::string& name, const 
 io::LockedDirectory make_staging_directory(const fs::path& staging_parent, const PackageErrors& errors) {
   // Absolute, so the staged paths stay valid if the process changes directory.
   const fs::path parent = fs::absolute(staging_parent.empty() ? fs::temp_directory_path() : staging_parent);
-  // mkdtemp creates the directory with mode 0700: only this user can see the staged files.
+  // mkdtemp creates the directory with mode 0700; see kStagedFolderMode.
+  io::LockedDirectory dir;
   try {
-    return io::make_locked_directory(parent, kStagingPrefix);
+    dir = io::make_locked_directory(parent, kStagingPrefix);
   } catch (const Error& e) {
     errors.fail(std::string("cannot create a staging directory: ") + e.what());
   }
+  if (::chmod(dir.path.c_str(), kStagedFolderMode) != 0) {
+    const int chmod_errno = errno;
+    std::error_code ec;
+    fs::remove(dir.path, ec);
+    ::close(dir.fd);
+    errors.fail("cannot set the mode of the staging directory " + dir.path.string() + ": " + errno_text(chmod_errno));
+  }
+  return dir;
 }
 
 // ---- writing ----------------------------------------------------------------
@@ -547,7 +561,7 @@ StagedPackage StagedPackage::open(const fs::path& zip, const PackageLimits& limi
     }
     create_parent_folders(staged.root_, entry.name, errors);
     if (entry.is_directory) {
-      if (::mkdir(destination.c_str(), 0700) != 0 && errno != EEXIST) {
+      if (::mkdir(destination.c_str(), kStagedFolderMode) != 0 && errno != EEXIST) {
         errors.fail("cannot create folder " + quoted(destination) + ": " + errno_text(errno));
       }
       continue;

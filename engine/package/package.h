@@ -34,14 +34,15 @@ struct PackageLimits {
   std::uint64_t max_manifest_bytes = 64ull << 10;  // uncompressed bytes of learnware.yaml
 };
 
-// An extracted package in a private temporary directory (mode 0700) that is
-// removed, with everything in it, when the object is destroyed. Move-only.
+// An extracted package in a temporary directory that is removed, with
+// everything in it, when the object is destroyed. Move-only.
 // The directory is locked while the object lives (engine/io/locked_dir.h): a
 // process killed before it could remove its staging directories leaves them
 // unlocked, and io::remove_abandoned_directories(parent, kStagingPrefix)
 // removes them (a market does so for its staging folder when it opens).
-// Staged files are mode 0644, except the process command file, which is 0755
-// whatever the archive said (zip tools often lose the executable bit).
+// Staged folders are mode 0755 (the model sandbox's unprivileged uid reads
+// them), files 0644, except the process command file, which is 0755 whatever
+// the archive said (zip tools often lose the executable bit).
 class StagedPackage {
  public:
   // Extracts `zip` into a new directory "lwd-package-XXXXXX" under

@@ -82,7 +82,9 @@ Learnware load_learnware(const Market& market, const std::string& id, const Pack
   auto holder = std::make_shared<ModelWithPackage>();
   holder->package = package;
   try {
-    holder->model = load_learnware_model(package->manifest().model, package->root());
+    ModelConfig config = package->manifest().model;
+    config.sandbox = market.sandbox_limits();
+    holder->model = load_learnware_model(config, package->root());
   } catch (const Error& e) {
     throw Error("learnware " + id + ": " + e.what());
   }

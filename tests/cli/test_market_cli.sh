@@ -144,6 +144,29 @@ expect_ok market list market --status not_usable
 grep -q "prediction failed" stdout.txt || fail "list does not show the checker's reason"
 pass
 
+# ---- process models run sandboxed: a huge timeout is capped, the market is out of reach ----
+printf '#!/bin/bash\nexec sleep 1000\n' >hang.sh
+chmod +x hang.sh
+expect_ok package build --command ./hang.sh --timeout 1e30 --spec rkme0.json --semantic sem0.json -o hang.zip
+expect_ok market add market hang.zip --json --model-time-cap 1
+[[ $(json_get 'd["status"]') == not_usable ]] || fail "a model that never answers was not marked not_usable"
+json_get 'd["reason"]' | grep -q "capped by the dock at 1" || fail "the reason does not name the dock's cap"
+pass
+HANG_ID=$(json_get 'd["id"]')
+expect_error 2 market add market hang.zip --model-time-cap 0
+printf '#!/bin/bash\necho planted > "%s"; tail -n +2 | awk "{ print 1 }"\n' "$PWD/market/market.h5" >plant.sh
+chmod +x plant.sh
+expect_ok package build --command ./plant.sh --spec rkme0.json --semantic sem0.json -o plant.zip
+expect_ok market add market plant.zip --json
+[[ $(json_get 'd["status"]') == usable ]] || fail "a model that answers was not usable: $(json_get 'd["reason"]')"
+pass
+PLANT_ID=$(json_get 'd["id"]')
+python3 -c "import sys; sys.exit(open('market/market.h5', 'rb').read(8) != b'\\x89HDF\\r\\n\\x1a\\n')" ||
+  fail "a process model overwrote market.h5 during the check"
+pass
+expect_ok market delete market "$HANG_ID"
+expect_ok market delete market "$PLANT_ID"
+
 # ---- delete, show, rebuild ----
 expect_ok market show market "$ID2"
 expect_ok market delete market "$ID2"

@@ -206,6 +206,7 @@ TEST(MarketConcurrency, SearchesDuringAddsUpdatesAndRemovesEachSeeTheMarketAfter
   EXPECT_GT(searches.load(), 4 * 3);
   for (std::size_t q = 0; q < queries.size(); ++q)
     EXPECT_TRUE(same_answer(market.search(queries[q]), expected[changes.size()][q]));
+}
 
 // Opening a market reads only the learnware table; market.h5 is read by the
 // first search that needs it. Several threads searching a freshly opened

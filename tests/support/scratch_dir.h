@@ -16,7 +16,10 @@ namespace lwd::test {
 
 class ScratchDir : public lwd::io::ScratchDir {
  public:
-  ScratchDir() : lwd::io::ScratchDir("lwd-test-") {}
+  // World-readable (mkdtemp makes it 0700): a process model whose package is
+  // here runs, when the tests run as root, as the model sandbox's
+  // unprivileged uid, which must be able to read it.
+  ScratchDir() : lwd::io::ScratchDir("lwd-test-") { ::chmod(path().c_str(), 0755); }
 
   std::filesystem::path operator/(const std::string& name) const { return path() / name; }
   std::filesystem::path file(const std::string& name) const { return path() / name; }
