@@ -17,11 +17,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   for (const lwd::ManifestFileReference& ref : lwd::manifest_file_references(manifest))
     LWD_FUZZ_CHECK(lwd::archive_name_problem(ref.archive_name).empty(), "every referenced file name is usable");
+  const std::string written = lwd::manifest_to_yaml(manifest);
   try {
-    LWD_FUZZ_CHECK(lwd::parse_manifest(lwd::manifest_to_yaml(manifest), "written.yaml") == manifest,
-                   "a written manifest reads back equal");
+    if (!(lwd::parse_manifest(written, "written.yaml") == manifest)) {
+      std::fprintf(stderr, "written manifest:\n%s\n", written.c_str());
+      LWD_FUZZ_CHECK(false, "a written manifest reads back equal");
+    }
   } catch (const lwd::Error& e) {
-    std::fprintf(stderr, "%s\n", e.what());
+    std::fprintf(stderr, "%s\nwritten manifest:\n%s\n", e.what(), written.c_str());
     LWD_FUZZ_CHECK(false, "a manifest the reader accepted and wrote out is accepted again");
   }
   return 0;

@@ -6,12 +6,15 @@
 # after printing the reproducer. Prints the executions of every target and the
 # total. scripts/test.sh (CI) runs it with the default 25 s per target.
 #
-# Usage: scripts/fuzz.sh [--seconds N] [--runs N] [--target NAME]... [--no-build]
+# Usage: scripts/fuzz.sh [--seconds N] [--runs N] [--target NAME]... [--keep-going] [--no-build]
 #   --seconds N   fuzzing time per target (default 25)
 #   --runs N      stop each target after N executions instead (or earlier, at
 #                 --seconds when that is given too)
 #   --target NAME run only this target (repeatable): csv table_spec text_spec
 #                 image_spec stat_spec semantic_spec manifest package
+#   --keep-going  fuzz in a child process (libFuzzer -fork=1) that is restarted
+#                 after a crash, timeout or OOM, so one known bug does not end a
+#                 long run; every finding is kept and the script still fails
 #   --no-build    use the binaries already in build/fuzz
 # Scratch corpora, logs and reproducers go to build/fuzz/run/<target>/
 # (LW_FUZZ_WORKDIR overrides). Reproduce a finding with
@@ -24,13 +27,15 @@ seconds=""
 runs=""
 targets=()
 build=1
+keep_going=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="${2:?--seconds needs a value}"; shift 2 ;;
     --runs) runs="${2:?--runs needs a value}"; shift 2 ;;
     --target) targets+=("${2:?--target needs a value}"); shift 2 ;;
+    --keep-going) keep_going=1; shift ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "fuzz.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -87,12 +92,17 @@ for t in "${targets[@]}"; do
   limits=()
   [ -n "$seconds" ] && limits+=("-max_total_time=$seconds")
   [ -n "$runs" ] && limits+=("-runs=$runs")
+  [ "$keep_going" -eq 1 ] && limits+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+  t0=$(date +%s)
   status=0
   "build/fuzz/fuzz/fuzz_$t" "${limits[@]}" -max_len="$(max_len_of "$t")" -rss_limit_mb=2048 -timeout=10 \
     -dict="$(dict_of "$t")" -artifact_prefix="$dir/artifacts/" -print_final_stats=1 \
     "$dir/corpus" >"$dir/log" 2>&1 || status=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log" | tail -n 1)
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/log" | tail -n 1)
+  # With --keep-going the parent prints no final stats: take its last status
+  # line ("#N: cov: ..."), which lags the children by a few seconds at most.
+  [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$dir/log" | tail -n 1)
+  rate=$(( ${execs:-0} / ( $(date +%s) - t0 > 0 ? $(date +%s) - t0 : 1 ) ))
   cov=$(grep -o 'cov: [0-9]*' "$dir/log" | tail -n 1 | cut -d' ' -f2)
   corpus=$(find "$dir/corpus" -type f | wc -l)
   artifacts=$(find "$dir/artifacts" -type f | sort)
@@ -105,10 +115,12 @@ for t in "${targets[@]}"; do
   printf '%-14s %12s %10s %8s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$corpus" "$result"
   if [ "$result" != ok ]; then
     echo "---- fuzz_$t: the end of $dir/log" >&2
-    grep -v '^#[0-9]' "$dir/log" | tail -n 60 >&2
-    for a in $artifacts; do
+    grep -v -e '^#[0-9]' -e 'NEW_FUNC' "$dir/log" | tail -n 40 >&2
+    for a in $(echo "$artifacts" | head -n 10); do
       echo "fuzz_$t reproducer: $a (run: build/fuzz/fuzz/fuzz_$t $a)" >&2
     done
+    n=$(echo "$artifacts" | grep -c . || true)
+    [ "$n" -le 10 ] || echo "fuzz_$t: $((n - 10)) more reproducers in $dir/artifacts/" >&2
     echo "----" >&2
   fi
 done
