@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds everything (Release, OpenMP) and runs the whole test suite, then
 # builds and tests lwd::kernels alone (the `kernels` preset: no engine, no
-# other dependencies), which shows the kernels stand without the layers above.
+# other dependencies), which shows the kernels stand without the layers above,
+# and last fuzzes every input reader for 25 s each (scripts/fuzz.sh: the
+# `fuzz` preset, clang + libFuzzer + ASan/UBSan; fails on any finding).
 # Installs missing packages first. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,3 +12,4 @@ scripts/build.sh release
 ctest --preset release -j "$(nproc)"
 scripts/build.sh kernels
 ctest --preset kernels -j "$(nproc)"
+scripts/fuzz.sh --seconds 25
