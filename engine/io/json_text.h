@@ -29,6 +29,11 @@ inline constexpr std::size_t kExcerptChars = 40;
 // quotes escaped, cut after `max_chars` (then "..." and the total length).
 std::string excerpt(std::string_view text, std::size_t max_chars = kExcerptChars);
 
+// Whether `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), which is what text written back out as
+// YAML or JSON must be to read back the same.
+bool is_valid_utf8(std::string_view text);
+
 // A nlohmann exception's message without its "[json.exception...] " tag and
 // with the quoted input (the "last read: '...'" part) cut to an excerpt.
 std::string json_error_text(const std::exception& e);

@@ -110,6 +110,8 @@ const YAML::Node& require_key(const std::map<std::string, YAML::Node>& entries, 
 
 std::string read_string(const YAML::Node& node, const std::string& field, const ManifestErrors& errors) {
   if (!node.IsScalar()) errors.fail(field, "must be a string, found " + node_kind_name(node));
+  // Written back out (manifest_to_yaml), other bytes would not read back the same.
+  if (!io::is_valid_utf8(node.Scalar())) errors.fail(field, "must be UTF-8 text, found '" + io::excerpt(node.Scalar()) + "'");
   return node.Scalar();
 }
 

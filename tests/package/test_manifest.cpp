@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/io/json_text.h"
 #include "engine/package/manifest.h"
 
 namespace lwd {
@@ -112,6 +113,36 @@ TEST(Manifest, YamlRoundTripKeepsAwkwardStrings) {
   m.stat_specs[0].type = "yes";
   m.semantic_file = "null";
   EXPECT_EQ(parse_manifest(manifest_to_yaml(m), "round trip"), m) << manifest_to_yaml(m);
+}
+
+// Such a string could not be written back (manifest_to_yaml) and read the same.
+TEST(Manifest, StringsThatAreNotUtf8AreRefusedNamingTheField) {
+  const std::string manifest = std::string(kProcessManifest);
+  for (const std::string bad : {std::string("\x92"), std::string("a\xc3"), std::string("\xed\xa0\x80"),
+                                std::string("\xe0\x80\x80"), std::string("\xf4\x90\x80\x80")}) {
+    std::string text = manifest;
+    const auto at = text.find("spec/semantic.json");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, std::string("spec/semantic.json").size(), bad);
+    try {
+      parse_manifest(text, "learnware.yaml");
+      ADD_FAILURE() << "accepted a file name that is not UTF-8";
+    } catch (const lwd::Error& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find("semantic_specification"), std::string::npos) << message;
+      EXPECT_NE(message.find("must be UTF-8 text"), std::string::npos) << message;
+    }
+  }
+}
+
+TEST(Utf8, WellFormedTextIsAcceptedAndEveryIllFormedKindRefused) {
+  using lwd::io::is_valid_utf8;
+  for (const char* good : {"", "plain", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xed\x9f\xbf",
+                           "\xf4\x8f\xbf\xbf"})
+    EXPECT_TRUE(is_valid_utf8(good)) << good;
+  for (const char* bad : {"\x80", "\xc0\xaf", "\xc1\xbf", "\xc3", "\xe0\x9f\xbf", "\xed\xa0\x80",
+                          "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "a\xe2\x82"})
+    EXPECT_FALSE(is_valid_utf8(bad)) << bad;
 }
 
 TEST(Manifest, FileReferencesListEachFileOnceWithItsField) {
