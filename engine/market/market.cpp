@@ -315,10 +315,46 @@ void Market::forget_learnware(const std::string& id) {
   if (st.usable_ids) std::erase(*st.usable_ids, id);
   if (st.semantic) st.semantic->erase(id);
   st.learnware_specs.erase(id);
+  // Brings one pack's index in line with the store; false when it must be rebuilt.
+  auto forget_pack_member = [&](const std::string& key, SearchState::PackIndex& index) {
+    const auto pack = store_->packs().find(key);
+    if (pack == store_->packs().end()) return false;
+    const SpecPack& members = pack->second;
+    // An update has already appended the learnware's new member, last; the
+    // members before it are those the index knew, less the one that left.
+    const auto renewed = members.find(id);
+    if (renewed && *renewed != members.count() - 1) return false;
+    const std::int64_t kept = renewed ? *renewed : members.count();
+    const auto kept_values = static_cast<std::size_t>(members.offsets[static_cast<std::size_t>(kept)] * members.dim);
+    if (index.z32.size() != kept_values) {
+      const auto gone = index.member.find(id);
+      if (gone == index.member.end()) return false;  // e.g. left out of search by the limits: position unknown
+      const std::int64_t m = gone->second;
+      if (m > kept || index.z32.size() < kept_values) return false;
+      const auto start = static_cast<std::size_t>(members.offsets[static_cast<std::size_t>(m)] * members.dim);
+      const std::size_t removed = index.z32.size() - kept_values;
+      if (start + removed > index.z32.size()) return false;
+      index.z32.erase(index.z32.begin() + static_cast<std::ptrdiff_t>(start),
+                      index.z32.begin() + static_cast<std::ptrdiff_t>(start + removed));
+      index.member.erase(gone);
+      for (auto& [member_id, position] : index.member)
+        if (position > m) --position;
+    }
+    // The map must name what the pack holds, or the index is rebuilt.
+    for (const auto& [member_id, position] : index.member) {
+      if (position >= kept || members.ids[static_cast<std::size_t>(position)] != member_id) return false;
+    }
+    return true;
+  };
   // The store removed (or superseded) the learnware's members, which shifts
-  // the members after it: each pack's map and mirror is rebuilt, from memory,
-  // on the next search of that pack.
-  st.packs.clear();
+  // the members after it down by one: each pack's mirror drops the same rows
+  // and its map follows, without converting the pack again. Should the pack
+  // not be what that predicts (the change compacted market.h5 and it now
+  // lacks members another process removed), its index is rebuilt, from
+  // memory, on the next search of that pack.
+  for (auto it = st.packs.begin(); it != st.packs.end();) {
+    it = forget_pack_member(it->first, it->second) ? std::next(it) : st.packs.erase(it);
+  }
   std::lock_guard lock(pair_memo_->mutex);
   pair_memo_->self.erase(id);
   std::erase_if(pair_memo_->pair, [&](const auto& entry) { return entry.first.first == id || entry.first.second == id; });

@@ -130,6 +130,7 @@ TEST(MarketConcurrency, SearchesDuringAddsUpdatesAndRemovesEachSeeTheMarketAfter
         lwd::kernels::Context{.seed = 17u + static_cast<unsigned>(q)}, blob(200, 3, 1.5 * q + 0.4, 70 + q),
         lwd::kernels::RkmeOptions{.k = 10}));
     request.options.max_search_num = 3;
+    request.options.float32_min_members = 1;  // screening on: the float32 mirror a change keeps in step is read
     queries.push_back(std::move(request));
   }
 
@@ -164,6 +165,10 @@ TEST(MarketConcurrency, SearchesDuringAddsUpdatesAndRemovesEachSeeTheMarketAfter
       if (k > 0) apply(serial, ids, changes[k - 1]);
       std::vector<SearchResponse> answers;
       for (const auto& q : queries) answers.push_back(serial.search(q));
+      // The search state a change keeps in step must answer as a freshly opened market does.
+      const Market fresh = Market::open(tmp.path() / "serial");
+      for (std::size_t q = 0; q < queries.size(); ++q)
+        EXPECT_TRUE(same_answer(fresh.search(queries[q]), answers[q])) << "after change " << k << ", query " << q;
       expected.push_back(std::move(answers));
     }
   }
@@ -241,6 +246,52 @@ TEST(MarketConcurrency, FirstSearchesOfAnOpenedMarketOnSeveralThreadsGetTheSeria
     for (auto& thread : threads) thread.join();
     EXPECT_EQ(failures.load(), 0) << "round " << round;
   }
+}
+
+
+// Removes and updates keep each pack's float32 mirror and member map in step
+// by dropping rows in place. On a market larger than the mixture pool, with
+// screening forced on, a mirror off by one member would rank other
+// candidates: every search after every change must equal a fresh open's.
+TEST(MarketConcurrency, ChangesKeepTheFloat32MirrorAsAFreshOpenBuildsIt) {
+  TempDir tmp;
+  const auto packages = tmp.path() / "pkgs";
+  std::filesystem::create_directories(packages);
+  constexpr int kLearnwares = 24;
+  std::vector<std::filesystem::path> zips;
+  for (int i = 0; i < kLearnwares + 2; ++i) {
+    zips.push_back(make_package(packages, PackageParts{.centre = 0.35 * i, .seed = 700u + static_cast<unsigned>(i),
+                                                       .name = "lw" + std::to_string(i)}));
+  }
+  std::vector<SearchRequest> queries;
+  for (int q = 0; q < 4; ++q) {
+    SearchRequest request;
+    request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(
+        lwd::kernels::Context{.seed = 40u + static_cast<unsigned>(q)}, blob(200, 3, 2.2 * q + 0.5, 110 + q),
+        lwd::kernels::RkmeOptions{.k = 10}));
+    request.options.max_search_num = 2;
+    request.options.float32_min_members = 1;
+    queries.push_back(std::move(request));
+  }
+  Market market = Market::create(tmp.path() / "market");
+  std::vector<std::string> ids;
+  for (int i = 0; i < kLearnwares; ++i) ids.push_back(market.add(zips[static_cast<std::size_t>(i)]).id);
+  auto check = [&](const std::string& after) {
+    const Market fresh = Market::open(tmp.path() / "market");
+    for (std::size_t q = 0; q < queries.size(); ++q)
+      EXPECT_TRUE(same_answer(market.search(queries[q]), fresh.search(queries[q]))) << after << ", query " << q;
+  };
+  check("after the adds");  // builds the search state the changes then keep in step
+  ASSERT_TRUE(market.remove(ids[3]));
+  check("after removing a member from the middle");
+  ASSERT_TRUE(market.remove(ids[0]));
+  check("after removing the first member");
+  ASSERT_TRUE(market.remove(ids[kLearnwares - 1]));
+  check("after removing the last member");
+  market.update(ids[10], zips[kLearnwares]);
+  check("after an update in the middle");
+  market.update(ids[10], zips[kLearnwares + 1]);
+  check("after updating the member an update put last");
 }
 
 }  // namespace
