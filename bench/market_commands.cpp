@@ -4,13 +4,16 @@
 // of their medians is measured in one run on the same machine state.
 //
 //   market_commands --seed-market DIR --work DIR --lwdock BIN [--baseline BIN]
-//                   [--sizes 550,1100,2200] [--runs 7] [-o results.json]
+//                   [--sizes 550,1100,2200] [--runs 7] [--user-spec RKME.json]
+//                   [-o results.json]
 //
 // Each market is a copy of the seed market (e.g. the quick experiment market,
 // with its image and text learnwares) grown with synthetic table learnwares
 // (width 12, K = 100, a ridge model each) up to the size; the search is a
 // table RKME of width 12, so it compares every synthetic learnware. Markets
-// are built once and reused by later runs (the size is checked).
+// are built once and reused by later runs (the size is checked). A size equal
+// to the seed market's copies it as it is; --user-spec searches with that
+// table RKME instead (e.g. one store's spec against the experiment market).
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -171,7 +174,7 @@ int run(int argc, char** argv) {
     const std::string key = argv[i];
     if (key == "-h" || key == "--help") {
       std::printf("usage: market_commands --seed-market DIR --work DIR --lwdock BIN [--baseline BIN] "
-                  "[--sizes 550,1100,2200] [--runs 7] [-o results.json]\n");
+                  "[--sizes 550,1100,2200] [--runs 7] [--user-spec RKME.json] [-o results.json]\n");
       return 0;
     }
     if (i + 1 >= argc) throw lwd::Error(key + ": missing value");
@@ -187,11 +190,16 @@ int run(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> binaries = {{"ours", fs::absolute(opt["--lwdock"]).string()}};
   if (opt.contains("--baseline")) binaries.emplace_back("baseline", fs::absolute(opt["--baseline"]).string());
 
-  // The user's spec: a sample like the synthetic learnwares'.
-  const fs::path user = work / "user_rkme.json";
-  lwd::RKMETableSpec::generate(lwd::kernels::Context{.n_threads = 1, .seed = 5}, sample(500, 0.7, 5),
-                               lwd::kernels::RkmeOptions{})
-      .save(user);
+  // The user's spec: a sample like the synthetic learnwares', or the one given
+  // (to search a market of another shape, e.g. the experiment market).
+  fs::path user = work / "user_rkme.json";
+  if (opt.contains("--user-spec")) {
+    user = fs::absolute(opt["--user-spec"]);
+  } else {
+    lwd::RKMETableSpec::generate(lwd::kernels::Context{.n_threads = 1, .seed = 5}, sample(500, 0.7, 5),
+                                 lwd::kernels::RkmeOptions{})
+        .save(user);
+  }
 
   nlohmann::json out = nlohmann::json::array();
   fs::path previous = opt["--seed-market"];
