@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +42,67 @@ bool same_answer(const SearchResponse& a, const SearchResponse& b) {
   return true;
 }
 
+// `count` table queries of width 3, the q-th a blob centred at offset + step * q.
+std::vector<SearchRequest> table_queries(int count, unsigned seed, double step, double offset, std::uint64_t blob_seed,
+                                         std::int64_t max_search_num) {
+  std::vector<SearchRequest> queries;
+  for (int q = 0; q < count; ++q) {
+    SearchRequest request;
+    request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(
+        lwd::kernels::Context{.seed = seed + static_cast<unsigned>(q)},
+        blob(200, 3, step * q + offset, blob_seed + static_cast<std::uint64_t>(q)), lwd::kernels::RkmeOptions{.k = 10}));
+    request.options.max_search_num = max_search_num;
+    queries.push_back(std::move(request));
+  }
+  return queries;
+}
+
+struct ReadersVerdict {
+  int failures = 0;
+  long searches = 0;
+};
+
+// Runs `changes` on this thread while four threads search `market`. Each
+// answer must be expected[k][q] for some state k that never goes back on its
+// thread, and the answers after the changes must be the last state's.
+ReadersVerdict search_during(const Market& market, const std::vector<SearchRequest>& queries,
+                             const std::vector<std::vector<SearchResponse>>& expected,
+                             const std::function<void()>& changes) {
+  std::atomic<bool> changing{true};
+  std::atomic<int> failures{0};
+  std::atomic<long> searches{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      std::size_t state = 0;  // the earliest state this thread may still see
+      int after_last_change = 0;
+      // Search until the changes are over, then a few more times on the final state.
+      while (changing.load() || after_last_change++ < 3) {
+        const std::size_t q = static_cast<std::size_t>(t + searches.fetch_add(1)) % queries.size();
+        const SearchResponse answer = market.search(queries[q]);
+        std::size_t k = state;
+        while (k < expected.size() && !same_answer(answer, expected[k][q])) ++k;
+        if (k == expected.size()) {
+          failures.fetch_add(1);
+        } else {
+          state = k;
+        }
+      }
+      if (state + 1 != expected.size()) failures.fetch_add(1);
+    });
+  }
+  try {
+    changes();
+  } catch (...) {
+    changing.store(false);
+    for (auto& reader : readers) reader.join();
+    throw;
+  }
+  changing.store(false);
+  for (auto& reader : readers) reader.join();
+  return {failures.load(), searches.load()};
+}
+
 TEST(MarketConcurrency, SearchesDuringAddsEachSeeTheMarketAfterSomeAdds) {
   TempDir tmp;
   const auto packages = tmp.path() / "pkgs";
@@ -52,15 +114,7 @@ TEST(MarketConcurrency, SearchesDuringAddsEachSeeTheMarketAfterSomeAdds) {
     zips.push_back(make_package(packages, PackageParts{.centre = 0.7 * i, .seed = 100u + static_cast<unsigned>(i),
                                                        .name = "lw" + std::to_string(i)}));
   }
-  std::vector<SearchRequest> queries;
-  for (int q = 0; q < 3; ++q) {
-    SearchRequest request;
-    request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(
-        lwd::kernels::Context{.seed = 7u + static_cast<unsigned>(q)}, blob(200, 3, 1.4 * q + 0.3, 50 + q),
-        lwd::kernels::RkmeOptions{.k = 10}));
-    request.options.max_search_num = 3;
-    queries.push_back(std::move(request));
-  }
+  const std::vector<SearchRequest> queries = table_queries(3, 7u, 1.4, 0.3, 50, 3);
 
   // The serial answers: expected[k][q] is query q after k of the adds.
   std::vector<std::vector<SearchResponse>> expected;
@@ -79,37 +133,13 @@ TEST(MarketConcurrency, SearchesDuringAddsEachSeeTheMarketAfterSomeAdds) {
 
   Market market = Market::create(tmp.path() / "concurrent");
   for (int i = 0; i < kInitial; ++i) market.add(zips[static_cast<std::size_t>(i)]);
-  std::atomic<bool> adding{true};
-  std::atomic<int> failures{0};
-  std::atomic<long> searches{0};
-  std::vector<std::thread> readers;
-  for (int t = 0; t < 4; ++t) {
-    readers.emplace_back([&, t] {
-      std::size_t state = 0;  // the earliest state this thread may still see
-      int after_last_add = 0;
-      // Search until the adds are over, then a few more times on the final state.
-      while (adding.load() || after_last_add++ < 3) {
-        const std::size_t q = static_cast<std::size_t>(t + searches.fetch_add(1)) % queries.size();
-        const SearchResponse answer = market.search(queries[q]);
-        std::size_t k = state;
-        while (k < expected.size() && !same_answer(answer, expected[k][q])) ++k;
-        if (k == expected.size()) {
-          failures.fetch_add(1);
-        } else {
-          state = k;
-        }
-      }
-      if (state != static_cast<std::size_t>(kAdded)) failures.fetch_add(1);  // the final answers are the last state's
-    });
-  }
-  for (int k = 0; k < kAdded; ++k) market.add(zips[static_cast<std::size_t>(kInitial + k)]);
-  adding.store(false);
-  for (auto& reader : readers) reader.join();
-  EXPECT_EQ(failures.load(), 0);
-  EXPECT_GT(searches.load(), 4 * 3);
+  const ReadersVerdict verdict = search_during(market, queries, expected, [&] {
+    for (int k = 0; k < kAdded; ++k) market.add(zips[static_cast<std::size_t>(kInitial + k)]);
+  });
+  EXPECT_EQ(verdict.failures, 0);
+  EXPECT_GT(verdict.searches, 4 * 3);
   for (std::size_t q = 0; q < queries.size(); ++q) EXPECT_TRUE(same_answer(market.search(queries[q]), expected[kAdded][q]));
 }
-
 
 // The same contract for every kind of change: adds, updates (a learnware's
 // package replaced by another's) and removes, interleaved, while four threads
@@ -123,16 +153,9 @@ TEST(MarketConcurrency, SearchesDuringAddsUpdatesAndRemovesEachSeeTheMarketAfter
     zips.push_back(make_package(packages, PackageParts{.centre = 0.6 * i, .seed = 300u + static_cast<unsigned>(i),
                                                        .name = "lw" + std::to_string(i)}));
   }
-  std::vector<SearchRequest> queries;
-  for (int q = 0; q < 3; ++q) {
-    SearchRequest request;
-    request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(
-        lwd::kernels::Context{.seed = 17u + static_cast<unsigned>(q)}, blob(200, 3, 1.5 * q + 0.4, 70 + q),
-        lwd::kernels::RkmeOptions{.k = 10}));
-    request.options.max_search_num = 3;
-    request.options.float32_min_members = 1;  // screening on: the float32 mirror a change keeps in step is read
-    queries.push_back(std::move(request));
-  }
+  std::vector<SearchRequest> queries = table_queries(3, 17u, 1.5, 0.4, 70, 3);
+  // Screening on: the float32 mirror a change keeps in step is read.
+  for (auto& request : queries) request.options.float32_min_members = 1;
 
   // A change is an add of zips[package], an update of the learnware added
   // `target`-th with zips[package], or a remove of the learnware added `target`-th.
@@ -182,33 +205,11 @@ TEST(MarketConcurrency, SearchesDuringAddsUpdatesAndRemovesEachSeeTheMarketAfter
   Market market = Market::create(tmp.path() / "concurrent");
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) ids.push_back(market.add(zips[static_cast<std::size_t>(i)]).id);
-  std::atomic<bool> changing{true};
-  std::atomic<int> failures{0};
-  std::atomic<long> searches{0};
-  std::vector<std::thread> readers;
-  for (int t = 0; t < 4; ++t) {
-    readers.emplace_back([&, t] {
-      std::size_t state = 0;
-      int after_last_change = 0;
-      while (changing.load() || after_last_change++ < 3) {
-        const std::size_t q = static_cast<std::size_t>(t + searches.fetch_add(1)) % queries.size();
-        const SearchResponse answer = market.search(queries[q]);
-        std::size_t k = state;
-        while (k < expected.size() && !same_answer(answer, expected[k][q])) ++k;
-        if (k == expected.size()) {
-          failures.fetch_add(1);
-        } else {
-          state = k;
-        }
-      }
-      if (state != changes.size()) failures.fetch_add(1);
-    });
-  }
-  for (const auto& change : changes) apply(market, ids, change);
-  changing.store(false);
-  for (auto& reader : readers) reader.join();
-  EXPECT_EQ(failures.load(), 0);
-  EXPECT_GT(searches.load(), 4 * 3);
+  const ReadersVerdict verdict = search_during(market, queries, expected, [&] {
+    for (const auto& change : changes) apply(market, ids, change);
+  });
+  EXPECT_EQ(verdict.failures, 0);
+  EXPECT_GT(verdict.searches, 4 * 3);
   for (std::size_t q = 0; q < queries.size(); ++q)
     EXPECT_TRUE(same_answer(market.search(queries[q]), expected[changes.size()][q]));
 }
@@ -227,10 +228,7 @@ TEST(MarketConcurrency, FirstSearchesOfAnOpenedMarketOnSeveralThreadsGetTheSeria
                                                      .name = "lw" + std::to_string(i)}));
     }
   }
-  SearchRequest request;
-  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(lwd::kernels::Context{.seed = 3}, blob(200, 3, 1.1, 90),
-                                                             lwd::kernels::RkmeOptions{.k = 10}));
-  request.options.max_search_num = 3;
+  const SearchRequest request = table_queries(1, 3u, 0.0, 1.1, 90, 3).front();
   const SearchResponse expected = Market::open(tmp.path() / "market").search(request);
   ASSERT_FALSE(expected.stat.singles.empty());
 
@@ -263,16 +261,8 @@ TEST(MarketConcurrency, ChangesKeepTheFloat32MirrorAsAFreshOpenBuildsIt) {
     zips.push_back(make_package(packages, PackageParts{.centre = 0.35 * i, .seed = 700u + static_cast<unsigned>(i),
                                                        .name = "lw" + std::to_string(i)}));
   }
-  std::vector<SearchRequest> queries;
-  for (int q = 0; q < 4; ++q) {
-    SearchRequest request;
-    request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(
-        lwd::kernels::Context{.seed = 40u + static_cast<unsigned>(q)}, blob(200, 3, 2.2 * q + 0.5, 110 + q),
-        lwd::kernels::RkmeOptions{.k = 10}));
-    request.options.max_search_num = 2;
-    request.options.float32_min_members = 1;
-    queries.push_back(std::move(request));
-  }
+  std::vector<SearchRequest> queries = table_queries(4, 40u, 2.2, 0.5, 110, 2);
+  for (auto& request : queries) request.options.float32_min_members = 1;
   Market market = Market::create(tmp.path() / "market");
   std::vector<std::string> ids;
   for (int i = 0; i < kLearnwares; ++i) ids.push_back(market.add(zips[static_cast<std::size_t>(i)]).id);
