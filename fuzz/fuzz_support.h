@@ -17,7 +17,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <string_view>
+
+#include "engine/error.h"
 
 #define LWD_FUZZ_CHECK(condition, what)                                                         \
   do {                                                                                          \
@@ -31,6 +34,27 @@ namespace lwd::fuzz {
 
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};
+}
+
+// The property of a spec reader (Spec::parse and to_json_text, the reference
+// JSON formats): input is refused with lwd::Error or accepted, and what was
+// accepted is accepted again after to_json_text, which then writes the same text.
+template <typename Spec>
+int check_spec_round_trip(const std::uint8_t* data, std::size_t size) {
+  std::string text;
+  try {
+    text = Spec::parse(as_text(data, size), "fuzz.json").to_json_text();
+  } catch (const lwd::Error&) {
+    return 0;  // expected refusal
+  }
+  try {
+    const Spec again = Spec::parse(text, "written.json");
+    LWD_FUZZ_CHECK(again.to_json_text() == text, "writing a re-read spec gives the same text");
+  } catch (const lwd::Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    LWD_FUZZ_CHECK(false, "a spec the reader accepted and wrote out is accepted again");
+  }
+  return 0;
 }
 
 }  // namespace lwd::fuzz
