@@ -85,15 +85,21 @@ std::optional<std::string> SpecPack::member_problem(std::int64_t m) const {
 
 std::vector<std::string> SpecPack::drop_bad_members() {
   std::vector<std::string> dropped;
+  std::vector<bool> bad(static_cast<std::size_t>(count()), false);
+  for (std::int64_t m = 0; m < count(); ++m) {
+    if (auto problem = member_problem(m)) {
+      bad[static_cast<std::size_t>(m)] = true;
+      dropped.push_back(ids[static_cast<std::size_t>(m)] + ": " + *problem);
+    }
+  }
+  // Every open reads every pack through here: copy only when something goes.
+  if (dropped.empty()) return dropped;
   SpecPack kept;
   kept.type = type;
   kept.dim = dim;
   for (std::int64_t m = 0; m < count(); ++m) {
     const auto i = static_cast<std::size_t>(m);
-    if (auto problem = member_problem(m)) {
-      dropped.push_back(ids[i] + ": " + *problem);
-      continue;
-    }
+    if (bad[i]) continue;
     const auto z_rows = member_z(m);
     const auto b = member_beta(m);
     kept.ids.push_back(ids[i]);
@@ -104,7 +110,7 @@ std::vector<std::string> SpecPack::drop_bad_members() {
     kept.self_inner.push_back(self_inner[i]);
     kept.num_points.push_back(num_points[i]);
   }
-  if (!dropped.empty()) *this = std::move(kept);
+  *this = std::move(kept);
   return dropped;
 }
 
