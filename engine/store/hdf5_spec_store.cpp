@@ -172,21 +172,8 @@ SpecPack drop_superseded_members(SpecPack pack) {
   SpecPack kept;
   kept.type = pack.type;
   kept.dim = pack.dim;
-  for (std::size_t i = 0; i < pack.ids.size(); ++i) {
-    if (!keep[i]) continue;
-    const auto begin = static_cast<std::size_t>(pack.offsets[i]);
-    const auto end = static_cast<std::size_t>(pack.offsets[i + 1]);
-    const auto d = static_cast<std::size_t>(pack.dim);
-    kept.z.insert(kept.z.end(), pack.z.begin() + static_cast<std::ptrdiff_t>(begin * d),
-                  pack.z.begin() + static_cast<std::ptrdiff_t>(end * d));
-    kept.beta.insert(kept.beta.end(), pack.beta.begin() + static_cast<std::ptrdiff_t>(begin),
-                     pack.beta.begin() + static_cast<std::ptrdiff_t>(end));
-    kept.offsets.push_back(kept.offsets.back() + static_cast<std::int64_t>(end - begin));
-    kept.ids.push_back(std::move(pack.ids[i]));
-    kept.gamma.push_back(pack.gamma[i]);
-    kept.self_inner.push_back(pack.self_inner[i]);
-    kept.num_points.push_back(pack.num_points[i]);
-  }
+  for (std::int64_t m = 0; m < pack.count(); ++m)
+    if (keep[static_cast<std::size_t>(m)]) kept.append_member_of(pack, m);
   return kept;
 }
 

@@ -128,19 +128,6 @@ void append_packed_member(SpecPack& pack, const std::string& id, const PackedSpe
   pack.num_points.push_back(spec.num_points);
 }
 
-void append_member_of(SpecPack& to, const SpecPack& from, std::int64_t m) {
-  const auto i = static_cast<std::size_t>(m);
-  const auto z = from.member_z(m);
-  const auto beta = from.member_beta(m);
-  to.ids.push_back(from.ids[i]);
-  to.z.insert(to.z.end(), z.data, z.data + z.rows * from.dim);
-  to.beta.insert(to.beta.end(), beta.begin(), beta.end());
-  to.offsets.push_back(to.offsets.back() + z.rows);
-  to.gamma.push_back(from.gamma[i]);
-  to.self_inner.push_back(from.self_inner[i]);
-  to.num_points.push_back(from.num_points[i]);
-}
-
 // The specs of one submission, checked and with their self products computed
 // before anything touches the disk.
 std::vector<PackedSpec> pack_specs(const std::string& id, const SpecsByType& specs_by_type) {
@@ -345,7 +332,7 @@ void MarketStore::load_h5(bool tolerate_bad_h5) {
       kept.type = pack.type;
       kept.dim = pack.dim;
       for (std::int64_t m = 0; m < pack.count(); ++m) {
-        if (is_live(pack.ids[static_cast<std::size_t>(m)], key)) append_member_of(kept, pack, m);
+        if (is_live(pack.ids[static_cast<std::size_t>(m)], key)) kept.append_member_of(pack, m);
       }
     }
     live += kept.count();

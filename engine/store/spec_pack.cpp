@@ -71,6 +71,19 @@ RKMETableSpec SpecPack::spec(std::int64_t m) const {
                        gamma[static_cast<std::size_t>(m)], num_points[static_cast<std::size_t>(m)]);
 }
 
+void SpecPack::append_member_of(const SpecPack& from, std::int64_t m) {
+  const auto i = static_cast<std::size_t>(m);
+  const auto z_rows = from.member_z(m);
+  const auto b = from.member_beta(m);
+  ids.push_back(from.ids[i]);
+  z.insert(z.end(), z_rows.data, z_rows.data + z_rows.rows * from.dim);
+  beta.insert(beta.end(), b.begin(), b.end());
+  offsets.push_back(offsets.back() + z_rows.rows);
+  gamma.push_back(from.gamma[i]);
+  self_inner.push_back(from.self_inner[i]);
+  num_points.push_back(from.num_points[i]);
+}
+
 std::optional<std::string> SpecPack::member_problem(std::int64_t m) const {
   const auto i = static_cast<std::size_t>(m);
   if (!(gamma[i] > 0.0) || !std::isfinite(gamma[i])) return std::string("a bad gamma");
@@ -97,19 +110,8 @@ std::vector<std::string> SpecPack::drop_bad_members() {
   SpecPack kept;
   kept.type = type;
   kept.dim = dim;
-  for (std::int64_t m = 0; m < count(); ++m) {
-    const auto i = static_cast<std::size_t>(m);
-    if (bad[i]) continue;
-    const auto z_rows = member_z(m);
-    const auto b = member_beta(m);
-    kept.ids.push_back(ids[i]);
-    kept.z.insert(kept.z.end(), z_rows.data, z_rows.data + z_rows.rows * dim);
-    kept.beta.insert(kept.beta.end(), b.begin(), b.end());
-    kept.offsets.push_back(kept.offsets.back() + z_rows.rows);
-    kept.gamma.push_back(gamma[i]);
-    kept.self_inner.push_back(self_inner[i]);
-    kept.num_points.push_back(num_points[i]);
-  }
+  for (std::int64_t m = 0; m < count(); ++m)
+    if (!bad[static_cast<std::size_t>(m)]) kept.append_member_of(*this, m);
   *this = std::move(kept);
   return dropped;
 }

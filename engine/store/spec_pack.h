@@ -38,6 +38,9 @@ struct SpecPack {
   // Throws lwd::Error if the width differs from dim (dim 0 adopts the spec's)
   // or the id is already present.
   void append(const std::string& id, const RKMETableSpec& spec, const kernels::Context& ctx = {});
+  // Appends member m of `from` (same type and width) as it is, self product
+  // included: what every filtered copy of a pack is made of.
+  void append_member_of(const SpecPack& from, std::int64_t m);
   // Removes member `id` if present (O(pack) copy); returns whether it was there.
   bool remove(std::string_view id);
   std::optional<std::int64_t> find(std::string_view id) const;
