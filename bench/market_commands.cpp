@@ -207,14 +207,26 @@ int run(int argc, char** argv) {
     const fs::path market = work / ("market-" + std::to_string(size));
     grow_market(previous, market, size, scratch);
     previous = market;
-    const std::map<std::string, std::vector<std::string>> commands = {
-        {"market list", {"market", "list", market.string()}},
-        {"search", {"search", "--market", market.string(), "--spec", user.string()}},
-    };
-    for (const auto& [name, args] : commands) {
+    // Each binary reads a copy written in its own format: the baseline's is
+    // re-derived from the packages by the baseline itself (`market rebuild`),
+    // since an older lwdock refuses a newer market.h5 format.
+    std::map<std::string, fs::path> market_of = {{"ours", market}};
+    if (binaries.size() > 1) {
+      const fs::path copy = work / ("market-" + std::to_string(size) + "-baseline");
+      if (!fs::exists(copy)) {
+        fs::copy(market, copy, fs::copy_options::recursive);
+        time_command({binaries[1].second, "--threads", "1", "market", "rebuild", copy.string()});
+      }
+      market_of["baseline"] = copy;
+    }
+    for (const std::string name : {"market list", "search"}) {
       std::map<std::string, std::vector<double>> times;
       for (int r = -1; r < runs; ++r) {  // run -1 warms the page cache
         for (const auto& [who, bin] : binaries) {
+          const std::string dir = market_of.at(who).string();
+          const std::vector<std::string> args =
+              name == "search" ? std::vector<std::string>{"search", "--market", dir, "--spec", user.string()}
+                               : std::vector<std::string>{"market", "list", dir};
           std::vector<std::string> argv = {bin, "--threads", "1"};
           argv.insert(argv.end(), args.begin(), args.end());
           const double t = time_command(argv);

@@ -153,7 +153,7 @@ void run_delete(const MarketOptions& o) {
 void run_rebuild(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::Market market = lwd::Market::rebuild(o.dir, ctx, o.limits);
   std::fprintf(stderr, "rebuilt %s: %zu learnware(s), %zu spec pack(s)\n", o.dir.c_str(), market.list().size(),
-               market.store().packs().size());
+               market.store().pack_keys().size());
 }
 
 // ---- package build ------------------------------------------------------------

@@ -17,6 +17,8 @@ kernels::Matrix<double> random_image_rows(std::int64_t rows, std::int64_t width,
 
 class ImageKind final : public SpecKindOf<RKMEImageSpec> {
  public:
+  ImageKind() : SpecKindOf(/*has_search_facts=*/true) {}
+
   std::string_view type_name() const override { return RKMEImageSpec::kTypeName; }
   std::string_view semantic_data() const override { return "Image"; }
 
@@ -99,7 +101,14 @@ class ImageKind final : public SpecKindOf<RKMEImageSpec> {
   }
 
   // Comparable: the same image shape and the same scoring kernel (net depth).
-  bool search_reads_learnware_specs() const override { return true; }
+  // Not packed: the facts are the whole spec, which the search compares pair by pair.
+  std::optional<std::string> search_facts(const StatSpec& any) const override {
+    return any.get<RKMEImageSpec>().to_json_text();
+  }
+  StatSpec from_search_facts(std::string_view facts, std::string_view source,
+                             const io::JsonLimits& limits) const override {
+    return parse(facts, source, limits);
+  }
   bool searchable_against(const StatSpec& user_any, const StatSpec& learnware_any) const override {
     const auto& user = user_any.get<RKMEImageSpec>();
     const auto& learnware = learnware_any.get<RKMEImageSpec>();

@@ -17,6 +17,10 @@ void StatSpec::throw_wrong_type() const {
               ", not the value type asked for");
 }
 
+StatSpec SpecKind::from_search_facts(std::string_view, std::string_view source, const io::JsonLimits&) const {
+  throw Error(std::string(source) + ": " + std::string(type_name()) + " specs have no search facts");
+}
+
 namespace {
 
 std::string limit_number(double v) {

@@ -143,11 +143,29 @@ class SpecKind {
                              const ProbeSettings& settings, const kernels::Context& ctx) const = 0;
 
   // ---- the search ----
-  // Whether the search must see each learnware's own spec of this kind (its
-  // languages, its image shape) and not only the pack.
-  virtual bool search_reads_learnware_specs() const { return false; }
-  // Whether the user's spec may be compared with this learnware's.
-  virtual bool searchable_against(const StatSpec& /*user*/, const StatSpec& /*learnware*/) const { return true; }
+  // What the search must know of a learnware's own spec besides its pack
+  // member (a text spec's languages), as JSON text that the store keeps with
+  // the learnware in market.h5 (/facts/<type>), so that no search opens a
+  // package. A kind that is not packed gives the whole spec in its JSON
+  // format: its search compares specs pair by pair. nullopt: nothing beyond
+  // the pack (the default).
+  virtual std::optional<std::string> search_facts(const StatSpec& /*spec*/) const { return std::nullopt; }
+  // Whether this kind has search facts at all (then every learnware's are read).
+  bool has_search_facts() const { return has_search_facts_; }
+  // The facts read back as the value searchable_against takes; for a kind
+  // that is not packed, the spec itself. Throws lwd::Error naming `source`.
+  virtual StatSpec from_search_facts(std::string_view facts, std::string_view source,
+                                     const io::JsonLimits& limits) const;
+  // Whether the user's spec may be compared with the learnware whose facts
+  // these are (from_search_facts).
+  virtual bool searchable_against(const StatSpec& /*user*/, const StatSpec& /*facts*/) const { return true; }
+
+ protected:
+  SpecKind() = default;
+  explicit SpecKind(bool has_search_facts) : has_search_facts_(has_search_facts) {}
+
+ private:
+  bool has_search_facts_ = false;
 };
 
 // What every kind whose value type T has the spec classes' usual members
@@ -155,6 +173,10 @@ class SpecKind {
 // way; a kind derives from SpecKindOf<T> and writes only what is its own.
 template <class T>
 class SpecKindOf : public SpecKind {
+ protected:
+  SpecKindOf() = default;
+  explicit SpecKindOf(bool has_search_facts) : SpecKind(has_search_facts) {}
+
  public:
   StatSpec from_json(const nlohmann::json& in, std::string_view source) const override {
     return StatSpec(*this, T::from_json(in, source));

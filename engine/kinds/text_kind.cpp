@@ -12,8 +12,15 @@ std::string join(const std::vector<std::string>& items, const char* separator) {
   return out;
 }
 
+// A text learnware's search facts: its languages.
+struct TextLanguages {
+  std::vector<std::string> codes;
+};
+
 class TextKind final : public SpecKindOf<RKMETextSpec> {
  public:
+  TextKind() : SpecKindOf(/*has_search_facts=*/true) {}
+
   std::string_view type_name() const override { return RKMETextSpec::kTypeName; }
   std::string_view semantic_data() const override { return "Text"; }
 
@@ -84,9 +91,26 @@ class TextKind final : public SpecKindOf<RKMETextSpec> {
 
   // The reference's rule: the user's languages must all be the learnware's.
   // (The encoder is already the same: it is part of the pack type.)
-  bool search_reads_learnware_specs() const override { return true; }
-  bool searchable_against(const StatSpec& user, const StatSpec& learnware) const override {
-    return text_languages_compatible(user.get<RKMETextSpec>().language(), learnware.get<RKMETextSpec>().language());
+  std::optional<std::string> search_facts(const StatSpec& any) const override {
+    nlohmann::json out;
+    out["language"] = any.get<RKMETextSpec>().language();
+    return out.dump();
+  }
+  StatSpec from_search_facts(std::string_view facts, std::string_view source,
+                             const io::JsonLimits& limits) const override {
+    const nlohmann::json in = io::parse_json(facts, source, limits);
+    const auto it = in.is_object() ? in.find("language") : in.end();
+    if (it == in.end() || !it->is_array())
+      throw Error(std::string(source) + ": the search facts of a text spec need a \"language\" array");
+    TextLanguages languages;
+    for (const auto& code : *it) {
+      if (!code.is_string()) throw Error(std::string(source) + ": field \"language\" holds a non-string");
+      languages.codes.push_back(code.get<std::string>());
+    }
+    return StatSpec(*this, std::move(languages));
+  }
+  bool searchable_against(const StatSpec& user, const StatSpec& facts) const override {
+    return text_languages_compatible(user.get<RKMETextSpec>().language(), facts.get<TextLanguages>().codes);
   }
 };
 

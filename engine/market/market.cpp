@@ -38,17 +38,30 @@ double memoised(std::mutex& mutex, Map& memo, const typename Map::key_type& key,
 }  // namespace
 
 struct Market::SearchState {
-  // Each piece is built on first use (prepare_search) and kept in step by changes.
+  // Each piece is built on first use (prepare_search) and kept in step by
+  // changes; the packs themselves, with their float32 mirrors and member
+  // maps, belong to the store (StoredPack).
   std::optional<std::vector<std::string>> usable_ids;              // ascending
   std::optional<std::map<std::string, SemanticSpec>> semantic;     // usable id -> parsed spec
-  struct PackIndex {
-    std::unordered_map<std::string, std::int64_t> member;  // id -> member
-    std::vector<float> z32;                                 // the pack's Z in float32, for screening
-  };
-  std::map<std::string, PackIndex> packs;                           // by pack key, built per key
-  std::set<const SpecKind*> kinds_read;                             // kinds whose learnware specs are loaded
-  std::map<std::string, std::vector<StatSpec>> learnware_specs;     // usable id -> those specs
+  // Per pack key, once checked: members stored before the market's limits
+  // (or under wider ones) that statistical search leaves out.
+  std::map<std::string, std::set<std::string>, std::less<>> beyond_limits;
+  // Per kind with search facts: usable id -> its facts (SpecKind::from_search_facts).
+  std::map<const SpecKind*, std::map<std::string, StatSpec>> facts;
 };
+
+namespace {
+
+// What a submission's specs add to market.h5 besides their pack members.
+SearchFacts search_facts_of(const LoadedSubmission& submission) {
+  SearchFacts facts;
+  for (const StatSpec& spec : submission.stat_specs) {
+    if (auto json = spec.kind().search_facts(spec)) facts.emplace_back(std::string(spec.kind().type_name()), *json);
+  }
+  return facts;
+}
+
+}  // namespace
 
 struct Market::PairProductMemo {
   std::mutex mutex;
@@ -72,13 +85,28 @@ Market Market::create(const std::filesystem::path& dir, kernels::Context ctx, Ma
 }
 
 Market Market::open(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
+  std::unique_ptr<MarketStore> store;
   try {
-    return Market(std::make_unique<MarketStore>(MarketStore::open(dir)), ctx, limits);
+    store = std::make_unique<MarketStore>(MarketStore::open(dir));
   } catch (const DamagedMarketFile& e) {
     // The index and the packages are the truth; market.h5 is derived from them.
     warn(e.problem() + "; rebuilding it from the packages");
     return rebuild(dir, ctx, std::move(limits));
   }
+  if (store->h5_version() < kMarketH5Version && !store->list().empty()) {
+    // Written before market.h5 kept the search facts of text and image
+    // specs: derive them (and everything else) from the packages, once.
+    warn((dir / "market.h5").string() + " has format version " + std::to_string(store->h5_version()) +
+         ", without the search facts of text and image specs; rebuilding it from the packages (once)");
+    store.reset();
+    try {
+      return rebuild(dir, ctx, limits);
+    } catch (const Error& e) {
+      warn(std::string(e.what()) + "; text and image learnwares are not searched until `lwdock market rebuild`");
+      store = std::make_unique<MarketStore>(MarketStore::open(dir));
+    }
+  }
+  return Market(std::move(store), ctx, std::move(limits));
 }
 
 Market Market::rebuild(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
@@ -133,11 +161,12 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
   record.status = check.status;
   record.status_reason = check.reason;
   // An invalid learnware keeps only the specs that parsed; nothing of it is searched.
+  const SearchFacts facts = search_facts_of(submission);
   if (existing_id) {
-    store_->update(record, package_zip, submission.specs, submission.semantic_json);
+    store_->update(record, package_zip, submission.specs, submission.semantic_json, facts);
     forget_learnware(record.id);
   } else {
-    store_->add(record, package_zip, submission.specs, submission.semantic_json);
+    store_->add(record, package_zip, submission.specs, submission.semantic_json, facts);
   }
   remember_added(record.id, check.status, submission);
   return AddResult{record.id, check.status, check.reason};
@@ -188,7 +217,8 @@ void Market::rebuild_locked() {
   store_->rebuild([this](const LearnwareRecord&, const std::filesystem::path& zip) {
     const StagedPackage package = stage_package(zip);
     LoadedSubmission submission = load_submission(package, limits_.spec);
-    RederivedLearnware derived{std::move(submission.specs), std::move(submission.semantic_json), std::nullopt};
+    RederivedLearnware derived{std::move(submission.specs), std::move(submission.semantic_json), std::nullopt,
+                               search_facts_of(submission)};
     // A learnware that passed once and no longer does (the limits changed, or
     // its spec was stored before there were any) is not searched again.
     if (!submission.problems.empty()) derived.invalid_reason = submission.problems.front();
@@ -235,9 +265,9 @@ bool Market::search_ready(const SearchRequest& request) const {
   if (request.semantic && !st.semantic) return false;
   if (!request.spec) return true;
   const SpecKind& kind = request.spec.kind();
-  if (kind.search_reads_learnware_specs() && !st.kinds_read.contains(&kind)) return false;
+  if (kind.has_search_facts() && !st.facts.contains(&kind)) return false;
   const auto key = pack_key_of(request.spec);
-  return !key || !store_->packs().contains(*key) || st.packs.contains(*key);
+  return !key || st.beyond_limits.contains(*key);
 }
 
 bool Market::prepare_search(const SearchRequest& request) const {
@@ -256,31 +286,26 @@ bool Market::prepare_search(const SearchRequest& request) const {
   }
   if (!request.spec) return false;
   const SpecKind& kind = request.spec.kind();
-  if (kind.search_reads_learnware_specs() && !st.kinds_read.contains(&kind)) {
-    // These specs are not in market.h5: read them from the packages of the
-    // learnwares whose semantic Data names this kind (once, on the first
-    // search of the kind).
+  if (kind.has_search_facts() && !st.facts.contains(&kind)) {
+    std::map<std::string, StatSpec> facts;
+    const JsonById& stored = store_->search_facts(kind.type_name());
     for (const auto& id : *st.usable_ids) {
-      const auto semantic = parse_stored_semantic(*store_, id);
-      if (!semantic || &spec_kind_for_data(semantic->first("Data")) != &kind) continue;
+      const auto it = stored.find(id);
+      if (it == stored.end()) continue;
       try {
-        const StagedPackage package = stage_package(store_->package_path(id));
-        const LoadedSubmission submission = load_submission(package, limits_.spec);
-        for (const StatSpec& spec : submission.stat_specs)
-          if (&spec.kind() == &kind) st.learnware_specs[id].push_back(spec);
-      } catch (const std::exception&) {
-        // An unreadable package leaves the learnware out of statistical search;
-        // `lwdock market rebuild` re-derives what can be derived.
+        facts.emplace(id, kind.from_search_facts(it->second, "learnware " + id + "'s search facts in market.h5",
+                                                 limits_.spec.spec_json()));
+      } catch (const Error& e) {
+        // Damaged where no checksum looks: `lwdock market rebuild` re-derives them.
+        warn(store_->dir().string() + ": " + e.what() + "; left out of statistical search");
       }
     }
-    st.kinds_read.insert(&kind);
+    st.facts.emplace(&kind, std::move(facts));
   }
-  if (const auto key = pack_key_of(request.spec); key && !st.packs.contains(*key)) {
-    const auto pack = store_->packs().find(*key);
-    if (pack != store_->packs().end()) {
-      SearchState::PackIndex index;
-      const SpecPack& members = pack->second;
-      index.z32 = float32_mirror(members);
+  if (const auto key = pack_key_of(request.spec); key && !st.beyond_limits.contains(*key)) {
+    std::set<std::string> beyond;
+    if (const StoredPack* pack = store_->pack(*key)) {
+      const SpecPack& members = pack->members();
       for (std::int64_t m = 0; m < members.count(); ++m) {
         const std::string& id = members.ids[static_cast<std::size_t>(m)];
         // A member stored before the limits (or under wider ones) could make
@@ -292,102 +317,45 @@ bool Market::prepare_search(const SearchRequest& request) const {
         if (why) {
           warn(store_->dir().string() + ": learnware " + id + " (pack " + *key + "): " + *why +
                "; left out of statistical search");
-          continue;
+          beyond.insert(id);
         }
-        index.member.emplace(id, m);
       }
-      st.packs.emplace(*key, std::move(index));
     }
+    st.beyond_limits.emplace(*key, std::move(beyond));
   }
   return false;
-}
-
-const StatSpec* Market::learnware_spec(const std::string& id, const SpecKind& kind) const {
-  const auto it = state_->learnware_specs.find(id);
-  if (it == state_->learnware_specs.end()) return nullptr;
-  for (const StatSpec& spec : it->second)
-    if (&spec.kind() == &kind) return &spec;
-  return nullptr;
 }
 
 void Market::forget_learnware(const std::string& id) {
   SearchState& st = *state_;
   if (st.usable_ids) std::erase(*st.usable_ids, id);
   if (st.semantic) st.semantic->erase(id);
-  st.learnware_specs.erase(id);
-  // Brings one pack's index in line with the store; false when it must be rebuilt.
-  auto forget_pack_member = [&](const std::string& key, SearchState::PackIndex& index) {
-    const auto pack = store_->packs().find(key);
-    if (pack == store_->packs().end()) return false;
-    const SpecPack& members = pack->second;
-    // An update has already appended the learnware's new member, last; the
-    // members before it are those the index knew, less the one that left.
-    const auto renewed = members.find(id);
-    if (renewed && *renewed != members.count() - 1) return false;
-    const std::int64_t kept = renewed ? *renewed : members.count();
-    const auto kept_values = static_cast<std::size_t>(members.offsets[static_cast<std::size_t>(kept)] * members.dim);
-    if (index.z32.size() != kept_values) {
-      const auto gone = index.member.find(id);
-      if (gone == index.member.end()) return false;  // e.g. left out of search by the limits: position unknown
-      const std::int64_t m = gone->second;
-      if (m > kept || index.z32.size() < kept_values) return false;
-      const auto start = static_cast<std::size_t>(members.offsets[static_cast<std::size_t>(m)] * members.dim);
-      const std::size_t removed = index.z32.size() - kept_values;
-      if (start + removed > index.z32.size()) return false;
-      index.z32.erase(index.z32.begin() + static_cast<std::ptrdiff_t>(start),
-                      index.z32.begin() + static_cast<std::ptrdiff_t>(start + removed));
-      index.member.erase(gone);
-      for (auto& [member_id, position] : index.member)
-        if (position > m) --position;
-    }
-    // The map must name what the pack holds, or the index is rebuilt.
-    for (const auto& [member_id, position] : index.member) {
-      if (position >= kept || members.ids[static_cast<std::size_t>(position)] != member_id) return false;
-    }
-    return true;
-  };
-  // The store removed (or superseded) the learnware's members, which shifts
-  // the members after it down by one: each pack's mirror drops the same rows
-  // and its map follows, without converting the pack again. Should the pack
-  // not be what that predicts (the change compacted market.h5 and it now
-  // lacks members another process removed), its index is rebuilt, from
-  // memory, on the next search of that pack.
-  for (auto it = st.packs.begin(); it != st.packs.end();) {
-    it = forget_pack_member(it->first, it->second) ? std::next(it) : st.packs.erase(it);
-  }
+  for (auto& [kind, by_id] : st.facts) by_id.erase(id);
+  for (auto& [key, ids] : st.beyond_limits) ids.erase(id);
   std::lock_guard lock(pair_memo_->mutex);
   pair_memo_->self.erase(id);
   std::erase_if(pair_memo_->pair, [&](const auto& entry) { return entry.first.first == id || entry.first.second == id; });
 }
 
 void Market::remember_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission) {
-  SearchState& st = *state_;
-  // Packs hold every learnware whatever its status; the store appended this
-  // one's members at the end of each pack it has a spec for.
-  for (const auto& [type, spec] : submission.specs) {
-    const std::string key = spec_pack_key(type, spec.dim());
-    const auto index = st.packs.find(key);
-    if (index == st.packs.end()) continue;  // not built yet: built whole on first use
-    const auto pack = store_->packs().find(key);
-    const auto member = pack == store_->packs().end() ? std::nullopt : pack->second.find(id);
-    const auto rows = static_cast<std::size_t>(spec.size() * spec.dim());
-    if (member && *member == pack->second.count() - 1 && index->second.z32.size() + rows == pack->second.z.size()) {
-      const auto& z = pack->second.z;
-      index->second.z32.insert(index->second.z32.end(), z.end() - static_cast<std::ptrdiff_t>(rows), z.end());
-      index->second.member.emplace(id, *member);
-    } else {
-      st.packs.erase(index);  // the store reorganised the pack (compaction): rebuilt on first use
-    }
-  }
+  // The store's packs follow the change by themselves; what is left is what
+  // this market derived for its searches, of usable learnwares only.
   if (status != LearnwareStatus::usable) return;
+  SearchState& st = *state_;
   if (st.usable_ids) {
     // Ids only grow, but an update re-adds an older one: keep the list ascending.
     auto& ids = *st.usable_ids;
     ids.insert(std::upper_bound(ids.begin(), ids.end(), id), id);
   }
   if (st.semantic && submission.semantic) st.semantic->insert_or_assign(id, *submission.semantic);
-  for (const StatSpec& spec : submission.stat_specs)
-    if (st.kinds_read.contains(&spec.kind())) st.learnware_specs[id].push_back(spec);
+  for (const StatSpec& spec : submission.stat_specs) {
+    const SpecKind& kind = spec.kind();
+    const auto facts = st.facts.find(&kind);
+    if (facts == st.facts.end()) continue;
+    if (const auto json = kind.search_facts(spec)) {
+      facts->second.insert_or_assign(id, kind.from_search_facts(*json, "learnware " + id, limits_.spec.spec_json()));
+    }
+  }
 }
 
 SearchResponse Market::search(const SearchRequest& request) const {
@@ -431,23 +399,23 @@ SearchResponse Market::search(const SearchRequest& request) const {
 StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& packed,
                                        const std::vector<std::string>& ids, const StatSearchOptions& options) const {
   const std::string key = spec_pack_key(packed.pack_type, packed.rkme->dim());
-  const auto pack = store_->packs().find(key);
-  const auto index = state_->packs.find(key);
-  if (pack == store_->packs().end() || index == state_->packs.end()) return {};  // nothing comparable
+  const StoredPack* pack = store_->pack(key);
+  const auto beyond = state_->beyond_limits.find(key);
+  if (pack == nullptr || beyond == state_->beyond_limits.end()) return {};  // nothing comparable
   const SpecKind& kind = user.kind();
-  const bool filter = kind.search_reads_learnware_specs();
+  const std::map<std::string, StatSpec>* facts = kind.has_search_facts() ? &state_->facts.at(&kind) : nullptr;
   std::vector<std::int64_t> members;
   members.reserve(ids.size());
   for (const auto& id : ids) {
-    if (filter) {
-      const StatSpec* own = learnware_spec(id, kind);
-      if (own == nullptr || !kind.searchable_against(user, *own)) continue;
+    if (facts != nullptr) {
+      const auto own = facts->find(id);
+      if (own == facts->end() || !kind.searchable_against(user, own->second)) continue;
     }
-    const auto it = index->second.member.find(id);
-    if (it != index->second.member.end()) members.push_back(it->second);
+    if (beyond->second.contains(id)) continue;
+    if (const auto m = pack->find(id)) members.push_back(*m);
   }
   if (members.empty()) return {};
-  return statistical_search(ctx_, *packed.rkme, pack->second, members, options, index->second.z32);
+  return statistical_search(ctx_, *packed.rkme, pack->members(), members, options, pack->z32());
 }
 
 StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector<std::string>& ids,
@@ -455,11 +423,13 @@ StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector
   const SpecKind& kind = user.kind();
   CandidateProducts products;
   std::vector<const StatSpec*> specs;
+  // A kind that is not packed keeps the whole spec as its search facts.
+  const auto& facts = state_->facts.at(&kind);
   for (const auto& id : ids) {
-    const StatSpec* own = learnware_spec(id, kind);
-    if (own == nullptr || !kind.searchable_against(user, *own)) continue;
+    const auto own = facts.find(id);
+    if (own == facts.end() || !kind.searchable_against(user, own->second)) continue;
     products.ids.push_back(id);
-    specs.push_back(own);
+    specs.push_back(&own->second);
   }
   const std::size_t n = specs.size();
   products.self.resize(n);

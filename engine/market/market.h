@@ -132,16 +132,15 @@ class Market {
   void rebuild_locked();
   AddResult submit(const std::optional<std::string>& existing_id, const std::filesystem::path& package_zip,
                    const std::string& owner);
-  // What searches read instead of the store's JSON and packages (the
-  // SearchState in market.cpp): the usable ids, their parsed semantic specs,
-  // per pack an id -> member map and a float32 mirror, and the learnwares' own
-  // specs of the kinds whose search reads them (SpecKind::
-  // search_reads_learnware_specs). Each piece is built on the first search
-  // that needs it -- opening a market parses nothing, `market list` never
-  // builds any of it, and a table search never opens a text or image package
-  // -- and then kept in step by every change: an add appends the learnware,
-  // an update or removal drops it (O(one learnware) either way; a pack's map
-  // and mirror are rebuilt from memory on the next search of that pack).
+  // What searches derive from the store (the SearchState in market.cpp): the
+  // usable ids, their parsed semantic specs, the search facts of each kind
+  // that has them (SpecKind::search_facts: a text spec's languages, an image
+  // spec whole) and, per pack, the members beyond the market's limits. The
+  // packs, with their float32 mirrors and member maps, are the store's
+  // (StoredPack). Each piece is built on the first search that needs it --
+  // opening a market parses nothing, `market list` builds none of it, a
+  // table search reads one pack -- and then follows every change: O(one
+  // learnware) for an add, an update or a removal.
   struct SearchState;
   // Builds what `request` needs and is not built yet; true if nothing was
   // missing. Under the exclusive lock.
@@ -150,8 +149,6 @@ class Market {
   void forget_learnware(const std::string& id);
   void remember_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission);
   void reset_search_state();
-  // The usable learnware's own spec of that kind, if the search keeps it.
-  const StatSpec* learnware_spec(const std::string& id, const SpecKind& kind) const;
   StatSearchResult search_packed(const StatSpec& user, const PackedRkme& packed, const std::vector<std::string>& ids,
                                  const StatSearchOptions& options) const;
   StatSearchResult search_pairwise(const StatSpec& user, const std::vector<std::string>& ids,

@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kPacksGroup = "packs";
 constexpr const char* kSemanticGroup = "semantic";
+constexpr const char* kFactsGroup = "facts";
 constexpr const char* kCommittedMembers = "committed_members";
 constexpr const char* kCommittedCount = "committed_count";
 
@@ -57,6 +58,47 @@ Hid open_market_file(const FileContext& ctx, unsigned flags) {
   }
   if (*version < 1) ctx.fail("has an invalid format version " + std::to_string(*version));
   return file;
+}
+
+std::int64_t market_file_version(const FileContext& ctx, hid_t file) {
+  return read_int_attribute(ctx, file, "version", "/version").value_or(0);
+}
+
+// The names of a group's children, in name order.
+std::vector<std::string> child_names(const FileContext& ctx, hid_t group, const std::string& where) {
+  H5G_info_t info{};
+  ctx.check(H5Gget_info(group, &info), "cannot list group " + where);
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const ssize_t size = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    if (size < 0) ctx.fail("cannot list group " + where);
+    std::string name(static_cast<std::size_t>(size) + 1, '\0');
+    if (H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT) < 0)
+      ctx.fail("cannot list group " + where);
+    name.resize(static_cast<std::size_t>(size));
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+// Calls visit(type, dim, group) for every /packs/<type>/<dim> group.
+template <class Visit>
+void for_each_pack_group(const FileContext& ctx, hid_t file, Visit visit) {
+  if (!has_link(file, kPacksGroup)) return;
+  Hid packs = open_group(ctx, file, kPacksGroup, std::string("/") + kPacksGroup);
+  for (const auto& type : child_names(ctx, packs.get(), "/packs")) {
+    const std::string type_where = "/packs/" + type;
+    Hid by_type = open_group(ctx, packs.get(), type, type_where);
+    for (const auto& dim_name : child_names(ctx, by_type.get(), type_where)) {
+      std::int64_t dim = 0;
+      const auto res = std::from_chars(dim_name.data(), dim_name.data() + dim_name.size(), dim);
+      if (res.ec != std::errc() || res.ptr != dim_name.data() + dim_name.size() || dim <= 0 || dim > kMaxDim) {
+        ctx.fail("group " + type_where + "/" + dim_name + " is not named by a Z width");
+      }
+      Hid group = open_group(ctx, by_type.get(), dim_name, type_where + "/" + dim_name);
+      visit(type, dim, group.get());
+    }
+  }
 }
 
 std::pair<std::string, std::int64_t> split_pack_key(const std::string& key) {
@@ -181,9 +223,11 @@ SpecPack drop_superseded_members(SpecPack pack) {
 // counts may claim: HDF5 reads never-written chunks as zeros, so a damaged
 // count could otherwise make us allocate far more than the file holds.
 std::optional<SpecPack> read_pack(const FileContext& ctx, hid_t group, const std::string& type, std::int64_t dim,
-                                  std::uintmax_t file_bytes, std::int64_t& stored_members) {
+                                  std::uintmax_t file_bytes, std::int64_t& stored_members,
+                                  std::optional<std::int64_t> cap = std::nullopt) {
   const std::string where = std::string("/") + kPacksGroup + "/" + type + "/" + std::to_string(dim);
-  const auto members = read_int_attribute(ctx, group, kCommittedMembers, where + "@" + kCommittedMembers);
+  auto members = read_int_attribute(ctx, group, kCommittedMembers, where + "@" + kCommittedMembers);
+  if (members && cap && *cap >= 0 && *cap < *members) members = *cap;
   // A group without its count was being created when a writer died: nothing in it was ever committed.
   if (!members || *members == 0) return std::nullopt;
   if (*members < 0) ctx.fail("pack " + where + " has a negative committed count (damaged)");
@@ -270,47 +314,74 @@ std::optional<SpecPack> read_pack(const FileContext& ctx, hid_t group, const std
   return pack;
 }
 
-// ---- semantic ----------------------------------------------------------------
+// ---- string tables: /semantic and /facts/<type> ------------------------------
 
-struct SemanticDatasets {
+// Per learnware id one JSON text, appended like the packs: an extendible
+// "ids" and "json" pair whose committed_count attribute is the commit point.
+struct StringTable {
   Hid group, ids, json;
+  std::string where;
 };
 
-SemanticDatasets open_or_create_semantic(const FileContext& ctx, hid_t file) {
-  const std::string where = std::string("/") + kSemanticGroup;
-  SemanticDatasets semantic;
-  semantic.group = open_or_create_group(ctx, file, kSemanticGroup, where);
-  if (H5Aexists(semantic.group.get(), kCommittedCount) <= 0) {
-    write_int_attribute(ctx, semantic.group.get(), kCommittedCount, 0, where);
+StringTable open_or_create_table(const FileContext& ctx, hid_t parent, const std::string& name,
+                                 const std::string& where) {
+  StringTable table;
+  table.where = where;
+  table.group = open_or_create_group(ctx, parent, name, where);
+  if (H5Aexists(table.group.get(), kCommittedCount) <= 0) {
+    write_int_attribute(ctx, table.group.get(), kCommittedCount, 0, where);
   }
   Hid string_type = utf8_string_type(ctx);
-  auto dataset = [&](const char* name) {
-    if (has_link(semantic.group.get(), name)) return open_dataset(ctx, semantic.group.get(), name, where + "/" + name);
-    return create_extendible_dataset(ctx, semantic.group.get(), name, string_type.get(), 0, kStringChunk, false,
-                                     where + "/" + name);
+  auto dataset = [&](const char* dataset_name) {
+    if (has_link(table.group.get(), dataset_name))
+      return open_dataset(ctx, table.group.get(), dataset_name, where + "/" + dataset_name);
+    return create_extendible_dataset(ctx, table.group.get(), dataset_name, string_type.get(), 0, kStringChunk, false,
+                                     where + "/" + dataset_name);
   };
-  semantic.ids = dataset("ids");
-  semantic.json = dataset("json");
-  return semantic;
+  table.ids = dataset("ids");
+  table.json = dataset("json");
+  return table;
 }
 
-std::int64_t committed_semantic_count(const FileContext& ctx, const SemanticDatasets& semantic) {
-  return read_int_attribute(ctx, semantic.group.get(), kCommittedCount, "/semantic@committed_count").value_or(0);
+StringTable open_or_create_semantic(const FileContext& ctx, hid_t file) {
+  return open_or_create_table(ctx, file, kSemanticGroup, std::string("/") + kSemanticGroup);
 }
 
-void read_semantic(const FileContext& ctx, hid_t file, std::uintmax_t file_bytes,
-                   std::map<std::string, std::string>& json_by_id) {
-  const std::string where = std::string("/") + kSemanticGroup;
-  if (!has_link(file, kSemanticGroup)) return;
-  Hid group = open_group(ctx, file, kSemanticGroup, where);
-  const auto count = read_int_attribute(ctx, group.get(), kCommittedCount, where + "@committed_count");
-  if (!count || *count == 0) return;
+StringTable open_or_create_facts(const FileContext& ctx, hid_t file, const std::string& type) {
+  check_type_name(type);
+  Hid facts = open_or_create_group(ctx, file, kFactsGroup, std::string("/") + kFactsGroup);
+  return open_or_create_table(ctx, facts.get(), type, std::string("/") + kFactsGroup + "/" + type);
+}
+
+std::int64_t committed_table_count(const FileContext& ctx, const StringTable& table) {
+  return read_int_attribute(ctx, table.group.get(), kCommittedCount, table.where + "@committed_count").value_or(0);
+}
+
+// Writes entries from `at` on (not committed).
+void write_table_rows(const FileContext& ctx, const StringTable& table, std::int64_t at,
+                      std::span<const std::string> ids, std::span<const std::string> json) {
+  write_strings(ctx, table.ids.get(), static_cast<hsize_t>(at), ids, table.where + "/ids");
+  write_strings(ctx, table.json.get(), static_cast<hsize_t>(at), json, table.where + "/json");
+}
+
+void commit_table(const FileContext& ctx, const StringTable& table, std::int64_t count) {
+  write_int_attribute(ctx, table.group.get(), kCommittedCount, count, table.where);
+}
+
+// Reads the committed entries of the table in `group` (at most `cap`); in
+// file order, so a later entry for the same id (an update) wins.
+JsonById read_table(const FileContext& ctx, hid_t group, const std::string& where, std::uintmax_t file_bytes,
+                    std::optional<std::int64_t> cap = std::nullopt) {
+  JsonById json_by_id;
+  auto count = read_int_attribute(ctx, group, kCommittedCount, where + "@committed_count");
+  if (count && cap && *cap >= 0 && *cap < *count) count = *cap;
+  if (!count || *count == 0) return json_by_id;
   if (*count < 0 || static_cast<std::uintmax_t>(*count) * sizeof(hvl_t) > file_bytes) {
     ctx.fail("group " + where + " has an impossible committed count (damaged)");
   }
   const auto n = static_cast<hsize_t>(*count);
-  Hid ids = open_dataset(ctx, group.get(), "ids", where + "/ids");
-  Hid json = open_dataset(ctx, group.get(), "json", where + "/json");
+  Hid ids = open_dataset(ctx, group, "ids", where + "/ids");
+  Hid json = open_dataset(ctx, group, "json", where + "/json");
   for (const auto& [dataset, name] : {std::pair{ids.get(), "ids"}, std::pair{json.get(), "json"}}) {
     if (dataset_extent(ctx, dataset, 1, where + "/" + name)[0] < n) {
       ctx.fail("dataset " + where + "/" + name + " has fewer entries than committed (truncated or damaged)");
@@ -318,11 +389,40 @@ void read_semantic(const FileContext& ctx, hid_t file, std::uintmax_t file_bytes
   }
   const auto id_values = read_strings(ctx, ids.get(), n, where + "/ids");
   auto json_values = read_strings(ctx, json.get(), n, where + "/json");
-  // In file order, so a later entry for the same id (an update) wins.
   for (std::size_t i = 0; i < n; ++i) {
     if (id_values[i].empty()) ctx.fail("dataset " + where + "/ids has an empty id");
-    json_by_id[id_values[i]] = std::move(json_values[i]);
+    if (json_values[i].empty()) {
+      json_by_id.erase(id_values[i]);  // cleared by an update
+    } else {
+      json_by_id[id_values[i]] = std::move(json_values[i]);
+    }
   }
+  return json_by_id;
+}
+
+// Writes a whole table into a new file.
+void write_table(const FileContext& ctx, const StringTable& table, const JsonById& json_by_id) {
+  std::vector<std::string> ids;
+  std::vector<std::string> json;
+  for (const auto& [id, text] : json_by_id) {
+    ids.push_back(id);
+    json.push_back(text);
+  }
+  write_table_rows(ctx, table, 0, ids, json);
+  commit_table(ctx, table, static_cast<std::int64_t>(ids.size()));
+}
+
+// Opens the file for reading, with its size (which bounds what counts may claim).
+struct OpenedForReading {
+  Hid file;
+  std::uintmax_t bytes = 0;
+};
+OpenedForReading open_for_reading(const FileContext& ctx) {
+  OpenedForReading opened{open_market_file(ctx, H5F_ACC_RDONLY), 0};
+  std::error_code ec;
+  opened.bytes = fs::file_size(ctx.file(), ec);
+  if (ec) ctx.fail("cannot read its size: " + ec.message());
+  return opened;
 }
 
 SpecPack one_member_pack(const std::string& id, const PackedSpec& spec) {
@@ -383,17 +483,10 @@ void write_market_h5(const fs::path& path, const MarketSnapshot& snapshot) {
         write_pack_tail(ctx, datasets, 0, 0, pack, where);
         commit_pack(ctx, datasets, pack.count(), where);
       }
-      SemanticDatasets semantic = open_or_create_semantic(ctx, file.get());
-      std::vector<std::string> ids;
-      std::vector<std::string> json;
-      for (const auto& [id, text] : snapshot.semantic_json_by_id) {
-        ids.push_back(id);
-        json.push_back(text);
+      write_table(ctx, open_or_create_semantic(ctx, file.get()), snapshot.semantic_json_by_id);
+      for (const auto& [type, json_by_id] : snapshot.facts_by_type) {
+        if (!json_by_id.empty()) write_table(ctx, open_or_create_facts(ctx, file.get(), type), json_by_id);
       }
-      write_strings(ctx, semantic.ids.get(), 0, ids, "/semantic/ids");
-      write_strings(ctx, semantic.json.get(), 0, json, "/semantic/json");
-      write_int_attribute(ctx, semantic.group.get(), kCommittedCount, static_cast<std::int64_t>(ids.size()),
-                          "/semantic");
       ctx.check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "cannot flush the file");
     }
     fsync_file(ctx, temp);
@@ -412,59 +505,115 @@ MarketSnapshot read_market_h5(const fs::path& path) {
   std::lock_guard lock(hdf5_mutex());
   silence_hdf5_errors();
   const FileContext ctx(path);
-  Hid file = open_market_file(ctx, H5F_ACC_RDONLY);
-  std::error_code ec;
-  const std::uintmax_t file_bytes = fs::file_size(path, ec);
-  if (ec) ctx.fail("cannot read its size: " + ec.message());
-
+  const OpenedForReading opened = open_for_reading(ctx);
   MarketSnapshot snapshot;
-  if (has_link(file.get(), kPacksGroup)) {
-    Hid packs = open_group(ctx, file.get(), kPacksGroup, std::string("/") + kPacksGroup);
-    auto child_names = [&](hid_t group, const std::string& where) {
-      H5G_info_t info{};
-      ctx.check(H5Gget_info(group, &info), "cannot list group " + where);
-      std::vector<std::string> names;
-      for (hsize_t i = 0; i < info.nlinks; ++i) {
-        const ssize_t size = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-        if (size < 0) ctx.fail("cannot list group " + where);
-        std::string name(static_cast<std::size_t>(size) + 1, '\0');
-        if (H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT) < 0)
-          ctx.fail("cannot list group " + where);
-        name.resize(static_cast<std::size_t>(size));
-        names.push_back(std::move(name));
-      }
-      return names;
-    };
-    for (const auto& type : child_names(packs.get(), "/packs")) {
-      const std::string type_where = "/packs/" + type;
-      Hid by_type = open_group(ctx, packs.get(), type, type_where);
-      for (const auto& dim_name : child_names(by_type.get(), type_where)) {
-        std::int64_t dim = 0;
-        const auto res = std::from_chars(dim_name.data(), dim_name.data() + dim_name.size(), dim);
-        if (res.ec != std::errc() || res.ptr != dim_name.data() + dim_name.size() || dim <= 0 || dim > kMaxDim) {
-          ctx.fail("group " + type_where + "/" + dim_name + " is not named by a Z width");
-        }
-        Hid group = open_group(ctx, by_type.get(), dim_name, type_where + "/" + dim_name);
-        if (auto pack = read_pack(ctx, group.get(), type, dim, file_bytes, snapshot.stored_member_count)) {
-          snapshot.packs.emplace(spec_pack_key(type, dim), std::move(*pack));
-        }
-      }
+  for_each_pack_group(ctx, opened.file.get(), [&](const std::string& type, std::int64_t dim, hid_t group) {
+    if (auto pack = read_pack(ctx, group, type, dim, opened.bytes, snapshot.stored_member_count)) {
+      snapshot.packs.emplace(spec_pack_key(type, dim), std::move(*pack));
+    }
+  });
+  if (has_link(opened.file.get(), kSemanticGroup)) {
+    Hid group = open_group(ctx, opened.file.get(), kSemanticGroup, std::string("/") + kSemanticGroup);
+    snapshot.semantic_json_by_id = read_table(ctx, group.get(), std::string("/") + kSemanticGroup, opened.bytes);
+  }
+  if (has_link(opened.file.get(), kFactsGroup)) {
+    Hid facts = open_group(ctx, opened.file.get(), kFactsGroup, std::string("/") + kFactsGroup);
+    for (const auto& type : child_names(ctx, facts.get(), std::string("/") + kFactsGroup)) {
+      const std::string where = std::string("/") + kFactsGroup + "/" + type;
+      Hid group = open_group(ctx, facts.get(), type, where);
+      auto json_by_id = read_table(ctx, group.get(), where, opened.bytes);
+      if (!json_by_id.empty()) snapshot.facts_by_type.emplace(type, std::move(json_by_id));
     }
   }
-  read_semantic(ctx, file.get(), file_bytes, snapshot.semantic_json_by_id);
   return snapshot;
 }
 
-bool market_h5_opens(const fs::path& path) {
+std::int64_t MarketH5Contents::stored_members() const {
+  std::int64_t total = 0;
+  for (const auto& [key, members] : pack_members) total += members;
+  return total;
+}
+
+MarketH5Contents read_market_h5_contents(const fs::path& path) {
   std::lock_guard lock(hdf5_mutex());
   silence_hdf5_errors();
-  try {
-    const FileContext ctx(path);
-    open_market_file(ctx, H5F_ACC_RDONLY);
-    return true;
-  } catch (const Error&) {
-    return false;
+  const FileContext ctx(path);
+  Hid file = open_market_file(ctx, H5F_ACC_RDONLY);
+  MarketH5Contents contents;
+  contents.version = market_file_version(ctx, file.get());
+  for_each_pack_group(ctx, file.get(), [&](const std::string& type, std::int64_t dim, hid_t group) {
+    const std::string key = spec_pack_key(type, dim);
+    const auto members = read_int_attribute(ctx, group, kCommittedMembers, "/packs/" + key + "@" + kCommittedMembers);
+    if (members && *members < 0) ctx.fail("pack /packs/" + key + " has a negative committed count (damaged)");
+    if (members && *members > 0) contents.pack_members[key] = *members;
+  });
+  auto count_of = [&](hid_t group, const std::string& where) {
+    const auto count = read_int_attribute(ctx, group, kCommittedCount, where + "@committed_count").value_or(0);
+    if (count < 0) ctx.fail("group " + where + " has a negative committed count (damaged)");
+    return count;
+  };
+  if (has_link(file.get(), kSemanticGroup)) {
+    Hid group = open_group(ctx, file.get(), kSemanticGroup, std::string("/") + kSemanticGroup);
+    contents.semantic_count = count_of(group.get(), std::string("/") + kSemanticGroup);
   }
+  if (has_link(file.get(), kFactsGroup)) {
+    Hid facts = open_group(ctx, file.get(), kFactsGroup, std::string("/") + kFactsGroup);
+    for (const auto& type : child_names(ctx, facts.get(), std::string("/") + kFactsGroup)) {
+      const std::string where = std::string("/") + kFactsGroup + "/" + type;
+      Hid group = open_group(ctx, facts.get(), type, where);
+      if (const auto count = count_of(group.get(), where); count > 0) contents.fact_counts[type] = count;
+    }
+  }
+  return contents;
+}
+
+std::optional<SpecPack> read_market_h5_pack(const fs::path& path, const std::string& key,
+                                            std::optional<std::int64_t> committed) {
+  const auto [type, dim] = split_pack_key(key);
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  const FileContext ctx(path);
+  const OpenedForReading opened = open_for_reading(ctx);
+  const std::string where = "/packs/" + key;
+  if (!has_link(opened.file.get(), kPacksGroup)) return std::nullopt;
+  Hid packs = open_group(ctx, opened.file.get(), kPacksGroup, "/packs");
+  if (!has_link(packs.get(), type)) return std::nullopt;
+  Hid by_type = open_group(ctx, packs.get(), type, "/packs/" + type);
+  if (!has_link(by_type.get(), std::to_string(dim))) return std::nullopt;
+  Hid group = open_group(ctx, by_type.get(), std::to_string(dim), where);
+  std::int64_t stored = 0;
+  return read_pack(ctx, group.get(), type, dim, opened.bytes, stored, committed);
+}
+
+namespace {
+
+// The string table at /<group>[/<child>], or none if the file has no such table.
+JsonById read_market_h5_table(const fs::path& path, const std::string& group_name, const std::string& child,
+                              std::optional<std::int64_t> committed) {
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  const FileContext ctx(path);
+  const OpenedForReading opened = open_for_reading(ctx);
+  if (!has_link(opened.file.get(), group_name)) return {};
+  std::string where = "/" + group_name;
+  Hid group = open_group(ctx, opened.file.get(), group_name, where);
+  if (!child.empty()) {
+    if (!has_link(group.get(), child)) return {};
+    where += "/" + child;
+    group = open_group(ctx, group.get(), child, where);
+  }
+  return read_table(ctx, group.get(), where, opened.bytes, committed);
+}
+
+}  // namespace
+
+JsonById read_market_h5_semantic(const fs::path& path, std::optional<std::int64_t> committed) {
+  return read_market_h5_table(path, kSemanticGroup, "", committed);
+}
+
+JsonById read_market_h5_facts(const fs::path& path, const std::string& type, std::optional<std::int64_t> committed) {
+  check_type_name(type);
+  return read_market_h5_table(path, kFactsGroup, type, committed);
 }
 
 MarketCommitPoint append_to_market_h5(const fs::path& path, const MarketAppend& entry,
@@ -481,6 +630,14 @@ MarketCommitPoint append_to_market_h5(const fs::path& path, const MarketAppend& 
     }
     if (!keys.insert(spec.pack_key()).second) {
       throw Error(path.string() + ": learnware " + entry.id + " has two specs for pack " + spec.pack_key());
+    }
+  }
+  std::set<std::string> fact_types;
+  for (const auto& [type, json] : entry.facts) {
+    check_type_name(type);
+    if (json.empty()) throw Error(path.string() + ": learnware " + entry.id + " has empty search facts of type " + type);
+    if (!fact_types.insert(type).second) {
+      throw Error(path.string() + ": learnware " + entry.id + " has two search facts of type " + type);
     }
   }
   std::lock_guard lock(hdf5_mutex());
@@ -509,13 +666,26 @@ MarketCommitPoint append_to_market_h5(const fs::path& path, const MarketAppend& 
       next.members = members + 1;
       pending.push_back(std::move(next));
     }
-    SemanticDatasets semantic = open_or_create_semantic(ctx, file.get());
-    before.semantic_count = committed_semantic_count(ctx, semantic);
+    StringTable semantic = open_or_create_semantic(ctx, file.get());
+    before.semantic_count = committed_table_count(ctx, semantic);
     if (entry.semantic_json) {
-      const auto at = static_cast<hsize_t>(before.semantic_count);
-      write_strings(ctx, semantic.ids.get(), at, std::span<const std::string>(&entry.id, 1), "/semantic/ids");
-      write_strings(ctx, semantic.json.get(), at, std::span<const std::string>(&*entry.semantic_json, 1),
-                    "/semantic/json");
+      write_table_rows(ctx, semantic, before.semantic_count, std::span<const std::string>(&entry.id, 1),
+                       std::span<const std::string>(&*entry.semantic_json, 1));
+    }
+    std::vector<std::pair<StringTable, std::int64_t>> pending_facts;  // table, count after the append
+    SearchFacts facts = entry.facts;
+    if (entry.replaces && has_link(file.get(), kFactsGroup)) {
+      Hid group = open_group(ctx, file.get(), kFactsGroup, std::string("/") + kFactsGroup);
+      for (const auto& type : child_names(ctx, group.get(), std::string("/") + kFactsGroup))
+        if (!fact_types.contains(type)) facts.emplace_back(type, std::string());
+    }
+    for (const auto& [type, json] : facts) {
+      StringTable table = open_or_create_facts(ctx, file.get(), type);
+      const std::int64_t count = committed_table_count(ctx, table);
+      before.fact_counts[type] = count;
+      write_table_rows(ctx, table, count, std::span<const std::string>(&entry.id, 1),
+                       std::span<const std::string>(&json, 1));
+      pending_facts.emplace_back(std::move(table), count + 1);
     }
     step("append_h5_rows");
     // The rows must be on disk before the counts that make them visible.
@@ -523,9 +693,8 @@ MarketCommitPoint append_to_market_h5(const fs::path& path, const MarketAppend& 
     fsync_file(ctx, path);
     step("append_h5_commit");
     for (const auto& pack : pending) commit_pack(ctx, pack.datasets, pack.members, pack.where);
-    if (entry.semantic_json) {
-      write_int_attribute(ctx, semantic.group.get(), kCommittedCount, before.semantic_count + 1, "/semantic");
-    }
+    if (entry.semantic_json) commit_table(ctx, semantic, before.semantic_count + 1);
+    for (const auto& [table, count] : pending_facts) commit_table(ctx, table, count);
     step("append_h5_close");
     ctx.check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "cannot flush the commit");
   }
@@ -573,6 +742,14 @@ void restore_market_h5_commit(const fs::path& path, const MarketCommitPoint& poi
     if (has_link(file.get(), kSemanticGroup)) {
       Hid semantic = open_group(ctx, file.get(), kSemanticGroup, "/semantic");
       write_int_attribute(ctx, semantic.get(), kCommittedCount, point.semantic_count, "/semantic");
+    }
+    if (!point.fact_counts.empty() && has_link(file.get(), kFactsGroup)) {
+      Hid facts = open_group(ctx, file.get(), kFactsGroup, "/facts");
+      for (const auto& [type, count] : point.fact_counts) {
+        if (!has_link(facts.get(), type)) continue;
+        Hid group = open_group(ctx, facts.get(), type, "/facts/" + type);
+        write_int_attribute(ctx, group.get(), kCommittedCount, count, "/facts/" + type);
+      }
     }
     ctx.check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "cannot flush the restored counts");
   }

@@ -16,6 +16,14 @@
 //       ids         [n]         UTF-8 string   learnware id of entry i
 //       json        [n]         UTF-8 string   its semantic spec JSON
 //     attribute committed_count (int64)
+//   /facts/<type>/            (version 2) what the search must know of a
+//                             learnware's own spec of that kind beyond the packs
+//                             (SpecKind::search_facts: a text spec's languages,
+//                             an image spec whole), laid out as /semantic is;
+//                             an empty entry clears the id's earlier one
+//
+// Version 1 files have no /facts; they read, and a market that holds text or
+// image learnwares re-derives the file from its packages once (market.h).
 //
 // Growth is O(the added learnware): every dataset is chunked and extendible
 // (H5S_UNLIMITED), so an append writes only the new rows (plus the last,
@@ -64,11 +72,15 @@
 namespace lwd {
 
 inline constexpr std::string_view kMarketH5Format = "lwdock-market";
-inline constexpr std::int64_t kMarketH5Version = 1;
+inline constexpr std::int64_t kMarketH5Version = 2;
+
+// Per learnware id, a JSON text: the semantic specs, or one kind's search facts.
+using JsonById = std::map<std::string, std::string>;
 
 struct MarketSnapshot {
   std::map<std::string, SpecPack> packs;  // by spec_pack_key(type, dim)
-  std::map<std::string, std::string> semantic_json_by_id;
+  JsonById semantic_json_by_id;
+  std::map<std::string, JsonById> facts_by_type;  // spec type -> id -> facts JSON
   // Filled by read_market_h5: committed pack members on disk, counting the
   // superseded ones that the packs above no longer show (compaction metric).
   std::int64_t stored_member_count = 0;
@@ -87,10 +99,29 @@ void write_market_h5(const std::filesystem::path& path, const MarketSnapshot& sn
 // lwd::Error naming the file and the problem.
 MarketSnapshot read_market_h5(const std::filesystem::path& path);
 
-// Whether the file opens as a market file (format and version attributes),
-// without reading its contents: a cheap check, at open, for a file a dead
-// writer left marked as open for writing, or truncated below its header.
-bool market_h5_opens(const std::filesystem::path& path);
+// What the file holds, from its attributes alone (no pack or string is read):
+// a cheap look, at open, that also catches a file a dead writer left marked
+// as open for writing or truncated below its header (it throws lwd::Error
+// naming the file, as read_market_h5 would).
+struct MarketH5Contents {
+  std::int64_t version = 0;
+  std::map<std::string, std::int64_t> pack_members;  // committed members by pack key, superseded ones included
+  std::int64_t semantic_count = 0;
+  std::map<std::string, std::int64_t> fact_counts;   // committed entries by spec type
+  std::int64_t stored_members() const;                // sum of pack_members
+};
+MarketH5Contents read_market_h5_contents(const std::filesystem::path& path);
+
+// The parts of the file one at a time, checked as read_market_h5 checks them.
+// `committed` caps what is read at a count seen earlier (a snapshot taken at
+// open; rows appended since are left out); nullopt reads all that is
+// committed. A pack with no usable member reads as nullopt.
+std::optional<SpecPack> read_market_h5_pack(const std::filesystem::path& path, const std::string& key,
+                                            std::optional<std::int64_t> committed = std::nullopt);
+JsonById read_market_h5_semantic(const std::filesystem::path& path,
+                                 std::optional<std::int64_t> committed = std::nullopt);
+JsonById read_market_h5_facts(const std::filesystem::path& path, const std::string& type,
+                              std::optional<std::int64_t> committed = std::nullopt);
 
 // One statistical spec of one learnware as it is stored in a pack.
 struct PackedSpec {
@@ -109,17 +140,25 @@ struct PackedSpec {
 // A spec ready to be stored (computes its self inner product).
 PackedSpec pack_spec(std::string_view type, const RKMETableSpec& spec, const kernels::Context& ctx = {});
 
+// (spec type, facts JSON): what a learnware's specs add under /facts.
+using SearchFacts = std::vector<std::pair<std::string, std::string>>;
+
 // What one learnware adds to market.h5.
 struct MarketAppend {
   std::string id;
   std::vector<PackedSpec> specs;              // at most one per pack key
   std::optional<std::string> semantic_json;   // nullopt: no /semantic entry
+  SearchFacts facts;                          // at most one per type
+  // An update: the facts of every other type stored for this id are cleared
+  // (an empty entry, which reads as none), so the old spec's do not linger.
+  bool replaces = false;
 };
 
 // The committed counts before an append, to undo it (restore_market_h5_commit).
 struct MarketCommitPoint {
   std::map<std::string, std::int64_t> pack_members;  // committed members of the packs the append touched
   std::int64_t semantic_count = 0;
+  std::map<std::string, std::int64_t> fact_counts;   // of the fact types the append touched
 };
 
 // Appends one learnware in place: writes its rows past the committed counts

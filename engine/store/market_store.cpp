@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <sys/stat.h>
 #include <set>
 #include <system_error>
 
@@ -194,16 +195,19 @@ MarketStore MarketStore::open(const fs::path& dir) {
     throw Error(dir.string() + ": not a market directory (no index.sqlite); create one with `lwdock market create`");
   }
   MarketStore store(dir, open_sqlite_index(dir / "index.sqlite"));
-  // The table now, market.h5 when first needed (packs()). A file left marked
-  // open for writing by a dead writer is caught here, though, by opening it,
-  // which costs little: recovering it needs the whole file at once.
-  bool h5_opens = false;
+  // The table and market.h5's attributes now, its packs and strings when
+  // first needed. Opening the file also catches one left marked open for
+  // writing by a dead writer, which is recovered here (it needs the whole file).
+  bool h5_reads = true;
   {
     MarketLock lock(dir, MarketLock::Mode::shared);
-    store.load_records();
-    h5_opens = market_h5_opens(store.h5_path());
+    try {
+      store.load(/*tolerate_bad_h5=*/false);
+    } catch (const DamagedMarketFile&) {
+      h5_reads = false;
+    }
   }
-  if (!h5_opens) store.reload();
+  if (!h5_reads) store.reload();
   store.sweep_stray_files();
   return store;
 }
@@ -261,23 +265,31 @@ void MarketStore::recover_h5(const DamagedMarketFile& damage) {
   } catch (const Error&) {
     throw damage;
   }
-  load(/*tolerate_bad_h5=*/false);
+  load_records();
+  load_everything(/*tolerate_bad_h5=*/false);
   // It reads again. Rewrite it from what was read, so that nothing the dead
   // writer left half-done past the committed counts stays in the file.
+  MarketSnapshot snapshot;
+  std::int64_t members = 0;
+  for (const auto& [key, pack] : parts_->packs) {
+    if (!pack) continue;
+    members += pack->count();
+    snapshot.packs.emplace(key, pack->members());
+  }
+  snapshot.semantic_json_by_id = *parts_->semantic;
+  snapshot.facts_by_type.insert(parts_->facts.begin(), parts_->facts.end());
   try {
-    rewrite_h5(packs_, semantic_);
+    rewrite_h5(std::move(snapshot));
   } catch (const Error& e) {
     throw DamagedMarketFile(e.what());
   }
-  std::int64_t members = 0;
-  for (const auto& [key, pack] : packs_) members += pack.count();
   warn(h5_path().string() + " was left open for writing by a process that ended without closing it; recovered (" +
        std::to_string(members) + " spec(s) of " + std::to_string(records_.size()) + " learnware(s)) and rewritten");
 }
 
 void MarketStore::load(bool tolerate_bad_h5) {
   load_records();
-  load_h5(tolerate_bad_h5);
+  load_contents(tolerate_bad_h5);
 }
 
 void MarketStore::load_records() {
@@ -288,64 +300,175 @@ void MarketStore::load_records() {
   }
 }
 
-void MarketStore::ensure_h5_loaded() const {
-  if (h5_loading_->loaded.load(std::memory_order_acquire)) return;
-  std::lock_guard guard(h5_loading_->mutex);
-  if (h5_loading_->loaded.load(std::memory_order_relaxed)) return;
-  // Logically const: the store shows the same market, read on demand.
-  auto* self = const_cast<MarketStore*>(this);
-  MarketLock lock(dir_, MarketLock::Mode::shared);
-  self->load_h5(/*tolerate_bad_h5=*/false);
+namespace {
+
+std::optional<std::pair<std::uintmax_t, std::uintmax_t>> file_identity(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return std::pair<std::uintmax_t, std::uintmax_t>(st.st_dev, st.st_ino);
 }
 
-const std::map<std::string, SpecPack>& MarketStore::packs() const {
-  ensure_h5_loaded();
-  return packs_;
+}  // namespace
+
+void MarketStore::load_contents(bool tolerate_bad_h5) {
+  std::lock_guard guard(parts_->mutex);
+  parts_->everything = false;
+  parts_->packs.clear();
+  parts_->semantic.reset();
+  parts_->facts.clear();
+  h5_identity_ = file_identity(h5_path());
+  try {
+    contents_ = read_market_h5_contents(h5_path());
+  } catch (const Error& e) {
+    if (!tolerate_bad_h5) throw DamagedMarketFile(e.what());
+    contents_ = MarketH5Contents{kMarketH5Version, {}, 0, {}};
+    parts_->everything = true;  // an unreadable file reads as an empty one
+    parts_->semantic = JsonById{};
+  }
+  stored_members_ = contents_.stored_members();
 }
 
-void MarketStore::load_h5(bool tolerate_bad_h5) {
+void MarketStore::load_everything(bool tolerate_bad_h5) {
   MarketSnapshot snapshot;
   try {
     snapshot = read_market_h5(h5_path());
   } catch (const Error& e) {
     if (!tolerate_bad_h5) throw DamagedMarketFile(e.what());
   }
-
-  // Only what the index names is live: members of interrupted submissions
-  // and of deleted or replaced learnwares are left out.
-  std::map<std::string, std::set<std::string>, std::less<>> keys_by_id;
-  for (const auto& [id, record] : records_) keys_by_id[id].insert(record.spec_keys.begin(), record.spec_keys.end());
-  auto is_live = [&](const std::string& id, const std::string& key) {
-    const auto it = keys_by_id.find(id);
-    return it != keys_by_id.end() && it->second.count(key) > 0;
-  };
-
-  std::map<std::string, SpecPack> packs;
-  std::int64_t live = 0;
+  std::lock_guard guard(parts_->mutex);
+  parts_->packs.clear();
   for (auto& [key, pack] : snapshot.packs) {
+    SpecPack kept;
+    kept.type = pack.type;
+    kept.dim = pack.dim;
     bool all_live = true;
     for (const auto& id : pack.ids) all_live = all_live && is_live(id, key);
-    SpecPack kept;
     if (all_live) {
       kept = std::move(pack);
     } else {
-      kept.type = pack.type;
-      kept.dim = pack.dim;
-      for (std::int64_t m = 0; m < pack.count(); ++m) {
+      for (std::int64_t m = 0; m < pack.count(); ++m)
         if (is_live(pack.ids[static_cast<std::size_t>(m)], key)) kept.append_member_of(pack, m);
+    }
+    if (kept.count() > 0) parts_->packs.emplace(key, StoredPack(std::move(kept)));
+  }
+  JsonById semantic;
+  for (auto& [id, json] : snapshot.semantic_json_by_id)
+    if (records_.contains(id)) semantic.emplace(id, std::move(json));
+  parts_->semantic = std::move(semantic);
+  parts_->facts.clear();
+  for (auto& [type, by_id] : snapshot.facts_by_type) {
+    JsonById kept;
+    for (auto& [id, json] : by_id)
+      if (records_.contains(id)) kept.emplace(id, std::move(json));
+    parts_->facts.emplace(type, std::move(kept));
+  }
+  parts_->everything = true;
+  stored_members_ = snapshot.stored_member_count;
+}
+
+bool MarketStore::is_live(const std::string& id, std::string_view key) const {
+  const auto it = records_.find(id);
+  if (it == records_.end()) return false;
+  return std::find(it->second.spec_keys.begin(), it->second.spec_keys.end(), key) != it->second.spec_keys.end();
+}
+
+std::optional<std::int64_t> MarketStore::read_cap(std::optional<std::int64_t> seen) const {
+  if (!h5_identity_ || file_identity(h5_path()) != h5_identity_) return std::nullopt;
+  return seen.value_or(0);
+}
+
+std::vector<std::string> MarketStore::pack_keys() const {
+  std::set<std::string> keys;
+  for (const auto& [id, record] : records_) keys.insert(record.spec_keys.begin(), record.spec_keys.end());
+  return {keys.begin(), keys.end()};
+}
+
+const StoredPack* MarketStore::pack(std::string_view key) const {
+  std::lock_guard guard(parts_->mutex);
+  auto it = parts_->packs.find(key);
+  if (it == parts_->packs.end()) {
+    if (parts_->everything) return nullptr;
+    const std::string name(key);
+    std::optional<SpecPack> read;
+    {
+      MarketLock lock(dir_, MarketLock::Mode::shared);
+      const auto seen = contents_.pack_members.find(name);
+      try {
+        read = read_market_h5_pack(h5_path(), name,
+                                   read_cap(seen == contents_.pack_members.end() ? std::nullopt
+                                                                                 : std::optional(seen->second)));
+      } catch (const Error& e) {
+        throw DamagedMarketFile(e.what());
       }
     }
-    live += kept.count();
-    if (kept.count() > 0) packs.emplace(key, std::move(kept));
+    std::optional<StoredPack> stored;
+    if (read) {
+      SpecPack kept;
+      kept.type = read->type;
+      kept.dim = read->dim;
+      for (std::int64_t m = 0; m < read->count(); ++m)
+        if (is_live(read->ids[static_cast<std::size_t>(m)], name)) kept.append_member_of(*read, m);
+      if (kept.count() > 0) stored.emplace(std::move(kept));
+    }
+    it = parts_->packs.emplace(name, std::move(stored)).first;
   }
-  std::map<std::string, std::string> semantic;
-  for (auto& [id, json] : snapshot.semantic_json_by_id) {
-    if (keys_by_id.count(id) > 0) semantic.emplace(id, std::move(json));
+  return it->second ? &*it->second : nullptr;
+}
+
+std::map<std::string, SpecPack> MarketStore::all_packs() const {
+  std::map<std::string, SpecPack> packs;
+  for (const auto& key : pack_keys())
+    if (const StoredPack* stored = pack(key)) packs.emplace(key, stored->members());
+  return packs;
+}
+
+std::optional<std::string> MarketStore::semantic_json(std::string_view id) const {
+  std::lock_guard guard(parts_->mutex);
+  if (!parts_->semantic) {
+    JsonById read;
+    {
+      MarketLock lock(dir_, MarketLock::Mode::shared);
+      try {
+        read = read_market_h5_semantic(h5_path(), read_cap(contents_.semantic_count));
+      } catch (const Error& e) {
+        throw DamagedMarketFile(e.what());
+      }
+    }
+    std::erase_if(read, [&](const auto& entry) { return !records_.contains(entry.first); });
+    parts_->semantic = std::move(read);
   }
-  packs_ = std::move(packs);
-  semantic_ = std::move(semantic);
-  dead_members_ = std::max<std::int64_t>(0, snapshot.stored_member_count - live);
-  h5_loading_->loaded.store(true, std::memory_order_release);
+  const auto it = parts_->semantic->find(std::string(id));
+  if (it == parts_->semantic->end()) return std::nullopt;
+  return it->second;
+}
+
+const JsonById& MarketStore::search_facts(std::string_view type) const {
+  std::lock_guard guard(parts_->mutex);
+  auto it = parts_->facts.find(type);
+  if (it == parts_->facts.end()) {
+    const std::string name(type);
+    JsonById read;
+    if (!parts_->everything) {
+      MarketLock lock(dir_, MarketLock::Mode::shared);
+      const auto seen = contents_.fact_counts.find(name);
+      try {
+        read = read_market_h5_facts(
+            h5_path(), name,
+            read_cap(seen == contents_.fact_counts.end() ? std::nullopt : std::optional(seen->second)));
+      } catch (const Error& e) {
+        throw DamagedMarketFile(e.what());
+      }
+    }
+    std::erase_if(read, [&](const auto& entry) { return !records_.contains(entry.first); });
+    it = parts_->facts.emplace(name, std::move(read)).first;
+  }
+  return it->second;
+}
+
+std::int64_t MarketStore::dead_member_count() const {
+  std::int64_t live = 0;
+  for (const auto& [id, record] : records_) live += static_cast<std::int64_t>(record.spec_keys.size());
+  return std::max<std::int64_t>(0, stored_members_ - live);
 }
 
 bool MarketStore::may_hold_stray_files() const {
@@ -392,17 +515,18 @@ void MarketStore::sweep_stray_files() const {
 std::string MarketStore::next_id() { return index_->reserve_id(); }
 
 void MarketStore::add(const LearnwareRecord& record, const fs::path& package_zip, const SpecsByType& specs_by_type,
-                      const std::string& semantic_json) {
-  store_learnware(record, package_zip, specs_by_type, semantic_json, /*replacing=*/false);
+                      const std::string& semantic_json, const SearchFacts& facts) {
+  store_learnware(record, package_zip, specs_by_type, semantic_json, facts, /*replacing=*/false);
 }
 
 void MarketStore::update(const LearnwareRecord& record, const fs::path& package_zip, const SpecsByType& specs_by_type,
-                         const std::string& semantic_json) {
-  store_learnware(record, package_zip, specs_by_type, semantic_json, /*replacing=*/true);
+                         const std::string& semantic_json, const SearchFacts& facts) {
+  store_learnware(record, package_zip, specs_by_type, semantic_json, facts, /*replacing=*/true);
 }
 
 void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path& package_zip,
-                                  const SpecsByType& specs_by_type, const std::string& semantic_json, bool replacing) {
+                                  const SpecsByType& specs_by_type, const std::string& semantic_json,
+                                  const SearchFacts& facts, bool replacing) {
   const std::string& id = record.id;
   if (!is_valid_learnware_id(id)) {
     throw Error("learnware id \"" + id + "\" is not valid (use 1 to 64 letters, digits, '-' or '_')");
@@ -411,7 +535,6 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
   std::error_code ec;
   if (!fs::is_regular_file(package_zip, ec)) throw Error(package_zip.string() + ": the package is not a readable file");
 
-  ensure_h5_loaded();  // memory follows the change below; before the lock (see ensure_h5_loaded)
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
   const auto existing = index_->get(id);
   if (!replacing && existing) throw Error("learnware " + id + " is already in the market at " + dir_.string());
@@ -437,7 +560,7 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
     copy_file_atomically(package_zip, package_target);
     package_placed = true;
     stage("append_h5");
-    appended = append_to_market_h5(h5_path(), MarketAppend{id, packed, semantic_json},
+    appended = append_to_market_h5(h5_path(), MarketAppend{id, packed, semantic_json, facts, replacing},
                                    [&](std::string_view step) { stage(step); });
     index_->transaction([&] {
       stage(replacing ? "index_update" : "index_insert");
@@ -461,18 +584,46 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
     throw;
   }
 
-  // Committed. Bring memory in line with the disk.
-  if (replacing) {
-    if (existing->package_path != row.package_path) remove_quietly(dir_ / existing->package_path);
-    for (auto it = packs_.begin(); it != packs_.end();) {
-      if (it->second.remove(id)) ++dead_members_;
-      it = it->second.count() == 0 ? packs_.erase(it) : std::next(it);
-    }
-  }
-  for (const auto& spec : packed) append_packed_member(packs_[spec.pack_key()], id, spec);
-  semantic_[id] = semantic_json;
+  // Committed. Bring memory in line with the disk: the parts read so far
+  // change by this learnware; the others, read later, will see it there (the
+  // counts they may read up to now include its rows).
+  if (replacing && existing->package_path != row.package_path) remove_quietly(dir_ / existing->package_path);
   records_[id] = row;
+  stored_members_ += static_cast<std::int64_t>(packed.size());
+  for (const auto& [key, members] : appended->pack_members) contents_.pack_members[key] = members + 1;
+  contents_.semantic_count = appended->semantic_count + 1;
+  for (const auto& [type, count] : appended->fact_counts) contents_.fact_counts[type] = count + 1;
+  {
+    std::lock_guard guard(parts_->mutex);
+    follow_stored_learnware(id, packed, semantic_json, facts, replacing);
+  }
   if (replacing) compact_if_mostly_dead();
+}
+
+void MarketStore::follow_stored_learnware(const std::string& id, const std::vector<PackedSpec>& packed,
+                                          const std::string& semantic_json, const SearchFacts& facts,
+                                          bool replacing) {
+  if (replacing) {
+    for (auto& [key, pack] : parts_->packs) {
+      if (pack && pack->remove(id) && pack->count() == 0) pack.reset();
+    }
+    for (auto& [type, by_id] : parts_->facts) by_id.erase(id);
+  }
+  for (const auto& spec : packed) {
+    const auto it = parts_->packs.find(spec.pack_key());
+    if (it == parts_->packs.end() && !parts_->everything) continue;  // not read yet
+    SpecPack one;
+    append_packed_member(one, id, spec);
+    auto& slot = parts_->packs[spec.pack_key()];
+    if (!slot) slot.emplace(SpecPack{});
+    slot->append_member_of(one, 0);
+  }
+  if (parts_->semantic) (*parts_->semantic)[id] = semantic_json;
+  for (const auto& [type, json] : facts) {
+    const auto it = parts_->facts.find(type);
+    if (it != parts_->facts.end()) it->second[id] = json;
+    else if (parts_->everything) parts_->facts[type][id] = json;
+  }
 }
 
 void MarketStore::update_status(std::string_view id, LearnwareStatus status, std::string_view reason) {
@@ -491,25 +642,29 @@ void MarketStore::update_status(std::string_view id, LearnwareStatus status, std
 }
 
 bool MarketStore::remove(std::string_view id) {
-  ensure_h5_loaded();  // before the lock (see ensure_h5_loaded)
-  MarketLock lock(dir_, MarketLock::Mode::exclusive);
-  const auto record = index_->get(id);
-  if (!record) return false;
-  index_->transaction([&] {
-    stage("index_remove");
-    index_->remove(id);
-    stage("commit");
-  });
-  // Committed: the package and pack rows are garbage now. A failure to delete
-  // the zip is harmless (the next open sweeps unreferenced packages).
-  remove_quietly(dir_ / record->package_path);
-  for (auto it = packs_.begin(); it != packs_.end();) {
-    if (it->second.remove(id)) ++dead_members_;
-    it = it->second.count() == 0 ? packs_.erase(it) : std::next(it);
+  {
+    MarketLock lock(dir_, MarketLock::Mode::exclusive);
+    const auto record = index_->get(id);
+    if (!record) return false;
+    index_->transaction([&] {
+      stage("index_remove");
+      index_->remove(id);
+      stage("commit");
+    });
+    // Committed: the package and pack rows are garbage now. A failure to delete
+    // the zip is harmless (the next open sweeps unreferenced packages).
+    remove_quietly(dir_ / record->package_path);
+    if (const auto it = records_.find(id); it != records_.end()) records_.erase(it);
+    {
+      std::lock_guard guard(parts_->mutex);
+      for (auto& [key, pack] : parts_->packs) {
+        if (pack && pack->remove(id) && pack->count() == 0) pack.reset();
+      }
+      if (parts_->semantic) parts_->semantic->erase(std::string(id));
+      for (auto& [type, by_id] : parts_->facts) by_id.erase(std::string(id));
+    }
+    compact_if_mostly_dead();
   }
-  semantic_.erase(std::string(id));
-  if (const auto it = records_.find(id); it != records_.end()) records_.erase(it);
-  compact_if_mostly_dead();
   return true;
 }
 
@@ -533,54 +688,72 @@ fs::path MarketStore::package_path(std::string_view id) const {
   return dir_ / it->second.package_path;
 }
 
-std::optional<std::string> MarketStore::semantic_json(std::string_view id) const {
-  ensure_h5_loaded();
-  const auto it = semantic_.find(std::string(id));
-  if (it == semantic_.end()) return std::nullopt;
-  return it->second;
-}
-
+// Called with the exclusive lock held (and parts_->mutex not).
 void MarketStore::compact_if_mostly_dead() {
   std::int64_t live = 0;
-  for (const auto& [key, pack] : packs_) live += pack.count();
-  if (dead_members_ < kMinDeadMembersToCompact || dead_members_ <= live) return;
-  // Called with the exclusive lock held. Compaction is housekeeping: the change
-  // that triggered it has already committed, so its failure must not be reported
-  // as that change's failure; the next trigger tries again.
+  for (const auto& [id, record] : records_) live += static_cast<std::int64_t>(record.spec_keys.size());
+  const std::int64_t dead = dead_member_count();
+  if (dead < kMinDeadMembersToCompact || dead <= live) return;
+  // Compaction is housekeeping: the change that triggered it has already
+  // committed, so its failure must not be reported as that change's failure;
+  // the next trigger tries again.
   try {
-    load(/*tolerate_bad_h5=*/false);
-    rewrite_h5(packs_, semantic_);
+    compact_locked();
   } catch (const Error&) {
   }
 }
 
 void MarketStore::compact() {
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
-  // Reload first: another store may have added learnwares since this one loaded.
-  load(/*tolerate_bad_h5=*/false);
-  rewrite_h5(packs_, semantic_);
+  compact_locked();
 }
 
-void MarketStore::rewrite_h5(std::map<std::string, SpecPack> packs, std::map<std::string, std::string> semantic) {
+void MarketStore::compact_locked() {
+  // Reload first: another store may have changed the market since this one loaded.
+  load_records();
+  load_everything(/*tolerate_bad_h5=*/false);
   MarketSnapshot snapshot;
-  snapshot.packs = std::move(packs);
-  snapshot.semantic_json_by_id = std::move(semantic);
+  for (const auto& [key, pack] : parts_->packs)
+    if (pack) snapshot.packs.emplace(key, pack->members());
+  snapshot.semantic_json_by_id = *parts_->semantic;
+  snapshot.facts_by_type.insert(parts_->facts.begin(), parts_->facts.end());
+  rewrite_h5(std::move(snapshot));
+}
+
+void MarketStore::rewrite_h5(MarketSnapshot snapshot) {
   stage("write_h5");
   write_market_h5(h5_path(), snapshot);
-  packs_ = std::move(snapshot.packs);
-  semantic_ = std::move(snapshot.semantic_json_by_id);
-  dead_members_ = 0;
-  h5_loading_->loaded.store(true, std::memory_order_release);
+  std::lock_guard guard(parts_->mutex);
+  parts_->packs.clear();
+  stored_members_ = 0;
+  for (auto& [key, pack] : snapshot.packs) {
+    stored_members_ += pack.count();
+    parts_->packs.emplace(key, StoredPack(std::move(pack)));
+  }
+  parts_->semantic = std::move(snapshot.semantic_json_by_id);
+  parts_->facts.clear();
+  parts_->facts.insert(snapshot.facts_by_type.begin(), snapshot.facts_by_type.end());
+  parts_->everything = true;
+  contents_.version = kMarketH5Version;
+  h5_identity_ = file_identity(h5_path());
+  contents_.pack_members.clear();
+  for (const auto& [key, pack] : parts_->packs) contents_.pack_members[key] = pack->count();
+  contents_.semantic_count = static_cast<std::int64_t>(parts_->semantic->size());
+  contents_.fact_counts.clear();
+  for (const auto& [type, by_id] : parts_->facts) contents_.fact_counts[type] = static_cast<std::int64_t>(by_id.size());
 }
 
 void MarketStore::rebuild(const RederiveLearnware& derive) {
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
   // Whatever semantic specs the current file still holds (it may be unreadable).
-  load(/*tolerate_bad_h5=*/true);
+  load_records();
+  load_everything(/*tolerate_bad_h5=*/true);
+  const JsonById& old_semantic = *parts_->semantic;
   auto records = index_->list();
 
-  std::map<std::string, SpecPack> packs;
-  std::map<std::string, std::string> semantic;
+  MarketSnapshot snapshot;
+  auto& packs = snapshot.packs;
+  auto& semantic = snapshot.semantic_json_by_id;
   std::vector<LearnwareRecord> changed_rows;
   for (auto& record : records) {
     const fs::path package = dir_ / record.package_path;
@@ -599,12 +772,13 @@ void MarketStore::rebuild(const RederiveLearnware& derive) {
     }
     if (derived.semantic_json) {
       semantic[record.id] = std::move(*derived.semantic_json);
-    } else if (const auto it = semantic_.find(record.id); it != semantic_.end()) {
+    } else if (const auto it = old_semantic.find(record.id); it != old_semantic.end()) {
       semantic[record.id] = it->second;
     } else {
       throw Error("rebuild: learnware " + record.id +
                   ": market.h5 held no semantic spec for it, so the rebuild callback must provide one");
     }
+    for (auto& [type, json] : derived.facts) snapshot.facts_by_type[type][record.id] = std::move(json);
     bool changed = keys != record.spec_keys;
     record.spec_keys = keys;
     if (derived.invalid_reason && record.status != LearnwareStatus::invalid) {
@@ -621,7 +795,7 @@ void MarketStore::rebuild(const RederiveLearnware& derive) {
   index_->transaction([&] {
     stage("index_update");
     for (const auto& row : changed_rows) index_->update(row);
-    rewrite_h5(std::move(packs), std::move(semantic));
+    rewrite_h5(std::move(snapshot));
     stage("commit");
   });
   for (const auto& row : changed_rows) records_[row.id] = row;

@@ -26,7 +26,6 @@
 // process (they coordinate through market.lock).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -41,6 +40,7 @@
 
 #include "engine/error.h"
 #include "engine/spec/rkme_table_spec.h"
+#include "engine/store/hdf5_spec_store.h"
 #include "engine/store/learnware_index.h"
 #include "engine/store/spec_pack.h"
 
@@ -74,6 +74,7 @@ struct RederivedLearnware {
   // beyond today's limits): the learnware becomes invalid with this reason
   // (its specs_by_type hold only what passed). A status is never raised.
   std::optional<std::string> invalid_reason;
+  SearchFacts facts;  // what the search must know of its specs beyond the packs (hdf5_spec_store.h)
 };
 using RederiveLearnware =
     std::function<RederivedLearnware(const LearnwareRecord& record, const std::filesystem::path& package_zip)>;
@@ -126,12 +127,13 @@ class MarketStore {
   // created_at/updated_at default to now. On failure nothing of it remains.
   // Throws lwd::Error for an invalid or taken id, an unreadable zip, two specs
   // of one type, or any storage failure.
+  // `facts` go to market.h5's /facts (at most one per spec type).
   void add(const LearnwareRecord& record, const std::filesystem::path& package_zip, const SpecsByType& specs_by_type,
-           const std::string& semantic_json);
-  // Replaces an existing learnware's package, specs and semantic spec (and the
-  // other record fields; created_at is kept). Same guarantees as add().
+           const std::string& semantic_json, const SearchFacts& facts = {});
+  // Replaces an existing learnware's package, specs, semantic spec and facts
+  // (and the other record fields; created_at is kept). Same guarantees as add().
   void update(const LearnwareRecord& record, const std::filesystem::path& package_zip,
-              const SpecsByType& specs_by_type, const std::string& semantic_json);
+              const SpecsByType& specs_by_type, const std::string& semantic_json, const SearchFacts& facts = {});
   void update_status(std::string_view id, LearnwareStatus status, std::string_view reason);
   // Deletes the learnware (row, package, pack members); false if unknown.
   bool remove(std::string_view id);
@@ -142,16 +144,29 @@ class MarketStore {
   // Absolute path of the learnware's package; throws for an unknown id.
   std::filesystem::path package_path(std::string_view id) const;
 
-  // Every packed learnware, whatever its status (the search filters by status
-  // through the index), by spec_pack_key(type, dim). Empty packs are absent.
-  // market.h5 is read on the first call of packs(), semantic_json(),
-  // dead_member_count() or a change, not by open(): commands that need only
-  // the learnware table (`market list`, `market show`) never read it. Safe to
-  // call from several threads at once. A file that fails to read then throws
-  // DamagedMarketFile.
-  const std::map<std::string, SpecPack>& packs() const;
-  std::optional<std::string> semantic_json(std::string_view id) const;
+  // What market.h5 holds is read part by part, on first use, never by
+  // open(): `market list` reads none of it, a table search one pack, a
+  // semantic query the semantic specs. Each part is read as it was when the
+  // store loaded (counts are capped at those seen then, unless a compaction
+  // has replaced the file since), with only the members and entries of the
+  // learnwares in the loaded table, and then follows this store's own
+  // changes. Safe to call from several threads at once; a file that fails to
+  // read throws DamagedMarketFile. Never called while this store holds the
+  // market lock (flock locks are per open file: it would wait for itself).
 
+  // The pack keys the table names (no file is read).
+  std::vector<std::string> pack_keys() const;
+  // One pack, whatever its members' status (the search filters by status
+  // through the table); nullptr if it has no live member. Valid until the
+  // next change or reload.
+  const StoredPack* pack(std::string_view key) const;
+  // Every pack, read whole and copied (inspection and tests).
+  std::map<std::string, SpecPack> all_packs() const;
+  std::optional<std::string> semantic_json(std::string_view id) const;
+  // The search facts of one spec type by learnware id (market.h5 /facts).
+  const JsonById& search_facts(std::string_view type) const;
+  // market.h5's format version when loaded (1: written before /facts existed).
+  std::int64_t h5_version() const { return contents_.version; }
   // Rewrites market.h5 from scratch (atomically): for every learnware in the
   // index, derive(record, package) gives its specs; spec_keys in the index
   // follow. If derive throws or the file cannot be written, market.h5 and the
@@ -165,11 +180,9 @@ class MarketStore {
   // recovering market.h5 as open() does.
   void reload();
 
-  // Members stored in market.h5 that no live learnware uses any more.
-  std::int64_t dead_member_count() const {
-    ensure_h5_loaded();
-    return dead_members_;
-  }
+  // Members stored in market.h5 that no live learnware uses any more (as far
+  // as this store has seen: its load plus its own changes).
+  std::int64_t dead_member_count() const;
 
   void set_faults(StoreFaults faults) { faults_ = std::move(faults); }
 
@@ -181,17 +194,19 @@ class MarketStore {
   std::filesystem::path packages_dir() const { return dir_ / "packages"; }
 
   void stage(std::string_view name) const;
-  // Loads index + market.h5; with tolerate_bad_h5, a bad file gives empty
-  // packs, without it a bad file throws DamagedMarketFile.
+  // Loads the table and what market.h5 holds (its attributes only); forgets
+  // the parts read before. With tolerate_bad_h5 an unreadable file counts as
+  // empty, without it it throws DamagedMarketFile.
   void load(bool tolerate_bad_h5);
-  // The two halves of load(): the learnware table, then market.h5's packs and
-  // semantic specs, of which only what the loaded table names is kept.
   void load_records();
-  void load_h5(bool tolerate_bad_h5);
-  // Reads market.h5 (under the shared lock) unless it is in memory already.
-  // Never call it while holding a MarketLock: flock locks are per open file,
-  // so a second lock in the same process waits for the first.
-  void ensure_h5_loaded() const;
+  void load_contents(bool tolerate_bad_h5);
+  // Reads every part of market.h5 at once (recovery, compaction, rebuild).
+  void load_everything(bool tolerate_bad_h5);
+  // Whether `id` is in the loaded table with a spec in pack `key`.
+  bool is_live(const std::string& id, std::string_view key) const;
+  // The count a part may be read up to: the one seen at load (or after this
+  // store's own appends), unless market.h5 has been replaced since.
+  std::optional<std::int64_t> read_cap(std::optional<std::int64_t> seen) const;
   // Under the exclusive lock, after load() found market.h5 unreadable:
   // clears the open-for-writing mark of a dead writer and rewrites the file
   // from what reads. Throws DamagedMarketFile if it still does not read.
@@ -203,23 +218,35 @@ class MarketStore {
   // the loaded table does not name, a market.h5 temporary, a staging folder.
   bool may_hold_stray_files() const;
   void store_learnware(const LearnwareRecord& record, const std::filesystem::path& package_zip,
-                       const SpecsByType& specs_by_type, const std::string& semantic_json, bool replacing);
-  void rewrite_h5(std::map<std::string, SpecPack> packs, std::map<std::string, std::string> semantic);
+                       const SpecsByType& specs_by_type, const std::string& semantic_json, const SearchFacts& facts,
+                       bool replacing);
+  // The parts read so far follow a learnware just stored (parts_->mutex held).
+  void follow_stored_learnware(const std::string& id, const std::vector<PackedSpec>& packed,
+                               const std::string& semantic_json, const SearchFacts& facts, bool replacing);
+  void rewrite_h5(MarketSnapshot snapshot);
   void compact_if_mostly_dead();
+  // compact() under the exclusive lock the caller holds.
+  void compact_locked();
 
   std::filesystem::path dir_;
   std::unique_ptr<LearnwareIndex> index_;
   std::map<std::string, LearnwareRecord, std::less<>> records_;
-  std::map<std::string, SpecPack> packs_;
-  std::map<std::string, std::string> semantic_;
-  std::int64_t dead_members_ = 0;
-  // Whether packs_, semantic_ and dead_members_ hold market.h5 yet; the mutex
-  // makes the first read safe when several searching threads ask at once.
-  struct H5Loading {
+  // market.h5 as loaded: its attributes, and which file it was (a compaction
+  // by another store replaces the file, and the counts mean nothing there).
+  MarketH5Contents contents_;
+  std::optional<std::pair<std::uintmax_t, std::uintmax_t>> h5_identity_;  // (device, inode)
+  // Members this store knows market.h5 to hold, live or dead.
+  std::int64_t stored_members_ = 0;
+  // The parts of market.h5 read so far; the mutex makes a first read safe when
+  // several searching threads ask at once.
+  struct Parts {
     std::mutex mutex;
-    std::atomic<bool> loaded{false};
+    bool everything = false;  // every part is in memory (nothing to read)
+    std::map<std::string, std::optional<StoredPack>, std::less<>> packs;  // nullopt: read, no live member
+    std::optional<JsonById> semantic;
+    std::map<std::string, JsonById, std::less<>> facts;
   };
-  std::unique_ptr<H5Loading> h5_loading_ = std::make_unique<H5Loading>();
+  std::unique_ptr<Parts> parts_ = std::make_unique<Parts>();
   StoreFaults faults_;
 };
 

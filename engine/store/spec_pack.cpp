@@ -136,6 +136,44 @@ void SpecPack::validate() const {
   }
 }
 
+StoredPack::StoredPack(SpecPack members) : pack_(std::move(members)), z32_(pack_.z.begin(), pack_.z.end()) {
+  member_.reserve(pack_.ids.size());
+  for (std::size_t m = 0; m < pack_.ids.size(); ++m) member_.insert_or_assign(pack_.ids[m], static_cast<std::int64_t>(m));
+}
+
+std::optional<std::int64_t> StoredPack::find(std::string_view id) const {
+  const auto it = member_.find(id);
+  if (it == member_.end()) return std::nullopt;
+  return it->second;
+}
+
+void StoredPack::append_member_of(const SpecPack& from, std::int64_t m) {
+  const std::string& id = from.ids[static_cast<std::size_t>(m)];
+  remove(id);
+  if (pack_.count() == 0) {
+    pack_.type = from.type;
+    pack_.dim = from.dim;
+  }
+  pack_.append_member_of(from, m);
+  const auto rows = from.member_z(m);
+  z32_.insert(z32_.end(), rows.data, rows.data + rows.rows * rows.cols);
+  member_.insert_or_assign(id, pack_.count() - 1);
+}
+
+bool StoredPack::remove(std::string_view id) {
+  const auto found = find(id);
+  if (!found) return false;
+  const auto m = static_cast<std::size_t>(*found);
+  const auto begin = static_cast<std::size_t>(pack_.offsets[m] * pack_.dim);
+  const auto end = static_cast<std::size_t>(pack_.offsets[m + 1] * pack_.dim);
+  pack_.remove(id);
+  z32_.erase(z32_.begin() + static_cast<std::ptrdiff_t>(begin), z32_.begin() + static_cast<std::ptrdiff_t>(end));
+  member_.erase(member_.find(id));
+  for (auto& [member_id, position] : member_)
+    if (position > *found) --position;
+  return true;
+}
+
 std::string spec_pack_key(std::string_view type, std::int64_t dim) {
   return std::string(type) + "/" + std::to_string(dim);
 }

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/spec/rkme_table_spec.h"
@@ -55,6 +56,36 @@ struct SpecPack {
   // Internal consistency: sizes agree, offsets non-decreasing, everything finite.
   // Throws lwd::Error naming what is wrong (used after loading from disk).
   void validate() const;
+};
+
+// A pack as a market holds it in memory: its members and, derived from them,
+// what every search reads beside them -- Z in float32 for the screening pass
+// and the id -> member map. Changed only through its own members, which keep
+// the three in step (O(the member) for an append, one pass for a removal).
+class StoredPack {
+ public:
+  explicit StoredPack(SpecPack members);
+
+  const SpecPack& members() const { return pack_; }
+  std::int64_t count() const { return pack_.count(); }
+  std::span<const float> z32() const { return z32_; }
+  // O(1).
+  std::optional<std::int64_t> find(std::string_view id) const;
+
+  // Appends member m of `from` (same type and width); an id already present
+  // is replaced (the old member removed first).
+  void append_member_of(const SpecPack& from, std::int64_t m);
+  // Removes member `id` if present; returns whether it was there.
+  bool remove(std::string_view id);
+
+ private:
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  SpecPack pack_;
+  std::vector<float> z32_;
+  std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>> member_;
 };
 
 // The longest pack type the store takes: it names an HDF5 group (of

@@ -116,9 +116,9 @@ class MarketCrashTest : public ::testing::Test {
         referenced.insert(fs::path(r.package_path).filename().string());
         EXPECT_TRUE(fs::is_regular_file(dir / r.package_path)) << r.id;
         for (const auto& key : r.spec_keys) {
-          const auto pack = market.store().packs().find(key);
-          ASSERT_NE(pack, market.store().packs().end()) << r.id << " " << key;
-          EXPECT_TRUE(pack->second.find(r.id)) << r.id << " " << key;
+          const lwd::StoredPack* pack = market.store().pack(key);
+          ASSERT_NE(pack, nullptr) << r.id << " " << key;
+          EXPECT_TRUE(pack->find(r.id)) << r.id << " " << key;
         }
         EXPECT_TRUE(market.store().semantic_json(r.id)) << r.id;
       }

@@ -4,6 +4,7 @@
 // comparable specs (text: encoder and languages; image: shape), and the
 // caches an add appends to agree with those a reopen builds.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
 #include <string>
 #include <vector>
@@ -79,6 +80,19 @@ void add_semantic_and_environment(const fs::path& work, const SemanticSpec& sema
   files["environment.yaml"] = work / "environment.yaml";
 }
 
+// A classification model's manifest entry.
+Manifest classifier_manifest(const std::string& name, std::string_view kind, const std::string& file,
+                             std::int64_t input_dim, std::int64_t classes) {
+  Manifest manifest;
+  manifest.name = name;
+  manifest.model.kind = std::string(kind);
+  manifest.model.file = file;
+  manifest.model.task = TaskType::kClassification;
+  manifest.model.input_dim = input_dim;
+  manifest.model.output_dim = classes;
+  return manifest;
+}
+
 fs::path make_text_package(const fs::path& dir, const std::string& name, int topic, std::uint64_t seed,
                            const KindPackage& variant = {"Text"}) {
   const fs::path work = dir / (name + ".parts");
@@ -92,13 +106,8 @@ fs::path make_text_package(const fs::path& dir, const std::string& name, int top
   }
   const NaiveBayesTextModel model = train_naive_bayes(docs, labels, 2);
   save_naive_bayes_model(model, work / "model.json");
-  Manifest manifest;
-  manifest.name = name;
-  manifest.model.kind = std::string(NaiveBayesTextModel::kKind);
-  manifest.model.file = "model.json";
-  manifest.model.task = TaskType::kClassification;
-  manifest.model.input_dim = model.vocabulary_size();
-  manifest.model.output_dim = 2;
+  Manifest manifest =
+      classifier_manifest(name, NaiveBayesTextModel::kKind, "model.json", model.vocabulary_size(), 2);
   std::map<std::string, fs::path> files{{"model.json", work / "model.json"}};
   if (variant.table_spec_instead) {
     RKMETableSpec::generate(kernels::Context{.seed = seed}, testing_market::blob(50, 3, 0.0, seed),
@@ -146,13 +155,7 @@ fs::path make_image_package(const fs::path& dir, const std::string& name, std::v
   save_image_classifier(model, work / "model.bin");
   RKMEImageSpec::generate(kernels::Context{.seed = seed}, data.images, small_image_options())
       .save(work / "image_rkme.json");
-  Manifest manifest;
-  manifest.name = name;
-  manifest.model.kind = std::string(ImageMlpClassifier::kKind);
-  manifest.model.file = "model.bin";
-  manifest.model.task = TaskType::kClassification;
-  manifest.model.input_dim = model.input_dim();
-  manifest.model.output_dim = 10;
+  Manifest manifest = classifier_manifest(name, ImageMlpClassifier::kKind, "model.bin", model.input_dim(), 10);
   manifest.stat_specs.push_back({std::string(RKMEImageSpec::kTypeName), "image_rkme.json"});
   std::map<std::string, fs::path> files{{"model.bin", work / "model.bin"},
                                         {"image_rkme.json", work / "image_rkme.json"}};
@@ -305,6 +308,75 @@ TEST(MarketKinds, ChangesAfterASearchKeepItsStateAsAReopenBuildsIt) {
     EXPECT_EQ(kept.semantic_ids, reopened.semantic_ids);
     EXPECT_EQ(kept.stat.candidates, 4);  // five tables added, one removed
   }
+}
+
+// The search answers of `request`: the candidates compared, then (id, mmd2) of each single.
+std::vector<std::pair<std::string, double>> answers(const Market& market, const SearchRequest& request) {
+  const SearchResponse response = market.search(request);
+  std::vector<std::pair<std::string, double>> out = {{"candidates", static_cast<double>(response.stat.candidates)}};
+  for (const auto& single : response.stat.singles) out.emplace_back(single.id, single.mmd2);
+  return out;
+}
+
+struct TextAndImageMarket {
+  TempDir dir;
+  fs::path market_dir = dir.path() / "m";
+  SearchRequest text_request, image_request;
+  std::vector<std::pair<std::string, double>> text_answers, image_answers;
+
+  TextAndImageMarket() {
+    Market market = Market::create(market_dir);
+    market.add(make_text_package(dir.path(), "cooking", 0, 3));
+    market.add(make_text_package(dir.path(), "sailing", 1, 4));
+    market.add(make_image_package(dir.path(), "low", {0, 1, 2}, 5));
+    market.add(make_image_package(dir.path(), "high", {5, 6, 7}, 6));
+    const text::HashingEncoder encoder(text::HashingOptions{.dim = 32});
+    text_request.spec = stat_spec(RKMETextSpec::generate(kernels::Context{.seed = 9}, topic_documents(50, 1, 99),
+                                                         encoder, TextSpecOptions{kernels::RkmeOptions{.k = 10}}));
+    const std::vector<std::int64_t> classes = {5, 6, 7};
+    const std::vector<double> weights(3, 1.0);
+    image_request.spec = stat_spec(RKMEImageSpec::generate(
+        kernels::Context{.seed = 8}, test::stroke_images(120, classes, weights, 77).images, small_image_options()));
+    text_answers = answers(market, text_request);
+    image_answers = answers(market, image_request);
+  }
+};
+
+// The languages of text learnwares and the image specs are in market.h5: a
+// search never opens a package (here, none is left to open).
+TEST(MarketKinds, TextAndImageSearchesReadMarketH5NotThePackages) {
+  TextAndImageMarket m;
+  ASSERT_GE(m.text_answers.size(), 2u);
+  EXPECT_EQ(m.text_answers.front().second, 2.0);  // both text learnwares compared
+  ASSERT_GE(m.image_answers.size(), 2u);
+  EXPECT_EQ(m.image_answers.front().second, 2.0);
+  for (const auto& entry : fs::directory_iterator(m.market_dir / "packages")) fs::remove(entry.path());
+  const Market reopened = Market::open(m.market_dir);
+  EXPECT_EQ(answers(reopened, m.text_request), m.text_answers);
+  EXPECT_EQ(answers(reopened, m.image_request), m.image_answers);
+}
+
+// A market.h5 of format version 1 (before /facts) is rebuilt from the
+// packages on the first open, once, and searches as before.
+TEST(MarketKinds, AFormatOneMarketFileIsRebuiltOnceWithTheSearchFacts) {
+  TextAndImageMarket m;
+  const fs::path h5 = m.market_dir / "market.h5";
+  {
+    const hid_t file = H5Fopen(h5.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    ASSERT_GE(H5Ldelete(file, "facts", H5P_DEFAULT), 0);
+    const hid_t attribute = H5Aopen(file, "version", H5P_DEFAULT);
+    const std::int64_t one = 1;
+    ASSERT_GE(H5Awrite(attribute, H5T_NATIVE_INT64, &one), 0);
+    H5Aclose(attribute);
+    H5Fclose(file);
+  }
+  EXPECT_EQ(MarketStore::open(m.market_dir).h5_version(), 1);
+  const Market upgraded = Market::open(m.market_dir);
+  EXPECT_EQ(upgraded.store().h5_version(), kMarketH5Version);
+  EXPECT_EQ(answers(upgraded, m.text_request), m.text_answers);
+  EXPECT_EQ(answers(upgraded, m.image_request), m.image_answers);
+  EXPECT_EQ(MarketStore::open(m.market_dir).h5_version(), kMarketH5Version);
 }
 
 }  // namespace

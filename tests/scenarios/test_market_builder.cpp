@@ -63,7 +63,7 @@ MarketContent content_of(const fs::path& dir) {
     for (const auto& k : r.spec_keys) row += " " + k;
     c.rows.push_back(row);
   }
-  c.packs = market.store().packs();
+  c.packs = market.store().all_packs();
   return c;
 }
 

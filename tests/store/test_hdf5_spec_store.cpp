@@ -31,7 +31,9 @@ MarketSnapshot sample_snapshot() {
     narrow.append(id, make_spec(3 + i, 3, static_cast<std::uint64_t>(i)));
     if (i % 2 == 0) wide.append(id, make_spec(5, 7, static_cast<std::uint64_t>(100 + i), 0.05));
     snapshot.semantic_json_by_id[id] = R"({"Name":{"Values":"model )" + id + R"( \u65e5\u672c 日本","Type":"String"}})";
+    if (i % 2 == 1) snapshot.facts_by_type["RKMETextSpecification"][id] = R"({"language":["en","zh-cn"]})";
   }
+  snapshot.facts_by_type["RKMEImageSpecification"]["00000004"] = R"({"z":[[[[0.5]]]]})";
   // Values whose bits a text round trip would lose.
   narrow.z[0] = -0.0;
   narrow.z[1] = std::numeric_limits<double>::denorm_min();
@@ -44,6 +46,7 @@ MarketSnapshot sample_snapshot() {
 void expect_same_snapshot(const MarketSnapshot& a, const MarketSnapshot& b) {
   test::expect_same_packs(a.packs, b.packs);
   EXPECT_EQ(a.semantic_json_by_id, b.semantic_json_by_id);
+  EXPECT_EQ(a.facts_by_type, b.facts_by_type);
 }
 
 MarketAppend append_of(const std::string& id, std::int64_t k, std::int64_t d, std::uint64_t seed) {
@@ -129,6 +132,37 @@ TEST(MarketH5, AForeignHdf5FileIsRecognisedAsForeign) {
   H5Fclose(file);
   const std::string message = read_error(path);
   EXPECT_NE(message.find("not a learnware market file"), std::string::npos) << message;
+}
+
+TEST(MarketH5, PartsReadOneAtATimeAgreeWithTheWholeFileAndHonourACap) {
+  ScratchDir dir;
+  const auto path = dir / "market.h5";
+  const MarketSnapshot snapshot = sample_snapshot();
+  write_market_h5(path, snapshot);
+  const MarketH5Contents contents = read_market_h5_contents(path);
+  EXPECT_EQ(contents.version, kMarketH5Version);
+  EXPECT_EQ(contents.pack_members, (std::map<std::string, std::int64_t>{{spec_pack_key(kTable, 3), 4},
+                                                                        {spec_pack_key(kTable, 7), 2}}));
+  EXPECT_EQ(contents.stored_members(), 6);
+  EXPECT_EQ(contents.semantic_count, 4);
+  EXPECT_EQ(contents.fact_counts, (std::map<std::string, std::int64_t>{{"RKMEImageSpecification", 1},
+                                                                       {"RKMETextSpecification", 2}}));
+  for (const auto& [key, pack] : snapshot.packs) {
+    const auto read = read_market_h5_pack(path, key);
+    ASSERT_TRUE(read) << key;
+    test::expect_same_packs(std::map<std::string, SpecPack>{{key, *read}}, std::map<std::string, SpecPack>{{key, pack}});
+  }
+  EXPECT_FALSE(read_market_h5_pack(path, spec_pack_key(kTable, 99)));
+  EXPECT_EQ(read_market_h5_semantic(path), snapshot.semantic_json_by_id);
+  EXPECT_EQ(read_market_h5_facts(path, "RKMETextSpecification"), snapshot.facts_by_type.at("RKMETextSpecification"));
+  EXPECT_TRUE(read_market_h5_facts(path, "NoSuchKind").empty());
+  // A cap reads the first members only, as they were at an earlier count.
+  const auto first_two = read_market_h5_pack(path, spec_pack_key(kTable, 3), 2);
+  ASSERT_TRUE(first_two);
+  EXPECT_EQ(first_two->ids, (std::vector<std::string>{"00000001", "00000002"}));
+  EXPECT_FALSE(read_market_h5_pack(path, spec_pack_key(kTable, 3), 0));
+  EXPECT_EQ(read_market_h5_semantic(path, 1).size(), 1u);
+  EXPECT_THROW(read_market_h5_facts(path, "../packs"), Error);
 }
 
 TEST(MarketH5, ATruncatedFileIsReported) {

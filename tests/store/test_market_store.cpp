@@ -67,7 +67,7 @@ struct Observed {
 Observed observe(const MarketStore& store) {
   Observed o;
   o.records = store.list();
-  o.packs = store.packs();
+  o.packs = store.all_packs();
   for (const auto& record : o.records) {
     if (auto json = store.semantic_json(record.id)) o.semantic[record.id] = *json;
   }
@@ -103,7 +103,7 @@ TEST_F(MarketStoreTest, CreateMakesAnEmptyMarketThatOpens) {
   EXPECT_TRUE(fs::exists(market_dir() / "index.sqlite"));
   auto store = MarketStore::open(market_dir());
   EXPECT_TRUE(store.list().empty());
-  EXPECT_TRUE(store.packs().empty());
+  EXPECT_TRUE(store.all_packs().empty());
 }
 
 TEST_F(MarketStoreTest, CreateRefusesADirectoryThatIsNotEmpty) {
@@ -135,7 +135,7 @@ TEST_F(MarketStoreTest, AddKeepsPackageSpecsSemanticAndRow) {
   EXPECT_FALSE(record->created_at.empty());
   EXPECT_EQ(record->status, LearnwareStatus::usable);
   EXPECT_EQ(test::read_bytes(store.package_path(s.record.id)), test::read_bytes(s.zip));
-  const auto& pack = store.packs().at("RKMETableSpecification/5");
+  const auto pack = store.all_packs().at("RKMETableSpecification/5");
   ASSERT_EQ(pack.count(), 1);
   EXPECT_EQ(pack.spec(0).z(), s.specs[0].second.z());
   EXPECT_DOUBLE_EQ(pack.self_inner[0], s.specs[0].second.inner_product(s.specs[0].second));
@@ -171,7 +171,7 @@ TEST_F(MarketStoreTest, ALearnwareMayHaveNoSpecs) {
   auto s = make_submission(scratch_, store.next_id(), 1);
   s.specs.clear();
   add(store, s);
-  EXPECT_TRUE(store.packs().empty());
+  EXPECT_TRUE(store.all_packs().empty());
   EXPECT_EQ(MarketStore::open(market_dir()).semantic_json(s.record.id), s.semantic);
 }
 
@@ -207,8 +207,8 @@ TEST_F(MarketStoreTest, AFailedAddAtAnyStageLeavesThePreviousMarket) {
     add(store, s);
     auto reopened = MarketStore::open(market_dir());
     EXPECT_EQ(reopened.list().size(), 3u);
-    EXPECT_EQ(reopened.packs().at("RKMETableSpecification/6").count(), 2);
-    EXPECT_EQ(reopened.packs().at("RKMETableSpecification/6").ids.back(), s.record.id);
+    EXPECT_EQ(reopened.all_packs().at("RKMETableSpecification/6").count(), 2);
+    EXPECT_EQ(reopened.all_packs().at("RKMETableSpecification/6").ids.back(), s.record.id);
   }
 }
 
@@ -283,10 +283,10 @@ TEST_F(MarketStoreTest, CrashDebrisIsIgnoredAndSweptOnOpen) {
   add(store, s);
   auto reopened = MarketStore::open(market_dir());
   EXPECT_EQ(reopened.list().size(), 3u);
-  const auto& pack = reopened.packs().at("RKMETableSpecification/4");
+  const auto pack = reopened.all_packs().at("RKMETableSpecification/4");
   EXPECT_EQ(pack.ids, (std::vector<std::string>{"00000001", "00000003"}));
   EXPECT_EQ(pack.spec(1).z(), s.specs[0].second.z());
-  EXPECT_EQ(reopened.packs().count("RKMETableSpecification/11"), 0u);
+  EXPECT_EQ(reopened.all_packs().count("RKMETableSpecification/11"), 0u);
   EXPECT_EQ(file_names(market_dir() / "packages"),
             (std::set<std::string>{"00000001.zip", "00000002.zip", "00000003.zip"}));
 }
@@ -306,7 +306,7 @@ TEST_F(MarketStoreTest, RemoveDropsRowPackageAndPackMember) {
   EXPECT_TRUE(store.remove("00000001"));
   EXPECT_FALSE(store.remove("00000001"));
   EXPECT_FALSE(store.get("00000001"));
-  EXPECT_EQ(store.packs().count("RKMETableSpecification/4"), 0u);
+  EXPECT_EQ(store.all_packs().count("RKMETableSpecification/4"), 0u);
   EXPECT_EQ(store.semantic_json("00000001"), std::nullopt);
   EXPECT_EQ(store.dead_member_count(), 1);
   EXPECT_EQ(file_names(market_dir() / "packages"), std::set<std::string>{"00000002.zip"});
@@ -328,8 +328,8 @@ TEST_F(MarketStoreTest, UpdateReplacesPackageSpecsAndSemantic) {
     EXPECT_EQ(record->created_at, created);
     EXPECT_EQ(record->package_path, "packages/00000001.2.zip");
     EXPECT_EQ(test::read_bytes(m.package_path("00000001")), test::read_bytes(s.zip));
-    EXPECT_EQ(m.packs().count("RKMETableSpecification/4"), 0u);
-    EXPECT_EQ(m.packs().at("RKMETableSpecification/9").spec(0).z(), s.specs[0].second.z());
+    EXPECT_EQ(m.all_packs().count("RKMETableSpecification/4"), 0u);
+    EXPECT_EQ(m.all_packs().at("RKMETableSpecification/9").spec(0).z(), s.specs[0].second.z());
     EXPECT_EQ(m.semantic_json("00000001"), s.semantic);
   };
   expect_updated(store);
@@ -339,9 +339,61 @@ TEST_F(MarketStoreTest, UpdateReplacesPackageSpecsAndSemantic) {
   auto again = make_submission(scratch_, "00000001", 51, 9);
   store.update(again.record, again.zip, again.specs, again.semantic);
   auto reopened = MarketStore::open(market_dir());
-  EXPECT_EQ(reopened.packs().at("RKMETableSpecification/9").count(), 1);
-  EXPECT_EQ(reopened.packs().at("RKMETableSpecification/9").spec(0).z(), again.specs[0].second.z());
+  EXPECT_EQ(reopened.all_packs().at("RKMETableSpecification/9").count(), 1);
+  EXPECT_EQ(reopened.all_packs().at("RKMETableSpecification/9").spec(0).z(), again.specs[0].second.z());
   EXPECT_EQ(reopened.get("00000001")->package_path, "packages/00000001.3.zip");
+}
+
+// A store reads market.h5 part by part, each as it was when the store
+// loaded: another store's update of a learnware in between does not show
+// through a pack read afterwards (until reload), and only the parts asked for
+// are read.
+TEST_F(MarketStoreTest, PartsReadLaterAreThoseOfTheLoadUntilReload) {
+  auto writer = make_market();  // 00000001 and 00000002, width 4
+  auto reader = MarketStore::open(market_dir());
+  const auto before = make_submission(scratch_, "00000001", 1);
+  auto changed = make_submission(scratch_, "00000001", 60);  // same width: the same pack
+  changed.record.name = "changed";
+  writer.update(changed.record, changed.zip, changed.specs, changed.semantic);
+  const StoredPack* pack = reader.pack("RKMETableSpecification/4");
+  ASSERT_NE(pack, nullptr);
+  ASSERT_TRUE(pack->find("00000001"));
+  EXPECT_EQ(pack->members().spec(*pack->find("00000001")).z(), before.specs[0].second.z());
+  EXPECT_EQ(pack->count(), 1);
+  EXPECT_NE(reader.semantic_json("00000001"), changed.semantic);
+  reader.reload();
+  pack = reader.pack("RKMETableSpecification/4");
+  ASSERT_NE(pack, nullptr);
+  EXPECT_EQ(pack->members().spec(*pack->find("00000001")).z(), changed.specs[0].second.z());
+  EXPECT_EQ(reader.semantic_json("00000001"), changed.semantic);
+  EXPECT_EQ(reader.pack("RKMETableSpecification/77"), nullptr);
+}
+
+TEST_F(MarketStoreTest, SearchFactsAreStoredFollowChangesAndSurviveCompaction) {
+  auto store = MarketStore::create(market_dir());
+  for (const char* id : {"00000001", "00000002", "00000003"}) {
+    const auto s = make_submission(scratch_, id, 7);
+    store.add(s.record, s.zip, s.specs, s.semantic, {{"KindA", std::string(R"({"id":")") + id + "\"}"}});
+  }
+  EXPECT_EQ(store.search_facts("KindA").size(), 3u);
+  EXPECT_TRUE(store.search_facts("KindB").empty());
+  auto s = make_submission(scratch_, "00000002", 8);
+  store.update(s.record, s.zip, s.specs, s.semantic, {{"KindB", "{}"}});
+  ASSERT_TRUE(store.remove("00000003"));
+  const auto expect_facts = [](const MarketStore& m) {
+    EXPECT_EQ(m.search_facts("KindA"), (JsonById{{"00000001", R"({"id":"00000001"})"}}));
+    EXPECT_EQ(m.search_facts("KindB"), (JsonById{{"00000002", "{}"}}));
+  };
+  expect_facts(store);
+  expect_facts(MarketStore::open(market_dir()));
+  store.compact();
+  expect_facts(store);
+  expect_facts(MarketStore::open(market_dir()));
+  EXPECT_EQ(read_market_h5(market_dir() / "market.h5").facts_by_type.at("KindA").size(), 1u);
+  EXPECT_THROW(store.add(make_submission(scratch_, "00000004", 9).record, s.zip, s.specs, s.semantic,
+                         {{"Kind/../x", "{}"}}),
+               Error);
+  EXPECT_FALSE(MarketStore::open(market_dir()).get("00000004"));
 }
 
 TEST_F(MarketStoreTest, UpdateOfAnUnknownLearnwareThrows) {
@@ -362,7 +414,7 @@ TEST_F(MarketStoreTest, StatusChangesPersistAndFilterTheList) {
   EXPECT_EQ(usable[0].id, "00000001");
   EXPECT_EQ(store.get("00000002")->status_reason, "predict() failed on the check data");
   // Every packed learnware stays packed; the search filters by status.
-  EXPECT_EQ(store.packs().size(), 2u);
+  EXPECT_EQ(store.all_packs().size(), 2u);
 }
 
 TEST_F(MarketStoreTest, CompactRewritesOnlyTheLiveLearnwares) {
@@ -397,7 +449,7 @@ TEST_F(MarketStoreTest, CompactionHappensByItselfOnceDeadMembersDominate) {
   store.remove(ids[64]);
   store.remove(ids[65]);
   EXPECT_EQ(store.dead_member_count(), 2);
-  EXPECT_EQ(MarketStore::open(market_dir()).packs().at("RKMETableSpecification/3").count(), 4);
+  EXPECT_EQ(MarketStore::open(market_dir()).all_packs().at("RKMETableSpecification/3").count(), 4);
 }
 
 TEST_F(MarketStoreTest, ADamagedMarketFileAsksForARebuildWhichRestoresIt) {
@@ -473,15 +525,15 @@ TEST_F(MarketStoreTest, ABadMemberOnDiskIsLeftOutWithAWarningAndTheMarketKeepsWo
   std::vector<std::string> warnings;
   set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
   auto store = MarketStore::open(market_dir());
-  store.packs();  // market.h5 is read on first use
+  store.all_packs();  // market.h5 is read on first use
   set_warning_handler({});
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("00000001: a non-finite self product"), std::string::npos) << warnings[0];
   EXPECT_EQ(store.list().size(), 2u);
   // The bad member superseded the good one: 00000001 has no spec left (its
   // old member must not come back), 00000002 is intact.
-  EXPECT_EQ(store.packs().count("RKMETableSpecification/4"), 0u);
-  EXPECT_EQ(store.packs().at("RKMETableSpecification/6").count(), 1);
+  EXPECT_EQ(store.all_packs().count("RKMETableSpecification/4"), 0u);
+  EXPECT_EQ(store.all_packs().at("RKMETableSpecification/6").count(), 1);
 
   add(store, make_submission(scratch_, store.next_id(), 3, 4));
   EXPECT_TRUE(store.remove("00000002"));
@@ -490,11 +542,11 @@ TEST_F(MarketStoreTest, ABadMemberOnDiskIsLeftOutWithAWarningAndTheMarketKeepsWo
   });
   set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
   auto reopened = MarketStore::open(market_dir());
-  reopened.packs();
+  reopened.all_packs();
   set_warning_handler({});
   EXPECT_EQ(warnings.size(), 1u) << "the rebuild left the bad member behind";
   EXPECT_EQ(reopened.list().size(), 2u);
-  EXPECT_EQ(reopened.packs().at("RKMETableSpecification/4").count(), 2);
+  EXPECT_EQ(reopened.all_packs().at("RKMETableSpecification/4").count(), 2);
 }
 
 TEST_F(MarketStoreTest, ASpecWhoseSelfProductOverflowsIsNeverStored) {
@@ -578,11 +630,11 @@ TEST_F(MarketStoreTest, ReadersOpeningDuringWritesSeeOnlyWholeLearnwares) {
         for (const auto& record : view.list()) {
           if (!view.semantic_json(record.id)) throw Error("no semantic spec for " + record.id);
           for (const auto& key : record.spec_keys) {
-            const auto it = view.packs().find(key);
-            if (it == view.packs().end() || !it->second.find(record.id)) throw Error("no spec for " + record.id);
+            const StoredPack* pack = view.pack(key);
+            if (pack == nullptr || !pack->find(record.id)) throw Error("no spec for " + record.id);
           }
         }
-        for (const auto& [key, pack] : view.packs()) {
+        for (const auto& [key, pack] : view.all_packs()) {
           pack.validate();
           for (const auto& id : pack.ids) {
             if (!view.get(id)) throw Error("packed learnware " + id + " is not in the index");

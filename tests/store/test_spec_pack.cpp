@@ -111,6 +111,42 @@ TEST(SpecPack, ValidateRejectsNonFiniteValuesAndBadGamma) {
   EXPECT_THROW(bad_gamma.validate(), Error);
 }
 
+// What a StoredPack derives (float32 Z, id -> member) must equal what a fresh
+// one built from the same members derives, after any mix of changes.
+void expect_derived_in_step(const StoredPack& stored) {
+  const StoredPack fresh(stored.members());
+  ASSERT_EQ(stored.z32().size(), fresh.z32().size());
+  for (std::size_t i = 0; i < fresh.z32().size(); ++i) {
+    EXPECT_EQ(stored.z32()[i], static_cast<float>(stored.members().z[i])) << i;
+    EXPECT_EQ(stored.z32()[i], fresh.z32()[i]) << i;
+  }
+  for (std::int64_t m = 0; m < stored.count(); ++m) {
+    EXPECT_EQ(stored.find(stored.members().ids[static_cast<std::size_t>(m)]), m);
+  }
+}
+
+TEST(StoredPack, ItsMirrorAndMemberMapFollowEveryChange) {
+  SpecPack source;
+  source.type = "RKMETableSpecification";
+  for (int i = 0; i < 6; ++i) source.append("id" + std::to_string(i), make_spec(2 + i, 3, static_cast<std::uint64_t>(i)));
+  StoredPack stored(SpecPack{});
+  for (std::int64_t m = 0; m < 4; ++m) stored.append_member_of(source, m);
+  expect_derived_in_step(stored);
+  EXPECT_TRUE(stored.remove("id1"));
+  EXPECT_FALSE(stored.remove("id1"));
+  EXPECT_FALSE(stored.find("id1"));
+  expect_derived_in_step(stored);
+  stored.append_member_of(source, 5);
+  stored.append_member_of(source, 0);  // an id already there: replaced, now last
+  EXPECT_EQ(stored.count(), 4);
+  EXPECT_EQ(stored.find("id0"), 3);
+  expect_derived_in_step(stored);
+  stored.members().validate();
+  for (const char* id : {"id2", "id3", "id5", "id0"}) EXPECT_TRUE(stored.remove(id)) << id;
+  EXPECT_EQ(stored.count(), 0);
+  EXPECT_TRUE(stored.z32().empty());
+}
+
 TEST(SpecPack, KeyJoinsTypeAndWidth) {
   EXPECT_EQ(spec_pack_key("RKMETableSpecification", 8), "RKMETableSpecification/8");
 }
