@@ -574,23 +574,19 @@ ImageBatch RKMEImageSpec::herding(std::int64_t n, const kernels::Context& ctx) c
 }
 
 std::string RKMEImageSpec::to_json_text() const {
-  nlohmann::ordered_json out;
-  fill_json(*this, out);
-  return out.dump();
+  return io::ordered_json_text([&](nlohmann::ordered_json& out) { fill_json(*this, out); });
 }
 
 void RKMEImageSpec::to_json(json& out) const { fill_json(*this, out); }
 
 RKMEImageSpec RKMEImageSpec::parse(std::string_view json_text, std::string_view source, const io::JsonLimits& limits) {
-  json in;
-  try {
-    in = io::parse_json(json_text, source, limits);
-  } catch (const io::JsonSyntaxError&) {
-    if (has_python_non_finite_token(json_text))
-      fail(source, "holds a non-finite number (NaN/Infinity); a spec must hold finite numbers only");
-    throw;
-  }
-  return from_json(in, source);
+  return from_json(io::parse_json(json_text, source, limits,
+                                  [&](std::string_view text) {
+                                    if (has_python_non_finite_token(text))
+                                      fail(source, "holds a non-finite number (NaN/Infinity); a spec must hold "
+                                                   "finite numbers only");
+                                  }),
+                   source);
 }
 
 RKMEImageSpec RKMEImageSpec::from_json(const json& in, std::string_view source) {

@@ -137,6 +137,16 @@ nlohmann::json parse_json(std::string_view text, std::string_view source, const 
   }
 }
 
+nlohmann::json parse_json(std::string_view text, std::string_view source, const JsonLimits& limits,
+                          const std::function<void(std::string_view text)>& explain) {
+  try {
+    return parse_json(text, source, limits);
+  } catch (const JsonSyntaxError&) {
+    explain(text);
+    throw;
+  }
+}
+
 std::string read_text_file_limited(const std::filesystem::path& path, std::uint64_t max_bytes, std::string_view what) {
   const auto too_big = [&](const std::string& size) {
     return Error(path.string() + ": is " + size + " bytes, more than the limit of " + std::to_string(max_bytes) +

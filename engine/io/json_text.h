@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -53,6 +54,20 @@ class JsonSyntaxError : public Error {
 // syntax error and lwd::Error for a document beyond `limits`, both naming
 // `source`; memory stays bounded by the limits whatever the input.
 nlohmann::json parse_json(std::string_view text, std::string_view source, const JsonLimits& limits = {});
+// The same for a reader that can explain a syntax error better than the JSON
+// library (a NaN token, a number that overflows a double): on one, `explain`
+// gets the text first and throws its own error, or returns to let the
+// library's JsonSyntaxError stand.
+nlohmann::json parse_json(std::string_view text, std::string_view source, const JsonLimits& limits,
+                          const std::function<void(std::string_view text)>& explain);
+
+// The compact text of the JSON object fill(out) writes, keys in the order written.
+template <class Fill, class Json = nlohmann::ordered_json>
+std::string ordered_json_text(Fill fill) {
+  Json out;
+  fill(out);
+  return out.dump();
+}
 
 // The whole file, refusing one larger than `max_bytes` before reading it
 // ("PATH: is N bytes, more than the limit of M bytes for WHAT").

@@ -415,7 +415,11 @@ StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& p
     if (const auto m = pack->find(id)) members.push_back(*m);
   }
   if (members.empty()) return {};
-  return statistical_search(ctx_, *packed.rkme, pack->members(), members, options, pack->z32());
+  // The float32 copy only where the search screens with it (it is made on first use).
+  const bool screens =
+      options.float32_screening && static_cast<std::int64_t>(members.size()) >= options.float32_min_members;
+  return statistical_search(ctx_, *packed.rkme, pack->members(), members, options,
+                            screens ? pack->z32() : std::span<const float>{});
 }
 
 StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector<std::string>& ids,

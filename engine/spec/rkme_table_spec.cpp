@@ -194,13 +194,7 @@ std::optional<NonFiniteToken> find_non_finite_token(std::string_view text) {
 template <class Json>
 void fill_json(const RKMETableSpec& spec, Json& out) {
   if (spec.empty()) throw Error("cannot serialise an empty RKMETableSpec");
-  const auto& z = spec.z();
-  Json rows = Json::array();
-  for (std::int64_t i = 0; i < z.rows(); ++i) {
-    Json row = Json::array();
-    for (std::int64_t j = 0; j < z.cols(); ++j) row.push_back(z(i, j));
-    rows.push_back(std::move(row));
-  }
+  Json rows = json_rows<Json>(spec.z());
   // Key order of the reference's json.dump(self.__dict__).
   out = Json::object();
   out["z"] = std::move(rows);
@@ -276,28 +270,22 @@ kernels::Matrix<double> RKMETableSpec::herding(std::int64_t n, const kernels::Co
 }
 
 std::string RKMETableSpec::to_json_text() const {
-  nlohmann::ordered_json out;
-  fill_json(*this, out);
-  return out.dump();
+  return io::ordered_json_text([&](nlohmann::ordered_json& out) { fill_json(*this, out); });
 }
 
 void RKMETableSpec::to_json(json& out) const { fill_json(*this, out); }
 
 RKMETableSpec RKMETableSpec::parse(std::string_view json_text, std::string_view source, const io::JsonLimits& limits) {
-  json in;
-  try {
-    in = io::parse_json(json_text, source, limits);
-  } catch (const io::JsonSyntaxError&) {
-    if (const auto bad = find_non_finite_token(json_text)) {
+  const auto explain = [&](std::string_view text) {
+    if (const auto bad = find_non_finite_token(text)) {
       const std::string where = bad->field.empty() ? std::string() : " in " + field_ref(io::excerpt(bad->field));
       const std::string kind =
           bad->overflow ? "non-finite number (overflows a double) " : "non-finite number (NaN/Infinity) ";
       fail(source, kind + io::excerpt(bad->token) + where + " at line " + std::to_string(bad->line) + ", column " +
                        std::to_string(bad->column) + "; a spec must hold finite numbers only");
     }
-    throw;
-  }
-  return from_json(in, source);
+  };
+  return from_json(io::parse_json(json_text, source, limits, explain), source);
 }
 
 RKMETableSpec RKMETableSpec::from_json(const json& in, std::string_view source) {

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include "engine/io/json_text.h"
 #include "kernels/context.h"
@@ -74,5 +74,18 @@ class RKMETableSpec {
   double gamma_ = 0.1;
   std::int64_t num_points_ = 0;
 };
+
+// Z as the reference's JSON holds it: an array of rows (Json is nlohmann::json
+// or nlohmann::ordered_json; the text spec's files write Z this way too).
+template <class Json>
+Json json_rows(const kernels::Matrix<double>& z) {
+  Json rows = Json::array();
+  for (std::int64_t i = 0; i < z.rows(); ++i) {
+    Json row = Json::array();
+    for (std::int64_t j = 0; j < z.cols(); ++j) row.push_back(z(i, j));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
 
 }  // namespace lwd

@@ -1,5 +1,7 @@
 #include "engine/store/hdf5_spec_store.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -211,12 +213,24 @@ SpecPack drop_superseded_members(SpecPack pack) {
     any_dropped = any_dropped || !keep[i];
   }
   if (!any_dropped) return pack;
-  SpecPack kept;
-  kept.type = pack.type;
-  kept.dim = pack.dim;
-  for (std::int64_t m = 0; m < pack.count(); ++m)
-    if (keep[static_cast<std::size_t>(m)]) kept.append_member_of(pack, m);
-  return kept;
+  return pack.with_members(keep);
+}
+
+// Sizes `v` to n values, asking the kernel for transparent huge pages when
+// the buffer is large: a pack's Z is megabytes, and faulting it in 4 KiB pages
+// was a third of a one-search command on a virtual machine (1 500 faults
+// instead of 4 000 at 1 240 learnwares). Where the kernel does not take the
+// advice nothing changes.
+void resize_in_huge_pages(std::vector<double>& v, std::size_t n) {
+  constexpr std::size_t kHugePage = std::size_t{2} << 20;
+  if (n * sizeof(double) >= 2 * kHugePage && v.empty()) {
+    v.reserve(n);  // allocated (mmap) but not yet touched
+    const auto begin = reinterpret_cast<std::uintptr_t>(v.data());
+    const std::uintptr_t first = (begin + kHugePage - 1) / kHugePage * kHugePage;
+    const std::uintptr_t last = (begin + n * sizeof(double)) / kHugePage * kHugePage;
+    if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+  }
+  v.resize(n);
 }
 
 // Reads the committed part of one pack group. `file_bytes` bounds what the
@@ -281,7 +295,7 @@ std::optional<SpecPack> read_pack(const FileContext& ctx, hid_t group, const std
   require_rows(num_points.get(), "num_points", m);
   require_rows(ids.get(), "ids", m);
 
-  pack.z.resize(r * d);
+  resize_in_huge_pages(pack.z, r * d);
   read_rows(ctx, z.get(), H5T_NATIVE_DOUBLE, r, d, pack.z.data(), where + "/z");
   pack.beta.resize(r);
   read_rows(ctx, beta.get(), H5T_NATIVE_DOUBLE, r, 0, pack.beta.data(), where + "/beta");

@@ -338,17 +338,7 @@ void MarketStore::load_everything(bool tolerate_bad_h5) {
   std::lock_guard guard(parts_->mutex);
   parts_->packs.clear();
   for (auto& [key, pack] : snapshot.packs) {
-    SpecPack kept;
-    kept.type = pack.type;
-    kept.dim = pack.dim;
-    bool all_live = true;
-    for (const auto& id : pack.ids) all_live = all_live && is_live(id, key);
-    if (all_live) {
-      kept = std::move(pack);
-    } else {
-      for (std::int64_t m = 0; m < pack.count(); ++m)
-        if (is_live(pack.ids[static_cast<std::size_t>(m)], key)) kept.append_member_of(pack, m);
-    }
+    SpecPack kept = live_members(std::move(pack), key);
     if (kept.count() > 0) parts_->packs.emplace(key, StoredPack(std::move(kept)));
   }
   JsonById semantic;
@@ -364,6 +354,17 @@ void MarketStore::load_everything(bool tolerate_bad_h5) {
   }
   parts_->everything = true;
   stored_members_ = snapshot.stored_member_count;
+}
+
+SpecPack MarketStore::live_members(SpecPack pack, std::string_view key) const {
+  std::vector<bool> live(pack.ids.size());
+  bool all_live = true;
+  for (std::size_t m = 0; m < pack.ids.size(); ++m) {
+    live[m] = is_live(pack.ids[m], key);
+    all_live = all_live && live[m];
+  }
+  if (all_live) return pack;  // the usual case: no copy
+  return pack.with_members(live);
 }
 
 bool MarketStore::is_live(const std::string& id, std::string_view key) const {
@@ -403,11 +404,7 @@ const StoredPack* MarketStore::pack(std::string_view key) const {
     }
     std::optional<StoredPack> stored;
     if (read) {
-      SpecPack kept;
-      kept.type = read->type;
-      kept.dim = read->dim;
-      for (std::int64_t m = 0; m < read->count(); ++m)
-        if (is_live(read->ids[static_cast<std::size_t>(m)], name)) kept.append_member_of(*read, m);
+      SpecPack kept = live_members(std::move(*read), name);
       if (kept.count() > 0) stored.emplace(std::move(kept));
     }
     it = parts_->packs.emplace(name, std::move(stored)).first;

@@ -202,6 +202,8 @@ class MarketStore {
   void load_contents(bool tolerate_bad_h5);
   // Reads every part of market.h5 at once (recovery, compaction, rebuild).
   void load_everything(bool tolerate_bad_h5);
+  // The members of `pack` that the loaded table names with key `key`.
+  SpecPack live_members(SpecPack pack, std::string_view key) const;
   // Whether `id` is in the loaded table with a spec in pack `key`.
   bool is_live(const std::string& id, std::string_view key) const;
   // The count a part may be read up to: the one seen at load (or after this

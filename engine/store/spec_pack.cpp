@@ -107,13 +107,18 @@ std::vector<std::string> SpecPack::drop_bad_members() {
   }
   // Every open reads every pack through here: copy only when something goes.
   if (dropped.empty()) return dropped;
+  bad.flip();
+  *this = with_members(bad);
+  return dropped;
+}
+
+SpecPack SpecPack::with_members(const std::vector<bool>& keep) const {
   SpecPack kept;
   kept.type = type;
   kept.dim = dim;
   for (std::int64_t m = 0; m < count(); ++m)
-    if (!bad[static_cast<std::size_t>(m)]) kept.append_member_of(*this, m);
-  *this = std::move(kept);
-  return dropped;
+    if (keep[static_cast<std::size_t>(m)]) kept.append_member_of(*this, m);
+  return kept;
 }
 
 void SpecPack::validate() const {
@@ -136,9 +141,18 @@ void SpecPack::validate() const {
   }
 }
 
-StoredPack::StoredPack(SpecPack members) : pack_(std::move(members)), z32_(pack_.z.begin(), pack_.z.end()) {
+StoredPack::StoredPack(SpecPack members) : pack_(std::move(members)) {
   member_.reserve(pack_.ids.size());
   for (std::size_t m = 0; m < pack_.ids.size(); ++m) member_.insert_or_assign(pack_.ids[m], static_cast<std::int64_t>(m));
+}
+
+std::span<const float> StoredPack::z32() const {
+  std::lock_guard lock(z32_->mutex);
+  if (!z32_->built) {
+    z32_->z.assign(pack_.z.begin(), pack_.z.end());
+    z32_->built = true;
+  }
+  return z32_->z;
 }
 
 std::optional<std::int64_t> StoredPack::find(std::string_view id) const {
@@ -155,8 +169,10 @@ void StoredPack::append_member_of(const SpecPack& from, std::int64_t m) {
     pack_.dim = from.dim;
   }
   pack_.append_member_of(from, m);
-  const auto rows = from.member_z(m);
-  z32_.insert(z32_.end(), rows.data, rows.data + rows.rows * rows.cols);
+  if (z32_->built) {
+    const auto rows = from.member_z(m);
+    z32_->z.insert(z32_->z.end(), rows.data, rows.data + rows.rows * rows.cols);
+  }
   member_.insert_or_assign(id, pack_.count() - 1);
 }
 
@@ -164,10 +180,10 @@ bool StoredPack::remove(std::string_view id) {
   const auto found = find(id);
   if (!found) return false;
   const auto m = static_cast<std::size_t>(*found);
-  const auto begin = static_cast<std::size_t>(pack_.offsets[m] * pack_.dim);
-  const auto end = static_cast<std::size_t>(pack_.offsets[m + 1] * pack_.dim);
+  const auto begin = static_cast<std::ptrdiff_t>(pack_.offsets[m] * pack_.dim);
+  const auto end = static_cast<std::ptrdiff_t>(pack_.offsets[m + 1] * pack_.dim);
   pack_.remove(id);
-  z32_.erase(z32_.begin() + static_cast<std::ptrdiff_t>(begin), z32_.begin() + static_cast<std::ptrdiff_t>(end));
+  if (z32_->built) z32_->z.erase(z32_->z.begin() + begin, z32_->z.begin() + end);
   member_.erase(member_.find(id));
   for (auto& [member_id, position] : member_)
     if (position > *found) --position;

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -50,6 +52,8 @@ struct SpecPack {
   // Why member m cannot be used (a non-finite number in its rows, a gamma
   // that is not finite and > 0, a non-finite self product), or nullopt.
   std::optional<std::string> member_problem(std::int64_t m) const;
+  // A copy holding only the members m with keep[m] (keep has count() entries).
+  SpecPack with_members(const std::vector<bool>& keep) const;
   // Removes every member with a member_problem; returns "<id>: <problem>" for
   // each. A reader keeps the rest of the pack usable this way.
   std::vector<std::string> drop_bad_members();
@@ -59,16 +63,19 @@ struct SpecPack {
 };
 
 // A pack as a market holds it in memory: its members and, derived from them,
-// what every search reads beside them -- Z in float32 for the screening pass
-// and the id -> member map. Changed only through its own members, which keep
-// the three in step (O(the member) for an append, one pass for a removal).
+// what searches read beside them -- the id -> member map and Z in float32 for
+// the screening pass of large packs. Changed only through its own members,
+// which keep them in step (O(the member) for an append, one pass for a
+// removal). The float32 copy is made on the first call of z32() (a search of
+// a small pack never screens, and a command that runs one such search should
+// not pay for it); const members are safe from several threads at once.
 class StoredPack {
  public:
   explicit StoredPack(SpecPack members);
 
   const SpecPack& members() const { return pack_; }
   std::int64_t count() const { return pack_.count(); }
-  std::span<const float> z32() const { return z32_; }
+  std::span<const float> z32() const;
   // O(1).
   std::optional<std::int64_t> find(std::string_view id) const;
 
@@ -83,8 +90,13 @@ class StoredPack {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  struct Float32Mirror {
+    std::mutex mutex;
+    bool built = false;
+    std::vector<float> z;
+  };
   SpecPack pack_;
-  std::vector<float> z32_;
+  std::unique_ptr<Float32Mirror> z32_ = std::make_unique<Float32Mirror>();
   std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>> member_;
 };
 

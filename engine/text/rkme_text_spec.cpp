@@ -79,13 +79,7 @@ std::vector<std::string> read_language(const json& in, std::string_view source) 
 template <class Json>
 void fill_json(const RKMETextSpec& spec, Json& out) {
   if (spec.empty()) throw Error("cannot serialise an empty RKMETextSpec");
-  const auto& z = spec.rkme().z();
-  Json rows = Json::array();
-  for (std::int64_t i = 0; i < z.rows(); ++i) {
-    Json row = Json::array();
-    for (std::int64_t j = 0; j < z.cols(); ++j) row.push_back(z(i, j));
-    rows.push_back(std::move(row));
-  }
+  Json rows = json_rows<Json>(spec.rkme().z());
   // The reference's key order: the table spec's attributes, the type, then
   // the text spec's own attribute; ours last.
   out = Json::object();
@@ -163,24 +157,17 @@ std::string RKMETextSpec::pack_type() const {
 }
 
 std::string RKMETextSpec::to_json_text() const {
-  nlohmann::ordered_json out;
-  fill_json(*this, out);
-  return out.dump();
+  return io::ordered_json_text([&](nlohmann::ordered_json& out) { fill_json(*this, out); });
 }
 
 void RKMETextSpec::to_json(json& out) const { fill_json(*this, out); }
 
 RKMETextSpec RKMETextSpec::parse(std::string_view json_text, std::string_view source, const io::JsonLimits& limits) {
-  json in;
-  try {
-    in = io::parse_json(json_text, source, limits);
-  } catch (const io::JsonSyntaxError&) {
-    // The table parser explains syntax errors best (NaN tokens, overflow...):
-    // let it fail on the same text.
-    RKMETableSpec::parse(json_text, source, limits);
-    throw;
-  }
-  return from_json(in, source);
+  // The table parser explains syntax errors best (NaN tokens, overflow...):
+  // let it fail on the same text.
+  return from_json(io::parse_json(json_text, source, limits,
+                                  [&](std::string_view text) { RKMETableSpec::parse(text, source, limits); }),
+                   source);
 }
 
 RKMETextSpec RKMETextSpec::from_json(const json& in, std::string_view source) {

@@ -68,12 +68,17 @@ std::string read_error(const fs::path& path) {
   return "";
 }
 
+// <dir>/market.h5 holding sample_snapshot().
+fs::path written_sample(const ScratchDir& dir) {
+  const auto path = dir / "market.h5";
+  write_market_h5(path, sample_snapshot());
+  return path;
+}
+
 TEST(MarketH5, RoundTripIsBitExact) {
   ScratchDir dir;
-  const auto path = dir / "market.h5";
   const auto snapshot = sample_snapshot();
-  write_market_h5(path, snapshot);
-  const auto back = read_market_h5(path);
+  const auto back = read_market_h5(written_sample(dir));
   expect_same_snapshot(back, snapshot);
   EXPECT_EQ(back.stored_member_count, 6);
   EXPECT_EQ(std::signbit(back.packs.at(spec_pack_key(kTable, 3)).z[0]), true);
@@ -96,8 +101,7 @@ TEST(MarketH5, WriteLeavesNoTemporaryBehind) {
 
 TEST(MarketH5, AFailedWriteLeavesTheOldFileUntouched) {
   ScratchDir dir;
-  const auto path = dir / "market.h5";
-  write_market_h5(path, sample_snapshot());
+  const auto path = written_sample(dir);
   const std::string before = test::read_bytes(path);
   auto broken = sample_snapshot();
   broken.packs.begin()->second.beta.pop_back();  // inconsistent pack
@@ -136,9 +140,8 @@ TEST(MarketH5, AForeignHdf5FileIsRecognisedAsForeign) {
 
 TEST(MarketH5, PartsReadOneAtATimeAgreeWithTheWholeFileAndHonourACap) {
   ScratchDir dir;
-  const auto path = dir / "market.h5";
+  const auto path = written_sample(dir);
   const MarketSnapshot snapshot = sample_snapshot();
-  write_market_h5(path, snapshot);
   const MarketH5Contents contents = read_market_h5_contents(path);
   EXPECT_EQ(contents.version, kMarketH5Version);
   EXPECT_EQ(contents.pack_members, (std::map<std::string, std::int64_t>{{spec_pack_key(kTable, 3), 4},
@@ -167,8 +170,7 @@ TEST(MarketH5, PartsReadOneAtATimeAgreeWithTheWholeFileAndHonourACap) {
 
 TEST(MarketH5, ATruncatedFileIsReported) {
   ScratchDir dir;
-  const auto path = dir / "market.h5";
-  write_market_h5(path, sample_snapshot());
+  const auto path = written_sample(dir);
   const std::string bytes = test::read_bytes(path);
   for (const std::size_t keep : {bytes.size() / 2, bytes.size() - 100, std::size_t{600}, std::size_t{10}}) {
     test::write_bytes(path, bytes.substr(0, keep));
@@ -198,8 +200,7 @@ TEST(MarketH5, DamagedSpecValuesFailTheirChecksum) {
 
 TEST(MarketH5, DamageAnywhereIsAnErrorOrHarmlessNeverACrash) {
   ScratchDir dir;
-  const auto path = dir / "market.h5";
-  write_market_h5(path, sample_snapshot());
+  const auto path = written_sample(dir);
   const std::string original = test::read_bytes(path);
   int rejected = 0;
   const std::size_t step = std::max<std::size_t>(1, original.size() / 400);
@@ -326,8 +327,7 @@ TEST(MarketH5, RestoringTheCommitPointUndoesAnAppend) {
 
 TEST(MarketH5, ALaterMemberWithTheSameIdSupersedesTheEarlierOne) {
   ScratchDir dir;
-  const auto path = dir / "market.h5";
-  write_market_h5(path, sample_snapshot());
+  const auto path = written_sample(dir);
   auto entry = append_of("00000002", 9, 3, 42);
   entry.semantic_json = "{\"v\":2}";
   append_to_market_h5(path, entry);
