@@ -15,12 +15,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/model/model.h"
@@ -149,6 +152,43 @@ TEST(ModelSandbox, ADaemonDoesNotOutliveTheRun) {
   EXPECT_EQ(answer(model), 1.0);
   EXPECT_TRUE(test::no_process_named(daemon)) << "the daemon survived the run";
   EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1) << "a child was left unreaped";
+}
+
+TEST(ModelSandbox, EveryProcessOfTheRunDiesWithTheDock) {
+  ScratchDir package;
+  const std::string daemon = test::unique_process_name("orphan");
+  const std::string sleeper = test::unique_process_name("sleeper");
+  // A daemon in a session of its own, and the model itself never answering:
+  // the run is under way when the dock dies.
+  const auto model = script_model(package,
+                                  "#!/bin/bash\ncat > /dev/null\nsetsid bash -c 'exec -a " + daemon +
+                                      " sleep 1000' < /dev/null > /dev/null 2>&1 &\nexec -a " + sleeper + " sleep 1000\n",
+                                  short_limits());
+  // The dock: a child of the test that runs the model and is killed mid-run.
+  const pid_t dock = ::fork();
+  ASSERT_GE(dock, 0);
+  if (dock == 0) {
+    try {
+      answer(model);
+    } catch (...) {
+    }
+    ::_exit(0);
+  }
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool started = false;
+  while (!(started = !test::live_processes_named(daemon).empty() && !test::live_processes_named(sleeper).empty()) &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ::kill(dock, SIGKILL);
+  ::waitpid(dock, nullptr, 0);
+  const bool daemon_gone = test::no_process_named(daemon);
+  const bool sleeper_gone = test::no_process_named(sleeper);
+  // Where they survived, they go now, so that the failure harms nothing else.
+  for (const std::string& name : {daemon, sleeper})
+    for (const pid_t pid : test::live_processes_named(name)) ::kill(pid, SIGKILL);
+  EXPECT_TRUE(started) << "the model never started its processes";
+  EXPECT_TRUE(daemon_gone) << "the daemon outlived the dock";
+  EXPECT_TRUE(sleeper_gone) << "the model outlived the dock";
 }
 
 TEST(ModelSandbox, TheNetworkIsUnreachable) {
