@@ -28,6 +28,7 @@
 
 #include "engine/error.h"
 #include "engine/model/sandbox_plan.h"
+#include "engine/model/syscall_filter.h"
 
 extern char** environ;
 
@@ -450,7 +451,7 @@ Started start_sandboxed(const SandboxCommand& command, const SandboxLimits& limi
     plan.add_number(step.flags);
     plan.add(step.data);
   }
-  plan.add("");  // no system-call filter
+  plan.add(sandbox_syscall_filter());
 
   Pipe input = make_pipe(context);
   Pipe output = make_pipe(context);
