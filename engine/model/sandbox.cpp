@@ -104,21 +104,18 @@ int open_pidfd(pid_t pid) {
   return -1;  // old kernel: the caller falls back to waiting for end of output
 }
 
-// A started child. Whatever happens to the call, the destructor ends it and
-// reaps it: no zombies, no orphans left running. An unsandboxed program's
-// whole process group is killed; a sandbox's keeper (sandbox_init.cpp) is
-// asked to end the run with SIGTERM, kills init (whose end takes the pid
-// namespace with it) and exits only once the namespace is empty -- so that
-// reaping the keeper means every process of the run is gone.
+// A started child. Whatever happens to the call, the destructor kills it --
+// a sandbox's init, whose end takes its whole pid namespace with it, or an
+// unsandboxed program's process group -- and reaps it: no zombies, no
+// orphans left running.
 class ChildProcess {
  public:
-  enum class Kind { kProcessGroup, kSandboxKeeper };
-  ChildProcess(pid_t pid, Kind kind) : pid_(pid), kind_(kind) {}
+  ChildProcess(pid_t pid, bool whole_group) : pid_(pid), whole_group_(whole_group) {}
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
   ~ChildProcess() {
     if (!reaped_) {
-      stop();
+      kill();
       reap();
     }
   }
@@ -127,12 +124,7 @@ class ChildProcess {
 
   // The pid (and so the group id) cannot be reused before the child is
   // reaped, so this never hits an unrelated process.
-  void stop() const {
-    if (kind_ == Kind::kProcessGroup)
-      ::kill(-pid_, SIGKILL);
-    else
-      ::kill(pid_, SIGTERM);
-  }
+  void kill() const { ::kill(whole_group_ ? -pid_ : pid_, SIGKILL); }
 
   // True once the child has exited; it stays a zombie (WNOWAIT) until reap().
   bool exited() const {
@@ -152,7 +144,7 @@ class ChildProcess {
 
  private:
   pid_t pid_;
-  Kind kind_;
+  bool whole_group_;
   bool reaped_ = false;
 };
 
@@ -192,7 +184,9 @@ class SigpipeBlock {
 // The sandbox itself is a program of its own, lwdock-sandbox-init
 // (engine/model/sandbox_init.cpp, which says why): the dock writes the run's
 // plan (sandbox_plan.h), starts that program with posix_spawn -- vfork-style,
-// so the dock's size does not matter -- and reads its reports.
+// so the dock's size does not matter -- and gets back the pid of the
+// namespaces' init, its own child, which it then kills and reaps as any
+// child; the reports say how the program ended.
 
 using sandbox_plan::MountKind;
 using sandbox_plan::Report;
@@ -311,13 +305,38 @@ std::string exec_failure_text(int error, const std::string& context, const fs::p
   return context + ": cannot start " + executable.string() + ": " + errno_text(error);
 }
 
+std::string wait_status_text(int status) {
+  return WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
+                             : "exited with code " + std::to_string(WEXITSTATUS(status));
+}
+
+std::string setup_failure_text(const Report& report, const SandboxCommand& command,
+                               const std::vector<MountStep>& mounts_for_messages) {
+  const auto step = static_cast<Step>(report.step);
+  if (step == Step::kExec) return exec_failure_text(report.error, command.context, command.executable);
+  if (step == Step::kNamespaces)
+    return command.context +
+           ": cannot start the model sandbox: creating user, pid, mount and network namespaces failed (" +
+           errno_text(report.error) +
+           "); this machine does not allow them (see docs/DESIGN.md, Model sandbox; --unsandboxed-models runs "
+           "models without isolation)";
+  std::string what = step_text(step);
+  if (step == Step::kMount && report.index >= 0 && static_cast<std::size_t>(report.index) < mounts_for_messages.size())
+    what += " " + mounts_for_messages[static_cast<std::size_t>(report.index)].target;
+  return command.context + ": cannot start the model sandbox: " + what + " failed: " + errno_text(report.error);
+}
+
 struct Started {
-  std::unique_ptr<ChildProcess> child;
+  // Sandboxed: the process that started init (it exits once init runs);
+  // reaped after init, being declared first.
+  std::unique_ptr<ChildProcess> starter;
+  std::unique_ptr<ChildProcess> child;  // init, or the unsandboxed program
   bool sandboxed = false;
   UniqueFd input;   // our ends
   UniqueFd output;
   UniqueFd errors;
-  UniqueFd report;  // sandboxed: the init's reports
+  UniqueFd report;  // sandboxed: the starter's and init's reports
+  UniqueFd lifeline;  // sandboxed: init's check that the dock is alive
   std::vector<MountStep> mounts;  // sandboxed: what init mounted (named in errors)
 };
 
@@ -457,12 +476,15 @@ Started start_sandboxed(const SandboxCommand& command, const SandboxLimits& limi
   Pipe output = make_pipe(context);
   Pipe errors = make_pipe(context);
   Pipe report = make_pipe(context);
+  Pipe lifeline = make_pipe(context);
   // The child's ends, each bound for a fixed number.
-  const std::array<UniqueFd, 5> child_fds = {
+  const std::array<UniqueFd, 6> child_fds = {
       above_fixed_numbers(std::move(input.read_end), context), above_fixed_numbers(std::move(output.write_end), context),
       above_fixed_numbers(std::move(errors.write_end), context), above_fixed_numbers(std::move(report.write_end), context),
-      above_fixed_numbers(plan_file(plan.bytes(), context), context)};
-  static_assert(sandbox_plan::kReportFd == 3 && sandbox_plan::kPlanFd == 4, "child_fds is in descriptor order");
+      above_fixed_numbers(plan_file(plan.bytes(), context), context),
+      above_fixed_numbers(std::move(lifeline.read_end), context)};
+  static_assert(sandbox_plan::kReportFd == 3 && sandbox_plan::kPlanFd == 4 && sandbox_plan::kLifelineFd == 5,
+                "child_fds is in descriptor order");
 
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attributes;
@@ -470,9 +492,9 @@ Started start_sandboxed(const SandboxCommand& command, const SandboxLimits& limi
   posix_spawnattr_init(&attributes);
   for (int fd = 0; fd < static_cast<int>(child_fds.size()); ++fd)
     posix_spawn_file_actions_adddup2(&actions, child_fds[static_cast<std::size_t>(fd)].get(), fd);
-  // A session of its own: out of the reach of the dock's terminal (Ctrl-C
-  // stops the dock, which ends the run; it does not kill the keeper
-  // behind the dock's back). Every signal at its default, none blocked.
+  // A session of its own (init's too): out of the reach of the dock's
+  // terminal, whose Ctrl-C stops the dock, which then ends the run. Every
+  // signal at its default, none blocked.
   sigset_t empty_mask;
   sigset_t all_signals;
   sigemptyset(&empty_mask);
@@ -488,14 +510,31 @@ Started start_sandboxed(const SandboxCommand& command, const SandboxLimits& limi
   posix_spawnattr_destroy(&attributes);
   if (spawn_error != 0)
     throw Error(context + ": cannot start the model sandbox: running " + init + " failed: " + errno_text(spawn_error));
-
   Started started;
-  started.child = std::make_unique<ChildProcess>(pid, ChildProcess::Kind::kSandboxKeeper);
+  started.starter = std::make_unique<ChildProcess>(pid, false);
   started.sandboxed = true;
+
+  // The starter's first report names init, or says why there is none. It
+  // comes after a clone(2) of a small process, with nothing to wait for; end
+  // of file means the starter died.
+  Report first;
+  ssize_t n = 0;
+  while ((n = ::read(report.read_end.get(), &first, sizeof first)) < 0 && errno == EINTR) {
+  }
+  if (n == static_cast<ssize_t>(sizeof first) && first.kind == Report::kStarted && first.pid > 0) {
+    started.child = std::make_unique<ChildProcess>(static_cast<pid_t>(first.pid), false);
+  } else {
+    const int starter_status = started.starter->reap();
+    if (n == static_cast<ssize_t>(sizeof first) && first.kind == Report::kSetupFailed)
+      throw Error(setup_failure_text(first, command, mounts));
+    throw Error(context + ": the model sandbox ended without a report (" LWD_SANDBOX_INIT_NAME " " +
+                wait_status_text(starter_status) + ")");
+  }
   started.input = std::move(input.write_end);
   started.output = std::move(output.read_end);
   started.errors = std::move(errors.read_end);
   started.report = std::move(report.read_end);
+  started.lifeline = std::move(lifeline.write_end);
   started.mounts = std::move(mounts);
   return started;
 }
@@ -553,15 +592,16 @@ Started start_unsandboxed(const SandboxCommand& command) {
   posix_spawnattr_destroy(&attributes);
   if (spawn_error != 0) throw Error(exec_failure_text(spawn_error, context, command.executable));
   Started started;
-  started.child = std::make_unique<ChildProcess>(pid, ChildProcess::Kind::kProcessGroup);
+  started.child = std::make_unique<ChildProcess>(pid, true);
   started.input = std::move(input.write_end);
   started.output = std::move(output.read_end);
   started.errors = std::move(errors.read_end);
   return started;
 }
 
-// How the sandboxed program ended, from the keeper's and init's reports (read
-// once the keeper is reaped, so they are all there). Throws for a failed setup or exec.
+// How the sandboxed program ended, from the reports of the starter and init
+// (read once init is reaped, so they are all there). Throws for a failed
+// setup or exec.
 int program_status(const UniqueFd& report_fd, int init_status, const SandboxCommand& command,
                    const std::vector<MountStep>& mounts_for_messages) {
   std::vector<Report> reports;
@@ -575,27 +615,12 @@ int program_status(const UniqueFd& report_fd, int init_status, const SandboxComm
     if (n < 0 && errno == EINTR) continue;
     break;
   }
-  for (const Report& r : reports) {
-    if (r.kind != Report::kSetupFailed) continue;
-    const auto step = static_cast<Step>(r.step);
-    if (step == Step::kExec) throw Error(exec_failure_text(r.error, command.context, command.executable));
-    if (step == Step::kNamespaces)
-      throw Error(command.context +
-                  ": cannot start the model sandbox: creating user, pid, mount and network namespaces failed (" +
-                  errno_text(r.error) +
-                  "); this machine does not allow them (see docs/DESIGN.md, Model sandbox; --unsandboxed-models "
-                  "runs models without isolation)");
-    std::string what = step_text(step);
-    if (step == Step::kMount && r.index >= 0 && static_cast<std::size_t>(r.index) < mounts_for_messages.size())
-      what += " " + mounts_for_messages[static_cast<std::size_t>(r.index)].target;
-    throw Error(command.context + ": cannot start the model sandbox: " + what + " failed: " + errno_text(r.error));
-  }
+  for (const Report& r : reports)
+    if (r.kind == Report::kSetupFailed) throw Error(setup_failure_text(r, command, mounts_for_messages));
   for (const Report& r : reports)
     if (r.kind == Report::kExited) return r.status;
-  throw Error(command.context + ": the model sandbox ended without a report (" LWD_SANDBOX_INIT_NAME " " +
-              (WIFSIGNALED(init_status) ? "was killed by signal " + std::to_string(WTERMSIG(init_status))
-                                        : "exited with code " + std::to_string(WEXITSTATUS(init_status))) +
-              ")");
+  throw Error(command.context + ": the model sandbox ended without a report (its init " +
+              wait_status_text(init_status) + ")");
 }
 
 }  // namespace
@@ -658,7 +683,7 @@ SandboxRun run_sandboxed(const SandboxCommand& command, const SandboxLimits& lim
 
   char buffer[1 << 16];
   const auto end_with = [&](SandboxRun::End end) {
-    child.stop();
+    child.kill();
     child.reap();
     run.end = end;
     return run;
@@ -746,7 +771,7 @@ SandboxRun run_sandboxed(const SandboxCommand& command, const SandboxLimits& lim
       // program's group may still hold our pipes open; they go now, so end
       // of output follows promptly.
       child_gone = true;
-      child.stop();
+      child.kill();
       started.input.reset();
     }
   }
@@ -758,7 +783,7 @@ SandboxRun run_sandboxed(const SandboxCommand& command, const SandboxLimits& lim
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(20000));
   }
-  child.stop();
+  child.kill();
   const int child_status = child.reap();
   const int status = started.sandboxed
                          ? program_status(started.report, child_status, command, started.mounts)

@@ -3,28 +3,33 @@
 // (posix_spawn) with the run's plan on descriptor kPlanFd, and it runs as two
 // processes:
 //
-//   the keeper  the dock's child, outside the namespaces: creates them
-//               (clone(2)), writes the new user namespace's id maps, and
-//               ends when init has ended -- at which point every process of
-//               the run is gone. SIGTERM from the dock ends the run early
-//               (init is killed, and the keeper waits for the namespace to
-//               empty); the dock's death kills the keeper (PR_SET_PDEATHSIG),
-//               and the keeper's death kills init.
-//   init        pid 1 of the new namespaces: builds the filesystem, starts
-//               the program, reaps orphans, and reports the program's wait
-//               status when it exits.
+//   the starter  what the dock spawned, outside the namespaces: creates them
+//                with clone(2) -- CLONE_PARENT, so that their init is the
+//                dock's own child, which the dock kills and reaps as it
+//                always did -- reports init's pid, writes the new user
+//                namespace's id maps, lets init go and exits;
+//   init         pid 1 of the new namespaces: builds the filesystem, starts
+//                the program, reaps orphans, and reports the program's wait
+//                status when it exits. Its end takes every process of the
+//                namespace with it, and it dies with the dock
+//                (PR_SET_PDEATHSIG).
 //
 // Why a program of its own rather than a fork of the dock: a fork copies the
 // page tables of the whole dock, which cost ~150 ms per run with 1 GiB
 // resident (bench/README.md, "Model sandbox overhead"); starting a small
-// program vfork-style costs the same whatever the dock holds. It also leaves
-// no copy of the dock's memory (a loaded market, say) inside the sandbox's
-// namespaces.
+// program vfork-style costs the same whatever the dock holds, and init, a
+// fork of that small program, copies a few pages. It also leaves no copy of
+// the dock's memory (a loaded market, say) inside the sandbox's namespaces.
+// Why not exec a helper from inside the new user namespace (one process
+// fewer): an exec there drops every capability unless the exec'ing uid is
+// mapped to 0, which the id maps a non-root dock may write do not allow --
+// so the namespaces are created after the exec, by the starter.
 //
 // It links nothing but libc (statically where the build allows it, so that
 // starting it costs no dynamic loading), trusts nothing but its plan, and
 // reports every failure as a sandbox_plan::Report on kReportFd.
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -51,6 +56,7 @@
 
 namespace {
 
+using lwd::sandbox_plan::kLifelineFd;
 using lwd::sandbox_plan::kPlanFd;
 using lwd::sandbox_plan::kReportFd;
 using lwd::sandbox_plan::kUnprivilegedId;
@@ -257,10 +263,16 @@ int start_program(void* plan) { run_program(*static_cast<const Plan*>(plan)); }
 // reaps whatever is orphaned, and ends with the program -- at which point
 // the kernel kills every process left in the namespace.
 [[noreturn]] void run_init(const Plan& plan, int sync_fd) {
-  // The keeper's SIGTERM handler was copied with it; init is killed, never asked.
   reset_signals();
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  // End of file instead of the byte: the keeper died before writing the id maps.
+  // The dock (our parent, through CLONE_PARENT) may have died before that was
+  // armed: its end of the lifeline, which nothing else holds, tells.
+  pollfd lifeline{kLifelineFd, POLLIN, 0};
+  while (::poll(&lifeline, 1, 0) < 0 && errno == EINTR) {
+  }
+  if (lifeline.revents != 0) ::_exit(126);  // POLLHUP: the dock is gone (it never writes)
+  ::close(kLifelineFd);
+  // End of file instead of the byte: the starter died before writing the id maps.
   char go = 0;
   ssize_t n = 0;
   while ((n = ::read(sync_fd, &go, 1)) < 0 && errno == EINTR) {
@@ -320,16 +332,14 @@ int start_program(void* plan) { run_program(*static_cast<const Plan*>(plan)); }
   ::_exit(0);
 }
 
-// ---- the keeper --------------------------------------------------------------
+// ---- the starter ---------------------------------------------------------------
 
-volatile sig_atomic_t g_stop = 0;
-volatile sig_atomic_t g_init = 0;
-
-// SIGTERM from the dock: the run is over (timeout, output too large, the
-// dock's caller gave up). Killing init takes the namespace with it.
-void on_terminate(int) {
-  g_stop = 1;
-  if (g_init > 0) ::kill(static_cast<pid_t>(g_init), SIGKILL);
+void report_failure(Step step, int error) {
+  Report report;
+  report.kind = Report::kSetupFailed;
+  report.step = static_cast<int>(step);
+  report.error = error;
+  send_report(report);
 }
 
 bool write_file(const char* path, const char* text) {
@@ -368,21 +378,14 @@ bool write_id_maps(pid_t init) {
   return write_file(path, map);
 }
 
-// Waits for init; its end comes only once every process of its namespace is gone.
-[[noreturn]] void wait_for_init(pid_t init) {
-  while (::waitpid(init, nullptr, 0) < 0 && errno == EINTR) {
-  }
-  ::_exit(0);
-}
-
 }  // namespace
 
 int main() {
-  // Dies with the dock. The dock's pid, from the plan, tells whether it died
-  // before this was armed.
+  // Dies with the dock while it works; the dock's pid, from the plan, tells
+  // whether the dock died before this was armed.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   // Anything the dock's libraries opened without close-on-exec goes.
-  ::syscall(SYS_close_range, kPlanFd + 1, ~0U, 0U);
+  ::syscall(SYS_close_range, kLifelineFd + 1, ~0U, 0U);
   Plan plan;
   if (!read_plan(plan)) {
     errno = EINVAL;
@@ -390,46 +393,33 @@ int main() {
   }
   if (::getppid() != plan.dock_pid) ::_exit(126);
 
-  struct sigaction terminate {};
-  terminate.sa_handler = on_terminate;
-  terminate.sa_flags = SA_RESTART;
-  sigemptyset(&terminate.sa_mask);
-  ::sigaction(SIGTERM, &terminate, nullptr);
-
   int sync[2];
   if (::pipe2(sync, O_CLOEXEC) != 0) fail_setup(Step::kNamespaces);
   constexpr unsigned long kNamespaces =
       CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-  // A fork of this small process: its page tables are a few pages.
-  const long pid = ::syscall(SYS_clone, kNamespaces | SIGCHLD, 0, 0, 0, 0);
+  // A fork of this small process (a few pages of page tables), and a child
+  // of the dock: the dock kills it at the deadline and reaps it, and its end
+  // comes only once every process of its namespace is gone.
+  const long pid = ::syscall(SYS_clone, CLONE_PARENT | kNamespaces | SIGCHLD, 0, 0, 0, 0);
   if (pid == 0) {
     ::close(sync[1]);
     run_init(plan, sync[0]);
   }
   if (pid < 0) fail_setup(Step::kNamespaces);
   const auto init = static_cast<pid_t>(pid);
-  g_init = init;
-  if (g_stop) ::kill(init, SIGKILL);
-  // The program's ends of its pipes are init's alone now: the dock sees end
-  // of output once the program and whatever it started are gone.
+  Report started;
+  started.kind = Report::kStarted;
+  started.pid = init;
+  send_report(started);
   ::close(sync[0]);
-  ::close(STDIN_FILENO);
-  ::close(STDOUT_FILENO);
-  ::close(STDERR_FILENO);
 
   if (!write_id_maps(init)) {
-    const int error = errno;
+    // Reported before init dies, so the dock finds the report once it has reaped init.
+    report_failure(Step::kIdMaps, errno);
     ::kill(init, SIGKILL);
-    errno = error;
-    Report report;
-    report.kind = Report::kSetupFailed;
-    report.step = static_cast<int>(Step::kIdMaps);
-    report.error = error;
-    send_report(report);
-    wait_for_init(init);
+    ::_exit(126);
   }
   while (::write(sync[1], "g", 1) < 0 && errno == EINTR) {
   }
-  ::close(sync[1]);
-  wait_for_init(init);
+  ::_exit(0);
 }

@@ -21,9 +21,12 @@ namespace lwd::sandbox_plan {
 inline constexpr std::string_view kTag = "lwdock-sandbox-plan-2";
 
 // The descriptors the init program starts with: the program's stdin, stdout
-// and stderr, then the report pipe and the plan. Everything else is closed.
+// and stderr, then the report pipe, the plan, and the read end of a pipe
+// whose write end only the dock holds (its end of file says the dock died).
+// Everything else is closed.
 inline constexpr int kReportFd = 3;
 inline constexpr int kPlanFd = 4;
+inline constexpr int kLifelineFd = 5;
 
 // The uid and gid a run gets when the dock is root: RLIMIT_NPROC is not
 // enforced for uid 0, so a model running as root could fork without bound.
@@ -55,14 +58,15 @@ enum class Step : int {
 };
 
 // One record on the report pipe. Records are far smaller than PIPE_BUF, so
-// each write is atomic even with the keeper and init writing to one pipe.
+// each write is atomic even with the starter and init writing to one pipe.
 struct Report {
-  enum Kind : int { kSetupFailed = 1, kExited = 2 };
+  enum Kind : int { kSetupFailed = 1, kExited = 2, kStarted = 3 };
   int kind = 0;
   int step = 0;
   int index = -1;
   int error = 0;
   int status = 0;  // kExited: the program's wait status
+  int pid = 0;     // kStarted: init's pid (in the dock's pid namespace)
 };
 
 // The plan is a sequence of byte strings, each a 4-byte length (host order),
