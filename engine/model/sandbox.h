@@ -32,12 +32,11 @@
 //   lifetime     the sandbox is a program of its own, lwdock-sandbox-init
 //                (built and installed with the dock; sandbox_init.cpp), started
 //                vfork-style, so a run costs the same however much memory
-//                the dock holds. Its keeper, the dock's child, creates the
-//                namespaces; its init (pid 1 of them) ends when the program
-//                exits, and the kernel then kills every process left in the
-//                namespace. At the wall-clock limit the dock asks the keeper
-//                to kill init and waits for it; when the dock dies, the
-//                keeper and init die with it (PR_SET_PDEATHSIG).
+//                the dock holds. It creates the namespaces; their init (pid
+//                1, the dock's own child) ends when the program exits, and the
+//                kernel then kills every process left in the namespace. The
+//                dock kills init at the wall-clock limit, and init dies with
+//                the dock (PR_SET_PDEATHSIG).
 //
 // A machine where any of this is unavailable refuses the run with a one-line
 // lwd::Error naming what failed; SandboxLimits::unsandboxed runs the program
