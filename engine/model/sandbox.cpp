@@ -478,7 +478,7 @@ Started start_sandboxed(const SandboxCommand& command, const SandboxLimits& limi
   Pipe report = make_pipe(context);
   Pipe lifeline = make_pipe(context);
   // The child's ends, each bound for a fixed number.
-  const std::array<UniqueFd, 6> child_fds = {
+  std::array<UniqueFd, 6> child_fds = {
       above_fixed_numbers(std::move(input.read_end), context), above_fixed_numbers(std::move(output.write_end), context),
       above_fixed_numbers(std::move(errors.write_end), context), above_fixed_numbers(std::move(report.write_end), context),
       above_fixed_numbers(plan_file(plan.bytes(), context), context),
@@ -508,6 +508,9 @@ Started start_sandboxed(const SandboxCommand& command, const SandboxLimits& limi
   const int spawn_error = posix_spawn(&pid, init.c_str(), &actions, &attributes, argv, envp);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
+  // Ours go now: the end of file of the report pipe below, and of the
+  // program's output later, must come when the sandbox's processes are gone.
+  for (UniqueFd& fd : child_fds) fd.reset();
   if (spawn_error != 0)
     throw Error(context + ": cannot start the model sandbox: running " + init + " failed: " + errno_text(spawn_error));
   Started started;

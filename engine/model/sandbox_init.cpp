@@ -126,7 +126,7 @@ bool read_plan(Plan& plan) {
   plan.dock_pid = static_cast<pid_t>(in.next_number());
   plan.executable = c_string();
   plan.directory = c_string();
-  constexpr std::uint64_t kMaxCount = 1 << 20;  // far above any real plan; bounds the reservations below
+  constexpr std::uint64_t kMaxCount = 1 << 20;  // far above any real plan; bounds the loops below
   for (std::vector<char*>* strings : {&plan.argv, &plan.envp}) {
     const std::uint64_t count = in.next_number();
     if (!in.ok() || count > kMaxCount) return false;
