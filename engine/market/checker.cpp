@@ -2,6 +2,10 @@
 
 #include <cmath>
 #include <exception>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
@@ -15,6 +19,24 @@ namespace lwd {
 namespace {
 
 CheckResult verdict(LearnwareStatus status, std::string reason) { return CheckResult{status, std::move(reason)}; }
+
+// The check runs in a staging folder that is gone by the time anyone reads a
+// reason (it is stored with the learnware and printed by `market add`), and
+// whose path says nothing about the package: messages from the loaders name
+// files by their staged path, so every spelling of the folder (as given, and
+// canonical, as the sandbox reports it) becomes "<package>".
+std::string in_package_terms(std::string text, const StagedPackage& package) {
+  std::vector<std::string> spellings = {package.root().string()};
+  std::error_code ec;
+  const auto canonical = std::filesystem::canonical(package.root(), ec);
+  if (!ec && canonical.string() != spellings.front()) spellings.push_back(canonical.string());
+  for (const std::string& root : spellings) {
+    if (root.empty() || root == "/") continue;
+    for (auto at = text.find(root); at != std::string::npos; at = text.find(root, at + 9))
+      text.replace(at, root.size(), "<package>");
+  }
+  return text;
+}
 
 }  // namespace
 
@@ -39,7 +61,7 @@ LoadedSubmission load_submission(const StagedPackage& package, const SpecLimits&
       }
     }
   } catch (const Error& e) {
-    out.problems.push_back(e.what());
+    out.problems.push_back(in_package_terms(e.what(), package));
   }
   const auto paths = package.stat_spec_paths();
   for (std::size_t i = 0; i < manifest.stat_specs.size(); ++i) {
@@ -56,7 +78,7 @@ LoadedSubmission load_submission(const StagedPackage& package, const SpecLimits&
       if (const auto packed = kind->packed(spec)) out.specs.emplace_back(packed->pack_type, *packed->rkme);
       out.stat_specs.push_back(std::move(spec));
     } catch (const std::exception& e) {
-      out.problems.push_back(e.what());
+      out.problems.push_back(in_package_terms(e.what(), package));
     }
   }
   return out;
@@ -83,8 +105,10 @@ std::optional<CheckResult> check_output(const kernels::Matrix<double>& out, std:
 
 }  // namespace
 
-CheckResult check_learnware(const kernels::Context& ctx, const StagedPackage& package,
-                            const LoadedSubmission& submission, const CheckerOptions& options) {
+namespace {
+
+CheckResult check_staged(const kernels::Context& ctx, const StagedPackage& package, const LoadedSubmission& submission,
+                         const CheckerOptions& options) {
   using enum LearnwareStatus;
   if (!submission.problems.empty()) return verdict(invalid, submission.problems.front());
   if (!submission.semantic) return verdict(invalid, "semantic specification missing");
@@ -135,6 +159,15 @@ CheckResult check_learnware(const kernels::Context& ctx, const StagedPackage& pa
   if (probe.verdict) return *probe.verdict;
   if (auto bad = check_output(probe.predictions, probe.rows, config.output_dim)) return *bad;
   return verdict(usable, "");
+}
+
+}  // namespace
+
+CheckResult check_learnware(const kernels::Context& ctx, const StagedPackage& package,
+                            const LoadedSubmission& submission, const CheckerOptions& options) {
+  CheckResult result = check_staged(ctx, package, submission, options);
+  result.reason = in_package_terms(std::move(result.reason), package);
+  return result;
 }
 
 }  // namespace lwd

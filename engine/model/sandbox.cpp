@@ -1,18 +1,13 @@
 #include "engine/model/sandbox.h"
 
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +27,8 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "engine/model/sandbox_plan.h"
+#include "engine/model/syscall_filter.h"
 
 extern char** environ;
 
@@ -42,9 +39,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kStderrTailBytes = 4096;
-// The uid and gid a run gets when the dock is root: RLIMIT_NPROC is not
-// enforced for uid 0, so a model running as root could fork without bound.
-constexpr unsigned kUnprivilegedId = 65534;
 // The host folders a sandboxed run sees (read-only), where they exist: a
 // folder is bound, a symbolic link (merged /usr: /bin -> usr/bin) is copied.
 constexpr std::array<const char*, 8> kSystemFolders = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
@@ -185,15 +179,18 @@ class SigpipeBlock {
   bool was_pending_ = false;
 };
 
-// ---- the sandbox's side ------------------------------------------------------
+// ---- the dock's side ---------------------------------------------------------
 //
-// The child of clone(2) is a copy of the calling thread of a process that may
-// run many threads, so until it execs it may only make system calls: no
-// allocation, no locks, no glibc wrappers that broadcast to threads (setuid
-// and friends go through syscall(2) directly). Everything it needs is
-// prepared in a ChildPlan beforehand, and it only reads that.
+// The sandbox itself is a program of its own, lwdock-sandbox-init
+// (engine/model/sandbox_init.cpp, which says why): the dock writes the run's
+// plan (sandbox_plan.h), starts that program with posix_spawn -- vfork-style,
+// so the dock's size does not matter -- and gets back the pid of the
+// namespaces' init, its own child, which it then kills and reaps as any
+// child; the reports say how the program ended.
 
-enum class MountKind { kBindDir, kBindFile, kSymlink, kTmpfs, kProc, kRemountReadOnly };
+using sandbox_plan::MountKind;
+using sandbox_plan::Report;
+using sandbox_plan::Step;
 
 struct MountStep {
   MountKind kind;
@@ -208,27 +205,14 @@ MountStep mount_step(MountKind kind, std::string source, std::string target, uns
   return MountStep{kind, std::move(source), std::move(target), flags, std::move(data)};
 }
 
-// Which step of the setup failed, reported to the dock with errno.
-enum class Step : int {
-  kPrivateMounts,
-  kRootTmpfs,
-  kPivotRoot,
-  kMount,  // MountStep number `index`
-  kDetachHost,
-  kNestedNamespaces,
-  kHostname,
-  kReadOnlyRoot,
-  kStartProgram,
-  kDescriptors,
-  kLimits,
-  kIdentity,
-  kCapabilities,
-  kWorkingDirectory,
-  kExec,
-};
-
 const char* step_text(Step step) {
   switch (step) {
+    case Step::kPlan:
+      return "reading the run's plan (is " LWD_SANDBOX_INIT_NAME " from another build?)";
+    case Step::kNamespaces:
+      return "creating the namespaces";
+    case Step::kIdMaps:
+      return "writing the user namespace's uid_map and gid_map";
     case Step::kPrivateMounts:
       return "making the mounts private";
     case Step::kRootTmpfs:
@@ -257,230 +241,13 @@ const char* step_text(Step step) {
       return "dropping capabilities";
     case Step::kWorkingDirectory:
       return "entering /package";
+    case Step::kSyscallFilter:
+      return "installing the system-call filter (seccomp)";
     case Step::kExec:
       return "exec";
   }
   return "setup";
 }
-
-struct Report {
-  enum Kind : int { kSetupFailed = 1, kExited = 2 };
-  int kind = 0;
-  int step = 0;
-  int index = -1;
-  int error = 0;
-  int status = 0;  // kExited: the program's wait status
-};
-
-struct ResourceLimit {
-  int resource;
-  rlimit value;
-};
-
-struct ChildPlan {
-  int stdin_fd = -1;   // the child's ends of the three pipes
-  int stdout_fd = -1;
-  int stderr_fd = -1;
-  int sync_fd = -1;    // read end: one byte once the dock has written the id maps
-  int report_fd = -1;  // write end: Report records
-  const std::vector<MountStep>* mounts = nullptr;
-  const char* executable = nullptr;  // path inside the sandbox
-  char* const* argv = nullptr;
-  char* const* envp = nullptr;
-  std::array<ResourceLimit, 6> limits{};
-  bool become_unprivileged = false;  // root: switch to kUnprivilegedId
-};
-
-void send_report(int fd, const Report& report) {
-  while (::write(fd, &report, sizeof report) < 0 && errno == EINTR) {
-  }
-}
-
-[[noreturn]] void fail_setup(int fd, Step step, int index = -1) {
-  Report report;
-  report.kind = Report::kSetupFailed;
-  report.step = static_cast<int>(step);
-  report.index = index;
-  report.error = errno;
-  send_report(fd, report);
-  ::_exit(126);
-}
-
-void reset_signals() {
-  struct sigaction action {};
-  action.sa_handler = SIG_DFL;
-  sigemptyset(&action.sa_mask);
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &action, nullptr);  // KILL, STOP: EINVAL, fine
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
-bool make_directory(const char* path) { return ::mkdir(path, 0755) == 0 || errno == EEXIST; }
-
-// A bind mount made read-only. In a user namespace the remount must keep
-// the flags the host mount is locked with (nosuid, nodev, noexec, atime), so
-// they are read back first.
-bool remount_bind_read_only(const char* target) {
-  struct statfs info {};
-  if (::statfs(target, &info) != 0) return false;
-  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
-  if (info.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
-  if (info.f_flags & ST_NOATIME) flags |= MS_NOATIME;
-  if (info.f_flags & ST_NODIRATIME) flags |= MS_NODIRATIME;
-  if (info.f_flags & ST_RELATIME) flags |= MS_RELATIME;
-  if (!(info.f_flags & (ST_NOATIME | ST_RELATIME))) flags |= MS_STRICTATIME;
-  return ::mount(nullptr, target, nullptr, flags, nullptr) == 0;
-}
-
-bool apply_mount(const MountStep& step) {
-  const char* target = step.target.c_str();
-  switch (step.kind) {
-    case MountKind::kBindDir:
-      return make_directory(target) && ::mount(step.source.c_str(), target, nullptr, MS_BIND, nullptr) == 0 &&
-             remount_bind_read_only(target);
-    case MountKind::kBindFile: {
-      const int fd = ::open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-      if (fd < 0) return false;
-      ::close(fd);
-      return ::mount(step.source.c_str(), target, nullptr, MS_BIND, nullptr) == 0;
-    }
-    case MountKind::kSymlink:
-      return ::symlink(step.source.c_str(), target) == 0;
-    case MountKind::kTmpfs:
-      return make_directory(target) && ::mount("tmpfs", target, "tmpfs", step.flags, step.data.c_str()) == 0;
-    case MountKind::kProc:
-      return make_directory(target) && ::mount("proc", target, "proc", step.flags, nullptr) == 0;
-    case MountKind::kRemountReadOnly:
-      return ::mount(nullptr, target, nullptr, MS_REMOUNT | MS_RDONLY | step.flags, nullptr) == 0;
-  }
-  return false;
-}
-
-// The program, pid 2 of the namespace: limits, identity, descriptors, exec.
-[[noreturn]] void run_program(const ChildPlan& plan) {
-  int report = plan.report_fd;
-  ::setsid();
-  // Every descriptor the program keeps goes above 9 first, so that moving
-  // them to 0..3 cannot overwrite one not moved yet.
-  const int wanted[4] = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd, plan.report_fd};
-  int moved[4];
-  for (int i = 0; i < 4; ++i)
-    if ((moved[i] = ::fcntl(wanted[i], F_DUPFD_CLOEXEC, 10)) < 0) fail_setup(report, Step::kDescriptors);
-  for (int i = 0; i < 4; ++i)
-    if (::dup2(moved[i], i) < 0) fail_setup(report, Step::kDescriptors);
-  report = 3;
-  // Nothing else of the dock's reaches the program.
-  if (::syscall(SYS_close_range, 4U, ~0U, 0U) != 0 || ::fcntl(report, F_SETFD, FD_CLOEXEC) != 0)
-    fail_setup(report, Step::kDescriptors);
-
-  for (const ResourceLimit& limit : plan.limits)
-    if (::setrlimit(static_cast<__rlimit_resource>(limit.resource), &limit.value) != 0)
-      fail_setup(report, Step::kLimits);
-
-  // The bounding set goes while CAP_SETPCAP is still held (a uid switch clears it).
-  for (int cap = 0; cap <= 63; ++cap)
-    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL) break;  // past the last capability
-  if (plan.become_unprivileged) {
-    if (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
-        ::syscall(SYS_setresgid, kUnprivilegedId, kUnprivilegedId, kUnprivilegedId) != 0 ||
-        ::syscall(SYS_setresuid, kUnprivilegedId, kUnprivilegedId, kUnprivilegedId) != 0)
-      fail_setup(report, Step::kIdentity);
-  }
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct no_capabilities[2]{};
-  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 ||
-      ::syscall(SYS_capset, &header, no_capabilities) != 0 || ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    fail_setup(report, Step::kCapabilities);
-
-  if (::chdir(kSandboxPackageDir.data()) != 0) fail_setup(report, Step::kWorkingDirectory);
-  ::execve(plan.executable, plan.argv, plan.envp);
-  fail_setup(report, Step::kExec);
-}
-
-int start_program(void* plan) { run_program(*static_cast<const ChildPlan*>(plan)); }
-
-// pid 1 of the new namespaces: builds the filesystem, starts the program,
-// reaps whatever is orphaned, and ends with the program -- at which point
-// the kernel kills every process left in the namespace.
-[[noreturn]] void run_init(const ChildPlan& plan) {
-  const int report = plan.report_fd;
-  // Every other descriptor of the dock goes at once: a pipe end of another
-  // run started by another thread, held here, would keep that run's program
-  // from ever seeing the end of its input.
-  int keep[5] = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd, plan.sync_fd, plan.report_fd};
-  std::sort(keep, keep + 5);
-  unsigned next = 0;
-  for (const int fd : keep) {
-    if (static_cast<unsigned>(fd) > next) ::syscall(SYS_close_range, next, static_cast<unsigned>(fd) - 1, 0U);
-    next = static_cast<unsigned>(fd) + 1;
-  }
-  ::syscall(SYS_close_range, next, ~0U, 0U);
-  // The dock's handlers were copied with its memory; none of them may run here.
-  reset_signals();
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  char go = 0;
-  ssize_t n = 0;
-  while ((n = ::read(plan.sync_fd, &go, 1)) < 0 && errno == EINTR) {
-  }
-  if (n != 1) ::_exit(126);  // the dock gave up before writing the id maps
-  ::close(plan.sync_fd);
-  ::setsid();                           // out of the dock's terminal's reach
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // the program (same uid when not root) cannot ptrace init
-
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail_setup(report, Step::kPrivateMounts);
-  // The new root is a tmpfs on /tmp; after pivot_root the host's root is
-  // /oldroot (its /tmp shows through again, the tmpfs having moved away).
-  if (::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") != 0)
-    fail_setup(report, Step::kRootTmpfs);
-  if (::mkdir("/tmp/oldroot", 0700) != 0 || ::syscall(SYS_pivot_root, "/tmp", "/tmp/oldroot") != 0 ||
-      ::chdir("/") != 0)
-    fail_setup(report, Step::kPivotRoot);
-  const std::vector<MountStep>& mounts = *plan.mounts;
-  for (std::size_t i = 0; i < mounts.size(); ++i)
-    if (!apply_mount(mounts[i])) fail_setup(report, Step::kMount, static_cast<int>(i));
-  if (::umount2("/oldroot", MNT_DETACH) != 0 || ::rmdir("/oldroot") != 0) fail_setup(report, Step::kDetachHost);
-
-  // Nested user namespaces would hand the program a fresh set of
-  // capabilities (over namespaces of its own) and the kernel surface behind them.
-  const int limit = ::open("/proc/sys/user/max_user_namespaces", O_WRONLY | O_CLOEXEC);
-  if (limit < 0 || ::write(limit, "0\n", 2) != 2) fail_setup(report, Step::kNestedNamespaces);
-  ::close(limit);
-  if (::sethostname("lwdock-sandbox", 14) != 0) fail_setup(report, Step::kHostname);
-  if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
-    fail_setup(report, Step::kReadOnlyRoot);
-
-  // The program starts as a vfork-style child on a stack of its own: sharing
-  // init's memory until it execs spares a second copy of the dock's page
-  // tables (init suspends meanwhile, so nothing races on that memory).
-  constexpr std::size_t kProgramStackBytes = 256 << 10;
-  void* stack = ::mmap(nullptr, kProgramStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                       -1, 0);
-  if (stack == MAP_FAILED) fail_setup(report, Step::kStartProgram);
-  const pid_t program = ::clone(start_program, static_cast<char*>(stack) + kProgramStackBytes,
-                                CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildPlan*>(&plan));
-  if (program < 0) fail_setup(report, Step::kStartProgram);
-  ::munmap(stack, kProgramStackBytes);
-  ::close(plan.stdin_fd);
-  ::close(plan.stdout_fd);
-  ::close(plan.stderr_fd);
-
-  Report ended;
-  ended.kind = Report::kExited;
-  while (true) {
-    int status = 0;
-    const pid_t reaped = ::waitpid(-1, &status, 0);
-    if (reaped == program) {
-      ended.status = status;
-      break;
-    }
-    if (reaped < 0 && errno != EINTR) ::_exit(125);  // cannot happen: the program is our child
-  }
-  send_report(report, ended);
-  ::_exit(0);
-}
-
-// ---- the dock's side ---------------------------------------------------------
 
 struct HostLayout {
   std::vector<MountStep> system;  // the system folders and links
@@ -528,12 +295,6 @@ std::vector<MountStep> sandbox_mounts(const fs::path& package_root, const Sandbo
   return steps;
 }
 
-void write_proc_file(const std::string& path, const std::string& text, const std::string& context) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd.valid() || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    throw Error(context + ": cannot start the model sandbox: writing " + path + " failed: " + errno_text(errno));
-}
-
 std::string exec_failure_text(int error, const std::string& context, const fs::path& executable) {
   if (error == ENOENT)
     return context + ": command not found: " + executable.string() +
@@ -544,13 +305,38 @@ std::string exec_failure_text(int error, const std::string& context, const fs::p
   return context + ": cannot start " + executable.string() + ": " + errno_text(error);
 }
 
+std::string wait_status_text(int status) {
+  return WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
+                             : "exited with code " + std::to_string(WEXITSTATUS(status));
+}
+
+std::string setup_failure_text(const Report& report, const SandboxCommand& command,
+                               const std::vector<MountStep>& mounts_for_messages) {
+  const auto step = static_cast<Step>(report.step);
+  if (step == Step::kExec) return exec_failure_text(report.error, command.context, command.executable);
+  if (step == Step::kNamespaces)
+    return command.context +
+           ": cannot start the model sandbox: creating user, pid, mount and network namespaces failed (" +
+           errno_text(report.error) +
+           "); this machine does not allow them (see docs/DESIGN.md, Model sandbox; --unsandboxed-models runs "
+           "models without isolation)";
+  std::string what = step_text(step);
+  if (step == Step::kMount && report.index >= 0 && static_cast<std::size_t>(report.index) < mounts_for_messages.size())
+    what += " " + mounts_for_messages[static_cast<std::size_t>(report.index)].target;
+  return command.context + ": cannot start the model sandbox: " + what + " failed: " + errno_text(report.error);
+}
+
 struct Started {
-  std::unique_ptr<ChildProcess> child;
+  // Sandboxed: the process that started init (it exits once init runs);
+  // reaped after init, being declared first.
+  std::unique_ptr<ChildProcess> starter;
+  std::unique_ptr<ChildProcess> child;  // init, or the unsandboxed program
   bool sandboxed = false;
   UniqueFd input;   // our ends
   UniqueFd output;
   UniqueFd errors;
-  UniqueFd report;  // sandboxed: the init's reports
+  UniqueFd report;  // sandboxed: the starter's and init's reports
+  UniqueFd lifeline;  // sandboxed: init's check that the dock is alive
   std::vector<MountStep> mounts;  // sandboxed: what init mounted (named in errors)
 };
 
@@ -572,6 +358,68 @@ std::string sandbox_executable(const SandboxCommand& command, const fs::path& pa
   return exe.string();
 }
 
+// Where lwdock-sandbox-init is, in this order: beside the running program (a
+// copied build, or an installation that keeps it in bin/); in
+// ../libexec/lwdock beside it (an installation, wherever it was moved); the
+// configured installation path; the build tree. Compiled-in paths only,
+// never the environment, and only a file that the dock's user or root owns
+// and no one else may write: the program runs with the dock's privileges.
+std::vector<fs::path> sandbox_init_candidates() {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    out.push_back(self.parent_path() / LWD_SANDBOX_INIT_NAME);
+    out.push_back((self.parent_path() / ".." / LWD_SANDBOX_INIT_LIBEXEC_DIR / LWD_SANDBOX_INIT_NAME).lexically_normal());
+  }
+  out.emplace_back(LWD_SANDBOX_INIT_INSTALL_PATH);
+  out.emplace_back(LWD_SANDBOX_INIT_BUILD_PATH);
+  return out;
+}
+
+const std::string& sandbox_init_program(const std::string& context) {
+  // A failed search throws out of the initialiser, so the next run looks again.
+  static const std::string found = [&context] {
+    std::string tried;
+    for (const fs::path& candidate : sandbox_init_candidates()) {
+      tried.append(tried.empty() ? "" : ", ").append(candidate.string());
+      struct stat info {};
+      if (::stat(candidate.c_str(), &info) != 0) continue;
+      const bool trusted = S_ISREG(info.st_mode) && (info.st_uid == 0 || info.st_uid == ::geteuid()) &&
+                           (info.st_mode & (S_IWGRP | S_IWOTH)) == 0 && ::access(candidate.c_str(), X_OK) == 0;
+      if (trusted) return candidate.string();
+      tried.append(" (ignored: not an executable file owned by root or the dock's user, or writable by others)");
+    }
+    throw Error(context + ": cannot start the model sandbox: its program " LWD_SANDBOX_INIT_NAME
+                          " is not installed (looked at " + tried + ")");
+  }();
+  return found;
+}
+
+// A descriptor the child gets at a fixed number (0 to kPlanFd) first sits
+// above them all, so that no dup2 of the spawn overwrites one not moved yet
+// (a dock started with stdin closed gets 0 for its first pipe).
+UniqueFd above_fixed_numbers(UniqueFd fd, const std::string& context) {
+  if (fd.get() > sandbox_plan::kPlanFd) return fd;
+  const int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, sandbox_plan::kPlanFd + 1);
+  if (moved < 0) throw Error(context + ": cannot start the model sandbox: " + errno_text(errno));
+  return UniqueFd(moved);
+}
+
+// The plan in a memory file: no size limit, nothing left on disk, and not on
+// the program's command line (which every user of the machine may read).
+UniqueFd plan_file(const std::string& bytes, const std::string& context) {
+  UniqueFd fd(::memfd_create("lwdock-sandbox-plan", MFD_CLOEXEC));
+  if (!fd.valid()) throw Error(context + ": cannot start the model sandbox: memfd_create: " + errno_text(errno));
+  for (std::size_t done = 0; done < bytes.size();) {
+    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error(context + ": cannot start the model sandbox: writing its plan: " + errno_text(errno));
+    done += static_cast<std::size_t>(n);
+  }
+  return fd;
+}
+
 Started start_sandboxed(const SandboxCommand& command, const SandboxLimits& limits) {
   const std::string& context = command.context;
   std::error_code ec;
@@ -579,90 +427,117 @@ Started start_sandboxed(const SandboxCommand& command, const SandboxLimits& limi
   // the way would resolve against the sandbox's root, not the host's.
   const fs::path package_root = fs::canonical(command.package_root, ec);
   if (ec) throw Error(context + ": package root " + command.package_root.string() + ": " + ec.message());
-  const uid_t uid = ::geteuid();
-  const gid_t gid = ::getegid();
   struct stat root_info {};
-  if (uid == 0 && (::stat(package_root.c_str(), &root_info) != 0 || (root_info.st_mode & 0005) != 0005))
+  if (::geteuid() == 0 && (::stat(package_root.c_str(), &root_info) != 0 || (root_info.st_mode & 0005) != 0005))
     throw Error(context + ": package root " + package_root.string() +
                 " must be readable by everyone: the dock runs as root, so models run as uid " +
-                std::to_string(kUnprivilegedId) + " (chmod o+rx)");
+                std::to_string(sandbox_plan::kUnprivilegedId) + " (chmod o+rx)");
   std::vector<MountStep> mounts = sandbox_mounts(package_root, limits);
-  const std::string executable = sandbox_executable(command, package_root);
   std::vector<std::string> environment = {std::string("LWDOCK_PACKAGE_ROOT=") + std::string(kSandboxPackageDir),
                                           std::string("PATH=") + std::string(kSandboxPath),
                                           std::string("HOME=") + std::string(kSandboxScratchDir),
                                           std::string("TMPDIR=") + std::string(kSandboxScratchDir)};
   environment.insert(environment.end(), command.environment.begin(), command.environment.end());
-  const std::vector<char*> argv = c_strings(command.argv);
-  const std::vector<char*> envp = c_strings(environment);
+  const std::string& init = sandbox_init_program(context);
+
+  sandbox_plan::Writer plan;
+  plan.add(sandbox_plan::kTag);
+  plan.add_number(static_cast<std::uint64_t>(::getpid()));
+  plan.add(sandbox_executable(command, package_root));
+  plan.add(kSandboxPackageDir);
+  for (const std::vector<std::string>* strings : {&command.argv, static_cast<const std::vector<std::string>*>(&environment)}) {
+    plan.add_number(strings->size());
+    for (const std::string& s : *strings) plan.add(s);
+  }
+  const auto add_limit = [&plan](int resource, std::uint64_t soft, std::uint64_t hard) {
+    plan.add_number(static_cast<std::uint64_t>(resource));
+    plan.add_number(soft);
+    plan.add_number(hard);
+  };
+  plan.add_number(6);
+  add_limit(RLIMIT_AS, limits.address_space_bytes, limits.address_space_bytes);
+  // The hard CPU limit a second later turns an ignored SIGXCPU into SIGKILL.
+  add_limit(RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1);
+  add_limit(RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes);
+  add_limit(RLIMIT_NOFILE, limits.open_files, limits.open_files);
+  add_limit(RLIMIT_NPROC, limits.processes, limits.processes);
+  add_limit(RLIMIT_CORE, 0, 0);
+  plan.add_number(mounts.size());
+  for (const MountStep& step : mounts) {
+    plan.add_number(static_cast<std::uint64_t>(step.kind));
+    plan.add(step.source);
+    plan.add(step.target);
+    plan.add_number(step.flags);
+    plan.add(step.data);
+  }
+  plan.add(sandbox_syscall_filter());
 
   Pipe input = make_pipe(context);
   Pipe output = make_pipe(context);
   Pipe errors = make_pipe(context);
-  Pipe sync = make_pipe(context);
   Pipe report = make_pipe(context);
+  Pipe lifeline = make_pipe(context);
+  // The child's ends, each bound for a fixed number.
+  std::array<UniqueFd, 6> child_fds = {
+      above_fixed_numbers(std::move(input.read_end), context), above_fixed_numbers(std::move(output.write_end), context),
+      above_fixed_numbers(std::move(errors.write_end), context), above_fixed_numbers(std::move(report.write_end), context),
+      above_fixed_numbers(plan_file(plan.bytes(), context), context),
+      above_fixed_numbers(std::move(lifeline.read_end), context)};
+  static_assert(sandbox_plan::kReportFd == 3 && sandbox_plan::kPlanFd == 4 && sandbox_plan::kLifelineFd == 5,
+                "child_fds is in descriptor order");
 
-  const auto limit = [](int resource, std::uint64_t value) {
-    return ResourceLimit{resource, rlimit{static_cast<rlim_t>(value), static_cast<rlim_t>(value)}};
-  };
-  ChildPlan plan;
-  plan.stdin_fd = input.read_end.get();
-  plan.stdout_fd = output.write_end.get();
-  plan.stderr_fd = errors.write_end.get();
-  plan.sync_fd = sync.read_end.get();
-  plan.report_fd = report.write_end.get();
-  plan.mounts = &mounts;
-  plan.executable = executable.c_str();
-  plan.argv = argv.data();
-  plan.envp = envp.data();
-  plan.limits = {limit(RLIMIT_AS, limits.address_space_bytes),
-                 // The hard CPU limit a second later turns an ignored SIGXCPU into SIGKILL.
-                 ResourceLimit{RLIMIT_CPU, rlimit{static_cast<rlim_t>(limits.cpu_seconds),
-                                                  static_cast<rlim_t>(limits.cpu_seconds + 1)}},
-                 limit(RLIMIT_FSIZE, limits.file_size_bytes), limit(RLIMIT_NOFILE, limits.open_files),
-                 limit(RLIMIT_NPROC, limits.processes), limit(RLIMIT_CORE, 0)};
-  plan.become_unprivileged = uid == 0;
-
-  constexpr unsigned long kNamespaces =
-      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-  const long pid = ::syscall(SYS_clone, kNamespaces | SIGCHLD, 0, 0, 0, 0);
-  if (pid == 0) run_init(plan);
-  if (pid < 0)
-    throw Error(context + ": cannot start the model sandbox: creating user, pid, mount and network namespaces failed (" +
-                errno_text(errno) +
-                "); this machine does not allow them (see docs/DESIGN.md, Model sandbox; --unsandboxed-models "
-                "runs models without isolation)");
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attributes;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_init(&attributes);
+  for (int fd = 0; fd < static_cast<int>(child_fds.size()); ++fd)
+    posix_spawn_file_actions_adddup2(&actions, child_fds[static_cast<std::size_t>(fd)].get(), fd);
+  // A session of its own (init's too): out of the reach of the dock's
+  // terminal, whose Ctrl-C stops the dock, which then ends the run. Every
+  // signal at its default, none blocked.
+  sigset_t empty_mask;
+  sigset_t all_signals;
+  sigemptyset(&empty_mask);
+  sigfillset(&all_signals);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setsigmask(&attributes, &empty_mask);
+  posix_spawnattr_setsigdefault(&attributes, &all_signals);
+  char* const argv[] = {const_cast<char*>(LWD_SANDBOX_INIT_NAME), nullptr};
+  char* const envp[] = {nullptr};
+  pid_t pid = -1;
+  const int spawn_error = posix_spawn(&pid, init.c_str(), &actions, &attributes, argv, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  // Ours go now: the end of file of the report pipe below, and of the
+  // program's output later, must come when the sandbox's processes are gone.
+  for (UniqueFd& fd : child_fds) fd.reset();
+  if (spawn_error != 0)
+    throw Error(context + ": cannot start the model sandbox: running " + init + " failed: " + errno_text(spawn_error));
   Started started;
-  started.child = std::make_unique<ChildProcess>(static_cast<pid_t>(pid), false);
+  started.starter = std::make_unique<ChildProcess>(pid, false);
   started.sandboxed = true;
-  input.read_end.reset();
-  output.write_end.reset();
-  errors.write_end.reset();
-  sync.read_end.reset();
-  report.write_end.reset();
 
-  // Root maps itself (for init, which needs to read the package wherever it
-  // lies) and the unprivileged id the program switches to; anyone else may
-  // map only their own ids, and must give up setgroups(2) first.
-  const std::string proc = "/proc/" + std::to_string(pid);
-  if (uid == 0) {
-    const std::string map = "0 0 1\n" + std::to_string(kUnprivilegedId) + " " + std::to_string(kUnprivilegedId) + " 1\n";
-    write_proc_file(proc + "/uid_map", map, context);
-    write_proc_file(proc + "/gid_map", map, context);
-  } else {
-    write_proc_file(proc + "/setgroups", "deny", context);
-    write_proc_file(proc + "/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1\n", context);
-    write_proc_file(proc + "/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1\n", context);
+  // The starter's first report names init, or says why there is none. It
+  // comes after a clone(2) of a small process, with nothing to wait for; end
+  // of file means the starter died.
+  Report first;
+  ssize_t n = 0;
+  while ((n = ::read(report.read_end.get(), &first, sizeof first)) < 0 && errno == EINTR) {
   }
-  if (::write(sync.write_end.get(), "g", 1) != 1)
-    throw Error(context + ": cannot start the model sandbox: " + errno_text(errno));
-  sync.write_end.reset();
-
+  if (n == static_cast<ssize_t>(sizeof first) && first.kind == Report::kStarted && first.pid > 0) {
+    started.child = std::make_unique<ChildProcess>(static_cast<pid_t>(first.pid), false);
+  } else {
+    const int starter_status = started.starter->reap();
+    if (n == static_cast<ssize_t>(sizeof first) && first.kind == Report::kSetupFailed)
+      throw Error(setup_failure_text(first, command, mounts));
+    throw Error(context + ": the model sandbox ended without a report (" LWD_SANDBOX_INIT_NAME " " +
+                wait_status_text(starter_status) + ")");
+  }
   started.input = std::move(input.write_end);
   started.output = std::move(output.read_end);
   started.errors = std::move(errors.read_end);
   started.report = std::move(report.read_end);
-  // The child has its own copy of everything the plan points to.
+  started.lifeline = std::move(lifeline.write_end);
   started.mounts = std::move(mounts);
   return started;
 }
@@ -727,8 +602,9 @@ Started start_unsandboxed(const SandboxCommand& command) {
   return started;
 }
 
-// How the sandboxed program ended, from init's reports (read once init is
-// reaped, so they are all there). Throws for a failed setup or exec.
+// How the sandboxed program ended, from the reports of the starter and init
+// (read once init is reaped, so they are all there). Throws for a failed
+// setup or exec.
 int program_status(const UniqueFd& report_fd, int init_status, const SandboxCommand& command,
                    const std::vector<MountStep>& mounts_for_messages) {
   std::vector<Report> reports;
@@ -742,21 +618,12 @@ int program_status(const UniqueFd& report_fd, int init_status, const SandboxComm
     if (n < 0 && errno == EINTR) continue;
     break;
   }
-  for (const Report& r : reports) {
-    if (r.kind != Report::kSetupFailed) continue;
-    const auto step = static_cast<Step>(r.step);
-    if (step == Step::kExec) throw Error(exec_failure_text(r.error, command.context, command.executable));
-    std::string what = step_text(step);
-    if (step == Step::kMount && r.index >= 0 && static_cast<std::size_t>(r.index) < mounts_for_messages.size())
-      what += " " + mounts_for_messages[static_cast<std::size_t>(r.index)].target;
-    throw Error(command.context + ": cannot start the model sandbox: " + what + " failed: " + errno_text(r.error));
-  }
+  for (const Report& r : reports)
+    if (r.kind == Report::kSetupFailed) throw Error(setup_failure_text(r, command, mounts_for_messages));
   for (const Report& r : reports)
     if (r.kind == Report::kExited) return r.status;
   throw Error(command.context + ": the model sandbox ended without a report (its init " +
-              (WIFSIGNALED(init_status) ? "was killed by signal " + std::to_string(WTERMSIG(init_status))
-                                        : "exited with code " + std::to_string(WEXITSTATUS(init_status))) +
-              ")");
+              wait_status_text(init_status) + ")");
 }
 
 }  // namespace

@@ -17,14 +17,26 @@
 //   identity     the dock's uid when it is not root; as root, uid and gid
 //                65534 (nobody/nogroup), because the process-count limit
 //                does not hold for uid 0; no capabilities, no_new_privs;
+//   system calls a seccomp filter (engine/model/syscall_filter.cpp) refuses
+//                with EPERM what a model has no business doing: ptrace,
+//                mounts, new namespaces (unshare, setns, clone with
+//                CLONE_NEW*), kernel modules, kexec, bpf, perf, keyrings,
+//                userfaultfd, file handles, the clock, swap, reboot,
+//                io_uring, personality flags that weaken ASLR or NX, and
+//                sockets other than AF_UNIX, AF_INET and AF_INET6;
+//                everything else is allowed (a deny-list: see DESIGN.md);
 //   environment  exactly LWDOCK_PACKAGE_ROOT=/package, PATH (kSandboxPath),
 //                HOME=/tmp and TMPDIR=/tmp, plus what the caller adds;
 //   limits       SandboxLimits, as rlimits of the program (inherited by
 //                whatever it starts) and a wall-clock limit of the run;
-//   lifetime     the program's init (pid 1 of the namespace) ends when the
-//                program exits, and the kernel then kills every process left
-//                in the namespace; the same happens at the wall-clock limit
-//                and when the dock itself dies (PR_SET_PDEATHSIG).
+//   lifetime     the sandbox is a program of its own, lwdock-sandbox-init
+//                (built and installed with the dock; sandbox_init.cpp), started
+//                vfork-style, so a run costs the same however much memory
+//                the dock holds. It creates the namespaces; their init (pid
+//                1, the dock's own child) ends when the program exits, and the
+//                kernel then kills every process left in the namespace. The
+//                dock kills init at the wall-clock limit, and init dies with
+//                the dock (PR_SET_PDEATHSIG).
 //
 // A machine where any of this is unavailable refuses the run with a one-line
 // lwd::Error naming what failed; SandboxLimits::unsandboxed runs the program

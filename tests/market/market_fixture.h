@@ -60,6 +60,7 @@ struct PackageParts {
   // (e.g. to put out-of-range numbers in it).
   std::function<void(nlohmann::json&)> edit_spec{};
   std::string process_script{};       // non-empty: a process model running this bash script
+  std::string process_interpreter = "/bin/bash";  // its #! line
 };
 
 // Writes a package for `parts` into dir/name.zip and returns its path.
@@ -85,7 +86,7 @@ inline fs::path make_package(const fs::path& dir, const PackageParts& parts) {
     manifest.model.kind = "process";
     manifest.model.command = {"predict.sh"};
     manifest.model.timeout_seconds = 2.0;
-    io::write_text_file_atomically(work / "predict.sh", "#!/bin/bash\n" + parts.process_script);
+    io::write_text_file_atomically(work / "predict.sh", "#!" + parts.process_interpreter + "\n" + parts.process_script);
     files["predict.sh"] = work / "predict.sh";
   }
 

@@ -229,6 +229,32 @@ TEST_F(MarketTest, ASpecWithHugeNumbersIsInvalidAndTheMarketKeepsWorking) {
   EXPECT_EQ(Market::open(dir).list().size(), 4u);
 }
 
+// A reason outlives the staging folder the check ran in: it names a file by
+// its place in the package, never by the folder's path.
+TEST_F(MarketTest, ReasonsNameFilesInThePackageNotTheStagingFolder) {
+  Market market = Market::create(dir);
+  struct Bad {
+    std::string name;
+    PackageParts parts;
+    std::string names;  // the file the reason must name
+  };
+  const std::vector<Bad> bad = {
+      {"spec", {.name = "bad_spec", .edit_spec = [](nlohmann::json& j) { j["gamma"] = 1e300; }}, "<package>/rkme.json"},
+      // The interpreter is missing: the exec fails naming the script.
+      {"model", {.name = "bad_model", .process_script = "echo 1\n", .process_interpreter = "/nonexistent/interpreter"},
+       "<package>/predict.sh"},
+  };
+  for (const auto& b : bad) {
+    SCOPED_TRACE(b.name);
+    PackageParts parts = b.parts;
+    const auto r = market.add(package(parts));
+    EXPECT_NE(r.status, LearnwareStatus::usable);
+    EXPECT_NE(r.reason.find(b.names), std::string::npos) << r.reason;
+    EXPECT_EQ(r.reason.find("lwd-package-"), std::string::npos) << r.reason;
+    EXPECT_EQ(r.reason.find(dir.string()), std::string::npos) << r.reason;
+  }
+}
+
 TEST_F(MarketTest, AnAbsurdSemanticDimensionIsInvalidNamingTheFileAndField) {
   Market market = Market::create(dir);
   const std::string semantic = lwd::testing_market::table_regression_semantic(3, "absurd").to_json_text();
