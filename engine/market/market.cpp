@@ -67,22 +67,25 @@ Market::Market(Market&&) noexcept = default;
 Market& Market::operator=(Market&&) noexcept = default;
 Market::~Market() = default;
 
-Market Market::create(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
-  return Market(std::make_unique<MarketStore>(MarketStore::create(dir)), ctx, std::move(limits));
+Market Market::create(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits,
+                      const IndexUrls& db) {
+  return Market(std::make_unique<MarketStore>(MarketStore::create(dir, db)), ctx, std::move(limits));
 }
 
-Market Market::open(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
+Market Market::open(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits,
+                    const IndexUrls& db) {
   try {
-    return Market(std::make_unique<MarketStore>(MarketStore::open(dir)), ctx, limits);
+    return Market(std::make_unique<MarketStore>(MarketStore::open(dir, db)), ctx, limits);
   } catch (const DamagedMarketFile& e) {
     // The index and the packages are the truth; market.h5 is derived from them.
     warn(e.problem() + "; rebuilding it from the packages");
-    return rebuild(dir, ctx, std::move(limits));
+    return rebuild(dir, ctx, std::move(limits), db);
   }
 }
 
-Market Market::rebuild(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
-  Market market(std::make_unique<MarketStore>(MarketStore::open_for_rebuild(dir)), ctx, std::move(limits));
+Market Market::rebuild(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits,
+                       const IndexUrls& db) {
+  Market market(std::make_unique<MarketStore>(MarketStore::open_for_rebuild(dir, db)), ctx, std::move(limits));
   market.rebuild_packs();
   return market;
 }
@@ -203,7 +206,7 @@ void Market::reload() {
     store_->reload();
   } catch (const DamagedMarketFile& e) {
     warn(e.problem() + "; rebuilding it from the packages");
-    store_ = std::make_unique<MarketStore>(MarketStore::open_for_rebuild(store_->dir()));
+    store_ = std::make_unique<MarketStore>(MarketStore::open_for_rebuild(store_->dir(), store_->index_urls()));
     rebuild_locked();
     return;
   }
