@@ -206,7 +206,8 @@ MarketStore MarketStore::create(const fs::path& dir, const IndexUrls& db) {
   // A malformed URL is refused before anything is made.
   const bool own_index = is_own_index(dir, db.db);
   std::error_code ec;
-  if (fs::exists(dir, ec)) {
+  const bool existed = fs::exists(dir, ec);
+  if (existed) {
     if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": exists and is not a directory");
     if (!fs::is_empty(dir, ec)) {
       throw Error(dir.string() + ": already exists and is not empty; create the market in a new directory or open "
@@ -231,8 +232,12 @@ MarketStore MarketStore::create(const fs::path& dir, const IndexUrls& db) {
     urls.read_db.clear();
     return MarketStore(dir, std::move(urls), std::move(index), nullptr);
   } catch (...) {
-    // The directory was empty before, so everything in it is ours to remove.
-    for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+    // The directory was empty or absent before, so everything in it is ours to remove.
+    if (existed) {
+      for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+    } else {
+      fs::remove_all(dir, ec);
+    }
     try {
       throw;
     } catch (const fs::filesystem_error& e) {
