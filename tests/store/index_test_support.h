@@ -19,7 +19,7 @@
 #include "engine/error.h"
 #include "engine/store/postgres_index.h"
 #include "engine/store/sqlite_index.h"
-#include "store/store_test_support.h"
+#include "engine/io/scratch_dir.h"
 
 namespace lwd::test {
 
@@ -76,12 +76,12 @@ class IndexLocation {
 
 class SqliteLocation final : public IndexLocation {
  public:
-  SqliteLocation() : url_("sqlite:" + (dir_ / "index.sqlite").string()) {}
+  SqliteLocation() : url_("sqlite:" + (dir_.path() / "index.sqlite").string()) {}
   const std::string& url() const override { return url_; }
   std::unique_ptr<IndexLocation> sibling() const override { return std::make_unique<SqliteLocation>(); }
 
  private:
-  ScratchDir dir_;
+  io::ScratchDir dir_{"lwd-index-test-"};
   std::string url_;
 };
 

@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "engine/store/postgres_index.h"
 #include "store/index_test_support.h"
+#include "store/store_test_support.h"
 
 namespace lwd {
 namespace {

@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "engine/store/market_store.h"
 #include "store/index_test_support.h"
+#include "store/store_test_support.h"
 
 namespace lwd {
 namespace {
