@@ -9,6 +9,9 @@ PACKAGES=(
   libhdf5-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libxgboost-dev libzip-dev libyaml-cpp-dev libssl-dev zlib1g-dev python3
+  # the learnware index in PostgreSQL (libpqxx), and the server the tests
+  # start a throwaway cluster of (scripts/pg-test-cluster.sh; psql included)
+  libpqxx-dev postgresql
   # the fuzz targets (scripts/fuzz.sh): clang with libFuzzer and the sanitizer
   # runtimes, and LLVM's OpenMP runtime for OpenMP under clang
   clang libclang-rt-dev libomp-dev

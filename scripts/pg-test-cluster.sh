@@ -45,6 +45,7 @@ as_server() {
 }
 
 stop() {
+  cd /
   [[ -f $state/cluster ]] || return 0
   local cluster
   cluster=$(cat "$state/cluster")
@@ -56,6 +57,7 @@ stop() {
 }
 
 start() {
+  cd /  # the server user may not be able to enter the caller's directory
   if [[ ${LWDOCK_TEST_NO_POSTGRES:-} == 1 ]]; then
     # The suites skip their PostgreSQL cases when they find no URL.
     stop
