@@ -152,6 +152,42 @@ TEST_P(MarketStoreDatabase, AMalformedUrlIsRefusedBeforeTheDirectoryIsMade) {
   EXPECT_FALSE(fs::exists(market_dir()));
 }
 
+// A market as the program before schema version 2 left it: index.sqlite of
+// version 1 and no market.id. It opens, keeps its rows, and carries on.
+TEST(MarketStoreUpgrade, AMarketFromBeforeTheTagAndVersion2OpensAndCarriesOn) {
+  test::ScratchDir scratch;
+  const fs::path dir = scratch / "market";
+  const fs::path zip = scratch / "upload.zip";
+  test::write_bytes(zip, "PK fake package");
+  const SpecsByType specs = {{"RKMETableSpecification", test::make_spec(3, 4, 1)}};
+  {
+    MarketStore store = MarketStore::create(dir);
+    LearnwareRecord record;
+    record.id = store.next_id();
+    record.name = "old";
+    store.add(record, zip, specs, "{}");
+  }
+  {
+    auto raw = open_sqlite_connection(dir / "index.sqlite", IndexAccess::read_write);
+    for (const char* sql : {"ALTER TABLE learnware DROP COLUMN seq", "DROP TABLE index_meta",
+                            "DELETE FROM id_counter WHERE name = 'change'", "UPDATE schema_version SET version = 1"}) {
+      raw->run(sql);
+    }
+  }
+  fs::remove(dir / "market.id");
+  MarketStore store = MarketStore::open(dir);
+  ASSERT_EQ(store.list().size(), 1u);
+  EXPECT_EQ(store.list()[0].name, "old");
+  EXPECT_EQ(store.packs().size(), 1u);
+  LearnwareRecord next;
+  next.id = store.next_id();
+  EXPECT_EQ(next.id, "00000002");
+  store.add(next, zip, specs, "{}");
+  EXPECT_EQ(index_schema_version(*open_sqlite_connection(dir / "index.sqlite", IndexAccess::read_only)),
+            current_index_schema_version());
+  EXPECT_EQ(open_learnware_index("", dir / "index.sqlite")->change_seq(), 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MarketStoreDatabase, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
