@@ -90,10 +90,14 @@ ParsedIndexUrl parse_postgres(std::string_view url, std::size_t scheme_length) {
   if (dbname.find('/') != std::string_view::npos) malformed(url, "the database name holds a '/'");
   decode(url, dbname, "database name");
 
-  const auto at = authority.rfind('@');
+  // The first '@' ends the user and password, as libpq reads it.
+  const auto at = authority.find('@');
   if (at == std::string_view::npos) malformed(url, "names no user (postgresql://USER[:password]@host/dbname)");
   const std::string_view userinfo = authority.substr(0, at);
   const std::string_view hosts = authority.substr(at + 1);
+  if (hosts.find('@') != std::string_view::npos) {
+    malformed(url, "an '@' in the user or password must be written %40");
+  }
   const auto colon = userinfo.find(':');
   const std::string_view user = userinfo.substr(0, colon);
   if (user.empty()) malformed(url, "names no user (postgresql://USER[:password]@host/dbname)");

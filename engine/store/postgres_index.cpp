@@ -138,7 +138,7 @@ class PostgresConnection final : public SqlConnection {
   }
 
   void commit() override {
-    if (!work_) return;
+    if (!work_) throw Error(name_ + ": cannot commit: the transaction was lost with the connection");
     // The transaction object is spent either way; a commit whose outcome the
     // connection could not learn is reported as such.
     const std::unique_ptr<pqxx::work> work = std::move(work_);

@@ -82,6 +82,7 @@ TEST(IndexUrl, MalformedUrlsAreOneLineAndHideThePassword) {
       {"postgresql://u:" + s + "@h/d%zzb", "two hex digits"},
       {"postgresql://u:" + s + "@h/d b", "space"},
       {"postgresql://u@h/db?password=" + s + "&sslmode", "name=value"},
+      {"postgresql://u:" + s + "@x@h/db", "written %40"},
   };
   for (const auto& [url, expected] : cases) {
     SCOPED_TRACE(url);
@@ -168,6 +169,31 @@ TEST_F(PostgresConnectionFailures, AnUnknownDatabaseIsOneLine) {
   const std::string message = error_of([&] { open_learnware_index(url, ""); });
   expect_one_clean_line(message, parse_index_url(url_).password);
   EXPECT_NE(message.find("no_such_database"), std::string::npos) << message;
+}
+
+// The server ends the session (a restart, an administrator): the next call
+// fails with one line, a transaction open then is not reported as committed,
+// and a fresh open works.
+TEST_F(PostgresConnectionFailures, ALostConnectionIsOneLineAndNothingIsCommittedByMistake) {
+  test::PostgresLocation location(url_);
+  const std::string name = "lwd_victim_" + test::random_suffix();
+  auto index = open_learnware_index(location.url() + "&application_name=" + name, "");
+  index->begin();
+  LearnwareRecord record;
+  record.id = "00000001";
+  index->insert(record);
+  open_postgres_connection(url_, IndexAccess::read_write)
+      ->run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", {name});
+  const std::string message = error_of([&] {
+    record.id = "00000002";
+    index->insert(record);
+    index->commit();
+  });
+  expect_one_clean_line(message, parse_index_url(url_).password);
+  EXPECT_NE(message.find(parse_index_url(url_).display), std::string::npos) << message;
+  EXPECT_NE(message.find("connection"), std::string::npos) << message;
+  index->rollback();
+  EXPECT_TRUE(open_learnware_index(location.url(), "")->list().empty());
 }
 
 // The server refuses text that is not UTF-8; such bytes (a manifest's name is
