@@ -11,6 +11,9 @@ PACKAGES=(
   libsqlite3-dev libxgboost-dev libzip-dev libyaml-cpp-dev libssl-dev zlib1g-dev python3
   # the model sandbox's system-call filter
   libseccomp-dev
+  # the learnware index in PostgreSQL (libpqxx), and the server the tests
+  # start a throwaway cluster of (scripts/pg-test-cluster.sh; psql included)
+  libpqxx-dev postgresql
   # the fuzz targets (scripts/fuzz.sh): clang with libFuzzer and the sanitizer
   # runtimes, and LLVM's OpenMP runtime for OpenMP under clang
   clang libclang-rt-dev libomp-dev

@@ -4,6 +4,8 @@
 # other dependencies), which shows the kernels stand without the layers above,
 # and last fuzzes every input reader for 25 s each (scripts/fuzz.sh: the
 # `fuzz` preset, clang + libFuzzer + ASan/UBSan; fails on any finding).
+# The release suite runs the learnware index on SQLite and on PostgreSQL: ctest
+# starts a throwaway server for it (scripts/pg-test-cluster.sh) and stops it.
 # Installs missing packages first. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -13,6 +13,7 @@
 
 #include "engine/error.h"
 #include "engine/model/sandbox.h"
+#include "engine/store/index_url.h"
 #include "kernels/context.h"
 
 namespace lwd {
@@ -134,6 +135,29 @@ inline void add_sandbox_options(CLI::App* cmd, SandboxOptions& o) {
       ->group(group);
   cmd->add_flag("--unsandboxed-models", o.limits.unsandboxed,
                 "Development only: run process models without the sandbox (they see your environment and files)")
+      ->group(group);
+}
+
+// The --db and --read-db options of every command that opens a market:
+// where its learnware index lives (engine/store/index_url.h). Without them
+// (and without LWDOCK_DB / LWDOCK_READ_DB in the environment; an option
+// given on the command line wins) the market directory's own index.sqlite.
+struct DatabaseOptions {
+  lwd::IndexUrls urls;
+};
+
+inline void add_database_options(CLI::App* cmd, DatabaseOptions& o, bool with_read_db = true) {
+  const std::string group = "Database (docs/DESIGN.md, Storage backends)";
+  cmd->add_option("--db", o.urls.db,
+                  "The market's learnware index: sqlite:PATH or postgresql://user[:password]@host[:port]/dbname "
+                  "(default: DIR/index.sqlite)")
+      ->envname("LWDOCK_DB")
+      ->group(group);
+  if (!with_read_db) return;
+  cmd->add_option("--read-db", o.urls.read_db,
+                  "A read-only copy of the index (a replica) that loads of the learnware table go to; "
+                  "changes still go to --db")
+      ->envname("LWDOCK_READ_DB")
       ->group(group);
 }
 

@@ -19,6 +19,7 @@ namespace ds = lwd::datasets;
 
 struct BuildOptions {
   std::string dir;
+  lwdock::DatabaseOptions db;
   bool all = false;
   bool tabular = false;
   bool image = false;
@@ -48,6 +49,7 @@ void run_build(const BuildOptions& o, const lwd::kernels::Context& ctx) {
     throw CLI::ValidationError("market build", "choose what to build: --all, or any of --tabular, --image, --text");
   lwd::scenarios::MarketBuildOptions options;
   options.market_dir = o.dir;
+  options.db = o.db.urls;
   options.data_dir = o.data_dir;
   options.tabular = o.all || o.tabular;
   options.image = o.all || o.image;
@@ -89,6 +91,7 @@ void register_market_build_command(CLI::App& app, lwd::kernels::Context& ctx) {
   CLI::App* cmd = market->add_subcommand(
       "build", "Build the experiment market: train, package and submit every learnware (resumable)");
   cmd->add_option("dir", o->dir, "Market directory (created if absent)")->required();
+  lwdock::add_database_options(cmd, o->db, /*with_read_db=*/false);
   cmd->add_flag("--all", o->all, "Tabular, image and text learnwares");
   cmd->add_flag("--tabular", o->tabular, "Retail learnwares: XGBoost per store x feature space x label space");
   cmd->add_flag("--image", o->image, "MNIST learnwares (needs `lwdock data fetch mnist`)");

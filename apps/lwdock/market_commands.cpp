@@ -54,6 +54,7 @@ struct MarketOptions {
   bool json = false;
   lwd::MarketLimits limits;
   lwdock::SandboxOptions sandbox;
+  lwdock::DatabaseOptions db;
 };
 
 // What a market accepts (lwd::SpecLimits; docs/DESIGN.md "Limits and crash
@@ -79,13 +80,13 @@ void add_spec_limit_options(CLI::App* cmd, lwd::SpecLimits& limits) {
 }
 
 void run_create(const MarketOptions& o) {
-  lwd::Market::create(o.dir);
+  lwd::Market::create(o.dir, {}, {}, o.db.urls);
   std::fprintf(stderr, "created market %s\n", o.dir.c_str());
 }
 
 void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::SandboxLimits sandbox = o.sandbox.resolve();
-  lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits);
+  lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits, o.db.urls);
   market.sandbox_limits() = sandbox;
   const lwd::AddResult r = market.add(o.package, o.owner);
   if (o.json) {
@@ -98,7 +99,7 @@ void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
 
 void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::SandboxLimits sandbox = o.sandbox.resolve();
-  lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits);
+  lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits, o.db.urls);
   market.sandbox_limits() = sandbox;
   const lwd::AddResult r = market.update(o.id, o.package);
   if (o.json) {
@@ -110,7 +111,7 @@ void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
 }
 
 void run_list(const MarketOptions& o) {
-  const lwd::Market market = lwd::Market::open(o.dir);
+  const lwd::Market market = lwd::Market::open(o.dir, {}, {}, o.db.urls);
   std::optional<lwd::LearnwareStatus> status;
   if (!o.status.empty()) status = lwd::parse_learnware_status(o.status);
   const auto records = market.list(status);
@@ -130,7 +131,7 @@ void run_list(const MarketOptions& o) {
 }
 
 void run_show(const MarketOptions& o) {
-  const lwd::Market market = lwd::Market::open(o.dir);
+  const lwd::Market market = lwd::Market::open(o.dir, {}, {}, o.db.urls);
   const auto r = market.get(o.id);
   if (!r) throw lwd::Error("no learnware with id " + o.id + " in " + o.dir);
   json out = lwd::to_json(*r);
@@ -145,13 +146,13 @@ void run_show(const MarketOptions& o) {
 }
 
 void run_delete(const MarketOptions& o) {
-  lwd::Market market = lwd::Market::open(o.dir);
+  lwd::Market market = lwd::Market::open(o.dir, {}, {}, o.db.urls);
   if (!market.remove(o.id)) throw lwd::Error("no learnware with id " + o.id + " in " + o.dir);
   std::fprintf(stderr, "deleted %s\n", o.id.c_str());
 }
 
 void run_rebuild(const MarketOptions& o, const lwd::kernels::Context& ctx) {
-  const lwd::Market market = lwd::Market::rebuild(o.dir, ctx, o.limits);
+  const lwd::Market market = lwd::Market::rebuild(o.dir, ctx, o.limits, o.db.urls);
   std::fprintf(stderr, "rebuilt %s: %zu learnware(s), %zu spec pack(s)\n", o.dir.c_str(), market.list().size(),
                market.store().pack_keys().size());
 }
@@ -254,6 +255,7 @@ struct SearchOptions {
   std::string image_score = "mmd";
   bool json = false;
   lwd::MarketLimits limits;
+  lwdock::DatabaseOptions db;
 };
 
 // --search-method NAME as the registry knows it; an unknown name is a usage
@@ -322,7 +324,7 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
     request.options.method = o.method == "auto" ? lwd::MixtureMethod::kAuto : lwd::MixtureMethod::kGreedy;
   }
   const bool with_stat = !request.spec.empty();
-  const lwd::Market market = lwd::Market::open(o.market, ctx, o.limits);
+  const lwd::Market market = lwd::Market::open(o.market, ctx, o.limits, o.db.urls);
   lwd::SearchInput in;
   in.market = &market;
   in.query = &request;
@@ -359,12 +361,14 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     auto o = std::make_shared<MarketOptions>();
     CLI::App* cmd = market->add_subcommand("create", "Create an empty market in DIR (new or empty directory)");
     cmd->add_option("dir", o->dir, "Market directory")->required();
+    lwdock::add_database_options(cmd, o->db, /*with_read_db=*/false);
     cmd->callback([o] { run_create(*o); });
   }
   {
     auto o = std::make_shared<MarketOptions>();
     CLI::App* cmd = market->add_subcommand("add", "Check a learnware package and store it; prints id, status, reason");
     cmd->add_option("dir", o->dir, "Market directory")->required();
+    lwdock::add_database_options(cmd, o->db);
     cmd->add_option("package", o->package, "Learnware package (.zip)")->required();
     cmd->add_option("--owner", o->owner, "Who submits it");
     cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
@@ -376,6 +380,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     auto o = std::make_shared<MarketOptions>();
     CLI::App* cmd = market->add_subcommand("update", "Replace a learnware's package (checked again)");
     cmd->add_option("dir", o->dir, "Market directory")->required();
+    lwdock::add_database_options(cmd, o->db);
     cmd->add_option("id", o->id, "Learnware id")->required();
     cmd->add_option("package", o->package, "New learnware package (.zip)")->required();
     cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
@@ -387,6 +392,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     auto o = std::make_shared<MarketOptions>();
     CLI::App* cmd = market->add_subcommand("list", "List learnwares with status and the checker's reason");
     cmd->add_option("dir", o->dir, "Market directory")->required();
+    lwdock::add_database_options(cmd, o->db);
     cmd->add_option("--status", o->status, "Only this status")
         ->check(CLI::IsMember({"usable", "not_usable", "invalid"}));
     cmd->add_flag("--json", o->json, "Print a JSON array");
@@ -396,6 +402,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     auto o = std::make_shared<MarketOptions>();
     CLI::App* cmd = market->add_subcommand("show", "Print one learnware's record and semantic spec as JSON");
     cmd->add_option("dir", o->dir, "Market directory")->required();
+    lwdock::add_database_options(cmd, o->db);
     cmd->add_option("id", o->id, "Learnware id")->required();
     cmd->callback([o] { run_show(*o); });
   }
@@ -403,6 +410,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     auto o = std::make_shared<MarketOptions>();
     CLI::App* cmd = market->add_subcommand("delete", "Delete a learnware (its id is never reused)");
     cmd->add_option("dir", o->dir, "Market directory")->required();
+    lwdock::add_database_options(cmd, o->db);
     cmd->add_option("id", o->id, "Learnware id")->required();
     cmd->callback([o] { run_delete(*o); });
   }
@@ -411,6 +419,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     CLI::App* cmd =
         market->add_subcommand("rebuild", "Re-derive market.h5 (packed specs) from the stored packages");
     cmd->add_option("dir", o->dir, "Market directory")->required();
+    lwdock::add_database_options(cmd, o->db);
     add_spec_limit_options(cmd, o->limits.spec);
     cmd->callback([o, &ctx] { run_rebuild(*o, ctx); });
   }
@@ -446,6 +455,7 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "search", "Find the best single learnwares and the best mixture for a user's RKME (and semantic query)");
   cmd->add_option("--market", o->market, "Market directory")->required();
+  lwdock::add_database_options(cmd, o->db);
   auto* request_opt = cmd->add_option(
       "--request", o->request,
       "The whole request as JSON: {\"spec\": SPEC|null, \"semantic\": SEM|null, \"options\": {\"max_search_num\", "

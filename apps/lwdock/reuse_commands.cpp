@@ -44,6 +44,7 @@ struct ReuseOptions {
   std::uint64_t seed = 0;
   bool scores = false;
   lwdock::SandboxOptions sandbox;
+  lwdock::DatabaseOptions db;
 };
 
 struct EvaluateOptions {
@@ -126,7 +127,7 @@ void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
   std::vector<double> labeled_y;
   if (needs_labels) split_labeled(lwd::io::read_numeric_csv(o.labeled).values, o.labeled, x.cols(), labeled_x, labeled_y);
 
-  lwd::Market market = lwd::Market::open(o.market, ctx);
+  lwd::Market market = lwd::Market::open(o.market, ctx, {}, o.db.urls);
   market.sandbox_limits() = sandbox;
   const std::vector<lwd::Learnware> learnwares = lwd::load_learnwares(market, o.learnwares);
   const lwd::TaskType learnware_task = learnwares.front().task();
@@ -199,6 +200,7 @@ void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     CLI::App* cmd = app.add_subcommand(
         "reuse", "Deploy learnwares from a market on your data (with or without a few labelled rows)");
     cmd->add_option("--market", o->market, "Market directory")->required();
+    lwdock::add_database_options(cmd, o->db);
     cmd->add_option("--learnwares", o->learnware_list, "Learnware ids, comma-separated (ID[,ID...])")->required();
     cmd->add_option("--method", o->method, "How to reuse them: a registered reuse method (listed below)")
         ->required();

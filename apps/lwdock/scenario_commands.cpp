@@ -20,6 +20,7 @@ struct RunOptions {
   std::string name;
   bool quick = false;
   std::string market = "market";
+  lwdock::DatabaseOptions db;
   std::string out;
   std::string data_dir;
   unsigned long long seed = 1;
@@ -56,6 +57,7 @@ void run_scenario(const RunOptions& o, const lwd::kernels::Context& ctx, const s
 
   lwd::scenarios::ScenarioOptions options;
   options.market_dir = o.market;
+  options.db = o.db.urls;
   options.data_dir = o.data_dir;
   options.out_dir = o.out.empty() ? std::filesystem::path("results") / o.name : std::filesystem::path(o.out);
   options.quick = o.quick;
@@ -131,6 +133,7 @@ void register_scenario_commands(CLI::App& app, lwd::kernels::Context& ctx) {
   run->add_option("name", o->name, "Scenario name (see `lwdock scenario list`)")->required();
   run->add_flag("--quick", o->quick, "Reduced grid (fewer users, n points and repeats): a couple of minutes");
   run->add_option("--market", o->market, "Market directory (`lwdock market build DIR --all`)")->capture_default_str();
+  lwdock::add_database_options(run, o->db);
   run->add_option("--out", o->out, "Output directory (default results/NAME)");
   run->add_option("--data-dir", o->data_dir,
                   "Fetched data packages the image and text users come from (default: lwdock data's cache)");

@@ -80,18 +80,20 @@ Market::Market(Market&&) noexcept = default;
 Market& Market::operator=(Market&&) noexcept = default;
 Market::~Market() = default;
 
-Market Market::create(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
-  return Market(std::make_unique<MarketStore>(MarketStore::create(dir)), ctx, std::move(limits));
+Market Market::create(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits,
+                      const IndexUrls& db) {
+  return Market(std::make_unique<MarketStore>(MarketStore::create(dir, db)), ctx, std::move(limits));
 }
 
-Market Market::open(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
+Market Market::open(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits,
+                    const IndexUrls& db) {
   std::unique_ptr<MarketStore> store;
   try {
-    store = std::make_unique<MarketStore>(MarketStore::open(dir));
+    store = std::make_unique<MarketStore>(MarketStore::open(dir, db));
   } catch (const DamagedMarketFile& e) {
     // The index and the packages are the truth; market.h5 is derived from them.
     warn(e.problem() + "; rebuilding it from the packages");
-    return rebuild(dir, ctx, std::move(limits));
+    return rebuild(dir, ctx, std::move(limits), db);
   }
   if (store->h5_version() < kMarketH5Version && !store->list().empty()) {
     // Written before market.h5 kept the search facts of text and image
@@ -100,17 +102,18 @@ Market Market::open(const std::filesystem::path& dir, kernels::Context ctx, Mark
          ", without the search facts of text and image specs; rebuilding it from the packages (once)");
     store.reset();
     try {
-      return rebuild(dir, ctx, limits);
+      return rebuild(dir, ctx, limits, db);
     } catch (const Error& e) {
       warn(std::string(e.what()) + "; text and image learnwares are not searched until `lwdock market rebuild`");
-      store = std::make_unique<MarketStore>(MarketStore::open(dir));
+      store = std::make_unique<MarketStore>(MarketStore::open(dir, db));
     }
   }
   return Market(std::move(store), ctx, std::move(limits));
 }
 
-Market Market::rebuild(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits) {
-  Market market(std::make_unique<MarketStore>(MarketStore::open_for_rebuild(dir)), ctx, std::move(limits));
+Market Market::rebuild(const std::filesystem::path& dir, kernels::Context ctx, MarketLimits limits,
+                       const IndexUrls& db) {
+  Market market(std::make_unique<MarketStore>(MarketStore::open_for_rebuild(dir, db)), ctx, std::move(limits));
   market.rebuild_packs();
   return market;
 }
@@ -233,7 +236,7 @@ void Market::reload() {
     store_->reload();
   } catch (const DamagedMarketFile& e) {
     warn(e.problem() + "; rebuilding it from the packages");
-    store_ = std::make_unique<MarketStore>(MarketStore::open_for_rebuild(store_->dir()));
+    store_ = std::make_unique<MarketStore>(MarketStore::open_for_rebuild(store_->dir(), store_->index_urls()));
     rebuild_locked();
     return;
   }

@@ -73,13 +73,18 @@ struct MarketLimits {
 
 class Market {
  public:
-  static Market create(const std::filesystem::path& dir, kernels::Context ctx = {}, MarketLimits limits = {});
+  // `db`: where the learnware index lives (index_url.h); by default the
+  // directory's own index.sqlite.
+  static Market create(const std::filesystem::path& dir, kernels::Context ctx = {}, MarketLimits limits = {},
+                       const IndexUrls& db = {});
   // Opens a market, recovering by itself from a crash at any point of a change
   // (MarketStore::open); should market.h5 still not read, it is re-derived from
   // the packages (as rebuild() does), with a warning.
-  static Market open(const std::filesystem::path& dir, kernels::Context ctx = {}, MarketLimits limits = {});
+  static Market open(const std::filesystem::path& dir, kernels::Context ctx = {}, MarketLimits limits = {},
+                     const IndexUrls& db = {});
   // Opens a market whose market.h5 is missing or damaged and rebuilds it.
-  static Market rebuild(const std::filesystem::path& dir, kernels::Context ctx = {}, MarketLimits limits = {});
+  static Market rebuild(const std::filesystem::path& dir, kernels::Context ctx = {}, MarketLimits limits = {},
+                        const IndexUrls& db = {});
 
   Market(Market&&) noexcept;
   Market& operator=(Market&&) noexcept;

@@ -2,10 +2,10 @@
 // its status, where its package lives, which spec packs hold its specs).
 //
 // One abstract interface so the dock can keep the table in SQLite (the
-// default, sqlite_index.h) or in PostgreSQL later. Implementations keep their
-// SQL portable between the two: TEXT columns, ISO-8601 UTC timestamps stored as
-// TEXT, bound parameters only. Every failure is an lwd::Error naming the
-// database and the problem.
+// default, sqlite_index.h) or in PostgreSQL (postgres_index.h), chosen by URL
+// (index_url.h). Both run the same portable SQL (sql_index.h): TEXT columns,
+// ISO-8601 UTC timestamps stored as TEXT, bound parameters only. Every failure
+// is an lwd::Error naming the database and the problem.
 #pragma once
 
 #include <cstdint>
@@ -71,6 +71,20 @@ class LearnwareIndex {
   virtual void commit() = 0;
   virtual void rollback() = 0;
   virtual bool in_transaction() const = 0;
+
+  // The change counter: every insert, update and removal that changes a row
+  // raises it by one, committed with the change (a rollback takes it back).
+  // One cheap read, so a process can tell whether another changed the index
+  // since it last looked.
+  virtual std::int64_t change_seq() const = 0;
+
+  // The tag of the market this index belongs to (MarketStore keeps the same
+  // tag in the market directory), nullopt while none is set.
+  virtual std::optional<std::string> market_tag() const = 0;
+  virtual void set_market_tag(std::string_view tag) = 0;
+
+  // The database as messages name it: a file path, or a URL without password.
+  virtual const std::string& name() const = 0;
 
   // Runs body between begin() and commit(); if body (or the commit) throws,
   // rolls back and rethrows.

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <fstream>
 #include <sys/stat.h>
+#include <random>
 #include <set>
 #include <system_error>
 
@@ -27,6 +28,8 @@ namespace fs = std::filesystem;
 
 constexpr const char* kLockFile = "market.lock";
 constexpr const char* kPackagesDir = "packages";
+constexpr const char* kIndexFile = "index.sqlite";
+constexpr const char* kTagFile = "market.id";
 // Compaction waits until dead members outnumber live ones (so its O(market)
 // cost is paid at most once per O(market) deletions) and there are at least
 // this many, so small markets do not rewrite on every deletion.
@@ -150,20 +153,62 @@ std::vector<PackedSpec> pack_specs(const std::string& id, const SpecsByType& spe
   return packed;
 }
 
+// Whether `url` names the market directory's own index.sqlite (the default).
+bool is_own_index(const fs::path& dir, const std::string& url) {
+  if (url.empty()) return true;
+  const ParsedIndexUrl parsed = parse_index_url(url);
+  if (parsed.backend != ParsedIndexUrl::Backend::sqlite) return false;
+  std::error_code ec;
+  return fs::weakly_canonical(parsed.sqlite_path, ec) == fs::weakly_canonical(dir / kIndexFile, ec);
+}
+
+std::string new_market_tag() {
+  std::random_device device;
+  std::uniform_int_distribution<unsigned> nibble(0, 15);
+  std::string tag;
+  for (int i = 0; i < 32; ++i) tag += "0123456789abcdef"[nibble(device)];
+  return tag;
+}
+
+std::optional<std::string> read_market_tag(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir / kTagFile, ec)) return std::nullopt;
+  std::string tag = io::read_text_file(dir / kTagFile);
+  while (!tag.empty() && (tag.back() == '\n' || tag.back() == ' ')) tag.pop_back();
+  return tag;
+}
+
+// An index belongs to the market whose directory holds the same tag. Markets
+// made before the tag existed have neither, and keep their index.sqlite.
+void check_market_tag(const fs::path& dir, const std::optional<std::string>& dir_tag, const LearnwareIndex& index) {
+  const std::optional<std::string> index_tag = index.market_tag();
+  if (index_tag == dir_tag) return;
+  if (!index_tag) {
+    throw Error(index.name() + ": holds no learnware index of the market at " + dir.string() +
+                "; is the database URL (--db, --read-db, LWDOCK_DB) right?");
+  }
+  throw Error(index.name() + ": holds the learnware index of another market, not of " + dir.string() +
+              "; is the database URL (--db, --read-db, LWDOCK_DB) right?");
+}
+
 }  // namespace
 
 DamagedMarketFile::DamagedMarketFile(const std::string& problem)
     : Error(problem + "; run `lwdock market rebuild` to re-create market.h5 from the packages"), problem_(problem) {}
 
-MarketStore::MarketStore(fs::path dir, std::unique_ptr<LearnwareIndex> index)
-    : dir_(std::move(dir)), index_(std::move(index)) {}
+MarketStore::MarketStore(fs::path dir, IndexUrls urls, std::unique_ptr<LearnwareIndex> index,
+                         std::unique_ptr<LearnwareIndex> read_index)
+    : dir_(std::move(dir)), urls_(std::move(urls)), index_(std::move(index)), read_index_(std::move(read_index)) {}
 MarketStore::MarketStore(MarketStore&&) noexcept = default;
 MarketStore& MarketStore::operator=(MarketStore&&) noexcept = default;
 MarketStore::~MarketStore() = default;
 
-MarketStore MarketStore::create(const fs::path& dir) {
+MarketStore MarketStore::create(const fs::path& dir, const IndexUrls& db) {
+  // A malformed URL is refused before anything is made.
+  const bool own_index = is_own_index(dir, db.db);
   std::error_code ec;
-  if (fs::exists(dir, ec)) {
+  const bool existed = fs::exists(dir, ec);
+  if (existed) {
     if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": exists and is not a directory");
     if (!fs::is_empty(dir, ec)) {
       throw Error(dir.string() + ": already exists and is not empty; create the market in a new directory or open "
@@ -174,12 +219,26 @@ MarketStore MarketStore::create(const fs::path& dir) {
     fs::create_directories(dir / kPackagesDir);
     MarketLock lock(dir, MarketLock::Mode::exclusive);
     write_market_h5(dir / "market.h5", MarketSnapshot{});
-    // index.sqlite last: its presence is what makes the directory a market.
-    MarketStore store(dir, open_sqlite_index(dir / "index.sqlite"));
-    return store;
+    // The index last: its presence (index.sqlite, or the tag in the database)
+    // is what makes the directory a market.
+    auto index = open_learnware_index(db.db, dir / kIndexFile);
+    if (!own_index && (index->market_tag() || index->change_seq() != 0 || !index->list().empty())) {
+      throw Error(index->name() + ": already holds a market's learnware index; give each market a database (or "
+                                  "a schema: ?options=-csearch_path%3DNAME) of its own");
+    }
+    const std::string tag = new_market_tag();
+    io::write_text_file_atomically(dir / kTagFile, tag + "\n");
+    index->set_market_tag(tag);
+    IndexUrls urls = db;
+    urls.read_db.clear();
+    return MarketStore(dir, std::move(urls), std::move(index), nullptr);
   } catch (...) {
-    // The directory was empty before, so everything in it is ours to remove.
-    for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+    // The directory was empty or absent before, so everything in it is ours to remove.
+    if (existed) {
+      for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+    } else {
+      fs::remove_all(dir, ec);
+    }
     try {
       throw;
     } catch (const fs::filesystem_error& e) {
@@ -188,13 +247,29 @@ MarketStore MarketStore::create(const fs::path& dir) {
   }
 }
 
-MarketStore MarketStore::open(const fs::path& dir) {
+MarketStore MarketStore::open_indexes(const fs::path& dir, const IndexUrls& db, const char* purpose) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": no such market directory");
-  if (!fs::exists(dir / "index.sqlite", ec)) {
-    throw Error(dir.string() + ": not a market directory (no index.sqlite); create one with `lwdock market create`");
+  const std::optional<std::string> tag = read_market_tag(dir);
+  if (is_own_index(dir, db.db)) {
+    if (!fs::exists(dir / kIndexFile, ec)) {
+      throw Error(dir.string() + ": not a market directory (no index.sqlite); " + purpose);
+    }
+  } else if (!tag) {
+    throw Error(dir.string() + ": not a market directory kept in another database (no market.id); " + purpose);
   }
-  MarketStore store(dir, open_sqlite_index(dir / "index.sqlite"));
+  auto index = open_learnware_index(db.db, dir / kIndexFile);
+  check_market_tag(dir, tag, *index);
+  std::unique_ptr<LearnwareIndex> read_index;
+  if (!db.read_db.empty()) {
+    read_index = open_learnware_index(db.read_db, dir / kIndexFile, IndexAccess::read_only);
+    check_market_tag(dir, tag, *read_index);
+  }
+  return MarketStore(dir, db, std::move(index), std::move(read_index));
+}
+
+MarketStore MarketStore::open(const fs::path& dir, const IndexUrls& db) {
+  MarketStore store = open_indexes(dir, db, "create one with `lwdock market create`");
   // The table and market.h5's attributes now, its packs and strings when
   // first needed. Opening the file also catches one left marked open for
   // writing by a dead writer, which is recovered here (it needs the whole file).
@@ -202,7 +277,7 @@ MarketStore MarketStore::open(const fs::path& dir) {
   {
     MarketLock lock(dir, MarketLock::Mode::shared);
     try {
-      store.load(/*tolerate_bad_h5=*/false);
+      store.load(/*tolerate_bad_h5=*/false, /*from_read_db=*/true);
     } catch (const DamagedMarketFile&) {
       h5_reads = false;
     }
@@ -212,16 +287,11 @@ MarketStore MarketStore::open(const fs::path& dir) {
   return store;
 }
 
-MarketStore MarketStore::open_for_rebuild(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": no such market directory");
-  if (!fs::exists(dir / "index.sqlite", ec)) {
-    throw Error(dir.string() + ": not a market directory (no index.sqlite); nothing to rebuild from");
-  }
-  MarketStore store(dir, open_sqlite_index(dir / "index.sqlite"));
+MarketStore MarketStore::open_for_rebuild(const fs::path& dir, const IndexUrls& db) {
+  MarketStore store = open_indexes(dir, db, "nothing to rebuild from");
   {
     MarketLock lock(dir, MarketLock::Mode::shared);
-    store.load(/*tolerate_bad_h5=*/true);
+    store.load(/*tolerate_bad_h5=*/true, /*from_read_db=*/true);
   }
   store.sweep_stray_files();
   return store;
@@ -236,7 +306,7 @@ void MarketStore::reload() {
   {
     MarketLock lock(dir_, MarketLock::Mode::shared);
     try {
-      load(/*tolerate_bad_h5=*/false);
+      load(/*tolerate_bad_h5=*/false, /*from_read_db=*/true);
       return;
     } catch (const DamagedMarketFile& e) {
       damage = e;
@@ -265,7 +335,7 @@ void MarketStore::recover_h5(const DamagedMarketFile& damage) {
   } catch (const Error&) {
     throw damage;
   }
-  load_records();
+  load_records(*index_);
   load_everything(/*tolerate_bad_h5=*/false);
   // It reads again. Rewrite it from what was read, so that nothing the dead
   // writer left half-done past the committed counts stays in the file.
@@ -287,14 +357,14 @@ void MarketStore::recover_h5(const DamagedMarketFile& damage) {
        std::to_string(members) + " spec(s) of " + std::to_string(records_.size()) + " learnware(s)) and rewritten");
 }
 
-void MarketStore::load(bool tolerate_bad_h5) {
-  load_records();
+void MarketStore::load(bool tolerate_bad_h5, bool from_read_db) {
+  load_records(from_read_db ? read_index() : *index_);
   load_contents(tolerate_bad_h5);
 }
 
-void MarketStore::load_records() {
+void MarketStore::load_records(const LearnwareIndex& from) {
   records_.clear();
-  for (auto& record : index_->list()) {
+  for (auto& record : from.list()) {
     std::string id = record.id;
     records_.emplace(std::move(id), std::move(record));
   }
@@ -707,7 +777,7 @@ void MarketStore::compact() {
 
 void MarketStore::compact_locked() {
   // Reload first: another store may have changed the market since this one loaded.
-  load_records();
+  load_records(*index_);
   load_everything(/*tolerate_bad_h5=*/false);
   MarketSnapshot snapshot;
   for (const auto& [key, pack] : parts_->packs)
@@ -743,7 +813,7 @@ void MarketStore::rewrite_h5(MarketSnapshot snapshot) {
 void MarketStore::rebuild(const RederiveLearnware& derive) {
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
   // Whatever semantic specs the current file still holds (it may be unreadable).
-  load_records();
+  load_records(*index_);
   load_everything(/*tolerate_bad_h5=*/true);
   const JsonById& old_semantic = *parts_->semantic;
   auto records = index_->list();

@@ -1,6 +1,11 @@
 // MarketStore: a directory that keeps a market's learnwares safely.
 //
-//   <dir>/index.sqlite        the learnware table (LearnwareIndex, SQLite)
+//   <dir>/index.sqlite        the learnware table (LearnwareIndex, SQLite), unless
+//                             the market keeps it in another database (IndexUrls)
+//   <dir>/market.id           the market's random tag, also kept in its index: an
+//                             index with another tag (or none) belongs to another
+//                             market and is refused, so a wrong --db can never
+//                             make the packages it does not name look like debris
 //   <dir>/market.h5           semantic specs and packed statistical specs (hdf5_spec_store.h)
 //   <dir>/packages/<id>.zip   the submitted packages (an update writes <id>.<n>.zip)
 //   <dir>/market.lock         advisory lock file (flock): one writer at a time,
@@ -41,6 +46,7 @@
 #include "engine/error.h"
 #include "engine/spec/rkme_table_spec.h"
 #include "engine/store/hdf5_spec_store.h"
+#include "engine/store/index_url.h"
 #include "engine/store/learnware_index.h"
 #include "engine/store/spec_pack.h"
 
@@ -95,23 +101,28 @@ class DamagedMarketFile : public Error {
 class MarketStore {
  public:
   // Makes a new market in `dir` (created if absent). Refuses a directory that
-  // exists and is not empty.
-  static MarketStore create(const std::filesystem::path& dir);
+  // exists and is not empty, and a database (db.db) that already holds a
+  // market's learnwares. db.read_db is not used: a replica has nothing yet.
+  static MarketStore create(const std::filesystem::path& dir, const IndexUrls& db = {});
   // Loads the index and market.h5 into memory. Recovers by itself from what a
   // process killed at any point of a change leaves (staging folders, package
   // temporaries, uncommitted rows, market.h5 still marked as open for
   // writing: the mark is cleared and the file rewritten from what reads, with
   // a warning). A market.h5 that still does not read throws DamagedMarketFile.
-  static MarketStore open(const std::filesystem::path& dir);
+  // With db.read_db, the learnware table is loaded from that database (open,
+  // reload); every change, and every read a change decides on, goes to db.db.
+  static MarketStore open(const std::filesystem::path& dir, const IndexUrls& db = {});
   // Like open(), but tolerates a missing or damaged market.h5 (packs start
   // empty); meant to be followed by rebuild().
-  static MarketStore open_for_rebuild(const std::filesystem::path& dir);
+  static MarketStore open_for_rebuild(const std::filesystem::path& dir, const IndexUrls& db = {});
 
   MarketStore(MarketStore&&) noexcept;
   MarketStore& operator=(MarketStore&&) noexcept;
   ~MarketStore();
 
   const std::filesystem::path& dir() const { return dir_; }
+  // The databases it was opened with (to open the market again alike).
+  const IndexUrls& index_urls() const { return urls_; }
   // Where packages are staged while they are checked (<dir>/staging): a
   // process killed while it stages leaves its folder there, and the next
   // open removes it (engine/io/locked_dir.h).
@@ -187,7 +198,12 @@ class MarketStore {
   void set_faults(StoreFaults faults) { faults_ = std::move(faults); }
 
  private:
-  MarketStore(std::filesystem::path dir, std::unique_ptr<LearnwareIndex> index);
+  MarketStore(std::filesystem::path dir, IndexUrls urls, std::unique_ptr<LearnwareIndex> index,
+              std::unique_ptr<LearnwareIndex> read_index);
+  // Opens the market's indexes and checks that they are this market's (market.id).
+  static MarketStore open_indexes(const std::filesystem::path& dir, const IndexUrls& db, const char* purpose);
+  // What loads of the learnware table read: the read database if there is one.
+  const LearnwareIndex& read_index() const { return read_index_ ? *read_index_ : *index_; }
 
   std::filesystem::path index_path() const { return dir_ / "index.sqlite"; }
   std::filesystem::path h5_path() const { return dir_ / "market.h5"; }
@@ -196,9 +212,11 @@ class MarketStore {
   void stage(std::string_view name) const;
   // Loads the table and what market.h5 holds (its attributes only); forgets
   // the parts read before. With tolerate_bad_h5 an unreadable file counts as
-  // empty, without it it throws DamagedMarketFile.
-  void load(bool tolerate_bad_h5);
-  void load_records();
+  // empty, without it it throws DamagedMarketFile. The table comes from the
+  // primary database unless from_read_db: what a change rewrites must never
+  // follow a replica that lags behind.
+  void load(bool tolerate_bad_h5, bool from_read_db = false);
+  void load_records(const LearnwareIndex& from);
   void load_contents(bool tolerate_bad_h5);
   // Reads every part of market.h5 at once (recovery, compaction, rebuild).
   void load_everything(bool tolerate_bad_h5);
@@ -231,7 +249,9 @@ class MarketStore {
   void compact_locked();
 
   std::filesystem::path dir_;
+  IndexUrls urls_;
   std::unique_ptr<LearnwareIndex> index_;
+  std::unique_ptr<LearnwareIndex> read_index_;  // null: reads go to index_
   std::map<std::string, LearnwareRecord, std::less<>> records_;
   // market.h5 as loaded: its attributes, and which file it was (a compaction
   // by another store replaces the file, and the counts mean nothing there).

@@ -29,6 +29,7 @@
 
 #include "kernels/context.h"
 #include "engine/reuse/method_registry.h"
+#include "engine/store/index_url.h"
 #include "scenarios/common/report.h"
 #include "scenarios/common/run_info.h"
 
@@ -36,6 +37,7 @@ namespace lwd::scenarios {
 
 struct ScenarioOptions {
   std::filesystem::path market_dir;          // the experiment market (lwdock market build)
+  IndexUrls db;                              // where its learnware index lives (default: in market_dir)
   std::filesystem::path data_dir;            // fetched data packages (image, text); empty = lwdock data's cache
   std::filesystem::path out_dir;             // where the files go; empty = write nothing
   bool quick = false;                        // the reduced grid (a couple of minutes)

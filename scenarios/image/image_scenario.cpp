@@ -154,7 +154,7 @@ ScenarioResult run_image_scenario(const ImageScenarioConfig& config, const ds::M
   PhaseTimer timer(result.run.phases);
 
   timer.start("open market");
-  const Market market = Market::open(options.market_dir, kernels::Context{1, options.seed});
+  const Market market = Market::open(options.market_dir, kernels::Context{1, options.seed}, {}, options.db);
   ImageData data;
   data.digits = &digits;
   const MnistSplit split = mnist_split(digits.size());

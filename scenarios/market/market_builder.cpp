@@ -524,7 +524,10 @@ MarketBuildReport build_market(const MarketBuildOptions& options, const kernels:
 
   std::error_code ec;
   kernels::Context market_ctx = single_thread(options.seed);  // the checker runs beside the workers
-  Market market = fs::exists(dir / "index.sqlite", ec) ? Market::open(dir, market_ctx) : Market::create(dir, market_ctx);
+  // index.sqlite, or market.id for a market whose index is in another database.
+  Market market = fs::exists(dir / "index.sqlite", ec) || fs::exists(dir / "market.id", ec)
+                      ? Market::open(dir, market_ctx, {}, options.db)
+                      : Market::create(dir, market_ctx, {}, options.db);
 
   // Settings and encoder go on disk before anything is submitted, so that an
   // interrupted build is resumed with the same encoder.

