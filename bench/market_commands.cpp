@@ -4,8 +4,8 @@
 // of their medians is measured in one run on the same machine state.
 //
 //   market_commands --seed-market DIR --work DIR --lwdock BIN [--baseline BIN]
-//                   [--sizes 550,1100,2200] [--runs 7] [--user-spec RKME.json]
-//                   [-o results.json]
+//                   [--baseline-seed DIR] [--sizes 550,1100,2200] [--runs 7]
+//                   [--user-spec RKME.json] [-o results.json]
 //
 // Each market is a copy of the seed market (e.g. the quick experiment market,
 // with its image and text learnwares) grown with synthetic table learnwares
@@ -14,6 +14,9 @@
 // are built once and reused by later runs (the size is checked). A size equal
 // to the seed market's copies it as it is; --user-spec searches with that
 // table RKME instead (e.g. one store's spec against the experiment market).
+// An older baseline may not read the formats ours writes: its markets are
+// grown by the baseline itself (`market add`, the same synthetic packages)
+// from --baseline-seed, a copy of the seed it has never opened with ours.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -174,7 +177,8 @@ int run(int argc, char** argv) {
     const std::string key = argv[i];
     if (key == "-h" || key == "--help") {
       std::printf("usage: market_commands --seed-market DIR --work DIR --lwdock BIN [--baseline BIN] "
-                  "[--sizes 550,1100,2200] [--runs 7] [--user-spec RKME.json] [-o results.json]\n");
+                  "[--baseline-seed DIR] [--sizes 550,1100,2200] [--runs 7] [--user-spec RKME.json] "
+                  "[-o results.json]\n");
       return 0;
     }
     if (i + 1 >= argc) throw lwd::Error(key + ": missing value");
@@ -203,20 +207,34 @@ int run(int argc, char** argv) {
 
   nlohmann::json out = nlohmann::json::array();
   fs::path previous = opt["--seed-market"];
+  fs::path baseline_previous = opt.contains("--baseline-seed") ? opt["--baseline-seed"] : opt["--seed-market"];
+  // Learnwares in the seed, one package each (synthetic ones are numbered
+  // from here on); counted without opening it, which would migrate it.
+  std::int64_t baseline_count = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(previous / "packages")) ++baseline_count;
   for (const std::int64_t size : sizes) {
     const fs::path market = work / ("market-" + std::to_string(size));
     grow_market(previous, market, size, scratch);
     previous = market;
-    // Each binary reads a copy written in its own format: the baseline's is
-    // re-derived from the packages by the baseline itself (`market rebuild`),
-    // since an older lwdock refuses a newer market.h5 format.
+    // Each binary reads a market in its own formats (an older lwdock refuses
+    // a newer market.h5 or index schema): the baseline's is grown from
+    // --baseline-seed (default: the seed) by the baseline itself, with the
+    // same synthetic packages.
     std::map<std::string, fs::path> market_of = {{"ours", market}};
     if (binaries.size() > 1) {
       const fs::path copy = work / ("market-" + std::to_string(size) + "-baseline");
       if (!fs::exists(copy)) {
-        fs::copy(market, copy, fs::copy_options::recursive);
-        time_command({binaries[1].second, "--threads", "1", "market", "rebuild", copy.string()});
+        fs::copy(baseline_previous, copy, fs::copy_options::recursive);
+        const std::string bin = binaries[1].second;
+        // The packages ours added past the seed, in the same order.
+        for (std::int64_t i = baseline_count; i < size; ++i) {
+          const fs::path zip = synthetic_package(scratch, i);
+          time_command({bin, "--threads", "1", "market", "add", copy.string(), zip.string()});
+          fs::remove(zip);
+        }
       }
+      baseline_count = size;
+      baseline_previous = copy;
       market_of["baseline"] = copy;
     }
     for (const std::string name : {"market list", "search"}) {
