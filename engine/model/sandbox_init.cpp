@@ -56,13 +56,8 @@
 
 namespace {
 
-using lwd::sandbox_plan::kLifelineFd;
-using lwd::sandbox_plan::kPlanFd;
-using lwd::sandbox_plan::kReportFd;
-using lwd::sandbox_plan::kUnprivilegedId;
-using lwd::sandbox_plan::MountKind;
-using lwd::sandbox_plan::Report;
-using lwd::sandbox_plan::Step;
+// The plan the dock wrote (sandbox_plan.h) is all this program speaks.
+using namespace lwd::sandbox_plan;
 
 struct ResourceLimit {
   int resource;

@@ -19,10 +19,7 @@ namespace {
 using lwd::Market;
 using lwd::SearchRequest;
 using lwd::SearchResponse;
-using lwd::testing_market::blob;
-using lwd::testing_market::make_package;
-using lwd::testing_market::PackageParts;
-using lwd::testing_market::TempDir;
+using namespace lwd::testing_market;  // blob, make_package, PackageParts, TempDir
 
 // Everything a search answers, compared exactly (ids, scores and distances).
 bool same_answer(const SearchResponse& a, const SearchResponse& b) {

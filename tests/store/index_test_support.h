@@ -12,6 +12,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -134,5 +135,16 @@ inline std::unique_ptr<IndexLocation> make_index_location(const std::string& bac
       FAIL() << why_;                                                       \
     }                                                                       \
   } while (0)
+
+// The message of the lwd::Error that body throws (fails the test if none).
+inline std::string error_of(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no lwd::Error was thrown";
+  return "";
+}
 
 }  // namespace lwd::test

@@ -288,9 +288,8 @@ TEST(MarketH5, AppendWritesInPlaceAndLeavesExistingBytesAlone) {
 
 TEST(MarketH5, AFailureBeforeTheCommitLeavesThePreviousStateReadable) {
   ScratchDir dir;
-  const auto path = dir / "market.h5";
+  const auto path = written_sample(dir);
   const auto snapshot = sample_snapshot();
-  write_market_h5(path, snapshot);
   MarketAppend entry = append_of("00000009", 6, 3, 99);
   entry.specs.push_back(pack_spec(kTable, make_spec(3, 13, 5)));  // and a new pack
   EXPECT_THROW(append_to_market_h5(path, entry, [](std::string_view step) {
@@ -314,9 +313,8 @@ TEST(MarketH5, AFailureBeforeTheCommitLeavesThePreviousStateReadable) {
 
 TEST(MarketH5, RestoringTheCommitPointUndoesAnAppend) {
   ScratchDir dir;
-  const auto path = dir / "market.h5";
+  const auto path = written_sample(dir);
   const auto snapshot = sample_snapshot();
-  write_market_h5(path, snapshot);
   MarketAppend entry = append_of("00000009", 6, 3, 99);
   entry.specs.push_back(pack_spec(kTable, make_spec(3, 13, 5)));
   const auto point = append_to_market_h5(path, entry);

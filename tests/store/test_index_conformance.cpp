@@ -30,16 +30,6 @@ LearnwareRecord make_record(const std::string& id, LearnwareStatus status = Lear
   return record;
 }
 
-std::string message_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no lwd::Error was thrown";
-  return "";
-}
-
 class IndexConformance : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { LWD_INDEX_LOCATION_OR_RETURN(location_, GetParam()); }
@@ -74,7 +64,7 @@ TEST_P(IndexConformance, ValuesAreBoundNotSpliced) {
 TEST_P(IndexConformance, InsertRejectsATakenOrInvalidId) {
   auto index = open();
   index->insert(make_record("00000001"));
-  EXPECT_NE(message_of([&] { index->insert(make_record("00000001")); }).find("already in the index"),
+  EXPECT_NE(test::error_of([&] { index->insert(make_record("00000001")); }).find("already in the index"),
             std::string::npos);
   EXPECT_THROW(index->insert(make_record("a/b")), Error);
   EXPECT_EQ(index->list().size(), 1u);
@@ -94,7 +84,7 @@ TEST_P(IndexConformance, UpdateReplacesEveryColumn) {
 
 TEST_P(IndexConformance, UpdateOfAnUnknownIdThrowsNamingTheDatabase) {
   auto index = open();
-  const std::string message = message_of([&] { index->update(make_record("00000009")); });
+  const std::string message = test::error_of([&] { index->update(make_record("00000009")); });
   EXPECT_NE(message.find(index->name()), std::string::npos) << message;
   EXPECT_NE(message.find("00000009"), std::string::npos) << message;
   EXPECT_EQ(index->change_seq(), 0);
@@ -321,7 +311,7 @@ TEST_P(IndexConformance, AReadOnlyIndexReadsAndRefusesChanges) {
   EXPECT_EQ(reader->list().size(), 1u);
   EXPECT_TRUE(reader->get("00000001").has_value());
   EXPECT_EQ(reader->change_seq(), 1);
-  const std::string message = message_of([&] { reader->insert(make_record("00000002")); });
+  const std::string message = test::error_of([&] { reader->insert(make_record("00000002")); });
   EXPECT_NE(message.find("reading only"), std::string::npos) << message;
   EXPECT_THROW(reader->reserve_id(), Error);
   EXPECT_THROW(reader->remove("00000001"), Error);
@@ -330,7 +320,7 @@ TEST_P(IndexConformance, AReadOnlyIndexReadsAndRefusesChanges) {
 }
 
 TEST_P(IndexConformance, AReadOnlyOpenOfAnEmptyDatabaseSaysItHoldsNoIndex) {
-  const std::string message = message_of([&] { open(IndexAccess::read_only); });
+  const std::string message = test::error_of([&] { open(IndexAccess::read_only); });
   EXPECT_NE(message.find("holds no learnware index"), std::string::npos) << message;
 }
 
@@ -378,7 +368,7 @@ TEST_P(IndexConformance, ANewerSchemaIsRefusedAndLeftAsItIs) {
     raw->run("UPDATE schema_version SET version = 99");
   }
   for (auto access : {IndexAccess::read_write, IndexAccess::read_only}) {
-    const std::string message = message_of([&] { open(access); });
+    const std::string message = test::error_of([&] { open(access); });
     EXPECT_NE(message.find("schema version 99"), std::string::npos) << message;
     EXPECT_NE(message.find("newer than this program"), std::string::npos) << message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
@@ -390,7 +380,7 @@ TEST_P(IndexConformance, ANewerSchemaIsRefusedAndLeftAsItIs) {
 
 TEST_P(IndexConformance, AReadOnlyOpenOfAnOlderSchemaAsksForTheUpgradeOnThePrimary) {
   migrate_index_schema(*location_->raw(), 1);
-  const std::string message = message_of([&] { open(IndexAccess::read_only); });
+  const std::string message = test::error_of([&] { open(IndexAccess::read_only); });
   EXPECT_NE(message.find("schema version 1"), std::string::npos) << message;
   EXPECT_NE(message.find("primary"), std::string::npos) << message;
   EXPECT_EQ(index_schema_version(*location_->raw()), 1);

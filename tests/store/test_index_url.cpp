@@ -18,16 +18,6 @@ namespace {
 
 constexpr const char* kSecret = "s3cr3t-Pa55";
 
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no lwd::Error was thrown";
-  return "";
-}
-
 void expect_one_clean_line(const std::string& message, const std::string& secret) {
   EXPECT_FALSE(message.empty());
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
@@ -86,14 +76,14 @@ TEST(IndexUrl, MalformedUrlsAreOneLineAndHideThePassword) {
   };
   for (const auto& [url, expected] : cases) {
     SCOPED_TRACE(url);
-    const std::string message = error_of([&] { parse_index_url(url); });
+    const std::string message = test::error_of([&] { parse_index_url(url); });
     expect_one_clean_line(message, s);
     EXPECT_NE(message.find(expected), std::string::npos) << message;
     EXPECT_EQ(message.rfind("database URL", 0), 0u) << message;
     // The factory refuses them the same way, before connecting anywhere
     // (an empty URL is its default file instead: the next test).
     if (!url.empty()) {
-      EXPECT_EQ(error_of([&] { open_learnware_index(url, "unused.sqlite"); }), message);
+      EXPECT_EQ(test::error_of([&] { open_learnware_index(url, "unused.sqlite"); }), message);
     }
   }
 }
@@ -138,7 +128,7 @@ class PostgresConnectionFailures : public ::testing::Test {
 };
 
 TEST_F(PostgresConnectionFailures, AWrongPasswordIsOneLineNamingTheDatabaseButNotThePassword) {
-  const std::string message = error_of([&] { open_learnware_index(with_password(kSecret), ""); });
+  const std::string message = test::error_of([&] { open_learnware_index(with_password(kSecret), ""); });
   expect_one_clean_line(message, kSecret);
   EXPECT_NE(message.find(parse_index_url(url_).display), std::string::npos) << message;
   EXPECT_NE(message.find("password authentication failed"), std::string::npos) << message;
@@ -156,7 +146,7 @@ TEST_F(PostgresConnectionFailures, AClosedPortIsOneLineSayingItCannotConnect) {
   const int port = ntohs(address.sin_port);
   ::close(fd);
   const std::string url = std::string("postgresql://lw:") + kSecret + "@127.0.0.1:" + std::to_string(port) + "/db";
-  const std::string message = error_of([&] { open_learnware_index(url, ""); });
+  const std::string message = test::error_of([&] { open_learnware_index(url, ""); });
   expect_one_clean_line(message, kSecret);
   EXPECT_NE(message.find("postgresql://lw@127.0.0.1:" + std::to_string(port) + "/db: cannot connect"),
             std::string::npos)
@@ -166,7 +156,7 @@ TEST_F(PostgresConnectionFailures, AClosedPortIsOneLineSayingItCannotConnect) {
 TEST_F(PostgresConnectionFailures, AnUnknownDatabaseIsOneLine) {
   auto url = url_;
   url.replace(url.rfind('/'), std::string::npos, "/no_such_database");
-  const std::string message = error_of([&] { open_learnware_index(url, ""); });
+  const std::string message = test::error_of([&] { open_learnware_index(url, ""); });
   expect_one_clean_line(message, parse_index_url(url_).password);
   EXPECT_NE(message.find("no_such_database"), std::string::npos) << message;
 }
@@ -184,7 +174,7 @@ TEST_F(PostgresConnectionFailures, ALostConnectionIsOneLineAndNothingIsCommitted
   index->insert(record);
   open_postgres_connection(url_, IndexAccess::read_write)
       ->run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", {name});
-  const std::string message = error_of([&] {
+  const std::string message = test::error_of([&] {
     record.id = "00000002";
     index->insert(record);
     index->commit();

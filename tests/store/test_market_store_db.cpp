@@ -16,16 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no lwd::Error was thrown";
-  return "";
-}
-
 class MarketStoreDatabase : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { LWD_INDEX_LOCATION_OR_RETURN(db_, GetParam()); }
@@ -69,7 +59,7 @@ TEST_P(MarketStoreDatabase, AddListRemoveAndReopenKeepTheRowsInTheDatabase) {
 
 TEST_P(MarketStoreDatabase, CreatingASecondMarketOnTheSameDatabaseIsRefused) {
   { MarketStore::create(market_dir("a"), urls()); }
-  const std::string message = error_of([&] { MarketStore::create(market_dir("b"), urls()); });
+  const std::string message = test::error_of([&] { MarketStore::create(market_dir("b"), urls()); });
   EXPECT_NE(message.find("already holds a market's learnware index"), std::string::npos) << message;
   EXPECT_FALSE(fs::exists(market_dir("b") / "market.id"));
 }
@@ -87,7 +77,7 @@ TEST_P(MarketStoreDatabase, AnotherMarketsDatabaseIsRefusedAndThePackagesStay) {
   for (const auto& entry : fs::directory_iterator(market_dir("b") / "packages")) {
     packages_before.insert(entry.path().filename().string());
   }
-  const std::string message = error_of([&] { MarketStore::open(market_dir("b"), urls()); });
+  const std::string message = test::error_of([&] { MarketStore::open(market_dir("b"), urls()); });
   EXPECT_NE(message.find("another market"), std::string::npos) << message;
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   std::set<std::string> packages_after;
@@ -100,13 +90,13 @@ TEST_P(MarketStoreDatabase, AnotherMarketsDatabaseIsRefusedAndThePackagesStay) {
 TEST_P(MarketStoreDatabase, AnEmptyDatabaseIsNotTheMarketsIndex) {
   { MarketStore::create(market_dir(), urls()); }
   const auto empty = db_->sibling();
-  const std::string message = error_of([&] { MarketStore::open(market_dir(), {empty->url(), ""}); });
+  const std::string message = test::error_of([&] { MarketStore::open(market_dir(), {empty->url(), ""}); });
   EXPECT_NE(message.find("holds no learnware index of the market"), std::string::npos) << message;
 }
 
 TEST_P(MarketStoreDatabase, ADirectoryWithoutItsTagIsNotAMarketForAnotherDatabase) {
   fs::create_directories(market_dir());
-  const std::string message = error_of([&] { MarketStore::open(market_dir(), urls()); });
+  const std::string message = test::error_of([&] { MarketStore::open(market_dir(), urls()); });
   EXPECT_NE(message.find("not a market directory"), std::string::npos) << message;
 }
 
@@ -142,12 +132,12 @@ TEST_P(MarketStoreDatabase, AReadDatabaseOfAnotherMarketIsRefused) {
   { MarketStore::create(market_dir(), urls()); }
   const auto other = db_->sibling();
   open_learnware_index(other->url(), "")->set_market_tag("someone-else");
-  const std::string message = error_of([&] { MarketStore::open(market_dir(), {db_->url(), other->url()}); });
+  const std::string message = test::error_of([&] { MarketStore::open(market_dir(), {db_->url(), other->url()}); });
   EXPECT_NE(message.find("another market"), std::string::npos) << message;
 }
 
 TEST_P(MarketStoreDatabase, AMalformedUrlIsRefusedBeforeTheDirectoryIsMade) {
-  const std::string message = error_of([&] { MarketStore::create(market_dir(), {"postgresql://nobody", ""}); });
+  const std::string message = test::error_of([&] { MarketStore::create(market_dir(), {"postgresql://nobody", ""}); });
   EXPECT_NE(message.find("database URL"), std::string::npos) << message;
   EXPECT_FALSE(fs::exists(market_dir()));
 }
