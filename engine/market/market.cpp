@@ -146,6 +146,8 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
   CheckerOptions checker;
   checker.sandbox = sandbox_;
   const CheckResult check = check_learnware(ctx_, package, submission, checker);
+  // Serialised here, outside the lock: an image spec's facts are the whole spec.
+  const SearchFacts facts = search_facts_of(submission);
 
   // Staging and checking (the slow part) ran without the lock; the change runs under it.
   std::unique_lock lock(*mutex_);
@@ -164,14 +166,13 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
   record.status = check.status;
   record.status_reason = check.reason;
   // An invalid learnware keeps only the specs that parsed; nothing of it is searched.
-  const SearchFacts facts = search_facts_of(submission);
   if (existing_id) {
     store_->update(record, package_zip, submission.specs, submission.semantic_json, facts);
     forget_learnware(record.id);
   } else {
     store_->add(record, package_zip, submission.specs, submission.semantic_json, facts);
   }
-  remember_added(record.id, check.status, submission);
+  remember_added(record.id, check.status, submission, facts);
   return AddResult{record.id, check.status, check.reason};
 }
 
@@ -340,7 +341,8 @@ void Market::forget_learnware(const std::string& id) {
   std::erase_if(pair_memo_->pair, [&](const auto& entry) { return entry.first.first == id || entry.first.second == id; });
 }
 
-void Market::remember_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission) {
+void Market::remember_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission,
+                            const SearchFacts& facts) {
   // The store's packs follow the change by themselves; what is left is what
   // this market derived for its searches, of usable learnwares only.
   if (status != LearnwareStatus::usable) return;
@@ -351,13 +353,12 @@ void Market::remember_added(const std::string& id, LearnwareStatus status, const
     ids.insert(std::upper_bound(ids.begin(), ids.end(), id), id);
   }
   if (st.semantic && submission.semantic) st.semantic->insert_or_assign(id, *submission.semantic);
-  for (const StatSpec& spec : submission.stat_specs) {
-    const SpecKind& kind = spec.kind();
-    const auto facts = st.facts.find(&kind);
-    if (facts == st.facts.end()) continue;
-    if (const auto json = kind.search_facts(spec)) {
-      facts->second.insert_or_assign(id, kind.from_search_facts(*json, "learnware " + id, limits_.spec.spec_json()));
-    }
+  // Read back as a reopened market reads them from market.h5.
+  for (const auto& [type, json] : facts) {
+    const SpecKind* kind = find_spec_kind(type);
+    const auto parsed = kind == nullptr ? st.facts.end() : st.facts.find(kind);
+    if (parsed == st.facts.end()) continue;
+    parsed->second.insert_or_assign(id, kind->from_search_facts(json, "learnware " + id, limits_.spec.spec_json()));
   }
 }
 

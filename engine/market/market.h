@@ -152,7 +152,9 @@ class Market {
   bool prepare_search(const SearchRequest& request) const;
   bool search_ready(const SearchRequest& request) const;
   void forget_learnware(const std::string& id);
-  void remember_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission);
+  // `facts` are those the store kept with it (SpecKind::search_facts, by spec type).
+  void remember_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission,
+                      const SearchFacts& facts);
   void reset_search_state();
   StatSearchResult search_packed(const StatSpec& user, const PackedRkme& packed, const std::vector<std::string>& ids,
                                  const StatSearchOptions& options) const;

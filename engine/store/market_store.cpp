@@ -532,10 +532,14 @@ const JsonById& MarketStore::search_facts(std::string_view type) const {
   return it->second;
 }
 
-std::int64_t MarketStore::dead_member_count() const {
+std::int64_t MarketStore::live_member_count() const {
   std::int64_t live = 0;
   for (const auto& [id, record] : records_) live += static_cast<std::int64_t>(record.spec_keys.size());
-  return std::max<std::int64_t>(0, stored_members_ - live);
+  return live;
+}
+
+std::int64_t MarketStore::dead_member_count() const {
+  return std::max<std::int64_t>(0, stored_members_ - live_member_count());
 }
 
 bool MarketStore::may_hold_stray_files() const {
@@ -757,9 +761,8 @@ fs::path MarketStore::package_path(std::string_view id) const {
 
 // Called with the exclusive lock held (and parts_->mutex not).
 void MarketStore::compact_if_mostly_dead() {
-  std::int64_t live = 0;
-  for (const auto& [id, record] : records_) live += static_cast<std::int64_t>(record.spec_keys.size());
-  const std::int64_t dead = dead_member_count();
+  const std::int64_t live = live_member_count();
+  const std::int64_t dead = std::max<std::int64_t>(0, stored_members_ - live);
   if (dead < kMinDeadMembersToCompact || dead <= live) return;
   // Compaction is housekeeping: the change that triggered it has already
   // committed, so its failure must not be reported as that change's failure;

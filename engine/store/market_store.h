@@ -222,6 +222,8 @@ class MarketStore {
   void load_everything(bool tolerate_bad_h5);
   // The members of `pack` that the loaded table names with key `key`.
   SpecPack live_members(SpecPack pack, std::string_view key) const;
+  // Pack members the loaded table names (one per spec key of each learnware).
+  std::int64_t live_member_count() const;
   // Whether `id` is in the loaded table with a spec in pack `key`.
   bool is_live(const std::string& id, std::string_view key) const;
   // The count a part may be read up to: the one seen at load (or after this
