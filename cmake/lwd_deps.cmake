@@ -75,3 +75,20 @@ if(NOT LW_KERNELS_ONLY)
     target_include_directories(lwd_dep_yaml INTERFACE ${_lw_yaml_includes})
   endif()
 endif()
+
+# jemalloc for lwdock (LW_JEMALLOC): the PIC archive, since lwdock is a
+# position-independent executable; a missing archive is an error, not a
+# silent fallback to glibc's allocator.
+if(LW_JEMALLOC AND NOT LW_KERNELS_ONLY)
+  find_library(LW_JEMALLOC_ARCHIVE NAMES libjemalloc_pic.a)
+  find_path(LW_JEMALLOC_INCLUDE_DIR NAMES jemalloc/jemalloc.h)
+  if(NOT LW_JEMALLOC_ARCHIVE OR NOT LW_JEMALLOC_INCLUDE_DIR)
+    message(FATAL_ERROR "LW_JEMALLOC: libjemalloc_pic.a or jemalloc/jemalloc.h not found "
+                        "(install libjemalloc-dev, or configure with -DLW_JEMALLOC=OFF)")
+  endif()
+  add_library(lwd_dep_jemalloc INTERFACE)
+  add_library(lwd::jemalloc ALIAS lwd_dep_jemalloc)
+  target_link_libraries(lwd_dep_jemalloc INTERFACE "${LW_JEMALLOC_ARCHIVE}" pthread dl m)
+  target_include_directories(lwd_dep_jemalloc INTERFACE "${LW_JEMALLOC_INCLUDE_DIR}")
+  target_compile_definitions(lwd_dep_jemalloc INTERFACE LWD_JEMALLOC=1)
+endif()

@@ -11,6 +11,8 @@ PACKAGES=(
   libsqlite3-dev libxgboost-dev libzip-dev libyaml-cpp-dev libssl-dev zlib1g-dev python3
   # the model sandbox's system-call filter
   libseccomp-dev
+  # lwdock's allocator (jemalloc's archive: huge pages for the heap)
+  libjemalloc-dev
   # the learnware index in PostgreSQL (libpqxx), and the server the tests
   # start a throwaway cluster of (scripts/pg-test-cluster.sh; psql included)
   libpqxx-dev postgresql

@@ -8,6 +8,7 @@
 #include <new>
 #include <string>
 
+#include "apps/lwdock/allocator.h"
 #include "apps/lwdock/commands.h"
 #include "engine/error.h"
 #include "kernels/context.h"
@@ -48,7 +49,9 @@ std::string command_path(const CLI::App& app) {
 int main(int argc, char** argv) {
   lwd::kernels::Context ctx;
   CLI::App app{"lwdock: the learnware dock -- specifications, packages, markets and search", "lwdock"};
-  app.set_version_flag("--version", std::string("lwdock ") + LWD_VERSION);
+  app.set_version_flag("--version", [] {
+    return std::string("lwdock ") + LWD_VERSION + " (allocator: " + lwdock::allocator_description() + ")";
+  });
   app.footer("Exit status: 0 on success, 1 on runtime errors, 2 on usage errors.");
   app.require_subcommand(1);
   // Global options may also follow the subcommand: `lwdock spec dist a b --threads 4`.

@@ -5,8 +5,6 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "engine/store/postgres_index.h"
-#include "engine/store/sqlite_index.h"
 
 namespace lwd {
 namespace {
@@ -180,15 +178,6 @@ ParsedIndexUrl parse_index_url(std::string_view url) {
     return parsed;
   }
   malformed(url, std::string("unknown kind of database; ") + kForms);
-}
-
-std::unique_ptr<LearnwareIndex> open_learnware_index(std::string_view url,
-                                                     const std::filesystem::path& default_sqlite_path,
-                                                     IndexAccess access) {
-  if (url.empty()) return open_sqlite_index(default_sqlite_path, access);
-  const ParsedIndexUrl parsed = parse_index_url(url);
-  if (parsed.backend == ParsedIndexUrl::Backend::sqlite) return open_sqlite_index(parsed.sqlite_path, access);
-  return open_postgres_index(url, access);
 }
 
 }  // namespace lwd

@@ -1,4 +1,4 @@
-#include "engine/store/postgres_index.h"
+#include "engine/store/postgres_module.h"
 
 #include <pqxx/pqxx>
 
@@ -206,12 +206,19 @@ class PostgresConnection final : public SqlConnection {
 
 }  // namespace
 
-std::unique_ptr<SqlConnection> open_postgres_connection(std::string_view url, IndexAccess access) {
-  return std::make_unique<PostgresConnection>(url, access);
-}
-
-std::unique_ptr<LearnwareIndex> open_postgres_index(std::string_view url, IndexAccess access) {
-  return open_sql_index(open_postgres_connection(url, access), access);
-}
-
 }  // namespace lwd
+
+// The module's one entry point (postgres_module.h): the connection, or null
+// with the reason in *error. Errors do not leave it as exceptions: the two
+// sides each have their own copy of lwd::Error's code.
+extern "C" LWD_POSTGRES_MODULE_EXPORT lwd::SqlConnection* LWD_POSTGRES_MODULE_ENTRY(const char* url, int access,
+                                                                                    std::string* error) noexcept {
+  try {
+    return new lwd::PostgresConnection(url, access == 1 ? lwd::IndexAccess::read_only : lwd::IndexAccess::read_write);
+  } catch (const std::exception& e) {
+    *error = e.what();
+  } catch (...) {
+    *error = "cannot connect: unknown error";
+  }
+  return nullptr;
+}

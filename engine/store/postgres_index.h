@@ -1,4 +1,6 @@
-// The learnware index in a PostgreSQL database (libpqxx).
+// The learnware index in a PostgreSQL database (libpqxx). The connection is
+// built in a module of its own, loaded on first use (postgres_module.h); the
+// functions below load it and throw lwd::Error when it cannot be found.
 //
 // The same tables and statements as the SQLite index (sql_index.h); what the
 // server adds is that processes on several machines can share one index, and

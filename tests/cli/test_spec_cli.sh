@@ -41,6 +41,14 @@ for cmd in "" "spec" "spec generate" "spec dist" "spec inspect" "spec herd"; do
 done
 expect_ok --version
 grep -q '^lwdock ' stdout.txt || fail "--version printed '$(cat stdout.txt)'"
+# A build with LW_JEMALLOC runs on jemalloc with huge pages for its heap (apps/lwdock/allocator.cpp).
+if [[ "${LWD_EXPECT_JEMALLOC:-}" == 1 ]]; then
+  grep -q 'allocator: jemalloc .*thp:always' stdout.txt || fail "--version names no jemalloc with thp: '$(cat stdout.txt)'"
+elif [[ "${LWD_EXPECT_JEMALLOC:-}" == 0 ]]; then
+  grep -q "allocator: the C library's malloc" stdout.txt || fail "--version names another allocator: '$(cat stdout.txt)'"
+else
+  fail "LWD_EXPECT_JEMALLOC is not set (tests/CMakeLists.txt sets it)"
+fi
 
 # ---- generate -> inspect -> dist -> herd ---------------------------------------
 expect_ok spec generate --type table --input "$DATA/table_small.csv" --k 10 --seed 1 -o a.json
