@@ -1,6 +1,5 @@
 #include "engine/model/xgboost_model.h"
 
-#include <xgboost/c_api.h>
 
 #include <cctype>
 #include <charconv>
@@ -13,6 +12,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/model/xgboost_api.h"
 
 namespace lwd {
 namespace {
@@ -22,7 +22,7 @@ namespace {
 void check_xgb(int status, std::string_view context, std::string_view action) {
   if (status == 0) return;
   // The message is followed by a native stack trace, of no use to a user.
-  std::string reason = XGBGetLastError();
+  std::string reason = xgboost_api().XGBGetLastError();
   if (const auto trace = reason.find("Stack trace:"); trace != std::string::npos) reason.erase(trace);
   while (!reason.empty() && std::isspace(static_cast<unsigned char>(reason.back()))) reason.pop_back();
   throw Error(std::string(context) + ": XGBoost failed to " + std::string(action) + ": " + reason);
@@ -36,21 +36,21 @@ class DMatrix {
     for (std::int64_t i = 0; i < x.rows; ++i)
       for (std::int64_t j = 0; j < x.cols; ++j)
         values[static_cast<std::size_t>(i * x.cols + j)] = static_cast<float>(x(i, j));
-    check_xgb(XGDMatrixCreateFromMat(values.data(), static_cast<bst_ulong>(x.rows), static_cast<bst_ulong>(x.cols),
+    check_xgb(xgboost_api().XGDMatrixCreateFromMat(values.data(), static_cast<bst_ulong>(x.rows), static_cast<bst_ulong>(x.cols),
                                      std::numeric_limits<float>::quiet_NaN(), &handle_),
               context, "build a DMatrix from the input rows");
   }
   DMatrix(const DMatrix&) = delete;
   DMatrix& operator=(const DMatrix&) = delete;
   ~DMatrix() {
-    if (handle_ != nullptr) XGDMatrixFree(handle_);
+    if (handle_ != nullptr) xgboost_api().XGDMatrixFree(handle_);
   }
 
   DMatrixHandle get() const { return handle_; }
 
   void set_labels(std::span<const double> y, std::string_view context) {
     std::vector<float> labels(y.begin(), y.end());
-    check_xgb(XGDMatrixSetFloatInfo(handle_, "label", labels.data(), static_cast<bst_ulong>(labels.size())), context,
+    check_xgb(xgboost_api().XGDMatrixSetFloatInfo(handle_, "label", labels.data(), static_cast<bst_ulong>(labels.size())), context,
               "set the labels");
   }
 
@@ -120,17 +120,17 @@ struct XGBoostModel::Booster {
   BoosterHandle handle = nullptr;
 
   Booster(const DMatrixHandle* cache, bst_ulong cache_size, std::string_view context) {
-    check_xgb(XGBoosterCreate(cache, cache_size, &handle), context, "create a booster");
+    check_xgb(xgboost_api().XGBoosterCreate(cache, cache_size, &handle), context, "create a booster");
   }
   explicit Booster(BoosterHandle adopted) : handle(adopted) {}
   Booster(const Booster&) = delete;
   Booster& operator=(const Booster&) = delete;
   ~Booster() {
-    if (handle != nullptr) XGBoosterFree(handle);
+    if (handle != nullptr) xgboost_api().XGBoosterFree(handle);
   }
 
   void set(const char* name, const std::string& value, std::string_view context) {
-    check_xgb(XGBoosterSetParam(handle, name, value.c_str()), context,
+    check_xgb(xgboost_api().XGBoosterSetParam(handle, name, value.c_str()), context,
               "accept parameter " + std::string(name) + "=" + value);
   }
 };
@@ -153,7 +153,7 @@ XGBoostModel XGBoostModel::from_buffer(std::string_view model_bytes, const Model
   // poorly; say it plainly.
   if (model_bytes.empty()) throw Error(context + ": the XGBoost model file is empty");
   auto booster = std::make_unique<Booster>(nullptr, 0, context);
-  check_xgb(XGBoosterLoadModelFromBuffer(booster->handle, model_bytes.data(), model_bytes.size()), context,
+  check_xgb(xgboost_api().XGBoosterLoadModelFromBuffer(booster->handle, model_bytes.data(), model_bytes.size()), context,
             "read the model (expected an XGBoost JSON model)");
   return adopt(std::move(booster), config, context);
 }
@@ -161,11 +161,11 @@ XGBoostModel XGBoostModel::from_buffer(std::string_view model_bytes, const Model
 XGBoostModel XGBoostModel::adopt(std::unique_ptr<Booster> booster, const ModelConfig& config, std::string source) {
   const std::string& context = source;
   bst_ulong num_features = 0;
-  check_xgb(XGBoosterGetNumFeature(booster->handle, &num_features), context, "report its number of features");
+  check_xgb(xgboost_api().XGBoosterGetNumFeature(booster->handle, &num_features), context, "report its number of features");
 
   bst_ulong length = 0;
   const char* config_text = nullptr;
-  check_xgb(XGBoosterSaveJsonConfig(booster->handle, &length, &config_text), context, "report its configuration");
+  check_xgb(xgboost_api().XGBoosterSaveJsonConfig(booster->handle, &length, &config_text), context, "report its configuration");
   std::string objective;
   std::int64_t num_class = 0;
   std::int64_t num_target = 1;
@@ -217,7 +217,7 @@ XGBoostModel XGBoostModel::adopt(std::unique_ptr<Booster> booster, const ModelCo
 
 std::int64_t XGBoostModel::num_rounds() const {
   int rounds = 0;
-  check_xgb(XGBoosterBoostedRounds(booster_->handle, &rounds), source_, "report its number of rounds");
+  check_xgb(xgboost_api().XGBoosterBoostedRounds(booster_->handle, &rounds), source_, "report its number of rounds");
   return rounds;
 }
 
@@ -225,7 +225,7 @@ std::string XGBoostModel::to_json_text() const {
   std::lock_guard lock(*predict_mutex_);
   bst_ulong length = 0;
   const char* bytes = nullptr;
-  check_xgb(XGBoosterSaveModelToBuffer(booster_->handle, R"({"format": "json"})", &length, &bytes), source_,
+  check_xgb(xgboost_api().XGBoosterSaveModelToBuffer(booster_->handle, R"({"format": "json"})", &length, &bytes), source_,
             "serialise the model as JSON");
   return std::string(bytes, length);
 }
@@ -252,7 +252,7 @@ kernels::Matrix<double> XGBoostModel::predict(kernels::ConstMatrixView<double> x
   std::lock_guard lock(*predict_mutex_);
   bst_ulong length = 0;
   const float* values = nullptr;
-  check_xgb(XGBoosterPredict(booster_->handle, data.get(), margins ? 1 : 0, 0, 0, &length, &values), context,
+  check_xgb(xgboost_api().XGBoosterPredict(booster_->handle, data.get(), margins ? 1 : 0, 0, 0, &length, &values), context,
             "predict");
   if (static_cast<std::int64_t>(length) != expected)
     throw Error(context + ": XGBoost returned " + std::to_string(length) + " values for " + std::to_string(x.rows) +
@@ -362,13 +362,13 @@ XGBoostModel train_xgboost_model(kernels::ConstMatrixView<double> x, std::span<c
   double best_score = std::numeric_limits<double>::infinity();
   int best_round = -1;  // 0-based
   for (int round = 0; round < params.num_rounds; ++round) {
-    check_xgb(XGBoosterUpdateOneIter(booster->handle, round, train.get()), context, "boost a round");
+    check_xgb(xgboost_api().XGBoosterUpdateOneIter(booster->handle, round, train.get()), context, "boost a round");
     summary.rounds_trained = round + 1;
     if (!valid) continue;
     DMatrixHandle eval_sets[] = {valid->get()};
     const char* eval_names[] = {"valid"};
     const char* line = nullptr;
-    check_xgb(XGBoosterEvalOneIter(booster->handle, round, eval_sets, eval_names, 1, &line), context,
+    check_xgb(xgboost_api().XGBoosterEvalOneIter(booster->handle, round, eval_sets, eval_names, 1, &line), context,
               "evaluate the validation set");
     const double score = parse_eval_metric(line, context);
     if (score < best_score) {
@@ -386,7 +386,7 @@ XGBoostModel train_xgboost_model(kernels::ConstMatrixView<double> x, std::span<c
   if (summary.best_rounds < summary.rounds_trained) {
     // Keep only the rounds up to the best validation score.
     BoosterHandle sliced = nullptr;
-    check_xgb(XGBoosterSlice(booster->handle, 0, summary.best_rounds, 1, &sliced), context,
+    check_xgb(xgboost_api().XGBoosterSlice(booster->handle, 0, summary.best_rounds, 1, &sliced), context,
               "cut the model at its best round");
     booster = std::make_unique<XGBoostModel::Booster>(sliced);
   }
