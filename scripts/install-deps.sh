@@ -13,6 +13,8 @@ PACKAGES=(
   libseccomp-dev
   # lwdock's allocator (jemalloc's archive: huge pages for the heap)
   libjemalloc-dev
+  # the dock service's HTTP server (lwdock serve)
+  libcpp-httplib-dev
   # the learnware index in PostgreSQL (libpqxx), and the server the tests
   # start a throwaway cluster of (scripts/pg-test-cluster.sh; psql included)
   libpqxx-dev postgresql

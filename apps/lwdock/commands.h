@@ -202,3 +202,10 @@ void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx);
 void register_method_commands(CLI::App& app, lwd::kernels::Context& ctx);
 // `lwdock scenario list|run|plot`.
 void register_scenario_commands(CLI::App& app, lwd::kernels::Context& ctx);
+// `lwdock serve`: hands over to the dock service's program (serve_command.cpp).
+void register_serve_command(CLI::App& app);
+// Runs lwdock-server with `args` in place of this process; throws lwd::Error
+// when it cannot be found or started. main() calls it before parsing
+// anything when the first argument is `serve`, so that every argument,
+// --help too, is the server's.
+[[noreturn]] void exec_server(const std::vector<std::string>& args);

@@ -7,6 +7,7 @@
 #include <exception>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "apps/lwdock/allocator.h"
 #include "apps/lwdock/commands.h"
@@ -47,6 +48,13 @@ std::string command_path(const CLI::App& app) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "serve") {
+    try {
+      exec_server(std::vector<std::string>(argv + 2, argv + argc));
+    } catch (const lwd::Error& e) {
+      return report(e.what(), kRuntimeError);
+    }
+  }
   lwd::kernels::Context ctx;
   CLI::App app{"lwdock: the learnware dock -- specifications, packages, markets and search", "lwdock"};
   app.set_version_flag("--version", [] {
@@ -72,6 +80,7 @@ int main(int argc, char** argv) {
   register_dataset_commands(app, ctx);
   register_data_commands(app, ctx);
   register_scenario_commands(app, ctx);
+  register_serve_command(app);
 
   try {
     app.parse(argc, argv);

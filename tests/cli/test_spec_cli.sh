@@ -39,6 +39,9 @@ for cmd in "" "spec" "spec generate" "spec dist" "spec inspect" "spec herd"; do
   expect_ok $cmd --help
   grep -q '^Usage: lwdock' stdout.txt || fail "lwdock $cmd --help printed no usage"
 done
+# `lwdock serve` hands every argument, --help too, to the dock service's program.
+expect_ok serve --help
+grep -q -- '--market' stdout.txt || fail "lwdock serve --help printed no server options: '$(head -3 stdout.txt)'"
 expect_ok --version
 grep -q '^lwdock ' stdout.txt || fail "--version printed '$(cat stdout.txt)'"
 # A build with LW_JEMALLOC runs on jemalloc with huge pages for its heap (apps/lwdock/allocator.cpp).

@@ -1,0 +1,174 @@
+// lwdock-server: the dock service's program, what `lwdock serve` runs (the
+// command line hands its arguments over with exec, so that the HTTP library
+// and its TLS and compression libraries are loaded only by the server, not by
+// every short command). Every failure to start is one line on stderr,
+// "lwdock serve: error: ...", and a non-zero exit status.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "engine/error.h"
+#include "engine/io/json_text.h"
+#include "service/dock_service.h"
+#include "service/http_server.h"
+
+namespace {
+
+struct ServeOptions {
+  std::string market;
+  std::string db;
+  std::string read_db;
+  std::string listen = "127.0.0.1:8080";
+  int workers = 8;
+  int search_threads = 1;
+  std::string access_log;
+  std::uint64_t max_body_mib = 64;
+};
+
+// HOST:PORT (an IPv4 address or name, then a port 0..65535; 0: any free one).
+std::pair<std::string, int> parse_listen(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    throw lwd::Error("--listen \"" + text + "\": write HOST:PORT, e.g. 127.0.0.1:8080");
+  int port = -1;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1) port = -1;
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) throw lwd::Error("--listen \"" + text + "\": the port must be 0..65535");
+  return {text.substr(0, colon), port};
+}
+
+// Keys of a --config file (JSON) are the long options without dashes;
+// options on the command line win.
+void apply_config_file(const std::string& path, CLI::App& app) {
+  std::ifstream in(path);
+  if (!in) throw lwd::Error(path + ": cannot read the configuration file");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const nlohmann::json config = lwd::io::parse_json(text, path);
+  if (!config.is_object()) throw lwd::Error(path + ": the configuration must be a JSON object");
+  for (const auto& [key, value] : config.items()) {
+    CLI::Option* option = nullptr;
+    try {
+      option = app.get_option("--" + key);
+    } catch (const CLI::OptionNotFound&) {
+      throw lwd::Error(path + ": unknown key \"" + key + "\"");
+    }
+    if (key == "config") throw lwd::Error(path + ": a configuration file cannot name another");
+    if (option->count() > 0) continue;  // given on the command line
+    const std::string as_text = value.is_string() ? value.get<std::string>() : value.dump();
+    option->clear();
+    option->add_result(as_text);
+    option->run_callback();
+  }
+}
+
+int serve(const ServeOptions& o) {
+  // SIGTERM and SIGINT are taken by one thread (sigwait), never by a handler
+  // in the middle of a request: it stops the server gracefully. Blocked
+  // before any thread starts, so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const auto [host, port] = parse_listen(o.listen);
+  lwd::service::DockConfig dock;
+  dock.market_dir = o.market;
+  dock.db = {o.db, o.read_db};
+  dock.ctx.n_threads = o.search_threads;
+  lwd::service::DockService service(dock);
+
+  lwd::service::HttpServerConfig http;
+  http.host = host;
+  http.port = port;
+  http.threads = o.workers;
+  http.max_body_bytes = o.max_body_mib << 20;
+  std::FILE* log_file = nullptr;
+  if (!o.access_log.empty()) {
+    log_file = std::fopen(o.access_log.c_str(), "a");
+    if (log_file == nullptr) throw lwd::Error(o.access_log + ": cannot open the access log for appending");
+    http.access_log = log_file;
+  }
+  lwd::service::HttpServer server(service, http);
+  const int bound = server.bind();
+  std::fprintf(stderr, "lwdock serve: market %s, listening on http://%s:%d/ (API document: /api/openapi.json)\n",
+               o.market.c_str(), host.c_str(), bound);
+  std::fflush(stderr);
+
+  std::thread watcher([&server, signals] {
+    int which = 0;
+    sigwait(&signals, &which);
+    std::fprintf(stderr, "lwdock serve: %s received; finishing the requests in flight\n",
+                 which == SIGTERM ? "SIGTERM" : "SIGINT");
+    server.stop();
+  });
+  const bool ok = server.serve();
+  // Whatever ended serve(), the watcher must end too: wake it.
+  pthread_kill(watcher.native_handle(), SIGTERM);
+  watcher.join();
+  if (log_file != nullptr) std::fclose(log_file);
+  if (!ok) throw lwd::Error("the server stopped on an error");
+  std::fprintf(stderr, "lwdock serve: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ServeOptions o;
+  std::string config_file;
+  CLI::App app{"Serve the dock's HTTP API over a market (JSON replies {code, msg, data}; the API's document is "
+               "at /api/openapi.json)",
+               "lwdock serve"};
+  app.add_option("--market", o.market, "Market directory")->required();
+  app.add_option("--db", o.db, "Database of the learnware table: sqlite:PATH or postgresql://... (default: the "
+                               "market's own file; also LWDOCK_DB)")
+      ->envname("LWDOCK_DB");
+  app.add_option("--read-db", o.read_db, "A read replica for the queries that only read (also LWDOCK_READ_DB)")
+      ->envname("LWDOCK_READ_DB");
+  app.add_option("--listen", o.listen, "HOST:PORT to listen on (port 0: any free one)")->capture_default_str();
+  app.add_option("--workers", o.workers, "Requests served at once")->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--search-threads", o.search_threads, "OpenMP threads of one search")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--access-log", o.access_log, "Append the access log (one JSON line per request) to FILE "
+                                               "instead of stderr");
+  app.add_option("--max-body-mib", o.max_body_mib, "Largest request body accepted, MiB")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--config", config_file, "JSON file of options (keys: the long option names); the command "
+                                          "line wins");
+  app.footer("Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 1 on runtime errors, 2 on usage errors.");
+  try {
+    app.parse(argc, argv);
+    if (!config_file.empty()) apply_config_file(config_file, app);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "lwdock serve: error: %s (see 'lwdock serve --help')\n", e.what());
+    return 2;
+  } catch (const lwd::Error& e) {
+    std::fprintf(stderr, "lwdock serve: error: %s\n", e.what());
+    return 2;
+  }
+  try {
+    return serve(o);
+  } catch (const std::exception& e) {
+    std::string line = e.what();
+    for (char& c : line)
+      if (c == '\n') c = ' ';
+    std::fprintf(stderr, "lwdock serve: error: %s\n", line.c_str());
+    return 1;
+  }
+}

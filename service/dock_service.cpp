@@ -1,0 +1,250 @@
+#include "service/dock_service.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "engine/api/json_api.h"
+#include "engine/error.h"
+#include "engine/io/json_text.h"
+#include "engine/kinds/spec_kinds.h"
+#include "engine/semantic/semantic_spec.h"
+#include "service/openapi.h"
+
+#ifndef LWD_VERSION
+#define LWD_VERSION "0.1.0"
+#endif
+
+namespace lwd::service {
+namespace {
+
+using nlohmann::json;
+
+// A JSON document from a request, read within `limits`: a syntax error or a
+// document beyond them is the client's (400), named as `what`.
+json parse_request_json(std::string_view text, const std::string& what, const io::JsonLimits& limits) {
+  try {
+    return io::parse_json(text, what, limits);
+  } catch (const Error& e) {
+    throw ApiError(ApiCode::malformed_request, e.what());
+  }
+}
+
+json page_params() {
+  return json::array({
+      {{"name", "page"}, {"in", "query"}, {"required", false}, {"schema", {{"type", "integer"}, {"minimum", 1}}},
+       {"description", "1-based page number (default 1)"}},
+      {{"name", "page_size"}, {"in", "query"}, {"required", false},
+       {"schema", {{"type", "integer"}, {"minimum", 1}}}, {"description", "items per page (default 10)"}},
+  });
+}
+
+struct Page {
+  std::int64_t page = 1;
+  std::int64_t size = 10;
+  std::int64_t first(std::int64_t total) const { return std::min(total, (page - 1) * size); }
+  std::int64_t last(std::int64_t total) const { return std::min(total, page * size); }
+  json describe(std::int64_t total) const { return {{"page", page}, {"page_size", size}, {"total", total}}; }
+};
+
+Page page_of(const ApiRequest& request, std::int64_t max_page_size) {
+  Page p;
+  p.page = request.query_int("page", 1, 1, 1'000'000'000);
+  p.size = request.query_int("page_size", 10, 1, max_page_size);
+  return p;
+}
+
+const json kRecordSchema = {
+    {"type", "object"},
+    {"properties",
+     {{"id", {{"type", "string"}}},
+      {"name", {{"type", "string"}}},
+      {"owner", {{"type", "string"}}},
+      {"status", {{"type", "string"}, {"enum", {"invalid", "not_usable", "usable"}}}},
+      {"reason", {{"type", "string"}}},
+      {"package", {{"type", "string"}}},
+      {"spec_keys", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+      {"created_at", {{"type", "string"}}},
+      {"updated_at", {{"type", "string"}}}}}};
+
+ApiReply json_reply(json data) {
+  ApiReply reply;
+  reply.data = std::move(data);
+  return reply;
+}
+
+}  // namespace
+
+DockService::DockService(DockConfig config) : config_(std::move(config)) {
+  market_ = std::make_unique<Market>(Market::open(config_.market_dir, config_.ctx, config_.limits, config_.db));
+  auto bind = [this](ApiReply (DockService::*member)(const ApiRequest&) const) {
+    return [this, member](const ApiRequest& request) { return (this->*member)(request); };
+  };
+  // The route table: every route, its least role, what the document says of
+  // it. Nothing else decides who may call what (http_server.cpp checks the
+  // role against min_role before the handler runs).
+  routes_ = {
+      {"GET", "/healthz", Role::anonymous, "service", "Liveness: the process answers", {}, nullptr,
+       {{"type", "object"}, {"properties", {{"status", {{"type", "string"}}}}}}, "application/json",
+       bind(&DockService::healthz)},
+      {"GET", "/readyz", Role::anonymous, "service", "Readiness: the market's database answers", {}, nullptr,
+       {{"type", "object"}, {"properties", {{"status", {{"type", "string"}}}}}}, "application/json",
+       bind(&DockService::readyz)},
+      {"GET", "/api/openapi.json", Role::anonymous, "service", "This document (not enveloped)", {}, nullptr, nullptr,
+       "application/json", nullptr},
+      {"GET", "/api/engine/vocabulary", Role::anonymous, "engine",
+       "The semantic vocabularies: fields, their types and allowed values", {}, nullptr,
+       {{"type", "array"}, {"items", {{"type", "object"}}}}, "application/json", bind(&DockService::vocabulary)},
+      {"GET", "/api/engine/learnwares", Role::anonymous, "engine", "Usable learnwares, by id, paged", page_params(),
+       nullptr,
+       {{"type", "object"},
+        {"properties",
+         {{"items", {{"type", "array"}, {"items", kRecordSchema}}},
+          {"page", {{"type", "integer"}}},
+          {"page_size", {{"type", "integer"}}},
+          {"total", {{"type", "integer"}}}}}},
+       "application/json", bind(&DockService::list_learnwares)},
+      {"GET", "/api/engine/learnwares/{id}", Role::anonymous, "engine",
+       "One learnware: its record and semantic specification", {}, nullptr,
+       {{"type", "object"}, {"properties", {{"record", kRecordSchema}, {"semantic", {{"type", "object"}}}}}},
+       "application/json", bind(&DockService::learnware_info)},
+      {"GET", "/api/engine/learnwares/{id}/download", Role::anonymous, "engine", "The learnware's package (zip)", {},
+       nullptr, nullptr, "application/zip", bind(&DockService::download)},
+      {"POST", "/api/engine/search", Role::anonymous, "engine",
+       "Search: semantic fields and a statistical spec of any kind; singles and the mixture, paged", page_params(),
+       {{"required", false},
+        {"content",
+         {{"application/json",
+           {{"schema", {{"type", "object"}, {"description", "the engine's search request: {spec, semantic, options}"}}}}},
+          {"multipart/form-data",
+           {{"schema",
+             {{"type", "object"},
+              {"properties",
+               {{"spec", {{"type", "string"}, {"format", "binary"}, {"description", "a spec file of any kind"}}},
+                {"semantic", {{"type", "string"}, {"description", "semantic specification JSON"}}},
+                {"options", {{"type", "string"}, {"description", "search options JSON"}}}}}}}}}}}},
+       {{"type", "object"},
+        {"description", "the engine's search response (as `lwdock search --json`) with page, page_size, total"}},
+       "application/json", bind(&DockService::search)},
+  };
+  openapi_ = openapi_document(routes_, LWD_VERSION);
+}
+
+DockService::~DockService() = default;
+
+ApiReply DockService::healthz(const ApiRequest&) const { return json_reply({{"status", "ok"}}); }
+
+ApiReply DockService::readyz(const ApiRequest&) const {
+  try {
+    // One indexed lookup: the database answers (an id that cannot exist).
+    (void)market_->get("readiness-probe");
+  } catch (const Error& e) {
+    throw ApiError(ApiCode::not_ready, e.what());
+  }
+  return json_reply({{"status", "ready"}});
+}
+
+ApiReply DockService::vocabulary(const ApiRequest&) const {
+  json out = json::array();
+  for (const auto& v : semantic_vocabularies()) {
+    const char* type = v.type == SemanticFieldType::kClass ? "Class" : v.type == SemanticFieldType::kTag ? "Tag" : "String";
+    out.push_back({{"key", v.key}, {"type", type}, {"values", v.values}});
+  }
+  return json_reply(out);
+}
+
+LearnwareRecord DockService::visible_learnware(const ApiRequest& request, const std::string& id) const {
+  if (!is_valid_learnware_id(id)) throw ApiError(ApiCode::not_found, "no learnware " + id);
+  auto record = market_->get(id);
+  // Until accounts exist every caller is anonymous, and sees usable learnwares only.
+  const bool may_see_any = request.role >= Role::admin;
+  if (!record || (!may_see_any && record->status != LearnwareStatus::usable)) {
+    throw ApiError(ApiCode::not_found, "no learnware " + id);
+  }
+  return *record;
+}
+
+ApiReply DockService::list_learnwares(const ApiRequest& request) const {
+  const Page page = page_of(request, config_.max_page_size);
+  const auto records = market_->list(LearnwareStatus::usable);
+  const auto total = static_cast<std::int64_t>(records.size());
+  json items = json::array();
+  for (auto i = page.first(total); i < page.last(total); ++i) items.push_back(to_json(records[static_cast<std::size_t>(i)]));
+  json data = page.describe(total);
+  data["items"] = std::move(items);
+  return json_reply(data);
+}
+
+ApiReply DockService::learnware_info(const ApiRequest& request) const {
+  const LearnwareRecord record = visible_learnware(request, request.path_params.at("id"));
+  json semantic = nullptr;
+  if (const auto spec = market_->semantic_spec(record.id)) spec->to_json(semantic);
+  return json_reply({{"record", to_json(record)}, {"semantic", semantic}});
+}
+
+ApiReply DockService::download(const ApiRequest& request) const {
+  const LearnwareRecord record = visible_learnware(request, request.path_params.at("id"));
+  ApiReply reply;
+  reply.file_path = market_->store().package_path(record.id).string();
+  reply.download_name = record.id + ".zip";
+  return reply;
+}
+
+ApiReply DockService::search(const ApiRequest& request) const {
+  const SpecLimits& limits = config_.limits.spec;
+  const Page page = page_of(request, config_.max_page_size);
+  json doc = json::object();
+  if (request.content_type == "application/json") {
+    doc = parse_request_json(request.body, "the request body", limits.spec_json());
+  } else if (request.content_type == "multipart/form-data") {
+    auto part = [&](const std::string& name) -> std::optional<std::string> {
+      if (const auto it = request.files.find(name); it != request.files.end()) return it->second.content;
+      if (const auto it = request.form_fields.find(name); it != request.form_fields.end()) return it->second;
+      return std::nullopt;
+    };
+    for (const auto& [name, _] : request.files) {
+      if (name != "spec" && name != "semantic" && name != "options")
+        throw ApiError(ApiCode::malformed_request, "unknown part \"" + name + "\" (spec, semantic, options)");
+    }
+    for (const auto& [name, _] : request.form_fields) {
+      if (name != "spec" && name != "semantic" && name != "options")
+        throw ApiError(ApiCode::malformed_request, "unknown part \"" + name + "\" (spec, semantic, options)");
+    }
+    if (const auto text = part("spec")) doc["spec"] = parse_request_json(*text, "the spec part", limits.spec_json());
+    if (const auto text = part("semantic"))
+      doc["semantic"] = parse_request_json(*text, "the semantic part", limits.semantic_json());
+    if (const auto text = part("options")) doc["options"] = parse_request_json(*text, "the options part", {});
+  } else if (!request.body.empty()) {
+    throw ApiError(ApiCode::malformed_request, "send the search as application/json or multipart/form-data");
+  }
+  SearchRequest search_request;
+  try {
+    search_request = search_request_from_json(doc, "the search request");
+  } catch (const Error& e) {
+    throw ApiError(ApiCode::malformed_request, e.what());
+  }
+  const bool with_stat = !search_request.spec.empty();
+  SearchResponse response;
+  try {
+    if (with_stat) check_spec_limits(search_request.spec, limits, "the search request's spec");
+    response = market_->search(search_request);
+  } catch (const Error& e) {
+    throw ApiError(ApiCode::unprocessable, e.what());
+  }
+  // Page the list a person scrolls: the singles, or the semantic matches.
+  std::int64_t total = 0;
+  if (with_stat) {
+    auto& singles = response.stat.singles;
+    total = static_cast<std::int64_t>(singles.size());
+    singles = {singles.begin() + page.first(total), singles.begin() + page.last(total)};
+  } else {
+    auto& ids = response.semantic_ids;
+    total = static_cast<std::int64_t>(ids.size());
+    ids = {ids.begin() + page.first(total), ids.begin() + page.last(total)};
+  }
+  json data = to_json(response, with_stat);
+  const json paging = page.describe(total);
+  for (const auto& [key, value] : paging.items()) data[key] = value;
+  return json_reply(data);
+}
+
+}  // namespace lwd::service

@@ -1,0 +1,63 @@
+// The dock service: one open market and the route table over it. The HTTP
+// server (http_server.h) only carries requests to these routes and replies
+// back; everything the API does and who may do it is declared here, in one
+// table (dock_service.cpp, routes()).
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/market/market.h"
+#include "engine/store/index_url.h"
+#include "kernels/context.h"
+#include "service/api.h"
+
+namespace lwd::service {
+
+struct DockConfig {
+  std::filesystem::path market_dir;
+  IndexUrls db;
+  MarketLimits limits;
+  kernels::Context ctx;            // threads of one search (the server runs several searches at once)
+  std::int64_t max_page_size = 100;
+};
+
+class DockService {
+ public:
+  // Opens the market (Market::open: recovers from a crash, checks the
+  // database's schema). Throws lwd::Error naming what failed.
+  explicit DockService(DockConfig config);
+  ~DockService();
+
+  // The route table: every route of the API, with its least role.
+  const std::vector<Route>& routes() const { return routes_; }
+  // The OpenAPI 3 document of routes() (served at /api/openapi.json).
+  const nlohmann::json& openapi() const { return openapi_; }
+  const DockConfig& config() const { return config_; }
+
+ private:
+  ApiReply healthz(const ApiRequest& request) const;
+  ApiReply readyz(const ApiRequest& request) const;
+  ApiReply vocabulary(const ApiRequest& request) const;
+  ApiReply list_learnwares(const ApiRequest& request) const;
+  ApiReply learnware_info(const ApiRequest& request) const;
+  ApiReply download(const ApiRequest& request) const;
+  ApiReply search(const ApiRequest& request) const;
+
+  // The learnware if the caller may see it; ApiError(not_found) otherwise
+  // (an unverified learnware is not found, not forbidden: its existence is
+  // not the caller's business).
+  LearnwareRecord visible_learnware(const ApiRequest& request, const std::string& id) const;
+
+  DockConfig config_;
+  std::unique_ptr<Market> market_;
+  std::vector<Route> routes_;
+  nlohmann::json openapi_;
+};
+
+}  // namespace lwd::service

@@ -1,0 +1,466 @@
+// The dock service over HTTP: a real server on 127.0.0.1 at a free port,
+// driven by a real client, stopped by the test (also when an assertion
+// fails: the fixture's destructor stops it). And the server's program:
+// started as a process, stopped with SIGTERM.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/api/json_api.h"
+#include "engine/kinds/spec_kinds.h"
+#include "engine/market/market.h"
+#include "service/dock_service.h"
+#include "service/http_server.h"
+#include "tests/market/market_fixture.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using lwd::testing_market::make_package;
+using lwd::testing_market::PackageParts;
+using lwd::testing_market::TempDir;
+using namespace lwd::service;
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A market of three usable table learnwares (width 3, apart from each
+// other) and one invalid one, made once for the whole suite.
+class ServiceMarket {
+ public:
+  ServiceMarket() {
+    const fs::path packages = tmp.path() / "packages";
+    fs::create_directories(packages);
+    lwd::Market market = lwd::Market::create(dir());
+    for (int i = 0; i < 3; ++i) {
+      PackageParts parts;
+      parts.name = "lw" + std::to_string(i);
+      parts.centre = 3.0 * i;
+      parts.seed = 10 + i;
+      usable.push_back(market.add(make_package(packages, parts)).id);
+    }
+    PackageParts bad;
+    bad.name = "bad";
+    bad.spec_width = 4;  // the model takes 3 features: invalid
+    invalid = market.add(make_package(packages, bad)).id;
+    user_spec_path = tmp.path() / "user.json";
+    lwd::kernels::RkmeOptions o;
+    o.k = 10;
+    lwd::RKMETableSpec::generate(lwd::kernels::Context{.seed = 99},
+                                 lwd::testing_market::blob(200, 3, 3.0, 99), o)
+        .save(user_spec_path);
+  }
+  fs::path dir() const { return tmp.path() / "market"; }
+
+  TempDir tmp;
+  std::vector<std::string> usable;
+  std::string invalid;
+  fs::path user_spec_path;
+};
+
+ServiceMarket& shared_market() {
+  static ServiceMarket market;
+  return market;
+}
+
+// A server on a free port, serving on its own thread until destroyed.
+class RunningServer {
+ public:
+  explicit RunningServer(DockConfig dock, HttpServerConfig http = {}) : service_(std::move(dock)) {
+    log_ = std::tmpfile();
+    http.host = "127.0.0.1";
+    http.port = 0;
+    http.threads = 4;
+    http.access_log = log_;
+    server_ = std::make_unique<HttpServer>(service_, http);
+    port_ = server_->bind();
+    thread_ = std::thread([this] { server_->serve(); });
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    client_->set_read_timeout(30, 0);
+    // Ready when it answers.
+    for (int i = 0; i < 200; ++i) {
+      if (auto r = client_->Get("/healthz"); r && r->status == 200) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "the server never answered /healthz";
+  }
+  ~RunningServer() {
+    server_->stop();
+    thread_.join();
+    std::fclose(log_);
+  }
+  httplib::Client& client() { return *client_; }
+  const DockService& service() const { return service_; }
+  std::string access_log() {
+    std::fflush(log_);
+    std::rewind(log_);
+    std::string out;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, log_)) out.append(buffer, n);
+    return out;
+  }
+
+ private:
+  DockService service_;
+  std::FILE* log_ = nullptr;
+  std::unique_ptr<HttpServer> server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+DockConfig config_for(const ServiceMarket& m) {
+  DockConfig c;
+  c.market_dir = m.dir();
+  c.ctx.n_threads = 1;
+  return c;
+}
+
+// The reply's status, and its body parsed as the envelope (which it must be).
+struct Reply {
+  int status = 0;
+  json body;
+};
+
+Reply as_reply(const httplib::Result& r) {
+  EXPECT_TRUE(r) << "no reply";
+  if (!r) return {};
+  Reply out;
+  out.status = r->status;
+  out.body = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(out.body.is_discarded()) << "not JSON: " << r->body.substr(0, 200);
+  return out;
+}
+
+void expect_error(const Reply& r, int status, ApiCode code) {
+  EXPECT_EQ(r.status, status) << r.body.dump();
+  ASSERT_TRUE(r.body.is_object());
+  EXPECT_EQ(r.body.value("code", -1), static_cast<int>(code)) << r.body.dump();
+  EXPECT_FALSE(r.body.value("msg", std::string()).empty());
+  EXPECT_TRUE(r.body.contains("data"));
+}
+
+class DockServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new RunningServer(config_for(shared_market())); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  httplib::Client& client() { return server_->client(); }
+  static RunningServer* server_;
+};
+RunningServer* DockServiceTest::server_ = nullptr;
+
+TEST_F(DockServiceTest, HealthAndReadinessAnswerWithTheEnvelope) {
+  for (const char* path : {"/healthz", "/readyz"}) {
+    const Reply r = as_reply(client().Get(path));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body["code"], 0);
+    EXPECT_EQ(r.body["msg"], "ok");
+    EXPECT_TRUE(r.body["data"].contains("status"));
+  }
+}
+
+TEST_F(DockServiceTest, TheOpenApiDocumentListsExactlyTheRoutesWithTheirSecurity) {
+  const auto r = client().Get("/api/openapi.json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  const json doc = json::parse(r->body);
+  EXPECT_EQ(doc["openapi"], "3.0.3");
+  std::set<std::string> documented;
+  for (const auto& [path, methods] : doc["paths"].items()) {
+    for (const auto& [method, op] : methods.items()) documented.insert(method + " " + path);
+  }
+  std::set<std::string> routed;
+  for (const Route& route : server_->service().routes()) {
+    std::string method = route.method;
+    for (char& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    routed.insert(method + " " + route.path);
+    const json& op = doc["paths"][route.path][method];
+    ASSERT_TRUE(op.is_object()) << route.path;
+    EXPECT_EQ(op["x-lwdock-min-role"], std::string(to_string(route.min_role))) << route.path;
+    EXPECT_TRUE(op.contains("security")) << route.path << ": every operation declares its security";
+    EXPECT_EQ(op["security"].empty(), route.min_role == Role::anonymous) << route.path;
+    EXPECT_TRUE(op["responses"].contains("200")) << route.path;
+    EXPECT_TRUE(op["responses"].contains("500")) << route.path;
+    // Each documented path parameter is in the path, and the other way round.
+    std::size_t path_params = 0;
+    for (const auto& p : op["parameters"]) path_params += p["in"] == "path";
+    EXPECT_EQ(path_params, static_cast<std::size_t>(std::count(route.path.begin(), route.path.end(), '{')));
+  }
+  EXPECT_EQ(documented, routed);
+  // Every code the server can answer is documented with its HTTP status.
+  EXPECT_EQ(doc["x-lwdock-codes"].size(), api_codes().size());
+}
+
+TEST_F(DockServiceTest, EveryRouteIsServedNotLeftToTheLibrary) {
+  ServiceMarket& m = shared_market();
+  for (const Route& route : server_->service().routes()) {
+    std::string path = route.path;
+    if (const auto open = path.find("{id}"); open != std::string::npos) path.replace(open, 4, m.usable[0]);
+    const auto r = route.method == "GET" ? client().Get(path) : client().Post(path, "{}", "application/json");
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << route.method << " " << path << ": " << r->body.substr(0, 300);
+  }
+}
+
+TEST_F(DockServiceTest, TheVocabularyHasTheSemanticFields) {
+  const Reply r = as_reply(client().Get("/api/engine/vocabulary"));
+  ASSERT_EQ(r.status, 200);
+  std::set<std::string> keys;
+  for (const auto& field : r.body["data"]) keys.insert(field["key"]);
+  for (const char* key : {"Data", "Task", "Library", "Scenario", "License", "Name", "Description"}) {
+    EXPECT_TRUE(keys.contains(key)) << key;
+  }
+}
+
+TEST_F(DockServiceTest, ListingShowsUsableLearnwaresOnlyAndPages) {
+  ServiceMarket& m = shared_market();
+  Reply r = as_reply(client().Get("/api/engine/learnwares?page_size=2"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["data"]["total"], 3);
+  ASSERT_EQ(r.body["data"]["items"].size(), 2u);
+  EXPECT_EQ(r.body["data"]["items"][0]["id"], m.usable[0]);
+  r = as_reply(client().Get("/api/engine/learnwares?page_size=2&page=2"));
+  ASSERT_EQ(r.body["data"]["items"].size(), 1u);
+  EXPECT_EQ(r.body["data"]["items"][0]["id"], m.usable[2]);
+  r = as_reply(client().Get("/api/engine/learnwares?page=9"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body["data"]["items"].empty());
+  for (const char* bad : {"page_size=0", "page_size=1000", "page=0", "page=abc", "page=-1", "page_size=2x", "page="}) {
+    SCOPED_TRACE(bad);
+    expect_error(as_reply(client().Get(std::string("/api/engine/learnwares?") + bad)), 400, ApiCode::malformed_request);
+  }
+}
+
+TEST_F(DockServiceTest, LearnwareInfoAndDownloadOnlyForUsableLearnwares) {
+  ServiceMarket& m = shared_market();
+  Reply r = as_reply(client().Get("/api/engine/learnwares/" + m.usable[1]));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["data"]["record"]["id"], m.usable[1]);
+  EXPECT_EQ(r.body["data"]["semantic"]["Name"]["Values"], "lw1");
+
+  const auto download = client().Get("/api/engine/learnwares/" + m.usable[1] + "/download");
+  ASSERT_TRUE(download);
+  EXPECT_EQ(download->status, 200);
+  EXPECT_EQ(download->get_header_value("Content-Type"), "application/zip");
+  EXPECT_NE(download->get_header_value("Content-Disposition").find(m.usable[1] + ".zip"), std::string::npos);
+  lwd::Market market = lwd::Market::open(m.dir());
+  EXPECT_EQ(download->body, read_file(market.store().package_path(m.usable[1])));
+
+  // Unverified, unknown and hostile ids are all simply not found.
+  for (const std::string& id : {m.invalid, std::string("99999999"), std::string("..%2F..%2Fetc"),
+                                std::string("a%00b"), std::string(300, 'x')}) {
+    SCOPED_TRACE(id);
+    expect_error(as_reply(client().Get("/api/engine/learnwares/" + id)), 404, ApiCode::not_found);
+    expect_error(as_reply(client().Get("/api/engine/learnwares/" + id + "/download")), 404, ApiCode::not_found);
+  }
+}
+
+TEST_F(DockServiceTest, SearchWithAnUploadedSpecAnswersWhatTheEngineAnswers) {
+  ServiceMarket& m = shared_market();
+  const std::string spec_text = read_file(m.user_spec_path);
+  httplib::MultipartFormDataItems items = {{"spec", spec_text, "user.json", "application/json"}};
+  const Reply r = as_reply(client().Post("/api/engine/search", items));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+
+  lwd::Market market = lwd::Market::open(m.dir());
+  lwd::SearchRequest request;
+  request.spec = lwd::load_stat_spec(m.user_spec_path);
+  json expected = lwd::to_json(market.search(request), true);
+  json got = r.body["data"];
+  EXPECT_EQ(got["total"], expected["single"].size());
+  for (const char* key : {"page", "page_size", "total"}) got.erase(key);
+  EXPECT_EQ(got, expected);
+  // The learnware the user's data came from ranks first.
+  EXPECT_EQ(got["single"][0]["id"], m.usable[1]);
+
+  // The same search as one JSON document.
+  const json body = {{"spec", json::parse(spec_text)}};
+  const Reply as_json = as_reply(client().Post("/api/engine/search", body.dump(), "application/json"));
+  ASSERT_EQ(as_json.status, 200);
+  EXPECT_EQ(as_json.body["data"]["single"], expected["single"]);
+}
+
+TEST_F(DockServiceTest, ASemanticOnlySearchListsTheMatches) {
+  const json semantic = {{"Task", {{"Values", {"Regression"}}, {"Type", "Class"}}}};
+  httplib::MultipartFormDataItems items = {{"semantic", semantic.dump(), "", ""}};
+  const Reply r = as_reply(client().Post("/api/engine/search", items));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["data"]["semantic_matches"], 3);
+  EXPECT_EQ(r.body["data"]["total"], 3);
+  EXPECT_EQ(r.body["data"]["single"].size(), 3u);
+  // Paged: the second of pages of one.
+  const Reply second = as_reply(client().Post("/api/engine/search?page=2&page_size=1", items));
+  ASSERT_EQ(second.body["data"]["single"].size(), 1u) << second.body.dump();
+  EXPECT_EQ(second.body["data"]["single"][0], r.body["data"]["single"][1]);
+  EXPECT_EQ(second.body["data"]["total"], 3);
+}
+
+TEST_F(DockServiceTest, MalformedSearchesAreRefusedWithTheirReason) {
+  const auto post_json = [&](const std::string& body) {
+    return as_reply(client().Post("/api/engine/search", body, "application/json"));
+  };
+  expect_error(post_json("{bad"), 400, ApiCode::malformed_request);
+  expect_error(post_json("[]"), 400, ApiCode::malformed_request);
+  expect_error(post_json(R"({"spec": 5})"), 400, ApiCode::malformed_request);
+  expect_error(post_json(R"({"unknown": 1})"), 400, ApiCode::malformed_request);
+  expect_error(post_json(std::string(100, '[') + std::string(100, ']')), 400, ApiCode::malformed_request);
+  expect_error(as_reply(client().Post("/api/engine/search", "spec=1", "text/plain")), 400, ApiCode::malformed_request);
+  httplib::MultipartFormDataItems unknown_part = {{"model", "x", "m.bin", "application/octet-stream"}};
+  expect_error(as_reply(client().Post("/api/engine/search", unknown_part)), 400, ApiCode::malformed_request);
+  httplib::MultipartFormDataItems bad_spec = {{"spec", "{\"type\": \"nothing\"}", "s.json", "application/json"}};
+  const Reply r = as_reply(client().Post("/api/engine/search", bad_spec));
+  EXPECT_TRUE(r.status == 400 || r.status == 422) << r.body.dump();
+}
+
+TEST_F(DockServiceTest, UnknownRoutesAnswerWithTheEnvelope) {
+  expect_error(as_reply(client().Get("/api/nothing")), 404, ApiCode::not_found);
+  expect_error(as_reply(client().Get("/")), 404, ApiCode::not_found);
+}
+
+TEST_F(DockServiceTest, TheAccessLogHasOneJsonLinePerRequestWithTheRouteNotThePath) {
+  ServiceMarket& m = shared_market();
+  ASSERT_TRUE(client().Get("/api/engine/learnwares/" + m.usable[0] + "?secret=do-not-log"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::istringstream lines(server_->access_log());
+  std::string line;
+  json last;
+  int count = 0;
+  while (std::getline(lines, line)) {
+    last = json::parse(line);  // every line is one JSON document
+    ++count;
+  }
+  ASSERT_GT(count, 0);
+  EXPECT_EQ(last["route"], "/api/engine/learnwares/{id}");
+  EXPECT_EQ(last["status"], 200);
+  EXPECT_EQ(last["method"], "GET");
+  EXPECT_TRUE(last["duration_ms"].is_number());
+  EXPECT_TRUE(last.contains("user"));
+  EXPECT_TRUE(last["time"].is_string());
+  EXPECT_EQ(server_->access_log().find("do-not-log"), std::string::npos);
+}
+
+TEST(DockServiceLimits, ABodyOverTheLimitIs413AndASpecBeyondTheMarketsLimitsIs422) {
+  ServiceMarket& m = shared_market();
+  HttpServerConfig http;
+  http.max_body_bytes = 4096;
+  DockConfig dock = config_for(m);
+  dock.limits.spec.max_points = 5;  // the user's spec has 10
+  RunningServer server(dock, http);
+  expect_error(as_reply(server.client().Post("/api/engine/search", std::string(10000, ' '), "application/json")), 413,
+               ApiCode::payload_too_large);
+  httplib::MultipartFormDataItems items = {{"spec", read_file(m.user_spec_path), "user.json", "application/json"}};
+  http.max_body_bytes = 1 << 20;
+  RunningServer roomy(dock, http);
+  expect_error(as_reply(roomy.client().Post("/api/engine/search", items)), 422, ApiCode::unprocessable);
+}
+
+// The program: `lwdock-server` started as `lwdock serve` would, on a free
+// port, stopped with SIGTERM: it finishes and exits 0.
+TEST(DockServerProgram, StartsOnAFreePortAndStopsGracefullyOnSigterm) {
+  ServiceMarket& m = shared_market();
+  int err_pipe[2];
+  ASSERT_EQ(::pipe(err_pipe), 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  posix_spawn_file_actions_addclose(&actions, err_pipe[0]);
+  const std::string market = m.dir().string();
+  const std::vector<std::string> args = {LWD_SERVER_PROGRAM, "--market", market, "--listen", "127.0.0.1:0",
+                                         "--access-log", "/dev/null"};
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(err_pipe[1]);
+  struct Reaper {  // the server never outlives the test
+    pid_t pid;
+    ~Reaper() {
+      if (pid > 0 && ::kill(pid, 0) == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+  } reaper{pid};
+
+  // Its first line names the port.
+  std::string banner;
+  char c = 0;
+  while (banner.find('\n') == std::string::npos && ::read(err_pipe[0], &c, 1) == 1) banner += c;
+  const auto at = banner.find("127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << banner;
+  const int port = std::stoi(banner.substr(at + 10));
+  httplib::Client client("127.0.0.1", port);
+  const auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  pid_t done = 0;
+  while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(done, pid) << "the server did not stop within 20 s of SIGTERM";
+  reaper.pid = -1;
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::string rest;
+  while (::read(err_pipe[0], &c, 1) == 1) rest += c;
+  ::close(err_pipe[0]);
+  EXPECT_NE(rest.find("stopped"), std::string::npos) << rest;
+}
+
+TEST(DockServerProgram, BadArgumentsAreOneLineAndANonZeroExit) {
+  struct Case {
+    std::vector<std::string> args;
+    int status;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{}, 2, "--market"},
+      {{"--market", "/nonexistent/market"}, 1, "/nonexistent/market"},
+      {{"--market", shared_market().dir().string(), "--listen", "nowhere"}, 1, "HOST:PORT"},
+      {{"--market", shared_market().dir().string(), "--listen", "127.0.0.1:99999"}, 1, "0..65535"},
+      {{"--market", shared_market().dir().string(), "--workers", "0"}, 2, "workers"},
+      {{"--market", shared_market().dir().string(), "--config", "/nonexistent.json"}, 2, "/nonexistent.json"},
+  };
+  for (const auto& c : cases) {
+    std::string command = std::string(LWD_SERVER_PROGRAM);
+    for (const auto& a : c.args) command += " '" + a + "'";
+    SCOPED_TRACE(command);
+    const std::string out_file = ::testing::TempDir() + "/server-stderr.txt";
+    const int raw = std::system((command + " 2>" + out_file + " >/dev/null").c_str());
+    ASSERT_TRUE(WIFEXITED(raw));
+    EXPECT_EQ(WEXITSTATUS(raw), c.status);
+    const std::string err = read_file(out_file);
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_NE(err.find("lwdock serve: error:"), std::string::npos) << err;
+    EXPECT_NE(err.find(c.says), std::string::npos) << err;
+  }
+}
+
+}  // namespace
