@@ -181,6 +181,9 @@ struct HttpServer::Impl {
     const int threads = std::max(1, config.threads);
     server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
     server.set_payload_max_length(static_cast<std::size_t>(config.max_body_bytes));
+    // Replies go out in several writes (headers, then the body); with Nagle's
+    // algorithm the second waits for the client's delayed ACK, 40 ms a request.
+    server.set_tcp_nodelay(true);
     server.set_read_timeout(30, 0);
     server.set_write_timeout(30, 0);
     server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
