@@ -80,9 +80,13 @@ pass
 
 # ---- backups while other processes add and delete ----
 (
+  set +e
   for round in 1 2 3 4; do
-    for i in 0 1 2; do "$LWDOCK" market add market "lw$i.zip" >/dev/null 2>&1; done
-    "$LWDOCK" market delete market "$(printf '%08d' $((round + 4)))" >/dev/null 2>&1 || true
+    for i in 0 1 2; do
+      "$LWDOCK" market add market "lw$i.zip" >/dev/null 2>>writers.txt || echo "market add lw$i.zip failed" >>writers.txt
+    done
+    id=$(printf '%08d' $((round + 4)))
+    "$LWDOCK" market delete market "$id" 2>>writers.txt >/dev/null || echo "market delete $id failed" >>writers.txt
   done
 ) &
 WRITERS=$!
@@ -92,6 +96,9 @@ for n in 1 2 3 4; do
   made+=("$(cat stdout.txt)")
 done
 wait "$WRITERS"
+grep -v '^deleted ' writers.txt >writer-errors.txt || true
+[[ ! -s writer-errors.txt ]] || fail "a writer failed beside the backups: $(cat writer-errors.txt)"
+pass
 n=0
 for b in "${made[@]}"; do
   n=$((n + 1))
