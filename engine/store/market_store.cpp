@@ -153,23 +153,6 @@ std::vector<PackedSpec> pack_specs(const std::string& id, const SpecsByType& spe
   return packed;
 }
 
-// Whether `url` names the market directory's own index.sqlite (the default).
-bool is_own_index(const fs::path& dir, const std::string& url) {
-  if (url.empty()) return true;
-  const ParsedIndexUrl parsed = parse_index_url(url);
-  if (parsed.backend != ParsedIndexUrl::Backend::sqlite) return false;
-  std::error_code ec;
-  return fs::weakly_canonical(parsed.sqlite_path, ec) == fs::weakly_canonical(dir / kIndexFile, ec);
-}
-
-std::string new_market_tag() {
-  std::random_device device;
-  std::uniform_int_distribution<unsigned> nibble(0, 15);
-  std::string tag;
-  for (int i = 0; i < 32; ++i) tag += "0123456789abcdef"[nibble(device)];
-  return tag;
-}
-
 std::optional<std::string> read_market_tag(const fs::path& dir) {
   std::error_code ec;
   if (!fs::exists(dir / kTagFile, ec)) return std::nullopt;
@@ -193,6 +176,26 @@ void check_market_tag(const fs::path& dir, const std::optional<std::string>& dir
 
 }  // namespace
 
+std::string new_market_tag() {
+  std::random_device device;
+  std::uniform_int_distribution<unsigned> nibble(0, 15);
+  std::string tag;
+  for (int i = 0; i < 32; ++i) tag += "0123456789abcdef"[nibble(device)];
+  return tag;
+}
+
+bool is_own_market_index(const fs::path& dir, const std::string& url) {
+  if (url.empty()) return true;
+  const ParsedIndexUrl parsed = parse_index_url(url);
+  if (parsed.backend != ParsedIndexUrl::Backend::sqlite) return false;
+  std::error_code ec;
+  return fs::weakly_canonical(parsed.sqlite_path, ec) == fs::weakly_canonical(dir / kIndexFile, ec);
+}
+
+bool holds_a_market(const LearnwareIndex& index) {
+  return index.market_tag() || index.change_seq() != 0 || !index.list().empty();
+}
+
 DamagedMarketFile::DamagedMarketFile(const std::string& problem)
     : Error(problem + "; run `lwdock market rebuild` to re-create market.h5 from the packages"), problem_(problem) {}
 
@@ -205,7 +208,7 @@ MarketStore::~MarketStore() = default;
 
 MarketStore MarketStore::create(const fs::path& dir, const IndexUrls& db) {
   // A malformed URL is refused before anything is made.
-  const bool own_index = is_own_index(dir, db.db);
+  const bool own_index = is_own_market_index(dir, db.db);
   std::error_code ec;
   const bool existed = fs::exists(dir, ec);
   if (existed) {
@@ -222,7 +225,7 @@ MarketStore MarketStore::create(const fs::path& dir, const IndexUrls& db) {
     // The index last: its presence (index.sqlite, or the tag in the database)
     // is what makes the directory a market.
     auto index = open_learnware_index(db.db, dir / kIndexFile);
-    if (!own_index && (index->market_tag() || index->change_seq() != 0 || !index->list().empty())) {
+    if (!own_index && holds_a_market(*index)) {
       throw Error(index->name() + ": already holds a market's learnware index; give each market a database (or "
                                   "a schema: ?options=-csearch_path%3DNAME) of its own");
     }
@@ -251,7 +254,7 @@ MarketStore MarketStore::open_indexes(const fs::path& dir, const IndexUrls& db, 
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": no such market directory");
   const std::optional<std::string> tag = read_market_tag(dir);
-  if (is_own_index(dir, db.db)) {
+  if (is_own_market_index(dir, db.db)) {
     if (!fs::exists(dir / kIndexFile, ec)) {
       throw Error(dir.string() + ": not a market directory (no index.sqlite); " + purpose);
     }
@@ -581,6 +584,11 @@ void MarketStore::sweep_stray_files() const {
   remove_quietly(h5_temp);
   // Staging folders whose process is gone (a live one holds its folder's lock).
   io::remove_abandoned_directories(staging_dir(), "");
+}
+
+void MarketStore::between_changes(const std::function<void(const LearnwareIndex& primary)>& body) const {
+  MarketLock lock(dir_, MarketLock::Mode::shared);
+  body(*index_);
 }
 
 std::string MarketStore::next_id() { return index_->reserve_id(); }

@@ -98,6 +98,15 @@ class DamagedMarketFile : public Error {
   std::string problem_;
 };
 
+// Whether `url` names the market directory's own index.sqlite (as the
+// empty URL, the default, does). Throws lwd::Error for a malformed URL.
+bool is_own_market_index(const std::filesystem::path& dir, const std::string& url);
+// A new random market tag (32 hex digits): what market.id and the index hold.
+std::string new_market_tag();
+// Whether an index already holds a market's learnwares: a tag, a change made,
+// or a row. A new market (create, a restore) needs one that does not.
+bool holds_a_market(const LearnwareIndex& index);
+
 class MarketStore {
  public:
   // Makes a new market in `dir` (created if absent). Refuses a directory that
@@ -190,6 +199,14 @@ class MarketStore {
   // Re-reads index and market.h5 (to see another process's changes),
   // recovering market.h5 as open() does.
   void reload();
+
+  // Runs body between two changes: it holds the market lock shared, as a
+  // load does, so no writer is in the middle of a change and none starts
+  // until body returns (readers go on). `primary` is the index every change
+  // goes to, never the read replica, so what body reads there matches the
+  // directory's files. For backups (market_backup.h): writers wait for body,
+  // so it should only do what must see one state of the market.
+  void between_changes(const std::function<void(const LearnwareIndex& primary)>& body) const;
 
   // Members stored in market.h5 that no live learnware uses any more (as far
   // as this store has seen: its load plus its own changes).

@@ -241,6 +241,32 @@ class SqlIndex final : public LearnwareIndex {
     return parse_integer(*db_, result.rows.front().at(0), "the change counter");
   }
 
+  IndexCounters counters() const override {
+    const SqlResult result = db_->run("SELECT name, last_value FROM id_counter WHERE name = $1 OR name = $2",
+                                      {std::string(kIdCounter), std::string(kChangeCounter)});
+    std::optional<std::int64_t> last_id, change_seq;
+    for (const auto& row : result.rows) {
+      const std::int64_t value = parse_integer(*db_, row.at(1), "a counter");
+      (row.at(0) == kIdCounter ? last_id : change_seq) = value;
+    }
+    if (!last_id || !change_seq) throw Error(db_->name() + ": a counter row is missing; the index is damaged");
+    return {*last_id, *change_seq};
+  }
+
+  void raise_counters(const IndexCounters& at_least) override {
+    writable("raise the counters");
+    if (at_least.last_id < 0 || at_least.change_seq < 0) {
+      throw Error(db_->name() + ": cannot raise a counter to a negative value");
+    }
+    in_own_transaction([&] {
+      for (const auto& [counter, value] :
+           {std::pair{kIdCounter, at_least.last_id}, std::pair{kChangeCounter, at_least.change_seq}}) {
+        db_->run("UPDATE id_counter SET last_value = $1 WHERE name = $2 AND last_value < $1",
+                 {value, std::string(counter)});
+      }
+    });
+  }
+
   std::optional<std::string> market_tag() const override {
     const SqlResult result = db_->run("SELECT value FROM index_meta WHERE name = $1", {std::string(kMarketTag)});
     if (result.rows.empty()) return std::nullopt;

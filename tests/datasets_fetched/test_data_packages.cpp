@@ -12,6 +12,7 @@
 
 #include "datasets/fetched/data_packages.h"
 #include "engine/error.h"
+#include "engine/io/sha256.h"
 #include "fixture_files.h"
 
 namespace lwd::datasets {
@@ -21,6 +22,7 @@ namespace fs = std::filesystem;
 using testing::read_file;
 using testing::ScratchDir;
 using testing::write_file;
+using io::sha256_hex_of_file;
 
 std::string error_of(const std::function<void()>& f) {
   try {

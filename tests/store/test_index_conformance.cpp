@@ -295,6 +295,48 @@ TEST_P(IndexConformance, TheChangeCounterCountsEveryCommittedChange) {
   EXPECT_EQ(index->change_seq(), 3);
 }
 
+TEST_P(IndexConformance, TheCountersAreReadTogether) {
+  auto index = open();
+  EXPECT_EQ(index->counters(), (IndexCounters{0, 0}));
+  index->reserve_id();
+  index->insert(make_record("00000007"));
+  index->remove("00000007");
+  EXPECT_EQ(index->counters(), (IndexCounters{7, 2}));
+  EXPECT_EQ(open()->counters(), (IndexCounters{7, 2}));
+}
+
+// What a restore from a backup does: the restored index goes on from the
+// backup's counters, however few rows it holds.
+TEST_P(IndexConformance, RaisingTheCountersNeverLowersThem) {
+  auto index = open();
+  index->insert(make_record("00000003"));
+  index->raise_counters({40, 100});
+  EXPECT_EQ(index->counters(), (IndexCounters{40, 100}));
+  EXPECT_EQ(index->reserve_id(), "00000041");
+  index->update(make_record("00000003", LearnwareStatus::invalid));
+  EXPECT_EQ(index->change_seq(), 101);
+  index->raise_counters({5, 5});  // below both: nothing changes
+  EXPECT_EQ(open()->counters(), (IndexCounters{41, 101}));
+  EXPECT_EQ(open()->reserve_id(), "00000042");
+  EXPECT_THROW(index->raise_counters({-1, 0}), Error);
+  EXPECT_THROW(open(IndexAccess::read_only)->raise_counters({50, 200}), Error);
+  EXPECT_EQ(index->counters(), (IndexCounters{42, 101}));
+}
+
+TEST_P(IndexConformance, ARaiseInsideARolledBackTransactionIsGivenBack) {
+  auto index = open();
+  index->begin();
+  index->insert(make_record("00000001"));
+  index->raise_counters({9, 9});
+  index->rollback();
+  EXPECT_EQ(index->counters(), (IndexCounters{0, 0}));
+  index->transaction([&] {
+    index->insert(make_record("00000001"));
+    index->raise_counters({9, 9});
+  });
+  EXPECT_EQ(open()->counters(), (IndexCounters{9, 9}));
+}
+
 TEST_P(IndexConformance, TheMarketTagIsKept) {
   {
     auto index = open();
