@@ -592,8 +592,8 @@ void MarketStore::sweep_stray_files() const {
 
 std::int64_t MarketStore::latest_change_seq() const { return index_->change_seq(); }
 
-std::unique_ptr<LearnwareIndex> MarketStore::open_change_watch() const {
-  return open_learnware_index(urls_.db, index_path());
+std::unique_ptr<LearnwareIndex> MarketStore::open_change_watch(const fs::path& dir, const IndexUrls& db) {
+  return open_learnware_index(db.db, dir / kIndexFile);
 }
 
 void MarketStore::note_reloaded() {

@@ -226,9 +226,10 @@ class MarketStore {
   // What catch_up(), reload() and the catching up of this store's own
   // changes brought in since the last call.
   StoreChanges take_changes() { return std::exchange(changes_, {}); }
-  // The index again on a connection of its own (the primary database), to
-  // wait for changes on from a thread of its own (LearnwareIndex::wait_for_change).
-  std::unique_ptr<LearnwareIndex> open_change_watch() const;
+  // The index of the market at `dir` (with databases `db`) again, on a
+  // connection of its own to the primary database, to wait for changes on
+  // from a thread of its own (LearnwareIndex::wait_for_change).
+  static std::unique_ptr<LearnwareIndex> open_change_watch(const std::filesystem::path& dir, const IndexUrls& db);
 
   // Members stored in market.h5 that no live learnware uses any more (as far
   // as this store has seen: its load plus its own changes).
