@@ -1,0 +1,84 @@
+// The synthetic table learnwares the market benchmarks grow markets with:
+// width 12, K = 100, a ridge model each, the i-th a blob centred at
+// 0.05 (i mod 40), so that a search compares every one of them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/io/atomic_file.h"
+#include "engine/model/linear_model.h"
+#include "engine/package/package.h"
+#include "engine/spec/rkme_table_spec.h"
+
+namespace lwd::bench {
+
+namespace fs = std::filesystem;
+
+constexpr std::int64_t kDim = 12;
+
+inline lwd::kernels::Matrix<double> sample(std::int64_t n, double centre, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  lwd::kernels::Matrix<double> x(n, kDim);
+  for (auto& v : x.values()) v = centre + normal(rng);
+  return x;
+}
+
+inline std::string semantic_json(const std::string& name) {
+  nlohmann::json description = nlohmann::json::object();
+  for (int i = 0; i < kDim; ++i) description[std::to_string(i)] = "feature " + std::to_string(i);
+  nlohmann::json s = {
+      {"Data", {{"Values", {"Table"}}, {"Type", "Class"}}},
+      {"Task", {{"Values", {"Regression"}}, {"Type", "Class"}}},
+      {"Library", {{"Values", {"Others"}}, {"Type", "Class"}}},
+      {"Scenario", {{"Values", {"Business"}}, {"Type", "Tag"}}},
+      {"License", {{"Values", {"MIT"}}, {"Type", "Class"}}},
+      {"Name", {{"Values", name}, {"Type", "String"}}},
+      {"Description", {{"Values", "synthetic benchmark learnware " + name}, {"Type", "String"}}},
+      {"Input", {{"Dimension", kDim}, {"Description", description}}},
+      {"Output", {{"Dimension", 1}, {"Description", {{"0", "target"}}}}},
+  };
+  return s.dump();
+}
+
+// One synthetic table learnware's package, written under `work`.
+inline fs::path synthetic_package(const fs::path& work, std::int64_t index) {
+  const std::string name = "bench-" + std::to_string(index);
+  const fs::path dir = work / name;
+  fs::create_directories(dir);
+  const auto seed = static_cast<std::uint64_t>(1000 + index);
+  const auto x = sample(400, 0.05 * static_cast<double>(index % 40), seed);
+  std::vector<double> y(static_cast<std::size_t>(x.rows()));
+  for (std::int64_t i = 0; i < x.rows(); ++i) y[static_cast<std::size_t>(i)] = x(i, 0) - 0.5 * x(i, kDim - 1);
+  lwd::save_linear_model(lwd::fit_ridge(x.view(), y, 1.0), dir / "model.json");
+  lwd::RKMETableSpec::generate(lwd::kernels::Context{.n_threads = 1, .seed = seed}, x, lwd::kernels::RkmeOptions{})
+      .save(dir / "rkme.json");
+  lwd::io::write_text_file_atomically(dir / "semantic.json", semantic_json(name));
+  lwd::io::write_text_file_atomically(dir / "environment.yaml", "runtime: bench\n");
+  lwd::Manifest m;
+  m.name = name;
+  m.model.kind = "linear";
+  m.model.file = "model.json";
+  m.model.task = lwd::TaskType::kRegression;
+  m.model.input_dim = kDim;
+  m.model.output_dim = 1;
+  m.semantic_file = "semantic.json";
+  m.stat_specs.push_back({std::string(lwd::RKMETableSpec::kTypeName), "rkme.json"});
+  m.environment_file = "environment.yaml";
+  const fs::path zip = work / (name + ".zip");
+  lwd::build_package(m,
+                     {{"model.json", dir / "model.json"},
+                      {"rkme.json", dir / "rkme.json"},
+                      {"semantic.json", dir / "semantic.json"},
+                      {"environment.yaml", dir / "environment.yaml"}},
+                     zip);
+  fs::remove_all(dir);
+  return zip;
+}
+
+}  // namespace lwd::bench
