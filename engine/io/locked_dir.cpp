@@ -23,6 +23,9 @@ LockedDirectory make_locked_directory(const fs::path& parent, std::string_view p
       throw Error("cannot create a directory in " + parent.string() + ": " + std::generic_category().message(errno));
     }
     const int fd = ::open(pattern.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    // Another process's sweep may have taken the new, not yet locked,
+    // directory for abandoned and removed it already: a new name, then.
+    if (fd < 0 && errno == ENOENT) continue;
     if (fd < 0) {
       const int err = errno;
       ::rmdir(pattern.c_str());

@@ -3,13 +3,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <span>
-#include <system_error>
+#include <atomic>
+#include <condition_variable>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <set>
-#include <unordered_map>
 #include <shared_mutex>
+#include <span>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "engine/error.h"
@@ -63,6 +67,92 @@ SearchFacts search_facts_of(const LoadedSubmission& submission) {
 
 }  // namespace
 
+namespace {
+
+// Waits for other processes' changes on a thread and a database connection
+// of its own (LearnwareIndex::wait_for_change) and keeps the latest value of
+// the change counter it saw; the market's next read compares it with the
+// one it is at. It touches nothing of the market, which may move meanwhile.
+class ChangeWatcher {
+ public:
+  using Open = std::function<std::unique_ptr<LearnwareIndex>()>;
+  ChangeWatcher(Open open, std::int64_t seen, std::chrono::milliseconds poll_period)
+      : open_(std::move(open)), poll_period_(poll_period), latest_(seen), thread_([this] { run(); }) {}
+  ChangeWatcher(const ChangeWatcher&) = delete;
+  ChangeWatcher& operator=(const ChangeWatcher&) = delete;
+  ~ChangeWatcher() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+      if (waiting_on_ != nullptr) waiting_on_->interrupt_wait();
+    }
+    stopped_.notify_all();
+    thread_.join();
+  }
+
+  std::int64_t latest() const { return latest_.load(); }
+
+ private:
+  void run() {
+    using namespace std::chrono_literals;
+    std::unique_ptr<LearnwareIndex> index;
+    bool warned = false;
+    for (;;) {
+      try {
+        if (!index) {
+          auto opened = open_();
+          std::lock_guard lock(mutex_);
+          if (stop_) return;
+          index = std::move(opened);
+          waiting_on_ = index.get();
+        }
+        // The timeout only bounds how long a wait goes unchecked; the stop
+        // interrupts it at once.
+        latest_.store(index->wait_for_change(latest_.load(), 10s, poll_period_));
+        warned = false;
+      } catch (const Error& e) {
+        // The database went away (a restart, the network): the reads that
+        // look before they read still see every change; try again in a while.
+        if (!warned) warn(std::string(e.what()) + "; waiting for changes again every second");
+        warned = true;
+        std::unique_lock lock(mutex_);
+        waiting_on_ = nullptr;
+        lock.unlock();
+        index.reset();
+        lock.lock();
+        stopped_.wait_for(lock, 1s, [&] { return stop_; });
+      }
+      std::lock_guard lock(mutex_);
+      if (stop_) {
+        waiting_on_ = nullptr;
+        return;
+      }
+    }
+  }
+
+  Open open_;
+  std::chrono::milliseconds poll_period_;
+  std::atomic<std::int64_t> latest_;
+  std::mutex mutex_;
+  std::condition_variable stopped_;
+  bool stop_ = false;
+  LearnwareIndex* waiting_on_ = nullptr;  // the index the thread waits on (under mutex_)
+  std::thread thread_;                    // last: starts once the rest is in place
+};
+
+}  // namespace
+
+struct Market::Following {
+  FollowOptions options;
+  // The last look at the change counter before a read: when it began and
+  // what it found (under look_mutex).
+  std::mutex look_mutex;
+  bool looked = false;
+  std::chrono::steady_clock::time_point last_look;
+  std::int64_t last_seen = 0;
+  std::unique_ptr<ChangeWatcher> watcher;
+};
+
 struct Market::PairProductMemo {
   std::mutex mutex;
   std::map<std::string, double> self;
@@ -75,7 +165,10 @@ Market::Market(std::unique_ptr<MarketStore> store, kernels::Context ctx, MarketL
       limits_(std::move(limits)),
       state_(std::make_unique<SearchState>()),
       pair_memo_(std::make_unique<PairProductMemo>()),
-      mutex_(std::make_unique<WriterPreferringSharedMutex>()) {}
+      mutex_(std::make_unique<WriterPreferringSharedMutex>()),
+      following_(std::make_unique<Following>()) {
+  store_->take_changes();  // what opening it read: nothing is derived yet
+}
 Market::Market(Market&&) noexcept = default;
 Market& Market::operator=(Market&&) noexcept = default;
 Market::~Market() = default;
@@ -166,29 +259,46 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
   record.status = check.status;
   record.status_reason = check.reason;
   // An invalid learnware keeps only the specs that parsed; nothing of it is searched.
-  if (existing_id) {
-    store_->update(record, package_zip, submission.specs, submission.semantic_json, facts);
-    forget_learnware(record.id);
-  } else {
-    store_->add(record, package_zip, submission.specs, submission.semantic_json, facts);
+  // The store catches up with other processes before it writes; the search
+  // state follows what it brought in, also when the change then fails.
+  try {
+    if (existing_id) {
+      store_->update(record, package_zip, submission.specs, submission.semantic_json, facts);
+    } else {
+      store_->add(record, package_zip, submission.specs, submission.semantic_json, facts);
+    }
+  } catch (...) {
+    follow_store_changes();
+    throw;
   }
+  follow_store_changes();
+  if (existing_id) forget_learnware(record.id);
   remember_added(record.id, check.status, submission, facts);
   return AddResult{record.id, check.status, check.reason};
 }
 
 bool Market::remove(const std::string& id) {
   std::unique_lock lock(*mutex_);
-  const bool removed = store_->remove(id);
+  bool removed = false;
+  try {
+    removed = store_->remove(id);
+  } catch (...) {
+    follow_store_changes();
+    throw;
+  }
+  follow_store_changes();
   if (removed) forget_learnware(id);
   return removed;
 }
 
 std::optional<LearnwareRecord> Market::get(const std::string& id) const {
+  look_for_changes();
   std::shared_lock lock(*mutex_);
   return store_->get(id);
 }
 
 std::vector<LearnwareRecord> Market::list(std::optional<LearnwareStatus> status) const {
+  look_for_changes();
   std::shared_lock lock(*mutex_);
   return store_->list(status);
 }
@@ -208,6 +318,7 @@ std::optional<SemanticSpec> parse_stored_semantic(const MarketStore& store, cons
 }  // namespace
 
 std::optional<SemanticSpec> Market::semantic_spec(const std::string& id) const {
+  look_for_changes();
   std::shared_lock lock(*mutex_);
   return parse_stored_semantic(*store_, id);
 }
@@ -217,7 +328,7 @@ void Market::rebuild_packs() {
   rebuild_locked();
 }
 
-void Market::rebuild_locked() {
+void Market::rebuild_locked() const {
   store_->rebuild([this](const LearnwareRecord&, const std::filesystem::path& zip) {
     const StagedPackage package = stage_package(zip);
     LoadedSubmission submission = load_submission(package, limits_.spec);
@@ -228,6 +339,7 @@ void Market::rebuild_locked() {
     if (!submission.problems.empty()) derived.invalid_reason = submission.problems.front();
     return derived;
   });
+  store_->take_changes();
   reset_search_state();
 }
 
@@ -241,10 +353,90 @@ void Market::reload() {
     rebuild_locked();
     return;
   }
+  store_->take_changes();
   reset_search_state();
 }
 
-void Market::reset_search_state() {
+bool Market::catch_up() {
+  std::unique_lock lock(*mutex_);
+  return catch_up_locked();
+}
+
+void Market::follow_changes(const FollowOptions& options) {
+  std::unique_lock lock(*mutex_);
+  Following& following = *following_;
+  following.watcher.reset();
+  following.options = options;
+  following.looked = false;
+  if (!options.watch) return;
+  following.watcher = std::make_unique<ChangeWatcher>(
+      [dir = store_->dir(), urls = store_->index_urls()] { return MarketStore::open_change_watch(dir, urls); },
+      store_->applied_change_seq(), options.poll_period);
+}
+
+void Market::look_for_changes() const {
+  using Clock = std::chrono::steady_clock;
+  Following& following = *following_;
+  const auto& interval = following.options.check_before_reads;
+  if (!interval && !following.watcher) return;
+  const auto called = Clock::now();
+  bool behind = false;
+  {
+    // The shared lock keeps changes out, and with them every other use of
+    // the store's index connection but the looks, which take turns.
+    std::shared_lock lock(*mutex_);
+    const std::int64_t applied = store_->applied_change_seq();
+    if (following.watcher && following.watcher->latest() > applied) {
+      behind = true;
+    } else if (interval) {
+      std::lock_guard look(following.look_mutex);
+      // A look that began after this read was asked for (or within the
+      // interval before) saw every change committed before it: its finding
+      // stands for this read too, which spares concurrent reads a query each.
+      if (!following.looked || following.last_look < called - *interval) {
+        following.last_look = Clock::now();
+        following.last_seen = store_->latest_change_seq();
+        following.looked = true;
+      }
+      behind = following.last_seen > applied;
+    }
+  }
+  if (!behind) return;
+  std::unique_lock lock(*mutex_);
+  catch_up_locked();  // nothing to do if another read caught up meanwhile
+}
+
+bool Market::catch_up_locked() const {
+  bool changed = false;
+  try {
+    changed = store_->catch_up();
+  } catch (const DamagedMarketFile& e) {
+    rebuild_damaged(e);
+    return true;
+  }
+  follow_store_changes();
+  return changed;
+}
+
+void Market::rebuild_damaged(const DamagedMarketFile& damage) const {
+  warn(damage.problem() + "; rebuilding it from the packages");
+  rebuild_locked();
+}
+
+void Market::follow_store_changes() const {
+  const StoreChanges changes = store_->take_changes();
+  if (changes.reloaded) {
+    reset_search_state();
+    return;
+  }
+  for (const auto& id : changes.ids) {
+    forget_learnware(id);
+    const auto record = store_->get(id);
+    if (record && record->status == LearnwareStatus::usable) remember_stored(id);
+  }
+}
+
+void Market::reset_search_state() const {
   *state_ = SearchState{};
   std::lock_guard lock(pair_memo_->mutex);
   pair_memo_->self.clear();
@@ -311,18 +503,7 @@ bool Market::prepare_search(const SearchRequest& request) const {
     if (const StoredPack* pack = store_->pack(*key)) {
       const SpecPack& members = pack->members();
       for (std::int64_t m = 0; m < members.count(); ++m) {
-        const std::string& id = members.ids[static_cast<std::size_t>(m)];
-        // A member stored before the limits (or under wider ones) could make
-        // every search's products overflow: it is not searched.
-        const auto z = members.member_z(m);
-        const auto why = rkme_limit_violation(std::span<const double>(z.data, static_cast<std::size_t>(z.rows * z.cols)),
-                                              members.member_beta(m), members.gamma[static_cast<std::size_t>(m)],
-                                              members.dim, limits_.spec);
-        if (why) {
-          warn(store_->dir().string() + ": learnware " + id + " (pack " + *key + "): " + *why +
-               "; left out of statistical search");
-          beyond.insert(id);
-        }
+        if (beyond_limits(members, m, *key)) beyond.insert(members.ids[static_cast<std::size_t>(m)]);
       }
     }
     st.beyond_limits.emplace(*key, std::move(beyond));
@@ -330,7 +511,21 @@ bool Market::prepare_search(const SearchRequest& request) const {
   return false;
 }
 
-void Market::forget_learnware(const std::string& id) {
+std::optional<std::string> Market::beyond_limits(const SpecPack& members, std::int64_t m, const std::string& key) const {
+  // A member stored before the limits (or under wider ones, by another
+  // process) could make every search's products overflow: it is not searched.
+  const auto z = members.member_z(m);
+  auto why = rkme_limit_violation(std::span<const double>(z.data, static_cast<std::size_t>(z.rows * z.cols)),
+                                  members.member_beta(m), members.gamma[static_cast<std::size_t>(m)], members.dim,
+                                  limits_.spec);
+  if (why) {
+    warn(store_->dir().string() + ": learnware " + members.ids[static_cast<std::size_t>(m)] + " (pack " + key +
+         "): " + *why + "; left out of statistical search");
+  }
+  return why;
+}
+
+void Market::forget_learnware(const std::string& id) const {
   SearchState& st = *state_;
   if (st.usable_ids) std::erase(*st.usable_ids, id);
   if (st.semantic) st.semantic->erase(id);
@@ -362,8 +557,38 @@ void Market::remember_added(const std::string& id, LearnwareStatus status, const
   }
 }
 
+void Market::remember_stored(const std::string& id) const {
+  // What the search state holds is derived from the store as prepare_search
+  // derives it, piece by piece where it was built.
+  SearchState& st = *state_;
+  if (st.usable_ids) {
+    auto& ids = *st.usable_ids;
+    ids.insert(std::upper_bound(ids.begin(), ids.end(), id), id);
+  }
+  if (st.semantic) {
+    if (auto spec = parse_stored_semantic(*store_, id)) st.semantic->insert_or_assign(id, std::move(*spec));
+  }
+  for (auto& [kind, by_id] : st.facts) {
+    const JsonById& stored = store_->search_facts(kind->type_name());
+    const auto it = stored.find(id);
+    if (it == stored.end()) continue;
+    try {
+      by_id.insert_or_assign(id, kind->from_search_facts(it->second, "learnware " + id + "'s search facts in market.h5",
+                                                        limits_.spec.spec_json()));
+    } catch (const Error& e) {
+      warn(store_->dir().string() + ": " + e.what() + "; left out of statistical search");
+    }
+  }
+  for (auto& [key, beyond] : st.beyond_limits) {
+    const StoredPack* pack = store_->pack(key);
+    const auto m = pack == nullptr ? std::nullopt : pack->find(id);
+    if (m && beyond_limits(pack->members(), *m, key)) beyond.insert(id);
+  }
+}
+
 SearchResponse Market::search(const SearchRequest& request) const {
   if (request.spec) check_spec_limits(request.spec, limits_.spec, "the user's statistical specification");
+  look_for_changes();
   std::shared_lock lock(*mutex_);
   while (!search_ready(request)) {
     // Build what is missing under the exclusive lock, then search under the
@@ -371,7 +596,19 @@ SearchResponse Market::search(const SearchRequest& request) const {
     lock.unlock();
     {
       std::unique_lock exclusive(*mutex_);
-      prepare_search(request);
+      try {
+        prepare_search(request);
+      } catch (const DamagedMarketFile&) {
+        // A part of market.h5 read for the first time no longer reads (a
+        // writer died writing it): recover it as an open would, and should
+        // that fail, re-derive it.
+        try {
+          store_->reload();
+          follow_store_changes();
+        } catch (const DamagedMarketFile& e) {
+          rebuild_damaged(e);
+        }
+      }
     }
     lock.lock();
   }

@@ -9,6 +9,7 @@
 // reason, so their developers can see why; only usable ones are searched.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -52,6 +53,33 @@ struct SearchResponse {
   StatSearchResult stat;                  // empty without a stat spec
 };
 
+// How a market follows the changes other processes make to the same market
+// (docs/DESIGN.md §7.6). What changed is brought in in O(what changed)
+// (MarketStore::catch_up) and the search state follows it as it follows the
+// market's own changes.
+struct FollowOptions {
+  // Reads (search, get, list, semantic_spec) first look at the index's change
+  // counter when at least this long has passed since the last look. 0, the
+  // default: every read looks, so it sees every change committed before it
+  // began -- one small query (microseconds on SQLite, a round trip to
+  // PostgreSQL; bench/README.md). nullopt: reads do not look.
+  std::optional<std::chrono::milliseconds> check_before_reads = std::chrono::milliseconds(0);
+  // A thread that waits for changes on a connection of its own (PostgreSQL:
+  // LISTEN/NOTIFY, told of each commit at once; SQLite: the counter read
+  // every poll_period). The next read brings them in without asking the
+  // database; with check_before_reads off, that is how a long-lived process
+  // (the dock service) follows the market at no cost per read.
+  bool watch = false;
+  std::chrono::milliseconds poll_period{100};
+};
+
+// What a market accepts: package archives (package.h) and the specs in them,
+// which are also the limits on the specs users search with (spec_limits.h).
+struct MarketLimits {
+  PackageLimits package;
+  SpecLimits spec;
+};
+
 // Thread safety: any number of threads may call the const members (search,
 // get, list...) while one thread adds, updates, removes, reloads or rebuilds.
 // A reader/writer lock (shared_lock.h; a waiting writer goes before new
@@ -63,14 +91,9 @@ struct SearchResponse {
 // change, but each add would have to copy the packs it grows (O(market)) or
 // the packs would have to become chunked; the lock keeps both the O(one
 // learnware) add and the contiguous packs a search streams through.
-// Changes are serialised with each other (one writer at a time).
-// What a market accepts: package archives (package.h) and the specs in them,
-// which are also the limits on the specs users search with (spec_limits.h).
-struct MarketLimits {
-  PackageLimits package;
-  SpecLimits spec;
-};
-
+// Changes are serialised with each other (one writer at a time); bringing
+// in another process's changes is one of them (FollowOptions), so a search
+// sees the market before or after it, never half of it.
 class Market {
  public:
   // `db`: where the learnware index lives (index_url.h); by default the
@@ -105,7 +128,14 @@ class Market {
   // with the reason; a package that cannot be read at all fails the rebuild
   // (nothing changes).
   void rebuild_packs();
+  // Reads the whole market again.
   void reload();
+  // Brings in now what other processes committed since the market last
+  // looked, O(what changed); true if anything did.
+  bool catch_up();
+  // How the market follows other processes' changes (FollowOptions; by
+  // default every read looks first). Not while other threads use the market.
+  void follow_changes(const FollowOptions& options);
 
   // Throws lwd::Error, before any work, when the user's spec lies outside the
   // market's spec limits. Pack members beyond the limits (stored before
@@ -134,7 +164,19 @@ class Market {
   std::filesystem::path staging_parent() const;
   StagedPackage stage_package(const std::filesystem::path& zip) const;
   // rebuild_packs() under the exclusive lock the caller holds.
-  void rebuild_locked();
+  void rebuild_locked() const;
+  // Before a read, with no lock held: whether other processes changed the
+  // market (FollowOptions), and if so bringing it in.
+  void look_for_changes() const;
+  // Under the exclusive lock: the store catches up and the search state
+  // follows; true if anything came in.
+  bool catch_up_locked() const;
+  // Under the exclusive lock: the search state follows what the store
+  // brought in from other processes (MarketStore::take_changes).
+  void follow_store_changes() const;
+  // Under the exclusive lock: market.h5 no longer reads; re-derived from the
+  // packages, with a warning.
+  void rebuild_damaged(const DamagedMarketFile& damage) const;
   AddResult submit(const std::optional<std::string>& existing_id, const std::filesystem::path& package_zip,
                    const std::string& owner);
   // What searches derive from the store (the SearchState in market.cpp): the
@@ -151,11 +193,16 @@ class Market {
   // missing. Under the exclusive lock.
   bool prepare_search(const SearchRequest& request) const;
   bool search_ready(const SearchRequest& request) const;
-  void forget_learnware(const std::string& id);
+  void forget_learnware(const std::string& id) const;
   // `facts` are those the store kept with it (SpecKind::search_facts, by spec type).
   void remember_added(const std::string& id, LearnwareStatus status, const LoadedSubmission& submission,
                       const SearchFacts& facts);
-  void reset_search_state();
+  // A usable learnware another process stored, as the store now holds it.
+  void remember_stored(const std::string& id) const;
+  // Why member m of pack `key` is left out of statistical search (it is
+  // beyond the market's spec limits), with a warning; nullopt if it is not.
+  std::optional<std::string> beyond_limits(const SpecPack& members, std::int64_t m, const std::string& key) const;
+  void reset_search_state() const;
   StatSearchResult search_packed(const StatSpec& user, const PackedRkme& packed, const std::vector<std::string>& ids,
                                  const StatSearchOptions& options) const;
   StatSearchResult search_pairwise(const StatSpec& user, const std::vector<std::string>& ids,
@@ -174,6 +221,9 @@ class Market {
   // The reader/writer lock (see the class comment); behind a pointer so that
   // Market stays movable.
   std::unique_ptr<WriterPreferringSharedMutex> mutex_;
+  // How it follows other processes: the options, the last look, the watcher.
+  struct Following;
+  std::unique_ptr<Following> following_;
 };
 
 }  // namespace lwd

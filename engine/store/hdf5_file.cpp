@@ -205,8 +205,13 @@ void write_rows(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t fi
 // Reads rows [0, count) of a dataset whose extent was already checked.
 void read_rows(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t count, hsize_t cols, void* data,
                const std::string& where) {
+  read_rows_from(ctx, dataset, memtype, 0, count, cols, data, where);
+}
+
+void read_rows_from(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t first, hsize_t count, hsize_t cols,
+                    void* data, const std::string& where) {
   if (count == 0) return;
-  const RowSelection rows = select_rows(ctx, dataset, 0, count, cols, where);
+  const RowSelection rows = select_rows(ctx, dataset, first, count, cols, where);
   ctx.check(H5Dread(dataset, memtype, rows.memory.get(), rows.file.get(), H5P_DEFAULT, data),
             "cannot read dataset " + where);
 }
@@ -221,6 +226,11 @@ void write_strings(const FileContext& ctx, hid_t dataset, hsize_t first, std::sp
 }
 
 std::vector<std::string> read_strings(const FileContext& ctx, hid_t dataset, hsize_t count, const std::string& where) {
+  return read_strings_from(ctx, dataset, 0, count, where);
+}
+
+std::vector<std::string> read_strings_from(const FileContext& ctx, hid_t dataset, hsize_t first, hsize_t count,
+                                           const std::string& where) {
   std::vector<std::string> values;
   if (count == 0) return values;
   Hid type = ctx.check(H5Dget_type(dataset), H5Tclose, "cannot read the type of " + where);
@@ -229,7 +239,7 @@ std::vector<std::string> read_strings(const FileContext& ctx, hid_t dataset, hsi
   }
   Hid memtype = utf8_string_type(ctx);
   std::vector<char*> pointers(count, nullptr);
-  read_rows(ctx, dataset, memtype.get(), count, 0, pointers.data(), where);
+  read_rows_from(ctx, dataset, memtype.get(), first, count, 0, pointers.data(), where);
   values.reserve(count);
   for (char* p : pointers) values.emplace_back(p != nullptr ? p : "");
   Hid memory_space = ctx.check(H5Screate_simple(1, &count, nullptr), H5Sclose, "cannot free strings of " + where);

@@ -109,9 +109,14 @@ void write_rows(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t fi
 // Reads rows [0, count) of a dataset whose extent was already checked.
 void read_rows(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t count, hsize_t cols, void* data,
                const std::string& where);
+// Reads rows [first, first + count), likewise.
+void read_rows_from(const FileContext& ctx, hid_t dataset, hid_t memtype, hsize_t first, hsize_t count, hsize_t cols,
+                    void* data, const std::string& where);
 void write_strings(const FileContext& ctx, hid_t dataset, hsize_t first, std::span<const std::string> values,
                    const std::string& where);
 std::vector<std::string> read_strings(const FileContext& ctx, hid_t dataset, hsize_t count, const std::string& where);
+std::vector<std::string> read_strings_from(const FileContext& ctx, hid_t dataset, hsize_t first, hsize_t count,
+                                           const std::string& where);
 
 // ---- files ----
 // The 1.10 format (checksummed metadata, cheap appends) and a strong close.

@@ -630,6 +630,178 @@ JsonById read_market_h5_facts(const fs::path& path, const std::string& type, std
   return read_market_h5_table(path, kFactsGroup, type, committed);
 }
 
+namespace {
+
+// Checks that the part at `where` has committed at least `to` entries.
+void require_committed(const FileContext& ctx, std::optional<std::int64_t> committed, std::int64_t to,
+                       const std::string& where) {
+  if (committed.value_or(0) < to) {
+    ctx.fail("part " + where + " holds " + std::to_string(committed.value_or(0)) + " committed entries, fewer than the " +
+             std::to_string(to) + " seen (replaced or damaged)");
+  }
+}
+
+PackAppended read_pack_appended(const FileContext& ctx, hid_t group, const std::string& type, std::int64_t dim,
+                                std::uintmax_t file_bytes, std::int64_t from, std::int64_t to) {
+  const std::string where = std::string("/") + kPacksGroup + "/" + type + "/" + std::to_string(dim);
+  require_committed(ctx, read_int_attribute(ctx, group, kCommittedMembers, where + "@" + kCommittedMembers), to, where);
+  PackAppended appended;
+  if (to <= from) return appended;
+  const auto first = static_cast<hsize_t>(from);
+  const auto m = static_cast<hsize_t>(to - from);
+  const auto d = static_cast<hsize_t>(dim);
+  Hid z = open_dataset(ctx, group, "z", where + "/z");
+  Hid beta = open_dataset(ctx, group, "beta", where + "/beta");
+  Hid offsets = open_dataset(ctx, group, "offsets", where + "/offsets");
+  Hid gamma = open_dataset(ctx, group, "gamma", where + "/gamma");
+  Hid self_inner = open_dataset(ctx, group, "self_inner", where + "/self_inner");
+  Hid num_points = open_dataset(ctx, group, "num_points", where + "/num_points");
+  Hid ids = open_dataset(ctx, group, "ids", where + "/ids");
+  auto require_rows = [&](hid_t dataset, const char* name, hsize_t needed, int rank = 1) {
+    const hsize_t have = dataset_extent(ctx, dataset, rank, where + "/" + name)[0];
+    if (have < needed) {
+      ctx.fail("dataset " + where + "/" + name + " has " + std::to_string(have) + " entries but " +
+               std::to_string(needed) + " are committed (truncated or damaged)");
+    }
+  };
+  require_rows(offsets.get(), "offsets", first + m + 1);
+  SpecPack& pack = appended.members;
+  pack.type = type;
+  pack.dim = dim;
+  pack.offsets.resize(m + 1);
+  read_rows_from(ctx, offsets.get(), H5T_NATIVE_INT64, first, m + 1, 0, pack.offsets.data(), where + "/offsets");
+  const std::int64_t base = pack.offsets.front();
+  if (base < 0) ctx.fail("dataset " + where + "/offsets holds a negative offset (damaged)");
+  for (std::size_t i = 0; i < m; ++i) {
+    if (pack.offsets[i + 1] <= pack.offsets[i]) ctx.fail("dataset " + where + "/offsets is not increasing (damaged)");
+  }
+  for (auto& offset : pack.offsets) offset -= base;
+  const auto r = static_cast<hsize_t>(pack.offsets.back());
+  if (r > file_bytes || r * d * sizeof(double) > file_bytes) {
+    ctx.fail("pack " + where + " claims more rows than the file holds (truncated or damaged)");
+  }
+  const auto z_dims = dataset_extent(ctx, z.get(), 2, where + "/z");
+  if (z_dims[1] != d) {
+    ctx.fail("dataset " + where + "/z has width " + std::to_string(z_dims[1]) + ", but the pack is for width " +
+             std::to_string(dim));
+  }
+  const auto first_row = static_cast<hsize_t>(base);
+  require_rows(z.get(), "z", first_row + r, 2);
+  require_rows(beta.get(), "beta", first_row + r);
+  for (const auto& [dataset, name] : {std::pair{gamma.get(), "gamma"}, std::pair{self_inner.get(), "self_inner"},
+                                      std::pair{num_points.get(), "num_points"}, std::pair{ids.get(), "ids"}}) {
+    require_rows(dataset, name, first + m);
+  }
+  pack.z.resize(r * d);
+  read_rows_from(ctx, z.get(), H5T_NATIVE_DOUBLE, first_row, r, d, pack.z.data(), where + "/z");
+  pack.beta.resize(r);
+  read_rows_from(ctx, beta.get(), H5T_NATIVE_DOUBLE, first_row, r, 0, pack.beta.data(), where + "/beta");
+  pack.gamma.resize(m);
+  read_rows_from(ctx, gamma.get(), H5T_NATIVE_DOUBLE, first, m, 0, pack.gamma.data(), where + "/gamma");
+  pack.self_inner.resize(m);
+  read_rows_from(ctx, self_inner.get(), H5T_NATIVE_DOUBLE, first, m, 0, pack.self_inner.data(), where + "/self_inner");
+  pack.num_points.resize(m);
+  read_rows_from(ctx, num_points.get(), H5T_NATIVE_INT64, first, m, 0, pack.num_points.data(), where + "/num_points");
+  pack.ids = read_strings_from(ctx, ids.get(), first, m, where + "/ids");
+  for (const auto& id : pack.ids) {
+    if (id.empty()) ctx.fail("pack " + where + " has a member with an empty id");
+  }
+  // As read_pack does: the newest member per id first, then its numbers.
+  pack = drop_superseded_members(std::move(pack));
+  appended.ids = pack.ids;
+  for (const auto& dropped : pack.drop_bad_members()) {
+    warn(ctx.file().string() + ": pack " + where.substr(std::string("/packs/").size()) + ": member " + dropped +
+         "; left out (`lwdock market rebuild` re-derives it from its package)");
+  }
+  try {
+    pack.validate();
+  } catch (const Error& e) {
+    ctx.fail(e.what());
+  }
+  return appended;
+}
+
+AppendedEntries read_table_appended(const fs::path& path, const std::string& group_name, const std::string& child,
+                                    std::int64_t from, std::int64_t to) {
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  const FileContext ctx(path);
+  const OpenedForReading opened = open_for_reading(ctx);
+  std::string where = "/" + group_name + (child.empty() ? "" : "/" + child);
+  AppendedEntries entries;
+  if (!has_link(opened.file.get(), group_name)) {
+    require_committed(ctx, 0, to, where);
+    return entries;
+  }
+  Hid group = open_group(ctx, opened.file.get(), group_name, "/" + group_name);
+  if (!child.empty()) {
+    if (!has_link(group.get(), child)) {
+      require_committed(ctx, 0, to, where);
+      return entries;
+    }
+    group = open_group(ctx, group.get(), child, where);
+  }
+  require_committed(ctx, read_int_attribute(ctx, group.get(), kCommittedCount, where + "@committed_count"), to, where);
+  if (to <= from) return entries;
+  const auto first = static_cast<hsize_t>(from);
+  const auto n = static_cast<hsize_t>(to - from);
+  if (n * sizeof(hvl_t) > opened.bytes) ctx.fail("group " + where + " has an impossible committed count (damaged)");
+  Hid ids = open_dataset(ctx, group.get(), "ids", where + "/ids");
+  Hid json = open_dataset(ctx, group.get(), "json", where + "/json");
+  for (const auto& [dataset, name] : {std::pair{ids.get(), "ids"}, std::pair{json.get(), "json"}}) {
+    if (dataset_extent(ctx, dataset, 1, where + "/" + name)[0] < first + n) {
+      ctx.fail("dataset " + where + "/" + name + " has fewer entries than committed (truncated or damaged)");
+    }
+  }
+  auto id_values = read_strings_from(ctx, ids.get(), first, n, where + "/ids");
+  auto json_values = read_strings_from(ctx, json.get(), first, n, where + "/json");
+  entries.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (id_values[i].empty()) ctx.fail("dataset " + where + "/ids has an empty id");
+    entries.emplace_back(std::move(id_values[i]), std::move(json_values[i]));
+  }
+  return entries;
+}
+
+}  // namespace
+
+PackAppended read_market_h5_pack_appended(const fs::path& path, const std::string& key, std::int64_t from,
+                                          std::int64_t to) {
+  const auto [type, dim] = split_pack_key(key);
+  std::lock_guard lock(hdf5_mutex());
+  silence_hdf5_errors();
+  const FileContext ctx(path);
+  const OpenedForReading opened = open_for_reading(ctx);
+  const std::string where = "/packs/" + key;
+  const hid_t file = opened.file.get();
+  if (!has_link(file, kPacksGroup)) {
+    require_committed(ctx, 0, to, where);
+    return {};
+  }
+  Hid packs = open_group(ctx, file, kPacksGroup, "/packs");
+  if (!has_link(packs.get(), type)) {
+    require_committed(ctx, 0, to, where);
+    return {};
+  }
+  Hid by_type = open_group(ctx, packs.get(), type, "/packs/" + type);
+  if (!has_link(by_type.get(), std::to_string(dim))) {
+    require_committed(ctx, 0, to, where);
+    return {};
+  }
+  Hid group = open_group(ctx, by_type.get(), std::to_string(dim), where);
+  return read_pack_appended(ctx, group.get(), type, dim, opened.bytes, from, to);
+}
+
+AppendedEntries read_market_h5_semantic_appended(const fs::path& path, std::int64_t from, std::int64_t to) {
+  return read_table_appended(path, kSemanticGroup, "", from, to);
+}
+
+AppendedEntries read_market_h5_facts_appended(const fs::path& path, const std::string& type, std::int64_t from,
+                                              std::int64_t to) {
+  check_type_name(type);
+  return read_table_appended(path, kFactsGroup, type, from, to);
+}
+
 MarketCommitPoint append_to_market_h5(const fs::path& path, const MarketAppend& entry,
                                       const std::function<void(std::string_view step)>& at_step) {
   const auto step = [&](std::string_view name) {

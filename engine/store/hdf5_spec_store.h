@@ -123,6 +123,24 @@ JsonById read_market_h5_semantic(const std::filesystem::path& path,
 JsonById read_market_h5_facts(const std::filesystem::path& path, const std::string& type,
                               std::optional<std::int64_t> committed = std::nullopt);
 
+// What was appended to the file after counts seen earlier, for a process
+// that follows another's changes (MarketStore::catch_up) in O(what it reads):
+// members (or entries) [from, to) of one part, where `to` is a committed
+// count read since, under the same market lock. A part whose committed count
+// is below `to` throws lwd::Error (the file was replaced or damaged).
+struct PackAppended {
+  SpecPack members;              // of the members appended, the last one per id, its numbers checked
+  std::vector<std::string> ids;  // every id among them, also one left out as unusable (with a warning)
+};
+PackAppended read_market_h5_pack_appended(const std::filesystem::path& path, const std::string& key,
+                                          std::int64_t from, std::int64_t to);
+// (id, JSON) in file order; an empty JSON clears the id's earlier entry.
+using AppendedEntries = std::vector<std::pair<std::string, std::string>>;
+AppendedEntries read_market_h5_semantic_appended(const std::filesystem::path& path, std::int64_t from,
+                                                 std::int64_t to);
+AppendedEntries read_market_h5_facts_appended(const std::filesystem::path& path, const std::string& type,
+                                              std::int64_t from, std::int64_t to);
+
 // One statistical spec of one learnware as it is stored in a pack.
 struct PackedSpec {
   std::string type;  // e.g. "RKMETableSpecification"

@@ -8,6 +8,7 @@
 // is an lwd::Error naming the database and the problem.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -45,6 +46,15 @@ struct IndexCounters {
   std::int64_t change_seq = 0;  // LearnwareIndex::change_seq
 
   bool operator==(const IndexCounters&) const = default;
+};
+
+// What changed in an index after a value of its change counter
+// (LearnwareIndex::changes_since): enough for a process holding the table in
+// memory to follow another's changes without reading the whole table again.
+struct IndexChanges {
+  std::vector<LearnwareRecord> changed;  // rows inserted or updated since, ordered by id
+  std::vector<std::string> removed;      // ids whose rows were removed since (never inserted again)
+  std::int64_t seq = 0;                  // the largest counter value among them (0 when there are none)
 };
 
 // Current time as ISO-8601 UTC with second precision ("2024-05-01T12:00:00Z"),
@@ -85,6 +95,24 @@ class LearnwareIndex {
   // One cheap read, so a process can tell whether another changed the index
   // since it last looked.
   virtual std::int64_t change_seq() const = 0;
+  // The rows changed and the ids removed by the changes numbered above
+  // `after`: O(those changes), through the rows' seq column and the removals
+  // the index keeps (each with its counter value). A row changed twice since
+  // shows once, as it is now; a row inserted and removed since, only as removed.
+  virtual IndexChanges changes_since(std::int64_t after) const = 0;
+
+  // Waits until the change counter is other than `seen`, `timeout` has
+  // passed, or interrupt_wait() is called; returns the counter then. A
+  // PostgreSQL server tells the waiting connection of every commit (LISTEN /
+  // NOTIFY, so the wait ends within milliseconds); a SQLite file is polled
+  // every `poll_period`. Meant for an index opened for the purpose and waited
+  // on by one thread: while it waits, nothing else may use it but
+  // interrupt_wait().
+  virtual std::int64_t wait_for_change(std::int64_t seen, std::chrono::milliseconds timeout,
+                                       std::chrono::milliseconds poll_period) = 0;
+  // Ends the wait in progress, and makes every later one return at once.
+  // Safe from any thread.
+  virtual void interrupt_wait() = 0;
 
   // Both counters, read in one statement.
   virtual IndexCounters counters() const = 0;

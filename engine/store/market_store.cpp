@@ -305,6 +305,7 @@ void MarketStore::stage(std::string_view name) const {
 }
 
 void MarketStore::reload() {
+  note_reloaded();
   std::optional<DamagedMarketFile> damage;
   {
     MarketLock lock(dir_, MarketLock::Mode::shared);
@@ -328,6 +329,7 @@ void MarketStore::reload() {
 }
 
 void MarketStore::recover_h5(const DamagedMarketFile& damage) {
+  note_reloaded();
   try {
     load(/*tolerate_bad_h5=*/false);
     return;  // another process repaired it between our two locks
@@ -366,6 +368,11 @@ void MarketStore::load(bool tolerate_bad_h5, bool from_read_db) {
 }
 
 void MarketStore::load_records(const LearnwareIndex& from) {
+  // The counter before the rows: should a change commit in between (a
+  // writer that does not take the market lock), the next catch-up brings in
+  // its row again rather than missing it.
+  applied_seq_ = from.change_seq();
+  stale_ = false;
   records_.clear();
   for (auto& record : from.list()) {
     std::string id = record.id;
@@ -591,6 +598,183 @@ void MarketStore::between_changes(const std::function<void(const LearnwareIndex&
   body(*index_);
 }
 
+std::int64_t MarketStore::latest_change_seq() const { return index_->change_seq(); }
+
+std::unique_ptr<LearnwareIndex> MarketStore::open_change_watch(const fs::path& dir, const IndexUrls& db) {
+  return open_learnware_index(db.db, dir / kIndexFile);
+}
+
+void MarketStore::note_reloaded() {
+  changes_.reloaded = true;
+  changes_.ids.clear();
+}
+
+void MarketStore::note_own_change(std::int64_t seq_after, std::int64_t count) {
+  if (seq_after == applied_seq_ + count) {
+    applied_seq_ = seq_after;
+  } else {
+    stale_ = true;
+  }
+}
+
+bool MarketStore::catch_up() {
+  const std::int64_t before = applied_seq_;
+  const bool was_reloaded = changes_.reloaded;
+  const std::size_t had = changes_.ids.size();
+  {
+    MarketLock lock(dir_, MarketLock::Mode::shared);
+    try {
+      catch_up_locked();
+    } catch (const DamagedMarketFile&) {
+      // Written half by a writer that died: reload() repairs it under the
+      // exclusive lock, as an open would.
+      stale_ = true;
+    }
+  }
+  if (stale_) reload();
+  return applied_seq_ != before || changes_.reloaded != was_reloaded || changes_.ids.size() != had;
+}
+
+void MarketStore::catch_up_for_change() {
+  try {
+    catch_up_locked();
+  } catch (const DamagedMarketFile& damage) {
+    recover_h5(damage);
+  }
+}
+
+void MarketStore::forget_parts_of(const std::string& id) {
+  for (auto& [key, pack] : parts_->packs) {
+    if (pack && pack->remove(id) && pack->count() == 0) pack.reset();
+  }
+  if (parts_->semantic) parts_->semantic->erase(id);
+  for (auto& [type, by_id] : parts_->facts) by_id.erase(id);
+}
+
+void MarketStore::catch_up_locked() {
+  const std::int64_t seq = index_->change_seq();
+  if (seq == applied_seq_ && !stale_) return;
+  // A market.h5 replaced since (compaction, rebuild, recovery) has its
+  // members elsewhere: the counts mean nothing there, so read it again. Rare.
+  auto read_everything = [&] {
+    note_reloaded();
+    load(/*tolerate_bad_h5=*/false);
+  };
+  if (stale_ || file_identity(h5_path()) != h5_identity_) return read_everything();
+
+  const IndexChanges changes = index_->changes_since(applied_seq_);
+  MarketH5Contents now;
+  try {
+    now = read_market_h5_contents(h5_path());
+  } catch (const Error& e) {
+    throw DamagedMarketFile(e.what());
+  }
+  // New learnwares and updated ones (an update always writes a package of
+  // a new name) have new members in market.h5; a status change alone does not.
+  std::set<std::string, std::less<>> repackaged;
+  for (const auto& record : changes.changed) {
+    const auto old = records_.find(record.id);
+    if (old == records_.end() || old->second.package_path != record.package_path) repackaged.insert(record.id);
+  }
+
+  std::lock_guard guard(parts_->mutex);
+  // What was appended to the parts already read; the others are read up to
+  // the new counts when first needed. Every appended member belongs to a
+  // change since applied_seq_ (writers hold the exclusive lock, this the
+  // shared one), so each repackaged learnware's must be among them.
+  auto count_in = [](const std::map<std::string, std::int64_t>& counts, const std::string& key) {
+    const auto it = counts.find(key);
+    return it == counts.end() ? std::int64_t{0} : it->second;
+  };
+  std::map<std::string, PackAppended> packs;
+  AppendedEntries semantic;
+  std::map<std::string, AppendedEntries> facts;
+  try {
+    if (!repackaged.empty()) {
+      std::set<std::string> keys;
+      for (const auto& record : changes.changed) {
+        if (!repackaged.contains(record.id)) continue;
+        for (const auto& key : record.spec_keys) {
+          if (parts_->everything || parts_->packs.contains(key)) keys.insert(key);
+        }
+      }
+      for (const auto& key : keys) {
+        const std::int64_t from = count_in(contents_.pack_members, key);
+        const std::int64_t to = count_in(now.pack_members, key);
+        if (to < from) return read_everything();
+        packs.emplace(key, read_market_h5_pack_appended(h5_path(), key, from, to));
+      }
+      if (parts_->semantic) {
+        if (now.semantic_count < contents_.semantic_count) return read_everything();
+        semantic = read_market_h5_semantic_appended(h5_path(), contents_.semantic_count, now.semantic_count);
+      }
+      std::set<std::string> types;
+      for (const auto& [type, by_id] : parts_->facts) types.insert(type);
+      if (parts_->everything)
+        for (const auto& [type, count] : now.fact_counts) types.insert(type);
+      for (const auto& type : types) {
+        const std::int64_t from = count_in(contents_.fact_counts, type);
+        const std::int64_t to = count_in(now.fact_counts, type);
+        if (to < from) return read_everything();
+        if (to > from) facts.emplace(type, read_market_h5_facts_appended(h5_path(), type, from, to));
+      }
+    }
+  } catch (const Error& e) {
+    throw DamagedMarketFile(e.what());
+  }
+  // Memory out of step with the file (a writer outside the lock, or a
+  // store that missed a change): read everything rather than guess.
+  for (const auto& record : changes.changed) {
+    if (!repackaged.contains(record.id)) continue;
+    for (const auto& key : record.spec_keys) {
+      const auto it = packs.find(key);
+      if (it != packs.end() && std::find(it->second.ids.begin(), it->second.ids.end(), record.id) == it->second.ids.end())
+        return read_everything();
+    }
+    if (parts_->semantic && std::none_of(semantic.begin(), semantic.end(),
+                                         [&](const auto& entry) { return entry.first == record.id; }))
+      return read_everything();
+  }
+
+  // Apply, as this store's own changes do.
+  for (const auto& id : changes.removed) {
+    records_.erase(id);
+    forget_parts_of(id);
+    if (!changes_.reloaded) changes_.ids.insert(id);
+  }
+  for (const auto& record : changes.changed) {
+    if (repackaged.contains(record.id)) forget_parts_of(record.id);
+    records_[record.id] = record;
+    if (!changes_.reloaded) changes_.ids.insert(record.id);
+  }
+  for (auto& [key, appended] : packs) {
+    const SpecPack& members = appended.members;
+    for (std::int64_t m = 0; m < members.count(); ++m) {
+      const std::string& id = members.ids[static_cast<std::size_t>(m)];
+      if (!repackaged.contains(id) || !is_live(id, key)) continue;
+      auto& slot = parts_->packs[key];
+      if (!slot) slot.emplace(SpecPack{});
+      slot->append_member_of(members, m);
+    }
+  }
+  auto follow_entries = [&](JsonById& by_id, const AppendedEntries& entries) {
+    for (const auto& [id, json] : entries) {
+      if (!repackaged.contains(id)) continue;
+      if (json.empty()) {
+        by_id.erase(id);  // cleared by an update
+      } else {
+        by_id[id] = json;
+      }
+    }
+  };
+  if (parts_->semantic) follow_entries(*parts_->semantic, semantic);
+  for (const auto& [type, entries] : facts) follow_entries(parts_->facts[type], entries);
+  now.version = contents_.version;
+  contents_ = std::move(now);
+  stored_members_ = contents_.stored_members();
+  applied_seq_ = std::max(seq, changes.seq);
+}
+
 std::string MarketStore::next_id() { return index_->reserve_id(); }
 
 void MarketStore::add(const LearnwareRecord& record, const fs::path& package_zip, const SpecsByType& specs_by_type,
@@ -615,6 +799,7 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
   if (!fs::is_regular_file(package_zip, ec)) throw Error(package_zip.string() + ": the package is not a readable file");
 
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
+  catch_up_for_change();
   const auto existing = index_->get(id);
   if (!replacing && existing) throw Error("learnware " + id + " is already in the market at " + dir_.string());
   if (replacing && !existing) throw Error("learnware " + id + " is not in the market at " + dir_.string());
@@ -634,13 +819,29 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
 
   bool package_placed = false;
   std::optional<MarketCommitPoint> appended;
+  std::int64_t seq_after = 0;
   try {
     stage("copy_package");
     copy_file_atomically(package_zip, package_target);
     package_placed = true;
     stage("append_h5");
-    appended = append_to_market_h5(h5_path(), MarketAppend{id, packed, semantic_json, facts, replacing},
-                                   [&](std::string_view step) { stage(step); });
+    const MarketAppend entry{id, packed, semantic_json, facts, replacing};
+    const auto at_step = [&](std::string_view step) { stage(step); };
+    try {
+      appended = append_to_market_h5(h5_path(), entry, at_step);
+    } catch (const Error& e) {
+      // A writer that died with market.h5 open for writing leaves it so
+      // marked, and HDF5 will not open it; with nothing committed in the
+      // index, catching up did not look. Recover it (this store holds the
+      // exclusive lock: no writer is alive) and append once more.
+      try {
+        read_market_h5_contents(h5_path());
+      } catch (const Error&) {
+        recover_h5(DamagedMarketFile(e.what()));
+        appended = append_to_market_h5(h5_path(), entry, at_step);
+      }
+      if (!appended) throw;
+    }
     index_->transaction([&] {
       stage(replacing ? "index_update" : "index_insert");
       if (replacing) {
@@ -648,6 +849,7 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
       } else {
         index_->insert(row);
       }
+      seq_after = index_->change_seq();
       stage("commit");
     });
   } catch (...) {
@@ -668,10 +870,24 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
   // counts they may read up to now include its rows).
   if (replacing && existing->package_path != row.package_path) remove_quietly(dir_ / existing->package_path);
   records_[id] = row;
+  note_own_change(seq_after, 1);
   stored_members_ += static_cast<std::int64_t>(packed.size());
-  for (const auto& [key, members] : appended->pack_members) contents_.pack_members[key] = members + 1;
+  // Caught up under this lock, the counts before the append are the ones
+  // known; anything else was appended outside the lock.
+  const auto known = [](const std::map<std::string, std::int64_t>& counts, const std::string& key) {
+    const auto it = counts.find(key);
+    return it == counts.end() ? std::int64_t{0} : it->second;
+  };
+  for (const auto& [key, members] : appended->pack_members) {
+    if (known(contents_.pack_members, key) != members) stale_ = true;
+    contents_.pack_members[key] = members + 1;
+  }
+  if (contents_.semantic_count != appended->semantic_count) stale_ = true;
   contents_.semantic_count = appended->semantic_count + 1;
-  for (const auto& [type, count] : appended->fact_counts) contents_.fact_counts[type] = count + 1;
+  for (const auto& [type, count] : appended->fact_counts) {
+    if (known(contents_.fact_counts, type) != count) stale_ = true;
+    contents_.fact_counts[type] = count + 1;
+  }
   {
     std::lock_guard guard(parts_->mutex);
     follow_stored_learnware(id, packed, semantic_json, facts, replacing);
@@ -707,40 +923,44 @@ void MarketStore::follow_stored_learnware(const std::string& id, const std::vect
 
 void MarketStore::update_status(std::string_view id, LearnwareStatus status, std::string_view reason) {
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
+  catch_up_for_change();
   auto record = index_->get(id);
   if (!record) throw Error("learnware " + std::string(id) + " is not in the market at " + dir_.string());
   record->status = status;
   record->status_reason = std::string(reason);
   record->updated_at = utc_now_iso8601();
+  std::int64_t seq_after = 0;
   index_->transaction([&] {
     stage("index_update");
     index_->update(*record);
+    seq_after = index_->change_seq();
     stage("commit");
   });
   records_[record->id] = *record;
+  note_own_change(seq_after, 1);
 }
 
 bool MarketStore::remove(std::string_view id) {
   {
     MarketLock lock(dir_, MarketLock::Mode::exclusive);
+    catch_up_for_change();
     const auto record = index_->get(id);
     if (!record) return false;
+    std::int64_t seq_after = 0;
     index_->transaction([&] {
       stage("index_remove");
       index_->remove(id);
+      seq_after = index_->change_seq();
       stage("commit");
     });
+    note_own_change(seq_after, 1);
     // Committed: the package and pack rows are garbage now. A failure to delete
     // the zip is harmless (the next open sweeps unreferenced packages).
     remove_quietly(dir_ / record->package_path);
     if (const auto it = records_.find(id); it != records_.end()) records_.erase(it);
     {
       std::lock_guard guard(parts_->mutex);
-      for (auto& [key, pack] : parts_->packs) {
-        if (pack && pack->remove(id) && pack->count() == 0) pack.reset();
-      }
-      if (parts_->semantic) parts_->semantic->erase(std::string(id));
-      for (auto& [type, by_id] : parts_->facts) by_id.erase(std::string(id));
+      forget_parts_of(std::string(id));
     }
     compact_if_mostly_dead();
   }
@@ -783,12 +1003,13 @@ void MarketStore::compact_if_mostly_dead() {
 
 void MarketStore::compact() {
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
+  catch_up_for_change();
   compact_locked();
 }
 
 void MarketStore::compact_locked() {
-  // Reload first: another store may have changed the market since this one loaded.
-  load_records(*index_);
+  // The records are current (every change catches up first, under the
+  // lock); the file is read whole to be written again.
   load_everything(/*tolerate_bad_h5=*/false);
   MarketSnapshot snapshot;
   for (const auto& [key, pack] : parts_->packs)
@@ -823,6 +1044,7 @@ void MarketStore::rewrite_h5(MarketSnapshot snapshot) {
 
 void MarketStore::rebuild(const RederiveLearnware& derive) {
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
+  note_reloaded();
   // Whatever semantic specs the current file still holds (it may be unreadable).
   load_records(*index_);
   load_everything(/*tolerate_bad_h5=*/true);
@@ -870,13 +1092,16 @@ void MarketStore::rebuild(const RederiveLearnware& derive) {
 
   // The index update commits only after the new file is in place; if the file
   // cannot be written, neither changes.
+  std::int64_t seq_after = 0;
   index_->transaction([&] {
     stage("index_update");
     for (const auto& row : changed_rows) index_->update(row);
+    seq_after = index_->change_seq();
     rewrite_h5(std::move(snapshot));
     stage("commit");
   });
   for (const auto& row : changed_rows) records_[row.id] = row;
+  note_own_change(seq_after, static_cast<std::int64_t>(changed_rows.size()));
 }
 
 }  // namespace lwd

@@ -25,10 +25,14 @@
 // both submission and deletion cost O(one learnware) amortised.
 //
 // A MarketStore object is a consistent view: the records, packs and semantic
-// specs it returns are those of its last load plus its own changes, never a
-// mix with another writer's half. reload() brings in other stores' changes.
-// It is not thread-safe; share one behind a mutex, or open one per thread or
-// process (they coordinate through market.lock).
+// specs it returns are those of the index at one value of its change counter
+// (applied_change_seq()), never a mix with another writer's half. catch_up()
+// brings in what other stores (processes) committed since, in O(what
+// changed); every change of its own catches up first, under the lock it
+// takes for the change, so it always writes on top of the latest state;
+// reload() reads everything again. It is not thread-safe; share one behind a
+// mutex, or open one per thread or process (they coordinate through
+// market.lock).
 #pragma once
 
 #include <cstdint>
@@ -38,6 +42,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -68,6 +73,18 @@ using SpecsByType = std::vector<std::pair<std::string, RKMETableSpec>>;
 // writing: see append_to_market_h5.)
 struct StoreFaults {
   std::function<void(std::string_view stage)> before_stage;
+};
+
+// What a store brought in from other processes' changes (catch_up(), and the
+// catching up each change of its own does first), for whoever derives state
+// from it (the Market's search state) to follow.
+struct StoreChanges {
+  // Everything was read again (reload(), a market.h5 replaced by a compaction
+  // or rebuild, recovered, or memory found out of step): whatever was derived
+  // from the store must be derived again. `ids` is then empty.
+  bool reloaded = false;
+  std::set<std::string> ids;  // learnwares added, changed or removed since (get() tells which)
+  bool empty() const { return !reloaded && ids.empty(); }
 };
 
 // What rebuild() needs from the organizer for one learnware.
@@ -207,6 +224,28 @@ class MarketStore {
   // directory's files. For backups (market_backup.h): writers wait for body,
   // so it should only do what must see one state of the market.
   void between_changes(const std::function<void(const LearnwareIndex& primary)>& body) const;
+  // Following other processes' changes (docs/DESIGN.md §7.6).
+  // The value of the index's change counter this store's view is at.
+  std::int64_t applied_change_seq() const { return applied_seq_; }
+  // The counter's value in the index now: one small query (of the primary
+  // database, where changes commit).
+  std::int64_t latest_change_seq() const;
+  // Brings in what other processes committed since applied_change_seq():
+  // the rows changed and removed since (LearnwareIndex::changes_since), and
+  // of market.h5 only what was appended to the parts already read (the
+  // others are read up to the new counts when first needed). O(what
+  // changed); a market.h5 that another process replaced (compaction,
+  // rebuild, recovery) is read again whole, as reload() would. Returns
+  // whether anything came in; take_changes() says what. Throws
+  // DamagedMarketFile, having tried to recover market.h5, as reload() does.
+  bool catch_up();
+  // What catch_up(), reload() and the catching up of this store's own
+  // changes brought in since the last call.
+  StoreChanges take_changes() { return std::exchange(changes_, {}); }
+  // The index of the market at `dir` (with databases `db`) again, on a
+  // connection of its own to the primary database, to wait for changes on
+  // from a thread of its own (LearnwareIndex::wait_for_change).
+  static std::unique_ptr<LearnwareIndex> open_change_watch(const std::filesystem::path& dir, const IndexUrls& db);
 
   // Members stored in market.h5 that no live learnware uses any more (as far
   // as this store has seen: its load plus its own changes).
@@ -263,6 +302,19 @@ class MarketStore {
   void follow_stored_learnware(const std::string& id, const std::vector<PackedSpec>& packed,
                                const std::string& semantic_json, const SearchFacts& facts, bool replacing);
   void rewrite_h5(MarketSnapshot snapshot);
+  // catch_up() under the market lock (either mode) the caller holds.
+  void catch_up_locked();
+  // Under the exclusive lock, before a change: catches up, recovering a
+  // market.h5 that a dead writer left open for writing.
+  void catch_up_for_change();
+  // After a change of this store's own committed with the counter at
+  // `seq_after`, having raised it `count` times: the view is at seq_after,
+  // unless another writer slipped in (then the next catch-up reads all).
+  void note_own_change(std::int64_t seq_after, std::int64_t count);
+  // Everything was read again: whatever was derived from the store is stale.
+  void note_reloaded();
+  // Forgets what the parts read so far hold of `id` (parts_->mutex held).
+  void forget_parts_of(const std::string& id);
   void compact_if_mostly_dead();
   // compact() under the exclusive lock the caller holds.
   void compact_locked();
@@ -272,12 +324,20 @@ class MarketStore {
   std::unique_ptr<LearnwareIndex> index_;
   std::unique_ptr<LearnwareIndex> read_index_;  // null: reads go to index_
   std::map<std::string, LearnwareRecord, std::less<>> records_;
-  // market.h5 as loaded: its attributes, and which file it was (a compaction
-  // by another store replaces the file, and the counts mean nothing there).
+  // market.h5's attributes as of applied_seq_ (the committed counts the
+  // changes up to it left; parts are read up to them), and which file it was
+  // (a compaction by another store replaces the file, and the counts mean
+  // nothing there).
   MarketH5Contents contents_;
   std::optional<std::pair<std::uintmax_t, std::uintmax_t>> h5_identity_;  // (device, inode)
   // Members this store knows market.h5 to hold, live or dead.
   std::int64_t stored_members_ = 0;
+  // The change counter the records and contents_ are at (catch_up()).
+  std::int64_t applied_seq_ = 0;
+  // Memory may be out of step with the disk (another writer changed the
+  // market outside the lock): the next catch-up reads everything again.
+  bool stale_ = false;
+  StoreChanges changes_;  // not yet taken
   // The parts of market.h5 read so far; the mutex makes a first read safe when
   // several searching threads ask at once.
   struct Parts {

@@ -1,7 +1,10 @@
 #include "engine/store/postgres_module.h"
 
+#include <poll.h>
+
 #include <pqxx/pqxx>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +19,11 @@ namespace {
 // Any number, as long as nothing else takes the same advisory lock on the
 // database; it reads "lwd-index" in ASCII.
 constexpr long long kSchemaLockKey = 0x6c77642d696e6465LL;
+// What every change announces when it commits (NOTIFY) and a waiting
+// connection listens to. Notifications are per database, so markets kept in
+// schemas of one database wake each other's waiters; a waiter then reads its
+// own counter, finds it unchanged and waits again.
+constexpr const char* kChangeChannel = "lwdock_index_change";
 // Without it, a host that drops packets would hold an open for minutes.
 constexpr const char* kDefaultConnectTimeout = "connect_timeout=10";
 
@@ -66,6 +74,17 @@ std::string valid_utf8(const std::string& text) {
   }
   return out;
 }
+
+// Notes that an announcement arrived (pqxx calls it from get_notifs()).
+class ChangeReceiver final : public pqxx::notification_receiver {
+ public:
+  ChangeReceiver(pqxx::connection_base& connection, std::atomic<bool>& arrived)
+      : pqxx::notification_receiver(connection, kChangeChannel), arrived_(arrived) {}
+  void operator()(const std::string&, int) override { arrived_.store(true); }
+
+ private:
+  std::atomic<bool>& arrived_;
+};
 
 class PostgresConnection final : public SqlConnection {
  public:
@@ -181,6 +200,32 @@ class PostgresConnection final : public SqlConnection {
 
   void lock_schema() override { run("SELECT pg_advisory_xact_lock($1)", {std::int64_t{kSchemaLockKey}}); }
 
+  void announce_change() override { run("SELECT pg_notify($1, '')", {std::string(kChangeChannel)}); }
+
+  bool listen_for_changes() override {
+    // The receiver's constructor sends LISTEN.
+    guard("cannot listen for changes", [&] { receiver_ = std::make_unique<ChangeReceiver>(*connection_, arrived_); });
+    return true;
+  }
+
+  bool wait_for_announcement(int wake_fd, std::chrono::milliseconds timeout) override {
+    bool arrived = false;
+    guard("lost while waiting for changes", [&] {
+      // Announcements may already sit in libpq's buffer, read along with the
+      // last query's answer: the socket would not show them.
+      connection_->get_notifs();
+      if (!arrived_.exchange(false)) {
+        pollfd fds[2] = {{connection_->sock(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+        const auto ms = std::min<std::chrono::milliseconds::rep>(std::max<std::chrono::milliseconds::rep>(timeout.count(), 0), 1 << 30);
+        if (::poll(fds, 2, static_cast<int>(ms)) > 0 && fds[0].revents != 0) connection_->get_notifs();
+        arrived = arrived_.exchange(false);
+      } else {
+        arrived = true;
+      }
+    });
+    return arrived;
+  }
+
  private:
   template <class Body>
   void guard(const char* what, Body&& body) {
@@ -202,6 +247,8 @@ class PostgresConnection final : public SqlConnection {
   std::string password_;
   std::optional<pqxx::connection> connection_;
   std::unique_ptr<pqxx::work> work_;
+  std::atomic<bool> arrived_{false};
+  std::unique_ptr<ChangeReceiver> receiver_;  // after connection_: unregisters before it closes
 };
 
 }  // namespace

@@ -10,6 +10,8 @@
 // concurrent reservations, so ids stay unique and increasing across
 // processes. Migrations take a transaction-scoped advisory lock, so two
 // processes opening a fresh database at once do not both create the tables.
+// Every change sends a NOTIFY on the channel lwdock_index_change as it
+// commits, which a connection waiting for changes (wait_for_change) LISTENs to.
 //
 // Text goes to the server as UTF-8. Bytes of a name or owner that are not
 // UTF-8 (a package's manifest is not checked for it) are stored as U+FFFD,

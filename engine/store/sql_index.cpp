@@ -1,10 +1,19 @@
 #include "engine/store/sql_index.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include "engine/error.h"
@@ -58,6 +67,16 @@ const std::vector<Migration>& migrations() {
            "ALTER TABLE learnware ADD COLUMN seq BIGINT NOT NULL DEFAULT 0",
            "INSERT INTO id_counter (name, last_value) VALUES ('change', 0)",
            "CREATE TABLE index_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+       }},
+      // 3: following another process's changes in O(what changed). A removal
+      // leaves no row, so each removed id is kept with the counter value of
+      // its removal (ids are never handed out again, so the table only grows
+      // by deletions); both tables are indexed by that value.
+      {3,
+       {
+           "CREATE TABLE learnware_removed (id TEXT PRIMARY KEY, seq BIGINT NOT NULL)",
+           "CREATE INDEX learnware_by_seq ON learnware (seq)",
+           "CREATE INDEX learnware_removed_by_seq ON learnware_removed (seq)",
        }},
   };
   return list;
@@ -133,6 +152,7 @@ class SqlIndex final : public LearnwareIndex {
 
   ~SqlIndex() override {
     if (in_transaction_) db_->rollback();
+    if (wake_fd_ >= 0) ::close(wake_fd_);
   }
 
   void insert(const LearnwareRecord& record) override {
@@ -149,6 +169,9 @@ class SqlIndex final : public LearnwareIndex {
           "INSERT INTO learnware (id, name, owner, status, status_reason, package_path, spec_keys, "
           "created_at, updated_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
           params);
+      // An id given back by its caller after a removal (the market never
+      // does) is a row again, not a removal.
+      db_->run("DELETE FROM learnware_removed WHERE id = $1", {record.id});
       if (const auto value = numeric_id(record.id)) {
         db_->run("UPDATE id_counter SET last_value = $1 WHERE name = $2 AND last_value < $1",
                  {*value, std::string(kIdCounter)});
@@ -177,7 +200,12 @@ class SqlIndex final : public LearnwareIndex {
     bool removed = false;
     in_own_transaction([&] {
       removed = db_->run("DELETE FROM learnware WHERE id = $1", {std::string(id)}).affected > 0;
-      if (removed) bump_change_seq();
+      if (!removed) return;
+      const std::int64_t seq = bump_change_seq();
+      db_->run(
+          "INSERT INTO learnware_removed (id, seq) VALUES ($1, $2) "
+          "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq",
+          {std::string(id), seq});
     });
     return removed;
   }
@@ -267,6 +295,58 @@ class SqlIndex final : public LearnwareIndex {
     });
   }
 
+  IndexChanges changes_since(std::int64_t after) const override {
+    IndexChanges changes;
+    const SqlResult rows = db_->run(std::string("SELECT ") + kColumns + ", seq FROM learnware WHERE seq > $1 ORDER BY " +
+                                        db_->byte_order("id"),
+                                    {after});
+    changes.changed.reserve(rows.rows.size());
+    for (auto row : rows.rows) {
+      if (row.size() != 10) throw Error(db_->name() + ": a changed row has " + std::to_string(row.size()) + " columns");
+      changes.seq = std::max(changes.seq, parse_integer(*db_, row.back(), "a row's seq"));
+      row.pop_back();
+      changes.changed.push_back(read_record(row));
+    }
+    const SqlResult removed = db_->run("SELECT id, seq FROM learnware_removed WHERE seq > $1", {after});
+    changes.removed.reserve(removed.rows.size());
+    for (const auto& row : removed.rows) {
+      changes.seq = std::max(changes.seq, parse_integer(*db_, row.at(1), "a removal's seq"));
+      changes.removed.push_back(row.at(0));
+    }
+    return changes;
+  }
+
+  std::int64_t wait_for_change(std::int64_t seen, std::chrono::milliseconds timeout,
+                               std::chrono::milliseconds poll_period) override {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + timeout;
+    const int wake = wake_fd();
+    // Listening starts before the first look at the counter, so a commit
+    // between the two is announced rather than missed.
+    if (!listen_tried_) {
+      listening_ = db_->listen_for_changes();
+      listen_tried_ = true;
+    }
+    for (;;) {
+      const std::int64_t seq = change_seq();
+      if (seq != seen || interrupted_.load()) return seq;
+      const auto now = Clock::now();
+      if (now >= deadline) return seq;
+      auto slice = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+      if (!listening_) slice = std::min(slice, std::max(poll_period, std::chrono::milliseconds(1)));
+      db_->wait_for_announcement(wake, slice);
+    }
+  }
+
+  void interrupt_wait() override {
+    interrupted_.store(true);
+    std::lock_guard lock(wake_mutex_);
+    if (wake_fd_ >= 0) {
+      const std::uint64_t one = 1;
+      [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
+    }
+  }
+
   std::optional<std::string> market_tag() const override {
     const SqlResult result = db_->run("SELECT value FROM index_meta WHERE name = $1", {std::string(kMarketTag)});
     if (result.rows.empty()) return std::nullopt;
@@ -312,7 +392,24 @@ class SqlIndex final : public LearnwareIndex {
     }
     return parse_integer(*db_, result.rows.front().at(0), "a counter");
   }
-  std::int64_t bump_change_seq() { return bump_counter(kChangeCounter); }
+  // Every change bumps the counter once, and the bump is where it is announced.
+  std::int64_t bump_change_seq() {
+    const std::int64_t seq = bump_counter(kChangeCounter);
+    db_->announce_change();
+    return seq;
+  }
+
+  // What interrupt_wait() writes to; made by the first wait.
+  int wake_fd() {
+    std::lock_guard lock(wake_mutex_);
+    if (wake_fd_ < 0) {
+      wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+      if (wake_fd_ < 0) {
+        throw Error(db_->name() + ": cannot wait for changes: eventfd: " + std::generic_category().message(errno));
+      }
+    }
+    return wake_fd_;
+  }
 
   bool exists(std::string_view id) const {
     return !db_->run("SELECT 1 FROM learnware WHERE id = $1", {std::string(id)}).rows.empty();
@@ -357,9 +454,22 @@ class SqlIndex final : public LearnwareIndex {
   std::unique_ptr<SqlConnection> db_;
   IndexAccess access_;
   bool in_transaction_ = false;
+  // wait_for_change
+  bool listen_tried_ = false;
+  bool listening_ = false;
+  std::atomic<bool> interrupted_{false};
+  std::mutex wake_mutex_;
+  int wake_fd_ = -1;
 };
 
 }  // namespace
+
+bool SqlConnection::wait_for_announcement(int wake_fd, std::chrono::milliseconds timeout) {
+  pollfd wake{wake_fd, POLLIN, 0};
+  const auto ms = std::min<std::chrono::milliseconds::rep>(timeout.count(), 1 << 30);
+  ::poll(&wake, 1, static_cast<int>(std::max<std::chrono::milliseconds::rep>(ms, 0)));  // EINTR: an early look
+  return false;
+}
 
 int current_index_schema_version() { return migrations().back().version; }
 

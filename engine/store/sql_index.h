@@ -9,6 +9,7 @@
 // earlier schema versions.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -51,6 +52,17 @@ class SqlConnection {
   // Inside a transaction: waits until no other connection is migrating the
   // schema (SQLite's write lock already does that).
   virtual void lock_schema() = 0;
+
+  // Announcements of changes (LearnwareIndex::wait_for_change). A database
+  // without them (SQLite) keeps these defaults, and waiters poll.
+  // Inside the transaction of a change: tells the connections listening,
+  // once it commits (PostgreSQL: NOTIFY).
+  virtual void announce_change() {}
+  // Starts listening to announcements; false where there are none.
+  virtual bool listen_for_changes() { return false; }
+  // Waits until an announcement arrives (true), `wake_fd` becomes readable or
+  // `timeout` passes (false). Announcements that came in meanwhile count.
+  virtual bool wait_for_announcement(int wake_fd, std::chrono::milliseconds timeout);
 };
 
 enum class IndexAccess {

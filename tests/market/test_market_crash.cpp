@@ -1,17 +1,22 @@
 // Process death at every step of every change: a child process
-// (market_crash_child) makes one change and is killed with SIGKILL at one
-// store stage -- or at a random moment of a stream of adds -- and then the
+// (market_child) makes one change and is killed with SIGKILL at one
+// store stage -- or at a random moment of a stream of adds, or of several
+// processes' adds, updates, deletes and rebuilds at once -- and then the
 // market must open by itself (no `lwdock market rebuild` by hand), list
 // exactly the learnwares whose packages are on disk, hold no staging folder,
-// and keep working (an add and a search succeed, and a second open is clean).
+// keep every change a process was told was stored, byte for byte, and keep
+// working (an add and a search succeed, and a second open is clean).
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <random>
 #include <set>
 #include <string>
@@ -22,9 +27,8 @@
 #include "engine/kinds/spec_kinds.h"
 #include "engine/market/market.h"
 #include "engine/warning.h"
+#include "tests/market/market_child.h"
 #include "tests/market/market_fixture.h"
-
-extern char** environ;
 
 namespace {
 
@@ -49,30 +53,27 @@ struct CapturedWarnings {
   }
 };
 
-// Starts the child with TMPDIR set to `tmpdir`, so that whatever it would
-// leave in the system's temporary directory shows up there.
 pid_t spawn_child(const std::vector<std::string>& args, const fs::path& tmpdir) {
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(LWD_MARKET_CRASH_CHILD));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings = {"TMPDIR=" + tmpdir.string()};
-  for (char** e = environ; *e != nullptr; ++e)
-    if (std::string_view(*e).substr(0, 7) != "TMPDIR=") env_strings.emplace_back(*e);
-  std::vector<char*> envp;
-  for (auto& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, LWD_MARKET_CRASH_CHILD, nullptr, nullptr, argv.data(), envp.data());
-  EXPECT_EQ(rc, 0) << "cannot start " << LWD_MARKET_CRASH_CHILD;
-  return pid;
+  return lwd::testing_market::spawn_market_child(args, tmpdir).pid;
 }
 
-int wait_child(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
+int wait_child(pid_t pid) { return lwd::testing_market::wait_market_child(pid); }
+
+std::vector<std::string> lines_of(const fs::path& file) {
+  std::vector<std::string> lines;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> words_of(const std::string& line) {
+  std::istringstream in(line);
+  return {std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
+}
+
+std::string bytes_of(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 std::set<std::string> files_in(const fs::path& dir) {
@@ -146,6 +147,83 @@ class MarketCrashTest : public ::testing::Test {
     EXPECT_TRUE(warnings.lines.empty()) << warnings.lines.front();
   }
 
+  // What the churn children's logs (market_child churn) say against what the
+  // market holds: every change a child was told was stored is there (an add
+  // or update as the package it gave, byte for byte; a deletion gone); a
+  // change it began and did not see finish (killed) may or may not be there,
+  // but nothing else is; and no id was handed out twice.
+  void expect_nothing_reported_stored_lost(const fs::path& dir, const std::vector<std::string>& owners) {
+    std::map<std::string, lwd::LearnwareRecord> records;
+    {
+      Market market = Market::open(dir, {.n_threads = 1});
+      for (auto& record : market.list()) records.emplace(record.id, record);
+    }
+    std::set<std::string> added;
+    for (const auto& owner : owners) {
+      SCOPED_TRACE("the learnwares of " + owner);
+      struct Expected {
+        std::optional<std::string> stored;  // the package last reported stored
+        std::set<std::string> maybe;        // packages of updates begun since and not seen to finish
+        bool maybe_deleted = false;
+        bool deleted = false;
+      };
+      std::map<std::string, Expected> expected;
+      std::vector<std::string> unfinished_adds;  // their packages
+      const auto lines = lines_of(log_of(owner));
+      for (std::size_t i = 0; i < lines.size(); ++i) {
+        const auto w = words_of(lines[i]);
+        ASSERT_GE(w.size(), 2u) << lines[i];
+        const bool finished = i + 1 < lines.size() && words_of(lines[i + 1]).at(0) == "done" &&
+                              words_of(lines[i + 1]).at(1) == w[1];
+        if (w[0] == "begin" && !finished) {
+          if (w[1] == "add") unfinished_adds.push_back(w.at(2));
+          if (w[1] == "update") expected[w.at(2)].maybe.insert(w.at(3));
+          if (w[1] == "delete") expected[w.at(2)].maybe_deleted = true;
+        } else if (w[0] == "done" && (w[1] == "add" || w[1] == "update")) {
+          if (w[1] == "add") EXPECT_TRUE(added.insert(w.at(2)).second) << "id " << w[2] << " handed out twice";
+          expected[w.at(2)] = Expected{w.at(3), {}, false, false};
+        } else if (w[0] == "done" && w[1] == "delete") {
+          expected[w.at(2)].deleted = true;
+        }
+      }
+      std::vector<std::string> unfinished_adds_bytes;
+      for (const auto& package : unfinished_adds) unfinished_adds_bytes.push_back(bytes_of(package));
+      std::size_t unlogged = 0;
+      for (const auto& [id, record] : records) {
+        if (record.owner != owner) continue;
+        const std::string stored_bytes = bytes_of(dir / record.package_path);
+        const auto it = expected.find(id);
+        if (it == expected.end() || (!it->second.stored && it->second.maybe.empty())) {
+          // An add killed after its commit, before the child heard of it.
+          ++unlogged;
+          EXPECT_NE(std::find(unfinished_adds_bytes.begin(), unfinished_adds_bytes.end(), stored_bytes),
+                    unfinished_adds_bytes.end())
+              << "learnware " << id << " is no package of an add that " << owner << " began";
+          continue;
+        }
+        std::set<std::string> allowed = it->second.maybe;
+        if (it->second.stored) allowed.insert(*it->second.stored);
+        bool matches = std::any_of(allowed.begin(), allowed.end(),
+                                   [&](const std::string& package) { return bytes_of(package) == stored_bytes; });
+        if (!it->second.stored) {
+          matches = matches || std::find(unfinished_adds_bytes.begin(), unfinished_adds_bytes.end(), stored_bytes) !=
+                                   unfinished_adds_bytes.end();
+        }
+        EXPECT_TRUE(matches) << "learnware " << id << "'s package is none of those given for it";
+      }
+      EXPECT_LE(unlogged, unfinished_adds.size());
+      for (const auto& [id, e] : expected) {
+        if (e.deleted) {
+          EXPECT_FALSE(records.contains(id)) << "learnware " << id << " was reported deleted and is there";
+        } else if (e.stored && !e.maybe_deleted) {
+          EXPECT_TRUE(records.contains(id)) << "learnware " << id << " was reported stored and is gone";
+        }
+      }
+    }
+  }
+
+  fs::path log_of(const std::string& owner) const { return tmp_.path() / ("log." + owner); }
+
   TempDir tmp_;
   fs::path pkgs_ = tmp_.path() / "pkgs";
   fs::path child_tmp_ = tmp_.path() / "child-tmp";
@@ -210,6 +288,81 @@ TEST_F(MarketCrashTest, KillsAtRandomMomentsOfAStreamOfAddsLeaveAMarketThatOpens
     CapturedWarnings warnings;
     expect_recovered(dir, allowed);
   }
+}
+
+// Several processes change one market at once -- adds, updates and deletes
+// of their own learnwares, rebuilds of all of them -- and each is killed with
+// SIGKILL at a random moment, by the test or by itself at a random store
+// stage, while the others carry on (and recover what it left, with the
+// market still open). One of the three focuses on one kind of change each
+// round, so every kind is interrupted. Afterwards the market opens by itself,
+// lists exactly its packages, and has lost nothing a process was told was
+// stored.
+TEST_F(MarketCrashTest, KillsOfConcurrentChangesAtRandomMomentsLoseNothingReportedStored) {
+  const fs::path dir = fresh_market("churn");
+  std::vector<std::string> packages;
+  for (const auto& zip : zips_) packages.push_back(zip.string());
+  for (int i = 4; i < 6; ++i) {
+    packages.push_back(
+        make_package(pkgs_, {.d = 3, .centre = 2.0 * i, .seed = 10u + i, .name = "lw" + std::to_string(i)}).string());
+  }
+  const std::vector<std::string> owners = {"c0", "c1", "c2"};
+  const std::vector<std::string> focuses = {"add", "update", "delete", "rebuild"};
+  std::mt19937 rng(20240601);
+  std::uniform_int_distribution<int> delay_ms(30, 400);
+  constexpr int kKills = 51;
+  std::map<std::string, int> interrupted;  // the change a process was in when it died -> how often
+  const auto every_kind_interrupted = [&] {
+    return std::all_of(focuses.begin(), focuses.end(), [&](const std::string& change) { return interrupted[change] > 0; });
+  };
+  int kills = 0;
+  // Until enough kills, and one at least in every kind of change (a few more
+  // rounds at most, should the random moments have missed one).
+  for (int round = 0; kills < kKills || !every_kind_interrupted(); ++round) {
+    ASSERT_LT(round, 40) << "no kill in some kind of change after 40 rounds";
+    std::vector<pid_t> pids;
+    std::vector<std::size_t> logged_before;
+    for (std::size_t c = 0; c < owners.size(); ++c) {
+      logged_before.push_back(lines_of(log_of(owners[c])).size());
+      std::vector<std::string> args = {dir.string(),
+                                       "churn",
+                                       owners[c],
+                                       std::to_string(round * 10 + static_cast<int>(c) + 1),
+                                       c == 0 ? focuses[static_cast<std::size_t>(round) % focuses.size()] : "mixed",
+                                       log_of(owners[c]).string()};
+      args.insert(args.end(), packages.begin(), packages.end());
+      pids.push_back(spawn_child(args, child_tmp_));
+    }
+    std::vector<std::size_t> order = {0, 1, 2};
+    std::shuffle(order.begin(), order.end(), rng);
+    for (const std::size_t c : order) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+      ::kill(pids[c], SIGKILL);
+      const int status = wait_child(pids[c]);
+      const auto lines = lines_of(log_of(owners[c]));
+      ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+          << owners[c] << " ended by itself in round " << round << " (exit status "
+          << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << "); last logged: "
+          << (lines.empty() ? std::string("nothing") : lines.back());
+      ++kills;
+      const bool in_change = lines.size() > logged_before[c] && words_of(lines.back()).at(0) == "begin";
+      ++interrupted[in_change ? words_of(lines.back()).at(1) : "(between changes)"];
+    }
+  }
+  std::cout << "[          ] " << kills << " kills; in:";
+  for (const auto& [change, count] : interrupted) std::cout << " " << change << " " << count;
+  std::cout << std::endl;
+  EXPECT_GE(kills, 50);
+  for (const auto& change : focuses) EXPECT_GE(interrupted[change], 1) << "no kill during a " << change;
+
+  expect_nothing_reported_stored_lost(dir, owners);
+  std::set<std::string> any_id;
+  for (int id = 1; id < 100'000; ++id) {
+    char text[16];
+    std::snprintf(text, sizeof text, "%08d", id);
+    any_id.insert(text);
+  }
+  expect_recovered(dir, any_id);
 }
 
 }  // namespace

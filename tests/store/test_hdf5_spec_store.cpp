@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "engine/error.h"
+#include "store/index_test_support.h"
 #include "store/store_test_support.h"
 
 namespace lwd {
@@ -336,6 +337,54 @@ TEST(MarketH5, ALaterMemberWithTheSameIdSupersedesTheEarlierOne) {
   EXPECT_EQ(back.semantic_json_by_id.at("00000002"), "{\"v\":2}");
   EXPECT_EQ(back.stored_member_count, 7);
   pack.validate();
+}
+
+// What a process following another's appends reads: only the members and
+// entries past the counts it saw, the newest per id, as a whole read has them.
+TEST(MarketH5, WhatWasAppendedSinceCountsSeenEarlierReadsAlone) {
+  ScratchDir dir;
+  const auto path = written_sample(dir);
+  const std::string key = spec_pack_key(kTable, 3);
+  const MarketH5Contents seen = read_market_h5_contents(path);
+  auto update = append_of("00000002", 9, 3, 42);
+  update.semantic_json = "{\"v\":2}";
+  update.facts = {{"RKMETextSpecification", R"({"language":["fr"]})"}};
+  append_to_market_h5(path, append_of("00000009", 6, 3, 99));
+  append_to_market_h5(path, update);
+  update.specs = {pack_spec(kTable, make_spec(4, 3, 43))};
+  update.semantic_json = "{\"v\":3}";
+  update.facts.clear();
+  update.replaces = true;  // clears the text facts the previous one added
+  append_to_market_h5(path, update);
+  const MarketH5Contents now = read_market_h5_contents(path);
+  ASSERT_EQ(now.pack_members.at(key), seen.pack_members.at(key) + 3);
+
+  const PackAppended appended = read_market_h5_pack_appended(path, key, seen.pack_members.at(key), now.pack_members.at(key));
+  EXPECT_EQ(appended.ids, (std::vector<std::string>{"00000009", "00000002"}));
+  const auto whole = read_market_h5(path).packs.at(key);
+  SpecPack expected;
+  expected.type = kTable;
+  expected.dim = 3;
+  for (const char* id : {"00000009", "00000002"}) expected.append_member_of(whole, *whole.find(id));
+  test::expect_same_pack(appended.members, expected);
+  // From the middle; and nothing appended, nothing read.
+  EXPECT_EQ(read_market_h5_pack_appended(path, key, seen.pack_members.at(key) + 2, now.pack_members.at(key)).ids,
+            std::vector<std::string>{"00000002"});
+  EXPECT_EQ(read_market_h5_pack_appended(path, key, now.pack_members.at(key), now.pack_members.at(key)).members.count(), 0);
+  EXPECT_TRUE(read_market_h5_pack_appended(path, spec_pack_key(kTable, 5), 0, 0).ids.empty());  // no such pack
+
+  EXPECT_EQ(read_market_h5_semantic_appended(path, seen.semantic_count, now.semantic_count),
+            (AppendedEntries{{"00000009", "{\"id\":\"00000009\"}"}, {"00000002", "{\"v\":2}"}, {"00000002", "{\"v\":3}"}}));
+  const std::string text = "RKMETextSpecification";
+  EXPECT_EQ(read_market_h5_facts_appended(path, text, seen.fact_counts.at(text), now.fact_counts.at(text)),
+            (AppendedEntries{{"00000002", R"({"language":["fr"]})"}, {"00000002", ""}}));
+
+  // Counts beyond what is committed: the file is not the one they were seen in.
+  for (const auto& message : {test::error_of([&] { read_market_h5_pack_appended(path, key, 0, now.pack_members.at(key) + 1); }),
+                              test::error_of([&] { read_market_h5_pack_appended(path, spec_pack_key(kTable, 5), 0, 1); }),
+                              test::error_of([&] { read_market_h5_semantic_appended(path, 0, now.semantic_count + 1); })}) {
+    EXPECT_NE(message.find("replaced or damaged"), std::string::npos) << message;
+  }
 }
 
 TEST(MarketH5, AppendRejectsTwoSpecsForOnePack) {

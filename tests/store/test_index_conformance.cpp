@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <set>
 #include <thread>
 #include <vector>
@@ -337,6 +339,98 @@ TEST_P(IndexConformance, ARaiseInsideARolledBackTransactionIsGivenBack) {
   EXPECT_EQ(open()->counters(), (IndexCounters{9, 9}));
 }
 
+std::vector<std::string> ids_of(const std::vector<LearnwareRecord>& records) {
+  std::vector<std::string> ids;
+  for (const auto& record : records) ids.push_back(record.id);
+  return ids;
+}
+
+TEST_P(IndexConformance, TheChangesSinceACounterValueAreTheRowsChangedAndTheIdsRemovedSince) {
+  auto index = open();
+  for (const char* id : {"00000001", "00000002", "00000003", "00000004"}) index->insert(make_record(id));
+  EXPECT_EQ(ids_of(index->changes_since(0).changed),
+            (std::vector<std::string>{"00000001", "00000002", "00000003", "00000004"}));
+  const std::int64_t before = index->change_seq();
+  EXPECT_TRUE(index->changes_since(before).changed.empty());
+  EXPECT_TRUE(index->changes_since(before).removed.empty());
+  EXPECT_EQ(index->changes_since(before).seq, 0);
+
+  auto changed = make_record("00000002", LearnwareStatus::invalid);
+  index->update(changed);
+  index->update(changed);  // twice: one row, as it is now
+  EXPECT_TRUE(index->remove("00000003"));
+  index->insert(make_record("00000005"));
+  EXPECT_TRUE(index->remove("00000005"));  // inserted and removed since: only removed
+  const IndexChanges since = open()->changes_since(before);  // what another connection reads
+  EXPECT_EQ(ids_of(since.changed), std::vector<std::string>{"00000002"});
+  ASSERT_EQ(since.changed.size(), 1u);
+  EXPECT_EQ(since.changed[0], changed);
+  EXPECT_EQ(std::set<std::string>(since.removed.begin(), since.removed.end()),
+            (std::set<std::string>{"00000003", "00000005"}));
+  EXPECT_EQ(since.seq, index->change_seq());
+  // From the middle: only what came after.
+  const IndexChanges tail = index->changes_since(index->change_seq() - 1);
+  EXPECT_TRUE(tail.changed.empty());
+  EXPECT_EQ(tail.removed, std::vector<std::string>{"00000005"});
+  // A rolled-back removal leaves no trace.
+  index->begin();
+  EXPECT_TRUE(index->remove("00000001"));
+  index->rollback();
+  EXPECT_TRUE(index->changes_since(since.seq).removed.empty());
+  // An id inserted again (the market never does it) is a row, no longer a removal.
+  index->insert(make_record("00000003"));
+  const IndexChanges again = index->changes_since(before);
+  EXPECT_EQ(ids_of(again.changed), (std::vector<std::string>{"00000002", "00000003"}));
+  EXPECT_EQ(again.removed, std::vector<std::string>{"00000005"});
+}
+
+TEST_P(IndexConformance, AWaitForChangeEndsWhenAnotherConnectionCommits) {
+  using namespace std::chrono_literals;
+  auto waiter = open();
+  auto writer = open();
+  const std::int64_t seen = waiter->change_seq();
+  std::thread commit([&] {
+    std::this_thread::sleep_for(150ms);
+    writer->insert(make_record("00000001"));
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const std::int64_t seq = waiter->wait_for_change(seen, 30s, 20ms);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  commit.join();
+  EXPECT_EQ(seq, seen + 1);
+  EXPECT_GE(waited, 100ms);
+  EXPECT_LT(waited, 10s);  // not the timeout
+  // Nothing more: the wait lasts until its timeout and returns the same value.
+  const auto second = std::chrono::steady_clock::now();
+  EXPECT_EQ(waiter->wait_for_change(seq, 120ms, 20ms), seq);
+  EXPECT_GE(std::chrono::steady_clock::now() - second, 100ms);
+  // Rolled back: no change to see.
+  writer->begin();
+  writer->insert(make_record("00000002"));
+  writer->rollback();
+  EXPECT_EQ(waiter->wait_for_change(seq, 100ms, 20ms), seq);
+}
+
+TEST_P(IndexConformance, AWaitForChangeEndsWhenInterrupted) {
+  using namespace std::chrono_literals;
+  auto waiter = open();
+  std::atomic<bool> returned{false};
+  const auto start = std::chrono::steady_clock::now();
+  std::thread wait([&] {
+    waiter->wait_for_change(waiter->change_seq(), 60s, 60s);
+    returned = true;
+  });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(returned.load());
+  waiter->interrupt_wait();
+  wait.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  // And every later wait returns at once.
+  const auto later = std::chrono::steady_clock::now();
+  waiter->wait_for_change(waiter->change_seq(), 60s, 60s);
+  EXPECT_LT(std::chrono::steady_clock::now() - later, 10s);
+}
+
 TEST_P(IndexConformance, TheMarketTagIsKept) {
   {
     auto index = open();
@@ -400,6 +494,12 @@ TEST_P(IndexConformance, EveryEarlierSchemaVersionIsMigratedKeepingItsRows) {
     index->update(expected);
     EXPECT_EQ(index->change_seq(), 1);
     EXPECT_EQ(index->market_tag(), std::nullopt);
+    // Rows the old program wrote carry no change number; removals are kept from now on.
+    EXPECT_EQ(ids_of(index->changes_since(0).changed), std::vector<std::string>{"00000005"});
+    EXPECT_TRUE(index->remove("00000005"));
+    const IndexChanges since = index->changes_since(1);
+    EXPECT_TRUE(since.changed.empty());
+    EXPECT_EQ(since.removed, std::vector<std::string>{"00000005"});
   }
 }
 

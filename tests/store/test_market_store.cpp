@@ -369,6 +369,79 @@ TEST_F(MarketStoreTest, PartsReadLaterAreThoseOfTheLoadUntilReload) {
   EXPECT_EQ(reader.pack("RKMETableSpecification/77"), nullptr);
 }
 
+// Another process's adds, update, status change and removal come in by
+// catch_up(): the parts already read follow them as the writer's own do, the
+// others are read later at the new counts, and the view is a fresh open's.
+TEST_F(MarketStoreTest, CatchingUpBringsInAnotherStoresChanges) {
+  auto writer = make_market();  // 00000001 (width 4), 00000002 (width 6)
+  auto follower = MarketStore::open(market_dir());
+  ASSERT_NE(follower.pack("RKMETableSpecification/4"), nullptr);  // read before the changes
+  ASSERT_TRUE(follower.semantic_json("00000001"));
+  EXPECT_EQ(follower.search_facts("KindA").size(), 0u);
+  EXPECT_FALSE(follower.catch_up());  // nothing yet
+  follower.take_changes();
+
+  const auto third = make_submission(scratch_, writer.next_id(), 3, 4);
+  writer.add(third.record, third.zip, third.specs, third.semantic, {{"KindA", "{\"a\":3}"}});
+  auto changed = make_submission(scratch_, "00000001", 60, 5);  // to a pack nobody read yet
+  changed.record.name = "changed";
+  writer.update(changed.record, changed.zip, changed.specs, changed.semantic);
+  writer.update_status("00000003", LearnwareStatus::not_usable, "failed again");
+  ASSERT_TRUE(writer.remove("00000002"));
+  const auto fourth = make_submission(scratch_, writer.next_id(), 4, 4);
+  add(writer, fourth);
+
+  EXPECT_NE(follower.applied_change_seq(), follower.latest_change_seq());
+  EXPECT_TRUE(follower.catch_up());
+  EXPECT_EQ(follower.applied_change_seq(), follower.latest_change_seq());
+  const StoreChanges changes = follower.take_changes();
+  EXPECT_FALSE(changes.reloaded);
+  EXPECT_EQ(changes.ids, (std::set<std::string>{"00000001", "00000002", "00000003", "00000004"}));
+  expect_same(observe(follower), observe(MarketStore::open(market_dir())));
+  EXPECT_EQ(follower.get("00000003")->status, LearnwareStatus::not_usable);
+  EXPECT_EQ(follower.search_facts("KindA"), (JsonById{{"00000003", "{\"a\":3}"}}));
+  EXPECT_FALSE(follower.catch_up());
+  EXPECT_TRUE(follower.take_changes().empty());
+}
+
+// A change catches up first, under the market lock: it is made on top of
+// what other stores committed, and the view then holds both.
+TEST_F(MarketStoreTest, AChangeIsMadeOnTopOfOtherStoresChanges) {
+  auto first = make_market();
+  auto second = MarketStore::open(market_dir());
+  ASSERT_NE(second.pack("RKMETableSpecification/4"), nullptr);
+  const auto a = make_submission(scratch_, first.next_id(), 3, 4);
+  add(first, a);
+  const auto b = make_submission(scratch_, second.next_id(), 4, 4);
+  add(second, b);
+  EXPECT_EQ(second.take_changes().ids, std::set<std::string>{a.record.id});
+  EXPECT_EQ(second.applied_change_seq(), second.latest_change_seq());
+  expect_same(observe(second), observe(MarketStore::open(market_dir())));
+  EXPECT_TRUE(first.catch_up());
+  expect_same(observe(first), observe(second));
+  // A removal by one and an update of the same learnware by the other: the
+  // update finds it gone.
+  ASSERT_TRUE(first.remove(a.record.id));
+  const auto again = make_submission(scratch_, a.record.id, 9, 4);
+  EXPECT_THROW(second.update(again.record, again.zip, again.specs, again.semantic), Error);
+  EXPECT_FALSE(second.get(a.record.id));
+}
+
+// A compaction replaces market.h5: the members are elsewhere in the new
+// file, so a store that follows reads it again whole.
+TEST_F(MarketStoreTest, AfterAnotherStoresCompactionCatchingUpReadsEverythingAgain) {
+  auto writer = make_market();
+  auto follower = MarketStore::open(market_dir());
+  ASSERT_NE(follower.pack("RKMETableSpecification/4"), nullptr);
+  follower.take_changes();
+  ASSERT_TRUE(writer.remove("00000002"));
+  writer.compact();
+  add(writer, make_submission(scratch_, writer.next_id(), 5, 4));
+  EXPECT_TRUE(follower.catch_up());
+  EXPECT_TRUE(follower.take_changes().reloaded);
+  expect_same(observe(follower), observe(MarketStore::open(market_dir())));
+}
+
 TEST_F(MarketStoreTest, SearchFactsAreStoredFollowChangesAndSurviveCompaction) {
   auto store = MarketStore::create(market_dir());
   for (const char* id : {"00000001", "00000002", "00000003"}) {
@@ -595,6 +668,37 @@ TEST_F(MarketStoreTest, AWriterKilledWithMarketH5OpenIsRecoveredByTheNextOpen) {
   EXPECT_NE(warnings[0].find("left open for writing"), std::string::npos) << warnings[0];
   add(store, make_submission(scratch_, store.next_id(), 5, 6));
   EXPECT_EQ(MarketStore::open(market_dir()).list().size(), 3u);
+}
+
+// A writer that dies with market.h5 open for writing commits nothing in the
+// index; the next change of a store that was open all along finds the file
+// marked, recovers it under the lock it holds, and is made.
+TEST_F(MarketStoreTest, AWriterKilledWithMarketH5OpenIsRecoveredByAnotherStoresNextChange) {
+  auto survivor = make_market();
+  const Observed before = observe(survivor);
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    H5Fopen((market_dir() / "market.h5").c_str(), H5F_ACC_RDWR, fapl);
+    ::raise(SIGKILL);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  H5Pclose(fapl);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_THROW(read_market_h5(market_dir() / "market.h5"), Error) << "the kill left no mark to recover from";
+
+  std::vector<std::string> warnings;
+  set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
+  const auto next = make_submission(scratch_, survivor.next_id(), 5, 4);
+  add(survivor, next);
+  set_warning_handler({});
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("left open for writing"), std::string::npos) << warnings[0];
+  EXPECT_TRUE(survivor.take_changes().reloaded);
+  expect_same(observe(survivor), observe(MarketStore::open(market_dir())));
+  EXPECT_EQ(survivor.list().size(), before.records.size() + 1);
 }
 
 TEST_F(MarketStoreTest, StagingFoldersOfDeadProcessesAreRemovedOnOpen) {

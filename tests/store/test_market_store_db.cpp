@@ -159,7 +159,8 @@ TEST(MarketStoreUpgrade, AMarketFromBeforeTheTagAndVersion2OpensAndCarriesOn) {
   }
   {
     auto raw = open_sqlite_connection(dir / "index.sqlite", IndexAccess::read_write);
-    for (const char* sql : {"ALTER TABLE learnware DROP COLUMN seq", "DROP TABLE index_meta",
+    for (const char* sql : {"DROP INDEX learnware_by_seq", "DROP TABLE learnware_removed",
+                            "ALTER TABLE learnware DROP COLUMN seq", "DROP TABLE index_meta",
                             "DELETE FROM id_counter WHERE name = 'change'", "UPDATE schema_version SET version = 1"}) {
       raw->run(sql);
     }
