@@ -464,13 +464,6 @@ class SqlIndex final : public LearnwareIndex {
 
 }  // namespace
 
-bool SqlConnection::wait_for_announcement(int wake_fd, std::chrono::milliseconds timeout) {
-  pollfd wake{wake_fd, POLLIN, 0};
-  const auto ms = std::min<std::chrono::milliseconds::rep>(timeout.count(), 1 << 30);
-  ::poll(&wake, 1, static_cast<int>(std::max<std::chrono::milliseconds::rep>(ms, 0)));  // EINTR: an early look
-  return false;
-}
-
 int current_index_schema_version() { return migrations().back().version; }
 
 int index_schema_version(SqlConnection& db) {

@@ -9,6 +9,9 @@
 // earlier schema versions.
 #pragma once
 
+#include <poll.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -62,7 +65,16 @@ class SqlConnection {
   virtual bool listen_for_changes() { return false; }
   // Waits until an announcement arrives (true), `wake_fd` becomes readable or
   // `timeout` passes (false). Announcements that came in meanwhile count.
-  virtual bool wait_for_announcement(int wake_fd, std::chrono::milliseconds timeout);
+  // Defined here, like every member: the class has no out-of-line virtual
+  // function, so its vtable and type are emitted wherever it is used, also in
+  // the PostgreSQL module, which links nothing of engine/store
+  // (postgres_module.h).
+  virtual bool wait_for_announcement(int wake_fd, std::chrono::milliseconds timeout) {
+    pollfd wake{wake_fd, POLLIN, 0};
+    const auto ms = std::min<std::chrono::milliseconds::rep>(timeout.count(), 1 << 30);
+    ::poll(&wake, 1, static_cast<int>(std::max<std::chrono::milliseconds::rep>(ms, 0)));  // EINTR: an early look
+    return false;
+  }
 };
 
 enum class IndexAccess {

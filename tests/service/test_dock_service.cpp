@@ -375,6 +375,25 @@ TEST(DockServiceLimits, ABodyOverTheLimitIs413AndASpecBeyondTheMarketsLimitsIs42
   expect_error(as_reply(roomy.client().Post("/api/engine/search", items)), 422, ApiCode::unprocessable);
 }
 
+// A learnware another process adds (here: another Market object on the same
+// directory) is listed and found by the running server's next request: the
+// market looks at the change counter before each read (docs/DESIGN.md §7.6).
+TEST(DockServiceFollowing, ALearnwareAddedElsewhereIsServedAtTheNextRequest) {
+  ServiceMarket m;  // a market of its own: this test changes it
+  RunningServer server(config_for(m));
+  Reply r = as_reply(server.client().Get("/api/engine/learnwares"));
+  ASSERT_EQ(r.body["data"]["total"], 3);
+  PackageParts parts;
+  parts.name = "late";
+  parts.centre = 20.0;
+  parts.seed = 77;
+  const std::string id = lwd::Market::open(m.dir()).add(make_package(m.tmp.path() / "packages", parts)).id;
+  r = as_reply(server.client().Get("/api/engine/learnwares"));
+  EXPECT_EQ(r.body["data"]["total"], 4);
+  r = as_reply(server.client().Get("/api/engine/learnwares/" + id));
+  EXPECT_EQ(r.status, 200);
+}
+
 // The program: `lwdock-server` started as `lwdock serve` would, on a free
 // port, stopped with SIGTERM: it finishes and exits 0.
 TEST(DockServerProgram, StartsOnAFreePortAndStopsGracefullyOnSigterm) {
