@@ -722,6 +722,33 @@ TEST_F(MarketStoreTest, StagingFoldersOfDeadProcessesAreRemovedOnOpen) {
   ::close(live.fd);
 }
 
+// A sweep (every open's, when no writer holds the market lock) may find a
+// staging folder between its creation and its lock, and remove it as
+// abandoned: the creator must then start again with a new name, not fail the
+// submission. (A market backup's open beside `market add` processes hit this.)
+TEST_F(MarketStoreTest, MakingLockedFoldersBesideASweepNeverFails) {
+  const fs::path staging = market_dir() / "staging";
+  fs::create_directories(staging);
+  std::atomic<bool> done{false};
+  std::thread sweeper([&] {
+    while (!done) io::remove_abandoned_directories(staging, "");
+  });
+  std::string failure;
+  for (int i = 0; i < 2000 && failure.empty(); ++i) {
+    try {
+      const io::LockedDirectory dir = io::make_locked_directory(staging, "lwd-package-");
+      if (!fs::is_directory(dir.path)) failure = dir.path.string() + " is gone while locked";
+      fs::remove_all(dir.path);
+      ::close(dir.fd);
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+  }
+  done = true;
+  sweeper.join();
+  EXPECT_EQ(failure, "");
+}
+
 TEST_F(MarketStoreTest, ReadersOpeningDuringWritesSeeOnlyWholeLearnwares) {
   { auto store = MarketStore::create(market_dir()); }
   std::atomic<bool> done{false};
