@@ -397,7 +397,8 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
 }  // namespace
 
 void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
-  CLI::App* market = app.add_subcommand("market", "Create a market directory and add, list, show, delete learnwares");
+  CLI::App* market = app.add_subcommand(
+      "market", "Create a market directory; add, list, show, delete learnwares; back a market up and restore it");
   market->require_subcommand(1);
   {
     auto o = std::make_shared<MarketOptions>();

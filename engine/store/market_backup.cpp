@@ -765,6 +765,8 @@ RestoreSummary restore_market(const fs::path& backup, const fs::path& to, const 
   const bool own_index = is_own_market_index(to, db.db);  // a malformed URL is refused first
   std::error_code ec;
   if (fs::exists(fs::symlink_status(to, ec))) {
+    // rename(2) would replace the link, not fill the directory it leads to.
+    if (fs::is_symlink(to, ec)) throw Error(to.string() + ": is a symbolic link; give the directory itself");
     if (!fs::is_directory(to, ec)) throw Error(to.string() + ": exists and is not a directory");
     if (!fs::is_empty(to, ec)) {
       throw Error(to.string() + ": already exists and is not empty; restore into a new or empty directory");

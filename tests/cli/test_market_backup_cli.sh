@@ -123,6 +123,24 @@ for n in 1 2; do expect_ok market backup market --out busy --keep 2; done
 [[ $(ls busy | grep -c '^[0-9]\{8\}T') -eq 2 && -d busy/notes ]] || fail "--keep 2 left $(ls busy)"
 pass
 
+# ---- a backup killed at any moment never looks complete ----
+for n in 1 2 3 4 5 6; do
+  "$LWDOCK" market backup market --out killed --keep 100 >/dev/null 2>&1 &
+  sleep "0.0$((RANDOM % 10))"
+  kill -9 $! 2>/dev/null || true
+  wait $! 2>/dev/null || true
+done
+expect_ok market backup market --out killed --keep 100
+if ls -A killed | grep -q '^\.incomplete-'; then fail "a killed backup's folder is still there: $(ls -A killed)"; fi
+pass
+n=0
+for b in killed/*; do  # every folder that looks complete restores
+  n=$((n + 1))
+  expect_ok market restore "$b" --to "killed-restored-$n"
+done
+[[ -z $(ls -A market/staging 2>/dev/null) ]] || fail "the killed backups left something in the market's staging/"
+pass
+
 # ---- mistakes: one error line each, nothing changed ----
 ls -A busy >before.txt
 expect_error 1 - market backup nowhere --out busy
