@@ -419,9 +419,15 @@ TEST_F(MarketBackup, ARestoreRefusesDamagedChangedOrForeignBackupsChangingNothin
   EXPECT_EQ(std::distance(fs::directory_iterator(target), fs::directory_iterator()), 1);
   EXPECT_EQ(read_bytes(target / "keep.txt"), "mine");
 
-  // An empty one is taken, and the good backup still restores.
+  // A link to an empty directory is refused (the rename would replace the link).
   fs::create_directories(tmp_.path() / "empty");
-  lwd::restore_market(good, tmp_.path() / "empty");
+  fs::create_directory_symlink(tmp_.path() / "empty", tmp_.path() / "link");
+  EXPECT_NE(error_of([&] { lwd::restore_market(good, tmp_.path() / "link"); }).find("symbolic link"),
+            std::string::npos);
+  EXPECT_TRUE(fs::is_empty(tmp_.path() / "empty"));
+
+  // An empty directory is taken (also written "DIR/"), and the good backup still restores.
+  lwd::restore_market(good, (tmp_.path() / "empty").string() + "/");
   EXPECT_EQ(Market::open(tmp_.path() / "empty").list(), Market::open(dir_).list());
 }
 
