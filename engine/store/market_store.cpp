@@ -951,13 +951,27 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
       // marked, and HDF5 will not open it; with nothing committed in the
       // index, catching up did not look. Recover it (this store holds the
       // exclusive lock: no writer is alive) and append once more.
+      bool opens = true;
       try {
         read_market_h5_contents(h5_path());
       } catch (const Error&) {
+        opens = false;
+      }
+      if (!opens) {
         recover_h5(DamagedMarketFile(e.what()));
         appended = append_to_market_h5(h5_path(), entry, at_step);
+      } else {
+        // One killed while HDF5 rewrote the last, partly filled chunk of a
+        // dataset in place can leave it torn: its checksum fails, and the
+        // rows of committed learnwares in it are gone from the file. Only
+        // their packages can give them back (rebuild()).
+        try {
+          read_market_h5(h5_path());
+        } catch (const Error& damage) {
+          throw DamagedMarketFile(damage.what());
+        }
+        throw;
       }
-      if (!appended) throw;
     }
     index_->transaction([&] {
       stage(replacing ? "index_update" : "index_insert");

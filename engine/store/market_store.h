@@ -159,7 +159,10 @@ class MarketStore {
   // created_at/updated_at default to now. On failure nothing of it remains.
   // Throws lwd::Error for an invalid or taken id, an unreadable zip, two specs
   // of one type, or any storage failure.
-  // `facts` go to market.h5's /facts (at most one per spec type).
+  // `facts` go to market.h5's /facts (at most one per spec type). Throws
+  // DamagedMarketFile when market.h5 holds rows that no longer read (a
+  // writer killed while HDF5 rewrote a chunk in place can tear it): only
+  // rebuild() from the packages brings them back.
   void add(const LearnwareRecord& record, const std::filesystem::path& package_zip, const SpecsByType& specs_by_type,
            const std::string& semantic_json, const SearchFacts& facts = {});
   // Replaces an existing learnware's package, specs, semantic spec and facts
