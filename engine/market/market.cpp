@@ -65,10 +65,6 @@ SearchFacts search_facts_of(const LoadedSubmission& submission) {
   return facts;
 }
 
-}  // namespace
-
-namespace {
-
 // Waits for other processes' changes on a thread and a database connection
 // of its own (LearnwareIndex::wait_for_change) and keeps the latest value of
 // the change counter it saw; the market's next read compares it with the
@@ -261,11 +257,23 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
   // An invalid learnware keeps only the specs that parsed; nothing of it is searched.
   // The store catches up with other processes before it writes; the search
   // state follows what it brought in, also when the change then fails.
-  try {
+  const auto store_it = [&] {
     if (existing_id) {
       store_->update(record, package_zip, submission.specs, submission.semantic_json, facts);
     } else {
       store_->add(record, package_zip, submission.specs, submission.semantic_json, facts);
+    }
+  };
+  try {
+    try {
+      store_it();
+    } catch (const DamagedMarketFile& e) {
+      // market.h5 holds rows that no longer read (a writer killed while it
+      // rewrote them): re-derived from the packages, as an open would, and
+      // the change made on the new file.
+      follow_store_changes();
+      rebuild_damaged(e);
+      store_it();
     }
   } catch (...) {
     follow_store_changes();
@@ -590,6 +598,7 @@ SearchResponse Market::search(const SearchRequest& request) const {
   if (request.spec) check_spec_limits(request.spec, limits_.spec, "the user's statistical specification");
   look_for_changes();
   std::shared_lock lock(*mutex_);
+  int recoveries = 0;
   while (!search_ready(request)) {
     // Build what is missing under the exclusive lock, then search under the
     // shared one (a change in between may have dropped a piece again: check).
@@ -598,15 +607,21 @@ SearchResponse Market::search(const SearchRequest& request) const {
       std::unique_lock exclusive(*mutex_);
       try {
         prepare_search(request);
-      } catch (const DamagedMarketFile&) {
-        // A part of market.h5 read for the first time no longer reads (a
-        // writer died writing it): recover it as an open would, and should
-        // that fail, re-derive it.
-        try {
-          store_->reload();
-          follow_store_changes();
-        } catch (const DamagedMarketFile& e) {
-          rebuild_damaged(e);
+      } catch (const DamagedMarketFile& e) {
+        // A part of market.h5 read for the first time does not read. A
+        // writer that died left it so: reloading recovers what it left
+        // open, as an open would; rows it tore come back only from the
+        // packages. What fails after both is for the caller.
+        switch (recoveries++) {
+          case 0:
+            store_->reload();
+            follow_store_changes();
+            break;
+          case 1:
+            rebuild_damaged(e);
+            break;
+          default:
+            throw;
         }
       }
     }

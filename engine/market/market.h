@@ -62,7 +62,8 @@ struct FollowOptions {
   // counter when at least this long has passed since the last look. 0, the
   // default: every read looks, so it sees every change committed before it
   // began -- one small query (microseconds on SQLite, a round trip to
-  // PostgreSQL; bench/README.md). nullopt: reads do not look.
+  // PostgreSQL; bench/README.md); a look that fails (the database is out of
+  // reach) fails the read. nullopt: reads do not look.
   std::optional<std::chrono::milliseconds> check_before_reads = std::chrono::milliseconds(0);
   // A thread that waits for changes on a connection of its own (PostgreSQL:
   // LISTEN/NOTIFY, told of each commit at once; SQLite: the counter read

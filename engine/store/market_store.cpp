@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <random>
 #include <set>
@@ -30,6 +31,7 @@ constexpr const char* kLockFile = "market.lock";
 constexpr const char* kPackagesDir = "packages";
 constexpr const char* kIndexFile = "index.sqlite";
 constexpr const char* kTagFile = "market.id";
+constexpr const char* kUpdateIntentFile = "market.h5.update";
 // Compaction waits until dead members outnumber live ones (so its O(market)
 // cost is paid at most once per O(market) deletions) and there are at least
 // this many, so small markets do not rewrite on every deletion.
@@ -99,6 +101,16 @@ void copy_file_atomically(const fs::path& from, const fs::path& to) {
 void remove_quietly(const fs::path& path) {
   std::error_code ec;
   fs::remove(path, ec);
+}
+
+// Makes a removal in `dir` durable.
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw Error(dir.string() + ": cannot open to sync: " + errno_text(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw Error(dir.string() + ": fsync failed: " + errno_text(err));
 }
 
 // "packages/<id>.zip" -> "packages/<id>.2.zip" -> "packages/<id>.3.zip": an
@@ -172,6 +184,48 @@ void check_market_tag(const fs::path& dir, const std::optional<std::string>& dir
   }
   throw Error(index.name() + ": holds the learnware index of another market, not of " + dir.string() +
               "; is the database URL (--db, --read-db, LWDOCK_DB) right?");
+}
+
+// An update appends its learnware's new members to market.h5, and the newest
+// member of an id supersedes the older ones; should the update die before its
+// index row commits, its members would supersede those of the version the
+// row still names. So an update first writes what market.h5's committed
+// counts were (market.h5.update), and removes the note once the row has
+// committed; whoever finds the note with no writer alive (under the
+// exclusive lock) sets the counts back unless the row names the update's
+// package, which means it committed.
+struct UpdateIntent {
+  std::string id;
+  std::string package_path;  // the one the row names once the update commits
+  MarketCommitPoint before;
+};
+
+void write_update_intent(const fs::path& path, const UpdateIntent& intent) {
+  nlohmann::json j = {{"id", intent.id},
+                      {"package_path", intent.package_path},
+                      {"pack_members", intent.before.pack_members},
+                      {"semantic_count", intent.before.semantic_count},
+                      {"fact_counts", intent.before.fact_counts}};
+  io::write_text_file_atomically(path, j.dump() + "\n");
+}
+
+// nullopt if there is none. A note that does not read (it is written whole,
+// through a rename, so only damage does that) throws.
+std::optional<UpdateIntent> read_update_intent(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  try {
+    const auto j = nlohmann::json::parse(io::read_text_file(path));
+    UpdateIntent intent;
+    intent.id = j.at("id").get<std::string>();
+    intent.package_path = j.at("package_path").get<std::string>();
+    intent.before.pack_members = j.at("pack_members").get<std::map<std::string, std::int64_t>>();
+    intent.before.semantic_count = j.at("semantic_count").get<std::int64_t>();
+    intent.before.fact_counts = j.at("fact_counts").get<std::map<std::string, std::int64_t>>();
+    return intent;
+  } catch (const std::exception& e) {
+    throw Error(path.string() + ": the note of an interrupted update does not read (" + e.what() + ")");
+  }
 }
 
 }  // namespace
@@ -330,15 +384,32 @@ void MarketStore::reload() {
 
 void MarketStore::recover_h5(const DamagedMarketFile& damage) {
   note_reloaded();
+  // An update that died before its row committed: what it appended must not
+  // count. Setting the counts back needs a file HDF5 opens for writing, so
+  // the write mark the dead writer may have left goes first.
+  bool cleared = false;
   try {
-    load(/*tolerate_bad_h5=*/false);
-    return;  // another process repaired it between our two locks
+    settle_interrupted_update();
   } catch (const DamagedMarketFile&) {
+    try {
+      clear_market_h5_write_mark(h5_path());
+      cleared = true;
+      settle_interrupted_update();
+    } catch (const Error&) {
+      throw damage;
+    }
   }
-  try {
-    clear_market_h5_write_mark(h5_path());
-  } catch (const Error&) {
-    throw damage;
+  if (!cleared) {
+    try {
+      load(/*tolerate_bad_h5=*/false);
+      return;  // another process repaired it between our two locks, or the update was all there was
+    } catch (const DamagedMarketFile&) {
+    }
+    try {
+      clear_market_h5_write_mark(h5_path());
+    } catch (const Error&) {
+      throw damage;
+    }
   }
   load_records(*index_);
   load_everything(/*tolerate_bad_h5=*/false);
@@ -398,6 +469,7 @@ void MarketStore::load_contents(bool tolerate_bad_h5) {
   parts_->facts.clear();
   h5_identity_ = file_identity(h5_path());
   try {
+    if (!tolerate_bad_h5) check_no_interrupted_update();
     contents_ = read_market_h5_contents(h5_path());
   } catch (const Error& e) {
     if (!tolerate_bad_h5) throw DamagedMarketFile(e.what());
@@ -473,6 +545,7 @@ const StoredPack* MarketStore::pack(std::string_view key) const {
     std::optional<SpecPack> read;
     {
       MarketLock lock(dir_, MarketLock::Mode::shared);
+      check_no_interrupted_update();
       const auto seen = contents_.pack_members.find(name);
       try {
         read = read_market_h5_pack(h5_path(), name,
@@ -505,6 +578,7 @@ std::optional<std::string> MarketStore::semantic_json(std::string_view id) const
     JsonById read;
     {
       MarketLock lock(dir_, MarketLock::Mode::shared);
+      check_no_interrupted_update();
       try {
         read = read_market_h5_semantic(h5_path(), read_cap(contents_.semantic_count));
       } catch (const Error& e) {
@@ -527,6 +601,7 @@ const JsonById& MarketStore::search_facts(std::string_view type) const {
     JsonById read;
     if (!parts_->everything) {
       MarketLock lock(dir_, MarketLock::Mode::shared);
+      check_no_interrupted_update();
       const auto seen = contents_.fact_counts.find(name);
       try {
         read = read_market_h5_facts(
@@ -637,10 +712,49 @@ bool MarketStore::catch_up() {
 
 void MarketStore::catch_up_for_change() {
   try {
+    // Nobody has read what a dead update appended (readers refuse the file
+    // while its note is there); its counts set back, memory stands.
+    settle_interrupted_update();
     catch_up_locked();
   } catch (const DamagedMarketFile& damage) {
     recover_h5(damage);
   }
+}
+
+void MarketStore::check_no_interrupted_update() const {
+  std::error_code ec;
+  if (fs::exists(dir_ / kUpdateIntentFile, ec)) {
+    throw DamagedMarketFile(h5_path().string() + ": an update was interrupted (" + kUpdateIntentFile +
+                            " is there) and is not undone yet");
+  }
+}
+
+bool MarketStore::settle_interrupted_update() {
+  const fs::path note = dir_ / kUpdateIntentFile;
+  std::optional<UpdateIntent> intent;
+  try {
+    intent = read_update_intent(note);
+  } catch (const Error& e) {
+    throw DamagedMarketFile(e.what());
+  }
+  if (!intent) return false;
+  const auto row = index_->get(intent->id);
+  if (!row || row->package_path != intent->package_path) {
+    try {
+      restore_market_h5_commit(h5_path(), intent->before);
+    } catch (const Error& e) {
+      throw DamagedMarketFile(e.what());
+    }
+    warn(h5_path().string() + ": the update of learnware " + intent->id +
+         " was interrupted before it committed; what it had added to market.h5 no longer counts");
+  }
+  // Durably gone before any later change: should the note come back, it
+  // would set back counts that later changes advanced.
+  std::error_code ec;
+  fs::remove(note, ec);
+  if (ec) throw Error(note.string() + ": cannot remove the note of an interrupted update: " + ec.message());
+  sync_directory(dir_);
+  return true;
 }
 
 void MarketStore::forget_parts_of(const std::string& id) {
@@ -652,6 +766,7 @@ void MarketStore::forget_parts_of(const std::string& id) {
 }
 
 void MarketStore::catch_up_locked() {
+  check_no_interrupted_update();
   const std::int64_t seq = index_->change_seq();
   if (seq == applied_seq_ && !stale_) return;
   // A market.h5 replaced since (compaction, rebuild, recovery) has its
@@ -819,12 +934,22 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
 
   bool package_placed = false;
   std::optional<MarketCommitPoint> appended;
+  std::optional<UpdateIntent> update_intent;
   std::int64_t seq_after = 0;
   try {
     stage("copy_package");
     copy_file_atomically(package_zip, package_target);
     package_placed = true;
     stage("append_h5");
+    if (replacing) {
+      // What the counts are now, with every key and type this append may
+      // touch: an update also clears the facts of every other type.
+      update_intent.emplace(UpdateIntent{id, row.package_path, {contents_.pack_members, contents_.semantic_count,
+                                                                 contents_.fact_counts}});
+      for (const auto& spec : packed) update_intent->before.pack_members.try_emplace(spec.pack_key(), 0);
+      for (const auto& [type, json] : facts) update_intent->before.fact_counts.try_emplace(type, 0);
+      write_update_intent(dir_ / kUpdateIntentFile, *update_intent);
+    }
     const MarketAppend entry{id, packed, semantic_json, facts, replacing};
     const auto at_step = [&](std::string_view step) { stage(step); };
     try {
@@ -834,13 +959,27 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
       // marked, and HDF5 will not open it; with nothing committed in the
       // index, catching up did not look. Recover it (this store holds the
       // exclusive lock: no writer is alive) and append once more.
+      bool opens = true;
       try {
         read_market_h5_contents(h5_path());
       } catch (const Error&) {
+        opens = false;
+      }
+      if (!opens) {
         recover_h5(DamagedMarketFile(e.what()));
         appended = append_to_market_h5(h5_path(), entry, at_step);
+      } else {
+        // One killed while HDF5 rewrote the last, partly filled chunk of a
+        // dataset in place can leave it torn: its checksum fails, and the
+        // rows of committed learnwares in it are gone from the file. Only
+        // their packages can give them back (rebuild()).
+        try {
+          read_market_h5(h5_path());
+        } catch (const Error& damage) {
+          throw DamagedMarketFile(damage.what());
+        }
+        throw;
       }
-      if (!appended) throw;
     }
     index_->transaction([&] {
       stage(replacing ? "index_update" : "index_insert");
@@ -854,8 +993,15 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
     });
   } catch (...) {
     // Undo in reverse order. Each undo is best effort: whatever it cannot undo
-    // is invisible anyway (the index never named it) and the next open sweeps it.
-    if (appended) {
+    // is invisible anyway (the index never named it) and the next open sweeps
+    // it -- an update's rows included, whose note stays until they are undone.
+    if (update_intent) {
+      try {
+        restore_market_h5_commit(h5_path(), update_intent->before);
+        remove_quietly(dir_ / kUpdateIntentFile);
+      } catch (...) {
+      }
+    } else if (appended) {
       try {
         restore_market_h5_commit(h5_path(), *appended);
       } catch (...) {
@@ -864,6 +1010,9 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
     if (package_placed) remove_quietly(package_target);
     throw;
   }
+  // Committed: the note has done its work (should its removal not last, the
+  // next change finds the row naming the new package and removes it again).
+  if (update_intent) remove_quietly(dir_ / kUpdateIntentFile);
 
   // Committed. Bring memory in line with the disk: the parts read so far
   // change by this learnware; the others, read later, will see it there (the
@@ -1045,6 +1194,14 @@ void MarketStore::rewrite_h5(MarketSnapshot snapshot) {
 void MarketStore::rebuild(const RederiveLearnware& derive) {
   MarketLock lock(dir_, MarketLock::Mode::exclusive);
   note_reloaded();
+  // A dead update's note: the file is rewritten whole below, so one that
+  // cannot be settled (the file does not read) goes once that is done.
+  bool unsettled_update = false;
+  try {
+    settle_interrupted_update();
+  } catch (const DamagedMarketFile&) {
+    unsettled_update = true;
+  }
   // Whatever semantic specs the current file still holds (it may be unreadable).
   load_records(*index_);
   load_everything(/*tolerate_bad_h5=*/true);
@@ -1102,6 +1259,10 @@ void MarketStore::rebuild(const RederiveLearnware& derive) {
   });
   for (const auto& row : changed_rows) records_[row.id] = row;
   note_own_change(seq_after, static_cast<std::int64_t>(changed_rows.size()));
+  if (unsettled_update) {
+    remove_quietly(dir_ / kUpdateIntentFile);
+    sync_directory(dir_);
+  }
 }
 
 }  // namespace lwd

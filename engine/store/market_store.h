@@ -7,6 +7,10 @@
 //                             market and is refused, so a wrong --db can never
 //                             make the packages it does not name look like debris
 //   <dir>/market.h5           semantic specs and packed statistical specs (hdf5_spec_store.h)
+//   <dir>/market.h5.update    only while an update is being made: market.h5's
+//                             counts before it, so that an update killed before
+//                             its index commit is undone (its members would
+//                             otherwise supersede those the row still names)
 //   <dir>/packages/<id>.zip   the submitted packages (an update writes <id>.<n>.zip)
 //   <dir>/market.lock         advisory lock file (flock): one writer at a time,
 //                             readers load only between writes
@@ -164,7 +168,10 @@ class MarketStore {
   // created_at/updated_at default to now. On failure nothing of it remains.
   // Throws lwd::Error for an invalid or taken id, an unreadable zip, two specs
   // of one type, or any storage failure.
-  // `facts` go to market.h5's /facts (at most one per spec type).
+  // `facts` go to market.h5's /facts (at most one per spec type). Throws
+  // DamagedMarketFile when market.h5 holds rows that no longer read (a
+  // writer killed while HDF5 rewrote a chunk in place can tear it): only
+  // rebuild() from the packages brings them back.
   void add(const LearnwareRecord& record, const std::filesystem::path& package_zip, const SpecsByType& specs_by_type,
            const std::string& semantic_json, const SearchFacts& facts = {});
   // Replaces an existing learnware's package, specs, semantic spec and facts
@@ -313,6 +320,16 @@ class MarketStore {
   void note_own_change(std::int64_t seq_after, std::int64_t count);
   // Everything was read again: whatever was derived from the store is stale.
   void note_reloaded();
+  // Under the exclusive lock: an update that died before its row committed
+  // left its note (market.h5.update); market.h5's counts go back to what
+  // they were before it, unless the row shows it committed, and the note
+  // goes. Returns whether there was one. Throws DamagedMarketFile when
+  // market.h5 cannot be written (a dead writer's mark: recover_h5 clears it).
+  bool settle_interrupted_update();
+  // Throws DamagedMarketFile while such a note is there: a reader holding
+  // the shared lock knows its writer is dead, and leaves the undoing to the
+  // exclusive lock (reload(), the next change).
+  void check_no_interrupted_update() const;
   // Forgets what the parts read so far hold of `id` (parts_->mutex held).
   void forget_parts_of(const std::string& id);
   void compact_if_mostly_dead();

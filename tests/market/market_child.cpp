@@ -16,7 +16,7 @@
 //       rebuilds, chosen at random from SEED (FOCUS "mixed"), or only one kind
 //       ("add", "update", "delete", "rebuild"; an update or delete adds while
 //       OWNER has nothing); kills itself at a store stage with probability
-//       1/40 per stage (in a focused run 1/4, in that kind of change only).
+//       1/40 per stage (in a focused run 1/2, in that kind of change only).
 //       LOG gets "begin OP [ID] [PACKAGE]"
 //       before each change and "done OP ID [PACKAGE]" once it is stored.
 //   market_child [--db URL] DIR adds LOG PACKAGE...       adds each; LOG gets "stored ID PACKAGE"
@@ -82,7 +82,7 @@ int churn(lwd::Market& market, const std::string& owner, unsigned seed, const st
   const bool focused = focus != "mixed";
   market.set_store_faults(lwd::StoreFaults{[&](std::string_view) {
     if (focused && op != focus) return;
-    if (rng() % (focused ? 4 : 40) == 0) std::raise(SIGKILL);
+    if (rng() % (focused ? 2 : 40) == 0) std::raise(SIGKILL);
   }});
   auto any = [&](const std::vector<std::string>& from) { return from[rng() % from.size()]; };
   for (;;) {

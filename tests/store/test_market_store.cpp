@@ -701,6 +701,50 @@ TEST_F(MarketStoreTest, AWriterKilledWithMarketH5OpenIsRecoveredByAnotherStoresN
   EXPECT_EQ(survivor.list().size(), before.records.size() + 1);
 }
 
+// An update killed after its members went into market.h5 and before its row
+// committed: those members would supersede the ones the row still names. A
+// store that follows and one that writes next both see the version the row
+// names, as a fresh open does, and nothing of the dead update counts.
+TEST_F(MarketStoreTest, AnUpdateKilledBeforeItsRowCommittedIsUndoneForEveryoneElse) {
+  auto writer = make_market();
+  auto follower = MarketStore::open(market_dir());
+  ASSERT_NE(follower.pack("RKMETableSpecification/4"), nullptr);
+  const Observed before = observe(writer);
+  for (const char* stage : {"index_update", "commit", "append_h5_close"}) {
+    SCOPED_TRACE(std::string("killed at ") + stage);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      auto dying = MarketStore::open(market_dir());
+      dying.set_faults(StoreFaults{[stage](std::string_view at) {
+        if (at == stage) ::raise(SIGKILL);
+      }});
+      auto changed = make_submission(scratch_, "00000001", 77, 4);
+      dying.update(changed.record, changed.zip, changed.specs, changed.semantic);
+      ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status));
+    std::vector<std::string> warnings;
+    set_warning_handler([&](std::string_view w) { warnings.emplace_back(w); });
+    // (Its package stays until an open sweeps it: nothing names it.)
+    const auto without_packages = [](Observed o) {
+      o.packages.clear();
+      return o;
+    };
+    follower.catch_up();
+    expect_same(without_packages(observe(follower)), without_packages(before));
+    const auto next = make_submission(scratch_, writer.next_id(), 50, 4);
+    add(writer, next);
+    set_warning_handler({});
+    EXPECT_FALSE(warnings.empty());
+    ASSERT_TRUE(writer.remove(next.record.id));
+    expect_same(without_packages(observe(writer)), without_packages(before));
+    expect_same(observe(MarketStore::open(market_dir())), before);
+    EXPECT_FALSE(fs::exists(market_dir() / "market.h5.update"));
+  }
+}
+
 TEST_F(MarketStoreTest, StagingFoldersOfDeadProcessesAreRemovedOnOpen) {
   { auto store = make_market(); }
   const fs::path staging = market_dir() / "staging";
