@@ -80,7 +80,11 @@ struct ApiRequest {
   std::map<std::string, std::string> form_fields;   // multipart fields that are not files
   std::map<std::string, UploadedFile> files;        // multipart file parts by field name
   std::string remote_addr;
-  Role role = Role::anonymous;                      // who the caller is (set before the handler runs)
+  // Who the caller is, set by DockService::authenticate before the route's
+  // role check and handler: 0 / "" / anonymous for a caller with no valid token.
+  Role role = Role::anonymous;
+  std::int64_t user_id = 0;
+  std::string username;
 
   // The query parameter, or nullopt.
   std::optional<std::string> query_param(std::string_view name) const;

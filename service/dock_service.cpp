@@ -74,6 +74,12 @@ ApiReply json_reply(json data) {
 
 }  // namespace
 
+void DockService::authenticate(ApiRequest& request) const {
+  request.role = Role::anonymous;  // accounts come with the auth routes
+  request.user_id = 0;
+  request.username.clear();
+}
+
 DockService::DockService(DockConfig config) : config_(std::move(config)) {
   market_ = std::make_unique<Market>(Market::open(config_.market_dir, config_.ctx, config_.limits, config_.db));
   auto bind = [this](ApiReply (DockService::*member)(const ApiRequest&) const) {

@@ -40,6 +40,12 @@ class DockService {
   const nlohmann::json& openapi() const { return openapi_; }
   const DockConfig& config() const { return config_; }
 
+  // Sets request.role, user_id and username from its credentials (the
+  // Authorization header); leaves an anonymous caller when there are none.
+  // Throws ApiError(unauthenticated) for credentials that are present but
+  // not valid (expired, revoked, malformed), so a client learns its token died.
+  void authenticate(ApiRequest& request) const;
+
  private:
   ApiReply healthz(const ApiRequest& request) const;
   ApiReply readyz(const ApiRequest& request) const;

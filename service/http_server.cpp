@@ -140,7 +140,8 @@ struct HttpServer::Impl {
     }
     try {
       ApiRequest request = to_api_request(req, param_names);
-      request.role = Role::anonymous;  // accounts come with the auth routes
+      service.authenticate(request);
+      if (request.user_id != 0) t_trace.user = std::to_string(request.user_id);
       if (request.role < route.min_role) {
         if (request.role == Role::anonymous) throw ApiError(ApiCode::unauthenticated, "log in first");
         throw ApiError(ApiCode::forbidden, "this needs the role " + std::string(to_string(route.min_role)));

@@ -14,6 +14,7 @@
 #include "engine/store/index_url.h"
 #include "engine/store/postgres_index.h"
 #include "engine/store/postgres_module.h"
+#include "engine/store/sql_open.h"
 #include "engine/store/sqlite_index.h"
 
 namespace lwd {
@@ -83,6 +84,15 @@ std::unique_ptr<SqlConnection> open_postgres_connection(std::string_view url, In
 
 std::unique_ptr<LearnwareIndex> open_postgres_index(std::string_view url, IndexAccess access) {
   return open_sql_index(open_postgres_connection(url, access), access);
+}
+
+std::unique_ptr<SqlConnection> open_database_connection(std::string_view url,
+                                                        const std::filesystem::path& default_sqlite_path,
+                                                        IndexAccess access) {
+  if (url.empty()) return open_sqlite_connection(default_sqlite_path, access);
+  const ParsedIndexUrl parsed = parse_index_url(url);
+  if (parsed.backend == ParsedIndexUrl::Backend::sqlite) return open_sqlite_connection(parsed.sqlite_path, access);
+  return open_postgres_connection(url, access);
 }
 
 std::unique_ptr<LearnwareIndex> open_learnware_index(std::string_view url,
