@@ -71,20 +71,13 @@ lwd::FollowOptions follow_options(const std::string& mode) {
   throw lwd::Error("unknown mode \"" + mode + "\" (reads or watch)");
 }
 
-lwd::SearchRequest table_query() {
-  lwd::SearchRequest request;
-  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(lwd::kernels::Context{.n_threads = 1, .seed = 5},
-                                                             lwd::bench::sample(500, 0.7, 5)));
-  return request;
-}
-
 // The searching process: prints "ready", then "+ ID NS" / "- ID NS" for every
 // id that comes into or leaves the answer (NS: the steady clock when that
 // read returned), until its stdin closes; then "search_ms P50" (of one read).
 int searcher(const fs::path& dir, const std::string& mode, const std::string& db, const std::string& reader) {
   lwd::Market market = lwd::Market::open(dir, {.n_threads = 1}, {}, {db, ""});
   market.follow_changes(follow_options(mode));
-  const lwd::SearchRequest request = table_query();
+  const lwd::SearchRequest request = lwd::bench::table_search_request();
   auto answer = market.search(request);
   std::set<std::string> known(answer.semantic_ids.begin(), answer.semantic_ids.end());
   std::printf("ready\n");

@@ -9,7 +9,10 @@
 //     submissions over the span from the first start to the last finish.
 //  2. the cost of one Market::update and one Market::remove (medians of
 //     --repeats, each on a learnware picked at random) in a market grown to
-//     each of --sizes: flat across sizes is the claim.
+//     each of --sizes, in the process that makes it and in a second market
+//     on the same directory (a searching process: it has searched, so it
+//     holds the packs) when it catches up at its next read: flat across
+//     sizes is the claim.
 //
 //   market_writers --work DIR [--pg-url URL] [--writers 1,2,4] [--base 1100]
 //                  [--adds 25] [--sizes 100,1100,10000] [--repeats 9]
@@ -255,25 +258,52 @@ nlohmann::json measure_change_costs(const fs::path& work, const fs::path& pool, 
   for (const std::int64_t size : sizes) {
     grow(market, size, pool, backend + " sizes");
     next_package = size;
+    // Both processes' sides of a change: `market` makes it, `follower` (a
+    // second market on the same directory and database, as a searching
+    // process holds it) catches up with it at its next read. Each has
+    // searched once, so each holds the packs in memory that a change must
+    // keep in step.
+    (void)market.search(lwd::bench::table_search_request());
+    lwd::Market follower = lwd::Market::open(place->dir, lwd::kernels::Context{.n_threads = 1}, {}, place->db);
+    (void)follower.search(lwd::bench::table_search_request());
     std::vector<double> update_ms;
     std::vector<double> remove_ms;
+    std::vector<double> follow_update_ms;
+    std::vector<double> follow_remove_ms;
+    auto follow = [&](std::vector<double>& into) {
+      const auto start = Clock::now();
+      (void)follower.get("none");  // a read: it catches up first
+      into.push_back(1e3 * std::chrono::duration<double>(Clock::now() - start).count());
+    };
     for (std::int64_t r = 0; r < repeats; ++r) {
       auto ids = market.list(lwd::LearnwareStatus::usable);
       const std::string id = ids[std::uniform_int_distribution<std::size_t>(0, ids.size() - 1)(rng)].id;
       auto start = Clock::now();
       market.update(id, pool_package(pool, next_package++));
       update_ms.push_back(1e3 * std::chrono::duration<double>(Clock::now() - start).count());
+      follow(follow_update_ms);
       start = Clock::now();
       if (!market.remove(id)) throw lwd::Error("cannot remove " + id);
       remove_ms.push_back(1e3 * std::chrono::duration<double>(Clock::now() - start).count());
+      follow(follow_remove_ms);
       market.add(pool_package(pool, next_package++), "bench");  // back to `size` learnwares
+      (void)follower.get("none");
     }
     const double u = median(update_ms);
     const double d = median(remove_ms);
-    std::printf("%-10s  %6lld learnwares: update %7.2f ms  delete %7.2f ms  (medians of %lld)\n", backend.c_str(),
-                static_cast<long long>(size), u, d, static_cast<long long>(repeats));
+    const double fu = median(follow_update_ms);
+    const double fd = median(follow_remove_ms);
+    std::printf(
+        "%-10s  %6lld learnwares: update %7.2f ms  delete %7.2f ms; a searching process follows them in %6.3f / "
+        "%6.3f ms  (medians of %lld)\n",
+        backend.c_str(), static_cast<long long>(size), u, d, fu, fd, static_cast<long long>(repeats));
     std::fflush(stdout);
-    rows.push_back({{"backend", backend}, {"learnwares", size}, {"update_median_ms", u}, {"delete_median_ms", d},
+    rows.push_back({{"backend", backend},
+                    {"learnwares", size},
+                    {"update_median_ms", u},
+                    {"delete_median_ms", d},
+                    {"follow_update_median_ms", fu},
+                    {"follow_delete_median_ms", fd},
                     {"repeats", repeats}});
   }
   return rows;

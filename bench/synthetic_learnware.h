@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "engine/io/atomic_file.h"
+#include "engine/kinds/table_kind.h"
+#include "engine/market/market.h"
 #include "engine/model/linear_model.h"
 #include "engine/package/package.h"
 #include "engine/spec/rkme_table_spec.h"
@@ -81,6 +83,14 @@ inline fs::path synthetic_package(const fs::path& work, std::int64_t index) {
                      zip);
   fs::remove_all(dir);
   return zip;
+}
+
+// A table search over these learnwares (width 12): every usable one is compared.
+inline lwd::SearchRequest table_search_request() {
+  lwd::SearchRequest request;
+  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate(lwd::kernels::Context{.n_threads = 1, .seed = 5},
+                                                             sample(500, 0.7, 5)));
+  return request;
 }
 
 }  // namespace lwd::bench

@@ -509,9 +509,9 @@ bool Market::prepare_search(const SearchRequest& request) const {
   if (const auto key = pack_key_of(request.spec); key && !st.beyond_limits.contains(*key)) {
     std::set<std::string> beyond;
     if (const StoredPack* pack = store_->pack(*key)) {
-      const SpecPack& members = pack->members();
+      const SpecPack& members = pack->slots();
       for (std::int64_t m = 0; m < members.count(); ++m) {
-        if (beyond_limits(members, m, *key)) beyond.insert(members.ids[static_cast<std::size_t>(m)]);
+        if (pack->is_live(m) && beyond_limits(members, m, *key)) beyond.insert(members.ids[static_cast<std::size_t>(m)]);
       }
     }
     st.beyond_limits.emplace(*key, std::move(beyond));
@@ -535,7 +535,10 @@ std::optional<std::string> Market::beyond_limits(const SpecPack& members, std::i
 
 void Market::forget_learnware(const std::string& id) const {
   SearchState& st = *state_;
-  if (st.usable_ids) std::erase(*st.usable_ids, id);
+  if (st.usable_ids) {
+    auto& ids = *st.usable_ids;  // ascending
+    if (const auto it = std::lower_bound(ids.begin(), ids.end(), id); it != ids.end() && *it == id) ids.erase(it);
+  }
   if (st.semantic) st.semantic->erase(id);
   for (auto& [kind, by_id] : st.facts) by_id.erase(id);
   for (auto& [key, ids] : st.beyond_limits) ids.erase(id);
@@ -590,7 +593,7 @@ void Market::remember_stored(const std::string& id) const {
   for (auto& [key, beyond] : st.beyond_limits) {
     const StoredPack* pack = store_->pack(key);
     const auto m = pack == nullptr ? std::nullopt : pack->find(id);
-    if (m && beyond_limits(pack->members(), *m, key)) beyond.insert(id);
+    if (m && beyond_limits(pack->slots(), *m, key)) beyond.insert(id);
   }
 }
 
@@ -674,7 +677,7 @@ StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& p
   // The float32 copy only where the search screens with it (it is made on first use).
   const bool screens =
       options.float32_screening && static_cast<std::int64_t>(members.size()) >= options.float32_min_members;
-  return statistical_search(ctx_, *packed.rkme, pack->members(), members, options,
+  return statistical_search(ctx_, *packed.rkme, pack->slots(), members, options,
                             screens ? pack->z32() : std::span<const float>{});
 }
 

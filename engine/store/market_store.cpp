@@ -420,7 +420,7 @@ void MarketStore::recover_h5(const DamagedMarketFile& damage) {
   for (const auto& [key, pack] : parts_->packs) {
     if (!pack) continue;
     members += pack->count();
-    snapshot.packs.emplace(key, pack->members());
+    snapshot.packs.emplace(key, pack->live_members());
   }
   snapshot.semantic_json_by_id = *parts_->semantic;
   snapshot.facts_by_type.insert(parts_->facts.begin(), parts_->facts.end());
@@ -568,7 +568,7 @@ const StoredPack* MarketStore::pack(std::string_view key) const {
 std::map<std::string, SpecPack> MarketStore::all_packs() const {
   std::map<std::string, SpecPack> packs;
   for (const auto& key : pack_keys())
-    if (const StoredPack* stored = pack(key)) packs.emplace(key, stored->members());
+    if (const StoredPack* stored = pack(key)) packs.emplace(key, stored->live_members());
   return packs;
 }
 
@@ -1162,7 +1162,7 @@ void MarketStore::compact_locked() {
   load_everything(/*tolerate_bad_h5=*/false);
   MarketSnapshot snapshot;
   for (const auto& [key, pack] : parts_->packs)
-    if (pack) snapshot.packs.emplace(key, pack->members());
+    if (pack) snapshot.packs.emplace(key, pack->live_members());
   snapshot.semantic_json_by_id = *parts_->semantic;
   snapshot.facts_by_type.insert(parts_->facts.begin(), parts_->facts.end());
   rewrite_h5(std::move(snapshot));

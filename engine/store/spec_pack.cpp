@@ -141,6 +141,14 @@ void SpecPack::validate() const {
   }
 }
 
+namespace {
+
+// Below this many removed slots a pack is not worth a pass: a few dead slots
+// cost a search nothing it notices.
+constexpr std::int64_t kMinRemovedSlotsToDrop = 64;
+
+}  // namespace
+
 StoredPack::StoredPack(SpecPack members) : pack_(std::move(members)) {
   member_.reserve(pack_.ids.size());
   for (std::size_t m = 0; m < pack_.ids.size(); ++m) member_.insert_or_assign(pack_.ids[m], static_cast<std::int64_t>(m));
@@ -164,7 +172,7 @@ std::optional<std::int64_t> StoredPack::find(std::string_view id) const {
 void StoredPack::append_member_of(const SpecPack& from, std::int64_t m) {
   const std::string& id = from.ids[static_cast<std::size_t>(m)];
   remove(id);
-  if (pack_.count() == 0) {
+  if (pack_.count() == 0) {  // no slot at all yet (the type and width come with the first)
     pack_.type = from.type;
     pack_.dim = from.dim;
   }
@@ -177,17 +185,34 @@ void StoredPack::append_member_of(const SpecPack& from, std::int64_t m) {
 }
 
 bool StoredPack::remove(std::string_view id) {
-  const auto found = find(id);
-  if (!found) return false;
-  const auto m = static_cast<std::size_t>(*found);
-  const auto begin = static_cast<std::ptrdiff_t>(pack_.offsets[m] * pack_.dim);
-  const auto end = static_cast<std::ptrdiff_t>(pack_.offsets[m + 1] * pack_.dim);
-  pack_.remove(id);
-  if (z32_->built) z32_->z.erase(z32_->z.begin() + begin, z32_->z.begin() + end);
-  member_.erase(member_.find(id));
-  for (auto& [member_id, position] : member_)
-    if (position > *found) --position;
+  const auto it = member_.find(id);
+  if (it == member_.end()) return false;
+  pack_.ids[static_cast<std::size_t>(it->second)].clear();
+  member_.erase(it);
+  ++removed_;
+  // Amortised O(1): a pass over the pack after as many removals as it has
+  // live members.
+  if (removed_ >= kMinRemovedSlotsToDrop && removed_ > count()) drop_removed_slots();
   return true;
+}
+
+SpecPack StoredPack::live_members() const {
+  if (removed_ == 0) return pack_;
+  std::vector<bool> keep(pack_.ids.size());
+  for (std::size_t m = 0; m < keep.size(); ++m) keep[m] = !pack_.ids[m].empty();
+  return pack_.with_members(keep);
+}
+
+void StoredPack::drop_removed_slots() {
+  pack_ = live_members();
+  removed_ = 0;
+  member_.clear();
+  for (std::size_t m = 0; m < pack_.ids.size(); ++m) member_.emplace(pack_.ids[m], static_cast<std::int64_t>(m));
+  // Rebuilt from the pack on the next screening search.
+  std::lock_guard lock(z32_->mutex);
+  z32_->built = false;
+  z32_->z.clear();
+  z32_->z.shrink_to_fit();
 }
 
 std::string spec_pack_key(std::string_view type, std::int64_t dim) {

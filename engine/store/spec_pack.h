@@ -65,27 +65,45 @@ struct SpecPack {
 // A pack as a market holds it in memory: its members and, derived from them,
 // what searches read beside them -- the id -> member map and Z in float32 for
 // the screening pass of large packs. Changed only through its own members,
-// which keep them in step (O(the member) for an append, one pass for a
-// removal). The float32 copy is made on the first call of z32() (a search of
-// a small pack never screens, and a command that runs one such search should
-// not pay for it); const members are safe from several threads at once.
+// which keep them in step. The float32 copy is made on the first call of
+// z32() (a search of a small pack never screens, and a command that runs one
+// such search should not pay for it); const members are safe from several
+// threads at once.
+//
+// A removal is O(1): the member's slot stays, its id blanked and its rows
+// unread (find() no longer names it), until removed slots outnumber live
+// members; then one pass drops them all. So a change costs a searching
+// process O(one learnware) amortised, whatever the market's size, and a
+// search still reads one contiguous block. Slot numbers stay put between
+// those passes.
 class StoredPack {
  public:
   explicit StoredPack(SpecPack members);
 
-  const SpecPack& members() const { return pack_; }
-  std::int64_t count() const { return pack_.count(); }
+  // Every slot, removed ones included (id ""): index it with find(), and
+  // check is_live() before reading a slot found any other way.
+  const SpecPack& slots() const { return pack_; }
+  bool is_live(std::int64_t m) const { return !pack_.ids[static_cast<std::size_t>(m)].empty(); }
+  // The live members: O(1).
+  std::int64_t count() const { return pack_.count() - removed_; }
+  // A copy of the live members only, in slot order (what a rewrite of
+  // market.h5 stores): O(pack).
+  SpecPack live_members() const;
   std::span<const float> z32() const;
   // O(1).
   std::optional<std::int64_t> find(std::string_view id) const;
 
   // Appends member m of `from` (same type and width); an id already present
-  // is replaced (the old member removed first).
+  // is replaced (the old member removed first). O(the member).
   void append_member_of(const SpecPack& from, std::int64_t m);
-  // Removes member `id` if present; returns whether it was there.
+  // Removes member `id` if present; returns whether it was there. O(1)
+  // amortised (see above).
   bool remove(std::string_view id);
 
  private:
+  // Drops every removed slot (one pass), when they outnumber live members.
+  void drop_removed_slots();
+
   struct StringHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -96,6 +114,7 @@ class StoredPack {
     std::vector<float> z;
   };
   SpecPack pack_;
+  std::int64_t removed_ = 0;  // slots whose member was removed
   std::unique_ptr<Float32Mirror> z32_ = std::make_unique<Float32Mirror>();
   std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>> member_;
 };

@@ -151,6 +151,39 @@ TEST_F(MarketTest, DeletedLearnwaresLeaveTheSearchAndTheirIdIsNotReused) {
   EXPECT_GT(c.id, b.id);
 }
 
+// A market that has searched keeps its packs in memory; its removals and
+// updates blank the old slots instead of moving the pack. Its searches must
+// equal those of a market opened afresh on the same directory.
+TEST_F(MarketTest, SearchesAfterRemovalsAndUpdatesEqualThoseOfAFreshOpen) {
+  Market market = Market::create(dir);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    ids.push_back(market.add(package({.centre = 0.8 * i, .seed = 40u + i, .name = "s" + std::to_string(i)})).id);
+  }
+  lwd::SearchRequest request;
+  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 2.0, 9)));
+  (void)market.search(request);  // the packs are in memory from here
+  EXPECT_TRUE(market.remove(ids[1]));
+  EXPECT_TRUE(market.remove(ids[4]));
+  EXPECT_EQ(market.update(ids[2], package({.centre = 2.1, .seed = 77, .name = "s2b"})).status, LearnwareStatus::usable);
+  const auto kept = market.search(request);
+  const auto fresh = Market::open(dir).search(request);
+  ASSERT_EQ(kept.stat.candidates, 5);
+  ASSERT_EQ(kept.stat.singles.size(), fresh.stat.singles.size());
+  for (std::size_t i = 0; i < kept.stat.singles.size(); ++i) {
+    EXPECT_EQ(kept.stat.singles[i].id, fresh.stat.singles[i].id);
+    EXPECT_DOUBLE_EQ(kept.stat.singles[i].mmd2, fresh.stat.singles[i].mmd2);
+  }
+  ASSERT_EQ(kept.stat.mixture.has_value(), fresh.stat.mixture.has_value());
+  if (kept.stat.mixture) {
+    EXPECT_EQ(kept.stat.mixture->ids, fresh.stat.mixture->ids);
+    ASSERT_EQ(kept.stat.mixture->weights.size(), fresh.stat.mixture->weights.size());
+    for (std::size_t i = 0; i < kept.stat.mixture->weights.size(); ++i) {
+      EXPECT_NEAR(kept.stat.mixture->weights[i], fresh.stat.mixture->weights[i], 1e-12);
+    }
+  }
+}
+
 TEST_F(MarketTest, ReopeningAndRebuildingGiveTheSameSearchResults) {
   std::vector<std::string> ids;
   {

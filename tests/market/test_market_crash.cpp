@@ -131,7 +131,7 @@ class MarketCrashTest : public ::testing::Test {
           ASSERT_NE(pack, nullptr) << r.id << " " << key;
           const auto m = pack->find(r.id);
           ASSERT_TRUE(m) << r.id << " " << key;
-          EXPECT_EQ(pack->members().spec(*m).z(), own.z()) << "learnware " << r.id << " (" << r.name
+          EXPECT_EQ(pack->slots().spec(*m).z(), own.z()) << "learnware " << r.id << " (" << r.name
                                                            << ") has another package's spec";
         }
         const auto semantic = market.semantic_spec(r.id);

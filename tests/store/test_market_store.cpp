@@ -358,13 +358,13 @@ TEST_F(MarketStoreTest, PartsReadLaterAreThoseOfTheLoadUntilReload) {
   const StoredPack* pack = reader.pack("RKMETableSpecification/4");
   ASSERT_NE(pack, nullptr);
   ASSERT_TRUE(pack->find("00000001"));
-  EXPECT_EQ(pack->members().spec(*pack->find("00000001")).z(), before.specs[0].second.z());
+  EXPECT_EQ(pack->slots().spec(*pack->find("00000001")).z(), before.specs[0].second.z());
   EXPECT_EQ(pack->count(), 1);
   EXPECT_NE(reader.semantic_json("00000001"), changed.semantic);
   reader.reload();
   pack = reader.pack("RKMETableSpecification/4");
   ASSERT_NE(pack, nullptr);
-  EXPECT_EQ(pack->members().spec(*pack->find("00000001")).z(), changed.specs[0].second.z());
+  EXPECT_EQ(pack->slots().spec(*pack->find("00000001")).z(), changed.specs[0].second.z());
   EXPECT_EQ(reader.semantic_json("00000001"), changed.semantic);
   EXPECT_EQ(reader.pack("RKMETableSpecification/77"), nullptr);
 }

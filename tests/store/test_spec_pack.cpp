@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <limits>
+#include <random>
 
 #include "engine/error.h"
 #include "store/store_test_support.h"
@@ -111,17 +113,43 @@ TEST(SpecPack, ValidateRejectsNonFiniteValuesAndBadGamma) {
   EXPECT_THROW(bad_gamma.validate(), Error);
 }
 
-// What a StoredPack derives (float32 Z, id -> member) must equal what a fresh
-// one built from the same members derives, after any mix of changes.
+// What a StoredPack derives (float32 Z, id -> slot, its live members) must
+// equal what a fresh one built from the same live members derives, after any
+// mix of changes.
 void expect_derived_in_step(const StoredPack& stored) {
-  const StoredPack fresh(stored.members());
-  ASSERT_EQ(stored.z32().size(), fresh.z32().size());
-  for (std::size_t i = 0; i < fresh.z32().size(); ++i) {
-    EXPECT_EQ(stored.z32()[i], static_cast<float>(stored.members().z[i])) << i;
-    EXPECT_EQ(stored.z32()[i], fresh.z32()[i]) << i;
+  const SpecPack& slots = stored.slots();
+  ASSERT_EQ(stored.z32().size(), slots.z.size());
+  for (std::size_t i = 0; i < slots.z.size(); ++i) EXPECT_EQ(stored.z32()[i], static_cast<float>(slots.z[i])) << i;
+  std::int64_t live = 0;
+  SpecPack expected;
+  expected.type = slots.type;
+  expected.dim = slots.dim;
+  for (std::int64_t m = 0; m < slots.count(); ++m) {
+    const std::string& id = slots.ids[static_cast<std::size_t>(m)];
+    EXPECT_EQ(stored.is_live(m), !id.empty()) << m;
+    if (id.empty()) continue;
+    ++live;
+    EXPECT_EQ(stored.find(id), m) << id;
+    expected.append_member_of(slots, m);
   }
-  for (std::int64_t m = 0; m < stored.count(); ++m) {
-    EXPECT_EQ(stored.find(stored.members().ids[static_cast<std::size_t>(m)]), m);
+  EXPECT_EQ(stored.count(), live);
+  const SpecPack got = stored.live_members();
+  got.validate();
+  EXPECT_EQ(got.ids, expected.ids);
+  EXPECT_EQ(got.offsets, expected.offsets);
+  EXPECT_EQ(got.z, expected.z);
+  EXPECT_EQ(got.beta, expected.beta);
+  EXPECT_EQ(got.self_inner, expected.self_inner);
+  const StoredPack fresh(got);
+  ASSERT_EQ(fresh.count(), live);
+  for (std::int64_t m = 0; m < fresh.count(); ++m) {
+    const std::string& id = got.ids[static_cast<std::size_t>(m)];
+    const auto at = stored.find(id);
+    ASSERT_TRUE(at) << id;
+    const auto a = stored.slots().member_z(*at);
+    const auto b = fresh.slots().member_z(m);
+    ASSERT_EQ(a.rows, b.rows);
+    for (std::int64_t i = 0; i < a.rows * a.cols; ++i) EXPECT_EQ(a.data[i], b.data[i]);
   }
 }
 
@@ -137,14 +165,46 @@ TEST(StoredPack, ItsMirrorAndMemberMapFollowEveryChange) {
   EXPECT_FALSE(stored.find("id1"));
   expect_derived_in_step(stored);
   stored.append_member_of(source, 5);
-  stored.append_member_of(source, 0);  // an id already there: replaced, now last
+  stored.append_member_of(source, 0);  // an id already there: replaced, now in the last slot
   EXPECT_EQ(stored.count(), 4);
-  EXPECT_EQ(stored.find("id0"), 3);
+  EXPECT_EQ(stored.find("id0"), stored.slots().count() - 1);
   expect_derived_in_step(stored);
-  stored.members().validate();
   for (const char* id : {"id2", "id3", "id5", "id0"}) EXPECT_TRUE(stored.remove(id)) << id;
   EXPECT_EQ(stored.count(), 0);
-  EXPECT_TRUE(stored.z32().empty());
+  EXPECT_TRUE(stored.live_members().ids.empty());
+  expect_derived_in_step(stored);
+}
+
+// A removal blanks a slot (O(1)); once removed slots outnumber the live
+// members (and are more than a few), one pass drops them all, and the slots
+// are the live members again, in the same order.
+TEST(StoredPack, RemovedSlotsAreDroppedOnceTheyOutnumberTheLiveMembers) {
+  SpecPack source;
+  source.type = "RKMETableSpecification";
+  const int n = 300;
+  for (int i = 0; i < n; ++i) source.append("id" + std::to_string(i), make_spec(2 + i % 5, 3, 100u + i));
+  StoredPack stored(source);
+  (void)stored.z32();  // a built mirror must follow the drop too
+  std::mt19937_64 rng(3);
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  bool dropped = false;
+  for (int r = 0; r < 200; ++r) {
+    ASSERT_TRUE(stored.remove("id" + std::to_string(order[r])));
+    if (stored.slots().count() == stored.count()) dropped = true;
+    // Never more removed slots than live members plus the few a pass waits for.
+    EXPECT_LE(stored.slots().count() - stored.count(), std::max<std::int64_t>(64, stored.count() + 1));
+    if (r % 37 == 0) expect_derived_in_step(stored);
+  }
+  EXPECT_TRUE(dropped);
+  EXPECT_EQ(stored.count(), n - 200);
+  for (int r = 0; r < 200; ++r) EXPECT_FALSE(stored.find("id" + std::to_string(order[r])));
+  for (int r = 200; r < n; ++r) EXPECT_TRUE(stored.find("id" + std::to_string(order[r])));
+  // Re-adding a removed id after a drop.
+  stored.append_member_of(source, order[0]);
+  EXPECT_EQ(stored.count(), n - 199);
+  expect_derived_in_step(stored);
 }
 
 TEST(SpecPack, KeyJoinsTypeAndWidth) {
