@@ -268,7 +268,12 @@ void AccountStore::check_password(std::string_view password, std::string_view na
   using K = AccountError::Kind;
   if (password.size() > 1024) throw AccountError(K::invalid, "a password has at most 1024 bytes");
   if (code_points(password) < 10) throw AccountError(K::invalid, "a password has at least 10 characters");
-  if (std::all_of(password.begin(), password.end(), [&](char c) { return c == password.front(); })) {
+  // One character repeated: the bytes repeat the first character's (1-4 bytes of UTF-8).
+  std::size_t first = 1;
+  while (first < password.size() && (static_cast<unsigned char>(password[first]) & 0xC0) == 0x80) ++first;
+  bool repeated = password.size() % first == 0;
+  for (std::size_t i = first; repeated && i < password.size(); ++i) repeated = password[i] == password[i % first];
+  if (repeated) {
     throw AccountError(K::invalid, "a password is not one character repeated");
   }
   const std::string lowered = ascii_lower(password);
