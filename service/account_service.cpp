@@ -101,8 +101,11 @@ std::string bearer_token(const ApiRequest& request) {
   const auto it = request.headers.find("authorization");
   if (it == request.headers.end()) return "";
   const std::string& value = it->second;
-  constexpr std::string_view scheme = "Bearer ";
-  if (value.size() <= scheme.size() || value.compare(0, scheme.size(), scheme) != 0) {
+  // The scheme's name is case-insensitive (RFC 9110 §11.1).
+  constexpr std::string_view scheme = "bearer ";
+  std::string head = value.substr(0, scheme.size());
+  for (char& c : head) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (value.size() <= scheme.size() || head != scheme) {
     throw ApiError(ApiCode::unauthenticated, "the Authorization header must be \"Bearer <token>\"");
   }
   return value.substr(scheme.size());
@@ -262,9 +265,12 @@ ApiReply AccountService::log_in(const ApiRequest& request) {
   const json body = body_object(request, config_.max_body_bytes, {"login", "password"});
   const std::string login = string_field(body, "login");
   const std::string password = string_field(body, "password");
+  // Per account whether it is named by its name or its e-mail; a login that
+  // names no account has a bucket of its own (the store lowers its case).
+  const auto named = store_.find_user_by_login(login);
   std::string key = login.substr(0, 256);
   for (char& c : key) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  limit("login:account:" + key, config_.rate.login_per_account);
+  limit(named ? "login:account:" + std::to_string(named->id) : "login:unknown:" + key, config_.rate.login_per_account);
   const auto session = store_.log_in(login, password);
   if (!session) throw ApiError(ApiCode::unauthenticated, "wrong name or password");
   return json_reply({{"token", session->second.token},

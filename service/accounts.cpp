@@ -396,6 +396,16 @@ std::optional<User> AccountStore::find_user(std::int64_t id) {
   return user_from_row(r.rows.front());
 }
 
+std::optional<User> AccountStore::find_user_by_login(const std::string& login) {
+  if (login.size() > 254) return std::nullopt;
+  Lease db(*this);
+  const SqlResult r = db->run(std::string("SELECT ") + kUserColumns +
+                                  " FROM accounts_users WHERE name_key = $1 OR email = $1 ORDER BY id",
+                              {ascii_lower(login)});
+  if (r.rows.empty()) return std::nullopt;
+  return user_from_row(r.rows.front());
+}
+
 std::vector<User> AccountStore::list_users(const UserFilter& filter, std::int64_t* total) {
   std::string where = " WHERE 1 = 1";
   std::vector<SqlValue> params;

@@ -139,6 +139,8 @@ class AccountStore {
   // case-insensitively).
   User create_user(const std::string& name, const std::string& email, const std::string& password, Role role);
   std::optional<User> find_user(std::int64_t id);
+  // The user whose name or e-mail is `login`, in any case.
+  std::optional<User> find_user_by_login(const std::string& login);
   std::vector<User> list_users(const UserFilter& filter, std::int64_t* total);
   // Removes the user and every token of theirs. AccountError: not_found, or
   // conflict for the last super-admin.

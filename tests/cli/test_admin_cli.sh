@@ -145,6 +145,57 @@ PY
 }
 serve_and_check market
 
+# ---- registration by --config: only the configured addresses may register ----
+cat >config.json <<'JSON'
+{"registration": "email_patterns", "registration_email_patterns": ["*@example.org", "*@corp.example"],
+ "register_limit_per_address": 100}
+JSON
+"$LWDOCK" serve --market market --config config.json --listen 127.0.0.1:0 --access-log /dev/null 2>server.txt &
+pid=$!
+port=""
+for _ in $(seq 1 200); do
+  port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' server.txt | head -n1)
+  [[ -n $port ]] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+[[ -n $port ]] || { kill "$pid" 2>/dev/null || true; fail "the server did not start with config.json: $(cat server.txt)"; }
+set +e
+python3 - "$port" "$PASSWORD" <<'PY' >stdout.txt 2>stderr.txt
+import json, sys, urllib.request, urllib.error
+port, password = sys.argv[1], sys.argv[2]
+def register(name, email):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/auth/register", method="POST",
+                                 data=json.dumps({"name": name, "email": email, "password": password}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+assert register("carol", "carol@Example.org") == 200
+assert register("dan", "dan@corp.example") == 200
+assert register("mallory", "mallory@evil.example") == 403
+assert register("mallory", "mallory@example.org.evil.example") == 403
+PY
+status=$?
+set -e
+kill -TERM "$pid"
+wait "$pid" || fail "the server exited $? after SIGTERM"
+[[ $status -eq 0 ]] || fail "the registration checks failed"
+pass
+# A policy without its patterns, or an unknown one, is refused at start.
+run serve --market market --registration email_patterns --listen 127.0.0.1:0
+[[ $status -eq 1 ]] || fail "a policy without patterns: exited $status"
+grep -q '^lwdock serve: error: .*--registration-email-patterns' stderr.txt || fail "the error does not name the option"
+pass
+set +e
+"$LWDOCK" serve --market market --registration sometimes --listen 127.0.0.1:0 >stdout.txt 2>stderr.txt
+status=$?
+set -e
+[[ $status -eq 2 ]] && grep -q "registration" stderr.txt || fail "an unknown policy was not refused: $status"
+pass
+
 # ---- the same accounts in PostgreSQL ----
 if [[ ! -s $URL_FILE ]]; then
   if [[ ${LWDOCK_TEST_NO_POSTGRES:-} == 1 ]]; then

@@ -309,6 +309,14 @@ TEST_F(AccountRoutes, RegisterLogInWhoAmIAndLogOut) {
   EXPECT_EQ(me.body["data"], (json{{"id", reg.body["data"]["user"]["id"]}, {"name", "Eve"},
                                    {"email", "eve@example.org"}, {"role", "user"}}));
   EXPECT_EQ(get("/api/auth/me", root).body["data"]["role"], "super-admin");
+  // The scheme's name in any case.
+  httplib::Request lower_case;
+  lower_case.method = "GET";
+  lower_case.path = "/api/auth/me";
+  lower_case.headers.emplace("Authorization", "bearer " + token);
+  const auto lower_reply = client().send(lower_case);
+  ASSERT_TRUE(lower_reply);
+  EXPECT_EQ(lower_reply->status, 200);
 
   expect_error(post("/api/auth/login", {{"login", "eve"}, {"password", "wrong password"}}), 401,
                ApiCode::unauthenticated);
@@ -586,7 +594,8 @@ TEST_F(AccountRoutes, LogInsAreRateLimitedPerAccountWhateverTheAddress) {
   reset_rate_limits();
   expect_error(post("/api/auth/login", {{"login", "ada"}, {"password", "wrong"}}), 401, ApiCode::unauthenticated);
   expect_error(post("/api/auth/login", {{"login", "ADA"}, {"password", "wrong"}}), 401, ApiCode::unauthenticated);
-  const Reply r = post("/api/auth/login", {{"login", "Ada"}, {"password", kPassword}});
+  // The e-mail names the same account.
+  const Reply r = post("/api/auth/login", {{"login", "Ada@Example.org"}, {"password", kPassword}});
   expect_error(r, 429, ApiCode::rate_limited);
   EXPECT_FALSE(r.retry_after.empty());
   EXPECT_FALSE(log_in("bob").empty());
