@@ -1,5 +1,6 @@
 // The account routes over real HTTP: a server on 127.0.0.1 at a free port
-// over a market of its own per test (stopped by the fixture also when an
+// over a market of its own per test, its index and accounts in SQLite or in
+// the test PostgreSQL server (stopped by the fixture also when an
 // assertion fails), driven by a real client. Every auth, user and admin
 // route: what it does, who may call it (401 without a valid token, 403
 // below its role, 404 for another user's object), and what it refuses (400
@@ -23,6 +24,7 @@
 #include "service/account_service.h"
 #include "service/dock_service.h"
 #include "service/http_server.h"
+#include "store/index_test_support.h"
 
 namespace {
 
@@ -129,14 +131,18 @@ AccountServiceConfig fast_accounts() {
 // A market of its own with four accounts made beside the server (as
 // `lwdock admin create-user` does): root (super-admin), boss (admin), ada
 // and bob (users), all with kPassword.
-class AccountRoutes : public ::testing::Test {
+class AccountRoutes : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    lwd::Market::create(dir());
+    // SQLite: the market's own index.sqlite; PostgreSQL: a schema of its own.
+    if (GetParam() == "postgresql") {
+      LWD_INDEX_LOCATION_OR_RETURN(location_, GetParam());
+      db_url_ = location_->url();
+    }
+    lwd::Market::create(dir(), {}, {}, lwd::IndexUrls{db_url_, ""});
     AccountStoreConfig sc;
     sc.hash_cost = PasswordHashCost::minimum();
-    const fs::path file = dir() / "index.sqlite";
-    AccountStore store([file] { return lwd::open_database_connection("", file); }, sc);
+    AccountStore store(connect(), sc);
     root_id = store.create_user("root", "root@example.org", kPassword, Role::super_admin).id;
     boss_id = store.create_user("boss", "boss@example.org", kPassword, Role::admin).id;
     ada_id = store.create_user("ada", "ada@example.org", kPassword, Role::user).id;
@@ -150,9 +156,13 @@ class AccountRoutes : public ::testing::Test {
   void TearDown() override { server_.reset(); }
 
   fs::path dir() const { return tmp_.path() / "market"; }
+  AccountStore::Connect connect() const {
+    return [url = db_url_, file = dir() / "index.sqlite"] { return lwd::open_database_connection(url, file); };
+  }
   DockConfig dock(const AccountServiceConfig& accounts) const {
     DockConfig c;
     c.market_dir = dir();
+    c.db.db = db_url_;
     c.ctx.n_threads = 1;
     c.accounts = accounts;
     return c;
@@ -164,7 +174,7 @@ class AccountRoutes : public ::testing::Test {
   httplib::Client& client() { return server_->client(); }
   // The counters start again (SetUp's log-ins count against the address too).
   void reset_rate_limits() {
-    lwd::open_database_connection("", dir() / "index.sqlite")->run("DELETE FROM accounts_rate_limits");
+    connect()()->run("DELETE FROM accounts_rate_limits");
   }
   Reply get(const std::string& path, const std::string& token = "") { return call(client(), "GET", path, token); }
   Reply post(const std::string& path, const json& body, const std::string& token = "") {
@@ -176,6 +186,8 @@ class AccountRoutes : public ::testing::Test {
     return r.body["data"].value("token", "");
   }
 
+  std::unique_ptr<lwd::test::IndexLocation> location_;  // before the server: dropped after it
+  std::string db_url_;
   lwd::io::ScratchDir tmp_{"lwd-account-routes-"};
   std::unique_ptr<RunningServer> server_;
   std::int64_t root_id = 0, boss_id = 0, ada_id = 0, bob_id = 0;
@@ -184,7 +196,7 @@ class AccountRoutes : public ::testing::Test {
 
 bool is_account_route(const Route& route) { return route.tag == "auth" || route.tag == "user" || route.tag == "admin"; }
 
-TEST_F(AccountRoutes, EveryAccountRouteIsInTheTableWithItsRole) {
+TEST_P(AccountRoutes, EveryAccountRouteIsInTheTableWithItsRole) {
   std::map<std::string, Role> expected = {
       {"POST /api/auth/register", Role::anonymous},        {"POST /api/auth/login", Role::anonymous},
       {"POST /api/auth/token-login", Role::anonymous},     {"POST /api/auth/logout", Role::user},
@@ -227,7 +239,7 @@ std::string concrete_path(const Route& route, std::int64_t user_id, std::int64_t
   return path;
 }
 
-TEST_F(AccountRoutes, EveryRouteBelowItsRoleIs401WithoutAValidTokenAnd403WithTooLowARole) {
+TEST_P(AccountRoutes, EveryRouteBelowItsRoleIs401WithoutAValidTokenAnd403WithTooLowARole) {
   const Reply created = post("/api/user/tokens", {{"label", "x"}}, root);
   const std::int64_t token_id = created.body["data"]["id"];
   const std::string dead = "lwd_s_" + std::string(43, 'A');
@@ -253,7 +265,7 @@ TEST_F(AccountRoutes, EveryRouteBelowItsRoleIs401WithoutAValidTokenAnd403WithToo
   EXPECT_FALSE(log_in("bob").empty());
 }
 
-TEST_F(AccountRoutes, EveryRouteWithABodyRefusesMalformedAndOversizedBodies) {
+TEST_P(AccountRoutes, EveryRouteWithABodyRefusesMalformedAndOversizedBodies) {
   const Reply created = post("/api/user/tokens", {{"label", "x"}}, root);
   const std::int64_t token_id = created.body["data"]["id"];
   for (const Route& route : server_->service().routes()) {
@@ -289,7 +301,7 @@ TEST_F(AccountRoutes, EveryRouteWithABodyRefusesMalformedAndOversizedBodies) {
   EXPECT_FALSE(log_in("root").empty());
 }
 
-TEST_F(AccountRoutes, RegisterLogInWhoAmIAndLogOut) {
+TEST_P(AccountRoutes, RegisterLogInWhoAmIAndLogOut) {
   const Reply reg = post("/api/auth/register", {{"name", "Eve"}, {"email", "Eve@Example.org"}, {"password", kPassword}});
   ASSERT_EQ(reg.status, 200) << reg.text;
   EXPECT_EQ(reg.body["data"]["user"]["name"], "Eve");
@@ -331,7 +343,7 @@ TEST_F(AccountRoutes, RegisterLogInWhoAmIAndLogOut) {
   EXPECT_EQ(get("/api/auth/me", root).status, 200);
 }
 
-TEST_F(AccountRoutes, RegistrationRefusesTakenInvalidAndHostileInput) {
+TEST_P(AccountRoutes, RegistrationRefusesTakenInvalidAndHostileInput) {
   const auto reg = [&](const json& body) { return post("/api/auth/register", body); };
   const json ok = {{"name", "eve"}, {"email", "eve@example.org"}, {"password", kPassword}};
   const auto with = [&](const std::string& key, const json& value) {
@@ -370,7 +382,7 @@ TEST_F(AccountRoutes, RegistrationRefusesTakenInvalidAndHostileInput) {
   EXPECT_FALSE(log_in("ada").empty());
 }
 
-TEST_F(AccountRoutes, RegistrationFollowsThePolicy) {
+TEST_P(AccountRoutes, RegistrationFollowsThePolicy) {
   const json eve = {{"name", "eve"}, {"email", "eve@example.org"}, {"password", kPassword}};
   AccountServiceConfig closed = fast_accounts();
   closed.registration = RegistrationPolicy::closed;
@@ -391,7 +403,7 @@ TEST_F(AccountRoutes, RegistrationFollowsThePolicy) {
   EXPECT_EQ(AccountServiceConfig{}.registration, RegistrationPolicy::closed);
 }
 
-TEST_F(AccountRoutes, AClientTokenLogsInAndItsSessionsDieWithIt) {
+TEST_P(AccountRoutes, AClientTokenLogsInAndItsSessionsDieWithIt) {
   const Reply created = post("/api/user/tokens", {{"label", "laptop"}, {"expires_in_days", 7}}, ada);
   ASSERT_EQ(created.status, 200) << created.text;
   const std::string client_token = created.body["data"]["token"];
@@ -413,7 +425,7 @@ TEST_F(AccountRoutes, AClientTokenLogsInAndItsSessionsDieWithIt) {
   expect_error(post("/api/auth/token-login", {{"token", client_token}}), 401, ApiCode::unauthenticated);
 }
 
-TEST_F(AccountRoutes, ClientTokensAreListedWithoutTheirTextAndAreTheOwnersOnly) {
+TEST_P(AccountRoutes, ClientTokensAreListedWithoutTheirTextAndAreTheOwnersOnly) {
   const Reply created = post("/api/user/tokens", {{"label", "ci ✓"}}, ada);
   ASSERT_EQ(created.status, 200);
   const std::string text = created.body["data"]["token"];
@@ -442,7 +454,7 @@ TEST_F(AccountRoutes, ClientTokensAreListedWithoutTheirTextAndAreTheOwnersOnly) 
   EXPECT_EQ(post("/api/user/tokens", json::object(), ada).status, 200);  // a label is optional
 }
 
-TEST_F(AccountRoutes, ChangingThePasswordRevokesTheOtherSessions) {
+TEST_P(AccountRoutes, ChangingThePasswordRevokesTheOtherSessions) {
   const std::string other = log_in("ada");
   const Reply profile = get("/api/user/profile", ada);
   ASSERT_EQ(profile.status, 200);
@@ -461,7 +473,7 @@ TEST_F(AccountRoutes, ChangingThePasswordRevokesTheOtherSessions) {
   EXPECT_FALSE(log_in("ada", "a new pass phrase").empty());
 }
 
-TEST_F(AccountRoutes, AdministratorsListAndFilterUsers) {
+TEST_P(AccountRoutes, AdministratorsListAndFilterUsers) {
   Reply r = get("/api/admin/users", boss);
   ASSERT_EQ(r.status, 200) << r.text;
   EXPECT_EQ(r.body["data"]["total"], 4);
@@ -487,7 +499,7 @@ TEST_F(AccountRoutes, AdministratorsListAndFilterUsers) {
   expect_error(get("/api/admin/users?q=" + std::string(300, 'q'), root), 400, ApiCode::malformed_request);
 }
 
-TEST_F(AccountRoutes, AdministratorsDeleteUsersBelowTheirRoleOnly) {
+TEST_P(AccountRoutes, AdministratorsDeleteUsersBelowTheirRoleOnly) {
   const auto del = [&](std::int64_t id, const std::string& token) {
     return call(client(), "DELETE", "/api/admin/users/" + std::to_string(id), token);
   };
@@ -505,7 +517,7 @@ TEST_F(AccountRoutes, AdministratorsDeleteUsersBelowTheirRoleOnly) {
   EXPECT_EQ(get("/api/admin/users", root).body["data"]["total"], 2);
 }
 
-TEST_F(AccountRoutes, AnAdministratorsResetHandsOverASingleUseTokenNeverAPassword) {
+TEST_P(AccountRoutes, AnAdministratorsResetHandsOverASingleUseTokenNeverAPassword) {
   const std::string bobs_client = post("/api/user/tokens", {{"label", "x"}}, bob).body["data"]["token"];
   const Reply reset = call(client(), "POST", "/api/admin/users/" + std::to_string(bob_id) + "/password-reset", boss);
   ASSERT_EQ(reset.status, 200) << reset.text;
@@ -539,7 +551,7 @@ TEST_F(AccountRoutes, AnAdministratorsResetHandsOverASingleUseTokenNeverAPasswor
   EXPECT_EQ(reset_of(boss_id, root).status, 200);
 }
 
-TEST_F(AccountRoutes, RolesAreChangedOnlyByAHigherRoleAndNeverByOneself) {
+TEST_P(AccountRoutes, RolesAreChangedOnlyByAHigherRoleAndNeverByOneself) {
   const auto set_role = [&](std::int64_t id, const std::string& role, const std::string& by) {
     return call(client(), "PUT", "/api/admin/users/" + std::to_string(id) + "/role", by, json{{"role", role}});
   };
@@ -566,7 +578,7 @@ TEST_F(AccountRoutes, RolesAreChangedOnlyByAHigherRoleAndNeverByOneself) {
   expect_error(set_role(bob_id, "user", root), 403, ApiCode::forbidden);
 }
 
-TEST_F(AccountRoutes, LogInsAreRateLimitedPerAddressWithRetryAfter) {
+TEST_P(AccountRoutes, LogInsAreRateLimitedPerAddressWithRetryAfter) {
   AccountServiceConfig limited = fast_accounts();
   limited.rate.login_per_address = 3;
   start(limited);
@@ -587,7 +599,7 @@ TEST_F(AccountRoutes, LogInsAreRateLimitedPerAddressWithRetryAfter) {
   EXPECT_EQ(get("/api/auth/me", ada).status, 200);
 }
 
-TEST_F(AccountRoutes, LogInsAreRateLimitedPerAccountWhateverTheAddress) {
+TEST_P(AccountRoutes, LogInsAreRateLimitedPerAccountWhateverTheAddress) {
   AccountServiceConfig limited = fast_accounts();
   limited.rate.login_per_account = 2;
   start(limited);
@@ -608,7 +620,7 @@ TEST_F(AccountRoutes, LogInsAreRateLimitedPerAccountWhateverTheAddress) {
                429, ApiCode::rate_limited);
 }
 
-TEST_F(AccountRoutes, RegistrationsAreRateLimitedPerAddress) {
+TEST_P(AccountRoutes, RegistrationsAreRateLimitedPerAddress) {
   AccountServiceConfig limited = fast_accounts();
   limited.rate.register_per_address = 2;
   start(limited);
@@ -620,7 +632,7 @@ TEST_F(AccountRoutes, RegistrationsAreRateLimitedPerAddress) {
   EXPECT_FALSE(r.retry_after.empty());
 }
 
-TEST_F(AccountRoutes, TwoReplicasOnOneDatabaseShareSessions) {
+TEST_P(AccountRoutes, TwoReplicasOnOneDatabaseShareSessions) {
   RunningServer replica(dock(fast_accounts()));
   EXPECT_EQ(call(replica.client(), "GET", "/api/auth/me", ada).body["data"]["name"], "ada");
   ASSERT_EQ(call(replica.client(), "POST", "/api/auth/logout", ada).status, 200);
@@ -629,7 +641,7 @@ TEST_F(AccountRoutes, TwoReplicasOnOneDatabaseShareSessions) {
   EXPECT_EQ(get("/api/auth/me", login.body["data"]["token"]).body["data"]["name"], "bob");
 }
 
-TEST_F(AccountRoutes, NoTokenOrPasswordReachesTheAccessLog) {
+TEST_P(AccountRoutes, NoTokenOrPasswordReachesTheAccessLog) {
   const std::string client_token = post("/api/user/tokens", {{"label", "x"}}, ada).body["data"]["token"];
   const std::string reset =
       call(client(), "POST", "/api/admin/users/" + std::to_string(bob_id) + "/password-reset", root)
@@ -644,5 +656,8 @@ TEST_F(AccountRoutes, NoTokenOrPasswordReachesTheAccessLog) {
   }
   EXPECT_EQ(log.find("lwd_"), std::string::npos);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, AccountRoutes, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
