@@ -364,10 +364,7 @@ ApiReply AccountService::create_token(const ApiRequest& request) {
 
 ApiReply AccountService::revoke_token(const ApiRequest& request) {
   const std::int64_t id = path_id(request, "token");
-  refusals_as_api_errors([&] {
-    store_.revoke_client_token(request.user_id, id);
-    return 0;
-  });
+  refusals_as_api_errors([&] { store_.revoke_client_token(request.user_id, id); });
   return json_reply({{"revoked", true}});
 }
 
@@ -393,10 +390,7 @@ ApiReply AccountService::list_users(const ApiRequest& request) {
 
 ApiReply AccountService::delete_user(const ApiRequest& request) {
   const User target = managed_user(request);
-  refusals_as_api_errors([&] {
-    store_.delete_user(target.id);
-    return 0;
-  });
+  refusals_as_api_errors([&] { store_.delete_user(target.id); });
   return json_reply({{"deleted", true}});
 }
 
@@ -423,7 +417,6 @@ std::vector<Route> AccountService::routes() {
     return [this, member](const ApiRequest& request) { return (this->*member)(request); };
   };
   const json none = json::array();
-  const json id_note = json::array();
   std::vector<Route> routes = {
       {"POST", "/api/auth/register", Role::anonymous, "auth",
        "Open an account (when the dock's registration policy allows the address); rate-limited", none,
@@ -494,11 +487,11 @@ std::vector<Route> AccountService::routes() {
           {"total", {{"type", "integer"}}}}}},
        "application/json", bind(&AccountService::list_users)},
       {"DELETE", "/api/admin/users/{id}", Role::admin, "admin",
-       "Delete a user and their tokens (an admin: users only; never oneself, never the last super-admin)", id_note,
+       "Delete a user and their tokens (an admin: users only; never oneself, never the last super-admin)", none,
        nullptr, {{"type", "object"}, {"properties", {{"deleted", {{"type", "boolean"}}}}}}, "application/json",
        bind(&AccountService::delete_user)},
       {"POST", "/api/admin/users/{id}/password-reset", Role::admin, "admin",
-       "Invalidate the user's password and tokens; a single-use reset token (1 h) to hand to them", id_note, nullptr,
+       "Invalidate the user's password and tokens; a single-use reset token (1 h) to hand to them", none, nullptr,
        {{"type", "object"},
         {"properties",
          {{"reset_token", {{"type", "string"}, {"description", "lwd_r_...: for POST /api/auth/password-reset"}}},
@@ -508,7 +501,7 @@ std::vector<Route> AccountService::routes() {
       {"PUT", "/api/admin/users/{id}/role", Role::admin, "admin",
        "Set a user's role (an admin: users only, to user; a super-admin: anyone else, to any role; never "
        "oneself, never the last super-admin)",
-       id_note,
+       none,
        {{"required", true},
         {"content",
          {{"application/json",
