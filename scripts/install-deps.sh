@@ -15,6 +15,8 @@ PACKAGES=(
   libjemalloc-dev
   # the dock service's HTTP server (lwdock serve)
   libcpp-httplib-dev
+  # the dock's accounts: argon2id password hashes, random tokens
+  libsodium-dev
   # the learnware index in PostgreSQL (libpqxx), and the server the tests
   # start a throwaway cluster of (scripts/pg-test-cluster.sh; psql included)
   libpqxx-dev postgresql

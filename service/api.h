@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace lwd::service {
@@ -49,15 +50,19 @@ struct ApiCodeInfo {
 const std::vector<ApiCodeInfo>& api_codes();
 const ApiCodeInfo& api_code_info(ApiCode code);
 
-// Thrown by a handler to answer with an error: the status comes from the code.
+// Thrown by a handler to answer with an error: the status comes from the code;
+// `headers` go with the reply (Retry-After of a rate_limited one).
 class ApiError : public std::runtime_error {
  public:
-  ApiError(ApiCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ApiError(ApiCode code, const std::string& message, std::map<std::string, std::string> headers = {})
+      : std::runtime_error(message), code_(code), headers_(std::move(headers)) {}
   ApiCode code() const { return code_; }
   int http_status() const { return api_code_info(code_).http_status; }
+  const std::map<std::string, std::string>& headers() const { return headers_; }
 
  private:
   ApiCode code_;
+  std::map<std::string, std::string> headers_;
 };
 
 // {"code": ..., "msg": ..., "data": ...}
@@ -117,6 +122,10 @@ struct Route {
   nlohmann::json data_schema;                           // schema of the envelope's data on success, or null
   std::string success_content_type = "application/json";
   std::function<ApiReply(const ApiRequest&)> handler;
+  // Codes it may answer beyond those every route of its kind may (400, 500;
+  // 401 and 403 with a least role; 404 with a path parameter; 413 and 422
+  // with a body), for the document.
+  std::vector<ApiCode> more_errors = {};
 };
 
 }  // namespace lwd::service

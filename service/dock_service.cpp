@@ -8,6 +8,7 @@
 #include "engine/io/json_text.h"
 #include "engine/kinds/spec_kinds.h"
 #include "engine/semantic/semantic_spec.h"
+#include "engine/store/sql_open.h"
 #include "service/openapi.h"
 
 #ifndef LWD_VERSION
@@ -74,11 +75,7 @@ ApiReply json_reply(json data) {
 
 }  // namespace
 
-void DockService::authenticate(ApiRequest& request) const {
-  request.role = Role::anonymous;  // accounts come with the auth routes
-  request.user_id = 0;
-  request.username.clear();
-}
+void DockService::authenticate(ApiRequest& request) const { accounts_->authenticate(request); }
 
 DockService::DockService(DockConfig config) : config_(std::move(config)) {
   market_ = std::make_unique<Market>(Market::open(config_.market_dir, config_.ctx, config_.limits, config_.db));
@@ -132,6 +129,11 @@ DockService::DockService(DockConfig config) : config_(std::move(config)) {
         {"description", "the engine's search response (as `lwdock search --json`) with page, page_size, total"}},
        "application/json", bind(&DockService::search)},
   };
+  // The accounts live in the market's database, so replicas share users and sessions.
+  accounts_ = std::make_unique<AccountService>(
+      [url = config_.db.db, file = config_.market_dir / "index.sqlite"] { return open_database_connection(url, file); },
+      config_.accounts);
+  for (Route& route : accounts_->routes()) routes_.push_back(std::move(route));
   openapi_ = openapi_document(routes_, LWD_VERSION);
 }
 

@@ -15,6 +15,7 @@
 #include "engine/market/market.h"
 #include "engine/store/index_url.h"
 #include "kernels/context.h"
+#include "service/account_service.h"
 #include "service/api.h"
 
 namespace lwd::service {
@@ -25,6 +26,7 @@ struct DockConfig {
   MarketLimits limits;
   kernels::Context ctx;            // threads of one search (the server runs several searches at once)
   std::int64_t max_page_size = 100;
+  AccountServiceConfig accounts;  // in the market's database (db.db, or the directory's index.sqlite)
 };
 
 class DockService {
@@ -62,6 +64,7 @@ class DockService {
 
   DockConfig config_;
   std::unique_ptr<Market> market_;
+  std::unique_ptr<AccountService> accounts_;
   std::vector<Route> routes_;
   nlohmann::json openapi_;
 };

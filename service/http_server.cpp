@@ -154,6 +154,7 @@ struct HttpServer::Impl {
       res.status = reply.http_status;
       res.set_content(envelope(ApiCode::ok, "ok", std::move(reply.data)).dump(), "application/json");
     } catch (const ApiError& e) {
+      for (const auto& [name, value] : e.headers()) res.set_header(name, value);
       send_envelope(res, e.http_status(), e.code(), e.what());
     } catch (const Error& e) {
       // An engine error a handler did not classify: the server's failure.

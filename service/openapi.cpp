@@ -98,9 +98,15 @@ nlohmann::json openapi_document(const std::vector<Route>& routes, const std::str
       add_error(ApiCode::payload_too_large);
       add_error(ApiCode::unprocessable);
     }
+    for (const ApiCode code : route.more_errors) add_error(code);
     add_error(ApiCode::internal);
     nlohmann::json op = {{"operationId", operation_id(route)},
                          {"summary", route.summary},
+                         {"description", route.min_role == Role::anonymous
+                                             ? std::string("Anyone may call it; no token needed.")
+                                             : "Least role: " + std::string(to_string(route.min_role)) +
+                                                   " (Authorization: Bearer <session or client token> of a "
+                                                   "user with this role or a higher one)."},
                          {"tags", {route.tag}},
                          {"parameters", parameters},
                          {"responses", responses},

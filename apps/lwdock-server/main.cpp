@@ -6,12 +6,14 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/error.h"
 #include "engine/io/json_text.h"
@@ -29,6 +31,15 @@ struct ServeOptions {
   int search_threads = 1;
   std::string access_log;
   std::uint64_t max_body_mib = 64;
+  // Accounts (docs/DESIGN.md §6.9).
+  std::string registration = "closed";
+  std::vector<std::string> registration_email_patterns;
+  double session_hours = 24;
+  int client_token_days = 90;
+  std::int64_t login_limit_per_address = 30;
+  std::int64_t login_limit_per_account = 10;
+  std::int64_t register_limit_per_address = 5;
+  std::int64_t rate_window_seconds = 300;
 };
 
 // HOST:PORT (an IPv4 address or name, then a port 0..65535; 0: any free one).
@@ -48,15 +59,19 @@ std::pair<std::string, int> parse_listen(const std::string& text) {
   return {text.substr(0, colon), port};
 }
 
-// Keys of a --config file (JSON) are the long options without dashes;
-// options on the command line win.
+// Keys of a --config file (JSON) are the long options without the leading
+// dashes ('_' may stand for '-': "registration_email_patterns"); an array
+// gives a list option its values; options on the command line win.
 void apply_config_file(const std::string& path, CLI::App& app) {
   std::ifstream in(path);
   if (!in) throw lwd::Error(path + ": cannot read the configuration file");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const nlohmann::json config = lwd::io::parse_json(text, path);
   if (!config.is_object()) throw lwd::Error(path + ": the configuration must be a JSON object");
-  for (const auto& [key, value] : config.items()) {
+  for (const auto& [raw_key, value] : config.items()) {
+    std::string key = raw_key;
+    for (char& c : key)
+      if (c == '_') c = '-';
     CLI::Option* option = nullptr;
     try {
       option = app.get_option("--" + key);
@@ -65,9 +80,13 @@ void apply_config_file(const std::string& path, CLI::App& app) {
     }
     if (key == "config") throw lwd::Error(path + ": a configuration file cannot name another");
     if (option->count() > 0) continue;  // given on the command line
-    const std::string as_text = value.is_string() ? value.get<std::string>() : value.dump();
+    const auto as_text = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
     option->clear();
-    option->add_result(as_text);
+    if (value.is_array()) {
+      for (const auto& item : value) option->add_result(as_text(item));
+    } else {
+      option->add_result(as_text(value));
+    }
     option->run_callback();
   }
 }
@@ -87,6 +106,17 @@ int serve(const ServeOptions& o) {
   dock.market_dir = o.market;
   dock.db = {o.db, o.read_db};
   dock.ctx.n_threads = o.search_threads;
+  lwd::service::AccountServiceConfig& accounts = dock.accounts;
+  const auto policy = lwd::service::registration_policy_from_string(o.registration);
+  if (!policy) throw lwd::Error("--registration \"" + o.registration + "\": closed, open or email_patterns");
+  accounts.registration = *policy;
+  accounts.registration_email_patterns = o.registration_email_patterns;
+  if (accounts.registration == lwd::service::RegistrationPolicy::email_patterns && o.registration_email_patterns.empty())
+    throw lwd::Error("--registration email_patterns needs --registration-email-patterns");
+  accounts.store.session_ttl = std::chrono::seconds(static_cast<std::int64_t>(o.session_hours * 3600));
+  accounts.store.client_token_ttl = std::chrono::hours(24 * o.client_token_days);
+  accounts.rate = {o.login_limit_per_address, o.login_limit_per_account, o.register_limit_per_address,
+                   o.rate_window_seconds};
   lwd::service::DockService service(dock);
 
   lwd::service::HttpServerConfig http;
@@ -149,6 +179,44 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 16));
   app.add_option("--config", config_file, "JSON file of options (keys: the long option names); the command "
                                           "line wins");
+  const std::string accounts = "Accounts (docs/DESIGN.md, The dock service's API)";
+  app.add_option("--registration", o.registration,
+                 "Who may open an account over HTTP: closed (administrators create them with `lwdock admin "
+                 "create-user`), open, or email_patterns")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"closed", "open", "email_patterns"}))
+      ->group(accounts);
+  app.add_option("--registration-email-patterns", o.registration_email_patterns,
+                 "With --registration email_patterns: the addresses that may register ('*' and '?' wildcards, "
+                 "case-insensitive), e.g. '*@example.org'")
+      ->group(accounts);
+  app.add_option("--session-hours", o.session_hours, "Hours a session token lasts")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 24.0 * 365))
+      ->group(accounts);
+  app.add_option("--client-token-days", o.client_token_days, "Days a client token lasts at most (and by default)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3650))
+      ->group(accounts);
+  app.add_option("--login-limit-per-address", o.login_limit_per_address,
+                 "Logins (and password resets) one address may try per window")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000))
+      ->group(accounts);
+  app.add_option("--login-limit-per-account", o.login_limit_per_account,
+                 "Logins naming one account (and its password changes) per window")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000))
+      ->group(accounts);
+  app.add_option("--register-limit-per-address", o.register_limit_per_address,
+                 "Registrations one address may try per window")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000))
+      ->group(accounts);
+  app.add_option("--rate-window-seconds", o.rate_window_seconds, "The rate limits' window")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400))
+      ->group(accounts);
   app.footer("Exit status: 0 after a graceful stop (SIGTERM or SIGINT), 1 on runtime errors, 2 on usage errors.");
   try {
     app.parse(argc, argv);

@@ -202,6 +202,8 @@ void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx);
 void register_method_commands(CLI::App& app, lwd::kernels::Context& ctx);
 // `lwdock scenario list|run|plot`.
 void register_scenario_commands(CLI::App& app, lwd::kernels::Context& ctx);
+// `lwdock admin create-user` (admin_commands.cpp).
+void register_admin_commands(CLI::App& app);
 // `lwdock serve`: hands over to the dock service's program (serve_command.cpp).
 void register_serve_command(CLI::App& app);
 // Runs lwdock-server with `args` in place of this process; throws lwd::Error

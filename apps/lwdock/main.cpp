@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   register_dataset_commands(app, ctx);
   register_data_commands(app, ctx);
   register_scenario_commands(app, ctx);
+  register_admin_commands(app);
   register_serve_command(app);
 
   try {
