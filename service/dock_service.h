@@ -16,6 +16,9 @@
 #include "engine/store/index_url.h"
 #include "kernels/context.h"
 #include "service/api.h"
+#include "service/submission_routes.h"
+#include "service/uploads.h"
+#include "service/verifier.h"
 
 namespace lwd::service {
 
@@ -25,6 +28,11 @@ struct DockConfig {
   MarketLimits limits;
   kernels::Context ctx;            // threads of one search (the server runs several searches at once)
   std::int64_t max_page_size = 100;
+  UploadLimits uploads;            // the largest package accepted (multipart or chunked)
+  // Verification workers of this process (verifier.h); workers = 0, the
+  // default here: none (tests drive the queue; `lwdock serve --workers 0`
+  // leaves the jobs to other processes).
+  VerifierOptions verification;
 };
 
 class DockService {
@@ -39,6 +47,8 @@ class DockService {
   // The OpenAPI 3 document of routes() (served at /api/openapi.json).
   const nlohmann::json& openapi() const { return openapi_; }
   const DockConfig& config() const { return config_; }
+  // Submissions, uploads and their queue (submission_routes.h).
+  SubmissionService& submissions() const { return *submissions_; }
 
   // Sets request.role, user_id and username from its credentials (the
   // Authorization header); leaves an anonymous caller when there are none.
@@ -62,8 +72,11 @@ class DockService {
 
   DockConfig config_;
   std::unique_ptr<Market> market_;
+  std::unique_ptr<SubmissionDatabase> submission_db_;
+  std::unique_ptr<SubmissionService> submissions_;
   std::vector<Route> routes_;
   nlohmann::json openapi_;
+  std::unique_ptr<VerifierPool> verifiers_;  // last: stopped first
 };
 
 }  // namespace lwd::service
