@@ -217,9 +217,15 @@ TEST_F(DockServiceTest, EveryRouteIsServedNotLeftToTheLibrary) {
   for (const Route& route : server_->service().routes()) {
     std::string path = route.path;
     if (const auto open = path.find("{id}"); open != std::string::npos) path.replace(open, 4, m.usable[0]);
-    const auto r = route.method == "GET" ? client().Get(path) : client().Post(path, "{}", "application/json");
+    const auto r = route.method == "GET"    ? client().Get(path)
+                   : route.method == "POST" ? client().Post(path, "{}", "application/json")
+                   : route.method == "PUT"  ? client().Put(path, "{}", "application/json")
+                                            : client().Delete(path);
     ASSERT_TRUE(r) << path;
-    EXPECT_EQ(r->status, 200) << route.method << " " << path << ": " << r->body.substr(0, 300);
+    // Routes for users answer an anonymous caller 401, with the envelope.
+    const int expected = route.min_role == Role::anonymous ? 200 : 401;
+    EXPECT_EQ(r->status, expected) << route.method << " " << path << ": " << r->body.substr(0, 300);
+    if (expected == 401) expect_error(as_reply(r), 401, ApiCode::unauthenticated);
   }
 }
 
@@ -464,7 +470,7 @@ TEST(DockServerProgram, BadArgumentsAreOneLineAndANonZeroExit) {
       {{"--market", "/nonexistent/market"}, 1, "/nonexistent/market"},
       {{"--market", shared_market().dir().string(), "--listen", "nowhere"}, 1, "HOST:PORT"},
       {{"--market", shared_market().dir().string(), "--listen", "127.0.0.1:99999"}, 1, "0..65535"},
-      {{"--market", shared_market().dir().string(), "--workers", "0"}, 2, "workers"},
+      {{"--market", shared_market().dir().string(), "--http-threads", "0"}, 2, "http-threads"},
       {{"--market", shared_market().dir().string(), "--config", "/nonexistent.json"}, 2, "/nonexistent.json"},
   };
   for (const auto& c : cases) {
