@@ -8,6 +8,7 @@
 
 #include "engine/error.h"
 #include "service/submission_db.h"
+#include "service/uploads.h"
 
 namespace lwd::service {
 namespace {
@@ -158,10 +159,16 @@ void VerifierPool::run(int index) {
       ctx.n_threads = 1;
       Market market = Market::open(market_dir_, ctx, limits_, db_);
       market.sandbox_limits() = verifier_sandbox_limits(options_);
+      UploadStore uploads(*db, uploads_dir(market_dir_), {});
+      auto next_sweep = Clock::now();
       while (true) {
         {
           std::lock_guard lock(mutex_);
           if (stopping_) return;
+        }
+        if (index == 0 && Clock::now() >= next_sweep) {
+          uploads.expire(options_.upload_expiry);
+          next_sweep = Clock::now() + std::chrono::minutes(10);
         }
         if (!verify_next_job(queue, market, market_dir_, options_, worker) && !idle(options_.idle_poll)) return;
       }

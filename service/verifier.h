@@ -41,6 +41,9 @@ struct VerifierOptions {
   int max_attempts = 3;
   double job_deadline_seconds = 120.0;  // cap of every sandboxed run of one job
   SandboxLimits sandbox;                // the runs' other limits
+  // Chunked uploads untouched this long are removed (by the pool's first
+  // worker, about every ten minutes): a client that vanished mid-upload.
+  std::chrono::milliseconds upload_expiry{std::chrono::hours(24)};
 };
 
 // Test hooks: run around the market's add or update (a test kills the
