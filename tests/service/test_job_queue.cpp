@@ -4,6 +4,7 @@
 // and after the market stored the learnware, and hostile learnwares, each
 // of which must end not usable with a log that says why.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -259,6 +260,82 @@ TEST_P(JobQueueTest, APoolOfWorkersVerifiesEveryQueuedJobOnceAndStops) {
     EXPECT_EQ(done.attempts, 1);
   }
   EXPECT_EQ(market_->list().size(), jobs.size());
+}
+
+// The server's program (what `lwdock serve` runs) on the test's market, its
+// stderr discarded; killed when this goes, unless it was stopped.
+class ServerProcess {
+ public:
+  ServerProcess(const fs::path& market_dir, const std::string& url, std::vector<std::string> extra) {
+    std::vector<std::string> args = {LWD_SERVER_PROGRAM, "--market", market_dir.string(), "--access-log", "/dev/null"};
+    if (!url.empty()) {
+      args.push_back("--db");
+      args.push_back(url);
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) pid_ = -1;
+    EXPECT_GT(pid_, 0) << "cannot start " << LWD_SERVER_PROGRAM;
+  }
+  ~ServerProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // SIGTERM, then its exit status (-1: it did not stop within 30 s).
+  int terminate() {
+    if (pid_ <= 0 || ::kill(pid_, SIGTERM) != 0) return -1;
+    int status = 0;
+    pid_t done = 0;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while ((done = ::waitpid(pid_, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < give_up)
+      std::this_thread::sleep_for(milliseconds(20));
+    if (done != pid_) return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Stopped with SIGTERM while its worker verifies a model that never
+// answers, the server finishes that job (at the job's deadline) and exits 0;
+// the job is done, not left processing.
+TEST_P(JobQueueTest, SigtermLetsTheServersWorkerFinishItsJob) {
+  const Submission s = enqueue_package({.name = "slow", .process_script = "exec sleep 1000\n"});
+  market_.reset();
+  ServerProcess server(market_dir_, url(),
+                       {"--listen", "127.0.0.1:0", "--workers", "1", "--job-deadline-seconds", "2"});
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (job(s.id).state != "processing" && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_EQ(job(s.id).state, "processing");
+  EXPECT_EQ(server.terminate(), 0);
+  const Submission after = job(s.id);
+  EXPECT_EQ(after.state, "done") << after.log;
+  EXPECT_EQ(after.status(), "not_usable") << after.log;
+}
+
+// A worker-only process (no HTTP) shares the queue through the database.
+TEST_P(JobQueueTest, AWorkerOnlyProcessVerifiesTheQueue) {
+  const Submission s = enqueue_package({.seed = 8, .name = "elsewhere"});
+  market_.reset();
+  ServerProcess worker(market_dir_, url(), {"--no-http", "--workers", "1"});
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (job(s.id).state != "done" && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(job(s.id).status(), "usable") << job(s.id).log;
+  EXPECT_EQ(worker.terminate(), 0);
+  EXPECT_TRUE(open_market().get(s.learnware_id));
 }
 
 // Hostile learnwares, each a process model that would answer correctly only

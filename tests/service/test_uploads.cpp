@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -209,6 +210,31 @@ TEST_P(Uploads, ConcurrentWritersOfOneUploadEachLandOnce) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures, 0);
   store_->complete(s.id, 7, destination(), [](const UploadState&) {});
+  EXPECT_EQ(lwd::test::file_bytes(destination()), data);
+}
+
+// A server killed in the middle of a chunk (after some of its bytes reached
+// the file, before its range was recorded) leaves bytes nobody counts: the
+// upload is not complete, the client sends the chunk again.
+TEST_P(Uploads, BytesOfAnInterruptedChunkAreNeverCountedAsReceived) {
+  const std::string data = random_bytes(8'000, 7);
+  const UploadState s = store_->create(7, "pkg.zip", 8'000, sha256_of(data));
+  store_->write_chunk(s.id, 7, 0, chunk(data, 0, 4'000));
+  {
+    // What the killed server left: half of the second chunk in the file.
+    std::fstream part(uploads_dir(market_dir_) / (s.id + ".part"), std::ios::in | std::ios::out | std::ios::binary);
+    part.seekp(4'000);
+    part.write(data.data() + 4'000, 2'000);
+  }
+  UploadStore restarted(*db_, uploads_dir(market_dir_), limits_);
+  const UploadState after = restarted.get(s.id, 7);
+  EXPECT_EQ(after.received_bytes, 4'000);
+  EXPECT_FALSE(after.all_received());
+  EXPECT_EQ(code_of([&] { restarted.complete(s.id, 7, destination(), [](const UploadState&) {}); }),
+            ApiCode::conflict);
+  EXPECT_FALSE(fs::exists(destination()));
+  restarted.write_chunk(s.id, 7, 4'000, chunk(data, 4'000, 4'000));
+  restarted.complete(s.id, 7, destination(), [](const UploadState&) {});
   EXPECT_EQ(lwd::test::file_bytes(destination()), data);
 }
 
