@@ -124,7 +124,7 @@ std::optional<Submission> JobQueue::claim(const std::string& worker, std::chrono
                                       db_.skip_locked(),
                                   {now, std::int64_t{max_attempts}});
     for (const auto& row : spent.rows) {
-      c.run("UPDATE submissions SET state = 'done', result = 'invalid', lease_owner = '', "
+      c.run("UPDATE submissions SET state = 'done', result = 'invalid', lease_owner = '', package = '', "
             "log = log || $2, updated_at = $3 WHERE id = $1",
             {row[0],
              log_line("gave up after " + row[1] +
@@ -186,6 +186,14 @@ bool JobQueue::finish(const Submission& job, const std::string& result, const st
              .affected == 1;
 }
 
+std::set<std::string> JobQueue::live_packages() const {
+  std::lock_guard lock(db_.mutex);
+  std::set<std::string> live;
+  for (const auto& row : db_.connection->run("SELECT package FROM submissions WHERE package <> ''").rows)
+    live.insert(row[0]);
+  return live;
+}
+
 bool JobQueue::withdraw_for(const std::string& learnware_id) {
   return in_transaction(db_, [&] {
     SqlConnection& c = *db_.connection;
@@ -194,7 +202,8 @@ bool JobQueue::withdraw_for(const std::string& learnware_id) {
                                      db_.for_update(),
                                  {learnware_id});
     if (!busy.rows.empty()) return false;
-    c.run("UPDATE submissions SET state = 'done', result = 'withdrawn', log = log || $2, updated_at = $3 "
+    c.run("UPDATE submissions SET state = 'done', result = 'withdrawn', package = '', log = log || $2, "
+          "updated_at = $3 "
           "WHERE learnware_id = $1 AND state = 'queued'",
           {learnware_id, log_line("withdrawn: the learnware was deleted"), utc_text(unix_millis())});
     return true;

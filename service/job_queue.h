@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,8 @@ class JobQueue {
   // Marks the job done with `result` and a last log line; false (nothing
   // changes) when the claim is no longer the job's.
   bool finish(const Submission& job, const std::string& result, const std::string& line);
+  // The package files that jobs still need (those not done).
+  std::set<std::string> live_packages() const;
   // Withdraws the queued jobs that name `learnware_id` (it was deleted);
   // false, withdrawing nothing, when one of them is being processed.
   bool withdraw_for(const std::string& learnware_id);

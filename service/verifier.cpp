@@ -70,6 +70,20 @@ SandboxLimits verifier_sandbox_limits(const VerifierOptions& options) {
   return limits;
 }
 
+int sweep_submission_files(const JobQueue& queue, const std::filesystem::path& market_dir,
+                           std::chrono::seconds min_age) {
+  const std::set<std::string> live = queue.live_packages();
+  const auto cutoff = std::filesystem::file_time_type::clock::now() - min_age;
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(submissions_dir(market_dir), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (live.contains(name) || entry.last_write_time(ec) > cutoff || ec) continue;
+    if (std::filesystem::remove(entry.path(), ec)) ++removed;
+  }
+  return removed;
+}
+
 bool verify_next_job(JobQueue& queue, Market& market, const std::filesystem::path& market_dir,
                      const VerifierOptions& options, const std::string& worker, const VerifierHooks& hooks) {
   const auto claimed = queue.claim(worker, options.lease, options.max_attempts);
@@ -168,6 +182,7 @@ void VerifierPool::run(int index) {
         }
         if (index == 0 && Clock::now() >= next_sweep) {
           uploads.expire(options_.upload_expiry);
+          sweep_submission_files(queue, market_dir_);
           next_sweep = Clock::now() + std::chrono::minutes(10);
         }
         if (!verify_next_job(queue, market, market_dir_, options_, worker) && !idle(options_.idle_poll)) return;

@@ -42,7 +42,8 @@ struct VerifierOptions {
   double job_deadline_seconds = 120.0;  // cap of every sandboxed run of one job
   SandboxLimits sandbox;                // the runs' other limits
   // Chunked uploads untouched this long are removed (by the pool's first
-  // worker, about every ten minutes): a client that vanished mid-upload.
+  // worker, about every ten minutes, with the packages no job needs any
+  // more): a client that vanished mid-upload.
   std::chrono::milliseconds upload_expiry{std::chrono::hours(24)};
 };
 
@@ -56,6 +57,13 @@ struct VerifierHooks {
 // The sandbox limits a worker gives the market: `options.sandbox` with its
 // wall-clock cap lowered to the job's deadline.
 SandboxLimits verifier_sandbox_limits(const VerifierOptions& options);
+
+// Removes the files of submissions_dir() that no job needs any more (a
+// worker stopped between recording a result and removing the package, a job
+// given up or withdrawn) and that are older than `min_age` (a submission
+// writes its file just before its row). The count removed.
+int sweep_submission_files(const JobQueue& queue, const std::filesystem::path& market_dir,
+                           std::chrono::seconds min_age = std::chrono::hours(1));
 
 // Claims the next job and verifies it with `market` (whose sandbox limits
 // the caller set, verifier_sandbox_limits); false when none was waiting.

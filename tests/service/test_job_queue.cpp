@@ -110,6 +110,25 @@ TEST_P(JobQueueTest, AJobWhoseEveryAttemptRanOutIsGivenUpAsInvalid) {
   EXPECT_NE(done.log.find("gave up after 2 attempts"), std::string::npos) << done.log;
 }
 
+TEST_P(JobQueueTest, PackagesNoJobNeedsAreSweptAndThoseWaitingAreKept) {
+  const Submission waiting = enqueue_package({.seed = 1, .name = "waiting"});
+  const Submission given_up = enqueue_package({.seed = 2, .name = "given_up"});
+  ASSERT_TRUE(queue_->claim("w", milliseconds(60'000), 3));  // the oldest: `waiting`, now processing
+  const fs::path stray = submissions_dir(market_dir_) / "stray.zip";
+  lwd::io::write_text_file_atomically(stray, "left by a worker that died before removing it");
+  // Too young: a submission writes its file just before its row.
+  EXPECT_EQ(sweep_submission_files(*queue_, market_dir_, std::chrono::hours(1)), 0);
+  // The second job's last attempt runs out: given up, its package no longer needed.
+  ASSERT_TRUE(queue_->claim("w", milliseconds(1), 1));
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_FALSE(queue_->claim("w", milliseconds(60'000), 1));
+  EXPECT_EQ(job(given_up.id).status(), "invalid");
+  EXPECT_EQ(sweep_submission_files(*queue_, market_dir_, std::chrono::seconds(0)), 2);
+  EXPECT_FALSE(fs::exists(stray));
+  EXPECT_FALSE(fs::exists(submissions_dir(market_dir_) / given_up.package));
+  EXPECT_TRUE(fs::exists(submissions_dir(market_dir_) / waiting.package));
+}
+
 TEST_P(JobQueueTest, ConcurrentClaimantsNeverTakeOneJobTwice) {
   constexpr int kJobs = 40;
   std::set<std::string> queued;
