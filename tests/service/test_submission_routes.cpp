@@ -311,6 +311,14 @@ TEST_P(SubmissionRoutes, PackagesOverTheLimitAre413) {
                 .status,
             413);
   EXPECT_EQ(call("GET", "/api/user/learnwares", kAlice).data["total"], 0);
+  // Nor for an update.
+  const std::string lid = submit(kAlice, {.seed = 1, .name = "small"})["learnware_id"];
+  run_worker();
+  EXPECT_EQ(call("PUT", "/api/user/learnwares/{id}", with_package(kAlice, std::string((1 << 20) + 1, 'z')),
+                 {{"id", lid}})
+                .status,
+            413);
+  EXPECT_EQ(call("GET", "/api/user/learnwares", kAlice).data["total"], 1);
 }
 
 TEST_P(SubmissionRoutes, AnonymousCallersAreRefusedBeforeAnyHandler) {
@@ -390,11 +398,20 @@ TEST_P(SubmissionHttp, AnonymousCallersGet401AndOversizedOrUnreadableBodies413Or
   const auto chunk = c.Put("/api/user/uploads/abc?offset=0", "bytes", "application/octet-stream");
   ASSERT_TRUE(chunk);
   EXPECT_EQ(chunk->status, 401);
-  // A body over the server's limit is refused before anything reads it.
-  const auto big = c.Post("/api/user/learnwares", std::string(100 << 10, 'z'), "application/octet-stream");
-  ASSERT_TRUE(big);
-  EXPECT_EQ(big->status, 413);
-  EXPECT_EQ(json::parse(big->body)["code"], static_cast<int>(ApiCode::payload_too_large));
+  // A body over the server's limit is refused before anything reads it, on
+  // every route that takes one.
+  const std::string big_body(100 << 10, 'z');
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"POST", "/api/user/learnwares"},
+           {"PUT", "/api/user/learnwares/00000001"},
+           {"POST", "/api/user/uploads"},
+           {"PUT", "/api/user/uploads/abc?offset=0"}}) {
+    const auto big = method == "POST" ? c.Post(path, big_body, "application/octet-stream")
+                                      : c.Put(path, big_body, "application/octet-stream");
+    ASSERT_TRUE(big) << method << " " << path;
+    EXPECT_EQ(big->status, 413) << method << " " << path;
+    EXPECT_EQ(json::parse(big->body)["code"], static_cast<int>(ApiCode::payload_too_large)) << path;
+  }
   // A multipart body that does not parse.
   const auto garbled = c.Post("/api/user/learnwares", "--x\r\nno headers at all", "multipart/form-data; boundary=x");
   ASSERT_TRUE(garbled);
