@@ -5,7 +5,7 @@
 //
 //   server_load --server BIN --market DIR --spec RKME.json [--db URL]
 //               [--rates 10,25,50,100] [--seconds 10] [--connections 32]
-//               [--workers 8] [--p99-target-ms 100] [-o results.json]
+//               [--http-threads 8] [--p99-target-ms 100] [-o results.json]
 //
 // It starts BIN (lwdock-server) on 127.0.0.1 at a free port, and for each rate
 // sends rate x seconds searches (multipart, the spec file) over `connections`
@@ -60,7 +60,7 @@ std::string read_file(const std::string& path) {
 // The server as a child process on a free port; killed when this goes.
 class ServerProcess {
  public:
-  ServerProcess(const std::string& bin, const std::string& market, const std::string& db, int workers) {
+  ServerProcess(const std::string& bin, const std::string& market, const std::string& db, int http_threads) {
     int err_pipe[2];
     if (::pipe(err_pipe) != 0) throw lwd::Error("pipe failed");
     posix_spawn_file_actions_t actions;
@@ -68,7 +68,7 @@ class ServerProcess {
     posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
     posix_spawn_file_actions_addclose(&actions, err_pipe[0]);
     std::vector<std::string> args = {bin, "--market", market, "--listen", "127.0.0.1:0", "--access-log",
-                                     "/dev/null", "--workers", std::to_string(workers)};
+                                     "/dev/null", "--http-threads", std::to_string(http_threads), "--workers", "0"};
     if (!db.empty()) {
       args.push_back("--db");
       args.push_back(db);
@@ -150,13 +150,13 @@ RateResult run_rate(int port, const std::string& spec_text, double rate, double 
 
 int run(int argc, char** argv) {
   std::map<std::string, std::string> opt = {{"--rates", "10,25,50,100"}, {"--seconds", "10"},
-                                            {"--connections", "32"},      {"--workers", "8"},
+                                            {"--connections", "32"},      {"--http-threads", "8"},
                                             {"--p99-target-ms", "100"},   {"--db", ""}};
   for (int i = 1; i < argc; ++i) {
     const std::string key = argv[i];
     if (key == "-h" || key == "--help") {
       std::printf("usage: server_load --server BIN --market DIR --spec RKME.json [--db URL] [--rates 10,25,50,100]\n"
-                  "                   [--seconds 10] [--connections 32] [--workers 8] [--p99-target-ms 100]\n"
+                  "                   [--seconds 10] [--connections 32] [--http-threads 8] [--p99-target-ms 100]\n"
                   "                   [-o results.json]\n");
       return 0;
     }
@@ -193,7 +193,7 @@ int run(int argc, char** argv) {
     }
   }
 
-  ServerProcess server(opt["--server"], opt["--market"], opt["--db"], std::stoi(opt["--workers"]));
+  ServerProcess server(opt["--server"], opt["--market"], opt["--db"], std::stoi(opt["--http-threads"]));
   // One search at a time over HTTP (closed loop): the server's own cost.
   std::vector<double> http_ms;
   {

@@ -79,6 +79,8 @@ void DockService::authenticate(ApiRequest& request) const { accounts_->authentic
 
 DockService::DockService(DockConfig config) : config_(std::move(config)) {
   market_ = std::make_unique<Market>(Market::open(config_.market_dir, config_.ctx, config_.limits, config_.db));
+  submission_db_ = open_submission_database(config_.db.db, config_.market_dir);
+  submissions_ = std::make_unique<SubmissionService>(*market_, config_.market_dir, *submission_db_, config_.uploads);
   auto bind = [this](ApiReply (DockService::*member)(const ApiRequest&) const) {
     return [this, member](const ApiRequest& request) { return (this->*member)(request); };
   };
@@ -134,7 +136,12 @@ DockService::DockService(DockConfig config) : config_(std::move(config)) {
       [url = config_.db.db, file = config_.market_dir / "index.sqlite"] { return open_database_connection(url, file); },
       config_.accounts);
   for (Route& route : accounts_->routes()) routes_.push_back(std::move(route));
+  for (Route& route : submissions_->routes()) routes_.push_back(std::move(route));
   openapi_ = openapi_document(routes_, LWD_VERSION);
+  if (config_.verification.workers > 0) {
+    verifiers_ = std::make_unique<VerifierPool>(config_.market_dir, config_.db, config_.limits, config_.verification);
+    submissions_->on_submitted([pool = verifiers_.get()] { pool->wake(); });
+  }
 }
 
 DockService::~DockService() = default;
@@ -163,9 +170,8 @@ ApiReply DockService::vocabulary(const ApiRequest&) const {
 LearnwareRecord DockService::visible_learnware(const ApiRequest& request, const std::string& id) const {
   if (!is_valid_learnware_id(id)) throw ApiError(ApiCode::not_found, "no learnware " + id);
   auto record = market_->get(id);
-  // Until accounts exist every caller is anonymous, and sees usable learnwares only.
-  const bool may_see_any = request.role >= Role::admin;
-  if (!record || (!may_see_any && record->status != LearnwareStatus::usable)) {
+  // Unverified or failed learnwares: their owner's and the admins' only.
+  if (!record || (record->status != LearnwareStatus::usable && !submissions_->may_see_any_status(request, id))) {
     throw ApiError(ApiCode::not_found, "no learnware " + id);
   }
   return *record;

@@ -17,6 +17,9 @@
 #include "kernels/context.h"
 #include "service/account_service.h"
 #include "service/api.h"
+#include "service/submission_routes.h"
+#include "service/uploads.h"
+#include "service/verifier.h"
 
 namespace lwd::service {
 
@@ -27,6 +30,11 @@ struct DockConfig {
   kernels::Context ctx;            // threads of one search (the server runs several searches at once)
   std::int64_t max_page_size = 100;
   AccountServiceConfig accounts;  // in the market's database (db.db, or the directory's index.sqlite)
+  UploadLimits uploads;            // the largest package accepted (multipart or chunked)
+  // Verification workers of this process (verifier.h); workers = 0, the
+  // default here: none (tests drive the queue; `lwdock serve --workers 0`
+  // leaves the jobs to other processes).
+  VerifierOptions verification;
 };
 
 class DockService {
@@ -41,6 +49,8 @@ class DockService {
   // The OpenAPI 3 document of routes() (served at /api/openapi.json).
   const nlohmann::json& openapi() const { return openapi_; }
   const DockConfig& config() const { return config_; }
+  // Submissions, uploads and their queue (submission_routes.h).
+  SubmissionService& submissions() const { return *submissions_; }
 
   // Sets request.role, user_id and username from its credentials (the
   // Authorization header); leaves an anonymous caller when there are none.
@@ -65,8 +75,11 @@ class DockService {
   DockConfig config_;
   std::unique_ptr<Market> market_;
   std::unique_ptr<AccountService> accounts_;
+  std::unique_ptr<SubmissionDatabase> submission_db_;
+  std::unique_ptr<SubmissionService> submissions_;
   std::vector<Route> routes_;
   nlohmann::json openapi_;
+  std::unique_ptr<VerifierPool> verifiers_;  // last: stopped first
 };
 
 }  // namespace lwd::service

@@ -11,6 +11,7 @@
 #include <exception>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,7 +28,12 @@ struct ServeOptions {
   std::string db;
   std::string read_db;
   std::string listen = "127.0.0.1:8080";
-  int workers = 8;
+  int http_threads = 8;
+  int workers = 1;
+  bool no_http = false;
+  double job_deadline_seconds = 120.0;
+  double lease_seconds = 60.0;
+  int max_attempts = 3;
   int search_threads = 1;
   std::string access_log;
   std::uint64_t max_body_mib = 64;
@@ -40,6 +46,7 @@ struct ServeOptions {
   std::int64_t login_limit_per_account = 10;
   std::int64_t register_limit_per_address = 5;
   std::int64_t rate_window_seconds = 300;
+  std::uint64_t max_package_mib = 1024;
 };
 
 // HOST:PORT (an IPv4 address or name, then a port 0..65535; 0: any free one).
@@ -117,12 +124,28 @@ int serve(const ServeOptions& o) {
   accounts.store.client_token_ttl = std::chrono::hours(24 * o.client_token_days);
   accounts.rate = {o.login_limit_per_address, o.login_limit_per_account, o.register_limit_per_address,
                    o.rate_window_seconds};
+  dock.uploads.max_package_bytes = o.max_package_mib << 20;
+  dock.verification.workers = o.workers;
+  dock.verification.job_deadline_seconds = o.job_deadline_seconds;
+  dock.verification.lease = std::chrono::milliseconds(static_cast<std::int64_t>(o.lease_seconds * 1000.0));
+  dock.verification.max_attempts = o.max_attempts;
+  if (o.no_http && o.workers == 0) throw lwd::Error("--no-http with --workers 0 would do nothing");
   lwd::service::DockService service(dock);
+
+  if (o.no_http) {
+    std::fprintf(stderr, "lwdock serve: market %s, %d verification workers, no HTTP\n", o.market.c_str(), o.workers);
+    std::fflush(stderr);
+    int which = 0;
+    sigwait(&signals, &which);
+    std::fprintf(stderr, "lwdock serve: %s received; finishing the jobs under way\n",
+                 which == SIGTERM ? "SIGTERM" : "SIGINT");
+    return 0;  // ~DockService stops the workers after their jobs
+  }
 
   lwd::service::HttpServerConfig http;
   http.host = host;
   http.port = port;
-  http.threads = o.workers;
+  http.threads = o.http_threads;
   http.max_body_bytes = o.max_body_mib << 20;
   std::FILE* log_file = nullptr;
   if (!o.access_log.empty()) {
@@ -132,8 +155,10 @@ int serve(const ServeOptions& o) {
   }
   lwd::service::HttpServer server(service, http);
   const int bound = server.bind();
-  std::fprintf(stderr, "lwdock serve: market %s, listening on http://%s:%d/ (API document: /api/openapi.json)\n",
-               o.market.c_str(), host.c_str(), bound);
+  std::fprintf(stderr,
+               "lwdock serve: market %s, listening on http://%s:%d/ (API document: /api/openapi.json), %d "
+               "verification workers\n",
+               o.market.c_str(), host.c_str(), bound, o.workers);
   std::fflush(stderr);
 
   std::thread watcher([&server, signals] {
@@ -168,7 +193,28 @@ int main(int argc, char** argv) {
   app.add_option("--read-db", o.read_db, "A read replica for the queries that only read (also LWDOCK_READ_DB)")
       ->envname("LWDOCK_READ_DB");
   app.add_option("--listen", o.listen, "HOST:PORT to listen on (port 0: any free one)")->capture_default_str();
-  app.add_option("--workers", o.workers, "Requests served at once")->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--http-threads", o.http_threads, "Requests (and kept-alive connections) served at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--workers", o.workers, "Verification workers of submitted learnwares in this process (0: none; "
+                                         "other processes sharing the market's database do the work)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
+  app.add_flag("--no-http", o.no_http, "Run the verification workers only: no HTTP listener (a worker process)");
+  app.add_option("--job-deadline-seconds", o.job_deadline_seconds,
+                 "Cap of every sandboxed run of one verification job (models that never answer end there)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 24 * 3600.0));
+  app.add_option("--lease-seconds", o.lease_seconds,
+                 "A job's lease: a worker that stops renewing it (it died) leaves the job to another after this")
+      ->capture_default_str()
+      ->check(CLI::Range(3.0, 24 * 3600.0));
+  app.add_option("--max-attempts", o.max_attempts, "Claims of one job before it is given up as invalid")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  app.add_option("--max-package-mib", o.max_package_mib, "Largest package accepted (multipart or chunked), MiB")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
   app.add_option("--search-threads", o.search_threads, "OpenMP threads of one search")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));

@@ -222,6 +222,22 @@ AddResult Market::add(const std::filesystem::path& package_zip, const std::strin
   return submit(std::nullopt, package_zip, owner);
 }
 
+std::string Market::reserve_id() {
+  std::unique_lock lock(*mutex_);
+  return store_->next_id();
+}
+
+namespace {
+
+AddResult as_add_result(const LearnwareRecord& record) { return {record.id, record.status, record.status_reason}; }
+
+}  // namespace
+
+AddResult Market::add_as(const std::string& id, const std::filesystem::path& package_zip, const std::string& owner) {
+  if (const auto stored = get(id)) return as_add_result(*stored);
+  return submit(std::nullopt, package_zip, owner, id);
+}
+
 AddResult Market::update(const std::string& id, const std::filesystem::path& package_zip) {
   const auto existing = get(id);
   if (!existing) throw Error("no learnware with id " + id);
@@ -229,7 +245,7 @@ AddResult Market::update(const std::string& id, const std::filesystem::path& pac
 }
 
 AddResult Market::submit(const std::optional<std::string>& existing_id, const std::filesystem::path& package_zip,
-                         const std::string& owner) {
+                         const std::string& owner, const std::optional<std::string>& reserved_id) {
   const StagedPackage package = stage_package(package_zip);
   const LoadedSubmission submission = load_submission(package, limits_.spec);
   CheckerOptions checker;
@@ -247,7 +263,7 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
     record = *existing;
     record.updated_at.clear();
   } else {
-    record.id = store_->next_id();
+    record.id = reserved_id ? *reserved_id : store_->next_id();
   }
   record.name = submission.semantic && !submission.semantic->name.empty() ? submission.semantic->name
                                                                           : package.manifest().name;
@@ -275,6 +291,13 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
       rebuild_damaged(e);
       store_it();
     }
+  } catch (const Error&) {
+    follow_store_changes();
+    // add_as racing another attempt at the same id: that one stored it.
+    if (reserved_id) {
+      if (const auto stored = store_->get(record.id)) return as_add_result(*stored);
+    }
+    throw;
   } catch (...) {
     follow_store_changes();
     throw;

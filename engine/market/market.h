@@ -118,6 +118,17 @@ class Market {
   // when the archive itself is refused; otherwise the learnware is stored with
   // the status the checker gave.
   AddResult add(const std::filesystem::path& package_zip, const std::string& owner = "");
+  // A fresh id for add_as, reserved in the index (MarketStore::next_id):
+  // never handed out again, also when it is never used.
+  std::string reserve_id();
+  // add() under `id`, reserved before with reserve_id(), at most once: when
+  // learnware `id` is in the market already (an earlier attempt stored it
+  // and was interrupted before its caller could record that, or another
+  // attempt is racing this one), nothing is checked or stored again and the
+  // stored learnware's status is returned. A caller that keeps the reserved
+  // id with its job (the dock's verification queue) can therefore retry the
+  // job after any crash without adding a second learnware.
+  AddResult add_as(const std::string& id, const std::filesystem::path& package_zip, const std::string& owner = "");
   // Replaces learnware `id`'s package (checked again). Throws for an unknown id.
   AddResult update(const std::string& id, const std::filesystem::path& package_zip);
   bool remove(const std::string& id);
@@ -178,8 +189,9 @@ class Market {
   // Under the exclusive lock: market.h5 no longer reads; re-derived from the
   // packages, with a warning.
   void rebuild_damaged(const DamagedMarketFile& damage) const;
+  // existing_id: an update; reserved_id: an add under that id (add_as).
   AddResult submit(const std::optional<std::string>& existing_id, const std::filesystem::path& package_zip,
-                   const std::string& owner);
+                   const std::string& owner, const std::optional<std::string>& reserved_id = std::nullopt);
   // What searches derive from the store (the SearchState in market.cpp): the
   // usable ids, their parsed semantic specs, the search facts of each kind
   // that has them (SpecKind::search_facts: a text spec's languages, an image

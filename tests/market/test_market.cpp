@@ -42,6 +42,30 @@ TEST_F(MarketTest, AGoodPackageIsStoredAsUsable) {
   EXPECT_EQ(market.list(LearnwareStatus::usable).size(), 1u);
 }
 
+TEST_F(MarketTest, AnAddUnderAReservedIdStoresOnceHoweverOftenItIsRetried) {
+  Market market = Market::create(dir);
+  const std::string id = market.reserve_id();
+  const std::string later = market.reserve_id();
+  EXPECT_LT(id, later);  // each reservation is another id
+  const auto first = market.add_as(id, package({.name = "once"}), "alice");
+  EXPECT_EQ(first.id, id);
+  EXPECT_EQ(first.status, LearnwareStatus::usable) << first.reason;
+  // A retry, even with another package (a job's second attempt after a
+  // crash), finds it stored and changes nothing.
+  const auto again = market.add_as(id, package({.seed = 9, .name = "twice"}), "alice");
+  EXPECT_EQ(again.id, id);
+  EXPECT_EQ(again.status, LearnwareStatus::usable);
+  ASSERT_EQ(market.list().size(), 1u);
+  EXPECT_EQ(market.get(id)->name, "once");
+  // Another Market object (another process) retrying too.
+  Market other = Market::open(dir);
+  EXPECT_EQ(other.add_as(id, package({.name = "thrice"})).id, id);
+  EXPECT_EQ(other.list().size(), 1u);
+  // The ordinary add never hands out a reserved id.
+  const auto next = market.add(package({.seed = 3, .name = "next"}));
+  EXPECT_GT(next.id, later);
+}
+
 TEST_F(MarketTest, SemanticSpecOutsideTheVocabularyIsInvalidWithTheReason) {
   Market market = Market::create(dir);
   auto semantic = lwd::testing_market::table_regression_semantic(3, "bad licence");

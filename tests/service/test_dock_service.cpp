@@ -497,7 +497,9 @@ TEST(DockServerProgram, BadArgumentsAreOneLineAndANonZeroExit) {
       {{"--market", "/nonexistent/market"}, 1, "/nonexistent/market"},
       {{"--market", shared_market().dir().string(), "--listen", "nowhere"}, 1, "HOST:PORT"},
       {{"--market", shared_market().dir().string(), "--listen", "127.0.0.1:99999"}, 1, "0..65535"},
-      {{"--market", shared_market().dir().string(), "--workers", "0"}, 2, "workers"},
+      {{"--market", shared_market().dir().string(), "--http-threads", "0"}, 2, "http-threads"},
+      {{"--market", shared_market().dir().string(), "--workers", "-1"}, 2, "workers"},
+      {{"--market", shared_market().dir().string(), "--no-http", "--workers", "0"}, 1, "would do nothing"},
       {{"--market", shared_market().dir().string(), "--config", "/nonexistent.json"}, 2, "/nonexistent.json"},
   };
   for (const auto& c : cases) {
