@@ -56,6 +56,14 @@ void validate(ConstMatrixView<double> x, const KMeansOptions& options, const cha
                       std::to_string(options.k));
   }
   if (options.max_iter < 0) throw KernelError(where + "max_iter must be >= 0, got " + std::to_string(options.max_iter));
+  if (!options.initial_centroids.empty()) {
+    if (static_cast<std::int64_t>(options.initial_centroids.size()) != options.k * x.cols) {
+      throw KernelError(where + "initial_centroids has " + std::to_string(options.initial_centroids.size()) +
+                        " values, expected k x d = " + std::to_string(options.k * x.cols));
+    }
+    for (const double v : options.initial_centroids)
+      if (!std::isfinite(v)) throw KernelError(where + "initial_centroids has a non-finite value");
+  }
   if (!(options.tol >= 0.0) || !std::isfinite(options.tol)) {
     throw KernelError(where + "tol must be a finite number >= 0");
   }
@@ -239,7 +247,9 @@ class LloydSolver {
   }
 
   KMeansResult run() {
-    if (options_.reference_rules) {
+    if (!options_.initial_centroids.empty()) {
+      std::copy(options_.initial_centroids.begin(), options_.initial_centroids.end(), centroids_.begin());
+    } else if (options_.reference_rules) {
       seed_uniform_rows();
     } else {
       seed_centroids();
@@ -512,7 +522,9 @@ KMeansResult kmeans_ref(ConstMatrixView<double> x, const KMeansOptions& options)
   Rng rng(options.seed);
   std::vector<double> centroids(static_cast<std::size_t>(k * d));
 
-  if (options.reference_rules) {
+  if (!options.initial_centroids.empty()) {
+    centroids = options.initial_centroids;
+  } else if (options.reference_rules) {
     // k rows drawn uniformly with replacement.
     for (std::int64_t c = 0; c < k; ++c) {
       const std::int64_t row = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(n)));

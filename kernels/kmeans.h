@@ -28,6 +28,9 @@ struct KMeansOptions {
   // is absolute: iterations stop when the total squared centroid shift is at most
   // tol. The reference computes in float32; this, like the rest, in float64.
   bool reference_rules = false;
+  // Lloyd from these k x d centres (row-major, k * d values) instead of a
+  // seeding; empty: seed as above. seed is then unused.
+  std::vector<double> initial_centroids;
 };
 
 struct KMeansResult {

@@ -9,6 +9,7 @@
 #include <Eigen/Dense>
 
 #include "kernels/error.h"
+#include "kernels/fast_exp.h"
 #include "kernels/kmeans.h"
 #include "kernels/random.h"
 #include "kernels/rbf_kernel.h"
@@ -262,14 +263,18 @@ Matrix<double> fit_point_residual(const FitPoint& f) {
 // < 0. A trial at length t gives f(t); the parabola through f(0), slope and
 // f(t) has its minimum at t* = -slope t^2 / (2 (f(t) - f(0) - slope t)). A trial
 // that lowers the objective is kept and the next step starts from t* (within
-// [t/2, 2t]); one that does not is retried at t* (within [t/10, t/2]), at most
+// [t/2, 64t]); one that does not is retried at t* (within [t/10, t/2]), at most
 // three trials a step. Beta is re-solved at every trial, so f(t) is the
-// objective of the sketch that would be kept.
+// objective of the sketch that would be kept. The first step tries t = 1.
 template <class Evaluate, class Residual>
-Rkme descend(Evaluate&& evaluate, Residual&& residual, Matrix<double> z, double gamma, const RkmeOptions& options,
+Rkme descend(Evaluate&& evaluate, Residual&& residual, FitPoint start, double gamma, const RkmeOptions& options,
              RkmeDescentReport* report) {
   constexpr int kTrialsPerStep = 3;
-  FitPoint current = evaluate(std::move(z));
+  // A wide kernel (low dimension) makes the scaled step far too short: the
+  // parabola then asks for lengths of 30 to 100 at once, and growing the length
+  // by at most 2x a step would spend the first steps getting there.
+  constexpr double kMaxLengthGrowth = 64.0;
+  FitPoint current = std::move(start);
   RkmeDescentReport done;
   done.evaluations = 1;
   const std::int64_t k = current.z.rows(), d = current.z.cols();
@@ -299,7 +304,7 @@ Rkme descend(Evaluate&& evaluate, Residual&& residual, Matrix<double> z, double 
       if (candidate.objective < current.objective) {
         current = std::move(candidate);
         moved = true;
-        length = std::clamp(model_length, 0.5 * length, 2.0 * length);
+        length = std::clamp(model_length, 0.5 * length, kMaxLengthGrowth * length);
       } else {
         length = std::clamp(model_length, 0.1 * length, 0.5 * length);
       }
@@ -335,6 +340,62 @@ std::vector<std::int64_t> herding_sample_rows(std::int64_t n, std::int64_t k, st
   return rows;
 }
 
+// The rows kernel herding picks from, copied (see herding_sample_rows).
+Matrix<double> herding_sample(ConstMatrixView<double> x, std::int64_t k, std::uint64_t seed) {
+  const std::vector<std::int64_t> rows = herding_sample_rows(x.rows, k, seed);
+  Matrix<double> sample(static_cast<std::int64_t>(rows.size()), x.cols);
+  for (std::int64_t s = 0; s < sample.rows(); ++s) {
+    const double* row = x.row(rows[static_cast<std::size_t>(s)]);
+    std::copy(row, row + x.cols, sample.row(s));
+  }
+  return sample;
+}
+
+// Kernel herding on the empirical distribution of `sample` (m x d): k of its
+// rows, see rkme_herding_start.
+Matrix<double> herding_picks(const Context& ctx, const Matrix<double>& sample, std::int64_t k, double gamma) {
+  const std::int64_t m = sample.rows(), d = sample.cols();
+  // density[s] = (1/m) sum_r k(x_r, x_s): the sample's kernel mean at each of its rows.
+  const std::vector<double> uniform(static_cast<std::size_t>(m), 1.0 / static_cast<double>(m));
+  std::vector<double> density(static_cast<std::size_t>(m));
+  rbf_kernel_left_vecmul(ctx, uniform, sample.view(), sample.view(), gamma, density);
+
+  // One pick's kernel row is m values: too little work for a kernel call (its
+  // checks and tiles cost more than the row) or for a team of threads, so it
+  // is computed here, squared differences then one vectorised exp.
+  std::vector<double> repulsion(static_cast<std::size_t>(m), 0.0);
+  std::vector<double> k_row(static_cast<std::size_t>(m));
+  std::vector<char> picked(static_cast<std::size_t>(m), 0);
+  Matrix<double> z(k, d);
+  for (std::int64_t t = 0; t < k; ++t) {
+    std::int64_t best = -1;
+    double best_score = -std::numeric_limits<double>::infinity();
+    for (std::int64_t s = 0; s < m; ++s) {
+      if (picked[static_cast<std::size_t>(s)]) continue;
+      const double score = static_cast<double>(t + 1) * density[static_cast<std::size_t>(s)] -
+                           repulsion[static_cast<std::size_t>(s)];
+      if (best < 0 || score > best_score) {
+        best_score = score;
+        best = s;
+      }
+    }
+    picked[static_cast<std::size_t>(best)] = 1;
+    std::copy(sample.row(best), sample.row(best) + d, z.row(t));
+    if (t + 1 < k) {
+      const double* zt = z.row(t);
+      for (std::int64_t s = 0; s < m; ++s) {
+        const double* xs = sample.row(s);
+        double squared = 0.0;
+        for (std::int64_t col = 0; col < d; ++col) squared += (xs[col] - zt[col]) * (xs[col] - zt[col]);
+        k_row[static_cast<std::size_t>(s)] = -gamma * squared;
+      }
+      exp_nonpositive_inplace(k_row.data(), m);
+      for (std::int64_t s = 0; s < m; ++s) repulsion[static_cast<std::size_t>(s)] += k_row[static_cast<std::size_t>(s)];
+    }
+  }
+  return z;
+}
+
 void validate_herding_start(ConstMatrixView<double> x, std::int64_t k, double gamma) {
   require_valid_gamma(gamma);
   if (x.rows < 1 || x.cols < 1) throw KernelError("herding start needs data with at least one row and column");
@@ -342,6 +403,23 @@ void validate_herding_start(ConstMatrixView<double> x, std::int64_t k, double ga
     throw KernelError("herding start: k must be between 1 and the number of rows (" + std::to_string(x.rows) +
                       "), got " + std::to_string(k));
   }
+}
+
+// The start of kHerdingDescent (see rkme_descent_start): the herding picks or
+// the centroids of kDescentStartLloydIterations Lloyd iterations from them,
+// whichever has the lower objective (the picks on a tie), evaluated.
+template <class Evaluate>
+FitPoint descent_start_point(const Context& ctx, Evaluate&& evaluate, ConstMatrixView<double> x, std::int64_t k,
+                             double gamma) {
+  const Matrix<double> sample = herding_sample(x, k, ctx.seed);
+  Matrix<double> picks = herding_picks(ctx, sample, k, gamma);
+  KMeansOptions km;
+  km.k = static_cast<int>(k);
+  km.max_iter = kDescentStartLloydIterations;
+  km.initial_centroids = picks.values();
+  FitPoint centroids = evaluate(kmeans(ctx, x, km).centroids);
+  FitPoint herded = evaluate(std::move(picks));
+  return centroids.objective < herded.objective ? std::move(centroids) : std::move(herded);
 }
 
 }  // namespace
@@ -389,7 +467,12 @@ Rkme build_rkme(const Context& ctx, ConstMatrixView<double> x, const RkmeOptions
 
   const std::int64_t k = effective_rkme_size(options.k, n);
   if (options.construction == RkmeConstruction::kHerdingDescent) {
-    Rkme fitted = rkme_descend(ctx, x, rkme_herding_start(ctx, x, k, options.gamma), options);
+    const DataTerms data(x);
+    const auto evaluate = [&](Matrix<double> trial) {
+      return evaluate_fit_point(ctx, data, std::move(trial), options.gamma, options.nonnegative_beta);
+    };
+    Rkme fitted = descend(evaluate, fit_point_residual, descent_start_point(ctx, evaluate, x, k, options.gamma),
+                          options.gamma, options, nullptr);
     out.z = std::move(fitted.z);
     out.beta = std::move(fitted.beta);
     return out;
@@ -415,45 +498,17 @@ Rkme build_rkme(const Context& ctx, ConstMatrixView<double> x, const RkmeOptions
 
 Matrix<double> rkme_herding_start(const Context& ctx, ConstMatrixView<double> x, std::int64_t k, double gamma) {
   validate_herding_start(x, k, gamma);
-  const std::int64_t d = x.cols;
-  const std::vector<std::int64_t> rows = herding_sample_rows(x.rows, k, ctx.seed);
-  const auto m = static_cast<std::int64_t>(rows.size());
-  Matrix<double> sample(m, d);
-  for (std::int64_t s = 0; s < m; ++s) std::copy(x.row(rows[static_cast<std::size_t>(s)]), x.row(rows[static_cast<std::size_t>(s)]) + d, sample.row(s));
+  return herding_picks(ctx, herding_sample(x, k, ctx.seed), k, gamma);
+}
 
-  // density[s] = (1/m) sum_r k(x_r, x_s): the sample's kernel mean at each of its rows.
-  const std::vector<double> uniform(static_cast<std::size_t>(m), 1.0 / static_cast<double>(m));
-  std::vector<double> density(static_cast<std::size_t>(m));
-  rbf_kernel_left_vecmul(ctx, uniform, sample.view(), sample.view(), gamma, density);
-
-  // One pick's kernel row is m values: too little work to share between
-  // threads, and the picks are K rounds, each of which would wait for the team.
-  const Context serial{.n_threads = 1, .seed = ctx.seed};
-  std::vector<double> repulsion(static_cast<std::size_t>(m), 0.0);
-  std::vector<double> k_row(static_cast<std::size_t>(m));
-  std::vector<char> picked(static_cast<std::size_t>(m), 0);
-  const std::vector<double> one{1.0};
-  Matrix<double> z(k, d);
-  for (std::int64_t t = 0; t < k; ++t) {
-    std::int64_t best = -1;
-    double best_score = -std::numeric_limits<double>::infinity();
-    for (std::int64_t s = 0; s < m; ++s) {
-      if (picked[static_cast<std::size_t>(s)]) continue;
-      const double score = static_cast<double>(t + 1) * density[static_cast<std::size_t>(s)] -
-                           repulsion[static_cast<std::size_t>(s)];
-      if (best < 0 || score > best_score) {
-        best_score = score;
-        best = s;
-      }
-    }
-    picked[static_cast<std::size_t>(best)] = 1;
-    std::copy(sample.row(best), sample.row(best) + d, z.row(t));
-    if (t + 1 < k) {
-      rbf_kernel_left_vecmul(serial, one, ConstMatrixView<double>(z.row(t), 1, d), sample.view(), gamma, k_row);
-      for (std::int64_t s = 0; s < m; ++s) repulsion[static_cast<std::size_t>(s)] += k_row[static_cast<std::size_t>(s)];
-    }
-  }
-  return z;
+Matrix<double> rkme_descent_start(const Context& ctx, ConstMatrixView<double> x, std::int64_t k,
+                                  const RkmeOptions& options) {
+  validate_data(x, options);
+  const DataTerms data(x);
+  const auto evaluate = [&](Matrix<double> trial) {
+    return evaluate_fit_point(ctx, data, std::move(trial), options.gamma, options.nonnegative_beta);
+  };
+  return std::move(descent_start_point(ctx, evaluate, x, k, options.gamma).z);
 }
 
 Rkme rkme_descend(const Context& ctx, ConstMatrixView<double> x, Matrix<double> z, const RkmeOptions& options,
@@ -466,7 +521,7 @@ Rkme rkme_descend(const Context& ctx, ConstMatrixView<double> x, Matrix<double> 
   const auto evaluate = [&](Matrix<double> trial) {
     return evaluate_fit_point(ctx, data, std::move(trial), options.gamma, options.nonnegative_beta);
   };
-  Rkme out = descend(evaluate, fit_point_residual, std::move(z), options.gamma, options, report);
+  Rkme out = descend(evaluate, fit_point_residual, evaluate(std::move(z)), options.gamma, options, report);
   out.num_points = x.rows;
   return out;
 }
@@ -676,6 +731,37 @@ std::vector<double> beta_ref(ConstMatrixView<double> z, ConstMatrixView<double> 
   return std::vector<double>(beta.data(), beta.data() + k);
 }
 
+// herding_picks from its definition: every kernel value direct, the
+// repulsion summed afresh for every candidate.
+Matrix<double> herding_picks_ref(const Matrix<double>& sample, std::int64_t k, double gamma) {
+  const std::int64_t m = sample.rows(), d = sample.cols();
+  const auto row = [&](std::int64_t s) { return sample.row(s); };
+  std::vector<double> density(static_cast<std::size_t>(m), 0.0);
+  for (std::int64_t s = 0; s < m; ++s) {
+    for (std::int64_t r = 0; r < m; ++r) density[static_cast<std::size_t>(s)] += rbf_direct(row(r), row(s), d, gamma);
+    density[static_cast<std::size_t>(s)] /= static_cast<double>(m);
+  }
+  std::vector<std::int64_t> chosen;
+  Matrix<double> z(k, d);
+  for (std::int64_t t = 0; t < k; ++t) {
+    std::int64_t best = -1;
+    double best_score = 0.0;
+    for (std::int64_t s = 0; s < m; ++s) {
+      if (std::find(chosen.begin(), chosen.end(), s) != chosen.end()) continue;
+      double repulsion = 0.0;
+      for (const std::int64_t u : chosen) repulsion += rbf_direct(row(u), row(s), d, gamma);
+      const double score = static_cast<double>(t + 1) * density[static_cast<std::size_t>(s)] - repulsion;
+      if (best < 0 || score > best_score) {
+        best_score = score;
+        best = s;
+      }
+    }
+    chosen.push_back(best);
+    std::copy(row(best), row(best) + d, z.row(t));
+  }
+  return z;
+}
+
 FitPoint evaluate_fit_point_ref(ConstMatrixView<double> x, Matrix<double> z, double gamma, bool nonnegative) {
   const std::int64_t k = z.rows(), d = z.cols();
   const double n = static_cast<double>(x.rows);
@@ -721,34 +807,20 @@ Matrix<double> mmd2_residual_ref(ConstMatrixView<double> z, std::span<const doub
 
 Matrix<double> rkme_herding_start_ref(ConstMatrixView<double> x, std::int64_t k, double gamma, std::uint64_t seed) {
   validate_herding_start(x, k, gamma);
-  const std::int64_t d = x.cols;
-  const std::vector<std::int64_t> rows = herding_sample_rows(x.rows, k, seed);
-  const auto m = static_cast<std::int64_t>(rows.size());
-  const auto row = [&](std::int64_t s) { return x.row(rows[static_cast<std::size_t>(s)]); };
-  std::vector<double> density(static_cast<std::size_t>(m), 0.0);
-  for (std::int64_t s = 0; s < m; ++s) {
-    for (std::int64_t r = 0; r < m; ++r) density[static_cast<std::size_t>(s)] += rbf_direct(row(r), row(s), d, gamma);
-    density[static_cast<std::size_t>(s)] /= static_cast<double>(m);
-  }
-  std::vector<std::int64_t> chosen;
-  Matrix<double> z(k, d);
-  for (std::int64_t t = 0; t < k; ++t) {
-    std::int64_t best = -1;
-    double best_score = 0.0;
-    for (std::int64_t s = 0; s < m; ++s) {
-      if (std::find(chosen.begin(), chosen.end(), s) != chosen.end()) continue;
-      double repulsion = 0.0;
-      for (const std::int64_t u : chosen) repulsion += rbf_direct(row(u), row(s), d, gamma);
-      const double score = static_cast<double>(t + 1) * density[static_cast<std::size_t>(s)] - repulsion;
-      if (best < 0 || score > best_score) {
-        best_score = score;
-        best = s;
-      }
-    }
-    chosen.push_back(best);
-    std::copy(row(best), row(best) + d, z.row(t));
-  }
-  return z;
+  return herding_picks_ref(herding_sample(x, k, seed), k, gamma);
+}
+
+Matrix<double> rkme_descent_start_ref(ConstMatrixView<double> x, std::int64_t k, const RkmeOptions& options,
+                                      std::uint64_t seed) {
+  const Matrix<double> sample = herding_sample(x, k, seed);
+  Matrix<double> picks = herding_picks_ref(sample, k, options.gamma);
+  KMeansOptions km;
+  km.k = static_cast<int>(k);
+  km.max_iter = kDescentStartLloydIterations;
+  km.initial_centroids = picks.values();
+  FitPoint centroids = evaluate_fit_point_ref(x, kmeans_ref(x, km).centroids, options.gamma, options.nonnegative_beta);
+  FitPoint herded = evaluate_fit_point_ref(x, std::move(picks), options.gamma, options.nonnegative_beta);
+  return centroids.objective < herded.objective ? std::move(centroids.z) : std::move(herded.z);
 }
 
 double rkme_mmd2_to_data_ref(ConstMatrixView<double> z, std::span<const double> beta, ConstMatrixView<double> x,
@@ -794,7 +866,7 @@ Rkme build_rkme_ref(ConstMatrixView<double> x, const Matrix<double>& initial_z, 
       return evaluate_fit_point_ref(x, std::move(trial), options.gamma, options.nonnegative_beta);
     };
     const auto residual = [&](const FitPoint& f) { return mmd2_residual_ref(f.z.view(), f.beta, x, options.gamma); };
-    Rkme fitted = descend(evaluate, residual, initial_z, options.gamma, options, nullptr);
+    Rkme fitted = descend(evaluate, residual, evaluate(initial_z), options.gamma, options, nullptr);
     fitted.num_points = x.rows;
     return fitted;
   }

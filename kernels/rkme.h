@@ -26,10 +26,12 @@ enum class RkmeConstruction {
   // (KMeansOptions::reference_rules), then the same rounds as kKMeansPlusPlus.
   kReference,
   // The closest sketch (bench/README.md, "Spec fidelity"): Z starts at K data
-  // rows picked by kernel herding (rkme_herding_start), then up to `steps`
-  // descent steps on MMD² (rkme_descend): the gradient preconditioned per point,
-  // the step length found by a line search, a step kept only when MMD² falls,
-  // beta re-solved at every trial point. step_size and kmeans_max_iter are unused.
+  // rows picked by kernel herding or at the k-means centroids a few Lloyd
+  // iterations make of them, whichever is closer (rkme_descent_start), then up
+  // to `steps` descent steps on MMD² (rkme_descend): the gradient scaled per
+  // point, the step length found by a line search, a step kept only when MMD²
+  // falls, beta re-solved at every trial point. step_size and kmeans_max_iter
+  // are unused.
   kHerdingDescent,
 };
 
@@ -49,6 +51,9 @@ struct RkmeOptions {
 // more than kHerdingStartPasses passes of K centres over the n rows.
 inline constexpr std::int64_t kHerdingStartSample = 2000;
 inline constexpr double kHerdingStartPasses = 2.0;
+// Lloyd iterations from the herding picks for the other candidate start
+// (rkme_descent_start).
+inline constexpr int kDescentStartLloydIterations = 10;
 
 struct Rkme {
   Matrix<double> z;          // K x d
@@ -78,6 +83,15 @@ Rkme build_rkme(const Context& ctx, ConstMatrixView<double> x, const RkmeOptions
 // (lowest index on ties). The picks follow the data's density, unlike k-means++
 // seeding, and spread out, unlike a uniform draw. k <= n.
 Matrix<double> rkme_herding_start(const Context& ctx, ConstMatrixView<double> x, std::int64_t k, double gamma);
+
+// The start of kHerdingDescent: the herding picks (rkme_herding_start), or the
+// centroids of at most kDescentStartLloydIterations Lloyd iterations of k-means
+// from them, whichever sketches x closer (MMD² with its best beta; the picks on
+// a tie). Centroids average rows into the middle of their clusters: with a kernel
+// narrow against the data's spread (high dimension) no data lie there and the
+// picks win; with a wide one (low dimension) the centroids do.
+Matrix<double> rkme_descent_start(const Context& ctx, ConstMatrixView<double> x, std::int64_t k,
+                                  const RkmeOptions& options);
 
 struct RkmeDescentReport {
   int steps = 0;        // descent steps taken (accepted)
@@ -157,9 +171,12 @@ Matrix<double> rkme_herding(const Context& ctx, ConstMatrixView<double> z, std::
 // ---- plain references (naive loops, float64) used by the tests ----
 // Same steps as build_rkme but every kernel value computed directly, given the
 // initial centres (so the comparison does not depend on k-means or herding):
-// the reference's rounds, or with kHerdingDescent the descent of rkme_descend.
+// the reference's rounds, or with kHerdingDescent the descent of rkme_descend
+// (initial_z then being the start, rkme_descent_start_ref).
 Rkme build_rkme_ref(ConstMatrixView<double> x, const Matrix<double>& initial_z, const RkmeOptions& options);
 Matrix<double> rkme_herding_start_ref(ConstMatrixView<double> x, std::int64_t k, double gamma, std::uint64_t seed);
+Matrix<double> rkme_descent_start_ref(ConstMatrixView<double> x, std::int64_t k, const RkmeOptions& options,
+                                      std::uint64_t seed);
 double rkme_mmd2_to_data_ref(ConstMatrixView<double> z, std::span<const double> beta, ConstMatrixView<double> x,
                              double gamma);
 Matrix<double> rkme_mmd2_gradient_ref(ConstMatrixView<double> z, std::span<const double> beta,

@@ -356,6 +356,27 @@ TEST(KMeansReferenceRules, ToleranceIsAbsolute) {
   EXPECT_LT(kmeans(Context{}, x.view(), o).iterations, kmeans(Context{}, scaled.view(), o).iterations);
 }
 
+TEST(KMeans, StartsFromGivenCentroidsAndMatchesTheReference) {
+  const Matrix<double> x = blobs(900, 5, 6, 2.0, 44);
+  KMeansOptions o = options_with(6, 0, 7);
+  o.initial_centroids.assign(x.row(10), x.row(10) + 6 * 5);  // rows 10..15
+  const KMeansResult fast = kmeans(Context{.n_threads = 2}, x.view(), o);
+  const KMeansResult ref = kmeans_ref(x.view(), o);
+  EXPECT_EQ(fast.labels, ref.labels);
+  EXPECT_EQ(fast.centroids, ref.centroids);
+  o.max_iter = 0;
+  EXPECT_EQ(kmeans(Context{}, x.view(), o).centroids.values(), o.initial_centroids);
+}
+
+TEST(KMeansErrors, RejectsInitialCentroidsOfTheWrongSizeOrNonFinite) {
+  const Matrix<double> x = blobs(50, 3, 2, 2.0, 45);
+  KMeansOptions o = options_with(4, 0);
+  o.initial_centroids.assign(11, 0.0);
+  EXPECT_THROW(kmeans(Context{}, x.view(), o), KernelError);
+  o.initial_centroids.assign(12, std::numeric_limits<double>::quiet_NaN());
+  EXPECT_THROW(kmeans(Context{}, x.view(), o), KernelError);
+}
+
 // ---- input errors -----------------------------------------------------------------
 
 TEST(KMeansErrors, RejectsZeroClusters) {

@@ -381,10 +381,41 @@ TEST(BuildRkme, HerdingDescentMatchesPlainReferenceGivenTheSameStart) {
   const RkmeOptions o = herding_descent(15);
   const Context ctx{.n_threads = 2, .seed = 3};
   const Rkme fast = build_rkme(ctx, x.view(), o);
-  const Rkme ref = build_rkme_ref(x.view(), rkme_herding_start_ref(x.view(), 15, o.gamma, 3), o);
+  const Rkme ref = build_rkme_ref(x.view(), rkme_descent_start_ref(x.view(), 15, o, 3), o);
   EXPECT_LT(max_abs_diff(fast.z.values(), ref.z.values()), 1e-9);
   EXPECT_LT(max_abs_diff(fast.beta, ref.beta), 1e-8);
   EXPECT_EQ(fast.num_points, 400);
+}
+
+TEST(RkmeDescentStart, MatchesPlainReference) {
+  for (const std::int64_t d : {2, 12}) {
+    const Matrix<double> x = two_blobs(700, d, 80 + static_cast<std::uint64_t>(d));
+    const RkmeOptions o = herding_descent(20);
+    const Matrix<double> fast = rkme_descent_start(Context{.n_threads = 2, .seed = 4}, x.view(), 20, o);
+    const Matrix<double> ref = rkme_descent_start_ref(x.view(), 20, o, 4);
+    EXPECT_LT(max_abs_diff(fast.values(), ref.values()), 1e-12) << "d = " << d;
+  }
+}
+
+bool is_data_row(const Matrix<double>& x, const double* z) {
+  for (std::int64_t r = 0; r < x.rows(); ++r)
+    if (std::equal(z, z + x.cols(), x.row(r))) return true;
+  return false;
+}
+
+// The two candidate starts and the regimes each wins (rkme.h): k-means
+// centroids where the kernel is wide against the data (2-d), the herding
+// picks, data rows, where it is narrow (16-d Gaussians of unit spread).
+TEST(RkmeDescentStart, CentroidsWhereTheKernelIsWideHerdingPicksWhereItIsNarrow) {
+  const Matrix<double> low = gaussian_data(1000, 2, 81);
+  const Matrix<double> low_start = rkme_descent_start(Context{}, low.view(), 30, herding_descent(30));
+  std::int64_t rows_low = 0;
+  for (std::int64_t i = 0; i < 30; ++i) rows_low += is_data_row(low, low_start.row(i)) ? 1 : 0;
+  EXPECT_EQ(rows_low, 0);
+
+  const Matrix<double> high = gaussian_data(1000, 16, 82);
+  const Matrix<double> high_start = rkme_descent_start(Context{}, high.view(), 30, herding_descent(30));
+  for (std::int64_t i = 0; i < 30; ++i) EXPECT_TRUE(is_data_row(high, high_start.row(i))) << "start row " << i;
 }
 
 TEST(BuildRkme, HerdingDescentIsIdenticalForOneTwoAndThreeThreads) {
@@ -478,7 +509,7 @@ TEST(BuildRkme, HerdingDescentWithUnconstrainedBetaMatchesReference) {
   RkmeOptions o = herding_descent(8, 4);
   o.nonnegative_beta = false;
   const Rkme fast = build_rkme(Context{.seed = 2}, x.view(), o);
-  const Rkme ref = build_rkme_ref(x.view(), rkme_herding_start_ref(x.view(), 8, o.gamma, 2), o);
+  const Rkme ref = build_rkme_ref(x.view(), rkme_descent_start_ref(x.view(), 8, o, 2), o);
   EXPECT_LT(max_abs_diff(fast.beta, ref.beta), 1e-7);
   EXPECT_LT(max_abs_diff(fast.z.values(), ref.z.values()), 1e-9);
 }
