@@ -245,7 +245,6 @@ int run(int argc, char** argv) {
 
   // (market, construction, rule, planted size) -> tally
   std::map<std::tuple<std::string, std::string, std::string, int>, Tally> tallies;
-  nlohmann::json rows = nlohmann::json::array();
   const MarketData retail_data = retail_market();  // the chain is the same for every seed; the draws differ
   for (int seed = 0; seed < seeds; ++seed) {
     for (const bool retail : {false, true}) {
@@ -320,9 +319,6 @@ int run(int argc, char** argv) {
             t.size += static_cast<double>(offered.size());
             t.mixtures += result.mixture ? 1.0 : 0.0;
             ++t.users;
-            rows.push_back({{"market", market.name}, {"seed", seed}, {"construction", cname}, {"rule", rule.name},
-                            {"user", u}, {"planted", std::vector<std::string>(planted.begin(), planted.end())},
-                            {"top5_hits", top5}, {"offered", offered}, {"mixture", result.mixture.has_value()}});
           }
         }
       }
@@ -357,7 +353,6 @@ int run(int argc, char** argv) {
   out["context"] = {{"commit", opt["--commit"]}, {"cpu", read_cpu()}, {"cpus", std::thread::hardware_concurrency()},
                     {"users_per_size", users_per_size}, {"seeds", seeds}, {"load_average_at_end", {load[0], load[1], load[2]}}};
   out["summary"] = summary;
-  out["users"] = rows;
   if (opt.contains("-o")) lwd::io::write_text_file_atomically(opt["-o"], out.dump(1) + "\n");
   return 0;
 }
