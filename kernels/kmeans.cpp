@@ -18,6 +18,11 @@
 //    order -- the very additions the naive reference makes, so given the same
 //    labels the centroids agree with kmeans_ref bit for bit.
 // Everything else (sampling, empty-cluster repair, convergence tests) is serial.
+//
+// Reference rules (KMeansOptions::reference_rules) change three things only:
+// the seeding (k rows drawn uniformly with replacement), empty clusters (their
+// centre becomes the zero vector, as fast_pytorch_kmeans's mean over no rows,
+// a NaN, set to 0, leaves it) and the stopping threshold (tol itself).
 #include "kernels/kmeans.h"
 
 #include <cblas.h>
@@ -51,6 +56,14 @@ void validate(ConstMatrixView<double> x, const KMeansOptions& options, const cha
                       std::to_string(options.k));
   }
   if (options.max_iter < 0) throw KernelError(where + "max_iter must be >= 0, got " + std::to_string(options.max_iter));
+  if (!options.initial_centroids.empty()) {
+    if (static_cast<std::int64_t>(options.initial_centroids.size()) != options.k * x.cols) {
+      throw KernelError(where + "initial_centroids has " + std::to_string(options.initial_centroids.size()) +
+                        " values, expected k x d = " + std::to_string(options.k * x.cols));
+    }
+    for (const double v : options.initial_centroids)
+      if (!std::isfinite(v)) throw KernelError(where + "initial_centroids has a non-finite value");
+  }
   if (!(options.tol >= 0.0) || !std::isfinite(options.tol)) {
     throw KernelError(where + "tol must be a finite number >= 0");
   }
@@ -79,7 +92,9 @@ double squared_distance(const double* a, const double* b, std::int64_t d) {
 // Absolute stopping threshold on the total squared centroid shift: tol times the
 // mean per-feature (population) variance. Shared by both implementations so that
 // they stop at the same iteration.
-double shift_threshold(ConstMatrixView<double> x, double tol) {
+double shift_threshold(ConstMatrixView<double> x, const KMeansOptions& options) {
+  if (options.reference_rules) return options.tol;
+  const double tol = options.tol;
   const std::int64_t n = x.rows, d = x.cols;
   std::vector<double> mean(static_cast<std::size_t>(d), 0.0), var(static_cast<std::size_t>(d), 0.0);
   for (std::int64_t i = 0; i < n; ++i)
@@ -179,14 +194,15 @@ std::int64_t first_argmin_of_sum(const double* values, const double* offsets, st
 }
 
 // Divides sums by counts into `centroids` and returns the total squared shift
-// from `previous`.
+// from `previous`. A cluster without rows (reference rules only) gets the zero
+// vector.
 double finish_centroids(const double* sums, const std::int64_t* counts, std::int64_t k, std::int64_t d,
                         const double* previous, double* centroids) {
   double shift = 0.0;
   for (std::int64_t j = 0; j < k; ++j) {
     const double count = static_cast<double>(counts[j]);
     for (std::int64_t f = 0; f < d; ++f) {
-      const double c = sums[j * d + f] / count;
+      const double c = counts[j] == 0 ? 0.0 : sums[j * d + f] / count;
       const double t = c - previous[j * d + f];
       shift += t * t;
       centroids[j * d + f] = c;
@@ -231,8 +247,14 @@ class LloydSolver {
   }
 
   KMeansResult run() {
-    seed_centroids();
-    const double threshold = shift_threshold(x_, options_.tol);
+    if (!options_.initial_centroids.empty()) {
+      std::copy(options_.initial_centroids.begin(), options_.initial_centroids.end(), centroids_.begin());
+    } else if (options_.reference_rules) {
+      seed_uniform_rows();
+    } else {
+      seed_centroids();
+    }
+    const double threshold = shift_threshold(x_, options_);
     int iterations = 0;
     bool labels_are_final = false;
     std::vector<double> previous_centroids(centroids_.size());
@@ -269,6 +291,15 @@ class LloydSolver {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(m),
                 static_cast<int>(d_), -2.0, x_.row(begin), static_cast<int>(x_.stride), y, static_cast<int>(d_), 0.0,
                 tile, static_cast<int>(m));
+  }
+
+  // ---- reference seeding: k rows drawn uniformly with replacement ----------
+  void seed_uniform_rows() {
+    Rng rng(options_.seed);
+    for (std::int64_t c = 0; c < k_; ++c) {
+      const double* src = x_.row(static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(n_))));
+      std::copy(src, src + d_, centroids_.begin() + c * d_);
+    }
   }
 
   // ---- greedy k-means++ ----------------------------------------------------
@@ -425,7 +456,7 @@ class LloydSolver {
         for (std::int64_t f = 0; f < d_; ++f) s[f] += row[f];
       }
     });
-    if (std::find(counts, counts + k_, 0) != counts + k_) {
+    if (!options_.reference_rules && std::find(counts, counts + k_, 0) != counts + k_) {
       repair_empty_clusters(x_, previous.data(), labels_.data(), sums_.data(), counts, k_, repair_distance_,
                             repair_rank_);
     }
@@ -491,48 +522,58 @@ KMeansResult kmeans_ref(ConstMatrixView<double> x, const KMeansOptions& options)
   Rng rng(options.seed);
   std::vector<double> centroids(static_cast<std::size_t>(k * d));
 
-  // Greedy k-means++.
-  std::vector<double> closest(static_cast<std::size_t>(n));
-  const std::int64_t first = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(n)));
-  double potential = 0.0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    closest[static_cast<std::size_t>(i)] = squared_distance(x.row(i), x.row(first), d);
-    potential += closest[static_cast<std::size_t>(i)];
-  }
-  std::copy(x.row(first), x.row(first) + d, centroids.begin());
-  for (std::int64_t c = 1; c < k; ++c) {
-    std::vector<std::int64_t> candidates(static_cast<std::size_t>(trials));
-    for (auto& candidate : candidates) {
-      if (potential > 0.0) {
-        const double r = rng.uniform() * potential;
-        double running = 0.0;
-        candidate = -1;
-        for (std::int64_t i = 0; i < n && candidate < 0; ++i) {
-          running += closest[static_cast<std::size_t>(i)];
-          if (closest[static_cast<std::size_t>(i)] > 0.0 && running > r) candidate = i;
-        }
-        for (std::int64_t i = n - 1; i >= 0 && candidate < 0; --i)
-          if (closest[static_cast<std::size_t>(i)] > 0.0) candidate = i;
-      } else {
-        candidate = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(n)));
-      }
+  if (!options.initial_centroids.empty()) {
+    centroids = options.initial_centroids;
+  } else if (options.reference_rules) {
+    // k rows drawn uniformly with replacement.
+    for (std::int64_t c = 0; c < k; ++c) {
+      const std::int64_t row = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(n)));
+      std::copy(x.row(row), x.row(row) + d, centroids.begin() + c * d);
     }
-    std::vector<double> potentials(candidates.size(), 0.0);
-    for (std::size_t t = 0; t < candidates.size(); ++t)
+  } else {
+    // Greedy k-means++.
+    std::vector<double> closest(static_cast<std::size_t>(n));
+    const std::int64_t first = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(n)));
+    double potential = 0.0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      closest[static_cast<std::size_t>(i)] = squared_distance(x.row(i), x.row(first), d);
+      potential += closest[static_cast<std::size_t>(i)];
+    }
+    std::copy(x.row(first), x.row(first) + d, centroids.begin());
+    for (std::int64_t c = 1; c < k; ++c) {
+      std::vector<std::int64_t> candidates(static_cast<std::size_t>(trials));
+      for (auto& candidate : candidates) {
+        if (potential > 0.0) {
+          const double r = rng.uniform() * potential;
+          double running = 0.0;
+          candidate = -1;
+          for (std::int64_t i = 0; i < n && candidate < 0; ++i) {
+            running += closest[static_cast<std::size_t>(i)];
+            if (closest[static_cast<std::size_t>(i)] > 0.0 && running > r) candidate = i;
+          }
+          for (std::int64_t i = n - 1; i >= 0 && candidate < 0; --i)
+            if (closest[static_cast<std::size_t>(i)] > 0.0) candidate = i;
+        } else {
+          candidate = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(n)));
+        }
+      }
+      std::vector<double> potentials(candidates.size(), 0.0);
+      for (std::size_t t = 0; t < candidates.size(); ++t)
+        for (std::int64_t i = 0; i < n; ++i)
+          potentials[t] +=
+              std::min(closest[static_cast<std::size_t>(i)], squared_distance(x.row(i), x.row(candidates[t]), d));
+      const std::size_t best = static_cast<std::size_t>(best_candidate(potentials));
+      const double best_potential = potentials[best];
       for (std::int64_t i = 0; i < n; ++i)
-        potentials[t] +=
-            std::min(closest[static_cast<std::size_t>(i)], squared_distance(x.row(i), x.row(candidates[t]), d));
-    const std::size_t best = static_cast<std::size_t>(best_candidate(potentials));
-    const double best_potential = potentials[best];
-    for (std::int64_t i = 0; i < n; ++i)
-      closest[static_cast<std::size_t>(i)] =
-          std::min(closest[static_cast<std::size_t>(i)], squared_distance(x.row(i), x.row(candidates[best]), d));
-    potential = best_potential;
-    std::copy(x.row(candidates[best]), x.row(candidates[best]) + d, centroids.begin() + c * d);
+        closest[static_cast<std::size_t>(i)] =
+            std::min(closest[static_cast<std::size_t>(i)], squared_distance(x.row(i), x.row(candidates[best]), d));
+      potential = best_potential;
+      std::copy(x.row(candidates[best]), x.row(candidates[best]) + d, centroids.begin() + c * d);
+    }
   }
 
   // Lloyd.
-  const double threshold = shift_threshold(x, options.tol);
+  const double threshold = shift_threshold(x, options);
   std::vector<std::int32_t> labels(static_cast<std::size_t>(n)), previous_labels;
   const auto assign = [&] {
     for (std::int64_t i = 0; i < n; ++i) {
@@ -566,7 +607,7 @@ KMeansResult kmeans_ref(ConstMatrixView<double> x, const KMeansOptions& options)
       for (std::int64_t f = 0; f < d; ++f) sums[static_cast<std::size_t>(j * d + f)] += x(i, f);
     }
     const std::vector<double> previous = centroids;
-    if (std::find(counts.begin(), counts.end(), 0) != counts.end())
+    if (!options.reference_rules && std::find(counts.begin(), counts.end(), 0) != counts.end())
       repair_empty_clusters(x, previous.data(), labels.data(), sums.data(), counts.data(), k, distance, rank);
     const double shift = finish_centroids(sums.data(), counts.data(), k, d, previous.data(), centroids.data());
     previous_labels = labels;

@@ -13,15 +13,47 @@
 
 namespace lwd::kernels {
 
+// How build_rkme finds Z (docs/DESIGN.md §3.2). Every construction ends with the
+// beta of the final Z; they differ in where Z starts and how it moves.
+enum class RkmeConstruction {
+  // The default, and lwdock's construction so far: Z starts at the centroids of
+  // k-means with greedy k-means++ seeding (seeded by ctx.seed), then `steps`
+  // rounds of the reference's Z update (a fixed step of step_size along a
+  // direction that is not the gradient of MMD², §3.2) each followed by the beta QP.
+  kKMeansPlusPlus,
+  // The reference package's construction, for exact comparisons with it: k-means
+  // from K rows drawn with replacement under its rules
+  // (KMeansOptions::reference_rules), then the same rounds as kKMeansPlusPlus.
+  kReference,
+  // The closest sketch (bench/README.md, "Spec fidelity"): Z starts at K data
+  // rows picked by kernel herding or at the k-means centroids a few Lloyd
+  // iterations make of them, whichever is closer (rkme_descent_start), then up
+  // to `steps` descent steps on MMD² (rkme_descend): the gradient scaled per
+  // point, the step length found by a line search, a step kept only when MMD²
+  // falls, beta re-solved at every trial point. step_size and kmeans_max_iter
+  // are unused.
+  kHerdingDescent,
+};
+
 struct RkmeOptions {
   int k = 100;              // reduced set size K
   double gamma = 0.1;       // RBF bandwidth
-  int steps = 3;            // alternating (Z gradient step, beta QP) rounds
-  double step_size = 0.1;   // eta of the Z gradient step
+  int steps = 3;            // Z update rounds, each followed by the beta QP (kHerdingDescent: at most this many descent steps)
+  double step_size = 0.1;   // eta of the reference's Z update
   bool reduce = true;       // false: Z = X, beta = 1/n
   bool nonnegative_beta = true;  // false: beta = (Kzz + 1e-5 I)^-1 C
   int kmeans_max_iter = 100;
+  RkmeConstruction construction = RkmeConstruction::kKMeansPlusPlus;
 };
+
+// The herding start's sample (rkme_herding_start): at most this many rows, and
+// at most sqrt(kHerdingStartPasses * K * n), so that its m x m kernel costs no
+// more than kHerdingStartPasses passes of K centres over the n rows.
+inline constexpr std::int64_t kHerdingStartSample = 2000;
+inline constexpr double kHerdingStartPasses = 2.0;
+// Lloyd iterations from the herding picks for the other candidate start
+// (rkme_descent_start).
+inline constexpr int kDescentStartLloydIterations = 10;
 
 struct Rkme {
   Matrix<double> z;          // K x d
@@ -37,16 +69,64 @@ void impute_non_finite_columns(MatrixView<double> x);
 // The K actually used for n rows: K itself if K < n, else max(1, floor(2n/3)).
 std::int64_t effective_rkme_size(std::int64_t k, std::int64_t n);
 
-// Builds the RKME of x (n x d, finite; call impute_non_finite_columns first).
-// ctx.seed seeds the k-means++ initialisation.
+// Builds the RKME of x (n x d, finite; call impute_non_finite_columns first)
+// by options.construction. ctx.seed seeds the start (k-means seeding, or the
+// herding sample).
 Rkme build_rkme(const Context& ctx, ConstMatrixView<double> x, const RkmeOptions& options);
+
+// The start of kHerdingDescent: k rows of x picked by kernel herding on the
+// empirical distribution of a sample S of m = max(k, min(n, kHerdingStartSample,
+// sqrt(kHerdingStartPasses k n))) rows (all of them when m = n, else drawn
+// without replacement, seeded by ctx.seed): for t = 0..k-1 the row s of S not
+// yet picked maximising
+//   (t + 1) * (1/|S|) sum_{r in S} k(x_r, x_s) - sum_{u < t} k(z_u, x_s)
+// (lowest index on ties). The picks follow the data's density, unlike k-means++
+// seeding, and spread out, unlike a uniform draw. k <= n.
+Matrix<double> rkme_herding_start(const Context& ctx, ConstMatrixView<double> x, std::int64_t k, double gamma);
+
+// The start of kHerdingDescent: the herding picks (rkme_herding_start), or the
+// centroids of at most kDescentStartLloydIterations Lloyd iterations of k-means
+// from them, whichever sketches x closer (MMD² with its best beta; the picks on
+// a tie). Centroids average rows into the middle of their clusters: with a kernel
+// narrow against the data's spread (high dimension) no data lie there and the
+// picks win; with a wide one (low dimension) the centroids do.
+Matrix<double> rkme_descent_start(const Context& ctx, ConstMatrixView<double> x, std::int64_t k,
+                                  const RkmeOptions& options);
+
+struct RkmeDescentReport {
+  int steps = 0;        // descent steps taken (accepted)
+  int evaluations = 0;  // trial points evaluated (one pass over the data and one beta QP each)
+};
+
+// Descent on MMD²(Z, beta; X) from the given Z, beta re-solved (step 4) at
+// every trial point, so the objective is MMD² of Z with its best beta. Each
+// step moves z_i along the negative gradient divided by
+//   4 gamma beta_i (C_i + (K_zz beta)_i) / 2
+// -- a Newton-like scaling for each point that makes the step with length 1
+// close to the kernel-weighted mean of the data around z_i, with the other
+// points' repulsion added (docs/DESIGN.md §3.2) -- and tries at most three
+// lengths along it, each from a quadratic model of the objective on the line,
+// keeping the first that lowers MMD². Stops after options.steps steps, or when
+// no length lowers it. Uses options.gamma and nonnegative_beta.
+Rkme rkme_descend(const Context& ctx, ConstMatrixView<double> x, Matrix<double> z, const RkmeOptions& options,
+                  RkmeDescentReport* report = nullptr);
+
+// MMD² between the RKME (Z, beta) and the empirical embedding of x (1/n each row).
+double rkme_mmd2_to_data(const Context& ctx, ConstMatrixView<double> z, std::span<const double> beta,
+                         ConstMatrixView<double> x, double gamma);
+
+// The gradient of MMD²(Z, beta; X) with respect to Z, beta fixed (K x d):
+//   dMMD²/dz_i = -4 gamma beta_i [ sum_j beta_j k(z_i,z_j)(z_i - z_j) - (1/n) sum_j k(z_i,x_j)(z_i - x_j) ].
+Matrix<double> rkme_mmd2_gradient(const Context& ctx, ConstMatrixView<double> z, std::span<const double> beta,
+                                  ConstMatrixView<double> x, double gamma);
 
 // Given Z (K x d), the data and gamma: the beta of step 4 (QP on the simplex, or
 // the regularised linear solve when nonnegative is false).
 std::vector<double> rkme_optimal_beta(const Context& ctx, ConstMatrixView<double> z, ConstMatrixView<double> x,
                                       double gamma, bool nonnegative);
 
-// One gradient step of step 5 on Z (in place), beta fixed.
+// One step of the reference's Z update (step 5; not the gradient of MMD², see
+// docs/DESIGN.md §3.2) on Z (in place), beta fixed.
 void rkme_gradient_step(const Context& ctx, MatrixView<double> z, std::span<const double> beta,
                         ConstMatrixView<double> x, double gamma, double step_size);
 
@@ -90,8 +170,17 @@ Matrix<double> rkme_herding(const Context& ctx, ConstMatrixView<double> z, std::
 
 // ---- plain references (naive loops, float64) used by the tests ----
 // Same steps as build_rkme but every kernel value computed directly, given the
-// initial centres (so the comparison does not depend on k-means).
+// initial centres (so the comparison does not depend on k-means or herding):
+// the reference's rounds, or with kHerdingDescent the descent of rkme_descend
+// (initial_z then being the start, rkme_descent_start_ref).
 Rkme build_rkme_ref(ConstMatrixView<double> x, const Matrix<double>& initial_z, const RkmeOptions& options);
+Matrix<double> rkme_herding_start_ref(ConstMatrixView<double> x, std::int64_t k, double gamma, std::uint64_t seed);
+Matrix<double> rkme_descent_start_ref(ConstMatrixView<double> x, std::int64_t k, const RkmeOptions& options,
+                                      std::uint64_t seed);
+double rkme_mmd2_to_data_ref(ConstMatrixView<double> z, std::span<const double> beta, ConstMatrixView<double> x,
+                             double gamma);
+Matrix<double> rkme_mmd2_gradient_ref(ConstMatrixView<double> z, std::span<const double> beta,
+                                      ConstMatrixView<double> x, double gamma);
 void rkme_gradient_step_ref(MatrixView<double> z, std::span<const double> beta, ConstMatrixView<double> x,
                             double gamma, double step_size);
 double rkme_mmd2_ref(ConstMatrixView<double> z_p, std::span<const double> beta_p, ConstMatrixView<double> z_q,

@@ -289,6 +289,94 @@ TEST(KMeans, AcceptsAStridedView) {
   EXPECT_EQ(strided.centroids, packed.centroids);
 }
 
+// ---- reference rules (the reference package's k-means) -------------------------
+
+KMeansOptions reference_options(int k, std::uint64_t seed, double tol = 1e-4) {
+  KMeansOptions o = options_with(k, seed, 100, tol);
+  o.reference_rules = true;
+  return o;
+}
+
+TEST(KMeansReferenceRules, MatchesThePlainReference) {
+  for (const Shape s : {Shape{300, 4, 10}, Shape{1000, 16, 100}, Shape{257, 9, 60}}) {
+    const Matrix<double> x = blobs(s.n, s.d, 6, 2.0, 40 + static_cast<std::uint64_t>(s.k));
+    const KMeansOptions o = reference_options(s.k, 3);
+    const KMeansResult fast = kmeans(Context{.n_threads = 2}, x.view(), o);
+    const KMeansResult ref = kmeans_ref(x.view(), o);
+    EXPECT_EQ(fast.labels, ref.labels) << s.n << "x" << s.d;
+    EXPECT_EQ(fast.iterations, ref.iterations) << s.n << "x" << s.d;
+    for (std::int64_t i = 0; i < fast.centroids.size(); ++i)
+      EXPECT_NEAR(fast.centroids.data()[i], ref.centroids.data()[i], 1e-10) << "entry " << i;
+  }
+}
+
+TEST(KMeansReferenceRules, IsBitIdenticalForOneAndTwoThreads) {
+  const Matrix<double> x = blobs(3000, 8, 10, 2.0, 41);
+  const KMeansResult one = kmeans(Context{.n_threads = 1}, x.view(), reference_options(50, 7));
+  const KMeansResult two = kmeans(Context{.n_threads = 2}, x.view(), reference_options(50, 7));
+  EXPECT_EQ(one.labels, two.labels);
+  EXPECT_EQ(one.centroids, two.centroids);
+}
+
+TEST(KMeansReferenceRules, ZeroIterationsReturnsRowsDrawnWithReplacement) {
+  // 100 draws from 150 rows repeat some row (birthday bound): the seeds are
+  // data rows, and not all distinct -- unlike k-means++, which never repeats one.
+  const Matrix<double> x = blobs(150, 3, 5, 2.0, 42);
+  KMeansOptions o = reference_options(100, 11);
+  o.max_iter = 0;
+  const KMeansResult r = kmeans(Context{}, x.view(), o);
+  std::set<std::int64_t> rows;
+  for (std::int64_t c = 0; c < 100; ++c) {
+    std::int64_t found = -1;
+    for (std::int64_t i = 0; i < x.rows() && found < 0; ++i)
+      if (squared_distance(r.centroids.row(c), x.row(i), 3) == 0.0) found = i;
+    ASSERT_GE(found, 0) << "centre " << c << " is not a data row";
+    rows.insert(found);
+  }
+  EXPECT_LT(rows.size(), 100u);
+}
+
+TEST(KMeansReferenceRules, AnEmptyClusterGetsTheZeroVector) {
+  // Every row equal: the first centre takes every row (lowest index on ties),
+  // the others are left without rows and move to the origin.
+  const Matrix<double> x(10, 2, 5.0);
+  const KMeansResult r = kmeans(Context{}, x.view(), reference_options(3, 0));
+  EXPECT_EQ(r.centroids, Matrix<double>(3, 2, std::vector<double>{5.0, 5.0, 0.0, 0.0, 0.0, 0.0}));
+  EXPECT_EQ(r.centroids, kmeans_ref(x.view(), reference_options(3, 0)).centroids);
+  for (std::int32_t label : r.labels) EXPECT_EQ(label, 0);
+}
+
+TEST(KMeansReferenceRules, ToleranceIsAbsolute) {
+  // Scaling the data by 1000 scales the squared shifts by 10^6: with an absolute
+  // tolerance that the unscaled run meets at once, the scaled run iterates on.
+  const Matrix<double> x = blobs(500, 4, 5, 2.0, 43);
+  Matrix<double> scaled = x;
+  for (double& v : scaled.values()) v *= 1000.0;
+  const KMeansOptions o = reference_options(20, 5, 1e3);
+  EXPECT_LT(kmeans(Context{}, x.view(), o).iterations, kmeans(Context{}, scaled.view(), o).iterations);
+}
+
+TEST(KMeans, StartsFromGivenCentroidsAndMatchesTheReference) {
+  const Matrix<double> x = blobs(900, 5, 6, 2.0, 44);
+  KMeansOptions o = options_with(6, 0, 7);
+  o.initial_centroids.assign(x.row(10), x.row(10) + 6 * 5);  // rows 10..15
+  const KMeansResult fast = kmeans(Context{.n_threads = 2}, x.view(), o);
+  const KMeansResult ref = kmeans_ref(x.view(), o);
+  EXPECT_EQ(fast.labels, ref.labels);
+  EXPECT_EQ(fast.centroids, ref.centroids);
+  o.max_iter = 0;
+  EXPECT_EQ(kmeans(Context{}, x.view(), o).centroids.values(), o.initial_centroids);
+}
+
+TEST(KMeansErrors, RejectsInitialCentroidsOfTheWrongSizeOrNonFinite) {
+  const Matrix<double> x = blobs(50, 3, 2, 2.0, 45);
+  KMeansOptions o = options_with(4, 0);
+  o.initial_centroids.assign(11, 0.0);
+  EXPECT_THROW(kmeans(Context{}, x.view(), o), KernelError);
+  o.initial_centroids.assign(12, std::numeric_limits<double>::quiet_NaN());
+  EXPECT_THROW(kmeans(Context{}, x.view(), o), KernelError);
+}
+
 // ---- input errors -----------------------------------------------------------------
 
 TEST(KMeansErrors, RejectsZeroClusters) {

@@ -270,6 +270,250 @@ TEST(BuildRkme, GradientStepsKeepTheSketchCloseToItsData) {
   }
 }
 
+// ---- the gradient of MMD² and the herding-descent construction -----------------------
+
+RkmeOptions herding_descent(int k, int steps = RkmeOptions{}.steps) {
+  RkmeOptions o;
+  o.k = k;
+  o.steps = steps;
+  o.construction = RkmeConstruction::kHerdingDescent;
+  return o;
+}
+
+TEST(RkmeMmd2ToData, EqualsMmd2ToTheEmpiricalEmbeddingAndItsReference) {
+  const Matrix<double> x = two_blobs(300, 4, 60);
+  RkmeOptions o;
+  o.k = 12;
+  const Rkme r = build_rkme(Context{}, x.view(), o);
+  const double fast = rkme_mmd2_to_data(Context{.n_threads = 2}, r.z.view(), r.beta, x.view(), o.gamma);
+  EXPECT_NEAR(fast, mmd2(r, empirical_embedding(x)), 1e-14);
+  EXPECT_NEAR(fast, rkme_mmd2_to_data_ref(r.z.view(), r.beta, x.view(), o.gamma), 1e-12);
+}
+
+// The gradient of MMD² with respect to Z against central differences of MMD²
+// itself (computed by the plain reference, so neither side shares code with
+// the other). beta is not on the simplex here: the formula holds for any beta.
+TEST(RkmeMmd2Gradient, MatchesCentralFiniteDifferences) {
+  const double gamma = 0.15;
+  const Matrix<double> x = two_blobs(120, 3, 61);
+  Matrix<double> z = gaussian_data(7, 3, 62);
+  std::vector<double> beta(7);
+  Rng rng(63);
+  for (double& b : beta) b = 0.05 + 0.3 * rng.uniform();
+  const Matrix<double> grad = rkme_mmd2_gradient(Context{.n_threads = 2}, z.view(), beta, x.view(), gamma);
+  const double h = 1e-5;
+  for (std::int64_t i = 0; i < z.rows(); ++i) {
+    for (std::int64_t c = 0; c < z.cols(); ++c) {
+      const double saved = z(i, c);
+      z(i, c) = saved + h;
+      const double up = rkme_mmd2_to_data_ref(z.view(), beta, x.view(), gamma);
+      z(i, c) = saved - h;
+      const double down = rkme_mmd2_to_data_ref(z.view(), beta, x.view(), gamma);
+      z(i, c) = saved;
+      const double numeric = (up - down) / (2.0 * h);
+      EXPECT_NEAR(grad(i, c), numeric, 1e-7 + 1e-6 * std::abs(numeric)) << "z(" << i << ", " << c << ")";
+    }
+  }
+}
+
+TEST(RkmeMmd2Gradient, MatchesPlainReference) {
+  const Matrix<double> x = gaussian_data(200, 6, 64);
+  const Matrix<double> z = gaussian_data(11, 6, 65, 0.3);
+  std::vector<double> beta(11);
+  Rng rng(66);
+  for (double& b : beta) b = rng.uniform() - 0.2;
+  const Matrix<double> fast = rkme_mmd2_gradient(Context{.n_threads = 3}, z.view(), beta, x.view(), 0.1);
+  const Matrix<double> ref = rkme_mmd2_gradient_ref(z.view(), beta, x.view(), 0.1);
+  EXPECT_LT(max_abs_diff(fast.values(), ref.values()), 1e-13);
+}
+
+// What docs/DESIGN.md §3.2 says of the reference's update: it is not the
+// gradient. With beta fixed its step is -eta times the gradient with the self
+// term (the gradient of beta' K_zz beta) halved, so it is no gradient step of
+// any length.
+TEST(RkmeMmd2Gradient, TheReferenceUpdateIsTheGradientWithItsSelfTermHalved) {
+  const double gamma = 0.1, eta = 0.1;
+  const Matrix<double> x = two_blobs(150, 3, 67);
+  const Matrix<double> z = gaussian_data(6, 3, 68);
+  const std::vector<double> beta{0.1, 0.3, 0.05, 0.25, 0.2, 0.1};
+  Matrix<double> stepped = z;
+  rkme_gradient_step(Context{}, stepped.view(), beta, x.view(), gamma, eta);
+  // The self term alone: the gradient against one row so far away that its
+  // kernel values are 0.
+  Matrix<double> far(1, 3, 1e6);
+  const Matrix<double> grad = rkme_mmd2_gradient(Context{}, z.view(), beta, x.view(), gamma);
+  const Matrix<double> self = rkme_mmd2_gradient(Context{}, z.view(), beta, far.view(), gamma);
+  for (std::int64_t e = 0; e < z.size(); ++e) {
+    const double reference_direction = (z.data()[e] - stepped.data()[e]) / eta;
+    EXPECT_NEAR(reference_direction, grad.data()[e] - 0.5 * self.data()[e], 1e-12)
+        << "entry " << e;
+  }
+}
+
+TEST(RkmeHerdingStart, MatchesPlainReferenceWithAndWithoutSampling) {
+  // 40 rows: all of them (sqrt(2 K n) >= n); 300 and 2600: a sample.
+  for (const std::int64_t n : {40, 300, 2600}) {
+    const Matrix<double> x = two_blobs(n, 3, 70 + static_cast<std::uint64_t>(n));
+    const Matrix<double> fast = rkme_herding_start(Context{.n_threads = 2, .seed = 5}, x.view(), 25, 0.1);
+    const Matrix<double> ref = rkme_herding_start_ref(x.view(), 25, 0.1, 5);
+    EXPECT_EQ(fast, ref) << "n = " << n;
+  }
+}
+
+TEST(RkmeHerdingStart, PicksDistinctDataRowsAndCoversBothBlobs) {
+  const Matrix<double> x = two_blobs(600, 2, 72);
+  const Matrix<double> z = rkme_herding_start(Context{}, x.view(), 9, 0.1);
+  std::int64_t in_small_blob = 0;
+  for (std::int64_t i = 0; i < z.rows(); ++i) {
+    std::int64_t matches = 0;
+    for (std::int64_t r = 0; r < x.rows(); ++r) matches += (x(r, 0) == z(i, 0) && x(r, 1) == z(i, 1)) ? 1 : 0;
+    EXPECT_EQ(matches, 1) << "pick " << i;
+    for (std::int64_t j = 0; j < i; ++j) EXPECT_FALSE(z(i, 0) == z(j, 0) && z(i, 1) == z(j, 1));
+    in_small_blob += z(i, 0) > 1.0 ? 1 : 0;
+  }
+  // One row in three is in the blob at +4: about a third of the picks.
+  EXPECT_GE(in_small_blob, 2);
+  EXPECT_LE(in_small_blob, 5);
+}
+
+TEST(BuildRkme, HerdingDescentMatchesPlainReferenceGivenTheSameStart) {
+  const Matrix<double> x = two_blobs(400, 5, 73);
+  const RkmeOptions o = herding_descent(15);
+  const Context ctx{.n_threads = 2, .seed = 3};
+  const Rkme fast = build_rkme(ctx, x.view(), o);
+  const Rkme ref = build_rkme_ref(x.view(), rkme_descent_start_ref(x.view(), 15, o, 3), o);
+  EXPECT_LT(max_abs_diff(fast.z.values(), ref.z.values()), 1e-9);
+  EXPECT_LT(max_abs_diff(fast.beta, ref.beta), 1e-8);
+  EXPECT_EQ(fast.num_points, 400);
+}
+
+TEST(RkmeDescentStart, MatchesPlainReference) {
+  for (const std::int64_t d : {2, 12}) {
+    const Matrix<double> x = two_blobs(700, d, 80 + static_cast<std::uint64_t>(d));
+    const RkmeOptions o = herding_descent(20);
+    const Matrix<double> fast = rkme_descent_start(Context{.n_threads = 2, .seed = 4}, x.view(), 20, o);
+    const Matrix<double> ref = rkme_descent_start_ref(x.view(), 20, o, 4);
+    EXPECT_LT(max_abs_diff(fast.values(), ref.values()), 1e-12) << "d = " << d;
+  }
+}
+
+bool is_data_row(const Matrix<double>& x, const double* z) {
+  for (std::int64_t r = 0; r < x.rows(); ++r)
+    if (std::equal(z, z + x.cols(), x.row(r))) return true;
+  return false;
+}
+
+// The two candidate starts and the regimes each wins (rkme.h): k-means
+// centroids where the kernel is wide against the data (2-d), the herding
+// picks, data rows, where it is narrow (16-d Gaussians of unit spread).
+TEST(RkmeDescentStart, CentroidsWhereTheKernelIsWideHerdingPicksWhereItIsNarrow) {
+  const Matrix<double> low = gaussian_data(1000, 2, 81);
+  const Matrix<double> low_start = rkme_descent_start(Context{}, low.view(), 30, herding_descent(30));
+  std::int64_t rows_low = 0;
+  for (std::int64_t i = 0; i < 30; ++i) rows_low += is_data_row(low, low_start.row(i)) ? 1 : 0;
+  EXPECT_EQ(rows_low, 0);
+
+  const Matrix<double> high = gaussian_data(1000, 16, 82);
+  const Matrix<double> high_start = rkme_descent_start(Context{}, high.view(), 30, herding_descent(30));
+  for (std::int64_t i = 0; i < 30; ++i) EXPECT_TRUE(is_data_row(high, high_start.row(i))) << "start row " << i;
+}
+
+TEST(BuildRkme, HerdingDescentIsIdenticalForOneTwoAndThreeThreads) {
+  const Matrix<double> x = two_blobs(3000, 6, 74);  // more rows than the herding sample
+  const RkmeOptions o = herding_descent(30);
+  const Rkme one = build_rkme(Context{.n_threads = 1, .seed = 8}, x.view(), o);
+  const Rkme two = build_rkme(Context{.n_threads = 2, .seed = 8}, x.view(), o);
+  const Rkme three = build_rkme(Context{.n_threads = 3, .seed = 8}, x.view(), o);
+  EXPECT_EQ(one.z, two.z);
+  EXPECT_EQ(one.beta, two.beta);
+  EXPECT_EQ(one.z, three.z);
+  EXPECT_EQ(one.beta, three.beta);
+}
+
+// Every step is kept only when MMD² falls, so more steps never give a worse
+// sketch, and the evaluations stay within three trials a step.
+TEST(BuildRkme, HerdingDescentStepsOnlyEverLowerMmd2) {
+  const Matrix<double> x = two_blobs(800, 4, 75);
+  const Matrix<double> start = rkme_herding_start(Context{}, x.view(), 15, 0.1);
+  double previous = std::numeric_limits<double>::infinity();
+  for (int steps : {0, 1, 2, 4, 8, 16}) {
+    RkmeDescentReport report;
+    const Rkme r = rkme_descend(Context{}, x.view(), start, herding_descent(15, steps), &report);
+    const double now = rkme_mmd2_to_data(Context{}, r.z.view(), r.beta, x.view(), 0.1);
+    EXPECT_LE(now, previous) << steps << " steps";
+    EXPECT_LE(report.steps, steps);
+    EXPECT_LE(report.evaluations, 1 + 3 * steps);
+    if (steps > 0) {
+      EXPECT_GE(report.steps, 1) << "the first step from the herding start lowers MMD²";
+    }
+    previous = now;
+  }
+}
+
+TEST(BuildRkme, HerdingDescentSketchesItsDataCloserThanTheReferenceConstruction) {
+  const Matrix<double> x = two_blobs(1500, 8, 76);
+  for (int k : {10, 40}) {
+    RkmeOptions reference;
+    reference.k = k;
+    reference.construction = RkmeConstruction::kReference;
+    const Rkme ours = build_rkme(Context{.seed = 1}, x.view(), herding_descent(k));
+    const Rkme theirs = build_rkme(Context{.seed = 1}, x.view(), reference);
+    const double a = rkme_mmd2_to_data(Context{}, ours.z.view(), ours.beta, x.view(), 0.1);
+    const double b = rkme_mmd2_to_data(Context{}, theirs.z.view(), theirs.beta, x.view(), 0.1);
+    EXPECT_LT(a, b) << "K = " << k;
+  }
+}
+
+TEST(BuildRkme, ReferenceConstructionStartsFromTheReferenceKMeans) {
+  const Matrix<double> x = two_blobs(500, 3, 77);
+  RkmeOptions o;
+  o.k = 20;
+  o.construction = RkmeConstruction::kReference;
+  const Context ctx{.n_threads = 2, .seed = 9};
+  const Rkme fast = build_rkme(ctx, x.view(), o);
+  KMeansOptions km;
+  km.k = 20;
+  km.seed = 9;
+  km.reference_rules = true;
+  const Rkme ref = build_rkme_ref(x.view(), kmeans_ref(x.view(), km).centroids, o);
+  EXPECT_LT(max_abs_diff(fast.z.values(), ref.z.values()), 1e-9);
+  EXPECT_LT(max_abs_diff(fast.beta, ref.beta), 1e-8);
+  // ... which is not lwdock's default k-means.
+  RkmeOptions ours = o;
+  ours.construction = RkmeConstruction::kKMeansPlusPlus;
+  EXPECT_NE(build_rkme(ctx, x.view(), ours).z, fast.z);
+}
+
+TEST(BuildRkme, HerdingDescentHandlesOneRowDuplicatesAndSmallN) {
+  const Matrix<double> one(1, 3, std::vector<double>{1.0, -2.0, 0.5});
+  const Rkme single = build_rkme(Context{}, one.view(), herding_descent(100));
+  EXPECT_EQ(single.z, one);
+  EXPECT_EQ(single.beta, std::vector<double>{1.0});
+
+  Matrix<double> dup(200, 2);
+  for (std::int64_t i = 0; i < 200; ++i) {
+    dup(i, 0) = static_cast<double>(i % 4);
+    dup(i, 1) = static_cast<double>((i % 4) * (i % 4));
+  }
+  const Rkme r = build_rkme(Context{}, dup.view(), herding_descent(10));
+  for (double v : r.z.values()) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_NEAR(sum(r.beta), 1.0, 1e-12);
+  EXPECT_LT(mmd2(r, empirical_embedding(dup)), 1e-6);
+
+  const Matrix<double> small = gaussian_data(30, 2, 78);
+  EXPECT_EQ(build_rkme(Context{}, small.view(), herding_descent(100)).z.rows(), 20);
+}
+
+TEST(BuildRkme, HerdingDescentWithUnconstrainedBetaMatchesReference) {
+  const Matrix<double> x = gaussian_data(200, 3, 79);
+  RkmeOptions o = herding_descent(8, 4);
+  o.nonnegative_beta = false;
+  const Rkme fast = build_rkme(Context{.seed = 2}, x.view(), o);
+  const Rkme ref = build_rkme_ref(x.view(), rkme_descent_start_ref(x.view(), 8, o, 2), o);
+  EXPECT_LT(max_abs_diff(fast.beta, ref.beta), 1e-7);
+  EXPECT_LT(max_abs_diff(fast.z.values(), ref.z.values()), 1e-9);
+}
+
 // ---- inner product and MMD ---------------------------------------------------------
 
 TEST(RkmeMmd2, IsZeroForTheSameSpec) {

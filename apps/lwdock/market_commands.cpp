@@ -293,6 +293,7 @@ struct SearchOptions {
   std::string semantic;
   int max = 5;
   std::string method = "greedy";
+  double decay = lwd::StatSearchOptions{}.greedy_decay;
   std::string search_method = lwd::kMarketSearch;
   std::string image_score = "mmd";
   bool json = false;
@@ -364,6 +365,7 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
           o.semantic, o.limits.spec.semantic_json());
     request.options.max_search_num = o.max;
     request.options.method = o.method == "auto" ? lwd::MixtureMethod::kAuto : lwd::MixtureMethod::kGreedy;
+    request.options.greedy_decay = o.decay;
   }
   const bool with_stat = !request.spec.empty();
   const lwd::Market market = lwd::Market::open(o.market, ctx, o.limits, o.db.urls);
@@ -536,7 +538,8 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
   auto* request_opt = cmd->add_option(
       "--request", o->request,
       "The whole request as JSON: {\"spec\": SPEC|null, \"semantic\": SEM|null, \"options\": {\"max_search_num\", "
-      "\"mixture_method\", \"image_score\"}} (instead of --spec/--semantic/--max/--method/--image-score)");
+      "\"mixture_method\", \"greedy_decay\", \"image_score\"}} (instead of --spec/--semantic/--max/--method/--decay/"
+      "--image-score)");
   cmd->add_option("--spec", o->spec,
                   "The user's RKME spec JSON: table, text or image (by its \"type\"); compared with the "
                   "learnwares of the same type (text: same encoder, languages within theirs)");
@@ -546,6 +549,13 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
       ->check(lwdock::integer_at_least(1));
   cmd->add_option("--method", o->method, "Mixture search of the market method")->capture_default_str()->check(
       CLI::IsMember({"greedy", "auto"}));
+  auto* decay_opt =
+      cmd->add_option("--decay", o->decay,
+                      "Greedy mixture: add a learnware only while the mixture's MMD^2 falls below DECAY times the "
+                      "current one; larger finds more of a user's sources and adds more that are not, in (0, 1]")
+          ->capture_default_str()
+          ->check(CLI::Range(0.0, 1.0))
+          ->check(lwdock::finite_number_above(0.0, true));
   cmd->add_option("--search-method", o->search_method, "A registered search method (listed below)")
       ->capture_default_str();
   cmd->add_option("--image-score", o->image_score,
@@ -555,10 +565,12 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
       ->check(CLI::IsMember({"mmd", "reference"}));
   cmd->add_flag("--json", o->json, "Print the stable JSON schema");
   add_spec_limit_options(cmd, o->limits.spec);
-  for (const char* name : {"--spec", "--semantic", "--max", "--method", "--image-score"})
+  for (const char* name : {"--spec", "--semantic", "--max", "--method", "--decay", "--image-score"})
     request_opt->excludes(cmd->get_option(name));
   cmd->footer(lwdock::search_methods_help());
-  cmd->callback([o, &ctx] {
+  cmd->callback([o, decay_opt, &ctx] {
+    if (decay_opt->count() > 0 && o->method != "greedy")
+      throw CLI::ValidationError("--decay", "applies to --method greedy only");
     if (o->request.empty() && o->spec.empty() && o->semantic.empty())
       throw lwd::Error("give --spec USER.json and/or --semantic SEM.json, or --request REQUEST.json");
     run_search(*o, ctx);

@@ -51,6 +51,8 @@ struct GenerateOptions {
   double step_size = 0;
   std::uint64_t seed = 0;
   bool no_reduce = false;
+  // table and text: how Z is found (kernels::RkmeConstruction)
+  std::string construction = "kmeans++";
   // text
   std::string encoder = "auto";
   std::string data_dir;
@@ -71,7 +73,7 @@ struct GenerateFlags {
   CLI::Option* k = nullptr;
   CLI::Option* steps = nullptr;
   CLI::Option* step_size = nullptr;
-  std::vector<CLI::Option*> table_and_text;  // --gamma
+  std::vector<CLI::Option*> table_and_text;  // --gamma, --construction
   std::vector<CLI::Option*> text_only;       // --encoder, --data-dir, --hashing-*
   std::vector<CLI::Option*> hashing_only;    // --hashing-*
   std::vector<CLI::Option*> image_only;      // --sample-size, --n-models, ...
@@ -140,8 +142,15 @@ void refuse_flags(const std::vector<CLI::Option*>& options, const std::string& t
 
 // ---- generate ------------------------------------------------------------------
 
+lwd::kernels::RkmeConstruction rkme_construction(const std::string& word) {
+  if (word == "reference") return lwd::kernels::RkmeConstruction::kReference;
+  if (word == "herding-descent") return lwd::kernels::RkmeConstruction::kHerdingDescent;
+  return lwd::kernels::RkmeConstruction::kKMeansPlusPlus;
+}
+
 lwd::kernels::RkmeOptions table_rkme_options(const GenerateOptions& o) {
   lwd::kernels::RkmeOptions options;
+  options.construction = rkme_construction(o.construction);
   options.k = static_cast<int>(o.k);
   options.gamma = o.gamma;
   options.steps = o.steps;
@@ -268,6 +277,11 @@ void run_generate(GenerateOptions o, const GenerateFlags& flags, const lwd::kern
     throw CLI::ValidationError("--models-per-step", "must be at most --n-models = " + std::to_string(o.n_models) +
                                                         " (got " + std::to_string(o.models_per_step) + ")");
   if (o.encoder == "sif") refuse_flags(flags.hashing_only, "text --encoder sif", "--encoder hashing and auto");
+  // The descent finds its own step lengths (a line search); a fixed step size
+  // given with it would be silently ignored.
+  if (!image && o.construction == "herding-descent" && flags.step_size->count() > 0)
+    throw CLI::ValidationError("--step-size", "applies to --construction kmeans++ and reference only; "
+                                              "herding-descent finds its step lengths by a line search");
 
   lwdock::check_output_path(o.output);
   if (o.type == "text") {
@@ -352,14 +366,25 @@ void register_spec_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     flags->table_and_text.push_back(cmd->add_option("--gamma", o->gamma, "RBF kernel bandwidth [table, text]")
                                         ->capture_default_str()
                                         ->check(lwdock::finite_number_above(0, true)));
+    flags->table_and_text.push_back(
+        cmd->add_option("--construction", o->construction,
+                        "[table, text] How Z is found: kmeans++ (k-means++ centroids, then the reference's Z "
+                        "updates; the default, with which results/ was made), reference (the reference package's "
+                        "algorithm: k-means from random rows, then the same updates; for exact comparisons with "
+                        "it), herding-descent (data rows picked by kernel herding, then descent steps on MMD^2 with "
+                        "a line search: the closest sketch of the data, bench/README.md)")
+            ->capture_default_str()
+            ->check(one_of({"kmeans++", "reference", "herding-descent"}, "construction")));
     flags->steps = cmd->add_option("--steps", o->steps,
-                                   "Optimisation rounds: alternating Z/beta rounds [default: 3]; image: Adam steps "
-                                   "on Z [default: 100]")
+                                   "Optimisation rounds: alternating Z/beta rounds (herding-descent: descent steps, "
+                                   "each with its beta) [default: 3]; image: Adam steps on Z [default: 100]")
                        ->check(lwdock::integer_at_least(0));
     flags->step_size = cmd->add_option("--step-size", o->step_size,
-                                       "Step size for Z [default: 0.1]; image: Adam learning rate [default: 0.03]")
+                                       "Step size of the Z update [default: 0.1; not with --construction "
+                                       "herding-descent]; image: Adam learning rate [default: 0.03]")
                            ->check(lwdock::finite_number_above(0, false));
-    cmd->add_option("--seed", o->seed, "Seed of the k-means++ initialisation; image: of the random draws")
+    cmd->add_option("--seed", o->seed,
+                    "Seed of the start (k-means seeding, or herding's sample of the rows); image: of the random draws")
         ->capture_default_str()
         ->check(lwdock::unsigned_integer());
     cmd->add_flag("--no-reduce", o->no_reduce, "Keep every row / document / image as a point (Z = X, beta = 1/n)");

@@ -115,6 +115,7 @@ json to_json(const SearchRequest& request) {
   }
   out["options"] = {{"max_search_num", request.options.max_search_num},
                     {"mixture_method", mixture_word(request.options.method)},
+                    {"greedy_decay", request.options.greedy_decay},
                     {"image_score", request.options.image_distance_transform ? "reference" : "mmd"}};
   return out;
 }
@@ -126,7 +127,7 @@ SearchRequest search_request_from_json(const json& in, std::string_view source) 
   if (const json* semantic = optional_field(in, "semantic"))
     request.semantic = SemanticSpec::from_json(*semantic, std::string(source) + ": semantic");
   if (const json* options = optional_field(in, "options")) {
-    require_object(*options, source, "options", {"max_search_num", "mixture_method", "image_score"});
+    require_object(*options, source, "options", {"max_search_num", "mixture_method", "greedy_decay", "image_score"});
     if (const json* max = optional_field(*options, "max_search_num"))
       request.options.max_search_num =
           static_cast<int>(read_integer(*max, source, "options.max_search_num", 1, 1000));
@@ -135,6 +136,11 @@ SearchRequest search_request_from_json(const json& in, std::string_view source) 
       if (word != "greedy" && word != "auto")
         fail(source, "options.mixture_method", "must be \"greedy\" or \"auto\", found \"" + word + "\"");
       request.options.method = word == "auto" ? MixtureMethod::kAuto : MixtureMethod::kGreedy;
+    }
+    if (const json* decay = optional_field(*options, "greedy_decay")) {
+      const double d = read_number(*decay, source, "options.greedy_decay");
+      if (!(d > 0.0 && d <= 1.0)) fail(source, "options.greedy_decay", "must be in (0, 1], found " + shortest_number(d));
+      request.options.greedy_decay = d;
     }
     if (const json* score = optional_field(*options, "image_score")) {
       const std::string word = read_string(*score, source, "options.image_score");

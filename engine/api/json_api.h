@@ -5,6 +5,7 @@
 //   search request   {"spec": <spec JSON of any kind> | null,
 //                     "semantic": <semantic spec JSON> | null,
 //                     "options": {"max_search_num": 5, "mixture_method": "greedy" | "auto",
+//                                 "greedy_decay": 0.95 (in (0, 1]),
 //                                 "image_score": "mmd" | "reference"}}     (every key optional)
 //   search response  {"candidates": n, "semantic_matches": n,
 //                     "single": [{"id", "score", "mmd2"}...],   score/mmd2 null for a

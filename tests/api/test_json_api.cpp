@@ -42,6 +42,7 @@ TEST(JsonApi, SearchRequestRoundTrips) {
   request.options.max_search_num = 3;
   request.options.method = lwd::MixtureMethod::kAuto;
   request.options.image_distance_transform = true;
+  request.options.greedy_decay = 0.8;
   const json written = lwd::to_json(request);
   const lwd::SearchRequest back = lwd::search_request_from_json(written, "request");
   EXPECT_EQ(back.spec.get<lwd::RKMETableSpec>().z(), request.spec.get<lwd::RKMETableSpec>().z());
@@ -50,6 +51,7 @@ TEST(JsonApi, SearchRequestRoundTrips) {
   EXPECT_EQ(back.options.max_search_num, 3);
   EXPECT_EQ(back.options.method, lwd::MixtureMethod::kAuto);
   EXPECT_TRUE(back.options.image_distance_transform);
+  EXPECT_EQ(back.options.greedy_decay, 0.8);
   EXPECT_EQ(lwd::to_json(back), written);
 }
 
@@ -77,6 +79,12 @@ TEST(JsonApi, MalformedSearchRequestsAreRefusedNamingTheField) {
       {"options.max_search_num"});
   expect_refused([] { lwd::search_request_from_json(json{{"options", {{"mixture_method", "best"}}}}, "r"); },
                  {"options.mixture_method", "best"});
+  expect_refused([] { lwd::search_request_from_json(json{{"options", {{"greedy_decay", 0}}}}, "r"); },
+                 {"options.greedy_decay", "(0, 1]"});
+  expect_refused([] { lwd::search_request_from_json(json{{"options", {{"greedy_decay", 1.5}}}}, "r"); },
+                 {"options.greedy_decay", "(0, 1]"});
+  expect_refused([] { lwd::search_request_from_json(json{{"options", {{"greedy_decay", "0.9"}}}}, "r"); },
+                 {"options.greedy_decay", "number"});
   expect_refused([] { lwd::search_request_from_json(json{{"options", {{"image_score", 3}}}}, "r"); },
                  {"options.image_score", "string"});
   expect_refused([] { lwd::search_request_from_json(json{{"spec", {{"type", "Nope"}}}}, "r"); },

@@ -93,6 +93,12 @@ mv stdout.txt by_flags.json
 python3 -c "import json; print(json.dumps({'spec': json.load(open('user.json')), 'options': {'max_search_num': 5, 'mixture_method': 'greedy'}}))" >request.json
 expect_ok search --market market --request request.json --json
 cmp -s stdout.txt by_flags.json || fail "search --request answers differently from --spec"
+# The greedy mixture's decay, by flag and by request: the same answer.
+expect_ok search --market market --spec user.json --decay 0.99 --json
+mv stdout.txt decay_flag.json
+python3 -c "import json; print(json.dumps({'spec': json.load(open('user.json')), 'options': {'greedy_decay': 0.99}}))" >decay_request.json
+expect_ok search --market market --request decay_request.json --json
+cmp -s stdout.txt decay_flag.json || fail "search --request greedy_decay answers differently from --decay"
 pass
 echo '{"spec": null, "options": {"max_search_num": 0}}' >bad_request.json
 expect_error 1 search --market market --request bad_request.json
@@ -196,6 +202,10 @@ expect_error 1 market create market           # not empty
 expect_error 1 market list nowhere
 expect_error 2 market list market --status bogus
 expect_error 2 search --market market --spec user.json --method best
+expect_error 2 search --market market --spec user.json --decay 0
+expect_error 2 search --market market --spec user.json --decay 1.2
+expect_error 2 search --market market --spec user.json --method auto --decay 0.9
+expect_error_mentions "--decay"
 expect_error 1 search --market market
 head -c 50 user.json >truncated.json
 expect_error 1 search --market market --spec truncated.json

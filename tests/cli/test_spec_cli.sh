@@ -90,6 +90,20 @@ expect_ok spec dist a.json b.json
 d_ab=$(cat stdout.txt)
 is_positive "$d_ab" || fail "dist(A, B) = $d_ab, expected > 0"
 
+# The three constructions: the same K and seed, each a valid spec; herding-descent
+# lands closer to the data than the reference's algorithm (bench/README.md).
+for construction in kmeans++ reference herding-descent; do
+  expect_ok spec generate --input "$DATA/table_small.csv" --k 10 --seed 1 --construction "$construction" -o "c-$construction.json"
+  expect_ok spec dist "c-$construction.json" full.json
+  eval "d_${construction//[^a-z]/_}=$(cat stdout.txt)"
+done
+cmp -s a.json c-kmeans++.json || fail "--construction kmeans++ is not the default"
+awk -v a="$d_herding_descent" -v b="$d_reference" 'BEGIN { exit !(a < b) }' ||
+  fail "herding-descent is $d_herding_descent from the data, the reference's algorithm $d_reference"
+expect_ok --threads 1 spec generate --input "$DATA/table_small.csv" --k 10 --seed 1 --construction herding-descent -o c-one.json
+cmp -s c-herding-descent.json c-one.json || fail "herding-descent differs between 1 and the default thread count"
+pass
+
 expect_ok spec generate --input "$DATA/table_no_header.csv" --k 4 -o c.json
 expect_ok spec dist c.json "$DATA/spec_reference_table.json"
 
@@ -138,6 +152,10 @@ expect_error 2 out.json spec generate --input "$DATA/table_small.csv" --gamma -0
 expect_error_mentions "--gamma"
 expect_error 2 out.json spec generate --input "$DATA/table_small.csv" --gamma 0 -o out.json
 expect_error 2 out.json spec generate --input "$DATA/table_small.csv" --steps -1 -o out.json
+expect_error 2 out.json spec generate --input "$DATA/table_small.csv" --construction lloyd -o out.json
+expect_error_mentions "unknown construction 'lloyd'; supported: kmeans++, reference, herding-descent"
+expect_error 2 out.json spec generate --input "$DATA/table_small.csv" --construction herding-descent --step-size 0.2 -o out.json
+expect_error_mentions "--step-size"
 expect_error 2 out.json spec generate --input "$DATA/table_small.csv" --k ten -o out.json
 expect_error 2 out.json spec generate --input "$DATA/table_small.csv" --seed -1 -o out.json
 expect_error 2 out.json spec generate --input "$DATA/table_small.csv" -o out.json --no-such-option

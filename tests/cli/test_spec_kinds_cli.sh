@@ -123,6 +123,11 @@ is_positive "$(cat stdout.txt)" || fail "dist(docs, news) = $(cat stdout.txt), e
 
 expect_ok spec generate --type text --input docs.txt --encoder hashing --hashing-dim 64 --k 4 --seed 1 -o t_again.json
 cmp -s t.json t_again.json || fail "the same text and seed gave a different spec"
+# A text spec is a table RKME of the embeddings: --construction applies to it too.
+expect_ok spec generate --type text --input docs.txt --encoder hashing --hashing-dim 64 --k 4 --seed 1 \
+  --construction herding-descent -o t_descent.json
+cmp -s t.json t_descent.json && fail "--construction herding-descent gave the default text spec"
+expect_ok spec dist t.json t_descent.json
 pass
 
 # auto without the vectors falls back to hashing and says how to get sif.
@@ -237,6 +242,8 @@ u --type image --input images.npy --n-models 2 --models-per-step 3
 expect_error_mentions "--models-per-step"
 u --type image --input images.npy --gamma 0.5
 expect_error_mentions "--gamma"
+u --type image --input images.npy --construction herding-descent
+expect_error_mentions "--construction"
 u --type image --input images.npy --encoder hashing
 expect_error_mentions "--encoder"
 u --type text --input docs.txt --encoder bert
