@@ -239,6 +239,9 @@ TEST_P(ServerProcesses, SigtermMidUploadFinishesTheChunkInFlightAndARestartedSer
   server->send(SIGTERM);
   std::this_thread::sleep_for(milliseconds(300));
   // The server no longer accepts connections, but finishes the request in flight.
+  httplib::Client late("127.0.0.1", port);
+  late.set_connection_timeout(2, 0);
+  EXPECT_FALSE(late.Get("/healthz")) << "a new connection was served after SIGTERM";
   ASSERT_TRUE(in_flight.send_all(second.substr(second.size() / 2)));
   EXPECT_EQ(in_flight.read_status(), 200);
   abandoned.close();  // the client goes away mid-body
@@ -328,11 +331,12 @@ TEST_P(ServerProcesses, AWorkerKilledMidVerificationLeavesTheJobToAnotherAndOneL
   ASSERT_GT(port, 0);
   auto c = client(port);
   const std::string ada = lwd::test::log_in(*c, "ada");
-  // A model slow enough to be caught verifying (each answer takes 2 s).
+  // A model slow enough to be caught verifying (each answer takes 1 s; the
+  // package allows 2).
   const HttpReply s = submit(*c, ada,
                              lwd::test::file_bytes(package(
                                  {.name = "slow",
-                                  .process_script = "sleep 2\nread header\nwhile IFS=, read -r a b c; do echo \"$a\"; done\n"})));
+                                  .process_script = "sleep 1\nread header\nwhile IFS=, read -r a b c; do echo \"$a\"; done\n"})));
   ASSERT_EQ(s.status, 202) << s.text;
   const std::string id = s.data()["id"];
   const std::vector<std::string> worker_args = {"--no-http", "--workers", "1", "--lease-seconds", "3",
@@ -340,7 +344,7 @@ TEST_P(ServerProcesses, AWorkerKilledMidVerificationLeavesTheJobToAnotherAndOneL
   auto doomed = start(worker_args, "doomed");
   const Submission taken = wait_state(id, "processing", std::chrono::seconds(60));
   ASSERT_EQ(taken.state, "processing") << taken.log;
-  std::this_thread::sleep_for(milliseconds(500));  // in the checker's sandboxed run
+  std::this_thread::sleep_for(milliseconds(300));  // in the checker's sandboxed run
   doomed->kill_now();                              // kill -9
   ASSERT_EQ(job(id)->state, "processing");
   auto rescuer = start(worker_args, "rescuer");
