@@ -158,7 +158,7 @@ std::vector<Route> AdminService::routes() {
          {{"type", "object"},
           {"properties", {{"queued", {{"type", "integer"}}}, {"processing", {{"type", "integer"}}}}}}}}}};
   return {
-      {"GET", "/api/admin/learnwares", Role::admin, "admin",
+      {"GET", "/api/admin/learnwares", Role::admin, "admin-market",
        "Every learnware, whatever its status (waiting, processing, usable, not usable, invalid), with its owner; "
        "filtered and paged",
        list_params, nullptr,
@@ -169,13 +169,13 @@ std::vector<Route> AdminService::routes() {
           {"page_size", {{"type", "integer"}}},
           {"total", {{"type", "integer"}}}}}},
        "application/json", bind(&AdminService::list_learnwares)},
-      {"DELETE", "/api/admin/learnwares/{id}", Role::admin, "admin",
+      {"DELETE", "/api/admin/learnwares/{id}", Role::admin, "admin-market",
        "Delete a learnware of any owner and status; its waiting submissions are withdrawn (409 while one is being "
        "verified)",
        {}, nullptr,
        {{"type", "object"}, {"properties", {{"id", {{"type", "string"}}}, {"deleted", {{"type", "boolean"}}}}}},
        "application/json", bind(&AdminService::delete_learnware), {ApiCode::conflict}},
-      {"GET", "/api/admin/summary", Role::admin, "admin",
+      {"GET", "/api/admin/summary", Role::admin, "admin-market",
        "The market at a glance: learnwares by status and semantic field, storage, searches and downloads per "
        "day, the queue",
        json::array({{{"name", "days"}, {"in", "query"}, {"required", false},
