@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -98,6 +99,13 @@ struct ApiRequest {
   std::int64_t query_int(std::string_view name, std::int64_t fallback, std::int64_t min, std::int64_t max) const;
 };
 
+// A file of a zip streamed from several (service/zip_stream.h).
+struct ZipMember {
+  std::string name;             // the name in the archive
+  std::filesystem::path path;   // the file sent
+  std::uint64_t size = 0;       // its size when listed (a file that changed since fails the stream)
+};
+
 struct ApiReply {
   int http_status = 200;
   nlohmann::json data;  // the envelope's data (JSON replies)
@@ -106,7 +114,9 @@ struct ApiReply {
   std::string file_path;
   std::string download_name;
   std::string file_content_type = "application/zip";
-  bool is_file() const { return !file_path.empty(); }
+  // Or several files, sent as one zip streamed from them (zip_stream.h).
+  std::vector<ZipMember> zip_members;
+  bool is_file() const { return !file_path.empty() || !zip_members.empty(); }
 };
 
 // One route: its method and path ("{name}" marks a path parameter), the

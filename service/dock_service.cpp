@@ -10,6 +10,7 @@
 #include "engine/semantic/semantic_spec.h"
 #include "engine/store/sql_open.h"
 #include "service/openapi.h"
+#include "service/zip_stream.h"
 
 #ifndef LWD_VERSION
 #define LWD_VERSION "0.1.0"
@@ -114,6 +115,33 @@ DockService::DockService(DockConfig config) : config_(std::move(config)) {
        "application/json", bind(&DockService::learnware_info)},
       {"GET", "/api/engine/learnwares/{id}/download", Role::anonymous, "engine", "The learnware's package (zip)", {},
        nullptr, nullptr, "application/zip", bind(&DockService::download)},
+      {"GET", "/api/engine/download", Role::anonymous, "engine",
+       "Packages: one learnware's zip, or up to 10 in one zip (<id>.zip each); by ids, or by a download link's "
+       "token (no Authorization needed: the token is the credential, and works once)",
+       json::array({{{"name", "ids"}, {"in", "query"}, {"required", false}, {"schema", {{"type", "string"}}},
+                     {"description", "1 to 10 learnware ids, comma-separated"}},
+                    {{"name", "token"}, {"in", "query"}, {"required", false}, {"schema", {{"type", "string"}}},
+                     {"description", "a token of POST /api/engine/download-tokens (instead of ids)"}}}),
+       nullptr, nullptr, "application/zip", bind(&DockService::download_many)},
+      {"POST", "/api/engine/download-tokens", Role::anonymous, "engine",
+       "A download link for up to 10 learnwares the caller may see: works once, without Authorization, for a few "
+       "minutes",
+       {},
+       {{"required", true},
+        {"content",
+         {{"application/json",
+           {{"schema",
+             {{"type", "object"},
+              {"required", {"ids"}},
+              {"properties",
+               {{"ids",
+                 {{"type", "array"}, {"minItems", 1}, {"maxItems", 10}, {"items", {{"type", "string"}}}}}}}}}}}}}},
+       {{"type", "object"},
+        {"properties",
+         {{"token", {{"type", "string"}, {"description", "lwd_d_...: shown once, stored as a hash"}}},
+          {"expires_at", {{"type", "string"}}},
+          {"url", {{"type", "string"}, {"description", "the path to GET, token included"}}}}}},
+       "application/json", bind(&DockService::issue_download_token)},
       {"POST", "/api/engine/search", Role::anonymous, "engine",
        "Search: semantic fields and a statistical spec of any kind; singles and the mixture, paged", page_params(),
        {{"required", false},
@@ -137,6 +165,12 @@ DockService::DockService(DockConfig config) : config_(std::move(config)) {
       config_.accounts);
   for (Route& route : accounts_->routes()) routes_.push_back(std::move(route));
   for (Route& route : submissions_->routes()) routes_.push_back(std::move(route));
+  migrate_engine_tables(*submission_db_);
+  download_tokens_ = std::make_unique<DownloadTokens>(*submission_db_);
+  usage_ = std::make_unique<UsageCounters>(*submission_db_);
+  admin_ = std::make_unique<AdminService>(*market_, config_.market_dir, config_.db.db, *submission_db_,
+                                          submissions_->queue(), *usage_);
+  for (Route& route : admin_->routes()) routes_.push_back(std::move(route));
   openapi_ = openapi_document(routes_, LWD_VERSION);
   if (config_.verification.workers > 0) {
     verifiers_ = std::make_unique<VerifierPool>(config_.market_dir, config_.db, config_.limits, config_.verification);
@@ -196,10 +230,117 @@ ApiReply DockService::learnware_info(const ApiRequest& request) const {
 }
 
 ApiReply DockService::download(const ApiRequest& request) const {
-  const LearnwareRecord record = visible_learnware(request, request.path_params.at("id"));
+  return package_reply({visible_learnware(request, request.path_params.at("id"))});
+}
+
+ApiReply DockService::package_reply(const std::vector<LearnwareRecord>& records) const {
   ApiReply reply;
-  reply.file_path = market_->store().package_path(record.id).string();
-  reply.download_name = record.id + ".zip";
+  if (records.size() == 1) {
+    reply.file_path = market_->store().package_path(records[0].id).string();
+    reply.download_name = records[0].id + ".zip";
+  } else {
+    for (const LearnwareRecord& record : records) {
+      ZipMember member{record.id + ".zip", market_->store().package_path(record.id), 0};
+      std::error_code ec;
+      member.size = std::filesystem::file_size(member.path, ec);
+      if (ec) throw ApiError(ApiCode::not_found, "no learnware " + record.id);
+      reply.zip_members.push_back(std::move(member));
+    }
+    if (!stored_zip_size(reply.zip_members)) {
+      throw ApiError(ApiCode::payload_too_large, "the packages are too large for one zip: download them one by one");
+    }
+    reply.download_name = "learnwares.zip";
+  }
+  usage_->count("downloads", static_cast<std::int64_t>(records.size()));
+  return reply;
+}
+
+namespace {
+
+constexpr std::size_t kMaxDownloadIds = 10;
+
+// Up to 10 distinct learnware ids, in the order given; 400 otherwise.
+std::vector<std::string> download_ids(const std::vector<std::string>& given) {
+  if (given.empty() || given.size() > kMaxDownloadIds) {
+    throw ApiError(ApiCode::malformed_request, "give 1 to " + std::to_string(kMaxDownloadIds) + " learnware ids");
+  }
+  std::vector<std::string> ids;
+  for (const std::string& id : given) {
+    if (id.empty()) throw ApiError(ApiCode::malformed_request, "an empty learnware id");
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  return ids;
+}
+
+}  // namespace
+
+ApiReply DockService::download_many(const ApiRequest& request) const {
+  const auto token = request.query_param("token");
+  const auto ids_text = request.query_param("ids");
+  if (token.has_value() == ids_text.has_value()) {
+    throw ApiError(ApiCode::malformed_request, "give ids=ID,ID,... or the token of a download link");
+  }
+  std::vector<std::string> ids;
+  ApiRequest caller = request;
+  if (token) {
+    const auto redeemed = download_tokens_->redeem(*token);
+    if (!redeemed) throw ApiError(ApiCode::not_found, "no such download link: unknown, used or expired");
+    // What the link's maker may see now (a role lowered or an account
+    // deleted since holds; an anonymous maker sees usable learnwares).
+    caller = ApiRequest{};
+    if (redeemed->user_id != 0) {
+      if (const auto user = accounts_->store().find_user(redeemed->user_id)) {
+        caller.user_id = user->id;
+        caller.username = user->name;
+        caller.role = user->role;
+      }
+    }
+    ids = redeemed->ids;
+  } else {
+    std::vector<std::string> given;
+    std::size_t at = 0;
+    while (true) {
+      const auto comma = ids_text->find(',', at);
+      given.push_back(ids_text->substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      if (comma == std::string::npos || given.size() > kMaxDownloadIds) break;
+      at = comma + 1;
+    }
+    ids = download_ids(given);
+  }
+  std::vector<LearnwareRecord> records;
+  for (const std::string& id : ids) records.push_back(visible_learnware(caller, id));
+  return package_reply(records);
+}
+
+ApiReply DockService::issue_download_token(const ApiRequest& request) const {
+  if (request.body.size() > config_.max_json_body_bytes) {
+    throw ApiError(ApiCode::payload_too_large,
+                   "the body is larger than " + std::to_string(config_.max_json_body_bytes) + " bytes");
+  }
+  if (request.content_type != "application/json") {
+    throw ApiError(ApiCode::malformed_request, "send the body as application/json");
+  }
+  const json body = parse_request_json(request.body, "the request body", io::JsonLimits{});
+  if (!body.is_object()) throw ApiError(ApiCode::malformed_request, "the body must be a JSON object {\"ids\": [...]}");
+  for (const auto& [key, _] : body.items()) {
+    if (key != "ids") throw ApiError(ApiCode::malformed_request, "unknown field \"" + key + "\" (ids)");
+  }
+  if (!body.contains("ids") || !body["ids"].is_array()) {
+    throw ApiError(ApiCode::malformed_request, "give ids: an array of learnware ids");
+  }
+  std::vector<std::string> given;
+  for (const json& id : body["ids"]) {
+    if (!id.is_string()) throw ApiError(ApiCode::malformed_request, "every id must be a string");
+    given.push_back(id.get<std::string>());
+  }
+  const std::vector<std::string> ids = download_ids(given);
+  for (const std::string& id : ids) (void)visible_learnware(request, id);
+  const IssuedDownload issued = download_tokens_->issue(request.user_id, ids, config_.download_token_ttl);
+  ApiReply reply;
+  reply.http_status = 201;
+  reply.data = {{"token", issued.token},
+                {"expires_at", utc_text(issued.expires_ms)},
+                {"url", "/api/engine/download?token=" + issued.token}};
   return reply;
 }
 
@@ -255,6 +396,7 @@ ApiReply DockService::search(const ApiRequest& request) const {
     total = static_cast<std::int64_t>(ids.size());
     ids = {ids.begin() + page.first(total), ids.begin() + page.last(total)};
   }
+  usage_->count("searches");
   json data = to_json(response, with_stat);
   const json paging = page.describe(total);
   for (const auto& [key, value] : paging.items()) data[key] = value;

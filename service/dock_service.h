@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -16,7 +17,9 @@
 #include "engine/store/index_url.h"
 #include "kernels/context.h"
 #include "service/account_service.h"
+#include "service/admin_routes.h"
 #include "service/api.h"
+#include "service/engine_tables.h"
 #include "service/submission_routes.h"
 #include "service/uploads.h"
 #include "service/verifier.h"
@@ -35,6 +38,9 @@ struct DockConfig {
   // default here: none (tests drive the queue; `lwdock serve --workers 0`
   // leaves the jobs to other processes).
   VerifierOptions verification;
+  // A download link (POST /api/engine/download-tokens) works once, this long.
+  std::chrono::seconds download_token_ttl{300};
+  std::uint64_t max_json_body_bytes = 16 * 1024;  // the download-tokens body: 413 beyond
 };
 
 class DockService {
@@ -65,18 +71,26 @@ class DockService {
   ApiReply list_learnwares(const ApiRequest& request) const;
   ApiReply learnware_info(const ApiRequest& request) const;
   ApiReply download(const ApiRequest& request) const;
+  ApiReply download_many(const ApiRequest& request) const;
+  ApiReply issue_download_token(const ApiRequest& request) const;
   ApiReply search(const ApiRequest& request) const;
 
   // The learnware if the caller may see it; ApiError(not_found) otherwise
   // (an unverified learnware is not found, not forbidden: its existence is
   // not the caller's business).
   LearnwareRecord visible_learnware(const ApiRequest& request, const std::string& id) const;
+  // The package of each, as a reply: one id, its zip; several, a zip of
+  // their zips (<id>.zip each). Counts the downloads.
+  ApiReply package_reply(const std::vector<LearnwareRecord>& records) const;
 
   DockConfig config_;
   std::unique_ptr<Market> market_;
   std::unique_ptr<AccountService> accounts_;
   std::unique_ptr<SubmissionDatabase> submission_db_;
   std::unique_ptr<SubmissionService> submissions_;
+  std::unique_ptr<DownloadTokens> download_tokens_;
+  std::unique_ptr<UsageCounters> usage_;  // after the database it writes to: flushed before it closes
+  std::unique_ptr<AdminService> admin_;
   std::vector<Route> routes_;
   nlohmann::json openapi_;
   std::unique_ptr<VerifierPool> verifiers_;  // last: stopped first

@@ -15,6 +15,7 @@
 
 #include "engine/error.h"
 #include "service/openapi.h"
+#include "service/zip_stream.h"
 
 namespace lwd::service {
 namespace {
@@ -163,6 +164,20 @@ struct HttpServer::Impl {
   }
 
   static void send_file(const ApiReply& reply, httplib::Response& res) {
+    if (!reply.zip_members.empty()) {
+      const auto size = stored_zip_size(reply.zip_members);
+      if (!size) throw ApiError(ApiCode::payload_too_large, "the packages are too large for one zip: download them one by one");
+      res.set_header("Content-Disposition", "attachment; filename=\"" + reply.download_name + "\"");
+      res.set_content_provider(static_cast<std::size_t>(*size), "application/zip",
+                               [members = reply.zip_members](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+                                 // One call writes the whole archive (the library then sees its length reached).
+                                 if (offset != 0) return false;
+                                 return write_stored_zip(members, [&sink](const char* data, std::size_t n) {
+                                   return sink.write(data, n);
+                                 });
+                               });
+      return;
+    }
     auto in = std::make_shared<std::ifstream>(reply.file_path, std::ios::binary);
     std::error_code ec;
     const auto size = std::filesystem::file_size(reply.file_path, ec);

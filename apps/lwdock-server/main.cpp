@@ -47,6 +47,7 @@ struct ServeOptions {
   std::int64_t register_limit_per_address = 5;
   std::int64_t rate_window_seconds = 300;
   std::uint64_t max_package_mib = 1024;
+  double download_link_seconds = 300;
 };
 
 // HOST:PORT (an IPv4 address or name, then a port 0..65535; 0: any free one).
@@ -125,6 +126,7 @@ int serve(const ServeOptions& o) {
   accounts.rate = {o.login_limit_per_address, o.login_limit_per_account, o.register_limit_per_address,
                    o.rate_window_seconds};
   dock.uploads.max_package_bytes = o.max_package_mib << 20;
+  dock.download_token_ttl = std::chrono::seconds(static_cast<std::int64_t>(o.download_link_seconds));
   dock.verification.workers = o.workers;
   dock.verification.job_deadline_seconds = o.job_deadline_seconds;
   dock.verification.lease = std::chrono::milliseconds(static_cast<std::int64_t>(o.lease_seconds * 1000.0));
@@ -215,6 +217,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-package-mib", o.max_package_mib, "Largest package accepted (multipart or chunked), MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--download-link-seconds", o.download_link_seconds,
+                 "How long a download link (POST /api/engine/download-tokens) works, once")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 24 * 3600.0));
   app.add_option("--search-threads", o.search_threads, "OpenMP threads of one search")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));

@@ -194,12 +194,13 @@ class AccountRoutes : public ::testing::TestWithParam<std::string> {
   std::string root, boss, ada, bob;
 };
 
-// The routes of the account service (the user and admin tags hold other
-// services' routes too: submissions, learnwares).
+// The account routes among all: tag auth, the user's own account (not their
+// learnwares, uploads or submissions, also tagged user) and the
+// administration of users.
 bool is_account_route(const Route& route) {
-  for (const char* prefix : {"/api/auth/", "/api/user/profile", "/api/user/password", "/api/user/tokens",
-                             "/api/admin/users"}) {
-    if (route.path.starts_with(prefix)) return true;
+  if (route.tag == "auth") return true;
+  for (const char* prefix : {"/api/user/profile", "/api/user/password", "/api/user/tokens", "/api/admin/users"}) {
+    if (route.path.rfind(prefix, 0) == 0) return true;
   }
   return false;
 }

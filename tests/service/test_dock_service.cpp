@@ -228,11 +228,13 @@ TEST_F(DockServiceTest, EveryRouteIsServedNotLeftToTheLibrary) {
   for (const Route& route : server_->service().routes()) {
     std::string path = route.path;
     if (const auto open = path.find("{id}"); open != std::string::npos) path.replace(open, 4, m.usable[0]);
+    // The download routes need what to download.
+    if (route.path == "/api/engine/download") path += "?ids=" + m.usable[0];
     httplib::Request req;
     req.method = route.method;
     req.path = path;
     if (route.method != "GET") {
-      req.body = "{}";
+      req.body = route.path == "/api/engine/download-tokens" ? json{{"ids", {m.usable[0]}}}.dump() : "{}";
       req.headers.emplace("Content-Type", "application/json");
     }
     const auto r = client().send(req);
@@ -246,7 +248,7 @@ TEST_F(DockServiceTest, EveryRouteIsServedNotLeftToTheLibrary) {
       EXPECT_TRUE(r->status == 400 || r->status == 403) << what;
       EXPECT_EQ(r->body.find("no such route"), std::string::npos) << what;
     } else {
-      EXPECT_EQ(r->status, 200) << what;
+      EXPECT_TRUE(r->status == 200 || r->status == 201) << what;
     }
   }
 }
