@@ -9,6 +9,8 @@ PACKAGES=(
   libhdf5-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libxgboost-dev libzip-dev libyaml-cpp-dev libssl-dev zlib1g-dev python3
+  # tools the test suite runs: unzip checks download archives, tar makes data package fixtures
+  unzip tar
   # the model sandbox's system-call filter
   libseccomp-dev
   # lwdock's allocator (jemalloc's archive: huge pages for the heap)
