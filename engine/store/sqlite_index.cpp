@@ -2,7 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "engine/error.h"
@@ -33,7 +35,20 @@ class SqliteConnection final : public SqlConnection {
         // The first statement is where SQLite notices a file that is not a database.
         run("SELECT 1 FROM sqlite_master LIMIT 1");
       } else {
-        run("PRAGMA journal_mode=WAL");
+        // Switching a new file to WAL needs it exclusively, and SQLite answers
+        // a connection that would deadlock for it (it holds a shared lock that
+        // another connection waits out) with SQLITE_BUSY at once, without the
+        // busy handler: several processes opening one new market at the same
+        // moment meet that. Try again until the busy timeout.
+        for (int waited_ms = 0;; waited_ms += 2) {
+          try {
+            run("PRAGMA journal_mode=WAL");
+            break;
+          } catch (const Error&) {
+            if (sqlite3_errcode(db_) != SQLITE_BUSY || waited_ms >= kBusyTimeoutMs) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          }
+        }
         // FULL: a commit the user was told about survives a power cut;
         // submissions are rare, so the extra fsync per commit is cheap.
         run("PRAGMA synchronous=FULL");
