@@ -247,6 +247,46 @@ nlohmann::json measure_writers(const fs::path& self, const fs::path& work, const
           {"base", base},        {"seconds", seconds}, {"submissions_per_s", rate}};
 }
 
+// Where one change's time goes: the store's stage hook marks each step of
+// the change (engine/store/market_store.h), so a change splits into the
+// spans between marks, named after the step each span ends at ("to
+// append_h5": everything before the HDF5 append, from staging the package
+// and running the checker to copying it into packages/; "to return": after
+// the commit, keeping memory in step).
+class StageClock {
+ public:
+  void start() {
+    marks_.clear();
+    last_ = Clock::now();
+  }
+  void mark(std::string_view stage) {
+    const auto now = Clock::now();
+    if (marks_.size() >= 64) marks_.clear();  // changes no start() began (grow()'s adds)
+    marks_.emplace_back("to " + std::string(stage), 1e3 * std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+  void finish(std::map<std::string, std::vector<double>>& into) {
+    mark("return");
+    for (const auto& [span, ms] : marks_) into[span].push_back(ms);
+  }
+
+ private:
+  std::vector<std::pair<std::string, double>> marks_;
+  Clock::time_point last_;
+};
+
+nlohmann::json span_medians(const std::map<std::string, std::vector<double>>& spans) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [span, ms] : spans) out[span] = median(ms);
+  return out;
+}
+
+void print_spans(const char* what, const std::map<std::string, std::vector<double>>& spans) {
+  std::printf("    %s:", what);
+  for (const auto& [span, ms] : spans) std::printf("  %s %.3f", span.c_str(), median(ms));
+  std::printf("  (ms, medians)\n");
+}
+
 nlohmann::json measure_change_costs(const fs::path& work, const fs::path& pool, const std::string& backend,
                                     const std::string& pg_url, const std::vector<std::int64_t>& sizes,
                                     std::int64_t repeats) {
@@ -255,6 +295,8 @@ nlohmann::json measure_change_costs(const fs::path& work, const fs::path& pool, 
   lwd::Market market = lwd::Market::open(place->dir, lwd::kernels::Context{.n_threads = 1}, {}, place->db);
   std::mt19937_64 rng(7);
   std::int64_t next_package = 0;
+  StageClock stages;  // marks the changes of grow() too, cleared by each start()
+  market.set_store_faults({.before_stage = [&stages](std::string_view stage) { stages.mark(stage); }});
   for (const std::int64_t size : sizes) {
     grow(market, size, pool, backend + " sizes");
     next_package = size;
@@ -270,6 +312,8 @@ nlohmann::json measure_change_costs(const fs::path& work, const fs::path& pool, 
     std::vector<double> remove_ms;
     std::vector<double> follow_update_ms;
     std::vector<double> follow_remove_ms;
+    std::map<std::string, std::vector<double>> update_spans;
+    std::map<std::string, std::vector<double>> remove_spans;
     auto follow = [&](std::vector<double>& into) {
       const auto start = Clock::now();
       (void)follower.get("none");  // a read: it catches up first
@@ -279,13 +323,18 @@ nlohmann::json measure_change_costs(const fs::path& work, const fs::path& pool, 
       auto ids = market.list(lwd::LearnwareStatus::usable);
       const std::string id = ids[std::uniform_int_distribution<std::size_t>(0, ids.size() - 1)(rng)].id;
       auto start = Clock::now();
+      stages.start();
       market.update(id, pool_package(pool, next_package++));
       update_ms.push_back(1e3 * std::chrono::duration<double>(Clock::now() - start).count());
+      stages.finish(update_spans);
       follow(follow_update_ms);
       start = Clock::now();
+      stages.start();
       if (!market.remove(id)) throw lwd::Error("cannot remove " + id);
       remove_ms.push_back(1e3 * std::chrono::duration<double>(Clock::now() - start).count());
+      stages.finish(remove_spans);
       follow(follow_remove_ms);
+      stages.start();
       market.add(pool_package(pool, next_package++), "bench");  // back to `size` learnwares
       (void)follower.get("none");
     }
@@ -297,6 +346,8 @@ nlohmann::json measure_change_costs(const fs::path& work, const fs::path& pool, 
         "%-10s  %6lld learnwares: update %7.2f ms  delete %7.2f ms; a searching process follows them in %6.3f / "
         "%6.3f ms  (medians of %lld)\n",
         backend.c_str(), static_cast<long long>(size), u, d, fu, fd, static_cast<long long>(repeats));
+    print_spans("update", update_spans);
+    print_spans("delete", remove_spans);
     std::fflush(stdout);
     rows.push_back({{"backend", backend},
                     {"learnwares", size},
@@ -304,8 +355,11 @@ nlohmann::json measure_change_costs(const fs::path& work, const fs::path& pool, 
                     {"delete_median_ms", d},
                     {"follow_update_median_ms", fu},
                     {"follow_delete_median_ms", fd},
+                    {"update_span_medians_ms", span_medians(update_spans)},
+                    {"delete_span_medians_ms", span_medians(remove_spans)},
                     {"repeats", repeats}});
   }
+  market.set_store_faults({});
   return rows;
 }
 

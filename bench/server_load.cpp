@@ -1,7 +1,7 @@
 // Load on the dock service on loopback only: lwdock-server started as a
 // child process on a free port.
 //
-//   server_load --server BIN --market DIR [--learnwares N] [--spec RKME.json]
+//   server_load --server BIN --market DIR [--learnwares N] [--width 32] [--spec RKME.json]
 //               [--db URL] [--rates 10,25,50,100] [--seconds 10]
 //               [--connections 32] [--http-threads 8] [--p99-target-ms 100]
 //               [--find-max RATE] [--find-steps 5]
@@ -29,8 +29,9 @@
 // and the time until the last was usable. --rates "" skips the searches.
 //
 // DIR without a market: one of --learnwares synthetic table learnwares
-// (bench/synthetic_learnware.h, default 50) is made there; without --spec
-// the search is bench's table search over them.
+// (bench/synthetic_learnware.h, default 50) of --width features (default 32,
+// K = 100) is made there; without --spec the search is bench's table search
+// of that width. Submissions are synthetic learnwares of that width too.
 #include <httplib.h>
 #include <signal.h>
 #include <spawn.h>
@@ -82,7 +83,7 @@ std::string read_file(const std::string& path) {
 class ServerProcess {
  public:
   ServerProcess(const std::string& bin, const std::string& market, const std::string& db, int http_threads,
-                int workers) {
+                int workers, int search_threads) {
     int err_pipe[2];
     if (::pipe(err_pipe) != 0) throw lwd::Error("pipe failed");
     posix_spawn_file_actions_t actions;
@@ -91,7 +92,7 @@ class ServerProcess {
     posix_spawn_file_actions_addclose(&actions, err_pipe[0]);
     std::vector<std::string> args = {bin, "--market", market, "--listen", "127.0.0.1:0", "--access-log",
                                      "/dev/null", "--http-threads", std::to_string(http_threads), "--workers",
-                                     std::to_string(workers)};
+                                     std::to_string(workers), "--search-threads", std::to_string(search_threads)};
     if (!db.empty()) {
       args.push_back("--db");
       args.push_back(db);
@@ -193,7 +194,7 @@ struct SubmissionResult {
 
 // N packages submitted at once by one user; waits (at most `limit_s`) until
 // every accepted one is done.
-SubmissionResult run_submissions(int port, const std::string& market, const std::string& db, int n,
+SubmissionResult run_submissions(int port, const std::string& market, const std::string& db, int n, std::int64_t width,
                                  double limit_s) {
   const std::string name = "bench-submitter";
   const std::string password = "bench submitter passphrase";
@@ -211,7 +212,7 @@ SubmissionResult run_submissions(int port, const std::string& market, const std:
   const std::filesystem::path work = std::filesystem::temp_directory_path() / ("server_load_packages_" + std::to_string(::getpid()));
   std::vector<std::string> packages;
   for (int i = 0; i < n; ++i) {
-    std::ifstream in(lwd::bench::synthetic_package(work, 100000 + i), std::ios::binary);
+    std::ifstream in(lwd::bench::synthetic_package(work, 100000 + i, width), std::ios::binary);
     packages.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   std::filesystem::remove_all(work);
@@ -274,14 +275,16 @@ void print_rate(const RateResult& r) {
 }
 
 // A market of `n` synthetic table learnwares in `dir` (which has none).
-void make_market(const std::string& dir, const std::string& db, int n) {
-  std::fprintf(stderr, "server_load: making a market of %d synthetic learnwares in %s\n", n, dir.c_str());
+void make_market(const std::string& dir, const std::string& db, int n, std::int64_t width) {
+  std::fprintf(stderr, "server_load: making a market of %d synthetic learnwares of width %lld in %s\n", n,
+               static_cast<long long>(width), dir.c_str());
   lwd::IndexUrls urls;
   urls.db = db;
   lwd::Market market = lwd::Market::create(dir, lwd::kernels::Context{.n_threads = 1}, {}, urls);
   const std::filesystem::path work = std::filesystem::path(dir) / "bench-packages";
   for (int i = 0; i < n; ++i) {
-    const auto r = market.add(lwd::bench::synthetic_package(work, i));
+    const auto r = market.add(lwd::bench::synthetic_package(work, i, width));
+    if ((i + 1) % 100 == 0) std::fprintf(stderr, "server_load: %d of %d learnwares\n", i + 1, n);
     if (r.status != lwd::LearnwareStatus::usable) throw lwd::Error("synthetic learnware not usable: " + r.reason);
   }
   std::filesystem::remove_all(work);
@@ -292,15 +295,21 @@ int run(int argc, char** argv) {
                                             {"--connections", "32"},      {"--http-threads", "8"},
                                             {"--p99-target-ms", "100"},   {"--db", ""},
                                             {"--learnwares", "50"},       {"--find-steps", "5"},
-                                            {"--workers", "0"},           {"--submissions", "0"}};
+                                            {"--workers", "0"},           {"--submissions", "0"},
+                                            {"--width", "32"},            {"--search-threads", "1"}};
   for (int i = 1; i < argc; ++i) {
     const std::string key = argv[i];
     if (key == "-h" || key == "--help") {
-      std::printf("usage: server_load --server BIN --market DIR [--learnwares 50] [--spec RKME.json] [--db URL]\n"
+      std::printf("usage: server_load --server BIN --market DIR [--learnwares 50] [--width 32] [--spec RKME.json]\n"
+                  "                   [--db URL] [--search-threads 1]\n"
                   "                   [--rates 10,25,50,100] [--seconds 10] [--connections 32] [--http-threads 8]\n"
                   "                   [--p99-target-ms 100] [--find-max RATE] [--find-steps 5]\n"
                   "                   [--submissions N] [--workers W] [-o results.json]\n");
       return 0;
+    }
+    if (!opt.contains(key) && key != "--server" && key != "--market" && key != "--spec" && key != "--find-max" &&
+        key != "-o") {
+      throw lwd::Error("unknown option " + key + " (see --help)");
     }
     if (i + 1 >= argc) throw lwd::Error(key + ": missing value");
     opt[key] = argv[++i];
@@ -318,13 +327,17 @@ int run(int argc, char** argv) {
   const double target = std::stod(opt["--p99-target-ms"]);
   if (seconds <= 0 || seconds > 600) throw lwd::Error("--seconds: 0 < s <= 600");
   if (connections < 1 || connections > 1024) throw lwd::Error("--connections: 1..1024");
+  const std::int64_t width = std::stoll(opt["--width"]);
+  const int search_threads = std::stoi(opt["--search-threads"]);
+  if (search_threads < 1 || search_threads > 256) throw lwd::Error("--search-threads: 1..256");
+  if (width < 1 || width > 4096) throw lwd::Error("--width: 1..4096");
   if (!std::filesystem::exists(std::filesystem::path(opt["--market"]) / "market.h5")) {
-    make_market(opt["--market"], opt["--db"], std::stoi(opt["--learnwares"]));
+    make_market(opt["--market"], opt["--db"], std::stoi(opt["--learnwares"]), width);
   }
   std::string spec_path = opt.contains("--spec") ? opt["--spec"] : "";
   if (spec_path.empty()) {
     spec_path = (std::filesystem::temp_directory_path() / ("server_load_spec_" + std::to_string(::getpid()) + ".json")).string();
-    const lwd::StatSpec spec = lwd::bench::table_search_request().spec;
+    const lwd::StatSpec spec = lwd::bench::table_search_request(width).spec;
     spec.kind().save(spec, spec_path);
   }
   const std::string spec_text = read_file(spec_path);
@@ -333,8 +346,11 @@ int run(int argc, char** argv) {
   lwd::IndexUrls db;
   db.db = opt["--db"];
   std::vector<double> engine_ms;
+  std::size_t learnwares = 0;
   {
-    lwd::Market market = lwd::Market::open(opt["--market"], lwd::kernels::Context{.n_threads = 1}, {}, db);
+    lwd::Market market =
+        lwd::Market::open(opt["--market"], lwd::kernels::Context{.n_threads = search_threads}, {}, db);
+    learnwares = market.list(lwd::LearnwareStatus::usable).size();
     lwd::SearchRequest request;
     request.spec = lwd::load_stat_spec(spec_path);
     for (int i = 0; i < 31; ++i) {
@@ -345,7 +361,7 @@ int run(int argc, char** argv) {
   }
 
   ServerProcess server(opt["--server"], opt["--market"], opt["--db"], std::stoi(opt["--http-threads"]),
-                       std::stoi(opt["--workers"]));
+                       std::stoi(opt["--workers"]), search_threads);
   // One search at a time over HTTP (closed loop): the server's own cost.
   std::vector<double> http_ms;
   {
@@ -370,6 +386,11 @@ int run(int argc, char** argv) {
               {"http_median_ms", http_median},
               {"http_over_engine", http_median / engine_median},
               {"connections", connections},
+              {"http_threads", std::stoi(opt["--http-threads"])},
+              {"search_threads", search_threads},
+              {"backend", opt["--db"].rfind("postgresql://", 0) == 0 ? "postgresql" : "sqlite"},
+              {"usable_learnwares", learnwares},
+              {"spec", opt.contains("--spec") ? opt["--spec"] : "synthetic table search, width " + opt["--width"]},
               {"seconds", seconds},
               {"load_average_at_start", {load[0], load[1], load[2]}},
               {"rates", json::array()}};
@@ -413,7 +434,7 @@ int run(int argc, char** argv) {
   }
   if (const int n = std::stoi(opt["--submissions"]); n > 0) {
     if (std::stoi(opt["--workers"]) < 1) throw lwd::Error("--submissions needs --workers >= 1");
-    const SubmissionResult r = run_submissions(server.port(), opt["--market"], opt["--db"], n, 1800.0);
+    const SubmissionResult r = run_submissions(server.port(), opt["--market"], opt["--db"], n, width, 1800.0);
     std::printf("%d submissions at once: %d accepted in %.2f s, %d usable, %d not usable, %d lost; last usable after "
                 "%.2f s\n",
                 r.submitted, r.accepted, r.accept_seconds, r.usable, r.other, r.lost, r.last_usable_seconds);

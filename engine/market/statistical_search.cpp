@@ -234,15 +234,18 @@ std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, co
   if (list.empty()) return out;
   // The reference measures MMD²(m, u) with m's gamma; members almost always
   // share one gamma, so this is one batched pass per distinct gamma. A pass
-  // over the whole pack reads it in place; a pass over part of it (a semantic
-  // filter, a second gamma) first gathers those members' rows, which costs a
-  // copy of O(rows · d) against the O(rows · K · d) kernel work it saves.
+  // over most of the pack reads it in place, evaluating the members it does
+  // not need too; a pass over a smaller part (a semantic filter, a second
+  // gamma, the float32 screen's survivors) first gathers those members' rows,
+  // which costs a copy of O(rows · d) against the O(rows · K · d) kernel work
+  // it saves. Each member's value is the same either way: the kernel
+  // evaluates members independently.
   const auto by_gamma = positions_by_gamma(pack, list);
   std::vector<double> inner;
   for (const auto& [gamma, positions] : by_gamma) {
     const double uu = kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
-    const bool whole_pack = static_cast<std::int64_t>(positions.size()) == pack.count();
-    if (whole_pack) {
+    const bool most_of_pack = 2 * static_cast<std::int64_t>(positions.size()) >= pack.count();
+    if (most_of_pack) {
       inner.resize(static_cast<std::size_t>(pack.count()));
       kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(), pack.z_view(), pack.beta, pack.offsets,
                                          gamma, inner);
@@ -252,9 +255,17 @@ std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, co
       }
       continue;
     }
+    std::int64_t rows = 0;
+    for (std::size_t r : positions) {
+      const auto m = static_cast<std::size_t>(list[r]);
+      rows += pack.offsets[m + 1] - pack.offsets[m];
+    }
     std::vector<double> z;
     std::vector<double> beta;
     std::vector<std::int64_t> offsets{0};
+    z.reserve(static_cast<std::size_t>(rows * pack.dim));
+    beta.reserve(static_cast<std::size_t>(rows));
+    offsets.reserve(positions.size() + 1);
     for (std::size_t r : positions) {
       const auto zm = pack.member_z(list[r]);
       const auto bm = pack.member_beta(list[r]);

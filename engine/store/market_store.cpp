@@ -444,11 +444,8 @@ void MarketStore::load_records(const LearnwareIndex& from) {
   // its row again rather than missing it.
   applied_seq_ = from.change_seq();
   stale_ = false;
-  records_.clear();
-  for (auto& record : from.list()) {
-    std::string id = record.id;
-    records_.emplace(std::move(id), std::move(record));
-  }
+  clear_records();
+  for (auto& record : from.list()) put_record(std::move(record));
 }
 
 namespace {
@@ -617,11 +614,31 @@ const JsonById& MarketStore::search_facts(std::string_view type) const {
   return it->second;
 }
 
-std::int64_t MarketStore::live_member_count() const {
-  std::int64_t live = 0;
-  for (const auto& [id, record] : records_) live += static_cast<std::int64_t>(record.spec_keys.size());
-  return live;
+void MarketStore::put_record(LearnwareRecord record) {
+  live_members_ += static_cast<std::int64_t>(record.spec_keys.size());
+  const auto it = records_.find(record.id);
+  if (it == records_.end()) {
+    std::string id = record.id;
+    records_.emplace(std::move(id), std::move(record));
+    return;
+  }
+  live_members_ -= static_cast<std::int64_t>(it->second.spec_keys.size());
+  it->second = std::move(record);
 }
+
+void MarketStore::erase_record(std::string_view id) {
+  const auto it = records_.find(id);
+  if (it == records_.end()) return;
+  live_members_ -= static_cast<std::int64_t>(it->second.spec_keys.size());
+  records_.erase(it);
+}
+
+void MarketStore::clear_records() {
+  records_.clear();
+  live_members_ = 0;
+}
+
+std::int64_t MarketStore::live_member_count() const { return live_members_; }
 
 std::int64_t MarketStore::dead_member_count() const {
   return std::max<std::int64_t>(0, stored_members_ - live_member_count());
@@ -853,13 +870,13 @@ void MarketStore::catch_up_locked() {
 
   // Apply, as this store's own changes do.
   for (const auto& id : changes.removed) {
-    records_.erase(id);
+    erase_record(id);
     forget_parts_of(id);
     if (!changes_.reloaded) changes_.ids.insert(id);
   }
   for (const auto& record : changes.changed) {
     if (repackaged.contains(record.id)) forget_parts_of(record.id);
-    records_[record.id] = record;
+    put_record(record);
     if (!changes_.reloaded) changes_.ids.insert(record.id);
   }
   for (auto& [key, appended] : packs) {
@@ -1018,7 +1035,7 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
   // change by this learnware; the others, read later, will see it there (the
   // counts they may read up to now include its rows).
   if (replacing && existing->package_path != row.package_path) remove_quietly(dir_ / existing->package_path);
-  records_[id] = row;
+  put_record(row);
   note_own_change(seq_after, 1);
   stored_members_ += static_cast<std::int64_t>(packed.size());
   // Caught up under this lock, the counts before the append are the ones
@@ -1085,7 +1102,7 @@ void MarketStore::update_status(std::string_view id, LearnwareStatus status, std
     seq_after = index_->change_seq();
     stage("commit");
   });
-  records_[record->id] = *record;
+  put_record(*record);
   note_own_change(seq_after, 1);
 }
 
@@ -1106,7 +1123,7 @@ bool MarketStore::remove(std::string_view id) {
     // Committed: the package and pack rows are garbage now. A failure to delete
     // the zip is harmless (the next open sweeps unreferenced packages).
     remove_quietly(dir_ / record->package_path);
-    if (const auto it = records_.find(id); it != records_.end()) records_.erase(it);
+    erase_record(id);
     {
       std::lock_guard guard(parts_->mutex);
       forget_parts_of(std::string(id));
@@ -1257,7 +1274,7 @@ void MarketStore::rebuild(const RederiveLearnware& derive) {
     rewrite_h5(std::move(snapshot));
     stage("commit");
   });
-  for (const auto& row : changed_rows) records_[row.id] = row;
+  for (const auto& row : changed_rows) put_record(row);
   note_own_change(seq_after, static_cast<std::int64_t>(changed_rows.size()));
   if (unsettled_update) {
     remove_quietly(dir_ / kUpdateIntentFile);

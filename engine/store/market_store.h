@@ -333,6 +333,9 @@ class MarketStore {
   // Forgets what the parts read so far hold of `id` (parts_->mutex held).
   void forget_parts_of(const std::string& id);
   void compact_if_mostly_dead();
+  void put_record(LearnwareRecord record);
+  void erase_record(std::string_view id);
+  void clear_records();
   // compact() under the exclusive lock the caller holds.
   void compact_locked();
 
@@ -340,7 +343,11 @@ class MarketStore {
   IndexUrls urls_;
   std::unique_ptr<LearnwareIndex> index_;
   std::unique_ptr<LearnwareIndex> read_index_;  // null: reads go to index_
+  // Written only through put_record / erase_record / clear_records, which
+  // keep live_members_ (the spec keys the records name: the pack members
+  // alive) in step, so a change need not walk every record to count them.
   std::map<std::string, LearnwareRecord, std::less<>> records_;
+  std::int64_t live_members_ = 0;
   // market.h5's attributes as of applied_seq_ (the committed counts the
   // changes up to it left; parts are read up to them), and which file it was
   // (a compaction by another store replaces the file, and the counts mean

@@ -297,9 +297,11 @@ class SqlIndex final : public LearnwareIndex {
 
   IndexChanges changes_since(std::int64_t after) const override {
     IndexChanges changes;
-    const SqlResult rows = db_->run(std::string("SELECT ") + kColumns + ", seq FROM learnware WHERE seq > $1 ORDER BY " +
-                                        db_->byte_order("id"),
-                                    {after});
+    // Sorted here, not by ORDER BY id: SQLite's planner would then walk the
+    // whole table in id order (its primary key) rather than the few rows the
+    // seq index finds, which made catching up O(market).
+    const SqlResult rows =
+        db_->run(std::string("SELECT ") + kColumns + ", seq FROM learnware WHERE seq > $1", {after});
     changes.changed.reserve(rows.rows.size());
     for (auto row : rows.rows) {
       if (row.size() != 10) throw Error(db_->name() + ": a changed row has " + std::to_string(row.size()) + " columns");
@@ -307,6 +309,8 @@ class SqlIndex final : public LearnwareIndex {
       row.pop_back();
       changes.changed.push_back(read_record(row));
     }
+    std::sort(changes.changed.begin(), changes.changed.end(),
+              [](const LearnwareRecord& a, const LearnwareRecord& b) { return a.id < b.id; });
     const SqlResult removed = db_->run("SELECT id, seq FROM learnware_removed WHERE seq > $1", {after});
     changes.removed.reserve(removed.rows.size());
     for (const auto& row : removed.rows) {
