@@ -325,6 +325,7 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
   std::vector<double> mmd2;
   std::vector<char> exact;  // screening: whether mmd2[r] is the float64 value
   double margin = 0.0;      // screening: bound on |float32 - float64| of a distance
+  std::int64_t refined = 0;
   // Recomputes in float64 the listed positions not yet exact.
   auto make_exact = [&](const std::vector<std::size_t>& positions) {
     std::vector<std::size_t> todo;
@@ -335,11 +336,12 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
       todo_members.push_back(list[r]);
     }
     if (todo.empty()) return false;
-    const std::vector<double> refined = batch_mmd2(ctx, user, pack, todo_members);
+    const std::vector<double> in_float64 = batch_mmd2(ctx, user, pack, todo_members);
     for (std::size_t i = 0; i < todo.size(); ++i) {
-      mmd2[todo[i]] = refined[i];
+      mmd2[todo[i]] = in_float64[i];
       exact[todo[i]] = 1;
     }
+    refined += static_cast<std::int64_t>(todo.size());
     return true;
   };
   // Positions whose distance could be at or below `bound` in float64.
@@ -435,7 +437,10 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
   for (;;) {
     double worst = -std::numeric_limits<double>::infinity();
     for (const auto& s : result.singles) worst = std::max(worst, s.mmd2);
-    if (!make_exact(within(worst))) return result;
+    if (!make_exact(within(worst))) {
+      result.refined = refined;
+      return result;
+    }
     result = rank_and_mix(ids, mmd2, pool_products, options);
   }
 }

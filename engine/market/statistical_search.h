@@ -62,6 +62,9 @@ struct StatSearchResult {
   std::vector<SingleMatch> singles;     // best first
   std::optional<MixtureMatch> mixture;  // absent when no mixture beats the best single
   std::int64_t candidates = 0;          // learnwares compared (same type and width)
+  // Float32 screening: the candidates whose distance was evaluated again in
+  // float64 (those the screen could not rule out); 0 without screening.
+  std::int64_t refined = 0;
 };
 
 // Searches the members of `pack` listed in `members` (indices into the pack;

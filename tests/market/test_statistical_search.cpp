@@ -219,9 +219,39 @@ TEST(StatisticalSearch, Float32ScreeningGivesTheFloat64Results) {
       EXPECT_EQ(a.singles[r].id, b.singles[r].id) << r;
       EXPECT_EQ(a.singles[r].mmd2, b.singles[r].mmd2) << r;
     }
+    // Every single reported (all those scoring 0.6 or more: here most of the
+    // market) and the mixture pool were evaluated again; without the screen
+    // nothing is.
+    EXPECT_GE(a.refined, static_cast<std::int64_t>(a.singles.size()));
+    EXPECT_LE(a.refined, a.candidates);
+    EXPECT_EQ(b.refined, 0);
     ASSERT_EQ(a.mixture.has_value(), b.mixture.has_value());
     if (a.mixture) {
       EXPECT_EQ(a.mixture->ids, b.mixture->ids);
+    }
+  }
+}
+
+// A pass over part of the pack gathers the members' rows when they are few
+// and evaluates the whole pack in place when they are most of it; either
+// way each member's distance is the one a pass over every member gives.
+TEST(StatisticalSearch, DistancesOfPartOfThePackEqualThoseOfTheWholePack) {
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> u(-2.0, 2.0);
+  std::vector<double> centres(40);
+  for (double& c : centres) c = u(rng);
+  const Market m = make_market(centres, 3, 71);
+  const RKMETableSpec user = spec_of(blob(300, 3, 0.4, 17));
+  const std::vector<double> all = lwd::batch_mmd2(Context{}, user, m.pack, {});
+  for (std::int64_t every : {3, 1}) {  // a third of the pack, then all but a few
+    std::vector<std::int64_t> part;
+    for (std::int64_t i = 0; i < m.pack.count(); ++i) {
+      if (every == 3 ? i % 3 == 1 : i % 9 != 4) part.push_back(m.pack.count() - 1 - i);  // out of order too
+    }
+    const std::vector<double> some = lwd::batch_mmd2(Context{}, user, m.pack, part);
+    ASSERT_EQ(some.size(), part.size());
+    for (std::size_t r = 0; r < part.size(); ++r) {
+      EXPECT_EQ(some[r], all[static_cast<std::size_t>(part[r])]) << "member " << part[r];
     }
   }
 }
