@@ -128,6 +128,7 @@ struct RateResult {
   double rate = 0;
   std::int64_t sent = 0;
   std::int64_t errors = 0;
+  std::map<int, std::int64_t> errors_by_status;  // 0: no reply (connection failed or timed out)
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
   double achieved_rate = 0;
 };
@@ -137,6 +138,7 @@ RateResult run_rate(int port, const std::string& spec_text, double rate, double 
   std::atomic<std::int64_t> next{0};
   std::atomic<std::int64_t> errors{0};
   std::vector<std::vector<double>> latencies(static_cast<std::size_t>(connections));
+  std::vector<std::map<int, std::int64_t>> failures(static_cast<std::size_t>(connections));
   const auto period = std::chrono::duration<double>(1.0 / rate);
   // Every connection is opened (one /healthz each) before the clock starts,
   // so `connections` are open throughout.
@@ -159,7 +161,10 @@ RateResult run_rate(int port, const std::string& spec_text, double rate, double 
         std::this_thread::sleep_until(due);
         const auto r = client.Post("/api/engine/search", items);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - due).count();
-        if (!r || r->status != 200) ++errors;
+        if (!r || r->status != 200) {
+          ++errors;
+          ++failures[static_cast<std::size_t>(t)][r ? r->status : 0];
+        }
         latencies[static_cast<std::size_t>(t)].push_back(ms);
       }
     });
@@ -175,6 +180,8 @@ RateResult run_rate(int port, const std::string& spec_text, double rate, double 
   out.rate = rate;
   out.sent = total;
   out.errors = errors;
+  for (const auto& f : failures)
+    for (const auto& [status, n] : f) out.errors_by_status[status] += n;
   out.p50_ms = percentile(all, 0.50);
   out.p99_ms = percentile(all, 0.99);
   out.max_ms = percentile(all, 1.0);
@@ -188,6 +195,8 @@ struct SubmissionResult {
   int usable = 0;
   int other = 0;      // done, but not usable
   int lost = 0;       // accepted, and not done (or not found) when the driver gave up
+  std::map<int, int> refused_by_status;  // not 202: status (0: no reply) -> count
+  std::string first_refusal;               // the first refusal's body
   double accept_seconds = 0;       // until the last 202
   double last_usable_seconds = 0;  // until the last became usable
 };
@@ -220,6 +229,8 @@ SubmissionResult run_submissions(int port, const std::string& market, const std:
   SubmissionResult out;
   out.submitted = n;
   std::vector<std::string> ids(static_cast<std::size_t>(n));
+  std::vector<int> statuses(static_cast<std::size_t>(n), 0);
+  std::vector<std::string> bodies(static_cast<std::size_t>(n));
   std::atomic<int> ready{0};
   const auto start = Clock::now() + std::chrono::milliseconds(300);
   std::vector<std::thread> threads;
@@ -233,6 +244,8 @@ SubmissionResult run_submissions(int port, const std::string& market, const std:
       std::this_thread::sleep_until(start);
       const auto r = client.Post("/api/user/learnwares", auth, items);
       if (r && r->status == 202) ids[static_cast<std::size_t>(i)] = json::parse(r->body)["data"]["id"];
+      statuses[static_cast<std::size_t>(i)] = r ? r->status : 0;
+      if (r) bodies[static_cast<std::size_t>(i)] = r->body.substr(0, 300);
     });
   }
   for (auto& t : threads) t.join();
@@ -240,6 +253,11 @@ SubmissionResult run_submissions(int port, const std::string& market, const std:
   std::map<std::string, double> done_at;
   httplib::Client poll("127.0.0.1", port);
   for (const auto& id : ids) out.accepted += id.empty() ? 0 : 1;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!ids[i].empty()) continue;
+    ++out.refused_by_status[statuses[i]];
+    if (out.first_refusal.empty()) out.first_refusal = bodies[i];
+  }
   const auto give_up = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(limit_s));
   while (static_cast<int>(done_at.size()) < out.accepted && Clock::now() < give_up) {
     for (const auto& id : ids) {
@@ -263,14 +281,21 @@ SubmissionResult run_submissions(int port, const std::string& market, const std:
 }
 
 json rate_json(const RateResult& r) {
-  return {{"offered_per_s", r.rate}, {"achieved_per_s", r.achieved_rate}, {"sent", r.sent}, {"errors", r.errors},
-          {"p50_ms", r.p50_ms},      {"p99_ms", r.p99_ms},                {"max_ms", r.max_ms}};
+  json by_status = json::object();
+  for (const auto& [status, n] : r.errors_by_status) by_status[std::to_string(status)] = n;
+  return {{"offered_per_s", r.rate}, {"achieved_per_s", r.achieved_rate}, {"sent", r.sent},
+          {"errors", r.errors},      {"errors_by_status", by_status},     {"p50_ms", r.p50_ms},
+          {"p99_ms", r.p99_ms},      {"max_ms", r.max_ms}};
 }
 
 void print_rate(const RateResult& r) {
   std::printf("%7.1f searches/s offered (%7.1f achieved), %lld sent, %lld errors: p50 %7.1f ms, p99 %7.1f ms, max %7.1f ms\n",
               r.rate, r.achieved_rate, static_cast<long long>(r.sent), static_cast<long long>(r.errors), r.p50_ms,
               r.p99_ms, r.max_ms);
+  for (const auto& [status, n] : r.errors_by_status) {
+    std::printf("    %lld errors: %s\n", static_cast<long long>(n),
+                status == 0 ? "no reply (connection failed or timed out)" : ("HTTP " + std::to_string(status)).c_str());
+  }
   std::fflush(stdout);
 }
 
@@ -438,6 +463,12 @@ int run(int argc, char** argv) {
     std::printf("%d submissions at once: %d accepted in %.2f s, %d usable, %d not usable, %d lost; last usable after "
                 "%.2f s\n",
                 r.submitted, r.accepted, r.accept_seconds, r.usable, r.other, r.lost, r.last_usable_seconds);
+    json refused = json::object();
+    for (const auto& [status, count] : r.refused_by_status) {
+      std::printf("    %d refused with %s\n", count, status == 0 ? "no reply" : ("HTTP " + std::to_string(status)).c_str());
+      refused[std::to_string(status)] = count;
+    }
+    if (!r.first_refusal.empty()) std::printf("    the first refusal: %s\n", r.first_refusal.c_str());
     out["submissions"] = {{"submitted", r.submitted},
                           {"accepted", r.accepted},
                           {"accept_seconds", r.accept_seconds},
@@ -445,7 +476,9 @@ int run(int argc, char** argv) {
                           {"not_usable_or_invalid", r.other},
                           {"lost", r.lost},
                           {"workers", std::stoi(opt["--workers"])},
-                          {"last_usable_seconds", r.last_usable_seconds}};
+                          {"last_usable_seconds", r.last_usable_seconds},
+                          {"refused_by_status", refused},
+                          {"first_refusal", r.first_refusal}};
   }
   if (opt.contains("-o")) lwd::io::write_text_file_atomically(opt["-o"], out.dump(2) + "\n");
   return 0;

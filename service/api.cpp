@@ -30,6 +30,7 @@ const std::vector<ApiCodeInfo>& api_codes() {
       {ApiCode::unprocessable, 422, "unprocessable", "well-formed, but the engine refuses it (the message says why)"},
       {ApiCode::rate_limited, 429, "rate_limited", "too many attempts; retry later"},
       {ApiCode::not_ready, 503, "not_ready", "the market or its database cannot be reached"},
+      {ApiCode::busy, 503, "busy", "more searches at once than the server takes; retry after Retry-After seconds"},
       {ApiCode::internal, 500, "internal", "a failure of the server itself"},
   };
   return codes;

@@ -38,6 +38,7 @@ enum class ApiCode : int {
   unprocessable = 1007,      // 422: well-formed, but the engine refuses it (a spec beyond the limits, ...)
   rate_limited = 1008,       // 429
   not_ready = 1009,          // 503: the market or its database cannot be reached
+  busy = 1010,               // 503: more searches at once than the server takes; Retry-After
   internal = 1099,           // 500: a bug or a failure of the server itself
 };
 

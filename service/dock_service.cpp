@@ -80,6 +80,9 @@ void DockService::authenticate(ApiRequest& request) const { accounts_->authentic
 
 DockService::DockService(DockConfig config) : config_(std::move(config)) {
   market_ = std::make_unique<Market>(Market::open(config_.market_dir, config_.ctx, config_.limits, config_.db));
+  search_gate_ = std::make_unique<SearchGate>(
+      config_.search_slots > 0 ? config_.search_slots : default_search_slots(config_.ctx.n_threads),
+      config_.search_queue_wait);
   submission_db_ = open_submission_database(config_.db.db, config_.market_dir);
   submissions_ = std::make_unique<SubmissionService>(*market_, config_.market_dir, *submission_db_, config_.uploads);
   auto bind = [this](ApiReply (DockService::*member)(const ApiRequest&) const) {
@@ -157,7 +160,7 @@ DockService::DockService(DockConfig config) : config_(std::move(config)) {
                 {"options", {{"type", "string"}, {"description", "search options JSON"}}}}}}}}}}}},
        {{"type", "object"},
         {"description", "the engine's search response (as `lwdock search --json`) with page, page_size, total"}},
-       "application/json", bind(&DockService::search)},
+       "application/json", bind(&DockService::search), {ApiCode::busy}},
   };
   // The accounts live in the market's database, so replicas share users and sessions.
   accounts_ = std::make_unique<AccountService>(
@@ -381,6 +384,14 @@ ApiReply DockService::search(const ApiRequest& request) const {
   SearchResponse response;
   try {
     if (with_stat) check_spec_limits(search_request.spec, limits, "the search request's spec");
+    const auto slot = search_gate_->enter();
+    if (!slot) {
+      throw ApiError(ApiCode::busy,
+                     "the server is running " + std::to_string(search_gate_->slots()) +
+                         " searches and no slot freed up within " +
+                         std::to_string(search_gate_->max_wait().count()) + " ms; retry in 1 s",
+                     {{"Retry-After", "1"}});
+    }
     response = market_->search(search_request);
   } catch (const Error& e) {
     throw ApiError(ApiCode::unprocessable, e.what());

@@ -20,6 +20,7 @@
 #include "service/admin_routes.h"
 #include "service/api.h"
 #include "service/engine_tables.h"
+#include "service/search_gate.h"
 #include "service/submission_routes.h"
 #include "service/uploads.h"
 #include "service/verifier.h"
@@ -41,6 +42,10 @@ struct DockConfig {
   // A download link (POST /api/engine/download-tokens) works once, this long.
   std::chrono::seconds download_token_ttl{300};
   std::uint64_t max_json_body_bytes = 16 * 1024;  // the download-tokens body: 413 beyond
+  // Searches run at once (0: the cores over ctx.n_threads) and how long one
+  // waits for its turn before the answer is 503 busy (search_gate.h).
+  int search_slots = 0;
+  std::chrono::milliseconds search_queue_wait{2000};
 };
 
 class DockService {
@@ -57,6 +62,8 @@ class DockService {
   const DockConfig& config() const { return config_; }
   // Submissions, uploads and their queue (submission_routes.h).
   SubmissionService& submissions() const { return *submissions_; }
+  // Who may search now (search_gate.h).
+  SearchGate& search_gate() const { return *search_gate_; }
 
   // Sets request.role, user_id and username from its credentials (the
   // Authorization header); leaves an anonymous caller when there are none.
@@ -85,6 +92,7 @@ class DockService {
 
   DockConfig config_;
   std::unique_ptr<Market> market_;
+  std::unique_ptr<SearchGate> search_gate_;
   std::unique_ptr<AccountService> accounts_;
   std::unique_ptr<SubmissionDatabase> submission_db_;
   std::unique_ptr<SubmissionService> submissions_;

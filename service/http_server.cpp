@@ -1,6 +1,9 @@
 #include "service/http_server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -260,6 +263,38 @@ HttpServer::HttpServer(const DockService& service, HttpServerConfig config)
 
 HttpServer::~HttpServer() { stop(); }
 
+namespace {
+
+// cpp-httplib (Debian's 0.11, a compiled library) listens with a backlog of
+// 5: a burst of more connections than that -- 50 clients submitting at once,
+// a balancer opening its pool -- overflows the accept queue, and the
+// connections beyond it stall or are reset before a thread ever sees them.
+// Linux lets listen() be called again on a listening socket to change its
+// backlog; the library keeps the socket to itself, so it is found among this
+// process's descriptors by being the one listening on our port.
+void widen_listen_backlog(int port) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t size = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || listening == 0) continue;
+    sockaddr_storage address{};
+    socklen_t address_size = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &address_size) != 0) continue;
+    int bound_port = -1;
+    if (address.ss_family == AF_INET) bound_port = ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+    if (address.ss_family == AF_INET6) bound_port = ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+    if (bound_port == port) ::listen(fd, SOMAXCONN);
+  }
+}
+
+}  // namespace
+
 int HttpServer::bind() {
   const std::string& host = impl_->config.host;
   int port = impl_->config.port;
@@ -271,6 +306,7 @@ int HttpServer::bind() {
                 ": the port is in use, or the address is not this machine's");
   }
   impl_->bound = true;
+  widen_listen_backlog(port);
   return port;
 }
 

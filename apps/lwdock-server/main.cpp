@@ -35,6 +35,8 @@ struct ServeOptions {
   double lease_seconds = 60.0;
   int max_attempts = 3;
   int search_threads = 1;
+  int search_slots = 0;
+  int search_queue_ms = 2000;
   std::string access_log;
   std::uint64_t max_body_mib = 64;
   // Accounts (docs/DESIGN.md §6.9).
@@ -114,6 +116,8 @@ int serve(const ServeOptions& o) {
   dock.market_dir = o.market;
   dock.db = {o.db, o.read_db};
   dock.ctx.n_threads = o.search_threads;
+  dock.search_slots = o.search_slots;
+  dock.search_queue_wait = std::chrono::milliseconds(o.search_queue_ms);
   lwd::service::AccountServiceConfig& accounts = dock.accounts;
   const auto policy = lwd::service::registration_policy_from_string(o.registration);
   if (!policy) throw lwd::Error("--registration \"" + o.registration + "\": closed, open or email_patterns");
@@ -224,6 +228,14 @@ int main(int argc, char** argv) {
   app.add_option("--search-threads", o.search_threads, "OpenMP threads of one search")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  app.add_option("--search-slots", o.search_slots,
+                 "Searches run at once; more wait for a slot (0: this machine's cores over --search-threads)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
+  app.add_option("--search-queue-ms", o.search_queue_ms,
+                 "How long a search waits for a slot before the answer is 503 busy with Retry-After")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 600000));
   app.add_option("--access-log", o.access_log, "Append the access log (one JSON line per request) to FILE "
                                                "instead of stderr");
   app.add_option("--max-body-mib", o.max_body_mib, "Largest request body accepted, MiB")

@@ -2,13 +2,18 @@
 // driven by a real client, stopped by the test (also when an assertion
 // fails: the fixture's destructor stops it). And the server's program:
 // started as a process, stopped with SIGTERM.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <httplib.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -329,6 +334,68 @@ TEST_F(DockServiceTest, SearchWithAnUploadedSpecAnswersWhatTheEngineAnswers) {
   const Reply as_json = as_reply(client().Post("/api/engine/search", body.dump(), "application/json"));
   ASSERT_EQ(as_json.status, 200);
   EXPECT_EQ(as_json.body["data"]["single"], expected["single"]);
+}
+
+// A burst of connections larger than cpp-httplib's own listen backlog (5)
+// waits in the accept queue instead of being dropped: bound but not serving,
+// the server accepts nobody, so every connection that completes is queued.
+TEST(DockServiceHttp, ABurstOfConnectionsWaitsInTheAcceptQueue) {
+  ServiceMarket& m = shared_market();
+  DockService service(config_for(m));
+  HttpServerConfig http;
+  http.host = "127.0.0.1";
+  http.port = 0;
+  http.threads = 1;
+  HttpServer server(service, http);
+  const int port = server.bind();
+  constexpr int kConnections = 32;
+  std::vector<int> fds;
+  int connected = 0;
+  for (int i = 0; i < kConnections; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0) {
+      ++connected;
+      continue;
+    }
+    ASSERT_EQ(errno, EINPROGRESS);
+    pollfd p{fd, POLLOUT, 0};
+    int error = 0;
+    socklen_t size = sizeof error;
+    if (::poll(&p, 1, 2000) == 1 && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error == 0)
+      ++connected;
+  }
+  EXPECT_EQ(connected, kConnections);
+  for (const int fd : fds) ::close(fd);
+}
+
+// Every slot taken and no time to wait: the search is refused at once with
+// 503 busy and Retry-After, and served again once a slot frees up.
+TEST(DockServiceSearchGate, ASearchBeyondTheSlotsIsRefusedWithRetryAfter) {
+  ServiceMarket& m = shared_market();
+  DockConfig config = config_for(m);
+  config.search_slots = 1;
+  config.search_queue_wait = std::chrono::milliseconds(0);
+  RunningServer server(std::move(config));
+  const httplib::MultipartFormDataItems items = {{"spec", read_file(m.user_spec_path), "user.json", "application/json"}};
+  {
+    const auto held = server.service().search_gate().enter();
+    ASSERT_TRUE(held);
+    const auto r = server.client().Post("/api/engine/search", items);
+    ASSERT_TRUE(r);
+    expect_error(as_reply(r), 503, ApiCode::busy);
+    EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+    // A malformed search is still told so: the gate is only in front of the engine.
+    expect_error(as_reply(server.client().Post("/api/engine/search", "{bad", "application/json")), 400,
+                 ApiCode::malformed_request);
+  }
+  EXPECT_EQ(as_reply(server.client().Post("/api/engine/search", items)).status, 200);
+  EXPECT_EQ(server.service().search_gate().running(), 0);
 }
 
 TEST_F(DockServiceTest, ASemanticOnlySearchListsTheMatches) {
