@@ -45,7 +45,7 @@ struct DockConfig {
   // Searches run at once (0: the cores over ctx.n_threads) and how long one
   // waits for its turn before the answer is 503 busy (search_gate.h).
   int search_slots = 0;
-  std::chrono::milliseconds search_queue_wait{2000};
+  std::chrono::milliseconds search_queue_wait{500};
 };
 
 class DockService {

@@ -36,7 +36,7 @@ struct ServeOptions {
   int max_attempts = 3;
   int search_threads = 1;
   int search_slots = 0;
-  int search_queue_ms = 2000;
+  int search_queue_ms = 500;
   std::string access_log;
   std::uint64_t max_body_mib = 64;
   // Accounts (docs/DESIGN.md §6.9).
