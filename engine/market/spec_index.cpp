@@ -107,6 +107,37 @@ std::int64_t member_of(const StoredPack& pack, const std::string& id) {
   return *m;
 }
 
+// MMD²(from, m) for members m of one gamma group, the expression the scan
+// evaluates (statistical_search.cpp, batch_mmd2: <m,m> - 2<from,m> + <from,from>,
+// the products under m's gamma), with <from, from> given once instead of
+// recomputed per call: one batched kernel pass over the members' rows.
+std::vector<double> group_mmd2(const Context& ctx, kernels::ConstMatrixView<double> z, std::span<const double> beta,
+                               double from_self, const SpecPack& pack, const std::vector<std::int64_t>& members,
+                               double gamma) {
+  std::vector<double> rows;
+  std::vector<double> weights;
+  std::vector<std::int64_t> offsets{0};
+  for (std::int64_t m : members) {
+    const auto zm = pack.member_z(m);
+    const auto bm = pack.member_beta(m);
+    rows.insert(rows.end(), zm.data, zm.data + zm.rows * zm.cols);
+    weights.insert(weights.end(), bm.begin(), bm.end());
+    offsets.push_back(offsets.back() + zm.rows);
+  }
+  std::vector<double> inner(members.size());
+  if (members.empty()) return inner;
+  kernels::rkme_batch_inner_products(ctx, z, beta, kernels::ConstMatrixView<double>(rows.data(), offsets.back(), pack.dim),
+                                     weights, offsets, gamma, inner);
+  std::vector<double> out(members.size());
+  for (std::size_t i = 0; i < members.size(); ++i)
+    out[i] = pack.self_inner[static_cast<std::size_t>(members[i])] - 2.0 * inner[i] + from_self;
+  return out;
+}
+
+double user_self(const Context& ctx, const RKMETableSpec& user, double gamma) {
+  return kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
+}
+
 // --- binary file helpers ----------------------------------------------------
 
 class Writer {
@@ -262,11 +293,23 @@ void write_index_file(const std::filesystem::path& path, IndexKind kind, std::in
   io::write_file_atomically(path, [&](std::ostream& out) { out.write(all.data(), static_cast<std::streamsize>(all.size())); });
 }
 
-// --- exact: vantage-point tree -----------------------------------------------
+// --- exact: a bisector tree of balls in the RKHS ------------------------------
 
-class VpTreeIndex final : public SpecIndex {
+// Each node is a ball: a centre (one of its members) and a radius that every
+// member of the subtree lies within. An inner node's two children are the
+// balls around its own centre and around the member farthest from it, each
+// member going to the nearer of the two; so a query prunes a child both by
+// its ball (d(u, x) >= d(u, c) - r) and by the bisector between the two
+// centres (d(u, x) >= (d(u, c) - d(u, c_other)) / 2 for x nearer to c). The
+// first child inherits its parent's centre, whose distance the query knows
+// already: one evaluation per inner node visited. Clustered markets -- the
+// learnwares of related tasks close together, the rest far and all about
+// equally far, as the RBF kernel saturates -- split into balls that follow
+// the clusters, which rings around one vantage point (a VP-tree) cannot do
+// when nearly every distance is the same.
+class BallTreeIndex final : public SpecIndex {
  public:
-  explicit VpTreeIndex(const IndexOptions& options) : options_(options) {}
+  explicit BallTreeIndex(const IndexOptions& options) : options_(options) {}
 
   IndexKind kind() const override { return IndexKind::kExact; }
   std::int64_t size() const override { return slots_.live; }
@@ -282,12 +325,12 @@ class VpTreeIndex final : public SpecIndex {
         by_group.emplace_back();
       }
       const auto s = slots_.take(p.ids[static_cast<std::size_t>(m)], member_fingerprint(p, m), g);
+      ensure_slot_maps();
       note_member(p, m, g);
       by_group[static_cast<std::size_t>(g)].push_back(s);
-      ensure_node_of();
     }
     for (std::size_t g = 0; g < groups_.size(); ++g)
-      groups_[g].root = build_subtree(ctx, pack, std::move(by_group[g]), -1);
+      groups_[g].root = build_subtree(ctx, pack, std::move(by_group[g]), -1, {}, -1);
   }
 
   void add(const Context& ctx, const StoredPack& pack, std::int64_t m) override {
@@ -297,50 +340,51 @@ class VpTreeIndex final : public SpecIndex {
     const auto g = group_of(gammas_, p.gamma[static_cast<std::size_t>(m)]);
     if (static_cast<std::size_t>(g) >= groups_.size()) groups_.push_back(Group{});
     const auto slot = slots_.take(id, member_fingerprint(p, m), g);
-    ensure_node_of();
+    ensure_slot_maps();
     note_member(p, m, g);
     Group& group = groups_[static_cast<std::size_t>(g)];
-    if (group.root < 0) {
-      group.root = build_subtree(ctx, pack, {slot}, -1);
+    if (group.root < 0 || nodes_[static_cast<std::size_t>(group.root)].size == 0) {
+      if (group.root >= 0) rebuild_with(ctx, pack, group.root, {slot});
+      else group.root = build_subtree(ctx, pack, {slot}, -1, {}, -1);
       return;
     }
-    // Down the tree to a leaf: each level, one distance to its vantage point.
-    const RKMETableSpec spec = p.spec(m);
+    // Down to a leaf, to the nearer centre at each level: one distance per level.
     std::vector<std::int32_t> path;
     std::int32_t cur = group.root;
+    double d = distances(ctx, pack, m, {nodes_[static_cast<std::size_t>(cur)].centre}).front();
     for (;;) {
       path.push_back(cur);
       Node& node = nodes_[static_cast<std::size_t>(cur)];
       ++node.size;
-      if (node.vp < 0) {
+      node.radius = std::max(node.radius, d);
+      if (node.leaf()) {
         node.bucket.push_back(slot);
         node_of_[static_cast<std::size_t>(slot)] = cur;
         break;
       }
-      const double d = distances(ctx, spec, pack, {node.vp}).front();
-      int side;
-      if (d <= node.hi[0]) {
-        side = 0;
-      } else if (d >= node.lo[1]) {
-        side = 1;
+      const std::int32_t second = node.child[1];
+      const std::int32_t second_centre = nodes_[static_cast<std::size_t>(second)].centre;
+      // An emptied second ball (its members all removed) takes no more.
+      const double d1 = second_centre < 0 ? std::numeric_limits<double>::infinity()
+                                          : distances(ctx, pack, m, {second_centre}).front();
+      if (d1 < d) {
+        cur = second;
+        d = d1;
       } else {
-        side = nodes_[static_cast<std::size_t>(node.child[0])].size <= nodes_[static_cast<std::size_t>(node.child[1])].size ? 0 : 1;
+        cur = node.child[0];
       }
-      node.lo[side] = std::min(node.lo[side], d);
-      node.hi[side] = std::max(node.hi[side], d);
-      cur = node.child[side];
     }
     // Rebuild the highest subtree the insertion left unbalanced (scapegoat
     // rule), or split an overfull leaf: amortised O(log² n) distances per add.
     for (std::int32_t n : path) {
       const Node& node = nodes_[static_cast<std::size_t>(n)];
-      if (node.vp < 0) {
+      if (node.leaf()) {
         if (static_cast<std::int64_t>(node.bucket.size()) > 2 * options_.leaf_size) rebuild(ctx, pack, n);
         break;
       }
       const auto a = nodes_[static_cast<std::size_t>(node.child[0])].size;
       const auto b = nodes_[static_cast<std::size_t>(node.child[1])].size;
-      if (node.size > 4 * options_.leaf_size && static_cast<double>(std::max(a, b)) > 0.8 * static_cast<double>(node.size)) {
+      if (node.size > 4 * options_.leaf_size && static_cast<double>(std::max(a, b)) > 0.9 * static_cast<double>(node.size)) {
         rebuild(ctx, pack, n);
         break;
       }
@@ -352,36 +396,36 @@ class VpTreeIndex final : public SpecIndex {
   }
 
   std::int64_t remove_all(const Context& ctx, const StoredPack& pack, const std::vector<std::string>& ids) override {
-    // First every id leaves the tree (a leaf drops it; a vantage point's node
-    // is marked), then each topmost marked subtree is built again from the
-    // members left in it: a vantage point routes its subtree, and a random
-    // removal hits one of depth l with probability 2^l/n for a subtree of
-    // n/2^l members, so a removal costs O(log n) members rebuilt, expected.
+    // First every id leaves its leaf; a centre's balls are marked, then each
+    // topmost marked subtree is built again from the members left in it. A
+    // random member is the centre of a subtree of n/2^l members with
+    // probability about 2^l/n per level l, so a removal costs O(log n)
+    // members rebuilt, expected.
     std::int64_t removed = 0;
     std::vector<std::int32_t> marked;
     for (const auto& id : ids) {
       const auto it = slots_.of.find(id);
       if (it == slots_.of.end()) continue;
       const std::int32_t slot = it->second;
-      const std::int32_t n = node_of_[static_cast<std::size_t>(slot)];
+      const std::int32_t leaf = node_of_[static_cast<std::size_t>(slot)];
+      const std::int32_t top = centre_of_[static_cast<std::size_t>(slot)];
       slots_.release(slot);
       node_of_[static_cast<std::size_t>(slot)] = -1;
+      centre_of_[static_cast<std::size_t>(slot)] = -1;
       ++removed;
-      for (std::int32_t a = n; a >= 0; a = nodes_[static_cast<std::size_t>(a)].parent) --nodes_[static_cast<std::size_t>(a)].size;
-      Node& node = nodes_[static_cast<std::size_t>(n)];
-      if (node.vp < 0) {
-        std::erase(node.bucket, slot);
-      } else {
-        node.dead = true;
-        marked.push_back(n);
+      for (std::int32_t a = leaf; a >= 0; a = nodes_[static_cast<std::size_t>(a)].parent) --nodes_[static_cast<std::size_t>(a)].size;
+      std::erase(nodes_[static_cast<std::size_t>(leaf)].bucket, slot);
+      if (top >= 0) {
+        nodes_[static_cast<std::size_t>(top)].dead = true;
+        marked.push_back(top);
       }
     }
     std::vector<std::int32_t> topmost;
     for (std::int32_t n : marked) {
-      std::int32_t top = n;
+      std::int32_t t = n;
       for (std::int32_t a = nodes_[static_cast<std::size_t>(n)].parent; a >= 0; a = nodes_[static_cast<std::size_t>(a)].parent)
-        if (nodes_[static_cast<std::size_t>(a)].dead) top = a;
-      if (std::find(topmost.begin(), topmost.end(), top) == topmost.end()) topmost.push_back(top);
+        if (nodes_[static_cast<std::size_t>(a)].dead) t = a;
+      if (std::find(topmost.begin(), topmost.end(), t) == topmost.end()) topmost.push_back(t);
     }
     for (std::int32_t n : topmost) rebuild(ctx, pack, n);
     return removed;
@@ -390,21 +434,25 @@ class VpTreeIndex final : public SpecIndex {
   std::vector<Hit> query(const Context& ctx, const RKMETableSpec& user, const StoredPack& pack, std::int64_t k,
                          IndexQueryStats* stats) const override {
     TopK top(k);
-    std::int64_t evaluations = 0;
+    const Context serial{.n_threads = 1, .seed = ctx.seed};
+    std::unordered_map<std::int32_t, double> seen;  // slot -> its distance, each member evaluated once
     for (std::size_t g = 0; g < groups_.size(); ++g) {
       const Group& group = groups_[g];
       if (group.root < 0 || nodes_[static_cast<std::size_t>(group.root)].size == 0) continue;
       // Rounding bound: every product of the distances is a sum of terms of
       // magnitude at most |beta_a| |beta_b| (the kernel is at most 1), so a
       // computed MMD² is within delta of the true one, and its square root
-      // within sqrt(delta); a prune uses three such distances.
+      // within sqrt(delta); a prune compares three such distances.
       const double scale = group.max_beta_l1 + l1(user.beta());
       const double slack = 3.0 * std::sqrt(1e-9 * scale * scale);
-      Search s{ctx, user, pack, gammas_[g], top, evaluations, slack};
-      visit(s, group.root);
+      // The walk evaluates a member or a leaf at a time: too little work to
+      // share between threads, so it runs on the calling one.
+      Search s{serial, user, pack, top, seen, slack, gammas_[g], user_self(ctx, user, gammas_[g])};
+      const double d = evaluate(s, {nodes_[static_cast<std::size_t>(group.root)].centre}).front();
+      visit(s, group.root, d);
     }
     if (stats) {
-      stats->evaluations = evaluations;
+      stats->evaluations = static_cast<std::int64_t>(seen.size());
       stats->members = size();
     }
     return top.sorted();
@@ -412,7 +460,7 @@ class VpTreeIndex final : public SpecIndex {
 
   std::size_t memory_bytes() const override {
     std::size_t b = slots_.bytes() + nodes_.capacity() * sizeof(Node) + node_of_.capacity() * 4 +
-                    free_nodes_.capacity() * 4;
+                    centre_of_.capacity() * 4 + free_nodes_.capacity() * 4;
     for (const auto& n : nodes_) b += n.bucket.capacity() * 4;
     return b;
   }
@@ -431,19 +479,18 @@ class VpTreeIndex final : public SpecIndex {
     }
     w.pod<std::uint64_t>(nodes_.size());
     for (const auto& n : nodes_) {
-      w.pod(n.vp);
+      w.pod(n.centre);
+      w.pod(n.radius);
       w.pod(n.child[0]);
       w.pod(n.child[1]);
       w.pod(n.parent);
       w.pod(n.size);
-      w.pod(n.lo[0]);
-      w.pod(n.lo[1]);
-      w.pod(n.hi[0]);
-      w.pod(n.hi[1]);
+      w.pod<std::uint8_t>(n.nearer ? 1 : 0);
       w.vec(n.bucket);
     }
     w.vec(free_nodes_);
     w.vec(node_of_);
+    w.vec(centre_of_);
     w.pod(draws_);
     write_index_file(path, kind(), stamp, w);
   }
@@ -463,19 +510,18 @@ class VpTreeIndex final : public SpecIndex {
     if (nn > (1ULL << 31)) r.fail("too many nodes");
     nodes_.resize(nn);
     for (auto& n : nodes_) {
-      n.vp = r.pod<std::int32_t>();
+      n.centre = r.pod<std::int32_t>();
+      n.radius = r.pod<double>();
       n.child[0] = r.pod<std::int32_t>();
       n.child[1] = r.pod<std::int32_t>();
       n.parent = r.pod<std::int32_t>();
       n.size = r.pod<std::int64_t>();
-      n.lo[0] = r.pod<double>();
-      n.lo[1] = r.pod<double>();
-      n.hi[0] = r.pod<double>();
-      n.hi[1] = r.pod<double>();
+      n.nearer = r.pod<std::uint8_t>() != 0;
       n.bucket = r.vec<std::int32_t>();
     }
     free_nodes_ = r.vec<std::int32_t>();
     node_of_ = r.vec<std::int32_t>();
+    centre_of_ = r.vec<std::int32_t>();
     draws_ = r.pod<std::uint64_t>();
     // Every reference must point inside the arrays: a file whose checksum
     // passes was written by save(), but a walk must not run wild either way.
@@ -483,31 +529,33 @@ class VpTreeIndex final : public SpecIndex {
     const auto slots = static_cast<std::int32_t>(slots_.id.size());
     auto node_ok = [&](std::int32_t i) { return i >= -1 && i < nodes; };
     auto slot_ok = [&](std::int32_t i) { return i >= -1 && i < slots; };
-    if (node_of_.size() != slots_.id.size()) r.fail("the node map is inconsistent");
+    if (node_of_.size() != slots_.id.size() || centre_of_.size() != slots_.id.size()) r.fail("the node maps are inconsistent");
     for (const auto& g : groups_)
       if (!node_ok(g.root)) r.fail("a root is out of range");
     for (const auto& n : nodes_) {
-      if (!slot_ok(n.vp) || !node_ok(n.child[0]) || !node_ok(n.child[1]) || !node_ok(n.parent))
+      if (!slot_ok(n.centre) || !node_ok(n.child[0]) || !node_ok(n.child[1]) || !node_ok(n.parent))
         r.fail("a node is out of range");
-      if (n.vp >= 0 && (n.child[0] < 0 || n.child[1] < 0)) r.fail("an inner node lacks a child");
+      if ((n.child[0] < 0) != (n.child[1] < 0)) r.fail("an inner node lacks a child");
       for (auto s : n.bucket)
         if (s < 0 || s >= slots) r.fail("a leaf is out of range");
     }
     for (auto n : node_of_)
       if (!node_ok(n)) r.fail("the node map is out of range");
+    for (auto n : centre_of_)
+      if (!node_ok(n)) r.fail("the centre map is out of range");
   }
 
  private:
   struct Node {
-    std::int32_t vp = -1;  // slot of the vantage point; -1: a leaf
-    std::int32_t child[2] = {-1, -1};
+    std::int32_t centre = -1;  // slot of a member of the subtree (-1: empty)
+    double radius = 0.0;       // every member lies within it of the centre
+    std::int32_t child[2] = {-1, -1};  // child[0] shares the centre; -1: a leaf
     std::int32_t parent = -1;
-    std::int64_t size = 0;  // members in the subtree, the vantage points included
-    // Range of the distances from the vantage point to the members of each child.
-    double lo[2] = {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
-    double hi[2] = {-std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+    std::int64_t size = 0;
+    bool nearer = false;  // members went to the nearer child centre (the bisector bound holds)
+    bool dead = false;    // its centre was removed: rebuilt before any query
     std::vector<std::int32_t> bucket;  // a leaf's members
-    bool dead = false;  // its vantage point was removed: rebuilt before any query
+    bool leaf() const { return child[0] < 0; }
   };
   struct Group {
     std::int32_t root = -1;
@@ -517,26 +565,41 @@ class VpTreeIndex final : public SpecIndex {
     const Context& ctx;
     const RKMETableSpec& user;
     const StoredPack& pack;
-    double gamma;
     TopK& top;
-    std::int64_t& evaluations;
+    std::unordered_map<std::int32_t, double>& seen;
     double slack;
+    double gamma;
+    double user_self;  // <u, u> under gamma
   };
 
-  void ensure_node_of() { node_of_.resize(slots_.id.size(), -1); }
+  void ensure_slot_maps() {
+    node_of_.resize(slots_.id.size(), -1);
+    centre_of_.resize(slots_.id.size(), -1);
+  }
   void note_member(const SpecPack& p, std::int64_t m, std::int32_t g) {
     auto& group = groups_[static_cast<std::size_t>(g)];
     group.max_beta_l1 = std::max(group.max_beta_l1, l1(p.member_beta(m)));
   }
 
-  // sqrt(MMD²(from, m)) for the members of `slots`, computed as the scan computes MMD².
-  std::vector<double> distances(const Context& ctx, const RKMETableSpec& from, const StoredPack& pack,
+  // sqrt(MMD²(member, x)) for the members x of `slots` (one gamma group).
+  std::vector<double> distances(const Context& ctx, const StoredPack& pack, std::int64_t member,
                                 const std::vector<std::int32_t>& slots) const {
+    const SpecPack& p = pack.members();
     std::vector<std::int64_t> members;
     members.reserve(slots.size());
     for (auto s : slots) members.push_back(member_of(pack, slots_.id[static_cast<std::size_t>(s)]));
-    std::vector<double> d = batch_mmd2(ctx, from, pack.members(), members);
+    std::vector<double> d = group_mmd2(ctx, p.member_z(member), p.member_beta(member),
+                                       p.self_inner[static_cast<std::size_t>(member)], p, members,
+                                       p.gamma[static_cast<std::size_t>(member)]);
     for (double& v : d) v = std::sqrt(std::max(v, 0.0));
+    return d;
+  }
+  std::vector<double> distances_from(const Context& ctx, const StoredPack& pack, std::int32_t centre,
+                                     const std::vector<std::int32_t>& slots) const {
+    std::vector<double> d =
+        distances(ctx, pack, member_of(pack, slots_.id[static_cast<std::size_t>(centre)]), slots);
+    for (std::size_t i = 0; i < slots.size(); ++i)
+      if (slots[i] == centre) d[i] = 0.0;
     return d;
   }
 
@@ -551,61 +614,94 @@ class VpTreeIndex final : public SpecIndex {
     return static_cast<std::int32_t>(nodes_.size() - 1);
   }
 
+  // The subtree over `slots` around `centre` (-1: a pseudo-random member),
+  // `dist` its distances to them when known.
   std::int32_t build_subtree(const Context& ctx, const StoredPack& pack, std::vector<std::int32_t> slots,
-                             std::int32_t parent) {
+                             std::int32_t centre, std::vector<double> dist, std::int32_t parent) {
     const std::int32_t n = new_node();
     nodes_[static_cast<std::size_t>(n)].parent = parent;
     nodes_[static_cast<std::size_t>(n)].size = static_cast<std::int64_t>(slots.size());
-    if (static_cast<std::int64_t>(slots.size()) <= options_.leaf_size) {
-      for (auto s : slots) node_of_[static_cast<std::size_t>(s)] = n;
-      nodes_[static_cast<std::size_t>(n)].bucket = std::move(slots);
-      return n;
+    if (slots.empty()) return n;
+    if (centre < 0) {
+      centre = slots[static_cast<std::size_t>(mix64(options_.seed ^ (++draws_ * 0x9e3779b97f4a7c15ULL)) % slots.size())];
+      dist.clear();
     }
-    // A pseudo-random vantage point, fixed by the seed and the history.
-    const auto pick = static_cast<std::size_t>(mix64(options_.seed ^ (++draws_ * 0x9e3779b97f4a7c15ULL)) % slots.size());
-    const std::int32_t vp = slots[pick];
-    slots.erase(slots.begin() + static_cast<std::ptrdiff_t>(pick));
-    const RKMETableSpec spec = pack.members().spec(member_of(pack, slots_.id[static_cast<std::size_t>(vp)]));
-    const std::vector<double> d = distances(ctx, spec, pack, slots);
-    std::vector<std::size_t> order(slots.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return d[a] != d[b] ? d[a] < d[b] : slots[a] < slots[b];
-    });
-    const std::size_t half = order.size() / 2;
-    std::vector<std::int32_t> side[2];
-    Node& node = nodes_[static_cast<std::size_t>(n)];
-    node.vp = vp;
-    node_of_[static_cast<std::size_t>(vp)] = n;
-    for (std::size_t r = 0; r < order.size(); ++r) {
-      const int s = r < half ? 0 : 1;
-      side[s].push_back(slots[order[r]]);
-      node.lo[s] = std::min(node.lo[s], d[order[r]]);
-      node.hi[s] = std::max(node.hi[s], d[order[r]]);
+    if (dist.size() != slots.size()) dist = distances_from(ctx, pack, centre, slots);
+    {
+      Node& node = nodes_[static_cast<std::size_t>(n)];
+      node.centre = centre;
+      node.radius = *std::max_element(dist.begin(), dist.end());
+      if (centre_of_[static_cast<std::size_t>(centre)] < 0) centre_of_[static_cast<std::size_t>(centre)] = n;
+      if (static_cast<std::int64_t>(slots.size()) <= options_.leaf_size) {
+        for (auto s : slots) node_of_[static_cast<std::size_t>(s)] = n;
+        node.bucket = std::move(slots);
+        return n;
+      }
     }
-    const auto inside = build_subtree(ctx, pack, std::move(side[0]), n);
-    const auto outside = build_subtree(ctx, pack, std::move(side[1]), n);
-    nodes_[static_cast<std::size_t>(n)].child[0] = inside;
-    nodes_[static_cast<std::size_t>(n)].child[1] = outside;
+    // The second centre: the member farthest from the first (ties: lowest slot).
+    std::size_t far = 0;
+    for (std::size_t i = 1; i < slots.size(); ++i)
+      if (dist[i] > dist[far] || (dist[i] == dist[far] && slots[i] < slots[far])) far = i;
+    if (slots[far] == centre) far = slots[0] == centre ? 1 : 0;
+    const std::int32_t second = slots[far];
+    const std::vector<double> dist2 = distances_from(ctx, pack, second, slots);
+    std::vector<int> side(slots.size());
+    std::size_t count1 = 0;
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      side[i] = slots[i] == centre ? 0 : (slots[i] == second || dist2[i] < dist[i]) ? 1 : 0;
+      count1 += static_cast<std::size_t>(side[i]);
+    }
+    const std::size_t least = std::max<std::size_t>(1, slots.size() / 16);
+    bool nearer = true;
+    if (count1 < least || slots.size() - count1 < least) {
+      // A lopsided split (an outlier, or all members alike) would make the
+      // tree deep: split at the median distance from the first centre
+      // instead; the balls still bound the members, the bisector does not.
+      nearer = false;
+      std::vector<std::size_t> order(slots.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        if (slots[a] == centre || slots[b] == centre) return slots[a] == centre && slots[b] != centre;
+        if (slots[a] == second || slots[b] == second) return slots[b] == second && slots[a] != second;
+        return dist[a] != dist[b] ? dist[a] < dist[b] : slots[a] < slots[b];
+      });
+      for (std::size_t r = 0; r < order.size(); ++r) side[order[r]] = r < order.size() / 2 ? 0 : 1;
+    }
+    std::vector<std::int32_t> slots_of[2];
+    std::vector<double> dist_of[2];
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      slots_of[side[i]].push_back(slots[i]);
+      dist_of[side[i]].push_back(side[i] == 0 ? dist[i] : dist2[i]);
+    }
+    nodes_[static_cast<std::size_t>(n)].nearer = nearer;
+    const auto first_child = build_subtree(ctx, pack, std::move(slots_of[0]), centre, std::move(dist_of[0]), n);
+    const auto second_child = build_subtree(ctx, pack, std::move(slots_of[1]), second, std::move(dist_of[1]), n);
+    nodes_[static_cast<std::size_t>(n)].child[0] = first_child;
+    nodes_[static_cast<std::size_t>(n)].child[1] = second_child;
     return n;
   }
 
   void collect(std::int32_t n, std::vector<std::int32_t>& out) {
     Node& node = nodes_[static_cast<std::size_t>(n)];
     out.insert(out.end(), node.bucket.begin(), node.bucket.end());
-    if (node.vp >= 0 && !node.dead) out.push_back(node.vp);
+    if (node.centre >= 0 && centre_of_[static_cast<std::size_t>(node.centre)] == n)
+      centre_of_[static_cast<std::size_t>(node.centre)] = -1;
     for (auto c : node.child)
       if (c >= 0) collect(c, out);
     free_nodes_.push_back(n);
   }
 
-  // Builds node n's subtree again from its members, in place of the old one.
-  void rebuild(const Context& ctx, const StoredPack& pack, std::int32_t n) {
+  // Builds node n's subtree again from its members (and `extra`), in place of
+  // the old one; it keeps its centre unless that was removed (a first child
+  // must keep its parent's).
+  void rebuild_with(const Context& ctx, const StoredPack& pack, std::int32_t n, std::vector<std::int32_t> extra) {
     const std::int32_t parent = nodes_[static_cast<std::size_t>(n)].parent;
-    std::vector<std::int32_t> members;
+    const std::int32_t centre = nodes_[static_cast<std::size_t>(n)].dead ? -1 : nodes_[static_cast<std::size_t>(n)].centre;
+    std::vector<std::int32_t> members = std::move(extra);
     collect(n, members);
     std::sort(members.begin(), members.end());
-    const std::int32_t fresh = build_subtree(ctx, pack, std::move(members), parent);
+    const bool keep = centre >= 0 && std::binary_search(members.begin(), members.end(), centre);
+    const std::int32_t fresh = build_subtree(ctx, pack, std::move(members), keep ? centre : -1, {}, parent);
     if (parent < 0) {
       for (auto& g : groups_)
         if (g.root == n) g.root = fresh;
@@ -614,31 +710,52 @@ class VpTreeIndex final : public SpecIndex {
         if (c == n) c = fresh;
     }
   }
+  void rebuild(const Context& ctx, const StoredPack& pack, std::int32_t n) { rebuild_with(ctx, pack, n, {}); }
 
-  void offer(Search& s, const std::vector<std::int32_t>& slots) const {
+  // Distances of the user to these members (evaluated once per query each),
+  // every new one offered to the top k.
+  std::vector<double> evaluate(Search& s, const std::vector<std::int32_t>& slots) const {
+    std::vector<double> out(slots.size());
+    std::vector<std::size_t> todo;
     std::vector<std::int64_t> members;
-    members.reserve(slots.size());
-    for (auto slot : slots) members.push_back(member_of(s.pack, slots_.id[static_cast<std::size_t>(slot)]));
-    const std::vector<double> mmd2 = batch_mmd2(s.ctx, s.user, s.pack.members(), members);
-    s.evaluations += static_cast<std::int64_t>(members.size());
-    for (std::size_t i = 0; i < members.size(); ++i)
-      s.top.offer(HitKey{mmd2[i], &slots_.id[static_cast<std::size_t>(slots[i])], members[i]});
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      const auto it = s.seen.find(slots[i]);
+      if (it != s.seen.end()) {
+        out[i] = it->second;
+        continue;
+      }
+      todo.push_back(i);
+      members.push_back(member_of(s.pack, slots_.id[static_cast<std::size_t>(slots[i])]));
+    }
+    if (todo.empty()) return out;
+    const std::vector<double> mmd2 =
+        group_mmd2(s.ctx, s.user.z().view(), s.user.beta(), s.user_self, s.pack.members(), members, s.gamma);
+    for (std::size_t j = 0; j < todo.size(); ++j) {
+      const auto slot = slots[todo[j]];
+      s.top.offer(HitKey{mmd2[j], &slots_.id[static_cast<std::size_t>(slot)], members[j]});
+      out[todo[j]] = std::sqrt(std::max(mmd2[j], 0.0));
+      s.seen.emplace(slot, out[todo[j]]);
+    }
+    return out;
   }
 
-  void visit(Search& s, std::int32_t n) const {
+  // Node n, whose centre is at distance dc from the user.
+  void visit(Search& s, std::int32_t n, double dc) const {
     const Node& node = nodes_[static_cast<std::size_t>(n)];
     if (node.size == 0) return;
-    if (node.vp < 0) {
-      if (!node.bucket.empty()) offer(s, node.bucket);
+    if (node.leaf()) {
+      evaluate(s, node.bucket);
       return;
     }
-    const std::int64_t m = member_of(s.pack, slots_.id[static_cast<std::size_t>(node.vp)]);
-    const double mmd2 = batch_mmd2(s.ctx, s.user, s.pack.members(), std::vector<std::int64_t>{m}).front();
-    ++s.evaluations;
-    s.top.offer(HitKey{mmd2, &slots_.id[static_cast<std::size_t>(node.vp)], m});
-    const double dv = std::sqrt(std::max(mmd2, 0.0));
-    // Nearer child first: it tightens the bound before the other is judged.
-    auto lower = [&](int c) { return std::max({node.lo[c] - dv, dv - node.hi[c], 0.0}); };
+    const Node& second = nodes_[static_cast<std::size_t>(node.child[1])];
+    const double d1 = second.size > 0 ? evaluate(s, {second.centre}).front() : 0.0;
+    const double dist[2] = {dc, d1};
+    auto lower = [&](int c) {
+      const Node& child = nodes_[static_cast<std::size_t>(node.child[c])];
+      double b = std::max(dist[c] - child.radius, 0.0);
+      if (node.nearer) b = std::max(b, 0.5 * (dist[c] - dist[1 - c]));
+      return b;
+    };
     const int first = lower(0) <= lower(1) ? 0 : 1;
     for (int c : {first, 1 - first}) {
       if (nodes_[static_cast<std::size_t>(node.child[c])].size == 0) continue;
@@ -647,7 +764,7 @@ class VpTreeIndex final : public SpecIndex {
       // ties are broken by id as the scan breaks them.
       const double bound = s.top.bound();
       if (std::isfinite(bound) && lower(c) > std::sqrt(std::max(bound, 0.0)) + s.slack) continue;
-      visit(s, node.child[c]);
+      visit(s, node.child[c], dist[c]);
     }
   }
 
@@ -657,7 +774,8 @@ class VpTreeIndex final : public SpecIndex {
   std::vector<Group> groups_;
   std::vector<Node> nodes_;
   std::vector<std::int32_t> free_nodes_;
-  std::vector<std::int32_t> node_of_;  // slot -> the node holding it (as vantage point or in its leaf)
+  std::vector<std::int32_t> node_of_;    // slot -> the leaf holding it
+  std::vector<std::int32_t> centre_of_;  // slot -> the topmost node it is the centre of, or -1
   std::uint64_t draws_ = 0;
 };
 
@@ -738,7 +856,8 @@ class RffHnswIndex final : public SpecIndex {
         members.push_back(member_of(pack, *ids.back()));
       }
       // Exact MMD² of every candidate: distances reported are never estimates.
-      const std::vector<double> mmd2 = batch_mmd2(ctx, user, pack.members(), members);
+      const std::vector<double> mmd2 =
+          group_mmd2(ctx, user.z().view(), user.beta(), user_self(ctx, user, g.map.gamma), pack.members(), members, g.map.gamma);
       evaluations += static_cast<std::int64_t>(members.size());
       for (std::size_t i = 0; i < members.size(); ++i) top.offer(HitKey{mmd2[i], ids[i], members[i]});
     }
@@ -968,7 +1087,7 @@ std::unique_ptr<SpecIndex> build_spec_index(const Context& ctx, const StoredPack
   if (options.rff_frequencies < 1) throw Error("search index: the number of RFF frequencies must be at least 1");
   switch (kind) {
     case IndexKind::kExact: {
-      auto index = std::make_unique<VpTreeIndex>(options);
+      auto index = std::make_unique<BallTreeIndex>(options);
       index->build(ctx, pack, members);
       return index;
     }
@@ -1003,7 +1122,7 @@ LoadedIndex load_spec_index(const std::filesystem::path& path, IndexKind kind, c
   LoadedIndex out;
   out.stamp = r.pod<std::int64_t>();
   if (kind == IndexKind::kExact) {
-    auto index = std::make_unique<VpTreeIndex>(options);
+    auto index = std::make_unique<BallTreeIndex>(options);
     index->read(r);
     out.index = std::move(index);
   } else if (kind == IndexKind::kApprox) {

@@ -50,9 +50,9 @@ struct IndexOptions {
   std::int64_t min_members = 20000;
   // Members a query returns to the search, best first: the singles and the
   // mixture's pool come from them (at least max_search_num², the pool).
-  std::int64_t candidates = 32;
+  std::int64_t candidates = 25;
   // exact: members per leaf of the vantage-point tree.
-  std::int64_t leaf_size = 16;
+  std::int64_t leaf_size = 8;
   // approx: 2·rff_frequencies features per RKME (docs/DESIGN.md §4.5 on the choice),
   // the HNSW graph's degree and beam widths, and how many of the graph's
   // candidates are re-ranked by exact MMD² (at least `candidates`).
