@@ -27,6 +27,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -84,7 +85,7 @@ long rss_kib() {
 
 int main(int argc, char** argv) {
   std::int64_t n = 10000, k = 100, d = 32, queries = 50, scan_queries = 5, check = 3;
-  std::string which = "both", out_path, shape = "domains";
+  std::string which = "both", out_path, shape = "domains", rerank_list;
   IndexOptions options;
   int threads = 0;
   for (int i = 1; i < argc; ++i) {
@@ -103,6 +104,7 @@ int main(int argc, char** argv) {
     else if (a == "--market") shape = next();
     else if (a == "--frequencies") options.rff_frequencies = std::stoll(next());
     else if (a == "--rerank") options.rerank = std::stoll(next());
+    else if (a == "--rerank-list") rerank_list = next();
     else if (a == "--ef") options.hnsw_ef_search = std::stoi(next());
     else if (a == "--ef-construction") options.hnsw_ef_construction = std::stoi(next());
     else if (a == "--threads") threads = std::stoi(next());
@@ -183,6 +185,14 @@ int main(int argc, char** argv) {
                         {"memory_bytes_per_learnware", static_cast<double>(index->memory_bytes()) / static_cast<double>(n)}};
     std::fprintf(stderr, "%s: built in %.1f s, %.0f B per learnware\n", name.c_str(), build,
                  static_cast<double>(index->memory_bytes()) / static_cast<double>(n));
+    std::vector<std::int64_t> reranks{options.rerank};
+    if (kind == IndexKind::kApprox && !rerank_list.empty()) {
+      reranks.clear();
+      std::stringstream list(rerank_list);
+      for (std::string item; std::getline(list, item, ',');) reranks.push_back(std::stoll(item));
+    }
+    for (const std::int64_t rerank : reranks) {
+    index->set_search_effort(rerank, std::max<int>(options.hnsw_ef_search, static_cast<int>(rerank)));
     std::vector<double> times;
     std::vector<double> search_times;
     std::int64_t evaluations = 0;
@@ -231,8 +241,10 @@ int main(int argc, char** argv) {
     r["evaluated_fraction"] = static_cast<double>(evaluations) / static_cast<double>(queries * n);
     if (kind == IndexKind::kExact) r["agrees_with_scan"] = std::to_string(checked_ok) + "/" + std::to_string(std::min(check, queries));
     if (kind == IndexKind::kApprox && hits > 0) r["recall_at_5"] = static_cast<double>(hits) / static_cast<double>(queries * kTop);
-    std::fprintf(stderr, "%s: %s\n", name.c_str(), r.dump().c_str());
-    result[name] = r;
+    std::fprintf(stderr, "%s (rerank %lld): %s\n", name.c_str(), static_cast<long long>(rerank), r.dump().c_str());
+    if (kind == IndexKind::kApprox) result[name + "_rerank_" + std::to_string(rerank)] = r;
+    else result[name] = r;
+    }
   };
   if (which == "both" || which == "exact") run_index(IndexKind::kExact);
   if (which == "both" || which == "approx") {

@@ -884,6 +884,12 @@ class RffHnswIndex final : public SpecIndex {
 
   std::vector<std::pair<std::string, std::uint64_t>> fingerprints() const override { return slots_.pairs(); }
 
+  void set_search_effort(std::int64_t rerank, int ef_search) override {
+    options_.rerank = rerank;
+    options_.hnsw_ef_search = ef_search;
+    for (auto& g : groups_) g->graph->setEf(static_cast<std::size_t>(ef_search));
+  }
+
   void save(const std::filesystem::path& path, std::int64_t stamp) const override {
     Writer w;
     write_settings(w);

@@ -93,6 +93,9 @@ class SpecIndex {
   };
   virtual std::vector<Hit> query(const kernels::Context& ctx, const RKMETableSpec& user, const StoredPack& pack,
                                  std::int64_t k, IndexQueryStats* stats = nullptr) const = 0;
+  // approx: how many graph candidates a query re-ranks and the graph's beam
+  // width, changed without a rebuild (exact: nothing to set).
+  virtual void set_search_effort(std::int64_t /*rerank*/, int /*ef_search*/) {}
   // Bytes held by the index (not counting the pack).
   virtual std::size_t memory_bytes() const = 0;
   // The ids indexed with the fingerprint each had when it was added.
