@@ -205,12 +205,13 @@ int main(int argc, char** argv) {
       const auto got = index->query(ctx, user, pack, options.candidates, &stats);
       times.push_back(seconds_since(t));
       evaluations += stats.evaluations;
-      // The whole search on the candidates: singles, pool and mixture.
+      // The whole search on the candidates: singles, pool and mixture, on
+      // the calling thread as the market runs it (Market::search_packed).
       std::vector<std::int64_t> cands;
       for (const auto& h : got) cands.push_back(h.member);
       std::sort(cands.begin(), cands.end());
       t = Clock::now();
-      lwd::statistical_search(ctx, user, pack.members(), cands, {});
+      lwd::statistical_search(Context{.n_threads = 1}, user, pack.members(), cands, {});
       search_times.push_back(times.back() + seconds_since(t));
       std::vector<std::int64_t> top;
       for (std::size_t r2 = 0; r2 < got.size() && r2 < static_cast<std::size_t>(kTop); ++r2) top.push_back(got[r2].member);

@@ -571,7 +571,7 @@ void Market::index_changed(const std::string& key) const {
   if (++entry.changes_since_save >= std::max<std::int64_t>(64, entry.index->size() / 10)) save_index(key);
 }
 
-SearchIndexReport Market::prepare_index(const std::string& key, bool save_always) const {
+SearchIndexReport Market::prepare_index(const std::string& key, bool save_always, bool may_write) const {
   SearchState& st = *state_;
   SearchIndexReport report;
   report.pack_key = key;
@@ -612,11 +612,11 @@ SearchIndexReport Market::prepare_index(const std::string& key, bool save_always
   report.members = index->size();
   report.memory_bytes = index->memory_bytes();
   st.indexes.insert_or_assign(key, SearchState::Index{std::move(index), 0});
-  if (dirty || save_always) save_index(key);
+  if (may_write && (dirty || save_always)) save_index(key);
   return report;
 }
 
-std::vector<SearchIndexReport> Market::build_search_indexes() {
+std::vector<SearchIndexReport> Market::build_search_indexes(bool write) {
   if (index_options_.kind == IndexKind::kNone) throw Error("market index: an index of kind none builds nothing");
   std::unique_lock lock(*mutex_);
   catch_up_locked();
@@ -628,7 +628,7 @@ std::vector<SearchIndexReport> Market::build_search_indexes() {
     if (pack == nullptr || pack->members().type != RKMETableSpec::kTypeName) continue;
     ensure_usable_ids();
     ensure_beyond_limits(key);
-    reports.push_back(prepare_index(key, true));
+    reports.push_back(prepare_index(key, write, write));
   }
   return reports;
 }
@@ -880,7 +880,9 @@ StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& p
     });
     StatSearchOptions on_candidates = options;
     on_candidates.float32_screening = false;
-    StatSearchResult result = statistical_search(ctx_, *packed.rkme, p, members, on_candidates);
+    // Tens of candidates: small kernel calls, best on the calling thread.
+    const kernels::Context serial{.n_threads = 1, .seed = ctx_.seed};
+    StatSearchResult result = statistical_search(serial, *packed.rkme, p, members, on_candidates);
     result.candidates = index.size();
     result.method = std::string(index_kind_name(index.kind()));
     result.evaluated = stats.evaluations;

@@ -169,9 +169,10 @@ class Market {
   void set_index_options(const IndexOptions& options);
   const IndexOptions& index_options() const { return index_options_; }
   // Builds, or reads and brings up to date, the index of every table pack
-  // with at least one searchable learnware (whatever min_members says) and
-  // saves it: `lwdock market index`.
-  std::vector<SearchIndexReport> build_search_indexes();
+  // (whatever min_members says) and saves it: `lwdock market index`. With
+  // write false, only reports what it found (`market index --check`): the
+  // file's state is in each report's `how` ("loaded" when up to date).
+  std::vector<SearchIndexReport> build_search_indexes(bool write = true);
 
   // Throws lwd::Error, before any work, when the user's spec lies outside the
   // market's spec limits. Pack members beyond the limits (stored before
@@ -246,7 +247,7 @@ class Market {
   bool wants_index(const SearchRequest& request, const std::string& key) const;
   // Under the exclusive lock: the index of pack `key` read from its file and
   // brought up to date, or built (and saved); nullptr if the pack is gone.
-  SearchIndexReport prepare_index(const std::string& key, bool save_always) const;
+  SearchIndexReport prepare_index(const std::string& key, bool save_always, bool may_write = true) const;
   std::vector<std::int64_t> searchable_members(const std::string& key) const;
   // Under the exclusive lock: the pieces of the search state every search
   // needs (the usable ids; pack `key`'s members beyond the limits).

@@ -447,7 +447,7 @@ class BallTreeIndex final : public SpecIndex {
       const double slack = 3.0 * std::sqrt(1e-9 * scale * scale);
       // The walk evaluates a member or a leaf at a time: too little work to
       // share between threads, so it runs on the calling one.
-      Search s{serial, user, pack, top, seen, slack, gammas_[g], user_self(ctx, user, gammas_[g])};
+      Search s{serial, user, pack, top, seen, slack, gammas_[g], user_self(serial, user, gammas_[g])};
       const double d = evaluate(s, {nodes_[static_cast<std::size_t>(group.root)].centre}).front();
       visit(s, group.root, d);
     }
@@ -839,11 +839,16 @@ class RffHnswIndex final : public SpecIndex {
     const std::int64_t wanted = std::max(options_.rerank, k);
     std::vector<float> q(static_cast<std::size_t>(2 * options_.rff_frequencies));
     std::vector<double> qd(q.size());
+    // A query is a few milliseconds of work in small pieces: on the calling
+    // thread, waking no team for each piece (on a busy machine each wake-up
+    // costs more than the piece), unless the re-ranking is large.
+    const Context serial{.n_threads = 1, .seed = ctx.seed};
+    const Context& rerank_ctx = wanted >= 256 ? ctx : serial;
     for (const auto& gp : groups_) {
       const Group& g = *gp;
       const std::int64_t live = static_cast<std::int64_t>(g.graph->cur_element_count) - g.deleted;
       if (live <= 0) continue;
-      kernels::rff_embed(ctx, g.map, user.z().view(), user.beta(), qd);
+      kernels::rff_embed(serial, g.map, user.z().view(), user.beta(), qd);
       std::copy(qd.begin(), qd.end(), q.begin());
       auto found = search_graph(g, q.data(), static_cast<std::size_t>(std::min(wanted, live)));
       std::vector<std::int64_t> members;
@@ -856,8 +861,9 @@ class RffHnswIndex final : public SpecIndex {
         members.push_back(member_of(pack, *ids.back()));
       }
       // Exact MMD² of every candidate: distances reported are never estimates.
-      const std::vector<double> mmd2 =
-          group_mmd2(ctx, user.z().view(), user.beta(), user_self(ctx, user, g.map.gamma), pack.members(), members, g.map.gamma);
+      const std::vector<double> mmd2 = group_mmd2(rerank_ctx, user.z().view(), user.beta(),
+                                                  user_self(serial, user, g.map.gamma), pack.members(), members,
+                                                  g.map.gamma);
       evaluations += static_cast<std::int64_t>(members.size());
       for (std::size_t i = 0; i < members.size(); ++i) top.offer(HitKey{mmd2[i], ids[i], members[i]});
     }
