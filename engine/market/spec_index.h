@@ -2,9 +2,9 @@
 // one spec pack that finds the user's nearest learnwares by MMD² without
 // comparing the user with every one of them.
 //
-// - exact: a vantage-point tree over sqrt(MMD²), the RKHS distance between
-//   the kernel mean embeddings, which is a metric: the triangle inequality
-//   prunes subtrees that cannot hold a nearer member. The answer is the scan's
+// - exact: a bisector tree of balls over sqrt(MMD²), the RKHS distance
+//   between the kernel mean embeddings, which is a metric: the triangle
+//   inequality prunes subtrees that cannot hold a nearer member. The answer is the scan's
 //   top k, ties broken the same way (ascending id), every distance the one the
 //   scan computes.
 // - approx: random Fourier features turn each RKME into one vector whose
@@ -51,7 +51,7 @@ struct IndexOptions {
   // Members a query returns to the search, best first: the singles and the
   // mixture's pool come from them (at least max_search_num², the pool).
   std::int64_t candidates = 25;
-  // exact: members per leaf of the vantage-point tree.
+  // exact: members per leaf of the ball tree.
   std::int64_t leaf_size = 8;
   // approx: 2·rff_frequencies features per RKME (docs/DESIGN.md §4.5 on the choice),
   // the HNSW graph's degree and beam widths, and how many of the graph's
