@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
     const auto z32 = pack.z32();
     for (std::int64_t q = 0; q < std::min(scan_queries, queries); ++q) {
       t = Clock::now();
-      const auto r = lwd::statistical_search(ctx, users[static_cast<std::size_t>(q)], pack.members(), members, {}, z32);
+      const auto r = lwd::statistical_search(ctx, users[static_cast<std::size_t>(q)], pack.slots(), members, {}, z32);
       times.push_back(seconds_since(t));
     }
     result["scan_ms"] = 1e3 * median(times);
@@ -211,14 +211,14 @@ int main(int argc, char** argv) {
       for (const auto& h : got) cands.push_back(h.member);
       std::sort(cands.begin(), cands.end());
       t = Clock::now();
-      lwd::statistical_search(Context{.n_threads = 1}, user, pack.members(), cands, {});
+      lwd::statistical_search(Context{.n_threads = 1}, user, pack.slots(), cands, {});
       search_times.push_back(times.back() + seconds_since(t));
       std::vector<std::int64_t> top;
       for (std::size_t r2 = 0; r2 < got.size() && r2 < static_cast<std::size_t>(kTop); ++r2) top.push_back(got[r2].member);
       if (kind == IndexKind::kExact) {
         exact_top5[static_cast<std::size_t>(q)] = top;
         if (q < check) {
-          const auto dist = lwd::batch_mmd2(ctx, user, pack.members(), members);
+          const auto dist = lwd::batch_mmd2(ctx, user, pack.slots(), members);
           std::vector<std::int64_t> order = members;
           std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return dist[static_cast<std::size_t>(a)] < dist[static_cast<std::size_t>(b)]; });
           if (q == 0) {

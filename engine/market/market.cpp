@@ -625,7 +625,7 @@ std::vector<SearchIndexReport> Market::build_search_indexes(bool write) {
     const StoredPack* pack = store_->pack(key);
     // Packs of kinds without search facts (tables); text packs are searched
     // with their languages' filter, which an index does not apply.
-    if (pack == nullptr || pack->members().type != RKMETableSpec::kTypeName) continue;
+    if (pack == nullptr || pack->slots().type != RKMETableSpec::kTypeName) continue;
     ensure_usable_ids();
     ensure_beyond_limits(key);
     reports.push_back(prepare_index(key, write, write));
@@ -646,9 +646,9 @@ void Market::ensure_beyond_limits(const std::string& key) const {
   if (st.beyond_limits.contains(key)) return;
   std::set<std::string> beyond;
   if (const StoredPack* pack = store_->pack(key)) {
-    const SpecPack& members = pack->members();
+    const SpecPack& members = pack->slots();
     for (std::int64_t m = 0; m < members.count(); ++m) {
-      if (beyond_limits(members, m, key)) beyond.insert(members.ids[static_cast<std::size_t>(m)]);
+      if (pack->is_live(m) && beyond_limits(members, m, key)) beyond.insert(members.ids[static_cast<std::size_t>(m)]);
     }
   }
   st.beyond_limits.emplace(key, std::move(beyond));
@@ -874,7 +874,7 @@ StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& p
     std::vector<std::int64_t> members;
     for (const auto& hit : hits) members.push_back(hit.member);
     // Listed by id, as the scan lists its candidates (ties keep that order).
-    const SpecPack& p = pack->members();
+    const SpecPack& p = pack->slots();
     std::sort(members.begin(), members.end(), [&](std::int64_t a, std::int64_t b) {
       return p.ids[static_cast<std::size_t>(a)] < p.ids[static_cast<std::size_t>(b)];
     });

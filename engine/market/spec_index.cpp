@@ -316,7 +316,7 @@ class BallTreeIndex final : public SpecIndex {
   bool contains(std::string_view id) const override { return slots_.of.contains(std::string(id)); }
 
   void build(const Context& ctx, const StoredPack& pack, const std::vector<std::int64_t>& members) {
-    const SpecPack& p = pack.members();
+    const SpecPack& p = pack.slots();
     std::vector<std::vector<std::int32_t>> by_group;
     for (std::int64_t m : members) {
       const auto g = group_of(gammas_, p.gamma[static_cast<std::size_t>(m)]);
@@ -334,7 +334,7 @@ class BallTreeIndex final : public SpecIndex {
   }
 
   void add(const Context& ctx, const StoredPack& pack, std::int64_t m) override {
-    const SpecPack& p = pack.members();
+    const SpecPack& p = pack.slots();
     const std::string& id = p.ids[static_cast<std::size_t>(m)];
     if (slots_.of.contains(id)) throw Error("search index: learnware " + id + " is indexed already");
     const auto g = group_of(gammas_, p.gamma[static_cast<std::size_t>(m)]);
@@ -584,7 +584,7 @@ class BallTreeIndex final : public SpecIndex {
   // sqrt(MMD²(member, x)) for the members x of `slots` (one gamma group).
   std::vector<double> distances(const Context& ctx, const StoredPack& pack, std::int64_t member,
                                 const std::vector<std::int32_t>& slots) const {
-    const SpecPack& p = pack.members();
+    const SpecPack& p = pack.slots();
     std::vector<std::int64_t> members;
     members.reserve(slots.size());
     for (auto s : slots) members.push_back(member_of(pack, slots_.id[static_cast<std::size_t>(s)]));
@@ -729,7 +729,7 @@ class BallTreeIndex final : public SpecIndex {
     }
     if (todo.empty()) return out;
     const std::vector<double> mmd2 =
-        group_mmd2(s.ctx, s.user.z().view(), s.user.beta(), s.user_self, s.pack.members(), members, s.gamma);
+        group_mmd2(s.ctx, s.user.z().view(), s.user.beta(), s.user_self, s.pack.slots(), members, s.gamma);
     for (std::size_t j = 0; j < todo.size(); ++j) {
       const auto slot = slots[todo[j]];
       s.top.offer(HitKey{mmd2[j], &slots_.id[static_cast<std::size_t>(slot)], members[j]});
@@ -791,7 +791,7 @@ class RffHnswIndex final : public SpecIndex {
 
   void build(const Context& ctx, const StoredPack& pack, const std::vector<std::int64_t>& members) {
     // Embeddings in parallel (each member owns its row), the graph in member order.
-    const SpecPack& p = pack.members();
+    const SpecPack& p = pack.slots();
     for (std::int64_t m : members) group_for(p.dim, p.gamma[static_cast<std::size_t>(m)]);
     const auto features = static_cast<std::size_t>(2 * options_.rff_frequencies);
     std::vector<float> rows(members.size() * features);
@@ -807,7 +807,7 @@ class RffHnswIndex final : public SpecIndex {
   }
 
   void add(const Context& ctx, const StoredPack& pack, std::int64_t m) override {
-    const SpecPack& p = pack.members();
+    const SpecPack& p = pack.slots();
     const std::string& id = p.ids[static_cast<std::size_t>(m)];
     if (slots_.of.contains(id)) throw Error("search index: learnware " + id + " is indexed already");
     Group& g = group_for(p.dim, p.gamma[static_cast<std::size_t>(m)]);
@@ -862,7 +862,7 @@ class RffHnswIndex final : public SpecIndex {
       }
       // Exact MMD² of every candidate: distances reported are never estimates.
       const std::vector<double> mmd2 = group_mmd2(rerank_ctx, user.z().view(), user.beta(),
-                                                  user_self(serial, user, g.map.gamma), pack.members(), members,
+                                                  user_self(serial, user, g.map.gamma), pack.slots(), members,
                                                   g.map.gamma);
       evaluations += static_cast<std::int64_t>(members.size());
       for (std::size_t i = 0; i < members.size(); ++i) top.offer(HitKey{mmd2[i], ids[i], members[i]});
@@ -1155,7 +1155,7 @@ std::int64_t SpecIndex::remove_all(const Context& ctx, const StoredPack& pack, c
 
 IndexCatchUp catch_up_spec_index(const Context& ctx, SpecIndex& index, const StoredPack& pack,
                                  const std::vector<std::int64_t>& members) {
-  const SpecPack& p = pack.members();
+  const SpecPack& p = pack.slots();
   std::unordered_map<std::string, std::uint64_t> wanted;
   for (std::int64_t m : members) wanted.emplace(p.ids[static_cast<std::size_t>(m)], member_fingerprint(p, m));
   IndexCatchUp done;

@@ -87,7 +87,7 @@ std::vector<std::int64_t> all_members(const StoredPack& pack) {
 // The scan's order: every member's MMD², ties kept in pack (ascending id) order.
 std::vector<SpecIndex::Hit> brute_force(const Context& ctx, const RKMETableSpec& user, const StoredPack& pack) {
   const auto members = all_members(pack);
-  const auto d = batch_mmd2(ctx, user, pack.members(), members);
+  const auto d = batch_mmd2(ctx, user, pack.slots(), members);
   std::vector<std::int64_t> order = members;
   std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return d[static_cast<std::size_t>(a)] < d[static_cast<std::size_t>(b)]; });
   std::vector<SpecIndex::Hit> out;
@@ -100,8 +100,8 @@ void expect_top_k(const std::vector<SpecIndex::Hit>& got, const std::vector<Spec
   const auto n = std::min<std::size_t>(static_cast<std::size_t>(k), all.size());
   ASSERT_EQ(got.size(), n) << what;
   for (std::size_t r = 0; r < n; ++r) {
-    EXPECT_EQ(pack.members().ids[static_cast<std::size_t>(got[r].member)],
-              pack.members().ids[static_cast<std::size_t>(all[r].member)])
+    EXPECT_EQ(pack.slots().ids[static_cast<std::size_t>(got[r].member)],
+              pack.slots().ids[static_cast<std::size_t>(all[r].member)])
         << what << ", rank " << r;
     EXPECT_EQ(got[r].mmd2, all[r].mmd2) << what << ", rank " << r;
   }
@@ -214,12 +214,12 @@ void check_follows_changes(IndexKind kind) {
   }
   ASSERT_EQ(index->size(), pack.count());
   // The pack appends in arrival order; the scan lists by id: reorder a copy.
-  std::vector<std::string> ids = pack.members().ids;
+  std::vector<std::string> ids = pack.slots().ids;
   std::sort(ids.begin(), ids.end());
   SpecPack ordered;
   ordered.type = "RKMETableSpecification";
   ordered.dim = kDim;
-  for (const auto& id : ids) ordered.append_member_of(pack.members(), *pack.find(id));
+  for (const auto& id : ids) ordered.append_member_of(pack.slots(), *pack.find(id));
   const StoredPack scan_pack(std::move(ordered));
   const auto rebuilt = build_spec_index(ctx, scan_pack, all_members(scan_pack), kind, options);
   auto sorted_fingerprints = [](const SpecIndex& i) {
@@ -236,14 +236,14 @@ void check_follows_changes(IndexKind kind) {
       ASSERT_EQ(a.size(), b.size());
       if (kind == IndexKind::kApprox) {
         // Two graphs built in different orders differ; both find the nearest.
-        EXPECT_EQ(pack.members().ids[static_cast<std::size_t>(a[0].member)],
-                  scan_pack.members().ids[static_cast<std::size_t>(all[0].member)]);
+        EXPECT_EQ(pack.slots().ids[static_cast<std::size_t>(a[0].member)],
+                  scan_pack.slots().ids[static_cast<std::size_t>(all[0].member)]);
         EXPECT_EQ(b[0].member, all[0].member);
         continue;
       }
       for (std::size_t r = 0; r < a.size(); ++r) {
-        EXPECT_EQ(pack.members().ids[static_cast<std::size_t>(a[r].member)],
-                  scan_pack.members().ids[static_cast<std::size_t>(b[r].member)]) << "k=" << k << " rank " << r;
+        EXPECT_EQ(pack.slots().ids[static_cast<std::size_t>(a[r].member)],
+                  scan_pack.slots().ids[static_cast<std::size_t>(b[r].member)]) << "k=" << k << " rank " << r;
         EXPECT_EQ(a[r].mmd2, b[r].mmd2);
       }
       expect_top_k(b, all, k, scan_pack, "rebuilt");
