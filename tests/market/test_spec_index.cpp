@@ -78,9 +78,11 @@ StoredPack pack_of(const std::vector<RKMETableSpec>& specs, const std::vector<st
   return StoredPack(std::move(p));
 }
 
+// Every live member (a removed one leaves its slot behind, blanked).
 std::vector<std::int64_t> all_members(const StoredPack& pack) {
-  std::vector<std::int64_t> m(static_cast<std::size_t>(pack.count()));
-  std::iota(m.begin(), m.end(), 0);
+  std::vector<std::int64_t> m;
+  for (std::int64_t slot = 0; slot < pack.slots().count(); ++slot)
+    if (pack.is_live(slot)) m.push_back(slot);
   return m;
 }
 
@@ -215,6 +217,7 @@ void check_follows_changes(IndexKind kind) {
   ASSERT_EQ(index->size(), pack.count());
   // The pack appends in arrival order; the scan lists by id: reorder a copy.
   std::vector<std::string> ids = pack.slots().ids;
+  std::erase(ids, std::string());  // removed slots
   std::sort(ids.begin(), ids.end());
   SpecPack ordered;
   ordered.type = "RKMETableSpecification";
