@@ -15,6 +15,8 @@ PACKAGES=(
   libseccomp-dev
   # lwdock's allocator (jemalloc's archive: huge pages for the heap)
   libjemalloc-dev
+  # the approximate search index's graph (HNSW, header-only; engine/market/spec_index.cpp)
+  libhnswlib-dev
   # the dock service's HTTP server (lwdock serve)
   libcpp-httplib-dev
   # the dock's accounts: argon2id password hashes, random tokens

@@ -48,6 +48,33 @@ std::string dump(const json& j, int indent = -1) { return j.dump(indent, ' ', fa
 
 // ---- market -------------------------------------------------------------------
 
+// --index and --index-min: the statistical search's index (docs/DESIGN.md §4.5).
+struct IndexCommandOptions {
+  std::string kind = "exact";
+  std::int64_t min_members = lwd::IndexOptions{}.min_members;
+
+  lwd::IndexOptions options() const {
+    lwd::IndexOptions o;
+    o.kind = *lwd::parse_index_kind(kind);
+    o.min_members = min_members;
+    return o;
+  }
+};
+
+void add_index_options(CLI::App* cmd, IndexCommandOptions& o, bool with_min) {
+  cmd->add_option("--index", o.kind,
+                  "Search index: exact (a metric tree, the scan's answer with fewer MMD² evaluations), approx "
+                  "(random Fourier features + HNSW, candidates re-ranked by exact MMD²) or none (always scan)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "exact", "approx"}));
+  if (with_min) {
+    cmd->add_option("--index-min", o.min_members,
+                    "Use the index from this many comparable learnwares up; below, the search scans them all")
+        ->capture_default_str()
+        ->check(lwdock::integer_at_least(1));
+  }
+}
+
 struct MarketOptions {
   std::string dir;
   std::string package;
@@ -58,6 +85,8 @@ struct MarketOptions {
   lwd::MarketLimits limits;
   lwdock::SandboxOptions sandbox;
   lwdock::DatabaseOptions db;
+  IndexCommandOptions index;
+  bool check = false;
 };
 
 // What a market accepts (lwd::SpecLimits; docs/DESIGN.md "Limits and crash
@@ -152,6 +181,26 @@ void run_delete(const MarketOptions& o) {
   lwd::Market market = lwd::Market::open(o.dir, {}, {}, o.db.urls);
   if (!market.remove(o.id)) throw lwd::Error("no learnware with id " + o.id + " in " + o.dir);
   std::fprintf(stderr, "deleted %s\n", o.id.c_str());
+}
+
+// `market index DIR`: builds (or reads and brings up to date) and saves the
+// search index of every table pack; --check only reports, and exits 1 unless
+// every index file is there and up to date.
+int run_index(const MarketOptions& o, const lwd::kernels::Context& ctx) {
+  if (o.index.kind == "none") throw lwd::Error("market index: --index none builds nothing");
+  lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits, o.db.urls);
+  market.set_index_options(o.index.options());
+  bool up_to_date = true;
+  for (const auto& r : market.build_search_indexes(!o.check)) {
+    std::string how = r.how;
+    if (o.check && how == "built") how = "missing";
+    up_to_date = up_to_date && how == "loaded";
+    std::printf("%s\t%s\t%lld learnwares\t%.0f bytes per learnware\t%s\t%s\n", r.pack_key.c_str(),
+                std::string(lwd::index_kind_name(r.kind)).c_str(), static_cast<long long>(r.members),
+                r.members > 0 ? static_cast<double>(r.memory_bytes) / static_cast<double>(r.members) : 0.0,
+                how.c_str(), r.file.c_str());
+  }
+  return o.check && !up_to_date ? 1 : 0;
 }
 
 void run_rebuild(const MarketOptions& o, const lwd::kernels::Context& ctx) {
@@ -299,6 +348,7 @@ struct SearchOptions {
   bool json = false;
   lwd::MarketLimits limits;
   lwdock::DatabaseOptions db;
+  IndexCommandOptions index;
 };
 
 // --search-method NAME as the registry knows it; an unknown name is a usage
@@ -368,7 +418,8 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
     request.options.greedy_decay = o.decay;
   }
   const bool with_stat = !request.spec.empty();
-  const lwd::Market market = lwd::Market::open(o.market, ctx, o.limits, o.db.urls);
+  lwd::Market market = lwd::Market::open(o.market, ctx, o.limits, o.db.urls);
+  market.set_index_options(o.index.options());
   lwd::SearchInput in;
   in.market = &market;
   in.query = &request;
@@ -469,6 +520,25 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     cmd->callback([o, &ctx] { run_rebuild(*o, ctx); });
   }
   {
+    auto o = std::make_shared<MarketOptions>();
+    CLI::App* cmd = market->add_subcommand(
+        "index", "Build the search index of every table pack (or read it and bring it up to date) and save it");
+    cmd->add_option("dir", o->dir, "Market directory")->required();
+    lwdock::add_database_options(cmd, o->db);
+    add_spec_limit_options(cmd, o->limits.spec);
+    add_index_options(cmd, o->index, /*with_min=*/false);
+    cmd->add_flag("--check", o->check,
+                  "Only report each index file's state (loaded = up to date, or what it lacks); exit 1 unless "
+                  "all are up to date");
+    cmd->footer(
+        "One line per pack: key, kind, learnwares, bytes per learnware, state, file. Searches build and follow "
+        "the index by themselves above --index-min; this builds it ahead, e.g. after a bulk load "
+        "(docs/DESIGN.md §4.5).");
+    cmd->callback([o, &ctx] {
+      if (run_index(*o, ctx) != 0) throw lwd::Error("market index --check: an index is missing or not up to date");
+    });
+  }
+  {
     auto o = std::make_shared<BackupCommandOptions>();
     CLI::App* cmd = market->add_subcommand(
         "backup", "Snapshot a market into a new folder of BACKUPS named by its UTC time; prints the folder");
@@ -565,6 +635,7 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
       ->check(CLI::IsMember({"mmd", "reference"}));
   cmd->add_flag("--json", o->json, "Print the stable JSON schema");
   add_spec_limit_options(cmd, o->limits.spec);
+  add_index_options(cmd, o->index, /*with_min=*/true);
   for (const char* name : {"--spec", "--semantic", "--max", "--method", "--decay", "--image-score"})
     request_opt->excludes(cmd->get_option(name));
   cmd->footer(lwdock::search_methods_help());

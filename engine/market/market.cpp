@@ -18,6 +18,7 @@
 
 #include "engine/error.h"
 #include "engine/kinds/spec_kinds.h"
+#include "engine/spec/rkme_table_spec.h"
 #include "engine/warning.h"
 
 namespace lwd {
@@ -52,6 +53,15 @@ struct Market::SearchState {
   std::map<std::string, std::set<std::string>, std::less<>> beyond_limits;
   // Per kind with search facts: usable id -> its facts (SpecKind::from_search_facts).
   std::map<const SpecKind*, std::map<std::string, StatSpec>> facts;
+  // Per pack key, the search index (docs/DESIGN.md §4.5) over the pack's
+  // searchable members, once a search or `market index` wanted it, and the
+  // changes it followed since its file was written.
+  struct Index {
+    std::unique_ptr<SpecIndex> index;
+    std::int64_t changes_since_save = 0;
+  };
+  std::map<std::string, Index, std::less<>> indexes;
+  bool index_save_warned = false;
 };
 
 namespace {
@@ -460,6 +470,15 @@ void Market::follow_store_changes() const {
     reset_search_state();
     return;
   }
+  // Every index first lets go of every changed learnware at once: the pack
+  // may have lost several of them already, and an index rebuilding a part
+  // of itself must not meet one of those.
+  for (auto& [key, entry] : state_->indexes) {
+    const StoredPack* pack = store_->pack(key);
+    if (pack == nullptr || changes.ids.empty()) continue;
+    const std::vector<std::string> ids(changes.ids.begin(), changes.ids.end());
+    for (std::int64_t i = 0, n = entry.index->remove_all(ctx_, *pack, ids); i < n; ++i) index_changed(key);
+  }
   for (const auto& id : changes.ids) {
     forget_learnware(id);
     const auto record = store_->get(id);
@@ -494,17 +513,151 @@ bool Market::search_ready(const SearchRequest& request) const {
   const SpecKind& kind = request.spec.kind();
   if (kind.has_search_facts() && !st.facts.contains(&kind)) return false;
   const auto key = pack_key_of(request.spec);
-  return !key || st.beyond_limits.contains(*key);
+  if (!key) return true;
+  if (!st.beyond_limits.contains(*key)) return false;
+  return !wants_index(request, *key) || st.indexes.contains(*key);
+}
+
+bool Market::wants_index(const SearchRequest& request, const std::string& key) const {
+  if (index_options_.kind == IndexKind::kNone || request.semantic || !request.spec) return false;
+  if (request.spec.kind().has_search_facts()) return false;
+  const StoredPack* pack = store_->pack(key);
+  return pack != nullptr && pack->count() >= index_options_.min_members;
+}
+
+void Market::set_index_options(const IndexOptions& options) {
+  std::unique_lock lock(*mutex_);
+  index_options_ = options;
+  state_->indexes.clear();
+}
+
+std::filesystem::path Market::index_path(const std::string& key) const {
+  std::string name = key;
+  std::replace(name.begin(), name.end(), '/', '.');
+  return store_->dir() / "search_index" / (name + "." + std::string(index_kind_name(index_options_.kind)) + ".idx");
+}
+
+std::vector<std::int64_t> Market::searchable_members(const std::string& key) const {
+  const SearchState& st = *state_;
+  std::vector<std::int64_t> members;
+  const StoredPack* pack = store_->pack(key);
+  if (pack == nullptr) return members;
+  const auto beyond = st.beyond_limits.find(key);
+  for (const auto& id : *st.usable_ids) {
+    if (beyond != st.beyond_limits.end() && beyond->second.contains(id)) continue;
+    if (const auto m = pack->find(id)) members.push_back(*m);
+  }
+  return members;
+}
+
+void Market::save_index(const std::string& key) const {
+  SearchState& st = *state_;
+  auto& entry = st.indexes.at(key);
+  entry.changes_since_save = 0;
+  const auto path = index_path(key);
+  try {
+    std::filesystem::create_directories(path.parent_path());
+    entry.index->save(path, store_->applied_change_seq());
+  } catch (const std::exception& e) {
+    // A market directory this process may not write (a read-only copy):
+    // the index serves this process and is built again by the next.
+    if (!st.index_save_warned) warn(path.string() + ": the search index is not saved: " + e.what());
+    st.index_save_warned = true;
+  }
+}
+
+void Market::index_changed(const std::string& key) const {
+  auto& entry = state_->indexes.at(key);
+  if (++entry.changes_since_save >= std::max<std::int64_t>(64, entry.index->size() / 10)) save_index(key);
+}
+
+SearchIndexReport Market::prepare_index(const std::string& key, bool save_always, bool may_write) const {
+  SearchState& st = *state_;
+  SearchIndexReport report;
+  report.pack_key = key;
+  report.kind = index_options_.kind;
+  report.file = index_path(key);
+  const StoredPack* pack = store_->pack(key);
+  if (pack == nullptr) return report;
+  const std::vector<std::int64_t> members = searchable_members(key);
+  std::unique_ptr<SpecIndex> index;
+  bool dirty = false;
+  std::error_code ec;
+  if (std::filesystem::exists(report.file, ec)) {
+    // Never trusted as it stands: each member it holds is checked against
+    // the pack by its fingerprint, and what changed since it was written is
+    // removed and added one by one (docs/DESIGN.md §4.5).
+    try {
+      LoadedIndex loaded = load_spec_index(report.file, index_options_.kind, index_options_);
+      const IndexCatchUp caught = catch_up_spec_index(ctx_, *loaded.index, *pack, members);
+      index = std::move(loaded.index);
+      report.how = "loaded";
+      if (caught.added > 0 || caught.removed > 0) {
+        dirty = true;
+        report.how = "loaded (made at change " + std::to_string(loaded.stamp) + ", the market is at " +
+                     std::to_string(store_->applied_change_seq()) + "), brought up to date: " +
+                     std::to_string(caught.added) + " added, " + std::to_string(caught.removed) + " removed";
+        warn(report.file.string() + ": search index " + report.how);
+      }
+    } catch (const std::exception& e) {
+      report.how = std::string("rebuilt: ") + e.what();
+      warn(std::string(e.what()) + "; rebuilding the search index");
+    }
+  }
+  if (!index) {
+    index = build_spec_index(ctx_, *pack, members, index_options_.kind, index_options_);
+    dirty = true;
+    if (report.how.empty()) report.how = "built";
+  }
+  report.members = index->size();
+  report.memory_bytes = index->memory_bytes();
+  st.indexes.insert_or_assign(key, SearchState::Index{std::move(index), 0});
+  if (may_write && (dirty || save_always)) save_index(key);
+  return report;
+}
+
+std::vector<SearchIndexReport> Market::build_search_indexes(bool write) {
+  if (index_options_.kind == IndexKind::kNone) throw Error("market index: an index of kind none builds nothing");
+  std::unique_lock lock(*mutex_);
+  catch_up_locked();
+  std::vector<SearchIndexReport> reports;
+  for (const auto& key : store_->pack_keys()) {
+    const StoredPack* pack = store_->pack(key);
+    // Packs of kinds without search facts (tables); text packs are searched
+    // with their languages' filter, which an index does not apply.
+    if (pack == nullptr || pack->slots().type != RKMETableSpec::kTypeName) continue;
+    ensure_usable_ids();
+    ensure_beyond_limits(key);
+    reports.push_back(prepare_index(key, write, write));
+  }
+  return reports;
+}
+
+void Market::ensure_usable_ids() const {
+  SearchState& st = *state_;
+  if (st.usable_ids) return;
+  std::vector<std::string> ids;
+  for (const auto& record : store_->list(LearnwareStatus::usable)) ids.push_back(record.id);
+  st.usable_ids = std::move(ids);
+}
+
+void Market::ensure_beyond_limits(const std::string& key) const {
+  SearchState& st = *state_;
+  if (st.beyond_limits.contains(key)) return;
+  std::set<std::string> beyond;
+  if (const StoredPack* pack = store_->pack(key)) {
+    const SpecPack& members = pack->slots();
+    for (std::int64_t m = 0; m < members.count(); ++m) {
+      if (pack->is_live(m) && beyond_limits(members, m, key)) beyond.insert(members.ids[static_cast<std::size_t>(m)]);
+    }
+  }
+  st.beyond_limits.emplace(key, std::move(beyond));
 }
 
 bool Market::prepare_search(const SearchRequest& request) const {
   if (search_ready(request)) return true;
   SearchState& st = *state_;
-  if (!st.usable_ids) {
-    std::vector<std::string> ids;
-    for (const auto& record : store_->list(LearnwareStatus::usable)) ids.push_back(record.id);
-    st.usable_ids = std::move(ids);
-  }
+  ensure_usable_ids();
   if (request.semantic && !st.semantic) {
     std::map<std::string, SemanticSpec> semantic;
     for (const auto& id : *st.usable_ids)
@@ -529,15 +682,9 @@ bool Market::prepare_search(const SearchRequest& request) const {
     }
     st.facts.emplace(&kind, std::move(facts));
   }
-  if (const auto key = pack_key_of(request.spec); key && !st.beyond_limits.contains(*key)) {
-    std::set<std::string> beyond;
-    if (const StoredPack* pack = store_->pack(*key)) {
-      const SpecPack& members = pack->slots();
-      for (std::int64_t m = 0; m < members.count(); ++m) {
-        if (pack->is_live(m) && beyond_limits(members, m, *key)) beyond.insert(members.ids[static_cast<std::size_t>(m)]);
-      }
-    }
-    st.beyond_limits.emplace(*key, std::move(beyond));
+  if (const auto key = pack_key_of(request.spec)) {
+    ensure_beyond_limits(*key);
+    if (wants_index(request, *key) && !st.indexes.contains(*key)) prepare_index(*key, false);
   }
   return false;
 }
@@ -565,6 +712,15 @@ void Market::forget_learnware(const std::string& id) const {
   if (st.semantic) st.semantic->erase(id);
   for (auto& [kind, by_id] : st.facts) by_id.erase(id);
   for (auto& [key, ids] : st.beyond_limits) ids.erase(id);
+  for (auto it = st.indexes.begin(); it != st.indexes.end();) {
+    const StoredPack* pack = store_->pack(it->first);
+    if (pack == nullptr) {
+      it = st.indexes.erase(it);
+      continue;
+    }
+    if (it->second.index->remove(ctx_, *pack, id)) index_changed(it->first);
+    ++it;
+  }
   std::lock_guard lock(pair_memo_->mutex);
   pair_memo_->self.erase(id);
   std::erase_if(pair_memo_->pair, [&](const auto& entry) { return entry.first.first == id || entry.first.second == id; });
@@ -582,6 +738,7 @@ void Market::remember_added(const std::string& id, LearnwareStatus status, const
     ids.insert(std::upper_bound(ids.begin(), ids.end(), id), id);
   }
   if (st.semantic && submission.semantic) st.semantic->insert_or_assign(id, *submission.semantic);
+  index_learnware(id);
   // Read back as a reopened market reads them from market.h5.
   for (const auto& [type, json] : facts) {
     const SpecKind* kind = find_spec_kind(type);
@@ -617,6 +774,22 @@ void Market::remember_stored(const std::string& id) const {
     const StoredPack* pack = store_->pack(key);
     const auto m = pack == nullptr ? std::nullopt : pack->find(id);
     if (m && beyond_limits(pack->slots(), *m, key)) beyond.insert(id);
+  }
+  index_learnware(id);
+}
+
+void Market::index_learnware(const std::string& id) const {
+  // A usable learnware, as the store now holds it, joins each index whose
+  // pack holds it within the limits.
+  SearchState& st = *state_;
+  for (auto& [key, entry] : st.indexes) {
+    const StoredPack* pack = store_->pack(key);
+    const auto m = pack == nullptr ? std::nullopt : pack->find(id);
+    if (!m || entry.index->contains(id)) continue;
+    const auto beyond = st.beyond_limits.find(key);
+    if (beyond != st.beyond_limits.end() && beyond->second.contains(id)) continue;
+    entry.index->add(ctx_, *pack, *m);
+    index_changed(key);
   }
 }
 
@@ -671,7 +844,7 @@ SearchResponse Market::search(const SearchRequest& request) const {
   response.semantic_ids = ids;
   if (!request.spec) return response;
   if (const auto packed = request.spec.kind().packed(request.spec)) {
-    response.stat = search_packed(request.spec, *packed, ids, request.options);
+    response.stat = search_packed(request.spec, *packed, ids, request.options, request.semantic.has_value());
   } else {
     response.stat = search_pairwise(request.spec, ids, request.options);
   }
@@ -679,12 +852,42 @@ SearchResponse Market::search(const SearchRequest& request) const {
 }
 
 StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& packed,
-                                       const std::vector<std::string>& ids, const StatSearchOptions& options) const {
+                                       const std::vector<std::string>& ids, const StatSearchOptions& options,
+                                       bool filtered) const {
   const std::string key = spec_pack_key(packed.pack_type, packed.rkme->dim());
   const StoredPack* pack = store_->pack(key);
   const auto beyond = state_->beyond_limits.find(key);
   if (pack == nullptr || beyond == state_->beyond_limits.end()) return {};  // nothing comparable
   const SpecKind& kind = user.kind();
+  if (const auto indexed = state_->indexes.find(key); !filtered && !kind.has_search_facts() &&
+                                                       indexed != state_->indexes.end() &&
+                                                       indexed->second.index->size() >= index_options_.min_members) {
+    // The index holds exactly the members the scan would compare (usable,
+    // within the limits); it returns the best of them by (MMD², id), and the
+    // search -- singles, pool, mixture, scores -- runs on those, with every
+    // distance computed as the scan computes it.
+    const SpecIndex& index = *indexed->second.index;
+    const std::int64_t wanted = std::max<std::int64_t>(
+        index_options_.candidates, static_cast<std::int64_t>(options.max_search_num) * options.max_search_num);
+    IndexQueryStats stats;
+    const auto hits = index.query(ctx_, *packed.rkme, *pack, wanted, &stats);
+    std::vector<std::int64_t> members;
+    for (const auto& hit : hits) members.push_back(hit.member);
+    // Listed by id, as the scan lists its candidates (ties keep that order).
+    const SpecPack& p = pack->slots();
+    std::sort(members.begin(), members.end(), [&](std::int64_t a, std::int64_t b) {
+      return p.ids[static_cast<std::size_t>(a)] < p.ids[static_cast<std::size_t>(b)];
+    });
+    StatSearchOptions on_candidates = options;
+    on_candidates.float32_screening = false;
+    // Tens of candidates: small kernel calls, best on the calling thread.
+    const kernels::Context serial{.n_threads = 1, .seed = ctx_.seed};
+    StatSearchResult result = statistical_search(serial, *packed.rkme, p, members, on_candidates);
+    result.candidates = index.size();
+    result.method = std::string(index_kind_name(index.kind()));
+    result.evaluated = stats.evaluations;
+    return result;
+  }
   const std::map<std::string, StatSpec>* facts = kind.has_search_facts() ? &state_->facts.at(&kind) : nullptr;
   std::vector<std::int64_t> members;
   members.reserve(ids.size());

@@ -23,6 +23,7 @@
 #include "engine/market/checker.h"
 #include "engine/market/semantic_search.h"
 #include "engine/market/shared_lock.h"
+#include "engine/market/spec_index.h"
 #include "engine/market/statistical_search.h"
 #include "engine/package/package.h"
 #include "engine/store/market_store.h"
@@ -79,6 +80,16 @@ struct FollowOptions {
 struct MarketLimits {
   PackageLimits package;
   SpecLimits spec;
+};
+
+// What Market::build_search_indexes did for one pack.
+struct SearchIndexReport {
+  std::string pack_key;
+  IndexKind kind = IndexKind::kNone;
+  std::int64_t members = 0;
+  std::string how;  // "built", "loaded", "loaded, brought up to date (...)", "rebuilt: <why>"
+  std::size_t memory_bytes = 0;
+  std::filesystem::path file;
 };
 
 // Thread safety: any number of threads may call the const members (search,
@@ -149,6 +160,20 @@ class Market {
   // default every read looks first). Not while other threads use the market.
   void follow_changes(const FollowOptions& options);
 
+  // The search index (docs/DESIGN.md §4.5): a statistical search of a packed
+  // kind without search facts and without a semantic filter, over at least
+  // options.min_members learnwares, goes through an index of options.kind
+  // (built on the first such search, or read from <dir>/search_index/ and
+  // brought up to date member by member; then it follows every change like
+  // the rest of the search state). Not while other threads use the market.
+  void set_index_options(const IndexOptions& options);
+  const IndexOptions& index_options() const { return index_options_; }
+  // Builds, or reads and brings up to date, the index of every table pack
+  // (whatever min_members says) and saves it: `lwdock market index`. With
+  // write false, only reports what it found (`market index --check`): the
+  // file's state is in each report's `how` ("loaded" when up to date).
+  std::vector<SearchIndexReport> build_search_indexes(bool write = true);
+
   // Throws lwd::Error, before any work, when the user's spec lies outside the
   // market's spec limits. Pack members beyond the limits (stored before
   // them) are left out of statistical search, with a warning.
@@ -217,7 +242,23 @@ class Market {
   std::optional<std::string> beyond_limits(const SpecPack& members, std::int64_t m, const std::string& key) const;
   void reset_search_state() const;
   StatSearchResult search_packed(const StatSpec& user, const PackedRkme& packed, const std::vector<std::string>& ids,
-                                 const StatSearchOptions& options) const;
+                                 const StatSearchOptions& options, bool filtered) const;
+  // Whether a search of `request` goes through the index of `key`.
+  bool wants_index(const SearchRequest& request, const std::string& key) const;
+  // Under the exclusive lock: the index of pack `key` read from its file and
+  // brought up to date, or built (and saved); nullptr if the pack is gone.
+  SearchIndexReport prepare_index(const std::string& key, bool save_always, bool may_write = true) const;
+  std::vector<std::int64_t> searchable_members(const std::string& key) const;
+  // Under the exclusive lock: the pieces of the search state every search
+  // needs (the usable ids; pack `key`'s members beyond the limits).
+  void ensure_usable_ids() const;
+  void ensure_beyond_limits(const std::string& key) const;
+  void save_index(const std::string& key) const;
+  void index_learnware(const std::string& id) const;
+  std::filesystem::path index_path(const std::string& key) const;
+  // After each change an index follows: saved again once the changes since
+  // its file was written reach a tenth of its size.
+  void index_changed(const std::string& key) const;
   StatSearchResult search_pairwise(const StatSpec& user, const std::vector<std::string>& ids,
                                    const StatSearchOptions& options) const;
 
@@ -226,6 +267,7 @@ class Market {
   MarketLimits limits_;
   SandboxLimits sandbox_;
   std::unique_ptr<SearchState> state_;  // mutable through the pointer: built lazily by const searches
+  IndexOptions index_options_;
   // Products of kinds searched pair by pair (image specs: NNGP evaluations,
   // tens of ms each) are memoised across searches, <m, m> per learnware and
   // <m_a, m_b> per pair.

@@ -65,6 +65,11 @@ struct StatSearchResult {
   // Float32 screening: the candidates whose distance was evaluated again in
   // float64 (those the screen could not rule out); 0 without screening.
   std::int64_t refined = 0;
+  // How the singles were found (docs/DESIGN.md §4.5): "scan" (every candidate
+  // compared), or a search index, "exact" or "approx", which compared the
+  // user with `evaluated` of them and searched the best it returned.
+  std::string method = "scan";
+  std::int64_t evaluated = 0;
 };
 
 // Searches the members of `pack` listed in `members` (indices into the pack;

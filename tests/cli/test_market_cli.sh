@@ -82,6 +82,27 @@ pass
 expect_ok search --market market --spec user.json
 grep -q "$ID2" stdout.txt || fail "text search output lacks the best id"
 pass
+# The search index: the same best learnware through either index; `market
+# index` builds and saves it, --check reports it up to date, or not.
+for kind in exact approx; do
+  expect_ok search --market market --spec user.json --index "$kind" --index-min 1 --json
+  [[ $(json_get 'd["single"][0]["id"]') == "$ID2" ]] || fail "search --index $kind did not rank store 2 first"
+  pass
+done
+expect_ok market index market
+grep -q $'RKMETableSpecification/3\texact\t3 learnwares' stdout.txt || fail "market index did not index 3 learnwares"
+pass
+expect_ok market index market --check
+grep -q $'\tloaded\t' stdout.txt || fail "market index --check does not find the index up to date"
+pass
+printf 'junk' >>market/search_index/RKMETableSpecification.3.exact.idx
+run market index market --check
+[[ $status -eq 1 ]] || fail "market index --check accepted a damaged index (status $status)"
+grep -q 'damaged\|checksum' stdout.txt || fail "market index --check does not say the index is damaged"
+pass
+expect_ok market index market
+expect_ok market index market --check
+pass
 # A semantic query alone lists matching ids.
 echo '{"Name":{"Values":"store 1","Type":"String"}}' >q.json
 expect_ok search --market market --semantic q.json --json
