@@ -6,12 +6,15 @@
 # `fuzz` preset, clang + libFuzzer + ASan/UBSan; fails on any finding).
 # The release suite runs the learnware index on SQLite and on PostgreSQL: ctest
 # starts a throwaway server for it (scripts/pg-test-cluster.sh) and stops it.
+# After the release suite, scripts/perf-check.sh: a few seconds of benchmarks
+# whose in-run speed-ups must stay above half of results/bench/perf_baseline.json.
 # Installs missing packages first. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh release
 ctest --preset release -j "$(nproc)"
+scripts/perf-check.sh
 scripts/build.sh kernels
 ctest --preset kernels -j "$(nproc)"
 scripts/fuzz.sh --seconds 25
