@@ -1155,9 +1155,8 @@ fs::path MarketStore::package_path(std::string_view id) const {
 
 // Called with the exclusive lock held (and parts_->mutex not).
 void MarketStore::compact_if_mostly_dead() {
-  const std::int64_t live = live_member_count();
-  const std::int64_t dead = std::max<std::int64_t>(0, stored_members_ - live);
-  if (dead < kMinDeadMembersToCompact || dead <= live) return;
+  const std::int64_t dead = dead_member_count();
+  if (dead < kMinDeadMembersToCompact || dead <= live_member_count()) return;
   // Compaction is housekeeping: the change that triggered it has already
   // committed, so its failure must not be reported as that change's failure;
   // the next trigger tries again.
