@@ -27,7 +27,14 @@ PACKAGES=(
   # the fuzz targets (scripts/fuzz.sh): clang with libFuzzer and the sanitizer
   # runtimes, and LLVM's OpenMP runtime for OpenMP under clang
   clang libclang-rt-dev libomp-dev
+  # the web pages' browser tests (tests/web): a real Chromium, driven over the
+  # DevTools protocol by puppeteer-core from npm (web/package.json)
+  chromium
 )
+# Node and npm fetch the pages' browser libraries and the test driver
+# (web/package.json). A Node from elsewhere (nodesource) brings its own npm,
+# which Debian's npm package would conflict with: only add them when absent.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -43,10 +50,18 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "install-deps: done"
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-deps: done"
+
+# The npm packages of web/ (package-lock.json pins them), when they changed.
+cd "$(dirname "$0")/../web"
+if ! cmp -s package-lock.json node_modules/.installed-lock.json 2>/dev/null; then
+  echo "install-deps: npm ci in web/"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.installed-lock.json
+fi

@@ -7,9 +7,11 @@
 #include "engine/error.h"
 #include "engine/io/json_text.h"
 #include "engine/kinds/spec_kinds.h"
+#include "engine/package/package.h"
 #include "engine/semantic/semantic_spec.h"
 #include "engine/store/sql_open.h"
 #include "service/openapi.h"
+#include "service/spec_summary.h"
 #include "service/zip_stream.h"
 
 #ifndef LWD_VERSION
@@ -116,6 +118,36 @@ DockService::DockService(DockConfig config) : config_(std::move(config)) {
        "One learnware: its record and semantic specification", {}, nullptr,
        {{"type", "object"}, {"properties", {{"record", kRecordSchema}, {"semantic", {{"type", "object"}}}}}},
        "application/json", bind(&DockService::learnware_info)},
+      {"GET", "/api/engine/overview", Role::anonymous, "engine",
+       "The market in numbers for its home page: learnwares by status, and usable ones by kind of statistical "
+       "specification",
+       {}, nullptr,
+       {{"type", "object"},
+        {"properties",
+         {{"total", {{"type", "integer"}}},
+          {"by_status", {{"type", "object"}, {"additionalProperties", {{"type", "integer"}}}}},
+          {"usable_by_kind", {{"type", "object"}, {"additionalProperties", {{"type", "integer"}}}}}}}},
+       "application/json", bind(&DockService::overview)},
+      {"GET", "/api/engine/learnwares/{id}/spec", Role::anonymous, "engine",
+       "The learnware's statistical specifications: each one's kind and summary (K, width, ...), the spec file "
+       "itself (to search with, or to compare), and for RKME point sets the points on their first two principal "
+       "components with their weights",
+       {}, nullptr,
+       {{"type", "object"},
+        {"properties",
+         {{"id", {{"type", "string"}}},
+          {"specs",
+           {{"type", "array"},
+            {"items",
+             {{"type", "object"},
+              {"properties",
+               {{"type", {{"type", "string"}}},
+                {"summary", {{"type", "object"}}},
+                {"file", {{"type", "object"}, {"description", "the spec file, as `lwdock spec generate` writes it"}}},
+                {"projection",
+                 {{"type", {"object", "null"}},
+                  {"description", "x, y, weight per point; explained: share of the weighted variance per axis"}}}}}}}}}}}},
+       "application/json", bind(&DockService::learnware_spec)},
       {"GET", "/api/engine/learnwares/{id}/download", Role::anonymous, "engine", "The learnware's package (zip)", {},
        nullptr, nullptr, "application/zip", bind(&DockService::download)},
       {"GET", "/api/engine/download", Role::anonymous, "engine",
@@ -230,6 +262,40 @@ ApiReply DockService::learnware_info(const ApiRequest& request) const {
   json semantic = nullptr;
   if (const auto spec = market_->semantic_spec(record.id)) spec->to_json(semantic);
   return json_reply({{"record", to_json(record)}, {"semantic", semantic}});
+}
+
+ApiReply DockService::overview(const ApiRequest&) const {
+  json by_status = {{"usable", 0}, {"not_usable", 0}, {"invalid", 0}};
+  json by_kind = json::object();
+  const auto records = market_->list();
+  for (const LearnwareRecord& record : records) {
+    const std::string status(to_string(record.status));
+    by_status[status] = by_status.value(status, 0) + 1;
+    if (record.status != LearnwareStatus::usable) continue;
+    for (const std::string& key : record.spec_keys) {
+      // "RKMETableSpecification/8": the kind, then what parts its pack
+      const std::string kind = key.substr(0, key.find('/'));
+      by_kind[kind] = by_kind.value(kind, 0) + 1;
+    }
+  }
+  return json_reply({{"total", records.size()}, {"by_status", by_status}, {"usable_by_kind", by_kind}});
+}
+
+ApiReply DockService::learnware_spec(const ApiRequest& request) const {
+  const LearnwareRecord record = visible_learnware(request, request.path_params.at("id"));
+  // The spec files are read from the package as the checker read them (staged
+  // as hostile, within the market's limits); the model is extracted too,
+  // which bounds this by the package limits, not by the spec.
+  const StagedPackage staged =
+      StagedPackage::open(market_->store().package_path(record.id), config_.limits.package);
+  json specs = json::array();
+  for (const auto& path : staged.stat_spec_paths()) {
+    const StatSpec spec = load_stat_spec(path, config_.limits.spec);
+    json item = spec_summary_json(spec);
+    item["file"] = spec.kind().to_json(spec);
+    specs.push_back(std::move(item));
+  }
+  return json_reply({{"id", record.id}, {"specs", std::move(specs)}});
 }
 
 ApiReply DockService::download(const ApiRequest& request) const {

@@ -78,6 +78,8 @@ class DockService {
   ApiReply list_learnwares(const ApiRequest& request) const;
   ApiReply learnware_info(const ApiRequest& request) const;
   ApiReply download(const ApiRequest& request) const;
+  ApiReply learnware_spec(const ApiRequest& request) const;
+  ApiReply overview(const ApiRequest& request) const;
   ApiReply download_many(const ApiRequest& request) const;
   ApiReply issue_download_token(const ApiRequest& request) const;
   ApiReply search(const ApiRequest& request) const;

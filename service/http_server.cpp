@@ -253,6 +253,37 @@ struct HttpServer::Impl {
       send_envelope(res, 500, ApiCode::internal, what);
     });
     server.set_logger([this](const httplib::Request& req, const httplib::Response& res) { log(req, res); });
+    if (!config.web_root.empty()) mount_web_pages();
+  }
+
+  // The pages are files: the library serves them (GET and HEAD, MIME types by
+  // extension, no path outside the directory) before any route is tried, so
+  // nothing under web_root may be named api/ (web/CMakeLists.txt copies only
+  // the page files). Every page and script comes from this origin: the policy
+  // forbids inline scripts and other origins, which also keeps a learnware's
+  // name or description from ever running as script in a page.
+  void mount_web_pages() {
+    if (!std::filesystem::is_directory(config.web_root) ||
+        !std::filesystem::is_regular_file(config.web_root / "index.html")) {
+      throw Error("the web pages' directory " + config.web_root.string() + " has no index.html");
+    }
+    if (std::filesystem::exists(config.web_root / "api")) {
+      throw Error("the web pages' directory " + config.web_root.string() + " has an api/ entry, which would hide the API");
+    }
+    const httplib::Headers headers = {
+        {"Content-Security-Policy",
+         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
+         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"},
+        {"X-Content-Type-Options", "nosniff"},
+        {"Referrer-Policy", "no-referrer"},
+        {"Cache-Control", "no-cache"}};
+    server.set_file_extension_and_mimetype_mapping("mjs", "text/javascript");
+    server.set_file_extension_and_mimetype_mapping("js", "text/javascript");
+    server.set_file_extension_and_mimetype_mapping("svg", "image/svg+xml");
+    if (!server.set_mount_point("/", config.web_root.string(), headers)) {
+      throw Error("cannot serve the web pages from " + config.web_root.string());
+    }
+    server.set_file_request_handler([](const httplib::Request&, httplib::Response&) { t_trace.route = "(page)"; });
   }
 };
 
@@ -294,6 +325,23 @@ void widen_listen_backlog(int port) {
 }
 
 }  // namespace
+
+std::filesystem::path default_web_root() {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    // bin/ or libexec/lwdock/ of an installation
+    for (const char* up : {"../share/lwdock/web", "../../share/lwdock/web"}) {
+      const auto dir = (self.parent_path() / up).lexically_normal();
+      if (std::filesystem::is_regular_file(dir / "index.html", ec)) return dir;
+    }
+  }
+#ifdef LWD_WEB_BUILD_DIR
+  if (std::filesystem::is_regular_file(std::filesystem::path(LWD_WEB_BUILD_DIR) / "index.html", ec))
+    return LWD_WEB_BUILD_DIR;
+#endif
+  return {};
+}
 
 int HttpServer::bind() {
   const std::string& host = impl_->config.host;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,7 +26,15 @@ struct HttpServerConfig {
   int threads = 8;                  // requests served at once
   std::uint64_t max_body_bytes = std::uint64_t{64} << 20;
   std::FILE* access_log = stderr;   // one JSON line per request; nullptr: none
+  // The web pages (web/, installed to share/lwdock/web): served at / from this
+  // directory, beside the API; empty: no pages.
+  std::filesystem::path web_root;
 };
+
+// Where the web pages are when --web-root is not given: beside an installed
+// program (../share/lwdock/web), else this build tree's copy; empty when
+// neither exists.
+std::filesystem::path default_web_root();
 
 class HttpServer {
  public:

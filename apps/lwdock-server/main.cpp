@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <chrono>
@@ -50,6 +51,8 @@ struct ServeOptions {
   std::int64_t rate_window_seconds = 300;
   std::uint64_t max_package_mib = 1024;
   double download_link_seconds = 300;
+  std::string web_root;  // empty: the installed pages, or the build tree's
+  bool no_web = false;
 };
 
 // HOST:PORT (an IPv4 address or name, then a port 0..65535; 0: any free one).
@@ -153,6 +156,11 @@ int serve(const ServeOptions& o) {
   http.port = port;
   http.threads = o.http_threads;
   http.max_body_bytes = o.max_body_mib << 20;
+  if (!o.no_web) {
+    http.web_root = o.web_root.empty() ? lwd::service::default_web_root() : std::filesystem::path(o.web_root);
+    if (http.web_root.empty())
+      std::fprintf(stderr, "lwdock serve: no web pages installed beside this program: serving the API only\n");
+  }
   std::FILE* log_file = nullptr;
   if (!o.access_log.empty()) {
     log_file = std::fopen(o.access_log.c_str(), "a");
@@ -238,6 +246,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 600000));
   app.add_option("--access-log", o.access_log, "Append the access log (one JSON line per request) to FILE "
                                                "instead of stderr");
+  app.add_option("--web-root", o.web_root,
+                 "Directory of the web pages served at / (default: share/lwdock/web of the installation, or the "
+                 "build tree's web/)");
+  app.add_flag("--no-web", o.no_web, "Serve the API only, no web pages");
   app.add_option("--max-body-mib", o.max_body_mib, "Largest request body accepted, MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 16));

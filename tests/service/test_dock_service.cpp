@@ -13,11 +13,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -29,6 +32,7 @@
 #include "engine/market/market.h"
 #include "service/dock_service.h"
 #include "service/http_server.h"
+#include "service/spec_summary.h"
 #include "tests/market/market_fixture.h"
 
 extern char** environ;
@@ -334,6 +338,153 @@ TEST_F(DockServiceTest, SearchWithAnUploadedSpecAnswersWhatTheEngineAnswers) {
   const Reply as_json = as_reply(client().Post("/api/engine/search", body.dump(), "application/json"));
   ASSERT_EQ(as_json.status, 200);
   EXPECT_EQ(as_json.body["data"]["single"], expected["single"]);
+}
+
+TEST_F(DockServiceTest, TheOverviewCountsLearnwaresByStatusAndUsableOnesByKind) {
+  const Reply r = as_reply(client().Get("/api/engine/overview"));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  const json& d = r.body["data"];
+  EXPECT_EQ(d["total"], 4);
+  EXPECT_EQ(d["by_status"]["usable"], 3);
+  EXPECT_EQ(d["by_status"]["invalid"], 1);
+  EXPECT_EQ(d["by_status"]["not_usable"], 0);
+  EXPECT_EQ(d["usable_by_kind"], json({{"RKMETableSpecification", 3}}));
+}
+
+TEST_F(DockServiceTest, TheSpecRouteGivesTheSpecFileItsSummaryAndItsPlane) {
+  ServiceMarket& m = shared_market();
+  const Reply r = as_reply(client().Get("/api/engine/learnwares/" + m.usable[1] + "/spec"));
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  const json& specs = r.body["data"]["specs"];
+  ASSERT_EQ(specs.size(), 1u);
+  const json& s = specs[0];
+  EXPECT_EQ(s["type"], "RKMETableSpecification");
+  const int k = s["summary"]["K"].get<int>();
+  EXPECT_GT(k, 1);
+  EXPECT_EQ(s["summary"]["d"], 3);
+  ASSERT_TRUE(s["projection"].is_object());
+  EXPECT_EQ(s["projection"]["x"].size(), static_cast<std::size_t>(k));
+  EXPECT_EQ(s["projection"]["y"].size(), static_cast<std::size_t>(k));
+  EXPECT_EQ(s["projection"]["weight"].size(), static_cast<std::size_t>(k));
+  const double e0 = s["projection"]["explained"][0], e1 = s["projection"]["explained"][1];
+  EXPECT_GE(e0, e1);
+  EXPECT_LE(e0 + e1, 1.0 + 1e-12);
+  // The file is the learnware's own spec: searching with it ranks the learnware first.
+  const json body = {{"spec", s["file"]}};
+  const Reply search = as_reply(client().Post("/api/engine/search", body.dump(), "application/json"));
+  ASSERT_EQ(search.status, 200) << search.body.dump();
+  EXPECT_EQ(search.body["data"]["single"][0]["id"], m.usable[1]);
+  // Unverified, unknown and hostile ids are not found, as for the record.
+  for (const std::string& id : {m.invalid, std::string("99999999"), std::string("..%2F..%2Fetc"), std::string(300, 'x')}) {
+    SCOPED_TRACE(id);
+    expect_error(as_reply(client().Get("/api/engine/learnwares/" + id + "/spec")), 404, ApiCode::not_found);
+  }
+}
+
+// The plane against a plain computation: in two dimensions the weighted
+// covariance's eigenvectors have a closed form.
+TEST(SpecSummary, ThePrincipalPlaneOfTwoDimensionalPointsIsTheWeightedCovariancesEigenbasis) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  const int k = 40;
+  lwd::kernels::Matrix<double> z(k, 2);
+  std::vector<double> w(k);
+  for (int i = 0; i < k; ++i) {
+    z(i, 0) = 3.0 * normal(rng) + 1.0;
+    z(i, 1) = 0.5 * z(i, 0) + normal(rng);
+    w[static_cast<std::size_t>(i)] = uniform(rng);
+  }
+  w[3] = -0.2;  // a negative weight counts as 0
+  double total = 0, mx = 0, my = 0;
+  for (int i = 0; i < k; ++i) total += std::max(0.0, w[static_cast<std::size_t>(i)]);
+  for (int i = 0; i < k; ++i) {
+    const double wi = std::max(0.0, w[static_cast<std::size_t>(i)]) / total;
+    mx += wi * z(i, 0);
+    my += wi * z(i, 1);
+  }
+  double a = 0, b = 0, c = 0;
+  for (int i = 0; i < k; ++i) {
+    const double wi = std::max(0.0, w[static_cast<std::size_t>(i)]) / total;
+    a += wi * (z(i, 0) - mx) * (z(i, 0) - mx);
+    b += wi * (z(i, 0) - mx) * (z(i, 1) - my);
+    c += wi * (z(i, 1) - my) * (z(i, 1) - my);
+  }
+  const double half = std::sqrt((a - c) * (a - c) / 4 + b * b);
+  const double l1 = (a + c) / 2 + half, l2 = (a + c) / 2 - half;
+  double v1x = b, v1y = l1 - a;
+  const double n1 = std::hypot(v1x, v1y);
+  v1x /= n1;
+  v1y /= n1;
+  const double v2x = -v1y, v2y = v1x;
+  std::vector<double> x(k), y(k);
+  for (int i = 0; i < k; ++i) {
+    x[static_cast<std::size_t>(i)] = (z(i, 0) - mx) * v1x + (z(i, 1) - my) * v1y;
+    y[static_cast<std::size_t>(i)] = (z(i, 0) - mx) * v2x + (z(i, 1) - my) * v2y;
+  }
+  for (auto* axis : {&x, &y}) {  // the sign rule: the largest |coordinate| is positive
+    const auto largest = std::max_element(axis->begin(), axis->end(), [](double p, double q) { return std::abs(p) < std::abs(q); });
+    if (*largest < 0)
+      for (double& v : *axis) v = -v;
+  }
+  const json plane = principal_plane_json(z, w);
+  ASSERT_TRUE(plane.is_object());
+  for (int i = 0; i < k; ++i) {
+    EXPECT_NEAR(plane["x"][i].get<double>(), x[static_cast<std::size_t>(i)], 1e-10) << i;
+    EXPECT_NEAR(plane["y"][i].get<double>(), y[static_cast<std::size_t>(i)], 1e-10) << i;
+    EXPECT_EQ(plane["weight"][i].get<double>(), w[static_cast<std::size_t>(i)]);
+  }
+  EXPECT_NEAR(plane["explained"][0].get<double>(), l1 / (l1 + l2), 1e-12);
+  EXPECT_NEAR(plane["explained"][1].get<double>(), l2 / (l1 + l2), 1e-12);
+  // One point has no plane; all-zero weights count every point alike.
+  EXPECT_TRUE(principal_plane_json(lwd::kernels::Matrix<double>(1, 2, 1.0), {1.0}).is_null());
+  const json even = principal_plane_json(z, std::vector<double>(k, 0.0));
+  const json ones = principal_plane_json(z, std::vector<double>(k, 1.0));
+  for (int i = 0; i < k; ++i) EXPECT_NEAR(even["x"][i].get<double>(), ones["x"][i].get<double>(), 1e-12);
+}
+
+// The web pages: files of the web root at /, under the content policy, beside
+// an API that still answers as before; nothing outside the root is served.
+TEST(DockServiceWebPages, ThePagesAreServedBesideTheApiAndNothingOutsideTheirDirectory) {
+  ServiceMarket& m = shared_market();
+  TempDir tmp;
+  const fs::path root = tmp.path() / "web";
+  fs::create_directories(root);
+  std::ofstream(root / "index.html") << "<!doctype html><title>dock</title>";
+  std::ofstream(root / "app.mjs") << "export const x = 1;";
+  std::ofstream(tmp.path() / "secret.txt") << "not a page";
+  HttpServerConfig http;
+  http.web_root = root;
+  RunningServer server(config_for(m), http);
+  auto home = server.client().Get("/");
+  ASSERT_TRUE(home);
+  EXPECT_EQ(home->status, 200);
+  EXPECT_EQ(home->body, "<!doctype html><title>dock</title>");
+  EXPECT_NE(home->get_header_value("Content-Security-Policy").find("script-src 'self'"), std::string::npos);
+  EXPECT_EQ(home->get_header_value("X-Content-Type-Options"), "nosniff");
+  auto script = server.client().Get("/app.mjs");
+  ASSERT_TRUE(script);
+  EXPECT_EQ(script->get_header_value("Content-Type"), "text/javascript");
+  for (const char* path : {"/../secret.txt", "/%2e%2e/secret.txt", "/nope.html", "/..%2fsecret.txt"}) {
+    SCOPED_TRACE(path);
+    auto r = server.client().Get(path);
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->status, 200);
+    EXPECT_EQ(r->body.find("not a page"), std::string::npos);
+  }
+  EXPECT_EQ(as_reply(server.client().Get("/api/engine/overview")).status, 200);
+  expect_error(as_reply(server.client().Get("/api/nope")), 404, ApiCode::not_found);
+
+  // A root without index.html, or with an api/ entry that would hide the API, is refused at start.
+  const DockService service(config_for(m));
+  HttpServerConfig bad;
+  bad.access_log = nullptr;
+  bad.web_root = tmp.path() / "empty";
+  fs::create_directories(bad.web_root);
+  EXPECT_THROW(HttpServer(service, bad), lwd::Error);
+  fs::create_directories(root / "api");
+  bad.web_root = root;
+  EXPECT_THROW(HttpServer(service, bad), lwd::Error);
 }
 
 // A burst of connections larger than cpp-httplib's own listen backlog (5)
