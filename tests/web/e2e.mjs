@@ -63,6 +63,26 @@ try {
     await page.click('form button[type=submit]');
     await waitText('nav#nav', 'Log out');
   };
+  const verdict = async () => {
+    await page.waitForFunction(() => /usable|invalid|not usable/.test(document.querySelector('#submission-status')?.textContent || ''), {timeout: 120000});
+    assert.equal(await text('#submission-status'), 'usable', `verification: ${await text('#verification')}`);
+    return text('#verification code');
+  };
+  const isUploadPut = (req) => req.method() === 'PUT' && req.url().includes('/api/user/uploads/');
+  const submitFile = async (file) => {
+    await (await page.$('input[name=package]')).uploadFile(file);
+    await page.waitForSelector('#semantic-box input[name=Name]');
+    await page.click('form.submit button[type=submit]');
+  };
+  // No serious or critical finding of axe-core (WCAG 2 A/AA rules) on the page shown.
+  const axeSource = readFileSync(join(args['node-modules'], 'axe-core', 'axe.min.js'), 'utf8');
+  const accessible = async (name) => {
+    await page.evaluate(axeSource);
+    const found = await page.evaluate(async () => (await window.axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`));
+    assert.deepEqual(found, [], `accessibility of ${name}`);
+  };
   const logOut = async () => {
     await page.click('nav#nav button.link');
     await waitText('nav#nav', 'Log in');
@@ -108,9 +128,7 @@ try {
   await page.waitForSelector('#semantic-box input[name=Name]');
   assert.equal(await page.$eval('#semantic-box input[name=Name]', (e) => e.value), args['package-name']);
   await page.click('form.submit button[type=submit]');
-  await page.waitForFunction(() => /usable|invalid|not usable/.test(document.querySelector('#submission-status')?.textContent || ''), {timeout: 120000});
-  assert.equal(await text('#submission-status'), 'usable', `verification: ${await text('#verification')}`);
-  const learnwareId = await text('#verification code');
+  const learnwareId = await verdict();
 
   check('her learnware is listed under My learnwares');
   await go('mine');
@@ -139,6 +157,71 @@ try {
   const got = readdirSync(downloads).filter((f) => f.endsWith('.zip'));
   assert.equal(got.length, 1, `downloads: ${got}`);
   assert.ok(readFileSync(join(downloads, got[0])).equals(readFileSync(args.package)), 'the downloaded package differs from the submitted one');
+
+  check('a semantic spec edited in the form is written into the package sent');
+  await go('submit');
+  await (await page.$('input[name=package]')).uploadFile(join(args.work, 'lw0.zip'));
+  await page.waitForSelector('#semantic-box input[name=Name]');
+  await page.$eval('#semantic-box input[name=Name]', (e) => { e.value = ''; });
+  await page.type('#semantic-box input[name=Name]', 'renamed store');
+  await page.click('form.submit button[type=submit]');
+  const renamedId = await verdict();
+  await go(`learnware/${renamedId}`);
+  await waitText('main h1', 'renamed store');
+
+  check('a connection dropped in the middle of an upload is retried');
+  await page.evaluate(() => localStorage.setItem('lwdock.chunk-bytes', '256'));
+  await go('submit');
+  let puts = 0;
+  let dropped = false;
+  const dropThird = (req) => {
+    if (isUploadPut(req) && ++puts === 3 && !dropped) {
+      dropped = true;
+      return req.abort('connectionreset');
+    }
+    return req.continue();
+  };
+  await page.setRequestInterception(true);
+  page.on('request', dropThird);
+  await submitFile(join(args.work, 'lw1.zip'));
+  await verdict();
+  page.off('request', dropThird);
+  await page.setRequestInterception(false);
+  assert.ok(dropped, 'the upload never reached its third chunk');
+
+  check('an upload cut off by a reload resumes after it, sending only what had not arrived');
+  await go('submit');
+  const size = readFileSync(join(args.work, 'lw2.zip')).length;
+  const chunks = Math.ceil(size / 256);
+  assert.ok(chunks >= 4, `lw2.zip is ${size} bytes: too small to cut`);
+  let before = 0;
+  let third;
+  const thirdSeen = new Promise((resolve) => { third = resolve; });
+  const holdThird = (req) => {
+    // the third chunk is never answered: the reload below takes the page away with it
+    if (isUploadPut(req) && ++before === 3) return third();
+    return req.continue();
+  };
+  await page.setRequestInterception(true);
+  page.on('request', holdThird);
+  await submitFile(join(args.work, 'lw2.zip'));
+  await thirdSeen;
+  page.off('request', holdThird);
+  await page.goto('about:blank');
+  await page.setRequestInterception(false);
+  await go('submit');
+  let after = 0;
+  const count = (req) => { if (isUploadPut(req)) after += 1; };
+  page.on('request', count);
+  await submitFile(join(args.work, 'lw2.zip'));
+  await waitText('.notice.info', 'Resuming an earlier upload');
+  // what the server had (the paused third chunk may or may not have gone out as the page left)
+  const arrived = Number(/: (\d+) B had arrived/.exec(await text('.notice.info'))[1]);
+  await verdict();
+  page.off('request', count);
+  assert.ok(arrived >= 2 * 256, `only ${arrived} bytes had arrived before the reload`);
+  assert.equal(after, chunks - arrived / 256, `chunks sent after the reload (of ${chunks}; ${arrived} bytes had arrived)`);
+  await page.evaluate(() => localStorage.removeItem('lwdock.chunk-bytes'));
 
   check('the learnware page shows its specs and plot');
   await go(`learnware/${encodeURIComponent(learnwareId)}`);
@@ -178,6 +261,27 @@ try {
   check('the administrator sees every learnware');
   await go('admin/learnwares');
   await page.waitForSelector(`#admin-learnwares a[href="#/learnware/${learnwareId}"]`);
+
+  check('every page passes axe-core\'s WCAG 2 A/AA rules with no serious finding, at 1440 and 360 px');
+  for (const width of [1440, 360]) {
+    await page.setViewport({width, height: 900});
+    for (const hash of ['', 'search?example=1', `learnware/${learnwareId}`, 'submit', 'mine', 'tokens', 'account',
+                        'admin', 'admin/learnwares', 'admin/users']) {
+      await go(hash);
+      if (hash.startsWith('search')) await page.waitForSelector('ol.results li.result');
+      await accessible(`#/${hash} at ${width} px`);
+    }
+  }
+  await page.setViewport({width: 1440, height: 900});
+
+  check('every page can be used from the keyboard: Tab reaches the navigation and the forms');
+  await go('search');
+  const reached = new Set();
+  for (let i = 0; i < 40; ++i) {
+    await page.keyboard.press('Tab');
+    reached.add(await page.evaluate(() => document.activeElement?.getAttribute('name') || document.activeElement?.textContent.trim().slice(0, 20)));
+  }
+  for (const want of ['Skip to content', 'Search', 'spec', 'mixture']) assert.ok(reached.has(want), `Tab never reached "${want}": ${[...reached]}`);
 
   if (args.screenshots) {
     check('screenshots of every page at 360 and 1440 px');

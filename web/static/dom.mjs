@@ -59,7 +59,7 @@ export function pager(page, pageSize, total, go) {
 }
 
 export function table(headers, rows, caption) {
-  return h('div', {class: 'table-wrap'},
+  return h('div', {class: 'table-wrap', tabindex: 0},
            h('table', {},
              caption ? h('caption', {}, caption) : null,
              h('thead', {}, h('tr', {}, headers.map((t) => h('th', {scope: 'col'}, t)))),

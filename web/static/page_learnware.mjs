@@ -90,7 +90,7 @@ export async function render(main, {id}, q, stale) {
       if (last) {
         clear(verification, h('h2', {}, 'Verification'),
           h('p', {}, 'Last submission ', badge(last.status), ` · ${when(last.updated_at)} · ${last.attempts} attempt(s)`),
-          last.log ? h('pre', {class: 'log'}, last.log) : null);
+          last.log ? h('pre', {class: 'log', tabindex: 0}, last.log) : null);
       }
     } catch { /* not the owner */ }
   }

@@ -35,7 +35,7 @@ export async function render(main, params, q, stale) {
         h('div', {class: 'row'},
           h('a', {href: `#/learnware/${encodeURIComponent(s.learnware_id)}`}, h('code', {}, s.learnware_id)), ' ',
           badge(s.status), h('span', {class: 'muted'}, ` ${s.action} · ${s.filename} · ${when(s.updated_at)}`)),
-        s.log ? h('details', {}, h('summary', {}, 'Verification log'), h('pre', {class: 'log'}, s.log)) : null,
+        s.log ? h('details', {}, h('summary', {}, 'Verification log'), h('pre', {class: 'log', tabindex: 0}, s.log)) : null,
         s.status === 'withdrawn' ? null : h('p', {class: 'actions'},
           h('label', {for: replace.id, class: 'btn', tabindex: 0,
                       onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); replace.click(); } }},

@@ -147,7 +147,7 @@ export async function render(main, params, q, stale) {
     for (let wait = 300; ; wait = Math.min(2000, wait * 1.5)) {
       clear(box, h('h2', {}, 'Verification'),
         h('p', {}, 'Learnware ', h('code', {}, s.learnware_id), ': ', h('span', {id: 'submission-status', class: `badge s-${s.status}`}, s.status.replace('_', ' '))),
-        s.log ? h('pre', {class: 'log'}, s.log) : null,
+        s.log ? h('pre', {class: 'log', tabindex: 0}, s.log) : null,
         ['waiting', 'processing'].includes(s.status) ? h('p', {class: 'loading'}, 'Checking…') :
           h('p', {}, h('a', {href: `#/learnware/${encodeURIComponent(s.learnware_id)}`}, 'Open the learnware'), ' · ',
             h('a', {href: '#/mine'}, 'My learnwares')));

@@ -5,15 +5,21 @@
 import sha256 from './vendor/sha256.mjs';
 import {get, post, call, query, ApiError} from './api.mjs';
 
-export const CHUNK = 4 << 20;
+// 4 MiB a request; a slow or flaky link may ask for smaller chunks (less to
+// send again after a drop) by setting localStorage "lwdock.chunk-bytes".
+export function chunkBytes() {
+  const wanted = Number(localStorage.getItem('lwdock.chunk-bytes'));
+  return Number.isInteger(wanted) && wanted >= 256 && wanted <= (64 << 20) ? wanted : 4 << 20;
+}
+const HASH_CHUNK = 4 << 20;
 const key = (hash) => `lwdock.upload.${hash}`;
 
 // SHA-256 of a Blob, read a chunk at a time (flat memory for any size).
 export async function hashBlob(blob, onProgress) {
   const h = sha256.create();
-  for (let at = 0; at < blob.size; at += CHUNK) {
-    h.update(new Uint8Array(await blob.slice(at, at + CHUNK).arrayBuffer()));
-    onProgress?.(Math.min(blob.size, at + CHUNK), blob.size);
+  for (let at = 0; at < blob.size; at += HASH_CHUNK) {
+    h.update(new Uint8Array(await blob.slice(at, at + HASH_CHUNK).arrayBuffer()));
+    onProgress?.(Math.min(blob.size, at + HASH_CHUNK), blob.size);
   }
   return h.hex();
 }
@@ -52,6 +58,7 @@ export async function uploadPackage(blob, filename, {onProgress, onResume, signa
     upload = await post('/api/user/uploads', {filename, size: blob.size, sha256: hash});
     localStorage.setItem(key(hash), upload.id);
   }
+  const CHUNK = chunkBytes();
   let sent = upload.received_bytes || 0;
   onProgress?.('sending', sent, blob.size);
   for (const [begin, end] of missing(upload.received || [], blob.size)) {
