@@ -223,7 +223,7 @@ std::string upload_package(DockClient& client, const Common& c, const UploadOpti
       const std::uint64_t length = std::min(chunk, end - at);
       const std::uint64_t before = done;
       client.put_file_range("/api/user/uploads/" + id + "?offset=" + std::to_string(at), file, at, length,
-                            [&](std::uint64_t, std::uint64_t) {});
+                            [&](std::uint64_t position, std::uint64_t) { bar.update(before + (position - at)); });
       done = before + length;
       bar.update(done);
       ++chunks;

@@ -109,10 +109,6 @@ namespace {
   }
 }
 
-}  // namespace
-
-namespace {
-
 // The envelope's data of a successful reply, or the ClientError of a failed
 // one, its message the server's.
 json envelope_data(const ServerUrl& server, TokenSource source, int status, const std::string& body) {

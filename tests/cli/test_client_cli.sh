@@ -117,6 +117,8 @@ TOKEN=$(cat token.txt)
 pass
 
 # ---- help, usage ----
+expect_ok --help
+grep -q '^  client ' stdout.txt || fail "lwdock --help does not list client"
 expect_ok client --help
 grep -q 'Exit status' stdout.txt || fail "client --help does not list the exit statuses"
 for cmd in login logout whoami search info download submit status update delete tokens "tokens create"; do
@@ -239,6 +241,13 @@ expect_failure 1 "SHA-256" client download "$ID0" -o bad.zip --sha256 "$(printf 
 [[ ! -e bad.zip ]] && [[ -z $(find . -maxdepth 1 -name '.bad.zip.partial-*') ]] || fail "a refused download left a file"
 pass
 expect_failure 1 "exists" client download "$ID0" -o got.zip
+pass
+# The progress bar: on stderr only, with --progress when stderr is no terminal.
+expect_ok client download "$ID0" -o shown.zip
+! grep -q 'download' stderr.txt || fail "a progress bar was drawn on a stderr that is no terminal"
+expect_ok client download "$ID0" -o shown.zip --force --progress
+grep -q "download $ID0 \[#*\] 100%" stderr.txt || fail "no progress bar with --progress: $(cat stderr.txt)"
+cmp -s shown.zip lw0.zip || fail "download --force wrote other bytes"
 pass
 
 # ---- update, delete; the server's 4xx message passed through ----
