@@ -1,6 +1,5 @@
 #include "apps/lwdock-client/commands.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -315,6 +314,11 @@ void run_submit(const Common& c, const UploadOptions& o, const std::string& lear
   const bool update = !learnware_or_empty.empty();
   const std::string path = update ? "/api/user/learnwares/" + checked_id(learnware_or_empty, "learnware")
                                   : "/api/user/learnwares";
+  // Someone else's learnware, or none (a deleted one still lists its
+  // submissions, with no record): refused before any byte is sent.
+  if (update && client->get(path).value("record", json()).is_null()) {
+    throw ClientError(Failure::refused, "no learnware " + learnware_or_empty + " (HTTP 404)");
+  }
   const std::string upload_id = upload_package(*client, c, o);
   json submission = submit_upload(*client, o, path, update, upload_id);
   if (!o.wait) {
@@ -514,6 +518,7 @@ void run_download(const Common& c, const DownloadOptions& o) {
 void run_login(const Common& c, const std::string& token_option) {
   const ServerUrl server = server_of(c);
   const std::string token = token_option.empty() ? read_token_from_stdin(server.text) : trimmed(token_option);
+  if (token.empty()) throw ClientError(Failure::usage, "--token: empty");
   DockClient client(server, token, TokenSource::command_line, std::chrono::seconds(c.timeout_s));
   const json me = client.get("/api/auth/me");
   store_token(server.text, {token, me.value("name", "")});

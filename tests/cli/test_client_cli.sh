@@ -176,6 +176,16 @@ pass
 
 # ---- an upload cut off after 2 chunks of 1 KiB, then resumed ----
 puts() { grep '"method":"PUT"' access.log | grep -c '"route":"/api/user/uploads/{id}"' || true; }
+# The server logs a request after its reply is sent: the last line may come
+# after the client has exited. sent_chunks_since BEFORE WANT: the chunks
+# logged since BEFORE, once WANT are in (or after 20 s without them).
+sent_chunks_since() {
+  for _ in $(seq 1 400); do
+    [[ $(($(puts) - $1)) -ge $2 ]] && break
+    sleep 0.05
+  done
+  echo $(($(puts) - $1))
+}
 SIZE1=$(stat -c %s lw1.zip)
 CHUNKS=$(((SIZE1 + 1023) / 1024))
 [[ $CHUNKS -gt 3 ]] || fail "lw1.zip is too small to cut off ($SIZE1 bytes)"
@@ -183,14 +193,26 @@ before=$(puts)
 export LWDOCK_CLIENT_STOP_AFTER_CHUNKS=2
 expect_failure 3 "resumes upload" client submit lw1.zip --chunk-kib 1 --json
 unset LWDOCK_CLIENT_STOP_AFTER_CHUNKS
-[[ $(($(puts) - before)) -eq 2 ]] || fail "the cut-off run sent $(($(puts) - before)) chunks, not 2"
+sent=$(sent_chunks_since "$before" 2)
+[[ $sent -eq 2 ]] || fail "the cut-off run sent $sent chunks, not 2"
+# The server holds exactly those two chunks.
+python3 - "$URL" "$TOKEN" "$XDG_CONFIG_HOME/lwdock/uploads.json" <<'PY' || fail "the server does not hold the first 2 KiB"
+import json, sys, urllib.request
+url, token, state = sys.argv[1:4]
+(entry,) = json.load(open(state))["uploads"].values()
+req = urllib.request.Request(url + "/api/user/uploads/" + entry["upload_id"], headers={"Authorization": "Bearer " + token})
+with urllib.request.urlopen(req, timeout=30) as r:
+    upload = json.load(r)["data"]
+assert upload["received"] == [[0, 2048]], upload
+PY
 [[ $(stat -c %a "$XDG_CONFIG_HOME/lwdock/uploads.json") == 600 ]] || fail "uploads.json is not 0600"
 pass
 before=$(puts)
 expect_ok client submit lw1.zip --chunk-kib 1 --json
 grep -q "resuming upload .*: 2048 of $SIZE1 bytes already on the server" stderr.txt ||
   fail "the second run did not resume: $(cat stderr.txt)"
-[[ $(($(puts) - before)) -eq $((CHUNKS - 2)) ]] || fail "the resumed run sent $(($(puts) - before)) chunks, not $((CHUNKS - 2))"
+sent=$(sent_chunks_since "$before" $((CHUNKS - 2)))
+[[ $sent -eq $((CHUNKS - 2)) ]] || fail "the resumed run sent $sent chunks, not $((CHUNKS - 2))"
 SUB1=$(json_get 'd["id"]')
 ID1=$(json_get 'd["learnware_id"]')
 [[ $(json_get 'd["status"]') == waiting || $(json_get 'd["status"]') == processing ]] || fail "submit: $(cat stdout.txt)"
@@ -258,6 +280,13 @@ expect_ok client delete "$ID0" --json
 [[ $(json_get 'd["deleted"]') == True ]] || fail "delete --json: $(cat stdout.txt)"
 pass
 expect_failure 5 "no learnware $ID0 (HTTP 404)" client info "$ID0"
+expect_failure 5 "no learnware $ID0 (HTTP 404)" client download "$ID0" -o gone.zip
+[[ ! -e gone.zip ]] && [[ -z $(find . -maxdepth 1 -name '.gone.zip.partial-*') ]] || fail "a refused download left a file"
+pass
+PUTS_BEFORE=$(grep -c '"method":"PUT"' access.log || true)
+expect_failure 5 "no learnware $ID0 (HTTP 404)" client update "$ID0" lw0.zip
+[[ $(grep -c '"method":"PUT"' access.log || true) -eq $PUTS_BEFORE ]] || fail "update of a deleted learnware uploaded"
+pass
 expect_failure 5 "no submission 0123abcd (HTTP 404)" client status 0123abcd
 expect_failure 1 "missing.zip" client submit missing.zip
 
@@ -278,6 +307,23 @@ expect_ok client tokens revoke "$SECOND_ID"
 LWDOCK_TOKEN=$SECOND expect_failure 4 "refused the token in LWDOCK_TOKEN: the token is unknown, expired or revoked" \
   client whoami
 LWDOCK_TOKEN=lwd_c_bogus expect_failure 4 "unknown, expired or revoked" client search --spec user.json
+# An expired token (its expiry moved into the past in the accounts table) is refused, and listed as expired.
+expect_ok client tokens create --label old --json
+OLD=$(json_get 'd["token"]')
+OLD_ID=$(json_get 'd["id"]')
+LWDOCK_TOKEN=$OLD expect_ok client whoami
+python3 -c "
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+with db:
+    assert db.execute('UPDATE accounts_tokens SET expires_at = 1 WHERE id = ?', (int(sys.argv[2]),)).rowcount == 1
+" market/index.sqlite "$OLD_ID" || fail "cannot expire token $OLD_ID"
+LWDOCK_TOKEN=$OLD expect_failure 4 "refused the token in LWDOCK_TOKEN: the token is unknown, expired or revoked" \
+  client whoami
+expect_ok client tokens --json
+python3 -c "import json,sys; t=[t for t in json.load(open('stdout.txt')) if t['id'] == int(sys.argv[1])][0]; assert t['expired'] and not t['revoked'], t" \
+  "$OLD_ID" || fail "the expired token is not listed as expired: $(cat stdout.txt)"
+pass
 
 # ---- logout --revoke: the stored token is gone here and dead there ----
 expect_ok client logout --revoke
