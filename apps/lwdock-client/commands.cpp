@@ -182,14 +182,14 @@ std::string upload_package(DockClient& client, const Common& c, const UploadOpti
         id = saved->upload_id;
       } catch (const ClientError& e) {
         // Expired or removed on the server: start again.
-        if (e.kind() != Failure::refused) throw;
+        if (e.http_status() != 404) throw;
       }
     } else {
       // The file changed since: its old upload is of no use.
       try {
         client.del("/api/user/uploads/" + checked_id(saved->upload_id, "upload"));
       } catch (const ClientError& e) {
-        if (e.kind() != Failure::refused) throw;
+        if (e.http_status() != 404) throw;
       }
     }
     if (id.empty()) forget_upload(server, file);
@@ -242,8 +242,7 @@ json submit_upload(DockClient& client, const UploadOptions& o, const std::string
     forget_upload(client.server().text, o.package);
     return submission;
   } catch (const ClientError& e) {
-    if (e.kind() == Failure::refused && std::string(e.what()).find("(HTTP 422)") != std::string::npos)
-      forget_upload(client.server().text, o.package);
+    if (e.http_status() == 422) forget_upload(client.server().text, o.package);
     throw;
   }
 }
@@ -279,7 +278,9 @@ std::string last_line(const std::string& text) {
 // The outcome as `lwdock market add --json` prints it: {id, status, reason}.
 json outcome_of(DockClient& client, const json& submission) {
   const std::string learnware = submission.value("learnware_id", "");
-  json out = {{"id", learnware}, {"status", submission.value("status", "")}, {"reason", last_line(submission.value("log", ""))}};
+  json out = {{"id", learnware},
+              {"status", submission.value("status", "")},
+              {"reason", last_line(submission.value("log", ""))}};
   try {
     const json mine = client.get("/api/user/learnwares/" + checked_id(learnware, "learnware"));
     if (mine.contains("record") && mine["record"].is_object()) {
@@ -288,7 +289,7 @@ json outcome_of(DockClient& client, const json& submission) {
     }
   } catch (const ClientError& e) {
     // An invalid package is never stored: its submission's log says why.
-    if (e.kind() != Failure::refused) throw;
+    if (e.http_status() != 404) throw;
   }
   return out;
 }
@@ -394,9 +395,12 @@ void run_search(const Common& c, const SearchOptions& o, bool decay_given) {
     print_json(found);
     return;
   }
-  const auto count = [](const json& n) { return n.is_number() ? std::to_string(n.get<long long>()) : std::string("?"); };
+  const auto count = [](const json& n) {
+    return n.is_number() ? std::to_string(n.get<long long>()) : std::string("?");
+  };
   std::fprintf(stderr, "%s usable learnware(s) match semantically; %s compared statistically\n",
-               count(found.value("semantic_matches", json())).c_str(), count(found.value("candidates", json())).c_str());
+               count(found.value("semantic_matches", json())).c_str(),
+               count(found.value("candidates", json())).c_str());
   if (!with_stat) {
     for (const json& s : found.value("single", json::array())) std::printf("%s\n", s.value("id", "").c_str());
     return;
@@ -456,7 +460,8 @@ void run_download(const Common& c, const DownloadOptions& o) {
   }
   std::string expected = o.sha256;
   std::transform(expected.begin(), expected.end(), expected.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  if (!expected.empty() && (expected.size() != 64 || expected.find_first_not_of("0123456789abcdef") != std::string::npos))
+  const bool hex = expected.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (!expected.empty() && (expected.size() != 64 || !hex))
     throw ClientError(Failure::usage, "--sha256: 64 hex digits");
   // Beside the target, so the rename is atomic; never seen as the package until whole and checked.
   const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
@@ -674,7 +679,9 @@ void register_client_commands(CLI::App& app) {
                                         "'lwdock search --request')");
     cmd->add_option("--spec", o->spec, "The user's spec JSON of any kind (table, text, image)");
     cmd->add_option("--semantic", o->semantic, "The user's semantic spec JSON (empty fields match anything)");
-    cmd->add_option("--max", o->max, "Most learnwares in the mixture")->capture_default_str()->check(CLI::Range(1, 1000));
+    cmd->add_option("--max", o->max, "Most learnwares in the mixture")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
     cmd->add_option("--method", o->method, "Mixture search: greedy or auto")
         ->capture_default_str()
         ->check(CLI::IsMember({"greedy", "auto"}));
@@ -692,7 +699,8 @@ void register_client_commands(CLI::App& app) {
                 "single learnwares of the page asked for.");
     cmd->callback([c, o, decay_opt] {
       if (o->request.empty() && o->spec.empty() && o->semantic.empty())
-        throw ClientError(Failure::usage, "give --spec USER.json and/or --semantic SEM.json, or --request REQUEST.json");
+        throw ClientError(Failure::usage,
+                          "give --spec USER.json and/or --semantic SEM.json, or --request REQUEST.json");
       run_search(*c, *o, decay_opt->count() > 0);
     });
   }

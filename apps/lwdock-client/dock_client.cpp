@@ -42,7 +42,7 @@ ServerUrl parse_server_url(const std::string& text) {
   const auto scheme_end = url.find("://");
   const std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
   if (scheme != "http" && scheme != "https") {
-    throw ClientError(Failure::usage, "--server \"" + text + "\": give the dock's URL, http://HOST:PORT or https://...");
+    throw ClientError(Failure::usage, "--server \"" + text + "\": give the dock's URL, http://HOST:PORT or https://");
   }
   const auto path_start = url.find('/', scheme_end + 3);
   ServerUrl out;
@@ -51,7 +51,7 @@ ServerUrl parse_server_url(const std::string& text) {
   out.text = url;
   if (out.origin.size() <= scheme_end + 3 || out.origin.find_first_of("?#@ ") != std::string::npos ||
       out.prefix.find_first_of("?# ") != std::string::npos) {
-    throw ClientError(Failure::usage, "--server \"" + text + "\": give the dock's URL, http://HOST:PORT or https://...");
+    throw ClientError(Failure::usage, "--server \"" + text + "\": give the dock's URL, http://HOST:PORT or https://");
   }
   return out;
 }
@@ -93,8 +93,8 @@ namespace {
   switch (error) {
     case httplib::Error::Connection:
       throw ClientError(Failure::unreachable, "cannot connect to " + server.text +
-                                                  ": connection refused or host unreachable (is the dock server "
-                                                  "running there?)");
+                                                  ": connection refused, or the host is unknown or unreachable "
+                                                  "(is the dock server running there?)");
     case httplib::Error::ConnectionTimeout:
       throw ClientError(Failure::unreachable, "cannot connect to " + server.text + ": no answer within the timeout");
     case httplib::Error::Read:
@@ -129,28 +129,33 @@ json envelope_data(const ServerUrl& server, TokenSource source, int status, cons
   if (status == 401) {
     switch (source) {
       case TokenSource::none:
-        throw ClientError(Failure::unauthenticated, "not logged in to " + server.text +
-                                                        ": run 'lwdock client login --server " + server.text +
-                                                        "' or set LWDOCK_TOKEN (server: " + message + ")");
+        throw ClientError(Failure::unauthenticated,
+                          "not logged in to " + server.text + ": run 'lwdock client login --server " + server.text +
+                              "' or set LWDOCK_TOKEN (server: " + message + ")",
+                          status);
       case TokenSource::environment:
-        throw ClientError(Failure::unauthenticated, server.text + " refused the token in LWDOCK_TOKEN: " + message);
+        throw ClientError(Failure::unauthenticated,
+                          server.text + " refused the token in LWDOCK_TOKEN: " + message, status);
       case TokenSource::credentials:
-        throw ClientError(Failure::unauthenticated, server.text + " refused the stored token: " + message +
-                                                        " ('lwdock client login --server " + server.text + "')");
+        throw ClientError(Failure::unauthenticated,
+                          server.text + " refused the stored token: " + message + " ('lwdock client login --server " +
+                              server.text + "')",
+                          status);
       case TokenSource::command_line:
-        throw ClientError(Failure::unauthenticated, server.text + " refused the token: " + message);
+        throw ClientError(Failure::unauthenticated, server.text + " refused the token: " + message, status);
     }
   }
   if (!enveloped) {
     throw ClientError(status >= 500 ? Failure::server : Failure::refused,
                       server.text + " answered HTTP " + std::to_string(status) + " (not the dock's JSON: is " +
-                          server.text + " a dock server?)");
+                          server.text + " a dock server?)",
+                      status);
   }
   if (status >= 500) {
-    if (status == 503) throw ClientError(Failure::server, "the server is not available: " + message + http);
-    throw ClientError(Failure::server, "the server failed: " + message + http);
+    if (status == 503) throw ClientError(Failure::server, "the server is not available: " + message + http, status);
+    throw ClientError(Failure::server, "the server failed: " + message + http, status);
   }
-  throw ClientError(Failure::refused, message + http);
+  throw ClientError(Failure::refused, message + http, status);
 }
 
 json answer(const ServerUrl& server, TokenSource source, httplib::Result& result, std::chrono::seconds timeout) {

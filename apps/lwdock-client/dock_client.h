@@ -31,11 +31,15 @@ enum class Failure : int {
 
 class ClientError : public std::runtime_error {
  public:
-  ClientError(Failure kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  ClientError(Failure kind, const std::string& message, int http_status = 0)
+      : std::runtime_error(message), kind_(kind), http_status_(http_status) {}
   Failure kind() const { return kind_; }
+  // The server's HTTP status when it answered with an error; 0 otherwise.
+  int http_status() const { return http_status_; }
 
  private:
   Failure kind_;
+  int http_status_;
 };
 
 // "http://host:port[/prefix]" (or https): `origin` is scheme://host:port,

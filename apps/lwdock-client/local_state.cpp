@@ -122,7 +122,10 @@ std::string upload_key(const std::string& server, const fs::path& file) {
 }  // namespace
 
 fs::path config_dir() {
-  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && xdg[0] == '/') return fs::path(xdg) / "lwdock";
+  // The XDG rule: a relative XDG_CONFIG_HOME is ignored.
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg != nullptr && xdg[0] == '/') {
+    return fs::path(xdg) / "lwdock";
+  }
   const char* home = std::getenv("HOME");
   if (home == nullptr || home[0] == '\0') {
     throw ClientError(Failure::local, "neither XDG_CONFIG_HOME nor HOME is set: nowhere to keep the credentials");

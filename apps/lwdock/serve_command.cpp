@@ -67,7 +67,8 @@ void register_handover(CLI::App& app, const HelperProgram& program, const char* 
 }
 
 void register_serve_command(CLI::App& app) {
-  register_handover(app, kServerProgram, "serve", "Serve the dock's HTTP API over a market (see 'lwdock serve --help')");
+  register_handover(app, kServerProgram, "serve",
+                    "Serve the dock's HTTP API over a market (see 'lwdock serve --help')");
 }
 
 void register_client_command(CLI::App& app) {
