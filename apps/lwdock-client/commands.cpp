@@ -95,11 +95,12 @@ std::string trimmed(std::string text) {
   return text.substr(first, last - first + 1);
 }
 
-// A token from standard input: asked for without echo on a terminal.
-std::string read_token_from_stdin(const std::string& server) {
+// One line of standard input (without its line end): asked for with
+// `prompt`, without echo, on a terminal.
+std::string read_secret_line(const std::string& prompt) {
   std::string line;
   if (::isatty(STDIN_FILENO) == 1) {
-    std::fprintf(stderr, "client token for %s: ", server.c_str());
+    std::fprintf(stderr, "%s", prompt.c_str());
     std::fflush(stderr);
     termios old_mode{};
     const bool quiet = ::tcgetattr(STDIN_FILENO, &old_mode) == 0;
@@ -114,9 +115,29 @@ std::string read_token_from_stdin(const std::string& server) {
   } else {
     std::getline(std::cin, line);
   }
-  line = trimmed(line);
-  if (line.empty()) throw ClientError(Failure::usage, "no token: give --token TOKEN or the token on standard input");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
+}
+
+// A password login (the password from standard input) turned into a client
+// token of its own, labelled with this machine's name; the session it took
+// is revoked again. What `login --user` stores.
+std::string client_token_by_password(const ServerUrl& server, const std::string& user, std::chrono::seconds timeout) {
+  const std::string password = read_secret_line("password of " + user + " at " + server.text + ": ");
+  if (password.empty()) throw ClientError(Failure::usage, "no password on standard input");
+  DockClient anonymous(server, "", TokenSource::password, timeout);
+  const std::string session =
+      anonymous.post_json("/api/auth/login", {{"login", user}, {"password", password}}).value("token", "");
+  DockClient with_session(server, session, TokenSource::command_line, timeout);
+  char host[256] = "";
+  ::gethostname(host, sizeof host - 1);
+  const json made = with_session.post_json("/api/user/tokens", {{"label", std::string("lwdock client on ") + host}});
+  try {
+    with_session.post_json("/api/auth/logout", json::object());
+  } catch (const ClientError&) {
+    // The session ends by itself; the client token is what matters.
+  }
+  return made.value("token", "");
 }
 
 // ---- uploads -------------------------------------------------------------------
@@ -520,10 +541,15 @@ void run_download(const Common& c, const DownloadOptions& o) {
 
 // ---- accounts ------------------------------------------------------------------
 
-void run_login(const Common& c, const std::string& token_option) {
+void run_login(const Common& c, const std::string& token_option, const std::string& user) {
   const ServerUrl server = server_of(c);
-  const std::string token = token_option.empty() ? read_token_from_stdin(server.text) : trimmed(token_option);
-  if (token.empty()) throw ClientError(Failure::usage, "--token: empty");
+  std::string token;
+  if (!user.empty()) {
+    token = client_token_by_password(server, user, std::chrono::seconds(c.timeout_s));
+  } else {
+    token = trimmed(token_option.empty() ? read_secret_line("client token for " + server.text + ": ") : token_option);
+    if (token.empty()) throw ClientError(Failure::usage, "no token: give --token TOKEN or the token on standard input");
+  }
   DockClient client(server, token, TokenSource::command_line, std::chrono::seconds(c.timeout_s));
   const json me = client.get("/api/auth/me");
   store_token(server.text, {token, me.value("name", "")});
@@ -644,15 +670,21 @@ void register_client_commands(CLI::App& app) {
   {
     auto c = std::make_shared<Common>();
     auto token = std::make_shared<std::string>();
+    auto user = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand(
         "login", "Check a client token with the server (/api/auth/me) and store it for that server (mode 0600)");
     add_common(cmd, *c);
-    cmd->add_option("--token", *token,
-                    "The token (lwd_c_...; default: read from standard input, without echo on a terminal). On the "
-                    "command line it is visible to other users of this machine: prefer standard input");
-    cmd->footer("Make a client token in the web pages or with POST /api/user/tokens; 'lwdock client tokens create' "
-                "makes more once logged in.");
-    cmd->callback([c, token] { run_login(*c, *token); });
+    auto* token_opt = cmd->add_option(
+        "--token", *token,
+        "The token (lwd_c_...; default: read from standard input, without echo on a terminal). On the command line "
+        "it is visible to other users of this machine: prefer standard input");
+    cmd->add_option("--user", *user,
+                    "Log in as NAME (or e-mail) with the password from standard input instead, and store a new client "
+                    "token made for this machine (the password itself is never stored)")
+        ->excludes(token_opt);
+    cmd->footer("A client token comes from POST /api/user/tokens, from 'lwdock client tokens create', or from "
+                "'login --user NAME'.");
+    cmd->callback([c, token, user] { run_login(*c, *token, *user); });
   }
   {
     auto c = std::make_shared<Common>();

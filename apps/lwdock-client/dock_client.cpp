@@ -143,6 +143,8 @@ json envelope_data(const ServerUrl& server, TokenSource source, int status, cons
                           status);
       case TokenSource::command_line:
         throw ClientError(Failure::unauthenticated, server.text + " refused the token: " + message, status);
+      case TokenSource::password:
+        throw ClientError(Failure::unauthenticated, server.text + " refused the login: " + message, status);
     }
   }
   if (!enveloped) {

@@ -53,8 +53,9 @@ struct ServerUrl {
 // ClientError(usage) for anything but an http(s) URL with a host.
 ServerUrl parse_server_url(const std::string& text);
 
-// Where a token came from, for the message of a 401.
-enum class TokenSource { none, environment, credentials, command_line };
+// Where a token came from, for the message of a 401 (`password`: none, the
+// request is a password login).
+enum class TokenSource { none, environment, credentials, command_line, password };
 
 // Bytes done of a total, as a transfer goes.
 using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;

@@ -334,6 +334,32 @@ pass
 expect_failure 4 "not logged in" client whoami
 LWDOCK_TOKEN=$TOKEN expect_failure 4 "unknown, expired or revoked" client whoami
 expect_ok client logout
+grep -q "no token was stored for $URL" stderr.txt || fail "logout with nothing stored: $(cat stderr.txt)"
+pass
+
+# ---- login --user: a password login makes and stores a client token of its own ----
+set +e
+printf '%s\n' "$PASSWORD" | "$LWDOCK" client login --user ada >stdout.txt 2>stderr.txt
+status=$?
+set -e
+[[ $status -eq 0 ]] || fail "login --user exited $status: $(cat stderr.txt)"
+! grep -qF "$PASSWORD" "$CREDENTIALS" stdout.txt stderr.txt || fail "the password was stored or printed"
+pass
+expect_ok client whoami
+grep -q "^ada " stdout.txt || fail "whoami after login --user: $(cat stdout.txt)"
+expect_ok client tokens
+grep -q "lwdock client on" stdout.txt || fail "login --user made no labelled token: $(cat stdout.txt)"
+pass
+set +e
+printf 'not the password\n' | "$LWDOCK" client login --user ada >stdout.txt 2>stderr.txt
+status=$?
+set -e
+[[ $status -eq 4 && $(wc -l <stderr.txt) -eq 1 ]] || fail "a wrong password: exited $status"
+grep -q "^lwdock client: error: $URL refused the login: wrong name or password" stderr.txt ||
+  fail "a wrong password: $(cat stderr.txt)"
+pass
+expect_ok client whoami
+expect_failure 2 "excludes" client login --user ada --token lwd_c_x
 
 # ---- the server down ----
 stop_server
