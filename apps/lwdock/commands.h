@@ -204,10 +204,24 @@ void register_method_commands(CLI::App& app, lwd::kernels::Context& ctx);
 void register_scenario_commands(CLI::App& app, lwd::kernels::Context& ctx);
 // `lwdock admin create-user` (admin_commands.cpp).
 void register_admin_commands(CLI::App& app);
-// `lwdock serve`: hands over to the dock service's program (serve_command.cpp).
+// `lwdock serve` and `lwdock client`: hand over to the dock's server and
+// client programs (serve_command.cpp).
 void register_serve_command(CLI::App& app);
-// Runs lwdock-server with `args` in place of this process; throws lwd::Error
+void register_client_command(CLI::App& app);
+// A program of the dock's that lwdock runs in its own place: its file name,
+// where an install and this build tree put it, the command users type, and
+// what it is (for the error when it is missing).
+struct HelperProgram {
+  const char* name;
+  const char* install_path;
+  const char* build_path;
+  const char* shown_as;
+  const char* what;
+};
+extern const HelperProgram kServerProgram;  // lwdock-server
+extern const HelperProgram kClientProgram;  // lwdock-client
+// Runs `program` with `args` in place of this process; throws lwd::Error
 // when it cannot be found or started. main() calls it before parsing
-// anything when the first argument is `serve`, so that every argument,
-// --help too, is the server's.
-[[noreturn]] void exec_server(const std::vector<std::string>& args);
+// anything when the first argument is `serve` or `client`, so that every
+// argument, --help too, is the program's.
+[[noreturn]] void exec_helper(const HelperProgram& program, const std::vector<std::string>& args);

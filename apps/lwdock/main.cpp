@@ -48,9 +48,10 @@ std::string command_path(const CLI::App& app) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && std::string(argv[1]) == "serve") {
+  if (argc >= 2 && (std::string(argv[1]) == "serve" || std::string(argv[1]) == "client")) {
     try {
-      exec_server(std::vector<std::string>(argv + 2, argv + argc));
+      exec_helper(std::string(argv[1]) == "serve" ? kServerProgram : kClientProgram,
+                  std::vector<std::string>(argv + 2, argv + argc));
     } catch (const lwd::Error& e) {
       return report(e.what(), kRuntimeError);
     }
@@ -82,6 +83,7 @@ int main(int argc, char** argv) {
   register_scenario_commands(app, ctx);
   register_admin_commands(app);
   register_serve_command(app);
+  register_client_command(app);
 
   try {
     app.parse(argc, argv);
