@@ -3,9 +3,10 @@
 # loopback: how long the search page takes from pressing Search with a spec
 # file to showing the results, over a market of --learnwares synthetic table
 # learnwares (width 32, K = 100, as bench/server_load builds them), and a
-# package of --package-mib MiB submitted through the submit page while the
-# server's resident memory is watched (its peak before and after, and the
-# highest RSS sampled every 100 ms during the upload and verification).
+# package of --package-mib MiB submitted through the submit page, then through
+# `lwdock client submit`, while the server's resident memory is watched (its
+# peak before and after, and the highest RSS sampled every 100 ms during the
+# upload and verification).
 #
 #   bench/web_pages.sh [--learnwares 1100] [--package-mib 200] [--searches 20] [-o FILE.json]
 # Builds what it needs (release preset). Prints one JSON document; -o writes it too.
@@ -93,9 +94,39 @@ node "$ROOT/bench/web_pages.mjs" --url "http://127.0.0.1:$port" --chromium "$CHR
   --node-modules "$ROOT/web/node_modules" --spec "$WORK/user-spec.json" --searches "$searches" \
   --package "$WORK/large.zip" --user bench --password "$PASSWORD" --server-pid "$server_pid" >browser.json
 
+# The same package through `lwdock client submit`, the server's memory sampled
+# every 100 ms; the client's own peak from the kernel's accounting of children.
+echo "web_pages: the package through lwdock client" >&2
+export XDG_CONFIG_HOME=$WORK/config LWDOCK_SERVER="http://127.0.0.1:$port"
+printf '%s\n' "$PASSWORD" | "$LWDOCK" client login --user bench >/dev/null
+rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server_pid/status"; }
+hwm() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$server_pid/status"; }
+rss_before=$(rss)
+hwm_before=$(hwm)
+( peak=0; while [[ ! -e client.done ]]; do r=$(rss); (( r > peak )) && peak=$r; echo "$peak" >rss.peak; sleep 0.1; done ) &
+sampler=$!
+start=$(date +%s.%N)
+python3 -c 'import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:], stdout=open("client.json", "w"))
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(r.returncode)' "$LWDOCK" client submit large.zip --wait --json >client.maxrss
+end=$(date +%s.%N)
+touch client.done
+wait "$sampler"
+python3 - "$rss_before" "$(cat rss.peak)" "$hwm_before" "$(hwm)" "$(cat client.maxrss)" "$start" "$end" >client-bench.json <<'PY'
+import json, sys
+rb, rp, hb, ha, cm, t0, t1 = (float(x) for x in sys.argv[1:])
+c = json.load(open("client.json"))
+print(json.dumps({"status": c["status"], "seconds_to_verified": round(t1 - t0, 3),
+                  "server_rss_mib_before": rb / 1024, "server_peak_rss_mib_during": rp / 1024,
+                  "server_hwm_mib_before": hb / 1024, "server_hwm_mib_after": ha / 1024,
+                  "client_peak_rss_mib": cm / 1024}))
+PY
+
 python3 - "$learnwares" "$package_mib" "$(git -C "$ROOT" rev-parse --short HEAD)" "$(nproc)" >result.json <<'PY'
 import json, sys, platform
 b = json.load(open("browser.json"))
+b["upload_client"] = json.load(open("client-bench.json"))
 b.update({"learnwares": int(sys.argv[1]), "package_mib": int(sys.argv[2]), "commit": sys.argv[3],
           "machine": f"{platform.machine()}, {sys.argv[4]} CPUs", "browser": "headless Chromium (Debian)"})
 print(json.dumps(b, indent=1))
