@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iomanip>
 #include <sstream>
 
 #include "engine/error.h"
@@ -97,6 +98,7 @@ bool verify_next_job(JobQueue& queue, Market& market, const std::filesystem::pat
     LeaseKeeper keeper(queue, job, options.lease);
     try {
       if (hooks.before_market) hooks.before_market(job);
+      market.set_admission(options.admission);
       AddResult added;
       if (job.action == "update") {
         added = market.update(job.learnware_id, package);
@@ -106,6 +108,16 @@ bool verify_next_job(JobQueue& queue, Market& market, const std::filesystem::pat
       if (hooks.after_market) hooks.after_market(job);
       result = std::string(to_string(added.status));
       line = "checked: " + result + (added.reason.empty() ? "" : ": " + one_line(added.reason));
+      if (!added.nearest.empty()) {
+        line += "; nearest:";
+        for (std::size_t i = 0; i < added.nearest.size(); ++i) {
+          const NearLearnware& n = added.nearest[i];
+          std::ostringstream item;
+          item << (i == 0 ? " " : ", ") << n.id << " (MMD² " << std::setprecision(4) << n.mmd2
+               << (n.same_semantic ? ", same semantic fields)" : ")");
+          line += item.str();
+        }
+      }
     } catch (const Error& e) {
       // The archive was refused outright (malformed, hostile, beyond the
       // limits), or the learnware to update is gone: nothing was stored.
@@ -128,6 +140,7 @@ VerifierPool::VerifierPool(std::filesystem::path market_dir, IndexUrls db, Marke
                            VerifierOptions options)
     : market_dir_(std::move(market_dir)), db_(std::move(db)), limits_(std::move(limits)), options_(options) {
   validate_sandbox_limits(verifier_sandbox_limits(options_));
+  validate_admission_options(options_.admission);
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this, i] { run(i); });
 }
 

@@ -41,6 +41,9 @@ struct VerifierOptions {
   int max_attempts = 3;
   double job_deadline_seconds = 120.0;  // cap of every sandboxed run of one job
   SandboxLimits sandbox;                // the runs' other limits
+  // The nearest existing learnwares in each job's log, and near duplicates
+  // refused (engine/market/market.h AdmissionOptions).
+  AdmissionOptions admission{.nearest = 3, .refuse_within_mmd2 = std::nullopt};
   // Chunked uploads untouched this long are removed (by the pool's first
   // worker, about every ten minutes, with the packages no job needs any
   // more): a client that vanished mid-upload.

@@ -51,6 +51,8 @@ struct ServeOptions {
   std::int64_t rate_window_seconds = 300;
   std::uint64_t max_package_mib = 1024;
   double download_link_seconds = 300;
+  int admission_nearest = 3;
+  double refuse_duplicates_within = -1;  // < 0: not given
   std::string web_root;  // empty: the installed pages, or the build tree's
   bool no_web = false;
 };
@@ -138,6 +140,8 @@ int serve(const ServeOptions& o) {
   dock.verification.job_deadline_seconds = o.job_deadline_seconds;
   dock.verification.lease = std::chrono::milliseconds(static_cast<std::int64_t>(o.lease_seconds * 1000.0));
   dock.verification.max_attempts = o.max_attempts;
+  dock.verification.admission.nearest = o.admission_nearest;
+  if (o.refuse_duplicates_within >= 0) dock.verification.admission.refuse_within_mmd2 = o.refuse_duplicates_within;
   if (o.no_http && o.workers == 0) throw lwd::Error("--no-http with --workers 0 would do nothing");
   lwd::service::DockService service(dock);
 
@@ -246,6 +250,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 600000));
   app.add_option("--access-log", o.access_log, "Append the access log (one JSON line per request) to FILE "
                                                "instead of stderr");
+  app.add_option("--admission-nearest", o.admission_nearest,
+                 "Each verification's log names this many (at most 25) nearest usable learnwares (0: no search)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 25));
+  app.add_option("--refuse-duplicates-within", o.refuse_duplicates_within,
+                 "A submission whose nearest learnware with the same semantic fields lies within this MMD² is "
+                 "stored as not usable, naming it (needs --admission-nearest >= 1; default: never)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--web-root", o.web_root,
                  "Directory of the web pages served at / (default: share/lwdock/web of the installation, or the "
                  "build tree's web/)");

@@ -87,7 +87,46 @@ struct MarketOptions {
   lwdock::DatabaseOptions db;
   IndexCommandOptions index;
   bool check = false;
+  lwd::AdmissionOptions admission;
+  double refuse_within = -1;  // < 0: not given
 };
+
+// Admission (docs/DESIGN.md §4.6) for add and update: the nearest learnwares
+// found with the market's search (and its index, --index), a near duplicate
+// refused.
+void add_admission_options(CLI::App* cmd, MarketOptions& o) {
+  add_index_options(cmd, o.index, /*with_min=*/true);
+  cmd->add_option("--nearest", o.admission.nearest,
+                  "Report this many (at most 25) nearest usable learnwares (MMD² of the first specs; 0: no search)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 25))
+      ->group("Admission");
+  cmd->add_option("--refuse-duplicates-within", o.refuse_within,
+                  "Store a learnware as not usable when one with the same semantic fields lies within this MMD² "
+                  "(needs --nearest >= 1)")
+      ->check(CLI::NonNegativeNumber)
+      ->group("Admission");
+}
+
+void apply_admission(const MarketOptions& o, lwd::Market& market) {
+  lwd::AdmissionOptions admission = o.admission;
+  if (o.refuse_within >= 0) admission.refuse_within_mmd2 = o.refuse_within;
+  market.set_admission(admission);
+  if (admission.nearest > 0) market.set_index_options(o.index.options());
+}
+
+// "ID<TAB>STATUS[<TAB>REASON]", then one "  nearest ID mmd2=... [same semantic]" line per neighbour.
+void print_add_result(const lwd::AddResult& r, bool as_json) {
+  if (as_json) {
+    std::printf("%s\n", dump(lwd::to_json(r)).c_str());
+    return;
+  }
+  std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
+              r.reason.c_str());
+  for (const lwd::NearLearnware& n : r.nearest) {
+    std::printf("  nearest %s mmd2=%.6g%s\n", n.id.c_str(), n.mmd2, n.same_semantic ? " same semantic fields" : "");
+  }
+}
 
 // What a market accepts (lwd::SpecLimits; docs/DESIGN.md "Limits and crash
 // recovery"), for the commands that read specs: add, update, rebuild, search.
@@ -120,26 +159,16 @@ void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::SandboxLimits sandbox = o.sandbox.resolve();
   lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits, o.db.urls);
   market.sandbox_limits() = sandbox;
-  const lwd::AddResult r = market.add(o.package, o.owner);
-  if (o.json) {
-    std::printf("%s\n", dump(lwd::to_json(r)).c_str());
-  } else {
-    std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
-                r.reason.c_str());
-  }
+  apply_admission(o, market);
+  print_add_result(market.add(o.package, o.owner), o.json);
 }
 
 void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   const lwd::SandboxLimits sandbox = o.sandbox.resolve();
   lwd::Market market = lwd::Market::open(o.dir, ctx, o.limits, o.db.urls);
   market.sandbox_limits() = sandbox;
-  const lwd::AddResult r = market.update(o.id, o.package);
-  if (o.json) {
-    std::printf("%s\n", dump(lwd::to_json(r)).c_str());
-  } else {
-    std::printf("%s\t%s%s%s\n", r.id.c_str(), status_word(r.status).c_str(), r.reason.empty() ? "" : "\t",
-                r.reason.c_str());
-  }
+  apply_admission(o, market);
+  print_add_result(market.update(o.id, o.package), o.json);
 }
 
 void run_list(const MarketOptions& o) {
@@ -467,9 +496,10 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     lwdock::add_database_options(cmd, o->db);
     cmd->add_option("package", o->package, "Learnware package (.zip)")->required();
     cmd->add_option("--owner", o->owner, "Who submits it");
-    cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
+    cmd->add_flag("--json", o->json, "Print {id, status, reason, nearest} as JSON");
     add_spec_limit_options(cmd, o->limits.spec);
     lwdock::add_sandbox_options(cmd, o->sandbox);
+    add_admission_options(cmd, *o);
     cmd->callback([o, &ctx] { run_add(*o, ctx); });
   }
   {
@@ -479,9 +509,10 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     lwdock::add_database_options(cmd, o->db);
     cmd->add_option("id", o->id, "Learnware id")->required();
     cmd->add_option("package", o->package, "New learnware package (.zip)")->required();
-    cmd->add_flag("--json", o->json, "Print {id, status, reason} as JSON");
+    cmd->add_flag("--json", o->json, "Print {id, status, reason, nearest} as JSON");
     add_spec_limit_options(cmd, o->limits.spec);
     lwdock::add_sandbox_options(cmd, o->sandbox);
+    add_admission_options(cmd, *o);
     cmd->callback([o, &ctx] { run_update(*o, ctx); });
   }
   {

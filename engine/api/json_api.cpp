@@ -262,15 +262,32 @@ LearnwareRecord learnware_record_from_json(const json& in, std::string_view sour
 }
 
 json to_json(const AddResult& r) {
-  return json{{"id", r.id}, {"status", std::string(to_string(r.status))}, {"reason", r.reason}};
+  json nearest = json::array();
+  for (const NearLearnware& n : r.nearest)
+    nearest.push_back({{"id", n.id}, {"mmd2", n.mmd2}, {"same_semantic", n.same_semantic}});
+  return json{{"id", r.id}, {"status", std::string(to_string(r.status))}, {"reason", r.reason}, {"nearest", nearest}};
 }
 
 AddResult add_result_from_json(const json& in, std::string_view source) {
-  require_object(in, source, "", {"id", "status", "reason"});
+  require_object(in, source, "", {"id", "status", "reason", "nearest"});
   AddResult r;
   r.id = read_string(required_field(in, source, "", "id"), source, "id");
   r.status = read_status(required_field(in, source, "", "status"), source, "status");
   r.reason = read_string(required_field(in, source, "", "reason"), source, "reason");
+  if (const json* list = optional_field(in, "nearest")) {
+    if (!list->is_array()) fail(source, "nearest", "must be an array, found " + type_word(*list));
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const std::string at = "nearest[" + std::to_string(i) + "]";
+      const json& item = require_object((*list)[i], source, at, {"id", "mmd2", "same_semantic"});
+      NearLearnware n;
+      n.id = read_string(required_field(item, source, at, "id"), source, path_of(at, "id"));
+      n.mmd2 = read_number(required_field(item, source, at, "mmd2"), source, path_of(at, "mmd2"));
+      const json& same = required_field(item, source, at, "same_semantic");
+      if (!same.is_boolean()) fail(source, path_of(at, "same_semantic"), "must be true or false, found " + type_word(same));
+      n.same_semantic = same.get<bool>();
+      r.nearest.push_back(std::move(n));
+    }
+  }
   return r;
 }
 

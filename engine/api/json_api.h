@@ -14,7 +14,7 @@
 //                    counts and scores a search method does not know are null
 //   learnware record {"id", "name", "owner", "status", "reason", "package", "spec_keys",
 //                     "created_at", "updated_at"}
-//   add result       {"id", "status", "reason"}
+//   add result       {"id", "status", "reason", "nearest": [{"id", "mmd2", "same_semantic"}...]}
 //   reuse result     {"method", "mode", "learnwares": [id...], "task": "regression" | "classification",
 //                     "predictions": [[...]...]}
 //

@@ -1,5 +1,13 @@
 #include "engine/market/market.h"
 
+#include <map>
+
+#include <sstream>
+
+#include <limits>
+
+#include <cmath>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -239,7 +247,7 @@ std::string Market::reserve_id() {
 
 namespace {
 
-AddResult as_add_result(const LearnwareRecord& record) { return {record.id, record.status, record.status_reason}; }
+AddResult as_add_result(const LearnwareRecord& record) { return {record.id, record.status, record.status_reason, {}}; }
 
 }  // namespace
 
@@ -254,13 +262,84 @@ AddResult Market::update(const std::string& id, const std::filesystem::path& pac
   return submit(id, package_zip, existing->owner);
 }
 
+void Market::set_admission(const AdmissionOptions& options) {
+  validate_admission_options(options);
+  admission_ = options;
+}
+
+void validate_admission_options(const AdmissionOptions& options) {
+  if (options.nearest < 0) throw Error("admission: the count of nearest learnwares must be >= 0");
+  if (options.refuse_within_mmd2) {
+    if (!(*options.refuse_within_mmd2 >= 0.0) || !std::isfinite(*options.refuse_within_mmd2))
+      throw Error("admission: the near-duplicate MMD² must be a finite number >= 0");
+    if (options.nearest < 1) throw Error("admission: refusing near duplicates needs nearest >= 1");
+  }
+}
+
+namespace {
+
+// Class and Tag fields as sets: the order a developer listed tags in is no difference.
+bool same_semantic_fields(const SemanticSpec& a, const SemanticSpec& b) {
+  auto sorted = [](const SemanticSpec& s) {
+    std::map<std::string, std::vector<std::string>> out;
+    for (const auto& [key, values] : s.tags) {
+      if (values.empty()) continue;
+      auto& v = out[key] = values;
+      std::sort(v.begin(), v.end());
+    }
+    return out;
+  };
+  return sorted(a) == sorted(b);
+}
+
+}  // namespace
+
+std::vector<NearLearnware> Market::nearest_learnwares(const StatSpec& spec, const std::optional<SemanticSpec>& semantic,
+                                                      const std::optional<std::string>& self) const {
+  SearchRequest request;
+  request.spec = spec;
+  // Every candidate ranked as a single (no score cut), and a pool -- the
+  // square of max_search_num -- that holds the nearest ones plus `self`.
+  request.options.single_min_score = -std::numeric_limits<double>::infinity();
+  request.options.max_search_num = std::max(2, static_cast<int>(std::ceil(std::sqrt(admission_.nearest + 1.0))));
+  const SearchResponse found = search(request);
+  std::vector<NearLearnware> out;
+  for (const SingleMatch& single : found.stat.singles) {
+    if (static_cast<int>(out.size()) == admission_.nearest) break;
+    if (self && single.id == *self) continue;
+    NearLearnware near{single.id, single.mmd2, false};
+    if (semantic) {
+      if (const auto theirs = semantic_spec(single.id)) near.same_semantic = same_semantic_fields(*semantic, *theirs);
+    }
+    out.push_back(std::move(near));
+  }
+  return out;
+}
+
 AddResult Market::submit(const std::optional<std::string>& existing_id, const std::filesystem::path& package_zip,
                          const std::string& owner, const std::optional<std::string>& reserved_id) {
   const StagedPackage package = stage_package(package_zip);
   const LoadedSubmission submission = load_submission(package, limits_.spec);
   CheckerOptions checker;
   checker.sandbox = sandbox_;
-  const CheckResult check = check_learnware(ctx_, package, submission, checker);
+  CheckResult check = check_learnware(ctx_, package, submission, checker);
+  // Admission runs before the lock, like the checker: two near duplicates
+  // submitted at the same moment can both pass (each searched a market
+  // without the other).
+  std::vector<NearLearnware> nearest;
+  if (check.status == LearnwareStatus::usable && admission_.nearest > 0 && !submission.stat_specs.empty()) {
+    nearest = nearest_learnwares(submission.stat_specs.front(), submission.semantic, existing_id);
+    if (admission_.refuse_within_mmd2) {
+      for (const NearLearnware& near : nearest) {
+        if (!near.same_semantic || near.mmd2 > *admission_.refuse_within_mmd2) continue;
+        std::ostringstream why;
+        why << "a near duplicate of learnware " << near.id << ": MMD² " << near.mmd2 << " <= "
+            << *admission_.refuse_within_mmd2 << " with the same semantic fields";
+        check = CheckResult{LearnwareStatus::not_usable, why.str()};
+        break;
+      }
+    }
+  }
   // Serialised here, outside the lock: an image spec's facts are the whole spec.
   const SearchFacts facts = search_facts_of(submission);
 
@@ -315,7 +394,7 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
   follow_store_changes();
   if (existing_id) forget_learnware(record.id);
   remember_added(record.id, check.status, submission, facts);
-  return AddResult{record.id, check.status, check.reason};
+  return AddResult{record.id, check.status, check.reason, std::move(nearest)};
 }
 
 bool Market::remove(const std::string& id) {

@@ -31,11 +31,35 @@
 
 namespace lwd {
 
+// An existing learnware near a submitted one (Market::set_admission).
+struct NearLearnware {
+  std::string id;
+  double mmd2 = 0.0;           // between the two learnwares' first statistical specs
+  bool same_semantic = false;  // the same values in every Class and Tag field (Data, Task, ...)
+};
+
 struct AddResult {
   std::string id;
   LearnwareStatus status = LearnwareStatus::invalid;
   std::string reason;
+  // With AdmissionOptions::nearest > 0, the nearest usable learnwares, nearest first.
+  std::vector<NearLearnware> nearest;
 };
+
+// What the market does with a package the checker passed, before storing it
+// (docs/DESIGN.md §4.6). The nearest learnwares are found by the statistical
+// search with the new learnware's first spec as the query, so an index
+// (set_index_options) makes it sublinear and its answer is exact.
+struct AdmissionOptions {
+  int nearest = 0;  // report this many nearest usable learnwares of the same kind (0: no search)
+  // Set: a learnware whose nearest with the same semantic fields lies within
+  // this MMD² is stored as not usable, with the reason naming that learnware
+  // (a near duplicate). Needs nearest >= 1.
+  std::optional<double> refuse_within_mmd2 = std::nullopt;
+};
+// Throws lwd::Error saying what is wrong: a negative count or threshold, or a
+// threshold without nearest.
+void validate_admission_options(const AdmissionOptions& options);
 
 // The user's statistical specification, of any kind (engine/kinds), is
 // compared with the learnwares that carry the same kind and that its kind
@@ -168,6 +192,11 @@ class Market {
   // the rest of the search state). Not while other threads use the market.
   void set_index_options(const IndexOptions& options);
   const IndexOptions& index_options() const { return index_options_; }
+  // Admission of new and updated learnwares (AdmissionOptions). Throws
+  // lwd::Error for a negative count or threshold, or a threshold without
+  // nearest. Not while other threads use the market.
+  void set_admission(const AdmissionOptions& options);
+  const AdmissionOptions& admission() const { return admission_; }
   // Builds, or reads and brings up to date, the index of every table pack
   // (whatever min_members says) and saves it: `lwdock market index`. With
   // write false, only reports what it found (`market index --check`): the
@@ -268,6 +297,10 @@ class Market {
   SandboxLimits sandbox_;
   std::unique_ptr<SearchState> state_;  // mutable through the pointer: built lazily by const searches
   IndexOptions index_options_;
+  AdmissionOptions admission_;
+  // The nearest usable learnwares to a checked submission (set_admission), `self` left out.
+  std::vector<NearLearnware> nearest_learnwares(const StatSpec& spec, const std::optional<SemanticSpec>& semantic,
+                                                const std::optional<std::string>& self) const;
   // Products of kinds searched pair by pair (image specs: NNGP evaluations,
   // tens of ms each) are memoised across searches, <m, m> per learnware and
   // <m_a, m_b> per pair.

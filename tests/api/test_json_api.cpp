@@ -151,11 +151,29 @@ TEST(JsonApi, LearnwareRecordsAndAddResultsRoundTrip) {
   bad["status"] = "great";
   expect_refused([&] { lwd::learnware_record_from_json(bad, "record"); }, {"field 'status'"});
 
-  const lwd::AddResult a{"00000008", lwd::LearnwareStatus::usable, ""};
+  const lwd::AddResult a{"00000008", lwd::LearnwareStatus::usable, "", {{"00000003", 0.25, true}, {"00000001", 0.5, false}}};
   const lwd::AddResult back = lwd::add_result_from_json(lwd::to_json(a), "add");
   EXPECT_EQ(back.id, a.id);
   EXPECT_EQ(back.status, a.status);
+  ASSERT_EQ(back.nearest.size(), 2u);
+  EXPECT_EQ(back.nearest[0].id, "00000003");
+  EXPECT_EQ(back.nearest[0].mmd2, 0.25);
+  EXPECT_TRUE(back.nearest[0].same_semantic);
+  EXPECT_FALSE(back.nearest[1].same_semantic);
   expect_refused([] { lwd::add_result_from_json(json{{"id", "1"}}, "add"); }, {"status", "missing"});
+  // Without nearest (an older writer) it reads as none; a hostile one is refused by field.
+  json older = lwd::to_json(a);
+  older.erase("nearest");
+  EXPECT_TRUE(lwd::add_result_from_json(older, "add").nearest.empty());
+  json hostile = lwd::to_json(a);
+  hostile["nearest"] = "all of them";
+  expect_refused([&] { lwd::add_result_from_json(hostile, "add"); }, {"field 'nearest'", "array"});
+  hostile["nearest"] = json::array({{{"id", "1"}, {"mmd2", "far"}, {"same_semantic", true}}});
+  expect_refused([&] { lwd::add_result_from_json(hostile, "add"); }, {"nearest[0].mmd2"});
+  hostile["nearest"] = json::array({{{"id", "1"}, {"mmd2", 0.1}, {"same_semantic", 1}}});
+  expect_refused([&] { lwd::add_result_from_json(hostile, "add"); }, {"nearest[0].same_semantic"});
+  hostile["nearest"] = json::array({{{"id", "1"}, {"mmd2", 0.1}, {"same_semantic", true}, {"x", 1}}});
+  expect_refused([&] { lwd::add_result_from_json(hostile, "add"); }, {"nearest[0].x", "not known"});
 }
 
 TEST(JsonApi, ReuseResultsRoundTripAndRefuseRaggedRows) {

@@ -69,6 +69,24 @@ expect_ok market list market --json
 [[ $(json_get 'len(d)') -eq 3 ]] || fail "market list does not show 3 learnwares"
 pass
 ID2=$(json_get 'd[2]["id"]')
+ID1=$(json_get 'd[1]["id"]')
+
+# ---- admission: the nearest learnwares, and a near duplicate refused ----
+expect_ok market add market lw1.zip --nearest 2 --refuse-duplicates-within 1e-9 --json
+[[ $(json_get 'd["status"]') == not_usable ]] || fail "a near duplicate of store 1 was stored as usable"
+[[ $(json_get 'd["nearest"][0]["id"]') == "$ID1" && $(json_get 'd["nearest"][0]["same_semantic"]') == True ]] ||
+  fail "the nearest learnware is not store 1"
+[[ $(json_get 'len(d["nearest"])') -eq 2 ]] || fail "--nearest 2 did not report 2"
+grep -q "near duplicate of learnware $ID1" stdout.txt || fail "the reason does not name store 1"
+pass
+DUP=$(json_get 'd["id"]')
+expect_ok market add market lw1.zip --nearest 1
+grep -q "^  nearest $ID1 mmd2=" stdout.txt || fail "the text output does not list the nearest learnware"
+DUP2=$(head -1 stdout.txt | cut -f1)
+expect_error 1 market add market lw1.zip --refuse-duplicates-within 0.1
+expect_error_mentions "needs nearest >= 1"
+expect_ok market delete market "$DUP"
+expect_ok market delete market "$DUP2"
 
 # ---- search: the user's data is store 2's distribution ----
 make_csv user.csv 8 77

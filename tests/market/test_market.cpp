@@ -377,3 +377,92 @@ TEST_F(MarketTest, AUserSpecBeyondTheLimitsIsRefusedBeforeTheSearch) {
 }
 
 }  // namespace
+
+namespace {
+
+// Admission (Market::set_admission): the nearest usable learnwares of a new
+// one, from the same search a user gets, and near duplicates refused.
+struct AdmissionTest : MarketTest {
+  std::vector<std::string> ids;
+  Market open_with_three() {
+    Market market = Market::create(dir);
+    for (int i = 0; i < 3; ++i)
+      ids.push_back(market.add(package({.centre = 3.0 * i, .seed = 10u + i, .name = "lw" + std::to_string(i)})).id);
+    return market;
+  }
+  // The package's own spec as a user's query: what admission must agree with.
+  std::vector<lwd::SingleMatch> search_with_spec_of(const Market& market, const std::filesystem::path& zip) {
+    lwd::SearchRequest request;
+    request.spec = lwd::load_stat_spec(zip.parent_path() / (zip.stem().string() + ".parts") / "rkme.json");
+    request.options.single_min_score = -1e300;
+    return market.search(request).stat.singles;
+  }
+};
+
+TEST_F(AdmissionTest, TheNearestUsableLearnwaresAreReportedNearestFirstAsTheSearchRanksThem) {
+  Market market = open_with_three();
+  market.set_admission({.nearest = 2});
+  const auto zip = package({.centre = 3.1, .seed = 77, .name = "new"});
+  const auto expected = search_with_spec_of(market, zip);
+  const auto r = market.add(zip);
+  ASSERT_EQ(r.status, LearnwareStatus::usable) << r.reason;
+  ASSERT_EQ(r.nearest.size(), 2u);
+  EXPECT_EQ(r.nearest[0].id, ids[1]);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(r.nearest[i].id, expected[i].id);
+    EXPECT_EQ(r.nearest[i].mmd2, expected[i].mmd2);
+    EXPECT_TRUE(r.nearest[i].same_semantic);  // the fixture's tags; only names differ
+  }
+  EXPECT_LE(r.nearest[0].mmd2, r.nearest[1].mmd2);
+
+  // Through the exact index the answer is the same.
+  market.set_index_options({.kind = lwd::IndexKind::kExact, .min_members = 1});
+  const auto again = market.add(package({.centre = 3.1, .seed = 77, .name = "new-again"}));
+  ASSERT_EQ(again.nearest.size(), 2u);
+  EXPECT_EQ(again.nearest[0].id, r.id);  // the one just added, same data
+  EXPECT_EQ(again.nearest[1].id, ids[1]);
+
+  // Off by default: no search, nothing reported.
+  Market plain = Market::open(dir);
+  EXPECT_TRUE(plain.add(package({.centre = 9.0, .seed = 5, .name = "plain"})).nearest.empty());
+}
+
+TEST_F(AdmissionTest, ANearDuplicateWithTheSameSemanticFieldsIsNotUsableAndOneWithOtherFieldsIsStored) {
+  Market market = open_with_three();
+  market.set_admission({.nearest = 3, .refuse_within_mmd2 = 1e-9});
+  // The same data and tags as lw1 (its own package again): refused, naming lw1.
+  const auto twin = market.add(package({.centre = 3.0, .seed = 11, .name = "twin"}));
+  EXPECT_EQ(twin.status, LearnwareStatus::not_usable);
+  EXPECT_NE(twin.reason.find("near duplicate of learnware " + ids[1]), std::string::npos) << twin.reason;
+  ASSERT_FALSE(twin.nearest.empty());
+  EXPECT_EQ(twin.nearest[0].id, ids[1]);
+  EXPECT_LE(twin.nearest[0].mmd2, 1e-9);
+  // Not usable: never found by a search.
+  lwd::SearchRequest request;
+  request.spec = lwd::stat_spec(lwd::RKMETableSpec::generate({}, lwd::testing_market::blob(300, 3, 3.0, 11)));
+  for (const auto& s : market.search(request).stat.singles) EXPECT_NE(s.id, twin.id);
+
+  // The same data for another task is no duplicate.
+  lwd::SemanticSpec other = lwd::testing_market::table_regression_semantic(3, "other task");
+  other.tags["Scenario"] = {"Financial"};
+  const auto cousin = market.add(package({.centre = 3.0, .seed = 11, .name = "cousin", .semantic_json = other.to_json_text()}));
+  EXPECT_EQ(cousin.status, LearnwareStatus::usable) << cousin.reason;
+  ASSERT_FALSE(cousin.nearest.empty());
+  EXPECT_FALSE(cousin.nearest[0].same_semantic);
+
+  // An update is compared with the others, never with itself.
+  const auto updated = market.update(ids[1], package({.centre = 3.0, .seed = 11, .name = "lw1-again"}));
+  EXPECT_EQ(updated.status, LearnwareStatus::usable) << updated.reason;
+  for (const auto& n : updated.nearest) EXPECT_NE(n.id, ids[1]);
+}
+
+TEST_F(AdmissionTest, ImpossibleSettingsAreRefusedWithTheirReason) {
+  Market market = Market::create(dir);
+  EXPECT_THROW(market.set_admission({.nearest = -1}), lwd::Error);
+  EXPECT_THROW(market.set_admission({.nearest = 0, .refuse_within_mmd2 = 0.1}), lwd::Error);
+  EXPECT_THROW(market.set_admission({.nearest = 2, .refuse_within_mmd2 = -0.1}), lwd::Error);
+  EXPECT_THROW(market.set_admission({.nearest = 2, .refuse_within_mmd2 = std::nan("")}), lwd::Error);
+  EXPECT_NO_THROW(market.set_admission({.nearest = 2, .refuse_within_mmd2 = 0.0}));
+}
+
+}  // namespace

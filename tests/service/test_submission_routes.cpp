@@ -95,12 +95,13 @@ class SubmissionRoutes : public lwd::test::SubmissionBackendTest {
     return o.data;
   }
   // A worker of its own verifies every waiting job.
-  void run_worker(double deadline_seconds = 20.0) {
+  void run_worker(double deadline_seconds = 20.0, lwd::AdmissionOptions admission = VerifierOptions{}.admission) {
     auto db = open_submission_database(url(), market_dir_);
     JobQueue queue(*db);
     lwd::Market market = open_market();
     VerifierOptions options;
     options.job_deadline_seconds = deadline_seconds;
+    options.admission = admission;
     market.sandbox_limits() = verifier_sandbox_limits(options);
     while (verify_next_job(queue, market, market_dir_, options, "test-worker")) {
     }
@@ -108,6 +109,29 @@ class SubmissionRoutes : public lwd::test::SubmissionBackendTest {
 
   std::unique_ptr<DockService> service_;
 };
+
+TEST_P(SubmissionRoutes, TheLogNamesTheNearestLearnwaresAndANearDuplicateIsNotUsable) {
+  const json first = submit(kAlice, {.seed = 1, .name = "first"});
+  run_worker();
+  const json other = submit(kBob, {.centre = 5.0, .seed = 2, .name = "other"});
+  run_worker();
+  Outcome log = call("GET", "/api/user/submissions/{id}", kBob, {{"id", other["id"]}});
+  ASSERT_EQ(log.status, 200);
+  EXPECT_EQ(log.data["status"], "usable");
+  // By default the three nearest are named; here the one that exists.
+  EXPECT_NE(log.data["log"].get<std::string>().find("nearest: " + first["learnware_id"].get<std::string>() + " (MMD² "),
+            std::string::npos)
+      << log.data["log"];
+  // The same package again, by someone else, on a dock that refuses near duplicates.
+  const json copy = submit(kBob, {.seed = 1, .name = "copy"});
+  run_worker(20.0, {.nearest = 3, .refuse_within_mmd2 = 1e-9});
+  log = call("GET", "/api/user/submissions/{id}", kBob, {{"id", copy["id"]}});
+  ASSERT_EQ(log.status, 200);
+  EXPECT_EQ(log.data["status"], "not_usable");
+  EXPECT_NE(log.data["log"].get<std::string>().find("near duplicate of learnware " + first["learnware_id"].get<std::string>()),
+            std::string::npos)
+      << log.data["log"];
+}
 
 TEST_P(SubmissionRoutes, ASubmissionIsWaitingAtOnceThenVerifiedAndItsOwnerSeesStatusAndLog) {
   const json s = submit(kAlice, {.seed = 1, .name = "mine"});
