@@ -382,7 +382,7 @@ void MarketStore::reload() {
   recover_h5(*damage);
 }
 
-void MarketStore::recover_h5(const DamagedMarketFile& damage) {
+void MarketStore::recover_h5(const DamagedMarketFile& damage, bool rewrite) {
   note_reloaded();
   // An update that died before its row committed: what it appended must not
   // count. Setting the counts back needs a file HDF5 opens for writing, so
@@ -399,7 +399,7 @@ void MarketStore::recover_h5(const DamagedMarketFile& damage) {
       throw damage;
     }
   }
-  if (!cleared) {
+  if (!cleared && !rewrite) {
     try {
       load(/*tolerate_bad_h5=*/false);
       return;  // another process repaired it between our two locks, or the update was all there was
@@ -995,7 +995,13 @@ void MarketStore::store_learnware(const LearnwareRecord& record, const fs::path&
         } catch (const Error& damage) {
           throw DamagedMarketFile(damage.what());
         }
-        throw;
+        // It reads, yet HDF5 refused the write: a writer killed before it
+        // closed the file can leave metadata past the end of allocation the
+        // superblock records (written at close), which reads never touch and
+        // a write that loads it fails on ("len not positive after adjustment
+        // for EOA"). Rewriting the file from what it reads makes it whole.
+        recover_h5(DamagedMarketFile(e.what()), /*rewrite=*/true);
+        appended = append_to_market_h5(h5_path(), entry, at_step);
       }
     }
     index_->transaction([&] {

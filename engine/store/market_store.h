@@ -295,7 +295,9 @@ class MarketStore {
   // Under the exclusive lock, after load() found market.h5 unreadable:
   // clears the open-for-writing mark of a dead writer and rewrites the file
   // from what reads. Throws DamagedMarketFile if it still does not read.
-  void recover_h5(const DamagedMarketFile& damage);
+  // `rewrite`: rewrite market.h5 from what it reads even when it reads (a
+  // file that reads but refuses a write).
+  void recover_h5(const DamagedMarketFile& damage, bool rewrite = false);
   // Removes temporary files and packages the index does not reference, if no
   // other writer holds the lock right now.
   void sweep_stray_files() const;
