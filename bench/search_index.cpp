@@ -8,7 +8,7 @@
 //                [--index both|exact|approx] [--frequencies 128] [--rerank 128]
 //                [--ef 160] [--threads 0] [--check 3] [-o results.json]
 //
-// The market is planted (--market domains, the default): n/1000 domains
+// The market is planted (bench/planted_market.h; --market domains, the default): n/1000 domains
 // (centres at scale 1 per coordinate) of 20 tasks each (moved by 0.35 from
 // their domain), each learnware a task centre moved by 0.1 with K points
 // around it (spread 0.3, weights on the simplex, gamma 0.1): learnwares of one
@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/planted_market.h"
 #include "engine/market/spec_index.h"
 #include "engine/market/statistical_search.h"
 #include "kernels/random.h"
@@ -47,26 +48,10 @@ using lwd::kernels::Context;
 using lwd::kernels::Matrix;
 using lwd::kernels::Rng;
 using Clock = std::chrono::steady_clock;
+using lwd::bench::moved;
+using lwd::bench::spec_around;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-RKMETableSpec spec_around(const std::vector<double>& centre, std::int64_t k, Rng& rng) {
-  const auto d = static_cast<std::int64_t>(centre.size());
-  Matrix<double> z(k, d);
-  for (std::int64_t i = 0; i < k; ++i)
-    for (std::int64_t c = 0; c < d; ++c) z(i, c) = centre[static_cast<std::size_t>(c)] + 0.3 * rng.normal();
-  std::vector<double> beta(static_cast<std::size_t>(k));
-  double total = 0.0;
-  for (auto& b : beta) total += (b = rng.uniform() + 0.05);
-  for (auto& b : beta) b /= total;
-  return RKMETableSpec(std::move(z), std::move(beta), 0.1, 1000);
-}
-
-std::vector<double> moved(const std::vector<double>& c, double by, Rng& rng) {
-  std::vector<double> out = c;
-  for (auto& v : out) v += by * rng.normal();
-  return out;
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -122,34 +107,11 @@ int main(int argc, char** argv) {
   // The market.
   auto t = Clock::now();
   Rng rng(20261206);
-  // Task centres: "flat", n/50 of them at scale 1; "domains", n/1000
-  // domains at scale 1 with 20 tasks each, moved by 0.35 from their domain.
-  const std::int64_t tasks = std::max<std::int64_t>(1, n / 50);
-  std::vector<std::vector<double>> centres(static_cast<std::size_t>(tasks));
-  std::vector<std::vector<double>> domains(static_cast<std::size_t>(std::max<std::int64_t>(1, tasks / 20)));
-  for (auto& c : domains) {
-    c.resize(static_cast<std::size_t>(d));
-    for (auto& v : c) v = rng.normal();
-  }
-  for (std::size_t t2 = 0; t2 < centres.size(); ++t2) {
-    if (shape == "flat") {
-      centres[t2].resize(static_cast<std::size_t>(d));
-      for (auto& v : centres[t2]) v = rng.normal();
-    } else {
-      centres[t2] = moved(domains[t2 % domains.size()], 0.35, rng);
-    }
-  }
-  const double learnware_move = shape == "flat" ? 0.15 : 0.1;
   result["market"] = shape;
-  std::vector<std::vector<double>> learnware_centre;
-  SpecPack p;
-  p.type = "RKMETableSpecification";
   const long rss0 = rss_kib();
-  for (std::int64_t i = 0; i < n; ++i) {
-    learnware_centre.push_back(moved(centres[static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(tasks)))], learnware_move, rng));
-    std::string id = std::to_string(i);
-    p.append(std::string(10 - id.size(), '0') + id, spec_around(learnware_centre.back(), k, rng), ctx);
-  }
+  lwd::bench::PlantedMarket planted = lwd::bench::planted_market(n, k, d, shape, rng, ctx);
+  const std::vector<std::vector<double>>& learnware_centre = planted.learnware_centre;
+  SpecPack p = std::move(planted.pack);
   const StoredPack pack(std::move(p));
   result["market_seconds"] = seconds_since(t);
   result["pack_bytes_per_learnware"] = static_cast<double>((rss_kib() - rss0) * 1024) / static_cast<double>(n);

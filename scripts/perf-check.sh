@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 out=build/release/perf
 mkdir -p "$out"
 build/release/bench/bench_search \
-  --benchmark_filter='BM_Search_(Ours|Float64Only|ReferencePattern)/1100/32/' \
+  --benchmark_filter='BM_Search_(Ours|Float64Only|ReferencePattern)/1100/32/|BM_IndexedSearch_(Scan|Exact)/4000/' \
   --benchmark_min_time=0.2 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_out="$out/bench_search.json" --benchmark_out_format=json >/dev/null
 if [[ "${1:-}" == "--update-baseline" ]]; then
