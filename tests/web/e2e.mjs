@@ -158,6 +158,18 @@ try {
   assert.equal(got.length, 1, `downloads: ${got}`);
   assert.ok(readFileSync(join(downloads, got[0])).equals(readFileSync(args.package)), 'the downloaded package differs from the submitted one');
 
+  check('she edits her learnware from My learnwares: its package is sent again with the new name, and checked');
+  await go('mine');
+  await page.click(`a[aria-label="edit ${learnwareId}"]`);
+  await page.waitForSelector('#semantic-box input[name=Name]');
+  assert.equal(await page.$eval('#semantic-box input[name=Name]', (e) => e.value), args['package-name']);
+  await page.$eval('#semantic-box input[name=Name]', (e) => { e.value = ''; });
+  await page.type('#semantic-box input[name=Name]', `${args['package-name']} renamed`);
+  await page.click('form.submit button[type=submit]');
+  assert.equal(await verdict(), learnwareId);
+  await go(`learnware/${encodeURIComponent(learnwareId)}`);
+  await waitText('main h1', `${args['package-name']} renamed`);
+
   check('a semantic spec edited in the form is written into the package sent');
   await go('submit');
   await (await page.$('input[name=package]')).uploadFile(join(args.work, 'lw0.zip'));

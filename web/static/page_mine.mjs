@@ -1,8 +1,7 @@
 // My learnwares: every submission of the caller, newest first, with its
-// status, the verification log, replacing the package and deleting.
-import {get, del, call, query} from './api.mjs';
+// status, the verification log, editing (#/submit?update=ID) and deleting.
+import {get, del, query} from './api.mjs';
 import {h, clear, notice, button, pager, badge, when} from './dom.mjs';
-import {uploadPackage} from './upload.mjs';
 
 export async function render(main, params, q, stale) {
   const status = h('div', {class: 'status', 'aria-live': 'polite'});
@@ -14,32 +13,13 @@ export async function render(main, params, q, stale) {
     if (stale()) return;
     if (!data.items.length) return clear(list, h('p', {class: 'muted'}, 'You have submitted no learnware yet.'));
     clear(list, h('ul', {class: 'cards-list'}, data.items.map((s) => {
-      const replace = h('input', {type: 'file', accept: '.zip', class: 'visually-hidden', id: `replace-${s.id}`});
-      replace.addEventListener('change', async () => {
-        const file = replace.files[0];
-        if (!file) return;
-        try {
-          clear(status, notice('info', `Sending ${file.name}…`));
-          const upload = await uploadPackage(file, file.name, {
-            onProgress: (phase, done, total) => clear(status, notice('info', `${phase === 'hashing' ? 'Checking' : 'Sending'} ${file.name}: ${Math.floor((100 * done) / total)}%`)),
-          });
-          await call('PUT', `/api/user/learnwares/${encodeURIComponent(s.learnware_id)}`, {json: {upload_id: upload.id}});
-          upload.forget();
-          clear(status, notice('ok', `The new package of ${s.learnware_id} is being checked.`));
-          await draw(page);
-        } catch (e) {
-          clear(status, notice('error', e.message));
-        }
-      });
       return h('li', {class: 'card wide', dataset: {learnware: s.learnware_id}},
         h('div', {class: 'row'},
           h('a', {href: `#/learnware/${encodeURIComponent(s.learnware_id)}`}, h('code', {}, s.learnware_id)), ' ',
           badge(s.status), h('span', {class: 'muted'}, ` ${s.action} · ${s.filename} · ${when(s.updated_at)}`)),
         s.log ? h('details', {}, h('summary', {}, 'Verification log'), h('pre', {class: 'log', tabindex: 0}, s.log)) : null,
         s.status === 'withdrawn' ? null : h('p', {class: 'actions'},
-          h('label', {for: replace.id, class: 'btn', tabindex: 0,
-                      onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); replace.click(); } }},
-            'Replace the package'), replace, ' ',
+          h('a', {class: 'btn', href: `#/submit?update=${encodeURIComponent(s.learnware_id)}`, 'aria-label': `edit ${s.learnware_id}`}, 'Edit'), ' ',
           button('Delete', async () => {
             if (!confirm(`Delete learnware ${s.learnware_id}? This cannot be undone.`)) return;
             try {

@@ -2,7 +2,7 @@
 // in resumable chunks with a progress bar, then watch its verification until
 // it ends.
 import {unzipSync, zipSync, strFromU8, strToU8} from './vendor/fflate.mjs';
-import {get, post} from './api.mjs';
+import {get, post, call, download} from './api.mjs';
 import {h, clear, notice, field, bytes} from './dom.mjs';
 import {uploadPackage} from './upload.mjs';
 
@@ -62,46 +62,71 @@ function openPackage(bytesU8) {
 export async function render(main, params, q, stale) {
   vocabulary ||= await get('/api/engine/vocabulary');
   if (stale()) return;
-  const fileInput = h('input', {type: 'file', name: 'package', accept: '.zip,application/zip', required: true});
+  // #/submit?update=ID edits one of the caller's learnwares: its package as it
+  // is now (or a new one chosen here), its semantic spec in the form, sent with
+  // PUT and checked again.
+  const updating = q.update || null;
+  const fileInput = h('input', {type: 'file', name: 'package', accept: '.zip,application/zip', required: !updating});
   const semanticBox = h('div', {id: 'semantic-box'});
   const progress = h('progress', {max: 1, value: 0, hidden: true, 'aria-label': 'upload progress'});
   const progressText = h('span', {class: 'progress-text', 'aria-live': 'polite'});
   const status = h('div', {class: 'status', 'aria-live': 'polite'});
-  const submitButton = h('button', {type: 'submit', class: 'primary', disabled: true}, 'Submit');
+  const submitButton = h('button', {type: 'submit', class: 'primary', disabled: true}, updating ? 'Save and check again' : 'Submit');
   const form = h('form', {class: 'submit', novalidate: true},
-    field('Learnware package (zip)', fileInput, 'Made by lwdock package build: the model, learnware.yaml, the specs.'),
+    field(updating ? 'A new package (zip), or keep the current one' : 'Learnware package (zip)', fileInput,
+          'Made by lwdock package build: the model, learnware.yaml, the specs.'),
     semanticBox, h('p', {class: 'actions'}, submitButton), h('div', {class: 'progress'}, progress, ' ', progressText));
-  clear(main, h('h1', {}, 'Submit a learnware'),
-    h('p', {}, 'The dock stores your package, then checks it: the model must load and predict, and its specification ',
-      'must fit the model. You can follow the check here; the learnware can be found once it is usable.'),
+  clear(main, h('h1', {}, updating ? `Edit learnware ${updating}` : 'Submit a learnware'),
+    updating
+      ? h('p', {}, 'Change its semantic specification, or choose a new package. The new package replaces the old one ',
+          'and is checked again; until the check ends the learnware keeps its current state.')
+      : h('p', {}, 'The dock stores your package, then checks it: the model must load and predict, and its specification ',
+          'must fit the model. You can follow the check here; the learnware can be found once it is usable.'),
     form, status);
 
   let opened = null;
-  fileInput.addEventListener('change', async () => {
+  let current = null;  // {blob, name}: the package to send unless the form changes it
+  async function load(blob, name, from) {
     opened = null;
-    clear(status);
-    const file = fileInput.files[0];
-    submitButton.disabled = !file;
-    if (!file) return clear(semanticBox);
-    if (file.size > EDITABLE_LIMIT) {
-      return clear(semanticBox, notice('info', `This package is ${bytes(file.size)}: its semantic specification is sent as it is (the page edits it for packages up to ${bytes(EDITABLE_LIMIT)}).`));
+    current = {blob, name};
+    submitButton.disabled = false;
+    if (blob.size > EDITABLE_LIMIT) {
+      return clear(semanticBox, notice('info', `This package is ${bytes(blob.size)}: its semantic specification is sent as it is (the page edits it for packages up to ${bytes(EDITABLE_LIMIT)}).`));
     }
     try {
-      opened = openPackage(new Uint8Array(await file.arrayBuffer()));
+      opened = openPackage(new Uint8Array(await blob.arrayBuffer()));
       clear(semanticBox, h('h2', {}, 'Semantic specification'),
-            h('p', {class: 'muted'}, `From ${opened.semanticName} in the package; what you change here is written into the package before it is sent.`),
+            h('p', {class: 'muted'}, `From ${opened.semanticName} in ${from}; what you change here is written into the package before it is sent.`),
             semanticForm(opened.semantic));
     } catch (e) {
       submitButton.disabled = true;
+      current = null;
       clear(semanticBox, notice('error', e.message || 'The file cannot be read as a zip archive.'));
     }
+  }
+  fileInput.addEventListener('change', async () => {
+    clear(status);
+    const file = fileInput.files[0];
+    if (!file) {
+      submitButton.disabled = true;
+      return clear(semanticBox);
+    }
+    await load(file, file.name, 'the package');
   });
+  if (updating) {
+    try {
+      const pkg = await download(`/api/engine/learnwares/${encodeURIComponent(updating)}/download`);
+      if (stale()) return;
+      await load(pkg.blob, pkg.name, 'its current package');
+    } catch (e) {
+      clear(status, notice('error', `${e.message} You can still choose a new package.`));
+    }
+  }
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const file = fileInput.files[0];
-    if (!file) return clear(status, notice('error', 'Choose a package first.'));
-    let blob = file;
+    if (!current) return clear(status, notice('error', 'Choose a package first.'));
+    let blob = current.blob;
     if (opened) {
       const semantic = readSemantic(form, opened.semantic);
       if (!semantic.Name?.Values) return clear(status, notice('error', 'Give the learnware a name.'));
@@ -117,7 +142,7 @@ export async function render(main, params, q, stale) {
     progress.hidden = false;
     clear(status);
     try {
-      const upload = await uploadPackage(blob, file.name, {
+      const upload = await uploadPackage(blob, current.name, {
         onProgress(phase, done, total) {
           progress.max = total;
           progress.value = done;
@@ -127,7 +152,9 @@ export async function render(main, params, q, stale) {
           status.append(notice('info', `Resuming an earlier upload of this file: ${bytes(received)} had arrived.`));
         },
       });
-      const submission = await post('/api/user/learnwares', {upload_id: upload.id});
+      const submission = updating
+        ? await call('PUT', `/api/user/learnwares/${encodeURIComponent(updating)}`, {json: {upload_id: upload.id}})
+        : await post('/api/user/learnwares', {upload_id: upload.id});
       upload.forget();
       progressText.textContent = 'Sent.';
       await follow(submission);
