@@ -11,16 +11,21 @@ function tabs(current) {
 
 const PALETTE = ['#1f5f8b', '#e07b39', '#3a9d5d', '#b8413c', '#7d5ba6', '#8c6d31', '#c2549d', '#5a6b7b'];
 
-function chart(kind, title, labels, datasets, extra = {}) {
+const STATUS_COLOURS = {usable: '#2f7d4a', 'not usable': '#b8413c', invalid: '#7f1a14', waiting: '#e0a030', processing: '#1f5f8b'};
+
+// height: px of the drawing (bar charts grow with their bars, so one bar is not a slab)
+function chart(kind, title, labels, datasets, extra = {}, height = 320) {
   const canvas = h('canvas', {role: 'img', 'aria-label': `${title}: ${labels.map((l, i) => `${l} ${datasets.map((d) => d.data[i]).join('/')}`).join(', ')}`});
-  const box = h('figure', {class: 'chart'}, h('figcaption', {}, title), h('div', {class: 'plot'}, canvas));
+  const plotBox = h('div', {class: 'plot'}, canvas);
+  plotBox.style.height = `${height}px`;  // through the CSSOM: the pages' policy forbids style attributes
+  const box = h('figure', {class: 'chart'}, h('figcaption', {}, title), plotBox);
   if (!window.Chart) {
     box.append(notice('info', 'Charts cannot be drawn: their library did not load.'));
     return box;
   }
   requestAnimationFrame(() => new window.Chart(canvas, {
     type: kind,
-    data: {labels, datasets: datasets.map((d, i) => ({backgroundColor: kind === 'doughnut' ? PALETTE : PALETTE[i], borderColor: PALETTE[i], ...d}))},
+    data: {labels, datasets: datasets.map((d, i) => ({backgroundColor: kind === 'doughnut' ? PALETTE : PALETTE[i], borderColor: kind === 'doughnut' ? '#fff' : PALETTE[i], ...d}))},
     options: {animation: false, maintainAspectRatio: false, plugins: {legend: {display: kind === 'doughnut' || datasets.length > 1}}, ...extra},
   }));
   return box;
@@ -37,14 +42,15 @@ export async function renderSummary(main, params, q, stale) {
       h('div', {class: 'card'}, h('span', {class: 'big'}, s.queue.processing), h('span', {}, 'being verified')),
       h('div', {class: 'card'}, h('span', {class: 'big'}, bytes(s.storage.packages_bytes)), h('span', {}, 'of packages'))),
     h('div', {class: 'charts'},
-      chart('doughnut', 'Learnwares by status', statuses.map(([k]) => k.replace('_', ' ')), [{data: statuses.map(([, v]) => v)}]),
-      chart('line', 'Searches and downloads per day (UTC)', s.activity.map((a) => a.day.slice(5)),
+      chart('doughnut', 'Learnwares by status', statuses.map(([k]) => k.replace('_', ' ')),
+            [{data: statuses.map(([, v]) => v), backgroundColor: statuses.map(([k]) => STATUS_COLOURS[k.replace('_', ' ')] || '#8899aa')}]),
+      chart('bar', 'Searches and downloads per day (UTC)', s.activity.map((a) => a.day.slice(5)),
             [{label: 'searches', data: s.activity.map((a) => a.searches)}, {label: 'downloads', data: s.activity.map((a) => a.downloads)}],
             {scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}),
       Object.entries(s.semantic).map(([fieldName, counts]) => {
         const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]).slice(0, 12);
-        return chart('bar', `By ${fieldName}`, entries.map(([k]) => k), [{label: 'learnwares', data: entries.map(([, v]) => v)}],
-                     {indexAxis: 'y', scales: {x: {beginAtZero: true, ticks: {precision: 0}}}});
+        return chart('bar', `By ${fieldName}`, entries.map(([k]) => k), [{label: 'learnwares', data: entries.map(([, v]) => v), maxBarThickness: 28}],
+                     {indexAxis: 'y', scales: {x: {beginAtZero: true, ticks: {precision: 0}}}}, 70 + 34 * entries.length);
       })),
     table(['storage', 'bytes'], Object.entries(s.storage).map(([k, v]) => [k.replace(/_/g, ' '), v === null ? '—' : bytes(v)])));
 }
