@@ -52,7 +52,7 @@ cd "$WORK"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 "$LWDOCK" market build m --tabular --stores-per-chain "$stores" --space compact --label log1p_units --quiet >/dev/null
-learnwares=$("$LWDOCK" market list m | tail -1 | cut -d' ' -f1)
+learnwares=$("$LWDOCK" market list m 2>/dev/null | tail -n +2 | wc -l)
 args=(scenario run tabular-homo --market m --quiet --param "users=$users" --param spaces=compact/log1p_units
       --param "grid=$grid" --param "repeats=$repeats_per_n")
 per_rank=$((cores / ranks))
@@ -81,10 +81,10 @@ done
 commit=$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- . 2>/dev/null || echo "+changes")
 json=$(python3 - "$ranks" "$cores" "$per_rank" "$one_small" "$one_all" "$sharded" "$learnwares" "$users" "$grid" \
   "$repeats_per_n" "$repeat" "$commit" "$(nproc)" "$(mpirun --version | head -1)" "$load_before" \
-  "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+  "$(cut -d' ' -f1-3 /proc/loadavg)" "$WORK" <<'PY'
 import json, platform, sys
 (ranks, cores, per_rank, one_small, one_all, sharded, learnwares, users, grid, reps, repeat, commit, nproc,
- mpi, load_before, load_after) = sys.argv[1:]
+ mpi, load_before, load_after, work) = sys.argv[1:]
 ranks, cores, per_rank = int(ranks), int(cores), int(per_rank)
 one_small, one_all, sharded = float(one_small), float(one_all), float(sharded)
 cpu = "?"
@@ -95,6 +95,12 @@ try:
             break
 except OSError:
     pass
+# Where the time went, from each configuration's run.json (rank 0's; its
+# users phase includes waiting for the other ranks' users at the exchange).
+def phases(name):
+    run = json.load(open("%s/%s/run.json" % (work, name)))
+    return {"in_run_seconds": round(run["total_seconds"], 3),
+            "phases": {p["name"]: round(p["seconds"], 3) for p in run["phases"]}}
 print(json.dumps({
     "benchmark": "tabular-homo users sharded over MPI ranks (whole command, wall clock, fastest of %s)" % repeat,
     "command": "lwdock --threads T scenario run tabular-homo --market M --quiet --param users=%s "
@@ -104,6 +110,9 @@ print(json.dumps({
     "seconds": {"one_rank_%d_threads" % per_rank: round(one_small, 3),
                 "one_rank_%d_threads" % cores: round(one_all, 3),
                 "%d_ranks_%d_threads_each" % (ranks, per_rank): round(sharded, 3)},
+    "last_run": {"one_rank_%d_threads" % per_rank: phases("one_small"),
+                 "one_rank_%d_threads" % cores: phases("one_all"),
+                 "%d_ranks_%d_threads_each" % (ranks, per_rank): phases("sharded")},
     "speedup_vs_one_rank_same_threads_per_rank": round(one_small / sharded, 3),
     "speedup_vs_one_rank_all_cores": round(one_all / sharded, 3),
     "tables_identical": True,
