@@ -26,7 +26,7 @@ namespace {
 // and a 256 x 256 problem already splits into two tasks. The sizes are
 // constants: every tile is computed by the same BLAS call whatever the thread
 // count, which is what makes results bit-identical across thread counts.
-constexpr std::int64_t kTileRowsA = 128;
+constexpr std::int64_t kTileRowsA = kRbfRowBlock;
 constexpr std::int64_t kTileRowsB = 512;
 
 // The fused products split the contracted side into chunks (each with its own
@@ -276,9 +276,14 @@ void kernel_matrix_impl(const Context& ctx, ConstMatrixView<T> a, ConstMatrixVie
 // out = k(A, B) W. Tasks are (row tile of A, chunk of B's row tiles). With one
 // chunk a task owns its output rows outright; with several, each chunk sums
 // into its own partial buffer and the partials are added in chunk order.
+//
+// plan_rows: the row count the split of B's tiles into chunks is planned for
+// (by default a.rows). The rows of a tile-aligned part of A, planned for the
+// whole of A, get exactly the values the whole product gives them: the same
+// tiles, the same chunks, summed in the same order (rbf_kernel_left_vecmul_rows).
 template <class T>
 void kernel_matmul_impl(const Context& ctx, ConstMatrixView<T> a, ConstMatrixView<T> b, double gamma,
-                        ConstMatrixView<double> w, MatrixView<double> out) {
+                        ConstMatrixView<double> w, MatrixView<double> out, std::int64_t plan_rows = -1) {
   const std::int64_t m = a.rows;
   const std::int64_t n_out = w.cols;
   if (m == 0 || n_out == 0) return;
@@ -290,7 +295,8 @@ void kernel_matmul_impl(const Context& ctx, ConstMatrixView<T> a, ConstMatrixVie
   const std::vector<double> b_norms = squared_row_norms(ctx, b);
   const std::int64_t row_tiles = num_blocks(m, kTileRowsA);
   const std::int64_t col_tiles = num_blocks(b.rows, kTileRowsB);
-  const std::int64_t wanted_chunks = std::min(col_tiles, num_blocks(kTargetTasks, row_tiles));
+  const std::int64_t planned_row_tiles = num_blocks(plan_rows < 0 ? m : plan_rows, kTileRowsA);
+  const std::int64_t wanted_chunks = std::min(col_tiles, num_blocks(kTargetTasks, planned_row_tiles));
   const std::int64_t tiles_per_chunk = num_blocks(col_tiles, wanted_chunks);
   const std::int64_t chunks = num_blocks(col_tiles, tiles_per_chunk);
 
@@ -439,6 +445,21 @@ void rbf_kernel_left_vecmul(const Context& ctx, std::span<const double> w, Const
   check_left_vecmul("rbf_kernel_left_vecmul", w, a, b, gamma, out);
   kernel_matmul_impl(ctx, b, a, gamma, ConstMatrixView<double>(w.data(), a.rows, 1),
                      MatrixView<double>(out.data(), b.rows, 1));
+}
+
+void rbf_kernel_left_vecmul_rows(const Context& ctx, std::span<const double> w, ConstMatrixView<double> a,
+                                 ConstMatrixView<double> b, double gamma, std::int64_t begin, std::int64_t end,
+                                 std::span<double> out) {
+  if (begin < 0 || end < begin || end > b.rows || begin % kRbfRowBlock != 0 ||
+      (end % kRbfRowBlock != 0 && end != b.rows)) {
+    throw KernelError("rbf_kernel_left_vecmul_rows: rows [" + std::to_string(begin) + ", " + std::to_string(end) +
+                      ") of " + std::to_string(b.rows) + " do not start and end on a block of " +
+                      std::to_string(kRbfRowBlock));
+  }
+  const ConstMatrixView<double> part = b.row_block(begin, end - begin);
+  check_left_vecmul("rbf_kernel_left_vecmul_rows", w, a, part, gamma, out);
+  kernel_matmul_impl(ctx, part, a, gamma, ConstMatrixView<double>(w.data(), a.rows, 1),
+                     MatrixView<double>(out.data(), part.rows, 1), b.rows);
 }
 
 double rbf_kernel_bilinear(const Context& ctx, std::span<const double> u, ConstMatrixView<double> a,

@@ -37,6 +37,14 @@ void rbf_kernel_matmul(const Context& ctx, ConstMatrixView<float> a, ConstMatrix
 // out has b.rows entries.
 void rbf_kernel_left_vecmul(const Context& ctx, std::span<const double> w, ConstMatrixView<double> a,
                             ConstMatrixView<double> b, double gamma, std::span<double> out);
+// Entries [begin, end) of rbf_kernel_left_vecmul(w, a, b) into out (end - begin
+// entries), each bit for bit the value the whole product gives it, for splitting
+// one product between processes: begin is a multiple of kRbfRowBlock and end
+// one too, or b.rows.
+inline constexpr std::int64_t kRbfRowBlock = 128;
+void rbf_kernel_left_vecmul_rows(const Context& ctx, std::span<const double> w, ConstMatrixView<double> a,
+                                 ConstMatrixView<double> b, double gamma, std::int64_t begin, std::int64_t end,
+                                 std::span<double> out);
 void rbf_kernel_left_vecmul(const Context& ctx, std::span<const double> w, ConstMatrixView<float> a,
                             ConstMatrixView<float> b, double gamma, std::span<double> out);
 

@@ -618,12 +618,45 @@ void rkme_batch_inner_products(const Context& ctx, ConstMatrixView<double> z_u, 
   // attraction[r] = sum_i beta_u[i] k(z_u[i], packed_z[r]) for every packed row r.
   std::vector<double> attraction(static_cast<std::size_t>(packed_z.rows));
   rbf_kernel_left_vecmul(ctx, beta_u, z_u, packed_z, gamma, attraction);
+  rkme_segmented_sums(packed_beta, offsets, attraction, out);
+}
+
+static_assert(kRkmeBatchRowBlock % kRbfRowBlock == 0, "row blocks must start on a tile");
+
+void rkme_segmented_sums(std::span<const double> packed_beta, std::span<const std::int64_t> offsets,
+                         std::span<const double> attraction, std::span<double> out) {
+  if (offsets.size() != out.size() + 1 || (!offsets.empty() && offsets.back() > static_cast<std::int64_t>(attraction.size())) ||
+      attraction.size() != packed_beta.size())
+    throw KernelError("segmented sums: offsets, weights and rows do not fit together");
   for (std::size_t m = 0; m < out.size(); ++m) {
     double s = 0.0;
     for (std::int64_t r = offsets[m]; r < offsets[m + 1]; ++r)
       s += packed_beta[static_cast<std::size_t>(r)] * attraction[static_cast<std::size_t>(r)];
     out[m] = s;
   }
+}
+
+void detail::check_attraction_rows(const char* fn, std::int64_t user_cols, std::int64_t packed_cols,
+                                   std::int64_t user_rows, std::size_t beta_u_size, std::int64_t packed_rows,
+                                   double gamma, std::int64_t begin, std::int64_t end, std::size_t out_size) {
+  const std::string where = std::string(fn) + ": ";
+  require_valid_gamma(gamma);
+  if (user_cols != packed_cols) throw KernelError(where + "widths differ");
+  if (static_cast<std::int64_t>(beta_u_size) != user_rows) throw KernelError(where + "beta_u length != rows of z_u");
+  if (begin < 0 || end < begin || end > packed_rows || begin % kRkmeBatchRowBlock != 0 ||
+      (end % kRkmeBatchRowBlock != 0 && end != packed_rows))
+    throw KernelError(where + "rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
+                      std::to_string(packed_rows) + " do not start and end on a block of " +
+                      std::to_string(kRkmeBatchRowBlock));
+  if (out_size != static_cast<std::size_t>(end - begin)) throw KernelError(where + "out must have end - begin entries");
+}
+
+void rkme_batch_attraction(const Context& ctx, ConstMatrixView<double> z_u, std::span<const double> beta_u,
+                           ConstMatrixView<double> packed_z, double gamma, std::int64_t begin, std::int64_t end,
+                           std::span<double> out) {
+  detail::check_attraction_rows("rkme_batch_attraction", z_u.cols, packed_z.cols, z_u.rows, beta_u.size(),
+                                packed_z.rows, gamma, begin, end, out.size());
+  rbf_kernel_left_vecmul_rows(ctx, beta_u, z_u, packed_z, gamma, begin, end, out);
 }
 
 Matrix<double> rkme_herding(const Context& ctx, ConstMatrixView<double> z, std::span<const double> beta,

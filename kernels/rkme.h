@@ -156,6 +156,31 @@ void rkme_batch_inner_products(const Context& ctx, ConstMatrixView<double> z_u, 
 void rkme_batch_inner_products_f32(const Context& ctx, ConstMatrixView<double> z_u, std::span<const double> beta_u,
                                    ConstMatrixView<float> packed_z, std::span<const double> packed_beta,
                                    std::span<const std::int64_t> offsets, double gamma, std::span<double> out);
+// The batch split between processes (the market search over several ranks):
+// rkme_batch_attraction[_f32] gives, for the packed rows r in [begin, end),
+// out[r - begin] = sum_i beta_u[i] k(z_u[i], packed_z[r]), each bit for bit the
+// value the whole batch call computes for row r; rkme_segmented_sums then sums
+// the rows of every RKME as the batch calls do. So rows computed in parts and
+// put back together give exactly the whole call's inner products. begin is a
+// multiple of kRkmeBatchRowBlock (where both passes' row tiles start), end
+// one too or packed_z.rows.
+inline constexpr std::int64_t kRkmeBatchRowBlock = 256;
+void rkme_batch_attraction(const Context& ctx, ConstMatrixView<double> z_u, std::span<const double> beta_u,
+                           ConstMatrixView<double> packed_z, double gamma, std::int64_t begin, std::int64_t end,
+                           std::span<double> out);
+void rkme_batch_attraction_f32(const Context& ctx, ConstMatrixView<double> z_u, std::span<const double> beta_u,
+                               ConstMatrixView<float> packed_z, double gamma, std::int64_t begin, std::int64_t end,
+                               std::span<double> out);
+// out[m] = sum over r in [offsets[m], offsets[m+1]) of packed_beta[r] * attraction[r], in row order.
+void rkme_segmented_sums(std::span<const double> packed_beta, std::span<const std::int64_t> offsets,
+                         std::span<const double> attraction, std::span<double> out);
+namespace detail {
+// Throws KernelError unless the arguments of rkme_batch_attraction[_f32] fit.
+void check_attraction_rows(const char* fn, std::int64_t user_cols, std::int64_t packed_cols, std::int64_t user_rows,
+                           std::size_t beta_u_size, std::int64_t packed_rows, double gamma, std::int64_t begin,
+                           std::int64_t end, std::size_t out_size);
+}  // namespace detail
+
 // Plain reference of the above: kernel values in float64 from the stored floats.
 void rkme_batch_inner_products_f32_ref(ConstMatrixView<double> z_u, std::span<const double> beta_u,
                                        ConstMatrixView<float> packed_z, std::span<const double> packed_beta,

@@ -20,6 +20,7 @@ namespace lwd::kernels {
 namespace {
 
 constexpr std::int64_t kTileRows = 256;
+static_assert(kRkmeBatchRowBlock % kTileRows == 0, "row blocks must start on a tile");
 
 // A task's shifted packed rows and its distance tile, reused across tasks.
 struct TileScratch {
@@ -99,14 +100,53 @@ std::vector<double> column_means(ConstMatrixView<double> z) {
   return mean;
 }
 
-void segmented_sums(std::span<const double> packed_beta, std::span<const std::int64_t> offsets,
-                    const std::vector<double>& attraction, std::span<double> out) {
-  for (std::size_t m = 0; m < out.size(); ++m) {
+
+// attraction[r - begin] for the packed rows r in [begin, end), begin a
+// multiple of kTileRows: tiles start where the whole pass starts them, so
+// every row's value is the one the whole pass gives it.
+void attraction_rows_f32(const Context& ctx, ConstMatrixView<double> z_u, std::span<const double> beta_u,
+                         ConstMatrixView<float> packed_z, double gamma, std::int64_t begin, std::int64_t end,
+                         double* attraction) {
+  const std::int64_t k = z_u.rows;
+  const std::int64_t d = z_u.cols;
+  if (k == 0 || end <= begin) return;
+  const std::vector<double> shift = column_means(z_u);
+  std::vector<float> shift_f(shift.begin(), shift.end());
+  // The user's side, shifted, in float32, with its squared norms.
+  std::vector<float> u(static_cast<std::size_t>(k * std::max<std::int64_t>(d, 1)));
+  std::vector<float> u_norm(static_cast<std::size_t>(k));
+  for (std::int64_t i = 0; i < k; ++i) {
     double s = 0.0;
-    for (std::int64_t r = offsets[m]; r < offsets[m + 1]; ++r)
-      s += packed_beta[static_cast<std::size_t>(r)] * attraction[static_cast<std::size_t>(r)];
-    out[m] = s;
+    for (std::int64_t c = 0; c < d; ++c) {
+      const float v = static_cast<float>(z_u(i, c) - shift[static_cast<std::size_t>(c)]);
+      u[static_cast<std::size_t>(i * d + c)] = v;
+      s += static_cast<double>(v) * v;
+    }
+    u_norm[static_cast<std::size_t>(i)] = static_cast<float>(s);
   }
+  const float neg_gamma = static_cast<float>(-gamma);
+  PerThread<TileScratch> scratch(ctx);
+  parallel_for(ctx, 0, (end - begin + kTileRows - 1) / kTileRows, [&](std::int64_t t) {
+    keep_blas_on_this_thread();  // SGEMM on this thread
+    const std::int64_t r0 = begin + t * kTileRows;
+    const std::int64_t mi = std::min(kTileRows, end - r0);
+    std::vector<float>& rows = scratch.local().rows;
+    std::vector<float>& tile = scratch.local().tile;
+    rows.resize(static_cast<std::size_t>(mi * std::max<std::int64_t>(d, 1)));
+    tile.resize(static_cast<std::size_t>(mi * k));
+    float p_norm[kTileRows];
+    shift_rows_with_norms(packed_z, r0, mi, shift_f.data(), rows.data(), p_norm);
+    if (d > 0) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(mi), static_cast<int>(k),
+                  static_cast<int>(d), -2.0f, rows.data(), static_cast<int>(d), u.data(), static_cast<int>(d), 0.0f,
+                  tile.data(), static_cast<int>(k));
+    } else {
+      std::fill(tile.begin(), tile.end(), 0.0f);
+    }
+    squared_distance_arguments(tile.data(), mi, k, p_norm, u_norm.data(), neg_gamma);
+    exp_nonpositive_inplace(tile.data(), mi * k);
+    weighted_row_sums(tile.data(), mi, k, beta_u.data(), attraction + (r0 - begin));
+  });
 }
 
 }  // namespace
@@ -115,50 +155,18 @@ void rkme_batch_inner_products_f32(const Context& ctx, ConstMatrixView<double> z
                                    ConstMatrixView<float> packed_z, std::span<const double> packed_beta,
                                    std::span<const std::int64_t> offsets, double gamma, std::span<double> out) {
   check_batch_f32("rkme_batch_inner_products_f32", z_u, beta_u, packed_z, packed_beta, offsets, gamma, out);
-  const std::int64_t k = z_u.rows;
-  const std::int64_t d = z_u.cols;
-  const std::int64_t n = packed_z.rows;
-  std::vector<double> attraction(static_cast<std::size_t>(n), 0.0);
-  if (k > 0 && n > 0) {
-    const std::vector<double> shift = column_means(z_u);
-    std::vector<float> shift_f(shift.begin(), shift.end());
-    // The user's side, shifted, in float32, with its squared norms.
-    std::vector<float> u(static_cast<std::size_t>(k * std::max<std::int64_t>(d, 1)));
-    std::vector<float> u_norm(static_cast<std::size_t>(k));
-    for (std::int64_t i = 0; i < k; ++i) {
-      double s = 0.0;
-      for (std::int64_t c = 0; c < d; ++c) {
-        const float v = static_cast<float>(z_u(i, c) - shift[static_cast<std::size_t>(c)]);
-        u[static_cast<std::size_t>(i * d + c)] = v;
-        s += static_cast<double>(v) * v;
-      }
-      u_norm[static_cast<std::size_t>(i)] = static_cast<float>(s);
-    }
-    const float neg_gamma = static_cast<float>(-gamma);
-    PerThread<TileScratch> scratch(ctx);
-    parallel_for(ctx, 0, (n + kTileRows - 1) / kTileRows, [&](std::int64_t t) {
-      keep_blas_on_this_thread();  // SGEMM on this thread
-      const std::int64_t r0 = t * kTileRows;
-      const std::int64_t mi = std::min(kTileRows, n - r0);
-      std::vector<float>& rows = scratch.local().rows;
-      std::vector<float>& tile = scratch.local().tile;
-      rows.resize(static_cast<std::size_t>(mi * std::max<std::int64_t>(d, 1)));
-      tile.resize(static_cast<std::size_t>(mi * k));
-      float p_norm[kTileRows];
-      shift_rows_with_norms(packed_z, r0, mi, shift_f.data(), rows.data(), p_norm);
-      if (d > 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(mi), static_cast<int>(k),
-                    static_cast<int>(d), -2.0f, rows.data(), static_cast<int>(d), u.data(), static_cast<int>(d), 0.0f,
-                    tile.data(), static_cast<int>(k));
-      } else {
-        std::fill(tile.begin(), tile.end(), 0.0f);
-      }
-      squared_distance_arguments(tile.data(), mi, k, p_norm, u_norm.data(), neg_gamma);
-      exp_nonpositive_inplace(tile.data(), mi * k);
-      weighted_row_sums(tile.data(), mi, k, beta_u.data(), attraction.data() + r0);
-    });
-  }
-  segmented_sums(packed_beta, offsets, attraction, out);
+  std::vector<double> attraction(static_cast<std::size_t>(packed_z.rows), 0.0);
+  attraction_rows_f32(ctx, z_u, beta_u, packed_z, gamma, 0, packed_z.rows, attraction.data());
+  rkme_segmented_sums(packed_beta, offsets, attraction, out);
+}
+
+void rkme_batch_attraction_f32(const Context& ctx, ConstMatrixView<double> z_u, std::span<const double> beta_u,
+                               ConstMatrixView<float> packed_z, double gamma, std::int64_t begin, std::int64_t end,
+                               std::span<double> out) {
+  detail::check_attraction_rows("rkme_batch_attraction_f32", z_u.cols, packed_z.cols, z_u.rows, beta_u.size(), packed_z.rows,
+                        gamma, begin, end, out.size());
+  std::fill(out.begin(), out.end(), 0.0);
+  attraction_rows_f32(ctx, z_u, beta_u, packed_z, gamma, begin, end, out.data());
 }
 
 void rkme_batch_inner_products_f32_ref(ConstMatrixView<double> z_u, std::span<const double> beta_u,
@@ -178,7 +186,7 @@ void rkme_batch_inner_products_f32_ref(ConstMatrixView<double> z_u, std::span<co
     }
     attraction[static_cast<std::size_t>(r)] = s;
   }
-  segmented_sums(packed_beta, offsets, attraction, out);
+  rkme_segmented_sums(packed_beta, offsets, attraction, out);
 }
 
 }  // namespace lwd::kernels

@@ -27,6 +27,9 @@ PACKAGES=(
   # the fuzz targets (scripts/fuzz.sh): clang with libFuzzer and the sanitizer
   # runtimes, and LLVM's OpenMP runtime for OpenMP under clang
   clang libclang-rt-dev libomp-dev
+  # MPI (Open MPI): `mpirun -np N lwdock search|scenario run` shards the work
+  # over ranks (engine/dist; the build finds it and turns LW_MPI on)
+  libopenmpi-dev openmpi-bin
   # the web pages' browser tests (tests/web): a real Chromium, driven over the
   # DevTools protocol by puppeteer-core from npm (web/package.json)
   chromium

@@ -8,6 +8,8 @@
 # starts a throwaway server for it (scripts/pg-test-cluster.sh) and stops it.
 # After the release suite, scripts/perf-check.sh: a few seconds of benchmarks
 # whose in-run speed-ups must stay above half of results/bench/perf_baseline.json.
+# With Open MPI installed (install-deps.sh) the release build has LW_MPI, and
+# the suite runs `mpirun -np 2` and `-np 4` against one process (ctest mpi.*).
 # Installs missing packages first. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."

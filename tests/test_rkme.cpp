@@ -722,5 +722,52 @@ TEST(RkmeBatchInnerProducts, RejectsInconsistentOffsets) {
                KernelError);
 }
 
+// The batch split between processes: rows computed in block-aligned parts
+// and summed per RKME are the whole batch call's products bit for bit, for a
+// user narrower than one kernel tile and one of five tiles (split into chunks), in float64
+// and float32; a part that does not start on a block is refused.
+TEST(RkmeBatchAttraction, PartsPutTogetherEqualTheWholeBatchBitForBit) {
+  const std::int64_t d = 4, packed_rows = 2600;  // 21 kernel tiles: one chunk for the whole, two for a part
+  const Matrix<double> packed = gaussian_data(packed_rows, d, 41);
+  const std::vector<float> packed32(packed.values().begin(), packed.values().end());
+  const ConstMatrixView<float> packed_f(packed32.data(), packed_rows, d);
+  std::vector<double> beta(static_cast<std::size_t>(packed_rows));
+  Rng rng(42);
+  for (double& b : beta) b = rng.uniform();
+  std::vector<std::int64_t> offsets{0};
+  while (offsets.back() < packed_rows) offsets.push_back(std::min<std::int64_t>(packed_rows, offsets.back() + 1 + static_cast<std::int64_t>(offsets.size() % 9)));
+  const std::size_t specs = offsets.size() - 1;
+  for (const std::int64_t k : {20, 2100}) {
+    const Matrix<double> zu = gaussian_data(k, d, 43 + static_cast<std::uint64_t>(k), 0.3);
+    std::vector<double> bu(static_cast<std::size_t>(k), 1.0 / static_cast<double>(k));
+    std::vector<double> whole(specs), whole32(specs);
+    rkme_batch_inner_products(Context{}, zu.view(), bu, packed.view(), beta, offsets, 0.2, whole);
+    rkme_batch_inner_products_f32(Context{}, zu.view(), bu, packed_f, beta, offsets, 0.2, whole32);
+    for (const std::int64_t parts : {2, 3, 6}) {
+      std::vector<double> rows(static_cast<std::size_t>(packed_rows)), rows32(rows.size());
+      const std::int64_t blocks = (packed_rows + kRkmeBatchRowBlock - 1) / kRkmeBatchRowBlock;
+      for (std::int64_t p = 0; p < parts; ++p) {
+        const std::int64_t begin = std::min(packed_rows, blocks * p / parts * kRkmeBatchRowBlock);
+        const std::int64_t end = std::min(packed_rows, blocks * (p + 1) / parts * kRkmeBatchRowBlock);
+        rkme_batch_attraction(Context{}, zu.view(), bu, packed.view(), 0.2, begin, end,
+                              std::span<double>(rows).subspan(static_cast<std::size_t>(begin),
+                                                              static_cast<std::size_t>(end - begin)));
+        rkme_batch_attraction_f32(Context{}, zu.view(), bu, packed_f, 0.2, begin, end,
+                                  std::span<double>(rows32).subspan(static_cast<std::size_t>(begin),
+                                                                    static_cast<std::size_t>(end - begin)));
+      }
+      std::vector<double> got(specs), got32(specs);
+      rkme_segmented_sums(beta, offsets, rows, got);
+      rkme_segmented_sums(beta, offsets, rows32, got32);
+      EXPECT_EQ(got, whole) << "K " << k << ", " << parts << " parts";
+      EXPECT_EQ(got32, whole32) << "K " << k << ", " << parts << " parts (float32)";
+    }
+  }
+  std::vector<double> out(100);
+  const Matrix<double> zu = gaussian_data(5, d, 44);
+  const std::vector<double> bu(5, 0.2);
+  EXPECT_THROW(rkme_batch_attraction(Context{}, zu.view(), bu, packed.view(), 0.2, 100, 200, out), KernelError);
+}
+
 }  // namespace
 }  // namespace lwd::kernels

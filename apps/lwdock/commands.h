@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string>
 
+#include "engine/dist/session.h"
 #include "engine/error.h"
 #include "engine/model/sandbox.h"
 #include "engine/store/index_url.h"
@@ -171,6 +172,13 @@ const lwd::MethodRegistry& method_registry();
 // labelled rows, its modes), for the --help footers.
 std::string search_methods_help();
 std::string reuse_methods_help();
+
+// The ranks this run belongs to (main.cpp opens the Session): one, unless
+// lwdock was started by mpirun in a build with MPI. Only `search` and
+// `scenario run` share their work over several ranks; main refuses the other
+// commands there. With several, rank 0 alone prints and writes the results.
+const lwd::dist::Session& session();
+inline bool prints_results() { return session().world().rank() == 0; }
 
 }  // namespace lwdock
 

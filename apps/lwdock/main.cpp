@@ -2,9 +2,14 @@
 // line on stderr, "lwdock: error: ...", and a non-zero exit status:
 // 1 for runtime errors (unreadable or malformed input, failed writes),
 // 2 for usage errors (unknown options, missing or invalid option values).
+// Under mpirun with several ranks (engine/dist/session.h) a usage error, the
+// same on every rank, is printed by rank 0 alone; a runtime error is printed
+// by each rank it happens on (rank k > 0 names itself) and ends every rank
+// (MPI_Abort), since the others may wait for it in an exchange.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -24,13 +29,30 @@ namespace {
 constexpr int kRuntimeError = 1;
 constexpr int kUsageError = 2;
 
+const lwd::dist::Session* g_session = nullptr;
+
 int report(const std::string& message, int status) {
   std::string line = message;
   for (char& c : line)
     if (c == '\n' || c == '\r') c = ' ';
   while (!line.empty() && line.back() == ' ') line.pop_back();
-  std::fprintf(stderr, "lwdock: error: %s\n", line.c_str());
-  return status;
+  const int rank = g_session ? g_session->world().rank() : 0;
+  const bool several = g_session && g_session->world().size() > 1;
+  if (!several) {
+    std::fprintf(stderr, "lwdock: error: %s\n", line.c_str());
+    return status;
+  }
+  if (status == kUsageError) {
+    if (rank == 0) std::fprintf(stderr, "lwdock: error: %s\n", line.c_str());
+    return status;
+  }
+  if (rank == 0) {
+    std::fprintf(stderr, "lwdock: error: %s\n", line.c_str());
+  } else {
+    std::fprintf(stderr, "lwdock: error: rank %d: %s\n", rank, line.c_str());
+  }
+  std::fflush(stderr);
+  g_session->abort(status);
 }
 
 // "lwdock spec generate": the deepest subcommand the parser had reached, so a
@@ -47,6 +69,8 @@ std::string command_path(const CLI::App& app) {
 
 }  // namespace
 
+const lwd::dist::Session& lwdock::session() { return *g_session; }
+
 int main(int argc, char** argv) {
   if (argc >= 2 && (std::string(argv[1]) == "serve" || std::string(argv[1]) == "client")) {
     try {
@@ -56,6 +80,13 @@ int main(int argc, char** argv) {
       return report(e.what(), kRuntimeError);
     }
   }
+  std::unique_ptr<lwd::dist::Session> session;
+  try {
+    session = std::make_unique<lwd::dist::Session>(argc, argv);
+  } catch (const lwd::Error& e) {
+    return report(e.what(), kRuntimeError);
+  }
+  g_session = session.get();
   lwd::kernels::Context ctx;
   CLI::App app{"lwdock: the learnware dock -- specifications, packages, markets and search", "lwdock"};
   app.set_version_flag("--version", [] {
@@ -84,6 +115,16 @@ int main(int argc, char** argv) {
   register_admin_commands(app);
   register_serve_command(app);
   register_client_command(app);
+  // Several ranks share the work of two commands only; any other would run
+  // once per rank (N adds of one package, N servers on one port).
+  app.parse_complete_callback([&app, &session] {
+    const int ranks = session->world().size();
+    if (ranks == 1) return;
+    const std::string path = command_path(app);
+    if (path != "lwdock search" && path != "lwdock scenario run")
+      throw CLI::ValidationError(path, "runs as one process; under mpirun (" + std::to_string(ranks) +
+                                           " ranks) only `lwdock search` and `lwdock scenario run` share their work");
+  });
 
   try {
     app.parse(argc, argv);

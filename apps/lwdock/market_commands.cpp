@@ -448,12 +448,22 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   }
   const bool with_stat = !request.spec.empty();
   lwd::Market market = lwd::Market::open(o.market, ctx, o.limits, o.db.urls);
-  market.set_index_options(o.index.options());
+  if (lwdock::session().mpi()) {
+    // Under mpirun the ranks share the scan of the pack, one rank as N
+    // (Market::set_communicator); an index's answer would differ from it.
+    lwd::IndexOptions scan = o.index.options();
+    scan.kind = lwd::IndexKind::kNone;
+    market.set_index_options(scan);
+    market.set_communicator(&lwdock::session().world());
+  } else {
+    market.set_index_options(o.index.options());
+  }
   lwd::SearchInput in;
   in.market = &market;
   in.query = &request;
   in.ctx = ctx;
   const lwd::SearchResponse r = response_of(method.search(in), with_stat);
+  if (!lwdock::prints_results()) return;  // every rank holds the answer; rank 0 prints it
 
   if (o.json) {
     std::printf("%s\n", dump(lwd::to_json(r, with_stat), 2).c_str());
@@ -670,7 +680,12 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
   for (const char* name : {"--spec", "--semantic", "--max", "--method", "--decay", "--image-score"})
     request_opt->excludes(cmd->get_option(name));
   cmd->footer(lwdock::search_methods_help());
-  cmd->callback([o, decay_opt, &ctx] {
+  cmd->callback([o, decay_opt, cmd, &ctx] {
+    if (lwdock::session().mpi()) {
+      for (const char* name : {"--index", "--index-min"})
+        if (cmd->get_option(name)->count() > 0)
+          throw CLI::ValidationError(name, "a search under mpirun scans the pack on every rank; it uses no search index");
+    }
     if (decay_opt->count() > 0 && o->method != "greedy")
       throw CLI::ValidationError("--decay", "applies to --method greedy only");
     if (o->request.empty() && o->spec.empty() && o->semantic.empty())

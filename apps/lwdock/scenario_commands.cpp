@@ -62,7 +62,11 @@ void run_scenario(const RunOptions& o, const lwd::kernels::Context& ctx, const s
   options.out_dir = o.out.empty() ? std::filesystem::path("results") / o.name : std::filesystem::path(o.out);
   options.quick = o.quick;
   options.seed = o.seed;
-  options.quiet = o.quiet;
+  // Under mpirun the ranks share the users (run_user_study); rank 0 alone
+  // shows progress, prints and writes.
+  const bool writes = lwdock::prints_results();
+  if (lwdock::session().mpi()) options.comm = &lwdock::session().world();
+  options.quiet = o.quiet || !writes;
   options.command_line = command_line;
   for (const std::string& p : o.params) {
     const auto eq = p.find('=');
@@ -76,6 +80,7 @@ void run_scenario(const RunOptions& o, const lwd::kernels::Context& ctx, const s
                      " does not exist (build it with `lwdock market build DIR --all`, or pass --market DIR)");
 
   const lwd::scenarios::ScenarioResult result = entry.run(options, methods, ctx);
+  if (!writes) return;
   const auto files = lwd::scenarios::write_scenario_result(options.out_dir, result);
   for (const auto& table : result.tables) {
     std::printf("%s -- %s\n", table.title.c_str(), table.metric.c_str());
@@ -153,6 +158,8 @@ void register_scenario_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     for (const auto& p : o->params) command_line += " --param " + p;
     if (!o->search.empty()) command_line += " --search " + o->search;
     if (!o->reuse.empty()) command_line += " --reuse " + o->reuse;
+    const int ranks = lwdock::session().world().size();
+    if (lwdock::session().mpi()) command_line = "mpirun -np " + std::to_string(ranks) + " " + command_line;
     run_scenario(*o, ctx, command_line);
   });
 }

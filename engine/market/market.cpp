@@ -599,6 +599,7 @@ bool Market::search_ready(const SearchRequest& request) const {
 
 bool Market::wants_index(const SearchRequest& request, const std::string& key) const {
   if (index_options_.kind == IndexKind::kNone || request.semantic || !request.spec) return false;
+  if (!dist::is_single(comm_)) return false;  // several ranks scan (set_communicator)
   if (request.spec.kind().has_search_facts()) return false;
   const StoredPack* pack = store_->pack(key);
   return pack != nullptr && pack->count() >= index_options_.min_members;
@@ -938,7 +939,7 @@ StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& p
   const auto beyond = state_->beyond_limits.find(key);
   if (pack == nullptr || beyond == state_->beyond_limits.end()) return {};  // nothing comparable
   const SpecKind& kind = user.kind();
-  if (const auto indexed = state_->indexes.find(key); !filtered && !kind.has_search_facts() &&
+  if (const auto indexed = state_->indexes.find(key); !filtered && !kind.has_search_facts() && dist::is_single(comm_) &&
                                                        indexed != state_->indexes.end() &&
                                                        indexed->second.index->size() >= index_options_.min_members) {
     // The index holds exactly the members the scan would compare (usable,
@@ -983,7 +984,7 @@ StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& p
   const bool screens =
       options.float32_screening && static_cast<std::int64_t>(members.size()) >= options.float32_min_members;
   return statistical_search(ctx_, *packed.rkme, pack->slots(), members, options,
-                            screens ? pack->z32() : std::span<const float>{});
+                            screens ? pack->z32() : std::span<const float>{}, comm_);
 }
 
 StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector<std::string>& ids,
@@ -1004,11 +1005,23 @@ StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector
   products.cross.resize(n);
   products.user_self = kind.inner_product(user, user, ctx_);
   // Each product is itself parallel over kernel rows (conv_nngp_bilinear), so
-  // candidates go one after another.
-  for (std::size_t i = 0; i < n; ++i) {
+  // candidates go one after another. Several ranks (set_communicator) each
+  // compute a contiguous share of the candidates and gather the products in
+  // rank order; the pool's products, a few, every rank computes.
+  const dist::Shard share = dist::is_single(comm_) ? dist::Shard{0, n} : dist::shard_of(n, comm_->rank(), comm_->size());
+  for (std::size_t i = share.begin; i < share.end; ++i) {
     products.cross[i] = kind.inner_product(user, *specs[i], ctx_);
     products.self[i] = memoised(pair_memo_->mutex, pair_memo_->self, products.ids[i],
                                 [&] { return kind.inner_product(*specs[i], *specs[i], ctx_); });
+  }
+  if (!dist::is_single(comm_)) {
+    const auto mine = [&](const std::vector<double>& v) {
+      return std::span<const double>(v).subspan(share.begin, share.end - share.begin);
+    };
+    products.cross = dist::allgather_doubles(*comm_, mine(products.cross));
+    products.self = dist::allgather_doubles(*comm_, mine(products.self));
+    if (products.cross.size() != n || products.self.size() != n)
+      throw Error("search: the ranks' shares do not add up to the candidates searched");
   }
   products.member_inner = [&](std::int64_t a, std::int64_t b) {
     const auto& id_a = products.ids[static_cast<std::size_t>(a)];

@@ -21,6 +21,7 @@
 #include "engine/kinds/spec_limits.h"
 #include "engine/kinds/stat_spec.h"
 #include "engine/market/checker.h"
+#include "engine/dist/communicator.h"
 #include "engine/market/semantic_search.h"
 #include "engine/market/shared_lock.h"
 #include "engine/market/spec_index.h"
@@ -203,6 +204,14 @@ class Market {
   // file's state is in each report's `how` ("loaded" when up to date).
   std::vector<SearchIndexReport> build_search_indexes(bool write = true);
 
+  // Ranks that search together (engine/dist): with a communicator of several
+  // ranks, every rank must call search() with the same request, in the same
+  // order; each evaluates its share of the distances, and every rank returns
+  // the one-rank answer. Such a search always scans (no search index: an
+  // index's answer is that of its candidates, not of the whole pack). Null
+  // (the default): this process alone. Not while other threads use the market.
+  void set_communicator(const dist::Communicator* comm) { comm_ = comm; }
+
   // Throws lwd::Error, before any work, when the user's spec lies outside the
   // market's spec limits. Pack members beyond the limits (stored before
   // them) are left out of statistical search, with a warning.
@@ -301,6 +310,7 @@ class Market {
   // The nearest usable learnwares to a checked submission (set_admission), `self` left out.
   std::vector<NearLearnware> nearest_learnwares(const StatSpec& spec, const std::optional<SemanticSpec>& semantic,
                                                 const std::optional<std::string>& self) const;
+  const dist::Communicator* comm_ = nullptr;
   // Products of kinds searched pair by pair (image specs: NNGP evaluations,
   // tens of ms each) are memoised across searches, <m, m> per learnware and
   // <m_a, m_b> per pair.

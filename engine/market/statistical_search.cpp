@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <type_traits>
 
 #include "engine/error.h"
 #include "kernels/rkme.h"
@@ -196,6 +197,42 @@ std::vector<std::int64_t> all_members_if_empty(std::span<const std::int64_t> mem
   return all;
 }
 
+// <u, m> for the RKMEs packed in (z, beta, offsets): the kernel's batch call.
+// With several ranks each evaluates a share of whole row blocks
+// (kernels::kRkmeBatchRowBlock), the rows' values are gathered in rank order
+// and every rank sums them per RKME as the batch call does: each product is
+// the one-rank product bit for bit, whatever the rank count.
+template <class T>
+void batch_inner(const Context& ctx, const RKMETableSpec& user, kernels::ConstMatrixView<T> z,
+                 std::span<const double> beta, std::span<const std::int64_t> offsets, double gamma,
+                 std::span<double> out, const dist::Communicator* comm) {
+  if (dist::is_single(comm)) {
+    if constexpr (std::is_same_v<T, float>) {
+      kernels::rkme_batch_inner_products_f32(ctx, user.z().view(), user.beta(), z, beta, offsets, gamma, out);
+    } else {
+      kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(), z, beta, offsets, gamma, out);
+    }
+    return;
+  }
+  const std::int64_t block = kernels::kRkmeBatchRowBlock;
+  const auto blocks = static_cast<std::size_t>((z.rows + block - 1) / block);
+  const dist::Shard share = dist::shard_of(blocks, comm->rank(), comm->size());
+  const std::int64_t begin = std::min<std::int64_t>(static_cast<std::int64_t>(share.begin) * block, z.rows);
+  const std::int64_t end = std::min<std::int64_t>(static_cast<std::int64_t>(share.end) * block, z.rows);
+  std::vector<double> mine(static_cast<std::size_t>(end - begin));
+  if (end > begin) {
+    if constexpr (std::is_same_v<T, float>) {
+      kernels::rkme_batch_attraction_f32(ctx, user.z().view(), user.beta(), z, gamma, begin, end, mine);
+    } else {
+      kernels::rkme_batch_attraction(ctx, user.z().view(), user.beta(), z, gamma, begin, end, mine);
+    }
+  }
+  const std::vector<double> attraction = dist::allgather_doubles(*comm, mine);
+  if (static_cast<std::int64_t>(attraction.size()) != z.rows)
+    throw Error("search: the ranks' shares do not add up to the rows searched");
+  kernels::rkme_segmented_sums(beta, offsets, attraction, out);
+}
+
 }  // namespace
 
 std::vector<double> distances_to_scores(std::span<const double> distances) {
@@ -226,8 +263,10 @@ std::vector<double> distances_to_scores(std::span<const double> distances) {
   return scores;
 }
 
-std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
-                               std::span<const std::int64_t> members) {
+namespace {
+
+std::vector<double> batch_mmd2_on(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
+                                  std::span<const std::int64_t> members, const dist::Communicator* comm) {
   require_pack_width(user, pack);
   const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
   std::vector<double> out(list.size());
@@ -238,8 +277,10 @@ std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, co
   // not need too; a pass over a smaller part (a semantic filter, a second
   // gamma, the float32 screen's survivors) first gathers those members' rows,
   // which costs a copy of O(rows · d) against the O(rows · K · d) kernel work
-  // it saves. Each member's value is the same either way: the kernel
-  // evaluates members independently.
+  // it saves. Each member's value is the same either way up to the last bits
+  // (a kernel value depends slightly on where its row falls in the kernel's
+  // tiles); the ranks of a sharded search (batch_inner) keep the very rows and
+  // tiles of this one-process pass, so theirs are exact.
   const auto by_gamma = positions_by_gamma(pack, list);
   std::vector<double> inner;
   for (const auto& [gamma, positions] : by_gamma) {
@@ -247,8 +288,7 @@ std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, co
     const bool most_of_pack = 2 * static_cast<std::int64_t>(positions.size()) >= pack.count();
     if (most_of_pack) {
       inner.resize(static_cast<std::size_t>(pack.count()));
-      kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(), pack.z_view(), pack.beta, pack.offsets,
-                                         gamma, inner);
+      batch_inner(ctx, user, pack.z_view(), pack.beta, pack.offsets, gamma, inner, comm);
       for (std::size_t r : positions) {
         const auto m = static_cast<std::size_t>(list[r]);
         out[r] = pack.self_inner[m] - 2.0 * inner[m] + uu;
@@ -274,9 +314,9 @@ std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, co
       offsets.push_back(offsets.back() + zm.rows);
     }
     inner.resize(positions.size());
-    kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(),
-                                       kernels::ConstMatrixView<double>(z.data(), offsets.back(), pack.dim), beta,
-                                       offsets, gamma, inner);
+    batch_inner(ctx, user, kernels::ConstMatrixView<double>(z.data(), offsets.back(), pack.dim),
+                std::span<const double>(beta), std::span<const std::int64_t>(offsets), gamma, std::span<double>(inner),
+                comm);
     for (std::size_t i = 0; i < positions.size(); ++i) {
       const auto m = static_cast<std::size_t>(list[positions[i]]);
       out[positions[i]] = pack.self_inner[m] - 2.0 * inner[i] + uu;
@@ -285,11 +325,9 @@ std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, co
   return out;
 }
 
-std::vector<float> float32_mirror(const SpecPack& pack) { return std::vector<float>(pack.z.begin(), pack.z.end()); }
-
-std::vector<double> batch_mmd2_float32(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
-                                       std::span<const float> z32, std::span<const std::int64_t> members,
-                                       double* max_cross) {
+std::vector<double> batch_mmd2_float32_on(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
+                                          std::span<const float> z32, std::span<const std::int64_t> members,
+                                          double* max_cross, const dist::Communicator* comm) {
   require_pack_width(user, pack);
   if (z32.size() != pack.z.size()) throw Error("search: the float32 mirror does not match the pack");
   const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
@@ -302,8 +340,7 @@ std::vector<double> batch_mmd2_float32(const Context& ctx, const RKMETableSpec& 
   for (const auto& [gamma, positions] : by_gamma) {
     // Screening reads the whole pack in place; members outside the list cost
     // kernel work but no copies (a filtered search is small enough either way).
-    kernels::rkme_batch_inner_products_f32(ctx, user.z().view(), user.beta(), z, pack.beta, pack.offsets, gamma,
-                                           inner);
+    batch_inner(ctx, user, z, pack.beta, pack.offsets, gamma, std::span<double>(inner), comm);
     const double uu = kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
     for (std::size_t r : positions) {
       const auto m = static_cast<std::size_t>(list[r]);
@@ -314,9 +351,24 @@ std::vector<double> batch_mmd2_float32(const Context& ctx, const RKMETableSpec& 
   return out;
 }
 
+}  // namespace
+
+std::vector<double> batch_mmd2(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
+                               std::span<const std::int64_t> members) {
+  return batch_mmd2_on(ctx, user, pack, members, nullptr);
+}
+
+std::vector<float> float32_mirror(const SpecPack& pack) { return std::vector<float>(pack.z.begin(), pack.z.end()); }
+
+std::vector<double> batch_mmd2_float32(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
+                                       std::span<const float> z32, std::span<const std::int64_t> members,
+                                       double* max_cross) {
+  return batch_mmd2_float32_on(ctx, user, pack, z32, members, max_cross, nullptr);
+}
+
 StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
                                     std::span<const std::int64_t> members, const StatSearchOptions& options,
-                                    std::span<const float> z32) {
+                                    std::span<const float> z32, const dist::Communicator* comm) {
   if (options.max_search_num < 1) throw Error("search: max_search_num must be >= 1");
   require_searchable(user);
   const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
@@ -336,7 +388,7 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
       todo_members.push_back(list[r]);
     }
     if (todo.empty()) return false;
-    const std::vector<double> in_float64 = batch_mmd2(ctx, user, pack, todo_members);
+    const std::vector<double> in_float64 = batch_mmd2_on(ctx, user, pack, todo_members, comm);
     for (std::size_t i = 0; i < todo.size(); ++i) {
       mmd2[todo[i]] = in_float64[i];
       exact[todo[i]] = 1;
@@ -353,7 +405,7 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
   };
   if (screen) {
     double max_cross = 0.0;
-    mmd2 = batch_mmd2_float32(ctx, user, pack, z32, list, &max_cross);
+    mmd2 = batch_mmd2_float32_on(ctx, user, pack, z32, list, &max_cross, comm);
     exact.assign(list.size(), 0);
     // Float32 kernel values are good to ~1e-6 relative; 1e-4 of the largest
     // cross term bounds the error of every distance with room to spare.
@@ -369,7 +421,7 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
       make_exact(within(sorted[pool - 1]));
     }
   } else {
-    mmd2 = batch_mmd2(ctx, user, pack, list);
+    mmd2 = batch_mmd2_on(ctx, user, pack, list, comm);
   }
   std::vector<std::string> ids;
   ids.reserve(list.size());

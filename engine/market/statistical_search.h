@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/dist/communicator.h"
 #include "engine/spec/rkme_table_spec.h"
 #include "engine/store/spec_pack.h"
 #include "kernels/context.h"
@@ -77,9 +78,15 @@ struct StatSearchResult {
 // from the pack's or the user's spec has a non-finite self distance.
 // `z32` is the pack's Z in float32 (float32_mirror(pack)), kept beside the
 // pack by its owner; without it float32 screening is skipped.
+// With a communicator of several ranks (every rank calling with the same
+// arguments), each rank evaluates a contiguous share of every batch of
+// distances -- the float32 screen, the float64 distances, the refinements --
+// and the shares are gathered in rank order, so every rank holds the vector
+// one rank computes and ranks, pools, mixes and scores it the same way: the
+// result is the one-rank result on every rank (docs/DESIGN.md §8.1).
 StatSearchResult statistical_search(const kernels::Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
                                     std::span<const std::int64_t> members, const StatSearchOptions& options = {},
-                                    std::span<const float> z32 = {});
+                                    std::span<const float> z32 = {}, const dist::Communicator* comm = nullptr);
 
 // The pack's Z rows converted to float32, for float32 screening.
 std::vector<float> float32_mirror(const SpecPack& pack);

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "kernels/context.h"
+#include "engine/dist/communicator.h"
 #include "engine/reuse/method_registry.h"
 #include "engine/store/index_url.h"
 #include "scenarios/common/report.h"
@@ -45,6 +46,10 @@ struct ScenarioOptions {
   bool quiet = false;                        // no progress output
   std::map<std::string, std::string> params;  // runner-specific knobs (--param key=value)
   std::string command_line;                  // recorded in run.json
+  // Ranks that share the run (engine/dist; `mpirun -np N lwdock scenario run`):
+  // each runs its share of the users and every rank aggregates all of them,
+  // so every rank holds the one-rank result. Null: this process alone.
+  const dist::Communicator* comm = nullptr;
 };
 
 // Typed access to ScenarioOptions::params; a malformed value is an lwd::Error

@@ -266,6 +266,70 @@ UserOutcome run_user(const Plan& plan,
   return out;
 }
 
+// A UserOutcome as bytes, for the ranks that ran other users (options.comm):
+// every field, numbers bit for bit, so the aggregate is the one-rank aggregate.
+void put_strings(dist::ByteWriter& w, const std::vector<std::string>& v) {
+  w.put<std::uint64_t>(v.size());
+  for (const std::string& s : v) w.put_string(s);
+}
+std::vector<std::string> get_strings(dist::ByteReader& r) {
+  std::vector<std::string> v(r.get<std::uint64_t>());
+  for (std::string& s : v) s = r.get_string();
+  return v;
+}
+template <class T, class Put>
+void put_list(dist::ByteWriter& w, const std::vector<T>& v, Put&& put) {
+  w.put<std::uint64_t>(v.size());
+  for (const T& item : v) put(item);
+}
+template <class T, class Get>
+std::vector<T> get_list(dist::ByteReader& r, Get&& get) {
+  std::vector<T> v(r.get<std::uint64_t>());
+  for (T& item : v) item = get();
+  return v;
+}
+
+void encode(dist::ByteWriter& w, const UserOutcome& o) {
+  w.put_string(o.error);
+  w.put_string(o.description);
+  w.put(o.mean_in_market);
+  w.put(o.best_in_market);
+  w.put<std::uint8_t>(o.best_is_own ? 1 : 0);
+  w.put_string(o.best_name);
+  put_strings(w, o.top1_name);
+  put_list(w, o.multiple_names, [&](const auto& names) { put_strings(w, names); });
+  put_list(w, o.top1_is_own, [&](int v) { w.put<std::int32_t>(v); });
+  put_list(w, o.label_free, [&](const auto& v) { w.put_doubles(v); });
+  put_list(w, o.mixture_size, [&](int v) { w.put<std::int32_t>(v); });
+  put_strings(w, o.method_errors);
+  put_list(w, o.user_model, [&](const auto& v) { w.put_doubles(v); });
+  put_list(w, o.labelled, [&](const auto& per_method) {
+    put_list(w, per_method, [&](const auto& per_grid) { put_list(w, per_grid, [&](const auto& v) { w.put_doubles(v); }); });
+  });
+}
+
+UserOutcome decode(dist::ByteReader& r) {
+  UserOutcome o;
+  o.error = r.get_string();
+  o.description = r.get_string();
+  o.mean_in_market = r.get<double>();
+  o.best_in_market = r.get<double>();
+  o.best_is_own = r.get<std::uint8_t>() != 0;
+  o.best_name = r.get_string();
+  o.top1_name = get_strings(r);
+  o.multiple_names = get_list<std::vector<std::string>>(r, [&] { return get_strings(r); });
+  o.top1_is_own = get_list<int>(r, [&] { return static_cast<int>(r.get<std::int32_t>()); });
+  o.label_free = get_list<std::vector<double>>(r, [&] { return r.get_doubles(); });
+  o.mixture_size = get_list<int>(r, [&] { return static_cast<int>(r.get<std::int32_t>()); });
+  o.method_errors = get_strings(r);
+  o.user_model = get_list<std::vector<double>>(r, [&] { return r.get_doubles(); });
+  o.labelled = get_list<std::vector<std::vector<std::vector<double>>>>(r, [&] {
+    return get_list<std::vector<std::vector<double>>>(
+        r, [&] { return get_list<std::vector<double>>(r, [&] { return r.get_doubles(); }); });
+  });
+  return o;
+}
+
 std::string row_key(const Plan& plan, std::size_t search, const ReuseMethodEntry& method) {
   return search == 0 ? method.key : method.key + "@" + plan.searches[search]->key;
 }
@@ -323,15 +387,35 @@ void run_user_study(const StudySetup& setup,
   timer.start((setup.curve ? "users, table and curve" : "users, table") + phase_key);
   std::vector<UserOutcome> outcomes(static_cast<std::size_t>(setup.users));
   {
-    ProgressBar bar(setup.scenario + ": users", setup.users, options.quiet);
-    kernels::parallel_for(ctx, 0, setup.users, [&](std::int64_t user) {
+    // Several ranks (options.comm): rank r runs users r, r + N, r + 2N, ...
+    // (interleaved, so neighbouring users, often alike in cost, spread over
+    // the ranks), then every rank receives every other rank's outcomes. A
+    // user's outcome depends only on the user and the run seed.
+    const int ranks = options.comm ? options.comm->size() : 1;
+    const int rank = options.comm ? options.comm->rank() : 0;
+    std::vector<int> mine;
+    for (int user = rank; user < setup.users; user += ranks) mine.push_back(user);
+    ProgressBar bar(setup.scenario + ": users", static_cast<std::int64_t>(mine.size()), options.quiet);
+    kernels::parallel_for(ctx, 0, static_cast<std::int64_t>(mine.size()), [&](std::int64_t k) {
+      const int user = mine[static_cast<std::size_t>(k)];
       try {
-        outcomes[static_cast<std::size_t>(user)] = run_user(plan, make_user, static_cast<int>(user));
+        outcomes[static_cast<std::size_t>(user)] = run_user(plan, make_user, user);
       } catch (const std::exception& e) {
         outcomes[static_cast<std::size_t>(user)].error = e.what();
       }
       bar.advance();
     });
+    if (ranks > 1) {
+      dist::ByteWriter w;
+      for (const int user : mine) encode(w, outcomes[static_cast<std::size_t>(user)]);
+      const std::vector<std::string> all = options.comm->allgather(w.take());
+      for (int r = 0; r < ranks; ++r) {
+        if (r == rank) continue;
+        dist::ByteReader reader(all[static_cast<std::size_t>(r)]);
+        for (int user = r; user < setup.users; user += ranks) outcomes[static_cast<std::size_t>(user)] = decode(reader);
+        if (!reader.done()) throw Error(setup.scenario + ": rank " + std::to_string(r) + " sent more users than it ran");
+      }
+    }
   }
 
   timer.start("aggregate" + phase_key);
@@ -497,6 +581,7 @@ void run_user_study(const StudySetup& setup,
   result.run.extra["learnwares_loaded"][setup.table_key] = cache.size();
   result.run.extra["users"][setup.table_key] = users;
   result.run.extra["warnings"] = result.warnings.size();
+  result.run.extra["ranks"] = options.comm ? options.comm->size() : 1;
 }
 
 }  // namespace lwd::scenarios

@@ -7,9 +7,11 @@
 #include <hdf5.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../image/synthetic_images.h"
+#include "engine/dist/communicator.h"
 #include "engine/error.h"
 #include "engine/image/image_classifier.h"
 #include "engine/image/rkme_image_spec.h"
@@ -268,6 +270,64 @@ TEST(MarketKinds, ImageSearchRanksTheSameClassesFirstAndMixes) {
     EXPECT_DOUBLE_EQ(again.stat.singles[i].mmd2, response.stat.singles[i].mmd2);
   }
   (void)low;
+}
+
+// Several ranks (Market::set_communicator), each with the market opened by
+// itself as MPI ranks open it, here threads of one ThreadGroup: table search
+// (the packed path) and image search (products shared candidate by candidate)
+// give every rank the one-process answer, bit for bit, also with more ranks
+// than image candidates.
+TEST(MarketKinds, SearchesOverRanksEqualOneProcess) {
+  TempDir dir;
+  Market market = Market::create(dir.path() / "m");
+  for (int i = 0; i < 3; ++i) {
+    PackageParts parts{.name = "t" + std::to_string(i)};
+    parts.seed = 40 + static_cast<std::uint64_t>(i);
+    parts.centre = 0.7 * i;
+    market.add(make_package(dir.path(), parts));
+  }
+  market.add(make_image_package(dir.path(), "low", {0, 1, 2}, 5));
+  market.add(make_image_package(dir.path(), "high", {5, 6, 7}, 6));
+  market.add(make_image_package(dir.path(), "mid", {2, 5, 8}, 7));
+  SearchRequest table;
+  table.spec = stat_spec(RKMETableSpec::generate(kernels::Context{.seed = 3}, testing_market::blob(100, 3, 1.0, 42),
+                                                 kernels::RkmeOptions{.k = 10}));
+  const std::vector<std::int64_t> classes = {5, 6, 7};
+  const std::vector<double> weights(3, 1.0);
+  SearchRequest image;
+  image.spec = stat_spec(RKMEImageSpec::generate(
+      kernels::Context{.seed = 8}, test::stroke_images(120, classes, weights, 77).images, small_image_options()));
+  for (const SearchRequest* request : {&table, &image}) {
+    const SearchResponse one = Market::open(dir.path() / "m").search(*request);
+    ASSERT_FALSE(one.stat.singles.empty());
+    for (const int ranks : {2, 4}) {
+      dist::ThreadGroup group(ranks);
+      std::vector<SearchResponse> got(static_cast<std::size_t>(ranks));
+      std::vector<std::thread> threads;
+      for (int r = 0; r < ranks; ++r) {
+        threads.emplace_back([&, r] {
+          Market mine = Market::open(dir.path() / "m", kernels::Context{.n_threads = 1});
+          mine.set_communicator(&group.rank(r));
+          got[static_cast<std::size_t>(r)] = mine.search(*request);
+        });
+      }
+      for (auto& t : threads) t.join();
+      for (const SearchResponse& g : got) {
+        EXPECT_EQ(g.stat.candidates, one.stat.candidates);
+        ASSERT_EQ(g.stat.singles.size(), one.stat.singles.size());
+        for (std::size_t i = 0; i < g.stat.singles.size(); ++i) {
+          EXPECT_EQ(g.stat.singles[i].id, one.stat.singles[i].id);
+          EXPECT_EQ(g.stat.singles[i].mmd2, one.stat.singles[i].mmd2);
+          EXPECT_EQ(g.stat.singles[i].score, one.stat.singles[i].score);
+        }
+        ASSERT_EQ(g.stat.mixture.has_value(), one.stat.mixture.has_value());
+        if (one.stat.mixture) {
+          EXPECT_EQ(g.stat.mixture->ids, one.stat.mixture->ids);
+          EXPECT_EQ(g.stat.mixture->weights, one.stat.mixture->weights);
+        }
+      }
+    }
+  }
 }
 
 TEST(MarketKinds, ChangesAfterASearchKeepItsStateAsAReopenBuildsIt) {

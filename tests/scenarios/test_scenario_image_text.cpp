@@ -3,6 +3,8 @@
 // rest on: ratios, and text learnwares seen through their embeddings.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <cmath>
 #include <memory>
 #include <numeric>
@@ -137,8 +139,10 @@ class ImageTextScenarios : public ::testing::Test {
                 {"repeats", "2,1"}, {"feature_augment", feature_augment}};
     return run_image_scenario(image_scenario_config(o), *digits_, o, methods, Context{threads, 1});
   }
-  static ScenarioResult run_text(int threads, const MethodRegistry& methods = default_method_registry()) {
+  static ScenarioResult run_text(int threads, const MethodRegistry& methods = default_method_registry(),
+                                 const lwd::dist::Communicator* comm = nullptr) {
     ScenarioOptions o = options();
+    o.comm = comm;
     o.params = {{"users", "2"}, {"grid", "10,20"}, {"repeats", "1"}};
     const auto encoder = hashing_encoder();
     return run_text_scenario(text_scenario_config(o), *corpus_, *encoder, o, methods, Context{threads, 1});
@@ -210,6 +214,27 @@ TEST_F(ImageTextScenarios, TextHasEveryRowAndCurveAndIsTheSameForOneAndTwoThread
   const ScenarioResult one = run_text(1);
   expect_complete(one, {kUserModel, kEnsemblePruning, kFeatureAugment});
   expect_same_numbers(one, run_text(2));
+}
+
+// The users sharded over ranks (ScenarioOptions::comm; threads of one
+// ThreadGroup standing for MPI ranks): every rank ends with the one-process
+// table, curve and per-user record, also with more ranks than users.
+TEST_F(ImageTextScenarios, TextUsersShardedOverRanksGiveEveryRankTheOneProcessResult) {
+  const ScenarioResult one = run_text(1);
+  for (const int ranks : {2, 3}) {
+    lwd::dist::ThreadGroup group(ranks);
+    std::vector<ScenarioResult> got(static_cast<std::size_t>(ranks));
+    std::vector<std::thread> threads;
+    for (int r = 0; r < ranks; ++r)
+      threads.emplace_back([&, r] { got[static_cast<std::size_t>(r)] = run_text(1, default_method_registry(), &group.rank(r)); });
+    for (auto& t : threads) t.join();
+    for (const ScenarioResult& g : got) {
+      expect_same_numbers(one, g);
+      EXPECT_EQ(g.warnings, one.warnings);
+      EXPECT_EQ(g.run.extra["users"], one.run.extra["users"]);
+      EXPECT_EQ(g.run.extra["ranks"], ranks);
+    }
+  }
 }
 
 TEST_F(ImageTextScenarios, TextUsersBeyondTheTenSuperclassPairsAreRefused) {
