@@ -210,18 +210,17 @@ TEST_F(ImageTextScenarios, ImageFeatureAugmentationCanBeSkippedAndTheTableSaysSo
   EXPECT_TRUE(noted);
 }
 
-TEST_F(ImageTextScenarios, TextHasEveryRowAndCurveAndIsTheSameForOneAndTwoThreads) {
+// One text run is the suite's most expensive step (about half a minute on 2
+// cores), so one test holds every comparison with the one-thread run: two
+// threads, and the users sharded over ranks (ScenarioOptions::comm; threads of
+// one ThreadGroup standing for MPI ranks), where every rank ends with the
+// one-process table, curve and per-user record, also with more ranks than users.
+TEST_F(ImageTextScenarios, TextHasEveryRowAndCurveAndIsTheSameForTwoThreadsAndForUsersShardedOverRanks) {
   const ScenarioResult one = run_text(1);
   expect_complete(one, {kUserModel, kEnsemblePruning, kFeatureAugment});
   expect_same_numbers(one, run_text(2));
-}
-
-// The users sharded over ranks (ScenarioOptions::comm; threads of one
-// ThreadGroup standing for MPI ranks): every rank ends with the one-process
-// table, curve and per-user record, also with more ranks than users.
-TEST_F(ImageTextScenarios, TextUsersShardedOverRanksGiveEveryRankTheOneProcessResult) {
-  const ScenarioResult one = run_text(1);
   for (const int ranks : {2, 3}) {
+    SCOPED_TRACE(std::to_string(ranks) + " ranks");
     lwd::dist::ThreadGroup group(ranks);
     std::vector<ScenarioResult> got(static_cast<std::size_t>(ranks));
     std::vector<std::thread> threads;
