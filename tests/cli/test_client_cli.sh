@@ -16,6 +16,8 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 # shellcheck source=harness.sh
+# shellcheck source=table_packages.sh
+source "$(dirname "$0")/table_packages.sh"
 source "$(dirname "$0")/harness.sh" client-cli "$1"
 SERVER_PID=""
 stop_server() {
@@ -48,27 +50,6 @@ expect_failure() {
 }
 
 # ---- two packages, a market, an account ----
-make_csv() {  # make_csv FILE CENTRE SEED
-  python3 - "$@" <<'PY'
-import random, sys
-path, centre, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-r = random.Random(seed)
-with open(path, "w") as f:
-    f.write("a,b,c\n")
-    for _ in range(300):
-        f.write(",".join(f"{centre + r.gauss(0, 1):.6f}" for _ in range(3)) + "\n")
-PY
-}
-semantic() {  # semantic FILE NAME
-  cat >"$1" <<JSON
-{"Data":{"Values":["Table"],"Type":"Class"},"Task":{"Values":["Regression"],"Type":"Class"},
- "Library":{"Values":["Others"],"Type":"Class"},"Scenario":{"Values":["Business"],"Type":"Tag"},
- "License":{"Values":["MIT"],"Type":"Class"},"Name":{"Values":"$2","Type":"String"},
- "Description":{"Values":"sales model $2","Type":"String"},
- "Input":{"Dimension":3,"Description":{"0":"a","1":"b","2":"c"}},
- "Output":{"Dimension":1,"Description":{"0":"sales"}}}
-JSON
-}
 echo '{"type":"ridge","coef":[[1.0,-2.0,0.5]],"intercept":[0.1]}' >model.json
 for i in 0 1; do
   make_csv "data$i.csv" $((i * 4)) $((i + 1))

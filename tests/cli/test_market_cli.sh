@@ -12,6 +12,8 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 # shellcheck source=../cli/harness.sh
+# shellcheck source=table_packages.sh
+source "$(dirname "$0")/table_packages.sh"
 source "$(dirname "$0")/harness.sh" market-cli "$1"
 expect_error() {
   local want=$1
@@ -25,27 +27,6 @@ expect_error() {
 json_get() { python3 -c "import json,sys; d=json.load(open('stdout.txt')); print($1)"; }
 
 # ---- three learnwares on three blobs of data (3 columns), one CSV each ----
-make_csv() {  # make_csv FILE CENTRE SEED
-  python3 - "$@" <<'PY'
-import random, sys
-path, centre, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-r = random.Random(seed)
-with open(path, "w") as f:
-    f.write("a,b,c\n")
-    for _ in range(300):
-        f.write(",".join(f"{centre + r.gauss(0, 1):.6f}" for _ in range(3)) + "\n")
-PY
-}
-semantic() {  # semantic FILE NAME
-  cat >"$1" <<JSON
-{"Data":{"Values":["Table"],"Type":"Class"},"Task":{"Values":["Regression"],"Type":"Class"},
- "Library":{"Values":["Others"],"Type":"Class"},"Scenario":{"Values":["Business"],"Type":"Tag"},
- "License":{"Values":["MIT"],"Type":"Class"},"Name":{"Values":"$2","Type":"String"},
- "Description":{"Values":"sales model $2","Type":"String"},
- "Input":{"Dimension":3,"Description":{"0":"a","1":"b","2":"c"}},
- "Output":{"Dimension":1,"Description":{"0":"sales"}}}
-JSON
-}
 echo '{"type":"ridge","coef":[[1.0,-2.0,0.5]],"intercept":[0.1]}' >model.json
 for i in 0 1 2; do
   make_csv "data$i.csv" $((i * 4)) $((i + 1))

@@ -13,6 +13,8 @@ SERVER=$(realpath "$2")
 WEB=$(realpath "$3")
 shift 3
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../cli/table_packages.sh
+source "$HERE/../cli/table_packages.sh"
 NODE_MODULES=$(realpath "$HERE/../../web/node_modules")
 CHROMIUM=${LWDOCK_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
 [[ -n $CHROMIUM ]] || { echo "run_e2e: no chromium (apt-get install chromium; scripts/install-deps.sh does)" >&2; exit 1; }
@@ -30,27 +32,6 @@ cleanup() {
 trap cleanup EXIT
 cd "$WORK"
 
-make_csv() {  # make_csv FILE CENTRE SEED
-  python3 - "$@" <<'PY'
-import random, sys
-path, centre, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-r = random.Random(seed)
-with open(path, "w") as f:
-    f.write("a,b,c\n")
-    for _ in range(300):
-        f.write(",".join(f"{centre + r.gauss(0, 1):.6f}" for _ in range(3)) + "\n")
-PY
-}
-semantic() {  # semantic FILE NAME
-  cat >"$1" <<JSON
-{"Data":{"Values":["Table"],"Type":"Class"},"Task":{"Values":["Regression"],"Type":"Class"},
- "Library":{"Values":["Others"],"Type":"Class"},"Scenario":{"Values":["Business"],"Type":"Tag"},
- "License":{"Values":["MIT"],"Type":"Class"},"Name":{"Values":"$2","Type":"String"},
- "Description":{"Values":"sales model $2","Type":"String"},
- "Input":{"Dimension":3,"Description":{"0":"a","1":"b","2":"c"}},
- "Output":{"Dimension":1,"Description":{"0":"sales"}}}
-JSON
-}
 quiet() { "$@" >/dev/null 2>>setup.log || { cat setup.log >&2; exit 1; }; }
 echo '{"type":"ridge","coef":[[1.0,-2.0,0.5]],"intercept":[0.1]}' >model.json
 for i in 0 1 2 3; do

@@ -3,6 +3,7 @@
 // mixture with its weights -- with downloads of one or all.
 import {get, call, post, query, download} from './api.mjs';
 import {h, clear, notice, field, button, pager, saveBlob} from './dom.mjs';
+import {semanticControls, readSemanticControls} from './semantic_form.mjs';
 
 let vocabulary = null;
 const names = new Map();  // learnware id -> name, for result rows
@@ -16,45 +17,9 @@ async function learnwareName(id) {
   return names.get(id);
 }
 
-function semanticControls(form) {
-  const controls = [];
-  for (const v of vocabulary) {
-    if (v.type === 'String') {
-      const input = h('input', {type: 'search', name: v.key, autocomplete: 'off',
-                                placeholder: v.key === 'Name' ? 'part of the name' : 'words of the description'});
-      controls.push(field(v.key, input));
-    } else if (v.type === 'Class') {
-      const select = h('select', {name: v.key}, h('option', {value: ''}, 'any'),
-                       v.values.map((x) => h('option', {value: x}, x)));
-      controls.push(field(v.key, select));
-    } else {
-      const box = h('fieldset', {class: 'tags'}, h('legend', {}, v.key),
-                    v.values.map((x) => h('label', {}, h('input', {type: 'checkbox', name: v.key, value: x}), ' ', x)));
-      controls.push(box);
-    }
-  }
-  form.append(h('div', {class: 'filters'}, controls));
-}
-
-// The semantic part of the request: only what the person chose (empty: any).
+// The semantic part of the request: only what the person chose (none: any learnware).
 function semanticFrom(form) {
-  const spec = {};
-  let any = false;
-  for (const v of vocabulary) {
-    if (v.type === 'String') {
-      const text = form.elements[v.key].value.trim();
-      spec[v.key] = {Values: text, Type: 'String'};
-      any ||= text !== '';
-    } else if (v.type === 'Class') {
-      const value = form.elements[v.key].value;
-      spec[v.key] = {Values: value ? [value] : [], Type: 'Class'};
-      any ||= value !== '';
-    } else {
-      const values = [...form.querySelectorAll(`input[name="${v.key}"]:checked`)].map((c) => c.value);
-      spec[v.key] = {Values: values, Type: 'Tag'};
-      any ||= values.length > 0;
-    }
-  }
+  const {spec, any} = readSemanticControls(form, vocabulary);
   return any ? spec : null;
 }
 
@@ -75,7 +40,7 @@ export async function render(main, params, q, stale) {
     h('details', {open: q.example ? null : true}, h('summary', {}, 'Semantic filters'), h('div', {id: 'semantic'})),
     h('p', {class: 'actions'}, h('button', {type: 'submit', class: 'primary'}, 'Search'), ' ',
       button('Run a worked example', () => runExample()), ' ', h('button', {type: 'reset'}, 'Clear')));
-  semanticControls(form.querySelector('#semantic'));
+  form.querySelector('#semantic').append(semanticControls(vocabulary, {search: true}));
   clear(main, h('h1', {}, 'Search'), form, status, results);
 
   let lastSpec = null;   // parsed spec JSON of the current search

@@ -4,45 +4,16 @@
 import {unzipSync, zipSync, strFromU8, strToU8} from './vendor/fflate.mjs';
 import {get, post, call, download} from './api.mjs';
 import {h, clear, notice, field, bytes} from './dom.mjs';
+import {semanticControls, readSemanticControls} from './semantic_form.mjs';
 import {uploadPackage} from './upload.mjs';
 
 const EDITABLE_LIMIT = 100 << 20;  // packages read in the page to edit their semantic spec
 let vocabulary = null;
 
-function semanticForm(semantic) {
-  const controls = [];
-  for (const v of vocabulary) {
-    const current = semantic?.[v.key]?.Values;
-    if (v.type === 'String') {
-      const input = v.key === 'Description'
-        ? h('textarea', {name: v.key, rows: 3}) : h('input', {type: 'text', name: v.key, required: v.key === 'Name'});
-      input.value = typeof current === 'string' ? current : '';
-      controls.push(field(v.key, input));
-    } else if (v.type === 'Class') {
-      const select = h('select', {name: v.key}, h('option', {value: ''}, '(none)'),
-                       v.values.map((x) => h('option', {value: x, selected: Array.isArray(current) && current[0] === x}, x)));
-      controls.push(field(v.key, select));
-    } else {
-      controls.push(h('fieldset', {class: 'tags'}, h('legend', {}, v.key),
-        v.values.map((x) => h('label', {}, h('input', {type: 'checkbox', name: v.key, value: x,
-                                                       checked: Array.isArray(current) && current.includes(x)}), ' ', x))));
-    }
-  }
-  return h('div', {class: 'filters'}, controls);
-}
-
+// The package's semantic spec with the form's fields written over it (Input,
+// Output and anything else the form does not show are kept).
 function readSemantic(form, original) {
-  const out = JSON.parse(JSON.stringify(original));
-  for (const v of vocabulary) {
-    if (v.type === 'String') out[v.key] = {Values: form.elements[v.key].value.trim(), Type: 'String'};
-    else if (v.type === 'Class') {
-      const value = form.elements[v.key].value;
-      out[v.key] = {Values: value ? [value] : [], Type: 'Class'};
-    } else {
-      out[v.key] = {Values: [...form.querySelectorAll(`input[name="${v.key}"]:checked`)].map((c) => c.value), Type: 'Tag'};
-    }
-  }
-  return out;
+  return {...JSON.parse(JSON.stringify(original)), ...readSemanticControls(form, vocabulary).spec};
 }
 
 // The package's entries and its semantic spec (named by learnware.yaml).
@@ -97,7 +68,7 @@ export async function render(main, params, q, stale) {
       opened = openPackage(new Uint8Array(await blob.arrayBuffer()));
       clear(semanticBox, h('h2', {}, 'Semantic specification'),
             h('p', {class: 'muted'}, `From ${opened.semanticName} in ${from}; what you change here is written into the package before it is sent.`),
-            semanticForm(opened.semantic));
+            semanticControls(vocabulary, {current: opened.semantic}));
     } catch (e) {
       submitButton.disabled = true;
       current = null;
