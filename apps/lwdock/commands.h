@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "engine/dist/session.h"
@@ -19,6 +20,9 @@
 
 namespace lwd {
 class MethodRegistry;
+class Market;
+struct SearchRequest;
+struct SearchResponse;
 }
 
 namespace lwdock {
@@ -180,6 +184,17 @@ std::string reuse_methods_help();
 const lwd::dist::Session& session();
 inline bool prints_results() { return session().world().rank() == 0; }
 
+// The market's specification world follows a change made from the command
+// line (world_commands.cpp): system specs mapped or dropped, a retraining
+// when --retrain-every learnwares have arrived; one line on stderr when
+// anything happened. Nothing when the market has no world.
+void follow_spec_world(const lwd::Market& market, const lwd::kernels::Context& ctx);
+// `lwdock search --hetero`: the search in the user's space or the world's
+// (engine/hetero/spec_world.h search_any_space); fills `response` and returns
+// the JSON fields saying which space was searched and why.
+nlohmann::json hetero_search(const lwd::Market& market, const lwd::SearchRequest& request,
+                             const lwd::kernels::Context& ctx, lwd::SearchResponse& response);
+
 }  // namespace lwdock
 
 // `lwdock spec generate|dist|inspect|herd`.
@@ -192,6 +207,9 @@ void register_demo_command(CLI::App& app, lwd::kernels::Context& ctx);
 void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx);
 // `lwdock market build` (after register_market_commands: it joins that group).
 void register_market_build_command(CLI::App& app, lwd::kernels::Context& ctx);
+
+// `lwdock market remap` (after register_market_commands: it joins that group).
+void register_world_commands(CLI::App& app, lwd::kernels::Context& ctx);
 
 // `lwdock model train|predict`.
 void register_model_commands(CLI::App& app, lwd::kernels::Context& ctx);

@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
   register_package_commands(app, ctx);
   register_market_commands(app, ctx);
   register_market_build_command(app, ctx);
+  register_world_commands(app, ctx);
   register_search_command(app, ctx);
   register_reuse_commands(app, ctx);
   register_method_commands(app, ctx);

@@ -161,6 +161,7 @@ void run_add(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   market.sandbox_limits() = sandbox;
   apply_admission(o, market);
   print_add_result(market.add(o.package, o.owner), o.json);
+  lwdock::follow_spec_world(market, ctx);
 }
 
 void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
@@ -169,6 +170,7 @@ void run_update(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   market.sandbox_limits() = sandbox;
   apply_admission(o, market);
   print_add_result(market.update(o.id, o.package), o.json);
+  lwdock::follow_spec_world(market, ctx);
 }
 
 void run_list(const MarketOptions& o) {
@@ -206,10 +208,11 @@ void run_show(const MarketOptions& o) {
   std::printf("%s\n", dump(out, 2).c_str());
 }
 
-void run_delete(const MarketOptions& o) {
+void run_delete(const MarketOptions& o, const lwd::kernels::Context& ctx) {
   lwd::Market market = lwd::Market::open(o.dir, {}, {}, o.db.urls);
   if (!market.remove(o.id)) throw lwd::Error("no learnware with id " + o.id + " in " + o.dir);
   std::fprintf(stderr, "deleted %s\n", o.id.c_str());
+  lwdock::follow_spec_world(market, ctx);
 }
 
 // `market index DIR`: builds (or reads and brings up to date) and saves the
@@ -375,6 +378,7 @@ struct SearchOptions {
   std::string search_method = lwd::kMarketSearch;
   std::string image_score = "mmd";
   bool json = false;
+  bool hetero = false;
   lwd::MarketLimits limits;
   lwdock::DatabaseOptions db;
   IndexCommandOptions index;
@@ -458,17 +462,27 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   } else {
     market.set_index_options(o.index.options());
   }
-  lwd::SearchInput in;
-  in.market = &market;
-  in.query = &request;
-  in.ctx = ctx;
-  const lwd::SearchResponse r = response_of(method.search(in), with_stat);
+  lwd::SearchResponse r;
+  json space;
+  if (o.hetero) {
+    space = lwdock::hetero_search(market, request, ctx, r);
+  } else {
+    lwd::SearchInput in;
+    in.market = &market;
+    in.query = &request;
+    in.ctx = ctx;
+    r = response_of(method.search(in), with_stat);
+  }
   if (!lwdock::prints_results()) return;  // every rank holds the answer; rank 0 prints it
 
   if (o.json) {
-    std::printf("%s\n", dump(lwd::to_json(r, with_stat), 2).c_str());
+    json out = lwd::to_json(r, with_stat);
+    for (const auto& [key, value] : space.items()) out[key] = value;
+    std::printf("%s\n", dump(out, 2).c_str());
     return;
   }
+  if (o.hetero) std::fprintf(stderr, "%s search: %s\n", space["space"].get<std::string>().c_str(),
+                             space["space_reason"].get<std::string>().c_str());
   std::fprintf(stderr, "%s usable learnware(s) match semantically; %s compared statistically\n",
                count_text(r.semantic_matches).c_str(), count_text(r.stat.candidates).c_str());
   if (!with_stat) {
@@ -549,7 +563,7 @@ void register_market_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     cmd->add_option("dir", o->dir, "Market directory")->required();
     lwdock::add_database_options(cmd, o->db);
     cmd->add_option("id", o->id, "Learnware id")->required();
-    cmd->callback([o] { run_delete(*o); });
+    cmd->callback([o, &ctx] { run_delete(*o, ctx); });
   }
   {
     auto o = std::make_shared<MarketOptions>();
@@ -675,6 +689,12 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
       ->capture_default_str()
       ->check(CLI::IsMember({"mmd", "reference"}));
   cmd->add_flag("--json", o->json, "Print the stable JSON schema");
+  cmd->add_flag(
+      "--hetero", o->hetero,
+      "Table specs: when no usable learnware shares the user's feature space (width and --semantic's "
+      "Input.Description), search the market's specification world (`market remap`) with the user's feature "
+      "descriptions; the JSON gains \"space\" (homogeneous|heterogeneous), \"space_reason\" and "
+      "\"world_version\"");
   add_spec_limit_options(cmd, o->limits.spec);
   add_index_options(cmd, o->index, /*with_min=*/true);
   for (const char* name : {"--spec", "--semantic", "--max", "--method", "--decay", "--image-score"})
@@ -690,6 +710,14 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
       throw CLI::ValidationError("--decay", "applies to --method greedy only");
     if (o->request.empty() && o->spec.empty() && o->semantic.empty())
       throw lwd::Error("give --spec USER.json and/or --semantic SEM.json, or --request REQUEST.json");
+    if (o->hetero) {
+      if (o->spec.empty() && o->request.empty())
+        throw CLI::ValidationError("--hetero", "needs the user's table spec (--spec or --request)");
+      if (o->search_method != lwd::kMarketSearch)
+        throw CLI::ValidationError("--hetero", "is the market's own search; it takes no --search-method");
+      if (lwdock::session().mpi())
+        throw CLI::ValidationError("--hetero", "runs in one process (not under mpirun)");
+    }
     run_search(*o, ctx);
   });
 }

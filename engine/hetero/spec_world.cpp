@@ -256,7 +256,7 @@ std::optional<SpecWorld> SpecWorld::load(const Market& market, const kernels::Co
     empty.type = std::string(kSystemSpecType);
     world.set_pack(std::move(empty));
   }
-  world.refresh(market, ctx);
+  (void)ctx;
   return world;
 }
 

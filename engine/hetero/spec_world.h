@@ -78,8 +78,8 @@ class SpecWorld {
   static bool exists(const std::filesystem::path& market_dir);
   // Reads the market's world; nullopt if it has none. Files that do not read
   // are an lwd::Error naming the file, except system_specs.h5, which is
-  // mapped again (with a warning) when it is missing, damaged or of another
-  // model version.
+  // left empty (with a warning) when it is missing, damaged or of another
+  // model version: the refresh() every reader calls next maps them again.
   static std::optional<SpecWorld> load(const Market& market, const kernels::Context& ctx);
   // Trains the model on every usable table learnware with feature
   // descriptions, maps them all and saves (version = the previous one + 1).
