@@ -73,8 +73,9 @@ void run_remap(const RemapOptions& o, const lwd::kernels::Context& ctx) {
   }
   // The settings: the market's own (config.json) where it has a world, the
   // defaults otherwise, and the flags given over either.
+  // (A world whose model no longer reads is trained again from its settings.)
   lwd::hetero::SpecWorldConfig config;
-  if (std::optional<lwd::hetero::SpecWorld> world = lwd::hetero::SpecWorld::load(market, ctx)) config = world->config();
+  if (std::optional<lwd::hetero::SpecWorldConfig> own = lwd::hetero::read_spec_world_config(o.dir)) config = *own;
   if (!o.model.empty()) config.model = o.model;
   if (o.dim > 0) config.train.dim = o.dim;
   if (o.epochs >= 0) config.train.epochs = o.epochs;

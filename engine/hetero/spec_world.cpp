@@ -130,6 +130,18 @@ std::optional<std::vector<std::string>> column_descriptions(const std::optional<
 
 // ---- the world ------------------------------------------------------------------
 
+std::optional<SpecWorldConfig> read_spec_world_config(const std::filesystem::path& market_dir) {
+  const std::filesystem::path path = SpecWorld::dir_of(market_dir) / kConfigFile;
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  nlohmann::json in;
+  try {
+    in = nlohmann::json::parse(io::read_text_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(path.string() + ": " + e.what());
+  }
+  return SpecWorldConfig::from_json(in, path.string());
+}
+
 bool SpecWorld::exists(const std::filesystem::path& market_dir) {
   return std::filesystem::exists(dir_of(market_dir) / kConfigFile);
 }
@@ -216,7 +228,7 @@ std::optional<SpecWorld> SpecWorld::load(const Market& market, const kernels::Co
       fail(path.string() + ": " + e.what() + " (`lwdock market remap` makes the world again)");
     }
   };
-  world.config_ = SpecWorldConfig::from_json(read_json(dir / kConfigFile), (dir / kConfigFile).string());
+  world.config_ = *read_spec_world_config(market_dir);
   const std::filesystem::path model_path = dir / kModelFile;
   if (!std::filesystem::exists(model_path)) {
     fail(model_path.string() + " is missing (`lwdock market remap` makes the world again)");

@@ -55,6 +55,11 @@ struct SpecWorldConfig {
   void validate() const;
 };
 
+// The market's world settings (spec_world/config.json) alone; nullopt when
+// the market has no world. Throws lwd::Error naming the file when it does
+// not read.
+std::optional<SpecWorldConfig> read_spec_world_config(const std::filesystem::path& market_dir);
+
 // A table learnware's feature descriptions, one per column in order, when
 // its semantic spec describes every column (Input.Dimension == width and a
 // non-blank description for each index); nullopt otherwise.
