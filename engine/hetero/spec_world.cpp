@@ -24,22 +24,17 @@ constexpr std::int64_t kFormat = 1;
 
 [[noreturn]] void fail(const std::string& message) { throw Error(message); }
 
-// A usable table learnware the world can map.
-struct MappableTable {
-  std::string id;
-  RKMETableSpec spec;
-  std::vector<std::string> descriptions;
-};
+std::string pack_key_for(std::int64_t dim) { return spec_pack_key(kSystemSpecType, dim); }
 
-struct MarketTables {
-  std::vector<MappableTable> tables;  // by id
-  std::int64_t without_descriptions = 0;
-};
+}  // namespace
 
-MarketTables mappable_tables(const Market& market) {
-  MarketTables out;
+std::vector<WorldTable> described_tables(const Market& market, const std::function<bool(const std::string& id)>& keep,
+                                         std::int64_t* without_descriptions) {
+  std::vector<WorldTable> out;
+  std::int64_t missing = 0;
   const std::string prefix = std::string(RKMETableSpec::kTypeName) + "/";
   for (const LearnwareRecord& record : market.list(LearnwareStatus::usable)) {
+    if (keep && !keep(record.id)) continue;
     for (const std::string& key : record.spec_keys) {
       if (key.rfind(prefix, 0) != 0) continue;
       const StoredPack* pack = market.store().pack(key);
@@ -50,19 +45,38 @@ MarketTables mappable_tables(const Market& market) {
       std::optional<std::vector<std::string>> descriptions =
           column_descriptions(semantic ? semantic->input : std::nullopt, pack->slots().dim);
       if (!descriptions) {
-        ++out.without_descriptions;
+        ++missing;
         continue;
       }
-      out.tables.push_back({record.id, pack->slots().spec(*m), std::move(*descriptions)});
+      const RKMETableSpec spec = pack->slots().spec(*m);
+      out.push_back({record.id, spec.z(), spec.beta(), std::move(*descriptions), spec.num_points()});
     }
   }
-  std::sort(out.tables.begin(), out.tables.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  std::sort(out.begin(), out.end(), [](const WorldTable& a, const WorldTable& b) { return a.id < b.id; });
+  if (without_descriptions != nullptr) *without_descriptions = missing;
   return out;
 }
 
-std::string pack_key_for(std::int64_t dim) { return spec_pack_key(kSystemSpecType, dim); }
-
+namespace {
+RKMETableSpec table_spec(const WorldTable& t) {
+  return RKMETableSpec(t.z, t.beta, kSystemSpecGamma, std::max<std::int64_t>(1, t.num_points));
+}
 }  // namespace
+
+SpecPack map_tables(const WorldModel& model, std::span<const WorldTable> tables, const kernels::Context& ctx) {
+  SpecPack pack;
+  pack.type = std::string(kSystemSpecType);
+  for (const WorldTable& t : tables) pack.append(t.id, map_spec(model, table_spec(t), t.descriptions, ctx), ctx);
+  return pack;
+}
+
+StatSearchResult search_world(const WorldModel& model, const SpecPack& pack, std::span<const float> z32,
+                              const RKMETableSpec& user, std::span<const std::string> descriptions,
+                              std::span<const std::int64_t> members, const StatSearchOptions& options,
+                              const kernels::Context& ctx) {
+  const RKMETableSpec mapped = map_spec(model, user, descriptions, ctx);
+  return statistical_search(ctx, mapped, pack, members, options, z32);
+}
 
 // ---- config -------------------------------------------------------------------
 
@@ -154,16 +168,12 @@ void SpecWorld::set_pack(SpecPack pack) {
 SpecWorld SpecWorld::train(const Market& market, const SpecWorldConfig& config, const kernels::Context& ctx,
                            WorldTrainReport* report) {
   config.validate();
-  MarketTables found = mappable_tables(market);
-  std::vector<WorldTable> tables;
-  tables.reserve(found.tables.size());
-  for (const MappableTable& t : found.tables) {
-    tables.push_back({t.id, t.spec.z(), t.spec.beta(), t.descriptions});
-  }
+  std::int64_t without_descriptions = 0;
+  const std::vector<WorldTable> tables = described_tables(market, nullptr, &without_descriptions);
   if (tables.size() < 2) {
     fail("the market has " + std::to_string(tables.size()) +
          " usable table learnware(s) with a description for every feature (" +
-         std::to_string(found.without_descriptions) +
+         std::to_string(without_descriptions) +
          " without); the specification world needs at least two (semantic Input.Description)");
   }
   WorldTrainReport local;
@@ -185,13 +195,8 @@ SpecWorld SpecWorld::train(const Market& market, const SpecWorldConfig& config, 
   world.model_ = std::move(model);
   world.version_ = (previous ? previous->version_ : 0) + 1;
   world.trained_at_ = utc_now_iso8601();
-  for (const MappableTable& t : found.tables) world.trained_ids_.push_back(t.id);
-  SpecPack pack;
-  pack.type = std::string(kSystemSpecType);
-  for (const MappableTable& t : found.tables) {
-    pack.append(t.id, map_spec(*world.model_, t.spec, t.descriptions, ctx), ctx);
-  }
-  world.set_pack(std::move(pack));
+  for (const WorldTable& t : tables) world.trained_ids_.push_back(t.id);
+  world.set_pack(map_tables(*world.model_, tables, ctx));
   std::filesystem::create_directories(dir_of(market.store().dir()));
   io::write_text_file_atomically(dir_of(market.store().dir()) / kConfigFile, config.to_json().dump(2) + "\n");
   world.save_model(market.store().dir());
@@ -274,11 +279,10 @@ std::optional<SpecWorld> SpecWorld::load(const Market& market, const kernels::Co
 
 WorldRefreshReport SpecWorld::refresh(const Market& market, const kernels::Context& ctx) {
   WorldRefreshReport report;
-  MarketTables found = mappable_tables(market);
-  report.skipped = found.without_descriptions;
+  const std::vector<WorldTable> found = described_tables(market, nullptr, &report.skipped);
   std::set<std::string> trained(trained_ids_.begin(), trained_ids_.end());
   std::int64_t arrived = 0;
-  for (const MappableTable& t : found.tables) arrived += trained.count(t.id) == 0 ? 1 : 0;
+  for (const WorldTable& t : found) arrived += trained.count(t.id) == 0 ? 1 : 0;
   if (config_.retrain_every > 0 && arrived >= config_.retrain_every) {
     WorldTrainReport train_report;
     *this = train(market, config_, ctx, &train_report);
@@ -289,7 +293,7 @@ WorldRefreshReport SpecWorld::refresh(const Market& market, const kernels::Conte
   }
   // Drop the specs of learnwares that left, map those that arrived.
   std::set<std::string> present;
-  for (const MappableTable& t : found.tables) present.insert(t.id);
+  for (const WorldTable& t : found) present.insert(t.id);
   SpecPack pack = pack_;
   for (const std::string& id : pack_.ids) {
     if (present.count(id) == 0) {
@@ -297,9 +301,9 @@ WorldRefreshReport SpecWorld::refresh(const Market& market, const kernels::Conte
       ++report.dropped;
     }
   }
-  for (const MappableTable& t : found.tables) {
+  for (const WorldTable& t : found) {
     if (pack.find(t.id)) continue;
-    pack.append(t.id, map_spec(*model_, t.spec, t.descriptions, ctx), ctx);
+    pack.append(t.id, map_spec(*model_, table_spec(t), t.descriptions, ctx), ctx);
     ++report.mapped;
   }
   if (report.mapped > 0 || report.dropped > 0) {
@@ -368,7 +372,6 @@ AnySpaceSearchResponse search_any_space(const Market& market, const SpecWorld* w
             "); searched the specification world (model " + std::string(world->model().kind()) + " version " +
             std::to_string(world->version()) + ")";
   out.world_version = world->version();
-  const RKMETableSpec mapped = world->map_user(request.spec, *descriptions, ctx);
 
   // The members the semantic query allows (every system spec without one).
   const SpecPack& pack = world->system_specs();
@@ -389,7 +392,8 @@ AnySpaceSearchResponse search_any_space(const Market& market, const SpecWorld* w
     out.response.semantic_ids = pack.ids;
   }
   if (pack.count() == 0) return out;
-  out.response.stat = statistical_search(ctx, mapped, pack, members, request.options, world->system_specs_f32());
+  out.response.stat = search_world(world->model(), pack, world->system_specs_f32(), request.spec, *descriptions,
+                                   members, request.options, ctx);
   return out;
 }
 

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,26 @@ std::optional<SpecWorldConfig> read_spec_world_config(const std::filesystem::pat
 // non-blank description for each index); nullopt otherwise.
 std::optional<std::vector<std::string>> column_descriptions(const std::optional<FeatureSemantics>& input,
                                                             std::int64_t width);
+
+// ---- the pieces, for a world that lives only in memory (the heterogeneous
+// scenarios train one over their own market: a chain left out, another kind)
+
+// Every usable table learnware whose semantic spec describes every column, by
+// id; those `keep` refuses are left out (null: none). `without_descriptions`
+// (optional) counts the usable table learnwares left out for lack of
+// descriptions.
+std::vector<WorldTable> described_tables(const Market& market,
+                                         const std::function<bool(const std::string& id)>& keep = nullptr,
+                                         std::int64_t* without_descriptions = nullptr);
+// The system specs of `tables` under `model`, one pack in table order.
+SpecPack map_tables(const WorldModel& model, std::span<const WorldTable> tables, const kernels::Context& ctx);
+// The statistical search of the user's RKME, whose columns `descriptions`
+// describe, against the system specs `pack` (members: indices into the pack,
+// empty = all; z32: the pack's float32 mirror or empty).
+StatSearchResult search_world(const WorldModel& model, const SpecPack& pack, std::span<const float> z32,
+                              const RKMETableSpec& user, std::span<const std::string> descriptions,
+                              std::span<const std::int64_t> members, const StatSearchOptions& options,
+                              const kernels::Context& ctx);
 
 struct WorldRefreshReport {
   bool retrained = false;

@@ -65,6 +65,7 @@ struct WorldTable {
   kernels::Matrix<double> z;
   std::vector<double> beta;
   std::vector<std::string> descriptions;
+  std::int64_t num_points = 1;  // rows the RKME summarises (kept in the system spec)
 };
 
 struct WorldTrainOptions {
