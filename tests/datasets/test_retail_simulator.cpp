@@ -560,6 +560,37 @@ TEST(FeaturePipelines, TooShortStoreIsAnError) {
                         "test_days");
 }
 
+// The market's learnwares were trained on these matrices: a refactor of the
+// pipelines must leave every value where it was. Two sums per space (the
+// plain one, and one weighted by column and by row modulo 7, so swapped
+// columns or shifted rows show) pinned from the simulator's default seed.
+TEST(FeaturePipelines, MarketSpacesKeepTheirPinnedValues) {
+  struct Pinned {
+    const char* space;
+    double sum, weighted;
+  };
+  const Pinned pinned[] = {
+      {"lag_calendar", 356136.42274608096, 5716885.6964088716},
+      {"rolling_price", 337309.06623180181, 5580190.2321178867},
+      {"full", 903883.27469218895, 38029151.640923597},
+      {"weekly_onehot", 464117.48261306091, 10960272.140099475},
+      {"compact", 255010.88653805666, 3067415.0848001707},
+  };
+  const StoreSales s = simulate_store(small_chain(ChainKind::kCorporacion), 1);
+  for (const Pinned& p : pinned) {
+    const StoreDataset d = build_features(s, parse_feature_space(p.space), LabelSpace::kUnits);
+    double sum = 0, weighted = 0;
+    for (const auto* m : {&d.x_train, &d.x_test})
+      for (std::int64_t r = 0; r < m->rows(); ++r)
+        for (std::int64_t j = 0; j < m->cols(); ++j) {
+          sum += (*m)(r, j);
+          weighted += (*m)(r, j) * static_cast<double>(j + 1) * static_cast<double>(r % 7 + 1);
+        }
+    EXPECT_NEAR(sum, p.sum, 1e-12 * std::abs(p.sum)) << p.space;
+    EXPECT_NEAR(weighted, p.weighted, 1e-12 * std::abs(p.weighted)) << p.space;
+  }
+}
+
 // ---- transfer ----------------------------------------------------------------
 
 // The property the market needs: a model from another store of the same chain
