@@ -1,6 +1,7 @@
 // `lwdock dataset retail ...`: the seeded retail-sales simulator from the
-// command line. `info` lists chains and feature spaces, `export` writes one
-// store's features (and optionally labels) as CSV for `lwdock spec generate`,
+// command line. `info` lists chains and feature spaces (the market's and the
+// users'), `export` writes one store's features in either kind of space (and
+// optionally labels) as CSV for `lwdock spec generate`,
 // `transfer-table` runs the store-to-store transfer experiment and prints (or
 // writes) the Markdown tables of datasets/README.md.
 #include <chrono>
@@ -33,6 +34,19 @@ std::vector<std::string> feature_space_names() {
   std::vector<std::string> names;
   for (ds::FeatureSpace s : ds::all_feature_spaces()) names.emplace_back(ds::to_string(s));
   return names;
+}
+
+// The market's spaces, then the users' (export takes either).
+std::vector<std::string> market_and_user_space_names() {
+  std::vector<std::string> names = feature_space_names();
+  for (ds::UserFeatureSpace s : ds::all_user_feature_spaces()) names.emplace_back(ds::to_string(s));
+  return names;
+}
+
+bool is_user_space(const std::string& name) {
+  for (ds::UserFeatureSpace s : ds::all_user_feature_spaces())
+    if (name == ds::to_string(s)) return true;
+  return false;
 }
 
 std::vector<std::string> label_space_names() {
@@ -81,12 +95,15 @@ void run_info(const InfoOptions& o) {
   }
   std::printf("feature spaces (rows: (day, item) from day %d; test split: the last %d days):\n", ds::kHistoryDays,
               ds::SplitConfig{}.test_days);
-  for (ds::FeatureSpace s : ds::all_feature_spaces()) {
+  const auto print_space = [](auto space) {
     std::string columns;
-    for (const std::string& c : ds::feature_columns(s)) columns += (columns.empty() ? "" : ",") + c;
-    std::printf("  %-14s %3lld  %s\n", std::string(ds::to_string(s)).c_str(),
-                static_cast<long long>(ds::feature_width(s)), columns.c_str());
-  }
+    for (const std::string& c : ds::feature_columns(space)) columns += (columns.empty() ? "" : ",") + c;
+    std::printf("  %-14s %3lld  %s\n", std::string(ds::to_string(space)).c_str(),
+                static_cast<long long>(ds::feature_width(space)), columns.c_str());
+  };
+  for (ds::FeatureSpace s : ds::all_feature_spaces()) print_space(s);
+  std::printf("user feature spaces (no market learnware uses them; the same rows):\n");
+  for (ds::UserFeatureSpace s : ds::all_user_feature_spaces()) print_space(s);
   std::printf("label spaces: units, log1p_units\n");
 }
 
@@ -96,8 +113,12 @@ void run_export(const ExportOptions& o) {
   const ds::ChainConfig config = ds::default_chain_config(ds::parse_chain_kind(o.chain), o.seed);
   const auto start = std::chrono::steady_clock::now();
   const ds::StoreSales store = ds::simulate_store(config, o.store);
-  const ds::StoreDataset data = ds::build_features(store, ds::parse_feature_space(o.space),
-                                                   ds::parse_label_space(o.label), {.test_days = o.test_days});
+  const ds::LabelSpace label = ds::parse_label_space(o.label);
+  const ds::SplitConfig split{.test_days = o.test_days};
+  const ds::StoreDataset data =
+      is_user_space(o.space)
+          ? ds::build_user_features(store, ds::parse_user_feature_space(o.space), label, split)
+          : ds::build_features(store, ds::parse_feature_space(o.space), label, split);
   const bool train = o.split == "train";
   const lwd::kernels::Matrix<double>& x = train ? data.x_train : data.x_test;
   const std::vector<double>& y = train ? data.y_train : data.y_test;
@@ -147,7 +168,9 @@ void register_dataset_commands(CLI::App& app, lwd::kernels::Context& ctx) {
   CLI::App* dataset = app.add_subcommand("dataset", "Data sources of the experiments");
   dataset->require_subcommand(1);
   CLI::App* retail = dataset->add_subcommand(
-      "retail", "The seeded retail-sales simulator: 3 chains (pfs, m5, corporacion), 5 feature spaces, 2 label spaces");
+      "retail",
+      "The seeded retail-sales simulator: 3 chains (pfs, m5, corporacion), 5 market and 3 user feature spaces, "
+      "2 label spaces");
   retail->require_subcommand(1);
 
   {
@@ -163,9 +186,11 @@ void register_dataset_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     cmd->add_option("--store", o->store, "Store index within the chain (pfs 0-59, m5 0-9, corporacion 0-53)")
         ->capture_default_str()
         ->check(lwdock::integer_at_least(0));
-    cmd->add_option("--space", o->space, "Feature space")
+    cmd->add_option("--space", o->space,
+                    "Feature space: one of the market's five, or a user's (pos_daily, pos_trend, pos_promo: "
+                    "the same rows, columns no market learnware uses)")
         ->capture_default_str()
-        ->check(CLI::IsMember(feature_space_names()));
+        ->check(CLI::IsMember(market_and_user_space_names()));
     cmd->add_option("--label", o->label, "Label space (for --labels-out)")
         ->capture_default_str()
         ->check(CLI::IsMember(label_space_names()));

@@ -1,14 +1,25 @@
 // Feature-engineering pipelines over a simulated store: five feature spaces
 // (different combinations of lags, rolling statistics, calendar and price
 // features, so their widths differ and a market sees five distinct input
-// spaces) and two label spaces, with a split by time.
+// spaces), three user feature spaces that no market learnware uses (for
+// heterogeneous experiments: other column names, other widths), and two label
+// spaces, with a split by time.
 //
 // One row per (day t, item i) for t >= kHistoryDays, ordered by day and then
-// item. Every feature of row (t, i) uses only what a forecaster knows on the
-// morning of day t: units sold up to day t-1, and the day's calendar, shelf
-// price and promotion (planned in advance). The first kHistoryDays days feed
-// the longest look-back (8 weeks) and produce no rows, so no feature is ever
-// missing: the matrices contain no NaN.
+// item, in every space (user spaces included, so a user's rows correspond row
+// for row with the same store's rows in the market spaces). Every feature of
+// row (t, i) uses only what a forecaster knows on the morning of day t: units
+// sold up to day t-1, and the day's calendar, shelf price and promotion
+// (planned in advance). The first kHistoryDays days feed the longest look-back
+// (8 weeks) and produce no rows, so no feature is ever missing: the matrices
+// contain no NaN.
+//
+// Every column has a one-sentence description in plain English
+// (feature_descriptions), which semantic specs carry as Input.Description.
+// Columns measuring the same thing in different market spaces share their
+// description; the user spaces are described as another analyst would write,
+// in other words but with the same key words where the quantity is the same
+// (units, sold, days, price, promotion, weekday, holiday).
 //
 // Feature spaces (width: columns, in order):
 //   lag_calendar   15: lag_1..lag_7; dow_sin, dow_cos, doy_sin, doy_cos,
@@ -48,6 +59,59 @@
 //   item_category       category index in the chain's catalogue (0-based)
 //   store_traffic_28    mean units per item and day over the whole store, t-28 .. t-1
 //
+//
+// User feature spaces (UserFeatureSpace; not in all_feature_spaces(), so
+// nothing that builds the market sees them):
+//   pos_daily      12: units_yesterday, units_2_days_ago, units_3_days_ago,
+//                      units_7_days_ago, week_total_units, fortnight_avg_units,
+//                      weekday_index, sat_or_sun, public_holiday, pay_day,
+//                      price_vs_base, on_promotion
+//   pos_trend      18: avg_units_7d, avg_units_28d, wow_change, wow_log_ratio,
+//                      trend_slope_28d, ewma_hl2, ewma_hl14,
+//                      ewma_short_long_ratio, zero_share_14d,
+//                      days_since_last_sale, volatility_28d,
+//                      yesterday_vs_week_avg, weekday_effect_4w,
+//                      store_momentum, weekday_sin, weekday_cos,
+//                      price_trend_28d, promotion_today
+//   pos_promo      11: discount_depth_28d, days_since_promo, promo_run_length,
+//                      days_since_price_change, price_percentile_56d,
+//                      price_log, days_to_holiday, days_after_holiday,
+//                      promo_count_28d, qty_prev_day, qty_prev_week_same_day
+// Definitions (p0 = the item's base price, StoreSales::item_base_price):
+//   units_K_days_ago, units_yesterday, qty_prev_day, qty_prev_week_same_day
+//                       u[t-K] (K = 1, 2, 3, 7)
+//   week_total_units    sum of u[t-7 .. t-1]
+//   fortnight_avg_units, avg_units_Wd   mean of u[t-W .. t-1] (W = 14, 7, 28)
+//   weekday_index       0 = Monday .. 6 = Sunday; sat_or_sun = is_weekend
+//   public_holiday, pay_day   = is_holiday, is_payday
+//   price_vs_base       p[t] / p0
+//   on_promotion, promotion_today   = promo
+//   wow_change          mean of u[t-7 .. t-1] - mean of u[t-14 .. t-8]
+//   wow_log_ratio       log((1 + sum u[t-7 .. t-1]) / (1 + sum u[t-14 .. t-8]))
+//   trend_slope_28d     least-squares slope of u[j] on j, j in t-28 .. t-1
+//   ewma_hlH            ewm with a half-life of H days (H = 2, 14)
+//   ewma_short_long_ratio  log((1 + ewma_hl2) / (1 + ewma_hl14))
+//   zero_share_14d      = zero_frac over 14 days
+//   days_since_last_sale   smallest k >= 1 with u[t-k] > 0, at most 56
+//   volatility_28d      = roll_std_28
+//   yesterday_vs_week_avg  u[t-1] - mean of u[t-7 .. t-1]
+//   weekday_effect_4w   mean of u[t-7], .., u[t-28] - mean of u[t-28 .. t-1]
+//   store_momentum      store_traffic over 7 days - store_traffic over 28 days
+//   weekday_sin/cos     = dow_sin, dow_cos
+//   price_trend_28d     log(p[t] / p[t-28])
+//   discount_depth_28d  1 - p[t] / max of p[t-28 .. t-1]
+//   days_since_promo    smallest k >= 1 with a promotion on day t-k, at most 56
+//   promo_run_length    consecutive promotion days ending at t (0 without a
+//                       promotion on t; back-to-back promotions count as one run)
+//   days_since_price_change   smallest k >= 0 with p[t-k] != p[t-k-1], at most 56
+//   price_percentile_56d      fraction of p[t-56 .. t-1] that are <= p[t]
+//   price_log           = log_price
+//   days_to_holiday     days from t to the next holiday (0 on one), at most 30;
+//                       past the last simulated day holidays recur on the
+//                       dates the calendar shows (they repeat yearly)
+//   days_after_holiday  days since the latest holiday up to t, at most 30
+//   promo_count_28d     promotion days in t-28 .. t-1
+//
 // Label spaces: units (u[t]) and log1p_units (log(1 + u[t])).
 #pragma once
 
@@ -63,19 +127,30 @@ namespace lwd::datasets {
 
 enum class FeatureSpace { kLagCalendar, kRollingPrice, kFull, kWeeklyOneHot, kCompact };
 enum class LabelSpace { kUnits, kLog1pUnits };
+// Feature engineerings of users that no market learnware uses.
+enum class UserFeatureSpace { kPosDaily, kPosTrend, kPosPromo };
 
-// Names as above ("lag_calendar", ..., "units", "log1p_units"); parse throws
-// lwd::Error listing the valid names.
+// Names as above ("lag_calendar", ..., "pos_daily", ..., "units",
+// "log1p_units"); parse throws lwd::Error listing the valid names.
 std::string_view to_string(FeatureSpace space);
+std::string_view to_string(UserFeatureSpace space);
 std::string_view to_string(LabelSpace space);
 FeatureSpace parse_feature_space(std::string_view name);
+UserFeatureSpace parse_user_feature_space(std::string_view name);
 LabelSpace parse_label_space(std::string_view name);
+// The market's five spaces; the users' three; the two label spaces.
 const std::vector<FeatureSpace>& all_feature_spaces();
+const std::vector<UserFeatureSpace>& all_user_feature_spaces();
 const std::vector<LabelSpace>& all_label_spaces();
 
 // Column names of a feature space, in matrix order; the width is their count.
 const std::vector<std::string>& feature_columns(FeatureSpace space);
+const std::vector<std::string>& feature_columns(UserFeatureSpace space);
 std::int64_t feature_width(FeatureSpace space);
+std::int64_t feature_width(UserFeatureSpace space);
+// One plain-English sentence per column, parallel to feature_columns.
+const std::vector<std::string>& feature_descriptions(FeatureSpace space);
+const std::vector<std::string>& feature_descriptions(UserFeatureSpace space);
 
 // Days of history consumed before the first row (the longest look-back).
 inline constexpr int kHistoryDays = 56;
@@ -103,6 +178,9 @@ struct StoreDataset {
 // than kHistoryDays + test_days days) or the sales arrays are inconsistent.
 StoreDataset build_features(const StoreSales& store, FeatureSpace space, LabelSpace label,
                             const SplitConfig& split = {});
+// The same rows (days, items, labels, split) in a user feature space.
+StoreDataset build_user_features(const StoreSales& store, UserFeatureSpace space, LabelSpace label,
+                                 const SplitConfig& split = {});
 
 // The label transform alone, for evaluating predictions in either space.
 double label_value(LabelSpace space, double units);

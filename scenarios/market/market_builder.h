@@ -50,18 +50,26 @@ std::uint64_t learnware_seed(std::uint64_t build_seed, std::string_view key);
 //   description  "Retail sales forecast for store <N> of the <chain> chain. <tag>"
 //   tag          "features=<space> label=<label>"
 //   semantic     Data Table, Task Regression, Scenario Business, Library Others,
-//                License MIT, Input.Dimension = feature width (+ column names),
+//                License MIT, Input = tabular_learnware_input(space): Dimension
+//                the feature width, Description {"0": sentence, ...} one
+//                plain-English sentence per column (datasets::feature_descriptions),
 //                Output.Dimension 1 (the label name)
 // A user of feature space F and label space L asks with
 // tabular_user_query(F, L): the same tags and name = the tag, which matches
 // exactly the learnwares of (F, L) by description ("label=units" is not a
-// substring of "label=log1p_units").
+// substring of "label=log1p_units"). The query has no Input (semantic search
+// reads tags, name and description only).
+// A user of a feature engineering no learnware uses (datasets::UserFeatureSpace,
+// the heterogeneous scenarios) describes their columns with
+// tabular_user_input(space), in the same form as a learnware's Input.
 std::string tabular_learnware_name(datasets::ChainKind chain, int store, datasets::FeatureSpace space,
                                    datasets::LabelSpace label);
 std::string tabular_space_tag(datasets::FeatureSpace space, datasets::LabelSpace label);
 SemanticSpec tabular_learnware_semantic(datasets::ChainKind chain, int store, datasets::FeatureSpace space,
                                         datasets::LabelSpace label);
 SemanticSpec tabular_user_query(datasets::FeatureSpace space, datasets::LabelSpace label);
+FeatureSemantics tabular_learnware_input(datasets::FeatureSpace space);
+FeatureSemantics tabular_user_input(datasets::UserFeatureSpace space);
 // The market's tabular settings: the transfer experiment's trees (100 rounds,
 // depth 6, eta 0.1), one XGBoost thread; the reference RKME (K 100, gamma 0.1,
 // 3 steps). Users build their RKME with the same gamma.

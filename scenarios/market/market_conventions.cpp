@@ -62,6 +62,14 @@ SemanticSpec user_query(std::string data, std::string task, std::string scenario
   return s;
 }
 
+// Input semantics of a table whose columns have these descriptions, in order.
+FeatureSemantics input_semantics(const std::vector<std::string>& descriptions) {
+  FeatureSemantics f;
+  f.dimension = static_cast<std::int64_t>(descriptions.size());
+  for (std::size_t j = 0; j < descriptions.size(); ++j) f.descriptions[static_cast<std::int64_t>(j)] = descriptions[j];
+  return f;
+}
+
 // The 10 superclass triples in lexicographic order.
 std::vector<std::array<int, 3>> superclass_triples() {
   const int n = static_cast<int>(brown_superclasses().size());
@@ -94,16 +102,26 @@ std::string tabular_space_tag(ds::FeatureSpace space, ds::LabelSpace label) {
   return "features=" + std::string(ds::to_string(space)) + " label=" + std::string(ds::to_string(label));
 }
 
+// Input.Description holds each column's sentence alone, not its name: the
+// heterogeneous scenarios map columns into a shared space by encoding these
+// texts, and a name adds only tokens a text encoder cannot read (roll_mean_7)
+// that differ between the market and a user by construction (units_yesterday
+// for lag_1), pulling two descriptions of one quantity apart. The names stay
+// recoverable from the feature space in the description's tag.
+FeatureSemantics tabular_learnware_input(ds::FeatureSpace space) {
+  return input_semantics(ds::feature_descriptions(space));
+}
+
+FeatureSemantics tabular_user_input(ds::UserFeatureSpace space) {
+  return input_semantics(ds::feature_descriptions(space));
+}
+
 SemanticSpec tabular_learnware_semantic(ds::ChainKind chain, int store, ds::FeatureSpace space, ds::LabelSpace label) {
   SemanticSpec s = base_semantic("Table", "Regression", "Business");
   s.name = tabular_learnware_name(chain, store, space, label);
   s.description = "Retail sales forecast for store " + std::to_string(store) + " of the " +
                   std::string(ds::to_string(chain)) + " chain. " + tabular_space_tag(space, label);
-  FeatureSemantics input;
-  const auto& columns = ds::feature_columns(space);
-  input.dimension = static_cast<std::int64_t>(columns.size());
-  for (std::size_t j = 0; j < columns.size(); ++j) input.descriptions[static_cast<std::int64_t>(j)] = columns[j];
-  s.input = std::move(input);
+  s.input = tabular_learnware_input(space);
   s.output = FeatureSemantics{1, {{0, std::string(ds::to_string(label))}}};
   return s;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Drives `lwdock dataset retail ...` as a user would: info, an export that
-# `lwdock spec generate` accepts, a small transfer table, and bad input that
-# must exit non-zero with exactly one "lwdock: error: ..." line and no output.
+# Drives `lwdock dataset retail ...` as a user would: info, exports (market and
+# user feature spaces) that `lwdock spec generate` accepts, a small transfer
+# table, and bad input that must exit non-zero with exactly one
+# "lwdock: error: ..." line and no output.
 #
 # usage: test_dataset_cli.sh PATH/TO/lwdock
 set -euo pipefail
@@ -37,6 +38,13 @@ expect_ok dataset retail info
 grep -Eq '^  compact +9 ' stdout.txt || fail "info does not list compact with width 9"
 grep -Eq '^  full +34 ' stdout.txt || fail "info does not list full with width 34"
 grep -Eq '^  pfs +60 ' stdout.txt || fail "info does not list 60 pfs stores"
+grep -Eq '^  pos_daily +12 +units_yesterday,' stdout.txt || fail "info does not list the user space pos_daily, 12 wide"
+grep -Eq '^  pos_trend +18 ' stdout.txt || fail "info does not list the user space pos_trend, 18 wide"
+grep -Eq '^  pos_promo +11 ' stdout.txt || fail "info does not list the user space pos_promo, 11 wide"
+pass
+expect_ok dataset retail export --help
+grep -q 'compact,pos_daily,pos_trend,pos_promo' stdout.txt || fail "export --help does not list the user spaces"
+pass
 
 # ---- export ------------------------------------------------------------------
 expect_ok dataset retail export --chain m5 --store 3 --space weekly_onehot --split test --label log1p_units \
@@ -59,8 +67,22 @@ expect_ok spec generate -i small.csv --k 10 -o spec.json
 expect_ok spec inspect spec.json
 grep -q '^d: 9$' stdout.txt || fail "spec of the compact space is not 9 wide"
 
+# A user feature space: its own columns, the market's rows and labels.
+expect_ok dataset retail export --chain m5 --store 3 --space pos_daily --split test --label log1p_units \
+  --labels-out yu.csv -o xu.csv
+[[ $(head -1 xu.csv | tr ',' '\n' | wc -l) -eq 12 ]] || fail "pos_daily export is not 12 columns wide"
+[[ $(head -1 xu.csv) == units_yesterday,* ]] || fail "pos_daily header does not start with units_yesterday"
+[[ $(wc -l <xu.csv) -eq $(wc -l <x.csv) ]] || fail "pos_daily rows differ in number from weekly_onehot's"
+cmp -s y.csv yu.csv || fail "pos_daily labels differ from weekly_onehot's (rows not aligned)"
+pass
+expect_ok dataset retail export --chain pfs --store 0 --space pos_promo --test-days 600 --split train -o small_user.csv
+expect_ok spec generate -i small_user.csv --k 10 -o spec_user.json
+expect_ok spec inspect spec_user.json
+grep -q '^d: 11$' stdout.txt || fail "spec of the pos_promo space is not 11 wide"
+
 expect_error 2 out.csv "walmart" dataset retail export --chain walmart -o out.csv
 expect_error 2 out.csv "lags" dataset retail export --space lags -o out.csv
+grep -qF 'compact,pos_daily,pos_trend,pos_promo' stderr.txt || fail "unknown --space error does not list the user spaces"
 expect_error 2 out.csv "--store" dataset retail export --store -1 -o out.csv
 expect_error 2 - "--output" dataset retail export
 expect_error 1 out.csv "stores 0..9" dataset retail export --chain m5 --store 10 -o out.csv

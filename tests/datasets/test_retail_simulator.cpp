@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <numbers>
 #include <numeric>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "datasets/retail/feature_pipelines.h"
@@ -558,6 +561,328 @@ TEST(FeaturePipelines, TooShortStoreIsAnError) {
                         "leave no training rows");
   expect_error_mentions([&] { build_features(s, FeatureSpace::kFull, LabelSpace::kUnits, {.test_days = 0}); },
                         "test_days");
+}
+
+// The market's learnwares were trained on these matrices: a refactor of the
+// pipelines must leave every value where it was. Two sums per space (the
+// plain one, and one weighted by column and by row modulo 7, so swapped
+// columns or shifted rows show) pinned from the simulator's default seed.
+TEST(FeaturePipelines, MarketSpacesKeepTheirPinnedValues) {
+  struct Pinned {
+    const char* space;
+    double sum, weighted;
+  };
+  const Pinned pinned[] = {
+      {"lag_calendar", 356136.42274608096, 5716885.6964088716},
+      {"rolling_price", 337309.06623180181, 5580190.2321178867},
+      {"full", 903883.27469218895, 38029151.640923597},
+      {"weekly_onehot", 464117.48261306091, 10960272.140099475},
+      {"compact", 255010.88653805666, 3067415.0848001707},
+  };
+  const StoreSales s = simulate_store(small_chain(ChainKind::kCorporacion), 1);
+  for (const Pinned& p : pinned) {
+    const StoreDataset d = build_features(s, parse_feature_space(p.space), LabelSpace::kUnits);
+    double sum = 0, weighted = 0;
+    for (const auto* m : {&d.x_train, &d.x_test})
+      for (std::int64_t r = 0; r < m->rows(); ++r)
+        for (std::int64_t j = 0; j < m->cols(); ++j) {
+          sum += (*m)(r, j);
+          weighted += (*m)(r, j) * static_cast<double>(j + 1) * static_cast<double>(r % 7 + 1);
+        }
+    EXPECT_NEAR(sum, p.sum, 1e-12 * std::abs(p.sum)) << p.space;
+    EXPECT_NEAR(weighted, p.weighted, 1e-12 * std::abs(p.weighted)) << p.space;
+  }
+}
+
+// ---- column descriptions and the users' feature spaces ---------------------
+
+std::vector<std::string> all_market_columns() {
+  std::vector<std::string> out;
+  for (FeatureSpace space : all_feature_spaces())
+    for (const std::string& c : feature_columns(space)) out.push_back(c);
+  return out;
+}
+
+TEST(FeatureDescriptions, EveryColumnHasOneNonEmptySentenceUniqueInItsSpace) {
+  const auto check = [](const std::vector<std::string>& names, const std::vector<std::string>& descriptions,
+                        std::int64_t width) {
+    ASSERT_EQ(static_cast<std::int64_t>(descriptions.size()), width);
+    ASSERT_EQ(names.size(), descriptions.size());
+    std::vector<std::string> sorted = descriptions;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end());
+    for (const std::string& d : descriptions) {
+      EXPECT_GE(d.size(), 10u) << d;
+      // Plain words for a text encoder: no identifiers (no '_'), no trailing full stop.
+      EXPECT_EQ(d.find('_'), std::string::npos) << d;
+      EXPECT_NE(d.back(), '.') << d;
+    }
+  };
+  for (FeatureSpace space : all_feature_spaces()) {
+    SCOPED_TRACE(std::string(to_string(space)));
+    check(feature_columns(space), feature_descriptions(space), feature_width(space));
+  }
+  for (UserFeatureSpace space : all_user_feature_spaces()) {
+    SCOPED_TRACE(std::string(to_string(space)));
+    check(feature_columns(space), feature_descriptions(space), feature_width(space));
+  }
+}
+
+TEST(FeatureDescriptions, AMarketColumnIsDescribedAlikeInEverySpace) {
+  std::map<std::string, std::string> description_of;
+  for (FeatureSpace space : all_feature_spaces()) {
+    const auto& names = feature_columns(space);
+    const auto& descriptions = feature_descriptions(space);
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      const auto [it, inserted] = description_of.emplace(names[j], descriptions[j]);
+      EXPECT_EQ(it->second, descriptions[j]) << names[j] << " in " << to_string(space);
+    }
+  }
+  EXPECT_EQ(description_of.at("lag_1"), "units sold one day before");
+  EXPECT_EQ(description_of.at("roll_mean_7"), "mean units sold per day over the previous seven days");
+  EXPECT_EQ(description_of.at("dow_sin"), "sine of the day of the week angle");
+  EXPECT_EQ(description_of.at("log_price"), "logarithm of the shelf price today");
+  EXPECT_EQ(description_of.at("promo"), "whether a promotion runs today");
+}
+
+// A user's column and the market column that measures the same quantity are
+// named differently but share a key word, as two analysts' sentences would.
+TEST(FeatureDescriptions, SameQuantitiesShareKeyWordsAcrossMarketAndUserSpaces) {
+  const auto description = [](const std::string& column) -> std::string {
+    for (FeatureSpace space : all_feature_spaces()) {
+      const auto& names = feature_columns(space);
+      if (auto it = std::find(names.begin(), names.end(), column); it != names.end())
+        return feature_descriptions(space)[static_cast<std::size_t>(it - names.begin())];
+    }
+    for (UserFeatureSpace space : all_user_feature_spaces()) {
+      const auto& names = feature_columns(space);
+      if (auto it = std::find(names.begin(), names.end(), column); it != names.end())
+        return feature_descriptions(space)[static_cast<std::size_t>(it - names.begin())];
+    }
+    ADD_FAILURE() << "no column " << column;
+    return "";
+  };
+  const std::pair<const char*, const char*> same[] = {
+      {"lag_1", "units_yesterday"},          {"lag_7", "units_7_days_ago"},
+      {"roll_mean_7", "avg_units_7d"},       {"roll_mean_14", "fortnight_avg_units"},
+      {"roll_std_28", "volatility_28d"},     {"log_price", "price_log"},
+      {"promo", "on_promotion"},             {"is_holiday", "public_holiday"},
+      {"promo_days_7", "promo_count_28d"},   {"lag_1", "qty_prev_day"},
+  };
+  const std::string key_words[] = {"units", "sold", "price", "promotion", "holiday", "weekday", "week", "day"};
+  for (const auto& [market, user] : same) {
+    const std::string a = description(market), b = description(user);
+    EXPECT_NE(a, b) << market << " and " << user << " are phrased identically";
+    EXPECT_TRUE(std::any_of(std::begin(key_words), std::end(key_words), [&](const std::string& w) {
+      return a.find(w) != std::string::npos && b.find(w) != std::string::npos;
+    })) << market << ": '" << a << "' / " << user << ": '" << b << "'";
+  }
+}
+
+TEST(UserFeatureSpaces, HaveTheirOwnWidthsNamesAndParse) {
+  EXPECT_EQ(feature_width(UserFeatureSpace::kPosDaily), 12);
+  EXPECT_EQ(feature_width(UserFeatureSpace::kPosTrend), 18);
+  EXPECT_EQ(feature_width(UserFeatureSpace::kPosPromo), 11);
+  std::set<std::int64_t> widths;
+  for (FeatureSpace space : all_feature_spaces()) widths.insert(feature_width(space));
+  for (UserFeatureSpace space : all_user_feature_spaces()) {
+    EXPECT_TRUE(widths.insert(feature_width(space)).second) << to_string(space) << " repeats a width";
+    EXPECT_EQ(static_cast<std::int64_t>(feature_columns(space).size()), feature_width(space));
+    EXPECT_EQ(parse_user_feature_space(to_string(space)), space);
+    // Not a market space: nothing that builds the market can pick it up.
+    EXPECT_THROW(parse_feature_space(to_string(space)), Error);
+  }
+  expect_error_mentions([] { parse_user_feature_space("pos"); }, "pos_daily, pos_trend, pos_promo");
+  expect_error_mentions([] { parse_user_feature_space("full"); }, "unknown user feature space 'full'");
+}
+
+TEST(UserFeatureSpaces, ColumnNamesAreDisjointFromEveryMarketColumnName) {
+  const std::vector<std::string> market = all_market_columns();
+  for (UserFeatureSpace space : all_user_feature_spaces()) {
+    const auto& names = feature_columns(space);
+    std::set<std::string> unique(names.begin(), names.end());
+    EXPECT_EQ(unique.size(), names.size()) << "duplicate column in " << to_string(space);
+    for (const std::string& name : names)
+      EXPECT_EQ(std::find(market.begin(), market.end(), name), market.end()) << name << " is a market column";
+  }
+}
+
+// Rows correspond row for row with the market's: same days, items, labels and
+// split, whatever the split.
+TEST(UserFeatureSpaces, RowsAlignWithTheMarketSpacesAndAreFinite) {
+  for (ChainKind chain : all_chain_kinds()) {
+    const StoreSales store = simulate_store(small_chain(chain), 1);
+    for (const SplitConfig split : {SplitConfig{}, SplitConfig{.test_days = 30}}) {
+      const StoreDataset market = build_features(store, FeatureSpace::kCompact, LabelSpace::kLog1pUnits, split);
+      for (UserFeatureSpace space : all_user_feature_spaces()) {
+        SCOPED_TRACE(std::string(to_string(chain)) + " " + std::string(to_string(space)));
+        const StoreDataset d = build_user_features(store, space, LabelSpace::kLog1pUnits, split);
+        EXPECT_EQ(d.column_names, feature_columns(space));
+        EXPECT_EQ(d.label_name, "log1p_units");
+        EXPECT_EQ(d.x_train.cols(), feature_width(space));
+        EXPECT_EQ(d.x_test.cols(), feature_width(space));
+        EXPECT_EQ(d.x_train.rows(), market.x_train.rows());
+        EXPECT_EQ(d.x_test.rows(), market.x_test.rows());
+        EXPECT_EQ(d.train_day, market.train_day);
+        EXPECT_EQ(d.test_day, market.test_day);
+        EXPECT_EQ(d.train_item, market.train_item);
+        EXPECT_EQ(d.test_item, market.test_item);
+        EXPECT_EQ(d.y_train, market.y_train);
+        EXPECT_EQ(d.y_test, market.y_test);
+        for (double v : d.x_train.values()) ASSERT_TRUE(std::isfinite(v));
+        for (double v : d.x_test.values()) ASSERT_TRUE(std::isfinite(v));
+      }
+    }
+  }
+}
+
+// Every row of a small store, user columns recomputed from the raw sales by
+// their definitions (feature_pipelines.h) with plain loops.
+TEST(UserFeatureSpaces, ColumnsMatchTheirDefinitions) {
+  const StoreSales s = simulate_store(small_chain(ChainKind::kM5), 0);
+  std::vector<StoreDataset> sets;
+  for (UserFeatureSpace space : all_user_feature_spaces())
+    sets.push_back(build_user_features(s, space, LabelSpace::kUnits));
+  // value(name, row) of the training split, whichever user space has the column.
+  const auto value = [&](const std::string& name, std::int64_t r) {
+    for (const StoreDataset& d : sets)
+      if (auto it = std::find(d.column_names.begin(), d.column_names.end(), name); it != d.column_names.end())
+        return d.x_train(r, it - d.column_names.begin());
+    ADD_FAILURE() << "no user column " << name;
+    return 0.0;
+  };
+  const StoreDataset& d = sets[0];
+  int checked_promo_runs = 0, checked_price_changes = 0;
+  for (std::int64_t r = 0; r < d.x_train.rows(); ++r) {
+    const int i = d.train_item[static_cast<std::size_t>(r)];
+    const int t = d.train_day[static_cast<std::size_t>(r)];
+    const auto u = [&](int day) { return static_cast<double>(s.units[s.at(i, day)]); };
+    const auto p = [&](int day) { return s.price[s.at(i, day)]; };
+    const auto promo = [&](int day) { return s.promo[s.at(i, day)] != 0; };
+    const auto sum = [&](int from, int to) {  // u[from .. to]
+      double total = 0;
+      for (int j = from; j <= to; ++j) total += u(j);
+      return total;
+    };
+    const DayInfo& day = s.calendar[static_cast<std::size_t>(t)];
+    ASSERT_EQ(value("units_yesterday", r), u(t - 1));
+    ASSERT_EQ(value("units_2_days_ago", r), u(t - 2));
+    ASSERT_EQ(value("qty_prev_week_same_day", r), u(t - 7));
+    ASSERT_EQ(value("week_total_units", r), sum(t - 7, t - 1));
+    ASSERT_NEAR(value("fortnight_avg_units", r), sum(t - 14, t - 1) / 14, 1e-9);
+    ASSERT_EQ(value("weekday_index", r), day.weekday);
+    ASSERT_EQ(value("sat_or_sun", r), day.weekday >= 5 ? 1.0 : 0.0);
+    ASSERT_EQ(value("pay_day", r), day.is_payday ? 1.0 : 0.0);
+    ASSERT_NEAR(value("price_vs_base", r), p(t) / s.item_base_price[static_cast<std::size_t>(i)], 1e-12);
+    ASSERT_EQ(value("on_promotion", r), promo(t) ? 1.0 : 0.0);
+
+    ASSERT_NEAR(value("wow_change", r), sum(t - 7, t - 1) / 7 - sum(t - 14, t - 8) / 7, 1e-9);
+    ASSERT_NEAR(value("wow_log_ratio", r), std::log((1 + sum(t - 7, t - 1)) / (1 + sum(t - 14, t - 8))), 1e-9);
+    double mean_j = 0, mean_u = sum(t - 28, t - 1) / 28, sxy = 0, sxx = 0;
+    for (int j = t - 28; j < t; ++j) mean_j += j / 28.0;
+    for (int j = t - 28; j < t; ++j) {
+      sxy += (j - mean_j) * (u(j) - mean_u);
+      sxx += (j - mean_j) * (j - mean_j);
+    }
+    ASSERT_NEAR(value("trend_slope_28d", r), sxy / sxx, 1e-9);
+    int since_sale = 1;
+    while (since_sale < 56 && u(t - since_sale) == 0) ++since_sale;
+    ASSERT_EQ(value("days_since_last_sale", r), since_sale);
+    ASSERT_NEAR(value("yesterday_vs_week_avg", r), u(t - 1) - sum(t - 7, t - 1) / 7, 1e-9);
+    ASSERT_NEAR(value("weekday_effect_4w", r),
+                (u(t - 7) + u(t - 14) + u(t - 21) + u(t - 28)) / 4 - sum(t - 28, t - 1) / 28, 1e-9);
+    double store7 = 0, store28 = 0;
+    for (int item = 0; item < s.num_items; ++item)
+      for (int j = t - 28; j < t; ++j) {
+        store28 += s.units[s.at(item, j)];
+        if (j >= t - 7) store7 += s.units[s.at(item, j)];
+      }
+    ASSERT_NEAR(value("store_momentum", r), store7 / (7.0 * s.num_items) - store28 / (28.0 * s.num_items), 1e-9);
+    ASSERT_NEAR(value("price_trend_28d", r), std::log(p(t) / p(t - 28)), 1e-12);
+
+    double max28 = 0;
+    int at_or_below = 0;
+    for (int j = t - 28; j < t; ++j) max28 = std::max(max28, p(j));
+    for (int j = t - 56; j < t; ++j) at_or_below += p(j) <= p(t) ? 1 : 0;
+    ASSERT_NEAR(value("discount_depth_28d", r), 1 - p(t) / max28, 1e-12);
+    ASSERT_NEAR(value("price_percentile_56d", r), at_or_below / 56.0, 1e-12);
+    int since_promo = 1;
+    while (since_promo < 56 && !promo(t - since_promo)) ++since_promo;
+    ASSERT_EQ(value("days_since_promo", r), since_promo);
+    int run = 0;
+    while (run <= t && promo(t - run)) ++run;
+    ASSERT_EQ(value("promo_run_length", r), run);
+    checked_promo_runs += run > 1 ? 1 : 0;
+    int since_change = 0;
+    while (since_change < 56 && p(t - since_change) == p(t - since_change - 1)) ++since_change;
+    ASSERT_EQ(value("days_since_price_change", r), since_change);
+    checked_price_changes += since_change < 56 ? 1 : 0;
+    int to_holiday = 0, after_holiday = 0;
+    while (to_holiday < 30 && !s.calendar[static_cast<std::size_t>(t + to_holiday)].is_holiday) ++to_holiday;
+    while (after_holiday < 30 && !s.calendar[static_cast<std::size_t>(t - after_holiday)].is_holiday) ++after_holiday;
+    ASSERT_EQ(value("days_to_holiday", r), to_holiday);  // training days are 91 days before the end
+    ASSERT_EQ(value("days_after_holiday", r), after_holiday);
+    int promo28 = 0;
+    for (int j = t - 28; j < t; ++j) promo28 += promo(j) ? 1 : 0;
+    ASSERT_EQ(value("promo_count_28d", r), promo28);
+  }
+  // The loops above met the cases that matter, not only zeros and caps.
+  EXPECT_GT(checked_promo_runs, 0);
+  EXPECT_GT(checked_price_changes, 0);
+}
+
+TEST(UserFeatureSpaces, ExponentialMeansFollowTheirRecursion) {
+  const StoreSales s = simulate_store(small_chain(ChainKind::kCorporacion), 2);
+  const StoreDataset d = build_user_features(s, UserFeatureSpace::kPosTrend, LabelSpace::kUnits);
+  const auto col = [&](const std::string& name) {
+    return static_cast<std::int64_t>(std::find(d.column_names.begin(), d.column_names.end(), name) -
+                                     d.column_names.begin());
+  };
+  const int item = 5;
+  double e2 = s.units[s.at(item, 0)], e14 = e2;
+  const double a2 = 1 - std::exp2(-1.0 / 2), a14 = 1 - std::exp2(-1.0 / 14);
+  for (int t = 1; t < s.num_days - 91; ++t) {
+    if (t >= kHistoryDays) {
+      const std::int64_t r = static_cast<std::int64_t>(t - kHistoryDays) * s.num_items + item;
+      ASSERT_NEAR(d.x_train(r, col("ewma_hl2")), e2, 1e-9);
+      ASSERT_NEAR(d.x_train(r, col("ewma_hl14")), e14, 1e-9);
+      ASSERT_NEAR(d.x_train(r, col("ewma_short_long_ratio")), std::log((1 + e2) / (1 + e14)), 1e-9);
+    }
+    e2 = a2 * s.units[s.at(item, t)] + (1 - a2) * e2;
+    e14 = a14 * s.units[s.at(item, t)] + (1 - a14) * e14;
+  }
+}
+
+// The last days look ahead past the simulation to the next year's holidays.
+TEST(UserFeatureSpaces, DaysToHolidayLooksPastTheLastSimulatedDay) {
+  const StoreSales s = simulate_store(default_chain_config(ChainKind::kM5), 0);  // ends 31 December 2014
+  const StoreDataset d = build_user_features(s, UserFeatureSpace::kPosPromo, LabelSpace::kUnits);
+  const auto col = static_cast<std::int64_t>(
+      std::find(d.column_names.begin(), d.column_names.end(), "days_to_holiday") - d.column_names.begin());
+  const DayInfo& last = s.calendar.back();
+  ASSERT_EQ(last.month, 12);
+  ASSERT_EQ(last.day_of_month, 31);
+  ASSERT_TRUE(s.calendar[0].is_holiday);  // 1 January, which recurs the day after the last day
+  EXPECT_EQ(d.x_test(d.x_test.rows() - 1, col), 1.0);
+}
+
+// Quantities a user space shares with a market space are computed by the same code.
+TEST(UserFeatureSpaces, SharedQuantitiesEqualTheMarketColumnsBitForBit) {
+  const StoreSales s = simulate_store(small_chain(ChainKind::kPfs), 0);
+  const StoreDataset full = build_features(s, FeatureSpace::kFull, LabelSpace::kUnits);
+  const StoreDataset trend = build_user_features(s, UserFeatureSpace::kPosTrend, LabelSpace::kUnits);
+  const StoreDataset promo = build_user_features(s, UserFeatureSpace::kPosPromo, LabelSpace::kUnits);
+  const auto column = [](const StoreDataset& d, const std::string& name) {
+    const auto j = std::find(d.column_names.begin(), d.column_names.end(), name) - d.column_names.begin();
+    std::vector<double> out;
+    for (std::int64_t r = 0; r < d.x_test.rows(); ++r) out.push_back(d.x_test(r, j));
+    return out;
+  };
+  EXPECT_EQ(column(trend, "avg_units_28d"), column(full, "roll_mean_28"));
+  EXPECT_EQ(column(trend, "volatility_28d"), column(full, "roll_std_28"));
+  EXPECT_EQ(column(trend, "weekday_sin"), column(full, "dow_sin"));
+  EXPECT_EQ(column(promo, "price_log"), column(full, "log_price"));
+  EXPECT_EQ(column(promo, "qty_prev_day"), column(full, "lag_1"));
 }
 
 // ---- transfer ----------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -215,6 +216,38 @@ TEST(MarketConventions, LearnwareSeedsDependOnTheKeyAndTheBuildSeed) {
   EXPECT_EQ(learnware_seed(1, "a"), learnware_seed(1, "a"));
   EXPECT_NE(learnware_seed(1, "a"), learnware_seed(1, "b"));
   EXPECT_NE(learnware_seed(1, "a"), learnware_seed(2, "a"));
+}
+
+// Input.Description is what the heterogeneous scenarios encode: one sentence
+// per column, in column order, and a spec the checker accepts.
+TEST(MarketConventions, ATableLearnwaresInputDescribesEachColumnInASentence) {
+  for (const auto space : ds::all_feature_spaces()) {
+    const lwd::SemanticSpec s =
+        tabular_learnware_semantic(ds::ChainKind::kPfs, 3, space, ds::LabelSpace::kUnits);
+    ASSERT_TRUE(s.input.has_value());
+    EXPECT_EQ(*s.input, tabular_learnware_input(space));
+    EXPECT_EQ(s.input->dimension, ds::feature_width(space));
+    ASSERT_EQ(s.input->descriptions.size(), static_cast<std::size_t>(ds::feature_width(space)));
+    for (const auto& [j, text] : s.input->descriptions)
+      EXPECT_EQ(text, ds::feature_descriptions(space)[static_cast<std::size_t>(j)]) << ds::to_string(space);
+    EXPECT_EQ(lwd::check_semantic_spec(s), std::nullopt) << ds::to_string(space);
+    EXPECT_EQ(lwd::SemanticSpec::parse(s.to_json_text()), s) << ds::to_string(space);
+  }
+  EXPECT_EQ(tabular_learnware_input(ds::FeatureSpace::kLagCalendar).descriptions.at(0), "units sold one day before");
+}
+
+TEST(MarketConventions, AUsersInputHasTheFormOfALearnwaresInput) {
+  for (const auto space : ds::all_user_feature_spaces()) {
+    const lwd::FeatureSemantics input = tabular_user_input(space);
+    EXPECT_EQ(input.dimension, ds::feature_width(space));
+    ASSERT_EQ(input.descriptions.size(), static_cast<std::size_t>(ds::feature_width(space)));
+    for (const auto& [j, text] : input.descriptions)
+      EXPECT_EQ(text, ds::feature_descriptions(space)[static_cast<std::size_t>(j)]) << ds::to_string(space);
+    lwd::SemanticSpec s = tabular_learnware_semantic(ds::ChainKind::kM5, 0, ds::FeatureSpace::kFull,
+                                                     ds::LabelSpace::kUnits);
+    s.input = input;
+    EXPECT_EQ(lwd::check_semantic_spec(s), std::nullopt) << ds::to_string(space);
+  }
 }
 
 TEST(MarketConventions, UserQueriesNameTheirTag) {
