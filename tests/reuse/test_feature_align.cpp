@@ -1,7 +1,8 @@
 // Feature alignment (engine/reuse/feature_align.h): the loss and its
 // gradient against plain references, planted maps recovered (a column
 // permutation with and without descriptions, per-column scaling and shift),
-// predictions through aligned learnwares, determinism, and bad input.
+// predictions through aligned learnwares, determinism, the registry's align
+// methods, and bad input.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "engine/error.h"
 #include "engine/reuse/averaging.h"
 #include "engine/reuse/feature_align.h"
+#include "engine/reuse/method_registry.h"
 #include "tests/reuse/reuse_fixture.h"
 
 namespace {
@@ -380,6 +382,81 @@ TEST(FeatureAlignDeterminism, SameSeedSameMapAndThreadCountDoesNotMatter) {
       EXPECT_EQ(one.start_index, two.start_index) << kind << " " << spec.size();
     }
   }
+}
+
+// ---- the registry's align methods -------------------------------------------------------
+
+struct HeterogeneousUser {
+  Matrix<double> original, x;  // the rows in the source's space, and as the user has them
+  FeatureSemantics columns;
+};
+
+HeterogeneousUser heterogeneous_user(std::uint64_t seed, std::int64_t rows) {
+  HeterogeneousUser u;
+  u.original = source_rows(rows, seed);
+  u.x = permuted(u.original, {2, 3, 1, 0, 0});
+  for (std::int64_t i = 0; i < u.x.rows(); ++i) u.x(i, 4) = std::cos(0.7 * static_cast<double>(i));
+  u.columns = described({kDescriptions[2], kDescriptions[3], kDescriptions[1], kDescriptions[0], "weather code"});
+  return u;
+}
+
+TEST(FeatureAlignMethods, RegisteredAsAligningMethodsWithTheirModes) {
+  MethodRegistry r;
+  register_builtin_methods(r);
+  const ReuseMethodEntry& align = r.reuse_method(kAlign);
+  EXPECT_TRUE(align.aligns_features);
+  EXPECT_FALSE(align.needs_labels);
+  EXPECT_EQ(align.modes, (std::vector<std::string>{"top1", "average"}));
+  EXPECT_TRUE(r.reuse_method(kAlignAugment).needs_labels);
+  EXPECT_TRUE(r.reuse_method(kAlignAugment).aligns_features);
+  EXPECT_TRUE(r.reuse_method(kAlignPrune).needs_labels);
+  EXPECT_TRUE(r.reuse_method(kAlignPrune).aligns_features);
+  EXPECT_FALSE(r.reuse_method(kTop1Reuse).aligns_features);
+}
+
+TEST(FeatureAlignMethods, ReuseLearnwaresOfAnotherWidthOnTheUsersRows) {
+  MethodRegistry r;
+  register_builtin_methods(r);
+  const std::vector<Learnware> learnwares = {source_learnware("a"), source_learnware("b", {0.5, -1.0, 0.2, 1.0})};
+  const HeterogeneousUser user = heterogeneous_user(15, 600);
+  const HeterogeneousUser labelled = heterogeneous_user(16, 200);
+  std::vector<double> y;
+  const Matrix<double> truth_labelled = learnwares[0].predict(labelled.original.view());
+  for (std::int64_t i = 0; i < truth_labelled.rows(); ++i) y.push_back(truth_labelled(i, 0));
+
+  ReuseInput in;
+  in.single = learnwares;
+  in.multiple = learnwares;
+  in.x_test = user.x.view();
+  in.user_columns = &user.columns;
+  in.ctx = Context{1, 3};
+  std::string note;
+  in.note = &note;
+  const Matrix<double> top1 = r.reuse_method(kAlign).predict(in);
+  EXPECT_NE(note.find("aligned a MMD"), std::string::npos) << note;
+  const Matrix<double> truth = learnwares[0].predict(user.original.view());
+  const double rel_top1 = relative_rmse(top1, truth);
+  in.mode = "average";
+  const Matrix<double> average = r.reuse_method(kAlign).predict(in);
+  Matrix<double> mean_truth = truth;
+  const Matrix<double> truth_b = learnwares[1].predict(user.original.view());
+  for (std::int64_t i = 0; i < truth.rows(); ++i) mean_truth(i, 0) = 0.5 * (truth(i, 0) + truth_b(i, 0));
+  const double rel_average = relative_rmse(average, mean_truth);
+
+  in.mode = "";
+  in.x_labelled = labelled.x.view();
+  in.y_labelled = y;
+  const Matrix<double> augmented = r.reuse_method(kAlignAugment).predict(in);
+  const double rel_augment = relative_rmse(augmented, truth);
+  const Matrix<double> pruned = r.reuse_method(kAlignPrune).predict(in);
+  EXPECT_NE(note.find("kept a"), std::string::npos) << note;
+  const double rel_prune = relative_rmse(pruned, truth);
+  std::printf("[align methods, 5 user columns -> 4] relative RMSE: top1 %.4f, average %.4f, augment %.4f, prune %.4f\n",
+              rel_top1, rel_average, rel_augment, rel_prune);
+  EXPECT_LT(rel_top1, 0.1);
+  EXPECT_LT(rel_average, 0.1);
+  EXPECT_LT(rel_augment, 0.1);
+  EXPECT_LT(rel_prune, 0.1);
 }
 
 // ---- bad input ----------------------------------------------------------------------------

@@ -138,7 +138,7 @@ pass
 
 # ---- the method registry: one list for reuse, search and the scenarios ----
 expect_ok methods list
-for m in market top1-reuse job-selector average-ensemble averaging ensemble-pruning feature-augment median-ensemble; do
+for m in market top1-reuse job-selector average-ensemble averaging ensemble-pruning feature-augment align align-augment align-prune median-ensemble; do
   grep -q -- "$m" stdout.txt || fail "methods list lacks $m"
 done
 pass
@@ -149,12 +149,15 @@ d = json.load(open("stdout.txt"))
 assert [m["key"] for m in d["search"]] == ["market"], d["search"]
 r = {m["key"]: m for m in d["reuse"]}
 assert list(r) == ["top1-reuse", "job-selector", "average-ensemble", "ensemble-pruning", "feature-augment",
-                   "median-ensemble"], list(r)
+                   "align", "align-augment", "align-prune", "median-ensemble"], list(r)
 assert r["average-ensemble"]["aliases"] == ["averaging"]
 assert r["average-ensemble"]["modes"] == ["mean", "vote_by_prob", "vote_by_label"]
 assert r["ensemble-pruning"]["needs_labels"] and r["feature-augment"]["needs_labels"]
 assert r["feature-augment"]["modes"] == ["regression", "classification"]
 assert not r["median-ensemble"]["needs_labels"] and r["median-ensemble"]["modes"] == []
+assert r["align"]["aligns_features"] and not r["align"]["needs_labels"] and r["align"]["modes"] == ["top1", "average"]
+assert r["align-augment"]["needs_labels"] and r["align-prune"]["needs_labels"]
+assert not r["average-ensemble"]["aligns_features"]
 PY
 pass
 expect_ok reuse --help
