@@ -6,7 +6,7 @@
 // --json prints a stable schema:
 //   {"search": [{"key", "label", "description"}, ...],
 //    "reuse":  [{"key", "aliases", "label", "description", "needs_labels",
-//                "modes", "default_mode"}, ...]}
+//                "modes", "default_mode", "aligns_features"}, ...]}
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -37,6 +37,9 @@ std::string reuse_line(const lwd::ReuseMethodEntry& m) {
   std::string line = "  " + head + "\n      " + m.description + "\n      labels: " +
                      (m.needs_labels ? "needed (--labeled XY.csv)" : "not used") + "; modes: ";
   line += m.modes.empty() ? "none" : join(m.modes, " | ") + (m.default_mode.empty() ? "" : " (default: " + m.default_mode + ")");
+  if (m.aligns_features)
+    line += "\n      learnwares of another feature space: --data may differ in width; column descriptions from "
+            "--user-semantic";
   return line + "\n";
 }
 
@@ -75,7 +78,8 @@ void list_methods(bool as_json) {
                             {"description", m.description},
                             {"needs_labels", m.needs_labels},
                             {"modes", m.modes},
-                            {"default_mode", m.default_mode}});
+                            {"default_mode", m.default_mode},
+                            {"aligns_features", m.aligns_features}});
   }
   std::printf("%s\n", out.dump(2).c_str());
 }

@@ -5,6 +5,12 @@
 // engine's built-ins and the extensions of scenarios/extensions.cpp); the
 // learnwares named are both its singles (top-1 takes the first) and its set.
 //
+// The methods that align features (align, align-augment, align-prune) take
+// learnwares of another feature space: --data may then differ in width from
+// the learnwares, and --user-semantic names the user's column descriptions
+// (a semantic spec whose Input describes --data's columns; optional). Every
+// other method needs --data as wide as the learnwares' input.
+//
 // Files (numeric CSV, header optional, as io/csv.h reads them):
 //   --data X.csv        rows to predict, one column per feature;
 //   --labeled XY.csv    labelled rows: the features, then the target in the
@@ -18,12 +24,15 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "apps/lwdock/commands.h"
 #include "engine/error.h"
 #include "engine/io/csv.h"
+#include "engine/io/json_text.h"
+#include "engine/kinds/spec_limits.h"
 #include "engine/market/market.h"
 #include "engine/reuse/method_registry.h"
 #include "engine/reuse/metrics.h"
@@ -40,6 +49,7 @@ struct ReuseOptions {
   std::string mode;
   std::string data;
   std::string labeled;
+  std::string user_semantic;
   std::string output;
   std::uint64_t seed = 0;
   bool scores = false;
@@ -88,6 +98,21 @@ std::vector<std::string> split_ids(const std::string& list) {
   }
 }
 
+// The user's column descriptions from --user-semantic FILE: its Input, which
+// must describe every column of --data (`columns` of them).
+lwd::FeatureSemantics user_columns(const std::string& path, std::int64_t columns) {
+  const lwd::SpecLimits limits;
+  const lwd::SemanticSpec semantic = lwd::SemanticSpec::parse(
+      lwd::io::read_text_file_limited(path, limits.max_semantic_file_bytes, "a semantic specification"), path,
+      limits.semantic_json());
+  if (!semantic.input)
+    throw lwd::Error(path + ": no Input (the descriptions of the columns of --data) in the semantic specification");
+  if (semantic.input->dimension != columns)
+    throw lwd::Error(path + ": Input describes " + std::to_string(semantic.input->dimension) + " column(s), --data has " +
+                     std::to_string(columns));
+  return *semantic.input;
+}
+
 // --method NAME as the registry knows it; an unknown name is a usage error
 // listing the registered methods.
 const lwd::ReuseMethodEntry& reuse_method(const std::string& name) {
@@ -109,6 +134,11 @@ void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
   if (!needs_labels && !o.labeled.empty()) {
     throw CLI::ValidationError("--labeled", "--method " + o.method + " uses no labelled rows; drop --labeled");
   }
+  if (!method.aligns_features && !o.user_semantic.empty()) {
+    throw CLI::ValidationError("--user-semantic", "--method " + o.method +
+                                                      " does not align features; only the align methods read the "
+                                                      "user's column descriptions");
+  }
   if (!method.accepts_mode(o.mode)) {
     std::string modes;
     for (const std::string& m : method.modes) modes += (modes.empty() ? "" : ", ") + m;
@@ -126,10 +156,19 @@ void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
   Matrix<double> labeled_x;
   std::vector<double> labeled_y;
   if (needs_labels) split_labeled(lwd::io::read_numeric_csv(o.labeled).values, o.labeled, x.cols(), labeled_x, labeled_y);
+  std::optional<lwd::FeatureSemantics> columns;
+  if (!o.user_semantic.empty()) columns = user_columns(o.user_semantic, x.cols());
 
   lwd::Market market = lwd::Market::open(o.market, ctx, {}, o.db.urls);
   market.sandbox_limits() = sandbox;
   const std::vector<lwd::Learnware> learnwares = lwd::load_learnwares(market, o.learnwares);
+  if (!method.aligns_features) {
+    for (const lwd::Learnware& lw : learnwares)
+      if (lw.input_dim() != x.cols())
+        throw lwd::Error(o.data + " has " + std::to_string(x.cols()) + " column(s) but learnware " + lw.id + " reads " +
+                         std::to_string(lw.input_dim()) +
+                         " (for learnwares of another feature space: --method align, align-augment or align-prune)");
+  }
   const lwd::TaskType learnware_task = learnwares.front().task();
   const std::int64_t learnware_outputs = learnwares.front().output_dim();
 
@@ -149,6 +188,7 @@ void run_reuse(ReuseOptions& o, const lwd::kernels::Context& threads_ctx) {
   if (classification && learnware_task == lwd::TaskType::kRegression) in.num_classes = classes_in(labeled_y);
   in.ctx = ctx;
   in.mode = o.mode;
+  in.user_columns = columns ? &*columns : nullptr;
   std::string note;
   in.note = &note;
   const Matrix<double> predicted = method.predict(in);
@@ -212,6 +252,9 @@ void register_reuse_commands(CLI::App& app, lwd::kernels::Context& ctx) {
     cmd->add_option("--labeled", o->labeled,
                     "CSV of labelled rows: the features, then the target (the methods that need labels: "
                     "ensemble-pruning, feature-augment, ...)");
+    cmd->add_option("--user-semantic", o->user_semantic,
+                    "Semantic spec JSON whose Input describes the columns of --data (the align methods: it matches "
+                    "your columns with the learnwares' by their descriptions)");
     cmd->add_option("-o,--output", o->output, "Predictions CSV to write")->required();
     cmd->add_option("--seed", o->seed, "Seed of herding, the job selector and the pruning search")
         ->capture_default_str()

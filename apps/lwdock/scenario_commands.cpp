@@ -45,8 +45,11 @@ void list_scenarios(bool names_only) {
   std::printf("\nsearch methods (--search):\n");
   for (const auto& m : methods.search_methods()) std::printf("  %-18s %s\n", m.key.c_str(), m.description.c_str());
   std::printf("reuse methods (--reuse):\n");
+  // The methods that align features are for users of another feature space
+  // (`lwdock reuse`); the runners' users share the learnwares' space.
   for (const auto& m : methods.reuse_methods())
-    std::printf("  %-18s %s%s\n", m.key.c_str(), m.description.c_str(), m.needs_labels ? " [labelled: curve]" : "");
+    if (!m.aligns_features)
+      std::printf("  %-18s %s%s\n", m.key.c_str(), m.description.c_str(), m.needs_labels ? " [labelled: curve]" : "");
 }
 
 void run_scenario(const RunOptions& o, const lwd::kernels::Context& ctx, const std::string& command_line) {
@@ -54,6 +57,12 @@ void run_scenario(const RunOptions& o, const lwd::kernels::Context& ctx, const s
   const lwd::scenarios::ScenarioEntry& entry = registry.at(o.name);
   const lwd::MethodRegistry methods = lwd::scenarios::default_method_registry().subset(
       lwd::scenarios::split_list(o.search), lwd::scenarios::split_list(o.reuse));
+  if (!o.reuse.empty())
+    for (const auto& m : methods.reuse_methods())
+      if (m.aligns_features)
+        throw CLI::ValidationError("--reuse", m.key + " aligns learnwares of another feature space to the user's; the "
+                                              "scenarios' users share the learnwares' space (use `lwdock reuse "
+                                              "--method " + m.key + "`)");
 
   lwd::scenarios::ScenarioOptions options;
   options.market_dir = o.market;

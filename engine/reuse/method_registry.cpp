@@ -6,6 +6,7 @@
 #include "engine/image/image_io.h"
 #include "engine/image/rkme_image_spec.h"
 #include "engine/reuse/ensemble_pruning.h"
+#include "engine/reuse/feature_align.h"
 #include "engine/reuse/job_selector.h"
 #include "engine/reuse/reuse_methods.h"
 #include "kernels/simplex_qp.h"
@@ -94,6 +95,46 @@ kernels::Matrix<double> reuse_with_engine(ReuseMethod method, std::span<const Le
   if (reuser->uses_labels()) reuser->fit(in.x_labelled, in.y_labelled);
   kernels::Matrix<double> predicted = reuser->predict(in.x_test);
   if (in.note) *in.note = pruning_note(*reuser, learnwares);
+  return predicted;
+}
+
+// Each learnware aligned to the user's feature space (feature_align.h): the
+// user's RKME of x_test with the learnware's gamma (one per distinct gamma),
+// the user's column descriptions when given, the fit seeded by ctx.seed.
+// `note` gets "aligned ID MMD² a -> b (start, map)" per learnware.
+std::vector<Learnware> aligned_to_user(std::span<const Learnware> learnwares, const ReuseInput& in, std::string& note) {
+  std::vector<std::pair<double, RKMETableSpec>> user_specs;
+  std::optional<FeatureSemantics> columns;
+  if (in.user_columns) columns = *in.user_columns;
+  FeatureAlignOptions options;
+  options.seed = in.ctx.seed;
+  std::vector<Learnware> aligned;
+  for (const Learnware& lw : learnwares) {
+    const double gamma = lw.spec.gamma();
+    auto spec = std::find_if(user_specs.begin(), user_specs.end(), [&](const auto& s) { return s.first == gamma; });
+    if (spec == user_specs.end()) {
+      kernels::RkmeOptions rkme;
+      rkme.gamma = gamma;
+      user_specs.emplace_back(gamma, user_spec_for_alignment(in.x_test, rkme, in.ctx));
+      spec = user_specs.end() - 1;
+    }
+    aligned.push_back(align_learnware(lw, spec->second, columns, options, in.ctx));
+    note += (note.empty() ? "aligned " : "; aligned ") + lw.id + " " + aligned_map_of(aligned.back())->describe();
+  }
+  return aligned;
+}
+
+// `method` over the learnwares aligned to the user's space, with `mode`.
+kernels::Matrix<double> reuse_aligned(ReuseMethod method, std::span<const Learnware> learnwares, const ReuseInput& in,
+                                      std::string mode) {
+  std::string note;
+  const std::vector<Learnware> aligned = aligned_to_user(learnwares, in, note);
+  ReuseInput engine_in = in;
+  engine_in.mode = std::move(mode);
+  std::string engine_note;
+  engine_in.note = &engine_note;
+  kernels::Matrix<double> predicted = reuse_with_engine(method, aligned, engine_in);
+  if (in.note) *in.note = note + (engine_note.empty() ? "" : "; " + engine_note);
   return predicted;
 }
 
@@ -236,6 +277,34 @@ void register_builtin_methods(MethodRegistry& registry) {
                         return reuse_with_engine(ReuseMethod::kFeatureAugment, in.multiple, in);
                       },
                       kTaskModes, "the user's task; on the command line, the learnwares'"});
+
+  // Feature alignment: for users whose columns differ from the learnwares'.
+  ReuseMethodEntry align{kAlign, "Feature Alignment (heterogeneous)", false,
+                         "learnwares of another feature space, each mapped from the user's columns by a map fitted "
+                         "to the two RKMEs (MMD), then reused: top1 (the first) or average (all)",
+                         [](const ReuseInput& in) {
+                           if (in.mode == "average") return reuse_aligned(ReuseMethod::kAveraging, in.multiple, in, "");
+                           return reuse_aligned(ReuseMethod::kAveraging, in.single.first(1), in, "");
+                         },
+                         {"top1", "average"}, "top1"};
+  align.aligns_features = true;
+  registry.add_reuse(std::move(align));
+  ReuseMethodEntry align_augment{kAlignAugment, "Feature Alignment + Feature Augmentation (heterogeneous)", true,
+                                 "feature augmentation over the learnwares aligned to the user's feature space",
+                                 [](const ReuseInput& in) {
+                                   return reuse_aligned(ReuseMethod::kFeatureAugment, in.multiple, in, in.mode);
+                                 },
+                                 kTaskModes, "the user's task; on the command line, the learnwares'"};
+  align_augment.aligns_features = true;
+  registry.add_reuse(std::move(align_augment));
+  ReuseMethodEntry align_prune{kAlignPrune, "Feature Alignment + Ensemble Pruning (heterogeneous)", true,
+                               "ensemble pruning over the learnwares aligned to the user's feature space",
+                               [](const ReuseInput& in) {
+                                 return reuse_aligned(ReuseMethod::kEnsemblePruning, in.multiple, in, in.mode);
+                               },
+                               kTaskModes, "the learnwares' task, which a mode must match"};
+  align_prune.aligns_features = true;
+  registry.add_reuse(std::move(align_prune));
 }
 
 kernels::Matrix<double> gather_rows(kernels::ConstMatrixView<double> x, std::span<const std::int64_t> rows) {

@@ -98,6 +98,9 @@ struct ReuseInput {
   kernels::Context ctx;
   // One of the entry's modes, or empty for its default (scenarios: empty).
   std::string mode{};
+  // Methods that align features (ReuseMethodEntry::aligns_features): the
+  // user's column descriptions (semantic Input), or null when there are none.
+  const FeatureSemantics* user_columns = nullptr;
   // Where the caller wants it: a short note of what the method chose (e.g.
   // "kept 3 7" for ensemble pruning); methods may leave it alone.
   std::string* note = nullptr;
@@ -119,6 +122,12 @@ struct ReuseMethodEntry {
   std::string default_mode{};
   // Other names the method answers to (`lwdock reuse --method averaging`).
   std::vector<std::string> aliases{};
+  // true: the method maps x_test's columns into each learnware's input space
+  // itself (feature alignment), so x_test may have another width than the
+  // learnwares' -- a method for users of another feature space. The command
+  // line lets its data differ in width; the scenario runners, whose users
+  // share the learnwares' space, leave it out.
+  bool aligns_features = false;
 
   bool answers_to(const std::string& name) const;
   // Empty, or one of `modes`.
@@ -162,9 +171,14 @@ inline constexpr const char* kJobSelector = "job-selector";      // Job Selector
 inline constexpr const char* kAverageEnsemble = "average-ensemble";  // Average Ensemble Reuse (Multiple); alias "averaging"
 inline constexpr const char* kEnsemblePruning = "ensemble-pruning";  // labelled
 inline constexpr const char* kFeatureAugment = "feature-augment";    // labelled
+// Feature alignment (feature_align.h): learnwares of other feature spaces
+// aligned to the user's, then reused as above.
+inline constexpr const char* kAlign = "align";                  // top1 | average
+inline constexpr const char* kAlignAugment = "align-augment";   // labelled: feature augmentation
+inline constexpr const char* kAlignPrune = "align-prune";       // labelled: ensemble pruning
 
 // The market's own search and the engine's reuse methods (make_reuser,
-// reuse_methods.h), in the order above.
+// reuse_methods.h; the align methods over align_learnware), in the order above.
 void register_builtin_methods(MethodRegistry& registry);
 
 // What a search method found, loaded: `get` turns an id into a learnware

@@ -337,6 +337,12 @@ std::string row_label(const Plan& plan, std::size_t search, const ReuseMethodEnt
   return search == 0 ? method.label : method.label + " [search: " + plan.searches[search]->label + "]";
 }
 
+// A study's users share the learnwares' feature space, so the methods that
+// align features (for users of another space) are not among its rows.
+bool runs_in_study(const StudySetup& setup, const ReuseMethodEntry& method) {
+  return !method.aligns_features && !setup.skipped_methods.count(method.key);
+}
+
 bool is_builtin_reuse(const std::string& key) {
   for (const char* k : {kTop1Reuse, kJobSelector, kAverageEnsemble, kEnsemblePruning, kFeatureAugment})
     if (key == k) return true;
@@ -362,7 +368,7 @@ void run_user_study(const StudySetup& setup,
   plan.cache = &cache;
   for (const SearchMethodEntry& s : methods.search_methods()) plan.searches.push_back(&s);
   for (const ReuseMethodEntry& m : methods.reuse_methods())
-    if (!setup.skipped_methods.count(m.key)) (m.needs_labels ? plan.labelled : plan.label_free).push_back(&m);
+    if (runs_in_study(setup, m)) (m.needs_labels ? plan.labelled : plan.label_free).push_back(&m);
 
   // What the users' semantic query finds: every user asks with the same tags.
   const std::string phase_key = setup.table_key.empty() ? "" : " (" + setup.table_key + ")";
@@ -567,7 +573,7 @@ void run_user_study(const StudySetup& setup,
   nlohmann::json search_keys = nlohmann::json::array(), reuse_keys = nlohmann::json::array();
   for (const auto* s : plan.searches) search_keys.push_back(s->key);
   for (const ReuseMethodEntry& m : methods.reuse_methods())
-    if (!setup.skipped_methods.count(m.key)) reuse_keys.push_back(m.key);
+    if (runs_in_study(setup, m)) reuse_keys.push_back(m.key);
   if (!result.run.config.contains("users")) result.run.config["users"] = setup.users;
   result.run.config["max_search_num"] = setup.max_search_num;
   result.run.config["curve"] = setup.curve;

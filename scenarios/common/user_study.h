@@ -12,7 +12,9 @@
 //      them on the rows the user wants predicted);
 //   3. every registered search method, then every label-free reuse method
 //      on what it found (a mixture, or the top max_search_num singles when
-//      there is none);
+//      there is none); the methods that align features
+//      (ReuseMethodEntry::aligns_features) are left out: a study's users
+//      share the learnwares' feature space;
 //   4. the curve: for each n of the grid and each repeat, n labelled rows
 //      drawn from the user's pool (the runner's draw), the self-trained model
 //      and every labelled reuse method.

@@ -47,7 +47,8 @@ TEST(EngineMethodRegistry, UnknownNamesListTheRegisteredOnes) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("unknown reuse method 'stacking' (registered: top1-reuse, job-selector, "
-                                         "average-ensemble (alias averaging), ensemble-pruning, feature-augment)"),
+                                         "average-ensemble (alias averaging), ensemble-pruning, feature-augment, "
+                                         "align, align-augment, align-prune)"),
               std::string::npos)
         << e.what();
   }

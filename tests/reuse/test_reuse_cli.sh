@@ -138,7 +138,7 @@ pass
 
 # ---- the method registry: one list for reuse, search and the scenarios ----
 expect_ok methods list
-for m in market top1-reuse job-selector average-ensemble averaging ensemble-pruning feature-augment median-ensemble; do
+for m in market top1-reuse job-selector average-ensemble averaging ensemble-pruning feature-augment align align-augment align-prune median-ensemble; do
   grep -q -- "$m" stdout.txt || fail "methods list lacks $m"
 done
 pass
@@ -149,12 +149,15 @@ d = json.load(open("stdout.txt"))
 assert [m["key"] for m in d["search"]] == ["market"], d["search"]
 r = {m["key"]: m for m in d["reuse"]}
 assert list(r) == ["top1-reuse", "job-selector", "average-ensemble", "ensemble-pruning", "feature-augment",
-                   "median-ensemble"], list(r)
+                   "align", "align-augment", "align-prune", "median-ensemble"], list(r)
 assert r["average-ensemble"]["aliases"] == ["averaging"]
 assert r["average-ensemble"]["modes"] == ["mean", "vote_by_prob", "vote_by_label"]
 assert r["ensemble-pruning"]["needs_labels"] and r["feature-augment"]["needs_labels"]
 assert r["feature-augment"]["modes"] == ["regression", "classification"]
 assert not r["median-ensemble"]["needs_labels"] and r["median-ensemble"]["modes"] == []
+assert r["align"]["aligns_features"] and not r["align"]["needs_labels"] and r["align"]["modes"] == ["top1", "average"]
+assert r["align-augment"]["needs_labels"] and r["align-prune"]["needs_labels"]
+assert not r["average-ensemble"]["aligns_features"]
 PY
 pass
 expect_ok reuse --help
@@ -186,6 +189,67 @@ cp stdout.txt search_default.json
 expect_ok search --market market --spec rkme_a.json --json --search-method market
 cmp -s stdout.txt search_default.json || fail "--search-method market differs from the default"
 pass
+
+# ---- feature alignment: a user of another feature space ----
+# The user's table has four columns: learnware A's c, a, 10 b + 3, and a
+# column A never saw; their descriptions name them. align maps them into A's
+# three columns (a map fitted to the two RKMEs, started from the matching
+# descriptions) and predicts through A's model.
+python3 - <<'PY2'
+import random
+r = random.Random(7)
+rows = [[r.gauss(0, 1) for _ in range(3)] for _ in range(1000)]
+def write(path, rows, header):
+    with open(path, "w") as f:
+        f.write(",".join(header) + "\n")
+        for row in rows:
+            f.write(",".join(f"{v:.10g}" for v in row) + "\n")
+het = [[x[2], x[0], 10 * x[1] + 3, r.gauss(0, 1)] for x in rows]
+write("user_het.csv", het, ["c", "a", "b10", "noise"])
+write("truth_het.csv", [[x[0] + 2 * x[1] - x[2]] for x in rows], ["y"])
+write("labeled_het.csv", [h + [x[0] + 2 * x[1] - x[2]] for h, x in zip(het[:80], rows[:80])], ["c", "a", "b10", "noise", "y"])
+PY2
+cat >user_het_sem.json <<'JSON'
+{"Input":{"Dimension":4,"Description":{"0":"c","1":"a","2":"b","3":"noise"}}}
+JSON
+cat >user_het_sem_3.json <<'JSON'
+{"Input":{"Dimension":3,"Description":{"0":"c","1":"a","2":"b"}}}
+JSON
+expect_ok reuse --market market --learnwares "$A" --method align --data user_het.csv --user-semantic user_het_sem.json -o align.csv --seed 2
+grep -q "aligned $A MMD" stderr.txt && grep -q "descriptions start" stderr.txt || fail "align summary: $(cat stderr.txt)"
+pass
+# Within a fifth of the target's spread (measured: 0.087; the RKMEs
+# summarise 300 and 1000 rows, and the two samples' own differences count).
+check_py "(lambda p, t: (sum((a[0] - b[0])**2 for a, b in zip(p, t)) / sum((b[0] - sum(x[0] for x in t) / len(t))**2 for b in t)) ** 0.5 < 0.2)(rows('align.csv')[1], rows('truth_het.csv')[1])"
+expect_ok reuse --market market --learnwares "$A" --method align --data user_het.csv --user-semantic user_het_sem.json -o align_again.csv --seed 2
+cmp -s align.csv align_again.csv || fail "align is not deterministic for a seed"
+pass
+# Without descriptions it still runs (the starts come from the columns' moments).
+expect_ok reuse --market market --learnwares "$A" --method align --data user_het.csv -o align_plain.csv
+check_py "len(rows('align_plain.csv')[1]) == 1000"
+expect_ok reuse --market market --learnwares "$A,$B" --method align --mode average --data user_het.csv --user-semantic user_het_sem.json -o align_avg.csv
+grep -q "aligned $B MMD" stderr.txt || fail "align average did not align $B: $(cat stderr.txt)"
+pass
+expect_ok reuse --market market --learnwares "$A,$B" --method align-augment --data user_het.csv --labeled labeled_het.csv --user-semantic user_het_sem.json -o align_fa.csv
+check_py "rows('align_fa.csv')[0] == ['prediction'] and len(rows('align_fa.csv')[1]) == 1000"
+expect_ok reuse --market market --learnwares "$A,$B" --method align-prune --data user_het.csv --labeled labeled_het.csv --user-semantic user_het_sem.json -o align_ep.csv --seed 1
+grep -q "kept $A\b" stderr.txt || fail "align-prune did not keep only $A: $(cat stderr.txt)"
+pass
+# Bad input: another width without an align method, descriptions for another
+# width, descriptions for a method that does not align.
+expect_error 1 reuse --market market --learnwares "$A" --method averaging --data user_het.csv -o out.csv
+grep -q "user_het.csv has 4 column(s) but learnware $A reads 3 (for learnwares of another feature space: --method align" stderr.txt ||
+  fail "width mismatch: $(cat stderr.txt)"
+pass
+expect_error 1 reuse --market market --learnwares "$A" --method align --data user_het.csv --user-semantic user_het_sem_3.json -o out.csv
+grep -q "user_het_sem_3.json: Input describes 3 column(s), --data has 4" stderr.txt || fail "descriptions width: $(cat stderr.txt)"
+pass
+expect_error 1 reuse --market market --learnwares "$A" --method align --data user_het.csv --user-semantic missing.json -o out.csv
+expect_error 2 reuse --market market --learnwares "$A" --method averaging --data user.csv --user-semantic user_het_sem.json -o out.csv
+grep -q "does not align features" stderr.txt || fail "--user-semantic without align: $(cat stderr.txt)"
+pass
+expect_error 2 reuse --market market --learnwares "$A" --method align --mode median --data user_het.csv -o out.csv
+expect_error 2 reuse --market market --learnwares "$A" --method align-augment --data user_het.csv -o out.csv
 
 # ---- evaluate on known values ----
 printf 'p\n1\n2\n3\n' >p.csv

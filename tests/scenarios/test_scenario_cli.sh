@@ -16,6 +16,8 @@ expect_error() {  # STATUS TEXT ARGS...
 expect_ok scenario list
 grep -q '^tabular-homo ' stdout.txt || fail "scenario list lacks tabular-homo"
 grep -q 'median-ensemble' stdout.txt || fail "scenario list lacks the example extension"
+# Feature alignment is for users of another feature space; the runners' users share the learnwares'.
+! grep -q '^  align' stdout.txt || fail "scenario list offers the align methods"
 expect_ok scenario list --names
 grep -qx 'tabular-homo' stdout.txt || fail "scenario list --names lacks tabular-homo"
 ! grep -q ' ' stdout.txt || fail "scenario list --names printed more than names"
@@ -25,6 +27,7 @@ expect_error 1 "unknown scenario 'nope'" scenario run nope --market .
 expect_error 1 "does not exist" scenario run tabular-homo --market no-such-market
 expect_error 2 "KEY=VALUE" scenario run tabular-homo --market . --param users
 expect_error 1 "unknown reuse method 'nope'" scenario run tabular-homo --market . --reuse nope
+expect_error 2 "align aligns learnwares of another feature space" scenario run tabular-homo --market . --reuse top1-reuse,align
 
 # A tiny market (first store of each chain, one space) and a one-user run.
 expect_ok market build m --tabular --stores-per-chain 1 --space compact --label log1p_units --quiet

@@ -55,7 +55,7 @@ TEST(MethodRegistry, BuiltinsComeInTheDocumentedOrder) {
   std::vector<std::string> keys;
   for (const auto& m : r.reuse_methods()) keys.push_back(m.key);
   EXPECT_EQ(keys, (std::vector<std::string>{kTop1Reuse, kJobSelector, kAverageEnsemble, kEnsemblePruning,
-                                            kFeatureAugment}));
+                                            kFeatureAugment, kAlign, kAlignAugment, kAlignPrune}));
   EXPECT_FALSE(r.find_reuse(kJobSelector)->needs_labels);
   EXPECT_TRUE(r.find_reuse(kEnsemblePruning)->needs_labels);
   EXPECT_TRUE(r.find_reuse(kFeatureAugment)->needs_labels);

@@ -112,6 +112,10 @@ TEST_F(TabularHomoScenario, TableHasEveryPublishedRowAndEveryRegisteredMethod) {
     EXPECT_NE(t.find(key), nullptr) << key;
   // Labelled methods are curve series, not rows.
   EXPECT_EQ(t.find("ensemble-pruning"), nullptr);
+  // The users share the learnwares' feature space: no feature alignment.
+  for (const char* key : {kAlign, kAlignAugment, kAlignPrune}) EXPECT_EQ(t.find(key), nullptr) << key;
+  EXPECT_EQ(r.curves.front().find(kAlignAugment), nullptr);
+  for (const auto& key : r.run.config["reuse_methods"]) EXPECT_NE(key, kAlign);
   EXPECT_TRUE(t.find("top1-reuse")->published.has_value());
   EXPECT_FALSE(t.find("median-ensemble")->published.has_value());
   EXPECT_FALSE(t.find("top1-reuse@first-match")->published.has_value());
