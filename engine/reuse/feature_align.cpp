@@ -728,11 +728,42 @@ Learnware align_learnware(const Learnware& target, const RKMETableSpec& user_spe
   } catch (const Error& e) {
     throw Error(who + e.what());
   }
+  // The learnware's share of the user's space (what the job selector herds
+  // from): the user's RKME points, each weighted by how much of the
+  // learnware's distribution lies at its image,
+  //   w_i ∝ beta_u,i sum_j beta_l,j exp(-gamma ||f(z_u,i) - z_l,j||²),
+  // gamma the alignment's; the user's own weights when no point's image is
+  // near the learnware's (all w_i underflow).
+  RKMETableSpec coverage = user_spec;
+  {
+    const kernels::Matrix<double> mapped = alignment.apply(user_spec.z().view());
+    const kernels::Matrix<double>& zl = target.spec.z();
+    const std::vector<double>& bl = target.spec.beta();
+    std::vector<double> w(user_spec.beta().size());
+    double total = 0;
+    for (std::int64_t i = 0; i < mapped.rows(); ++i) {
+      double density = 0;
+      for (std::int64_t j = 0; j < zl.rows(); ++j) {
+        double d2 = 0;
+        for (std::int64_t c = 0; c < zl.cols(); ++c) {
+          const double diff = mapped(i, c) - zl(j, c);
+          d2 += diff * diff;
+        }
+        density += bl[static_cast<std::size_t>(j)] * std::exp(-alignment.gamma * d2);
+      }
+      w[static_cast<std::size_t>(i)] = std::max(0.0, user_spec.beta()[static_cast<std::size_t>(i)]) * density;
+      total += w[static_cast<std::size_t>(i)];
+    }
+    if (total > 1e-300 && std::isfinite(total)) {
+      for (double& v : w) v /= total;
+      coverage = RKMETableSpec(user_spec.z(), std::move(w), user_spec.gamma(), user_spec.num_points());
+    }
+  }
   Learnware out;
   out.id = target.id;
   out.package = target.package;
   out.model = std::make_shared<AlignedModel>(target.model, std::move(alignment));
-  out.spec = user_spec;
+  out.spec = std::move(coverage);
   out.semantic = target.semantic;
   if (out.semantic) out.semantic->input = user_columns ? *user_columns : FeatureSemantics{user_spec.dim(), {}};
   return out;

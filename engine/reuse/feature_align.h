@@ -185,7 +185,9 @@ RKMETableSpec user_spec_for_alignment(kernels::ConstMatrixView<double> x, const 
 
 // The target learnware seen from the user's feature space: a learnware whose
 // model reads d_u columns and predicts target.model(f(x)), its spec the
-// user's, its semantic the target's with Input replaced by the user's columns
+// user's RKME points reweighted by the learnware's kernel mean at their
+// images (w_i ∝ beta_i sum_j beta_l,j k(f(z_i), z_l,j): the part of the
+// user's space it covers, what the job selector herds from), its semantic the target's with Input replaced by the user's columns
 // (or, without them, just the user's dimension); id and package are the
 // target's. Target descriptions: target.semantic->input. Throws lwd::Error
 // for a target that is not a table learnware, an empty user spec, or

@@ -192,6 +192,7 @@ UserOutcome run_user(const Plan& plan,
 
   SearchRequest query = data.query;
   query.semantic = setup.semantic_query;
+  if (data.input) query.semantic->input = data.input;
   query.options.max_search_num = setup.max_search_num;
   for (std::size_t si = 0; si < plan.searches.size(); ++si) {
     const SearchMethodEntry& search = *plan.searches[si];
@@ -376,7 +377,8 @@ void run_user_study(const StudySetup& setup,
   {
     SearchRequest semantic_only;
     semantic_only.semantic = setup.semantic_query;
-    plan.semantic_ids = market.search(semantic_only).semantic_ids;
+    for (std::string& id : market.search(semantic_only).semantic_ids)
+      if (!setup.excluded_ids.count(id)) plan.semantic_ids.push_back(std::move(id));
   }
   if (plan.semantic_ids.empty())
     throw Error(setup.scenario + ": the market at " + options.market_dir.string() +

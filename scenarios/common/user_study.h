@@ -26,6 +26,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -91,6 +93,10 @@ struct StudyUser {
   // How a learnware found is handed to reuse and scoring (text:
   // on_embedded_documents); null: as loaded.
   std::function<Learnware(const Learnware&)> adapt;
+  // The user's own columns (semantic Input), when users of one study differ
+  // in them (tabular-hetero-task: three feature engineerings): replaces the
+  // setup's semantic_query.input in this user's query. nullopt: the setup's.
+  std::optional<FeatureSemantics> input;
   // The name (semantic spec) of the learnware made from this user's own data,
   // if the market has one (tabular: the user's store): the notes say how
   // often the search's top single and the oracle's pick are it. Empty: none.
@@ -117,6 +123,10 @@ struct StudySetup {
   // What StudyUser::own_learnware is, for the notes ("store's learnware");
   // empty: users have none.
   std::string own_learnware_noun;
+  // Learnwares outside this study's market (tabular-hetero-task: the chain
+  // the market never saw): left out of Mean / Best in Market. The search
+  // methods the runner passes must leave them out too.
+  std::set<std::string> excluded_ids;
   // Reuse methods this study does not run, with the reason (a table note).
   std::map<std::string, std::string> skipped_methods;
   int max_search_num = 5;

@@ -10,6 +10,7 @@
 #include "engine/market/market.h"
 #include "engine/reuse/baselines.h"
 #include "scenarios/common/user_study.h"
+#include "scenarios/tabular/store_user.h"
 #include "scenarios/market/market_builder.h"
 
 namespace lwd::scenarios {
@@ -33,26 +34,9 @@ std::string space_key(ds::FeatureSpace f, ds::LabelSpace l) {
 // training split as the labelled pool, both through the market's pipeline.
 StudyUser make_store_user(const ds::ChainConfig& chain, ds::FeatureSpace f, ds::LabelSpace l,
                           const XGBoostTrainParams& model_params, int user, const kernels::Context& ctx) {
-  const ds::StoreDataset data = ds::build_features(ds::simulate_store(chain, user), f, l);
-  StudyUser out;
-  out.description = "PFS store " + std::to_string(user);
+  StudyUser out = store_study_user(ds::build_features(ds::simulate_store(chain, user), f, l), model_params,
+                                   "PFS store " + std::to_string(user), ctx);
   out.own_learnware = tabular_learnware_name(ds::ChainKind::kPfs, user, f, l);
-  out.query.spec = stat_spec(RKMETableSpec::generate(ctx, data.x_test, market_table_rkme_options()));
-  out.x_test = data.x_test;
-  out.y_test = data.y_test;
-  out.x_pool = data.x_train;
-  out.y_pool = data.y_train;
-  out.max_labelled = data.x_train.rows();
-  out.draw = [rows = data.x_train.rows()](std::int64_t n, std::uint64_t seed) { return sample_rows(rows, n, seed); };
-  out.user_model = [x = data.x_train, y = data.y_train, x_test = data.x_test, model_params](
-                       std::span<const std::int64_t> rows, const kernels::Context& c) {
-    const kernels::Matrix<double> xs = gather_rows(x.view(), rows);
-    std::vector<double> ys;
-    for (const std::int64_t r : rows) ys.push_back(y[static_cast<std::size_t>(r)]);
-    UserModelBaseline model(TaskType::kRegression, 0, c, model_params);
-    model.fit(xs.view(), ys);
-    return model.predict(x_test.view());
-  };
   return out;
 }
 

@@ -252,6 +252,37 @@ TEST(FeatureAlignPlanted, PermutationWithDescriptionsIsRecovered) {
   EXPECT_LT(rel, 0.1);
 }
 
+// The aligned learnware's spec: the user's RKME points, reweighted by the
+// learnware's kernel mean at their images -- checked against the formula
+// written out plainly.
+TEST(FeatureAlignPlanted, TheAlignedSpecWeighsTheUserPointsByTheLearnwaresDensity) {
+  const Learnware source = source_learnware();
+  const Matrix<double> user = source_rows(2000, 21);
+  const RKMETableSpec spec = user_spec(user, source.spec.gamma());
+  const Learnware aligned = align_learnware(source, spec, described(kDescriptions),
+                                            FeatureAlignOptions{});
+  const AlignedMap* map = aligned_map_of(aligned);
+  ASSERT_NE(map, nullptr);
+  const Matrix<double> images = map->apply(spec.z().view());
+  std::vector<double> expected(spec.beta().size());
+  double total = 0;
+  for (std::int64_t i = 0; i < spec.size(); ++i) {
+    double density = 0;
+    for (std::int64_t j = 0; j < source.spec.size(); ++j) {
+      double d2 = 0;
+      for (std::int64_t c = 0; c < source.spec.dim(); ++c)
+        d2 += (images(i, c) - source.spec.z()(j, c)) * (images(i, c) - source.spec.z()(j, c));
+      density += source.spec.beta()[static_cast<std::size_t>(j)] * std::exp(-map->gamma * d2);
+    }
+    expected[static_cast<std::size_t>(i)] = spec.beta()[static_cast<std::size_t>(i)] * density;
+    total += expected[static_cast<std::size_t>(i)];
+  }
+  ASSERT_GT(total, 0.0);
+  ASSERT_EQ(aligned.spec.size(), spec.size());
+  EXPECT_EQ(aligned.spec.z(), spec.z());
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(aligned.spec.beta()[i], expected[i] / total, 1e-12);
+}
+
 // Per-column scaling and shift (descriptions kept): the map undoes them.
 TEST(FeatureAlignPlanted, ScalingAndShiftAreUndone) {
   const Learnware source = source_learnware();

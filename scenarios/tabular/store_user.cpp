@@ -1,0 +1,35 @@
+#include "scenarios/tabular/store_user.h"
+
+#include <utility>
+#include <vector>
+
+#include "engine/kinds/table_kind.h"
+#include "engine/reuse/baselines.h"
+#include "scenarios/market/market_builder.h"
+
+namespace lwd::scenarios {
+
+StudyUser store_study_user(const datasets::StoreDataset& data, const XGBoostTrainParams& model_params,
+                           std::string description, const kernels::Context& ctx) {
+  StudyUser out;
+  out.description = std::move(description);
+  out.query.spec = stat_spec(RKMETableSpec::generate(ctx, data.x_test, market_table_rkme_options()));
+  out.x_test = data.x_test;
+  out.y_test = data.y_test;
+  out.x_pool = data.x_train;
+  out.y_pool = data.y_train;
+  out.max_labelled = data.x_train.rows();
+  out.draw = [rows = data.x_train.rows()](std::int64_t n, std::uint64_t seed) { return sample_rows(rows, n, seed); };
+  out.user_model = [x = data.x_train, y = data.y_train, x_test = data.x_test, model_params](
+                       std::span<const std::int64_t> rows, const kernels::Context& c) {
+    const kernels::Matrix<double> xs = gather_rows(x.view(), rows);
+    std::vector<double> ys;
+    for (const std::int64_t r : rows) ys.push_back(y[static_cast<std::size_t>(r)]);
+    UserModelBaseline model(TaskType::kRegression, 0, c, model_params);
+    model.fit(xs.view(), ys);
+    return model.predict(x_test.view());
+  };
+  return out;
+}
+
+}  // namespace lwd::scenarios
