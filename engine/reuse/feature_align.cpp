@@ -12,7 +12,7 @@
 #include "engine/error.h"
 #include "engine/reuse/reuser.h"
 #include "engine/text/sentence_encoder.h"
-#include "kernels/parallel.h"
+#include "kernels/rbf_kernel.h"
 #include "kernels/random.h"
 
 namespace lwd {
@@ -24,9 +24,9 @@ using kernels::Matrix;
 std::size_t at(std::int64_t i) { return static_cast<std::size_t>(i); }
 
 // Below this many kernel terms (rows x points x width) one evaluation of the
-// loss runs on one thread; above, blocks of kRowBlock rows run in parallel.
+// loss computes its kernel matrices on one thread; above, on ctx's threads
+// (the kernels' results do not depend on the thread count).
 constexpr std::int64_t kParallelWork = std::int64_t{1} << 20;
-constexpr std::int64_t kRowBlock = 16;
 
 bool finite_positive(double v) { return std::isfinite(v) && v > 0.0; }
 
@@ -179,37 +179,42 @@ class AlignmentProblem {
       map_row(f, l, x_.row(i), y.row(i), hidden.row(i));
       for (std::int64_t r = 0; r < l.dl; ++r) y(i, r) = f.out_mean[at(r)] + f.out_scale[at(r)] * y(i, r);
     }
-    // Per row i: sum_k b_k k(y_i, y_k), sum_j c_j k(y_i, w_j) and G_i; each
-    // row owns its outputs, the sums below run in row order.
-    std::vector<double> self(at(n)), cross(at(n));
-    Matrix<double> grad_y(n, l.dl, 0.0);
+    // The two kernel matrices through the kernels' GEMM path (vectorised
+    // exp), then per row i: sum_k b_k k(y_i, y_k), sum_j c_j k(y_i, w_j) and
+    //   G_i = -4 gamma b_i [ y_i (self_i - cross_i) - sum_k b_k K_ik y_k + sum_j c_j K'_ij w_j ],
+    // the same sums as the pairwise form, each row's in index order.
     // Threads only pay for themselves on large point sets (an RKME of 100
-    // points costs microseconds per evaluation); rows go in fixed blocks.
+    // points costs microseconds per evaluation).
     const bool large = n * (n + m) * l.dl >= kParallelWork;
     const kernels::Context threads{large ? ctx.n_threads : 1, 0};
-    const auto row = [&](std::int64_t i) {
-      const double* yi = y.row(i);
+    Matrix<double> kuu(n, n), kul(n, m);
+    kernels::rbf_kernel_matrix(threads, y.view(), y.view(), gamma_, kuu.view());
+    kernels::rbf_kernel_matrix(threads, y.view(), target_.z, gamma_, kul.view());
+    std::vector<double> self(at(n)), cross(at(n));
+    Matrix<double> grad_y(n, l.dl, 0.0);
+    std::vector<double> acc(at(l.dl));
+    for (std::int64_t i = 0; i < n; ++i) {
       double* g = grad_y.row(i);
+      std::fill(acc.begin(), acc.end(), 0.0);
       double s = 0.0, c = 0.0;
       for (std::int64_t k = 0; k < n; ++k) {
-        const double kv = user_.beta[at(k)] * kernel(yi, y.row(k), l.dl);
+        const double kv = user_.beta[at(k)] * kuu(i, k);
         s += kv;
-        for (std::int64_t r = 0; r < l.dl; ++r) g[r] += kv * (yi[r] - y(k, r));
+        const double* yk = y.row(k);
+        for (std::int64_t r = 0; r < l.dl; ++r) acc[at(r)] -= kv * yk[r];
       }
       for (std::int64_t j = 0; j < m; ++j) {
-        const double* wj = target_.z.row(j);
-        const double kv = target_.beta[at(j)] * kernel(yi, wj, l.dl);
+        const double kv = target_.beta[at(j)] * kul(i, j);
         c += kv;
-        for (std::int64_t r = 0; r < l.dl; ++r) g[r] -= kv * (yi[r] - wj[r]);
+        const double* wj = target_.z.row(j);
+        for (std::int64_t r = 0; r < l.dl; ++r) acc[at(r)] += kv * wj[r];
       }
       const double factor = -4.0 * gamma_ * user_.beta[at(i)];
-      for (std::int64_t r = 0; r < l.dl; ++r) g[r] *= factor;
+      const double* yi = y.row(i);
+      for (std::int64_t r = 0; r < l.dl; ++r) g[r] = factor * (yi[r] * (s - c) + acc[at(r)]);
       self[at(i)] = s;
       cross[at(i)] = c;
-    };
-    kernels::parallel_for(threads, 0, kernels::num_blocks(n, kRowBlock), [&](std::int64_t block) {
-      for (std::int64_t i = block * kRowBlock; i < std::min(n, (block + 1) * kRowBlock); ++i) row(i);
-    });
+    }
     AlignmentLoss out;
     double uu = 0.0, ul = 0.0;
     for (std::int64_t i = 0; i < n; ++i) {
