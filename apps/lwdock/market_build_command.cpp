@@ -71,6 +71,8 @@ void run_build(const BuildOptions& o, const lwd::kernels::Context& ctx) {
               static_cast<long long>(r.usable), static_cast<long long>(r.tabular), static_cast<long long>(r.image),
               static_cast<long long>(r.text), static_cast<long long>(r.not_usable));
   if (!r.text_encoder.empty()) std::printf("  text encoder: %s\n", r.text_encoder.c_str());
+  if (!r.spec_world.empty())
+    std::printf("  specification world: %s (%.1f s)\n", r.spec_world.c_str(), r.spec_world_seconds);
   if (!r.own_class_accuracy.empty())
     std::printf("  accuracy of the models built, on held-out user-pool data of their own classes (mean, range):\n");
   for (const auto& [what, a] : r.own_class_accuracy)

@@ -22,6 +22,7 @@
 
 #include "datasets/fetched/data_packages.h"
 #include "engine/error.h"
+#include "engine/hetero/spec_world.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/scratch_dir.h"
 #include "engine/market/market.h"
@@ -31,6 +32,8 @@
 #include "kernels/image_features.h"
 #include "scenarios/common/progress.h"
 #include "scenarios/market/market_builder.h"
+
+#include "engine/hetero/spec_world.h"
 
 namespace lwd::scenarios {
 
@@ -563,6 +566,25 @@ MarketBuildReport build_market(const MarketBuildOptions& options, const kernels:
     if (family == "image") ++report.image;
     if (family == "text") ++report.text;
   }
+  // The specification world over the table learnwares (docs/DESIGN.md §5.6):
+  // trained when the market has none, else brought up to date (mapped, or
+  // retrained after its retrain_every arrivals), so `lwdock search --hetero`
+  // works on the built market.
+  if (options.tabular && report.tabular >= 2) {
+    const Stopwatch world_clock;
+    std::optional<hetero::SpecWorld> world = hetero::SpecWorld::load(market, ctx);
+    if (!world) {
+      if (!options.quiet) std::fprintf(stderr, "specification world: training (token-mlp) on the table learnwares\n");
+      world = hetero::SpecWorld::train(market, hetero::SpecWorldConfig{}, ctx);
+    } else {
+      world->refresh(market, ctx);
+    }
+    report.spec_world = std::string(world->model().kind()) + " version " + std::to_string(world->version()) + ", " +
+                        std::to_string(world->system_specs().count()) + " system specs";
+    report.spec_world_seconds = world_clock.seconds();
+    if (!options.quiet) std::fprintf(stderr, "specification world: %s\n", report.spec_world.c_str());
+  }
+
   if (info.contains("text_encoder") && info["text_encoder"].is_object()) {
     const json& e = info["text_encoder"];
     report.text_encoder = text::TextEncoderId{e.value("name", ""), e.value("dim", std::int64_t{0}),
@@ -578,7 +600,8 @@ MarketBuildReport build_market(const MarketBuildOptions& options, const kernels:
                           {"tabular", report.tabular},     {"image", report.image},
                           {"text", report.text},           {"seconds", report.seconds}, {"cpu_seconds", report.cpu_seconds},
                           {"threads", ctx.threads()},      {"refused", report.refused},
-                          {"phase_seconds", pipeline.phase_seconds()}};
+                          {"phase_seconds", pipeline.phase_seconds()},
+                          {"spec_world", {{"summary", report.spec_world}, {"seconds", report.spec_world_seconds}}}};
   report.phase_seconds = pipeline.phase_seconds();
   for (const auto& [family, a] : pipeline.accuracy()) {
     info["last_run"]["own_class_accuracy"][family] = {

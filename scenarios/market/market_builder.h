@@ -239,6 +239,11 @@ struct MarketBuildReport {
   std::int64_t tabular = 0, image = 0, text = 0;  // learnwares of each kind in the market afterwards
   std::vector<std::string> refused; // "name: status: reason" for each refused submission of this run
   std::string text_encoder;         // TextEncoderId::describe() of the text encoder, or ""
+  // The specification world after the build (tabular markets: trained when
+  // absent, else brought up to date), e.g. "token-mlp version 1, 1240 system
+  // specs"; "" without table learnwares.
+  std::string spec_world;
+  double spec_world_seconds = 0.0;
   // Accuracy of this run's image and text models on held-out data of their
   // own classes (the user pool's images of their 4 digits, samples of their 3
   // superclasses), over the learnwares built: "image", "text" (the 15-way
