@@ -11,6 +11,7 @@
 #include <map>
 #include <numeric>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "engine/error.h"
@@ -232,14 +233,18 @@ class DescPoolModel final : public WorldModel {
 
 // ---- token-mlp ---------------------------------------------------------------
 
-// Views of the flat parameter vector, in the order P, Q, W1, b1, W2, b2.
-struct TokenMlpParams {
-  Eigen::Map<const RowMatrix> p, q, w1;
-  Eigen::Map<const Eigen::VectorXd> b1;
-  Eigen::Map<const RowMatrix> w2;
-  Eigen::Map<const Eigen::VectorXd> b2;
+// Views of a flat vector laid out as the parameters are, in the order P, Q,
+// W1, b1, W2, b2: the parameters (const) and their gradient (writable).
+template <class Scalar>
+struct TokenMlpViews {
+  using Mat = Eigen::Map<std::conditional_t<std::is_const_v<Scalar>, const RowMatrix, RowMatrix>>;
+  using Vec = Eigen::Map<std::conditional_t<std::is_const_v<Scalar>, const Eigen::VectorXd, Eigen::VectorXd>>;
+  Mat p, q, w1;
+  Vec b1;
+  Mat w2;
+  Vec b2;
 
-  TokenMlpParams(const TokenMlpShape& s, const double* at)
+  TokenMlpViews(const TokenMlpShape& s, Scalar* at)
       : p(at, s.hidden, s.embed),
         q(at + s.hidden * s.embed, s.hidden, s.embed),
         w1(at + 2 * s.hidden * s.embed, s.hidden, s.hidden),
@@ -247,21 +252,8 @@ struct TokenMlpParams {
         w2(at + 2 * s.hidden * s.embed + s.hidden * s.hidden + s.hidden, s.dim, s.hidden),
         b2(at + 2 * s.hidden * s.embed + s.hidden * s.hidden + s.hidden + s.dim * s.hidden, s.dim) {}
 };
-
-struct TokenMlpGrads {
-  Eigen::Map<RowMatrix> p, q, w1;
-  Eigen::Map<Eigen::VectorXd> b1;
-  Eigen::Map<RowMatrix> w2;
-  Eigen::Map<Eigen::VectorXd> b2;
-
-  TokenMlpGrads(const TokenMlpShape& s, double* at)
-      : p(at, s.hidden, s.embed),
-        q(at + s.hidden * s.embed, s.hidden, s.embed),
-        w1(at + 2 * s.hidden * s.embed, s.hidden, s.hidden),
-        b1(at + 2 * s.hidden * s.embed + s.hidden * s.hidden, s.hidden),
-        w2(at + 2 * s.hidden * s.embed + s.hidden * s.hidden + s.hidden, s.dim, s.hidden),
-        b2(at + 2 * s.hidden * s.embed + s.hidden * s.hidden + s.hidden + s.dim * s.hidden, s.dim) {}
-};
+using TokenMlpParams = TokenMlpViews<const double>;
+using TokenMlpGrads = TokenMlpViews<double>;
 
 // The forward pass of one view, kept for the backward pass. Columns are rows
 // of the batch (H x n, D x n).

@@ -194,6 +194,17 @@ kernels::Matrix<double> image_job_selector(const ReuseInput& in) {
 
 }  // namespace
 
+SearchOutput search_output_of(SearchResponse response) {
+  SearchOutput out;
+  for (const SingleMatch& s : response.stat.singles) out.single_ids.push_back(s.id);
+  if (response.stat.mixture) {
+    out.mixture_ids = response.stat.mixture->ids;
+    out.mixture_weights = response.stat.mixture->weights;
+  }
+  out.market_response = std::move(response);
+  return out;
+}
+
 bool ReuseMethodEntry::answers_to(const std::string& name) const {
   return key == name || std::find(aliases.begin(), aliases.end(), name) != aliases.end();
 }
@@ -237,17 +248,7 @@ MethodRegistry MethodRegistry::subset(const std::vector<std::string>& search_nam
 void register_builtin_methods(MethodRegistry& registry) {
   registry.add_search({kMarketSearch, "market search",
                        "Market::search: the semantic filter, then the RKME search (singles and greedy mixture)",
-                       [](const SearchInput& in) {
-                         SearchResponse response = in.market->search(*in.query);
-                         SearchOutput out;
-                         for (const SingleMatch& s : response.stat.singles) out.single_ids.push_back(s.id);
-                         if (response.stat.mixture) {
-                           out.mixture_ids = response.stat.mixture->ids;
-                           out.mixture_weights = response.stat.mixture->weights;
-                         }
-                         out.market_response = std::move(response);
-                         return out;
-                       }});
+                       [](const SearchInput& in) { return search_output_of(in.market->search(*in.query)); }});
 
   registry.add_reuse({kTop1Reuse, "Top-1 Reuse (Single)", false,
                       "the best single learnware of the search (on the command line: the first one listed), as is",

@@ -62,6 +62,10 @@ struct SearchOutput {
 
 using SearchFn = std::function<SearchOutput(const SearchInput&)>;
 
+// The market's answer as a search method's output: its singles' ids, its
+// mixture, and the answer itself (market_response).
+SearchOutput search_output_of(SearchResponse response);
+
 struct SearchMethodEntry {
   std::string key;          // identifier (scenario rows, --search, --search-method), e.g. "market"
   std::string label;        // shown in row labels of non-default searches

@@ -1,5 +1,6 @@
 #include "scenarios/tabular/store_user.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,21 @@ StudyUser store_study_user(const datasets::StoreDataset& data, const XGBoostTrai
     model.fit(xs.view(), ys);
     return model.predict(x_test.view());
   };
+  return out;
+}
+
+StoreCurveGrid store_curve_grid(const datasets::ChainConfig& chain, const std::vector<std::int64_t>& n_grid,
+                                const std::vector<std::int64_t>& repeats, bool curve) {
+  const datasets::SplitConfig split;
+  StoreCurveGrid out;
+  out.train_rows =
+      static_cast<std::int64_t>(chain.num_days - datasets::kHistoryDays - split.test_days) * chain.num_items;
+  for (std::size_t g = 0; g < n_grid.size() && curve; ++g) {
+    const std::int64_t n = std::min(n_grid[g], out.train_rows);
+    if (std::find(out.n.begin(), out.n.end(), n) != out.n.end()) continue;
+    out.n.push_back(n);
+    out.repeats.push_back(repeats[g]);
+  }
   return out;
 }
 

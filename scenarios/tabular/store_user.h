@@ -4,9 +4,12 @@
 // the feature pipeline the rows come through and in how they search).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "datasets/retail/feature_pipelines.h"
+#include "datasets/retail/retail_simulator.h"
 #include "engine/model/xgboost_model.h"
 #include "scenarios/common/user_study.h"
 
@@ -16,5 +19,15 @@ namespace lwd::scenarios {
 // of its test rows with the market's RKME options and ctx's seed).
 StudyUser store_study_user(const datasets::StoreDataset& data, const XGBoostTrainParams& model_params,
                            std::string description, const kernels::Context& ctx);
+
+// The labelled-data grid a store's users can draw: each n capped at the rows
+// of a store's training split (a capped point that repeats a smaller one is
+// dropped, with its repeats); empty without a curve.
+struct StoreCurveGrid {
+  std::vector<std::int64_t> n, repeats;
+  std::int64_t train_rows = 0;  // the cap
+};
+StoreCurveGrid store_curve_grid(const datasets::ChainConfig& chain, const std::vector<std::int64_t>& n_grid,
+                                const std::vector<std::int64_t>& repeats, bool curve);
 
 }  // namespace lwd::scenarios

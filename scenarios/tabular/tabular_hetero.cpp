@@ -204,29 +204,16 @@ ScenarioResult run_tabular_hetero(const TabularHeteroConfig& config, const Scena
         SearchResponse response;
         response.semantic_matches = static_cast<std::int64_t>(members->size());
         response.stat = hetero::search_world(*world, *pack, *z32, user, *descriptions, *members, in.query->options, in.ctx);
-        SearchOutput out;
-        for (const SingleMatch& s : response.stat.singles) out.single_ids.push_back(s.id);
-        if (response.stat.mixture) {
-          out.mixture_ids = response.stat.mixture->ids;
-          out.mixture_weights = response.stat.mixture->weights;
-        }
-        out.market_response = std::move(response);
-        return out;
+        return search_output_of(std::move(response));
       }};
   const MethodRegistry registry = hetero_registry(methods, std::move(world_search));
 
   XGBoostTrainParams model_params = market_tabular_model_params();
   model_params.nthread = 1;
   const ds::SplitConfig split;
-  const std::int64_t train_rows =
-      static_cast<std::int64_t>(chain.num_days - ds::kHistoryDays - split.test_days) * chain.num_items;
-  std::vector<std::int64_t> grid, repeats;
-  for (std::size_t g = 0; g < config.n_grid.size() && config.curve; ++g) {
-    const std::int64_t n = std::min(config.n_grid[g], train_rows);
-    if (std::find(grid.begin(), grid.end(), n) != grid.end()) continue;
-    grid.push_back(n);
-    repeats.push_back(config.repeats[g]);
-  }
+  const StoreCurveGrid capped = store_curve_grid(chain, config.n_grid, config.repeats, config.curve);
+  const std::vector<std::int64_t>& grid = capped.n;
+  const std::vector<std::int64_t>& repeats = capped.repeats;
 
   StudySetup setup;
   setup.scenario = name;

@@ -94,17 +94,10 @@ ScenarioResult run_tabular_homo(const TabularHomoConfig& config, const ScenarioO
     throw Error("tabular-homo: " + std::to_string(config.users) + " users asked for, but the PFS chain has " +
                 std::to_string(chain.num_stores) + " stores");
   const ds::SplitConfig split;
-  const std::int64_t train_rows =
-      static_cast<std::int64_t>(chain.num_days - ds::kHistoryDays - split.test_days) * chain.num_items;
-  // The grid, capped at the rows a user has (a capped point that repeats a
-  // smaller one is dropped).
-  std::vector<std::int64_t> grid, repeats;
-  for (std::size_t g = 0; g < config.n_grid.size() && config.curve; ++g) {
-    const std::int64_t n = std::min(config.n_grid[g], train_rows);
-    if (std::find(grid.begin(), grid.end(), n) != grid.end()) continue;
-    grid.push_back(n);
-    repeats.push_back(config.repeats[g]);
-  }
+  const StoreCurveGrid capped = store_curve_grid(chain, config.n_grid, config.repeats, config.curve);
+  const std::int64_t train_rows = capped.train_rows;
+  const std::vector<std::int64_t>& grid = capped.n;
+  const std::vector<std::int64_t>& repeats = capped.repeats;
   XGBoostTrainParams model_params = market_tabular_model_params();
   model_params.nthread = 1;
 
