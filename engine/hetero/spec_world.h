@@ -81,11 +81,10 @@ std::vector<WorldTable> described_tables(const Market& market,
 SpecPack map_tables(const WorldModel& model, std::span<const WorldTable> tables, const kernels::Context& ctx);
 // The statistical search of the user's RKME, whose columns `descriptions`
 // describe, against the system specs `pack` (members: indices into the pack,
-// empty = all; z32: the pack's float32 mirror or empty).
-StatSearchResult search_world(const WorldModel& model, const SpecPack& pack, std::span<const float> z32,
-                              const RKMETableSpec& user, std::span<const std::string> descriptions,
-                              std::span<const std::int64_t> members, const StatSearchOptions& options,
-                              const kernels::Context& ctx);
+// empty = all), in float64 throughout (spec_world.cpp says why).
+StatSearchResult search_world(const WorldModel& model, const SpecPack& pack, const RKMETableSpec& user,
+                              std::span<const std::string> descriptions, std::span<const std::int64_t> members,
+                              const StatSearchOptions& options, const kernels::Context& ctx);
 
 struct WorldRefreshReport {
   bool retrained = false;
@@ -121,7 +120,6 @@ class SpecWorld {
   std::int64_t version() const { return version_; }
   std::int64_t trained_on() const { return static_cast<std::int64_t>(trained_ids_.size()); }
   const SpecPack& system_specs() const { return pack_; }
-  std::span<const float> system_specs_f32() const { return z32_; }
 
   // The user's system spec: their RKME points mapped, beta kept. Throws
   // lwd::Error when `descriptions` do not describe every column.
@@ -140,7 +138,6 @@ class SpecWorld {
   std::vector<std::string> trained_ids_;  // sorted
   std::string trained_at_;
   SpecPack pack_;
-  std::vector<float> z32_;
 };
 
 // ---- search in any space ----------------------------------------------------

@@ -178,7 +178,6 @@ ScenarioResult run_tabular_hetero(const TabularHeteroConfig& config, const Scena
   const std::shared_ptr<const hetero::WorldModel> world =
       hetero::train_world_model(config.world, tables, world_options, ctx, &world_report);
   const auto pack = std::make_shared<const SpecPack>(hetero::map_tables(*world, tables, ctx));
-  const auto z32 = std::make_shared<const std::vector<float>>(float32_mirror(*pack));
 
   // The members the users' query allows: the system specs of their label space.
   const SemanticSpec query = hetero_query(config.label);
@@ -196,14 +195,14 @@ ScenarioResult run_tabular_hetero(const TabularHeteroConfig& config, const Scena
       kMarketSearch, "World search",
       "the user's RKME mapped into the specification world with their feature descriptions, searched against the "
       "system specs (singles and greedy mixture)",
-      [world, pack, z32, members](const SearchInput& in) {
+      [world, pack, members](const SearchInput& in) {
         const RKMETableSpec& user = in.query->spec.get<RKMETableSpec>();
         const std::optional<std::vector<std::string>> descriptions = hetero::column_descriptions(
             in.query->semantic ? in.query->semantic->input : std::nullopt, user.dim());
         if (!descriptions) throw Error("the user's features are not all described");
         SearchResponse response;
         response.semantic_matches = static_cast<std::int64_t>(members->size());
-        response.stat = hetero::search_world(*world, *pack, *z32, user, *descriptions, *members, in.query->options, in.ctx);
+        response.stat = hetero::search_world(*world, *pack, user, *descriptions, *members, in.query->options, in.ctx);
         return search_output_of(std::move(response));
       }};
   const MethodRegistry registry = hetero_registry(methods, std::move(world_search));
