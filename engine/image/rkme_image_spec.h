@@ -130,6 +130,21 @@ class RKMEImageSpec {
   void to_json(nlohmann::json& out) const;
   static RKMEImageSpec from_json(const nlohmann::json& in, std::string_view source = "<memory>");
 
+  // The market's own storage form (an image learnware's search facts,
+  // docs/DESIGN.md §4.7): the reference JSON's fields but for z and beta, which
+  // are base64 of their little-endian float32 and float64 bytes, with z's shape
+  // as "z_shape": exact, and read without parsing a number per pixel (a
+  // reference file of K = 50 holds 51 200 of them). Specs exchanged with users
+  // stay in the reference format (to_json).
+  void to_compact_json(nlohmann::json& out) const;
+  static RKMEImageSpec from_compact_json(const nlohmann::json& in, std::string_view source = "<memory>");
+
+  // The spec restricted to its images of nonzero weight (the first image, of
+  // weight 0, when every weight is 0): every inner product with it is bit for
+  // bit the whole spec's (kernels/conv_nngp_kernel.h skips zero weights), so
+  // the search keeps only these. The simplex QP leaves a handful of K = 50.
+  RKMEImageSpec support() const;
+
   void save(const std::filesystem::path& path) const;  // atomic
   static RKMEImageSpec load(const std::filesystem::path& path);
 
