@@ -32,7 +32,7 @@ struct ImageSearchFacts {
   std::int64_t points = 0;            // K of the whole spec
   std::optional<double> self_inner;   // <m, m>
   std::string screen_features;        // the features' fingerprint; empty: no embedding
-  std::vector<double> screen_embedding;
+  std::vector<float> screen_embedding;  // in float32: it only ranks
 };
 
 // The random features the image search screens with (kernels::ConvNngpFeatureConfig's
@@ -45,9 +45,15 @@ std::vector<double> image_screen_embedding(const RKMEImageSpec& spec, const kern
 // Support, self product and screen embedding of `spec`; the result does not
 // depend on ctx.n_threads.
 ImageSearchFacts image_search_facts(const RKMEImageSpec& spec, const kernels::Context& ctx);
-// {"format": "lwdock-image-search-facts", "version": 1, "points": K,
-//  "spec": <the support, RKMEImageSpec::to_compact_json>, "self_inner": <m, m>,
-//  "screen": {"features": fingerprint, "embedding": base64 of float64}}
+// One line of JSON, then one line per array, "NAME BASE64" (little-endian
+// bytes), so that the arrays -- most of the text -- are decoded, not lexed:
+//   {"format": "lwdock-image-search-facts", "version": 1, "points": K,
+//    "self_inner": <m, m>, "spec": <RKMEImageSpec::settings_to_json of the support>,
+//    "screen": {"features": fingerprint}}
+//   z BASE64 (float32)
+//   beta BASE64 (float64)
+//   embedding BASE64 (float32)
+// self_inner, screen and the embedding line are absent when not computed.
 std::string image_search_facts_json(const ImageSearchFacts& facts);
 // Reads the above, or the whole spec in the reference JSON (facts stored
 // before it). Throws lwd::Error naming `source`.

@@ -12,7 +12,6 @@
 
 #include "engine/error.h"
 #include "engine/io/atomic_file.h"
-#include "engine/io/base64.h"
 #include "engine/io/json_text.h"
 #include "kernels/conv_nngp_kernel.h"
 #include "kernels/error.h"
@@ -618,7 +617,7 @@ RKMEImageSpec RKMEImageSpec::from_json(const json& in, std::string_view source) 
   return spec;
 }
 
-void RKMEImageSpec::to_compact_json(json& out) const {
+void RKMEImageSpec::settings_to_json(json& out) const {
   if (empty()) throw Error("cannot serialise an empty RKMEImageSpec");
   json config = json::object();
   config["k"] = net_.k;
@@ -630,14 +629,13 @@ void RKMEImageSpec::to_compact_json(json& out) const {
   out["RKME_IMAGE_VERSION"] = version_;
   out["msg"] = msg_ ? json(*msg_) : json(nullptr);
   out["z_shape"] = {z_shape_.count, z_shape_.channels, z_shape_.height, z_shape_.width};
-  out["z"] = io::base64_of_floats(z_);
-  out["beta"] = io::base64_of_doubles(beta_);
   out["n_models"] = n_models_;
   out["model_config"] = std::move(config);
   out["type"] = kTypeName;
 }
 
-RKMEImageSpec RKMEImageSpec::from_compact_json(const json& in, std::string_view source) {
+RKMEImageSpec RKMEImageSpec::from_settings_json(const json& in, std::vector<float> z, std::vector<double> beta,
+                                                std::string_view source) {
   if (!in.is_object()) fail(source, std::string("expected a JSON object, got ") + in.type_name());
   const json& type = require_field(in, "type", source);
   if (!type.is_string() || type.get_ref<const std::string&>() != kTypeName)
@@ -647,21 +645,13 @@ RKMEImageSpec RKMEImageSpec::from_compact_json(const json& in, std::string_view 
   ImageShape shape;
   std::int64_t* parts[] = {&shape.count, &shape.channels, &shape.height, &shape.width};
   for (std::size_t i = 0; i < 4; ++i) *parts[i] = read_int(dims[i], field_ref("z_shape"), source);
-  const auto base64_field = [&](const char* name) -> const std::string& {
-    const json& v = require_field(in, name, source);
-    if (!v.is_string()) fail(source, field_ref(name) + " must be a base64 string, got " + v.type_name());
-    return v.get_ref<const std::string&>();
-  };
-  const std::string where = std::string(source);
-  std::vector<float> z = io::floats_of_base64(base64_field("z"), where + ": " + field_ref("z"));
-  std::vector<double> beta = io::doubles_of_base64(base64_field("beta"), where + ": " + field_ref("beta"));
   // The shape must describe exactly the values there are (checked without
   // forming a product that could overflow).
   std::uint64_t needed = 1;
   for (const std::int64_t d : {shape.count, shape.channels, shape.height, shape.width}) {
     if (d < 1 || needed > z.size() / static_cast<std::uint64_t>(d))
       fail(source, field_ref("z_shape") + " " + shape_text(shape) + " does not describe the " +
-                       std::to_string(z.size()) + " values of " + field_ref("z"));
+                       std::to_string(z.size()) + " values of z");
     needed *= static_cast<std::uint64_t>(d);
   }
   int n_models = kReferenceNModels;

@@ -1,6 +1,7 @@
-// Standard base64 (RFC 4648, with padding) through OpenSSL's libcrypto: how
-// market.h5 keeps arrays of numbers inside JSON text (an image learnware's
-// search facts) without printing and parsing every number.
+// Standard base64 (RFC 4648, with padding): how market.h5 keeps arrays of
+// numbers in its text entries (an image learnware's search facts) without
+// printing and parsing every number. Encoding is OpenSSL's; decoding, which
+// every search does, a table lookup per character.
 #pragma once
 
 #include <cstdint>

@@ -182,7 +182,10 @@ class ImageKind final : public SpecKindOf<RKMEImageSpec> {
       const auto& m = f->get<ImageSearchFacts>().screen_embedding;
       if (m.size() != u.size()) return std::nullopt;
       double d = 0.0;
-      for (std::size_t j = 0; j < u.size(); ++j) d += (u[j] - m[j]) * (u[j] - m[j]);
+      for (std::size_t j = 0; j < u.size(); ++j) {
+        const double diff = u[j] - static_cast<double>(m[j]);
+        d += diff * diff;
+      }
       out.push_back(d);
     }
     return out;

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -43,27 +44,27 @@ void expect_same_spec(const RKMEImageSpec& a, const RKMEImageSpec& b) {
   EXPECT_EQ(a.net_config(), b.net_config());
 }
 
-TEST(RKMEImageSpecCompactJson, RoundTripsExactly) {
+TEST(RKMEImageSpecSettingsJson, RoundTripsExactlyWithTheNumbers) {
   const RKMEImageSpec spec = sparse_spec(7, 3, 1);
-  json out;
-  spec.to_compact_json(out);
-  EXPECT_TRUE(out["z"].is_string());
-  EXPECT_TRUE(out["beta"].is_string());
-  expect_same_spec(RKMEImageSpec::from_compact_json(json::parse(out.dump()), "facts"), spec);
+  json settings;
+  spec.settings_to_json(settings);
+  EXPECT_FALSE(settings.contains("z"));
+  EXPECT_FALSE(settings.contains("beta"));
+  expect_same_spec(RKMEImageSpec::from_settings_json(json::parse(settings.dump()), spec.z(), spec.beta(), "facts"),
+                   spec);
 }
 
-TEST(RKMEImageSpecCompactJson, RefusesAShapeThatDoesNotDescribeTheValues) {
-  json out;
-  sparse_spec(4, 1, 2).to_compact_json(out);
+TEST(RKMEImageSpecSettingsJson, RefusesAShapeThatDoesNotDescribeTheNumbers) {
+  const RKMEImageSpec spec = sparse_spec(4, 1, 2);
+  json settings;
+  spec.settings_to_json(settings);
   for (const json& shape : {json{5, 1, 16, 16}, json{4, 1, 16}, json{0, 1, 16, 16}, json{4, 1, 16, -16},
                             json{2147483647, 2147483647, 2147483647, 2147483647}}) {
-    json bad = out;
+    json bad = settings;
     bad["z_shape"] = shape;
-    EXPECT_THROW(RKMEImageSpec::from_compact_json(bad, "facts"), Error) << shape.dump();
+    EXPECT_THROW(RKMEImageSpec::from_settings_json(bad, spec.z(), spec.beta(), "facts"), Error) << shape.dump();
   }
-  json bad = out;
-  bad["beta"] = "not base64!";
-  EXPECT_THROW(RKMEImageSpec::from_compact_json(bad, "facts"), Error);
+  EXPECT_THROW(RKMEImageSpec::from_settings_json(settings, spec.z(), {0.5}, "facts"), Error);
 }
 
 TEST(RKMEImageSpecSupport, KeepsTheImagesOfNonzeroWeightAndEveryProductBitForBit) {
@@ -90,7 +91,8 @@ TEST(ImageSearchFacts, HoldTheSupportTheSelfProductAndTheScreenEmbedding) {
     ASSERT_TRUE(facts.self_inner.has_value());
     EXPECT_EQ(*facts.self_inner, spec.inner_product(spec));  // what the search computed before
     EXPECT_EQ(facts.screen_features, image_screen_features(spec).fingerprint());
-    EXPECT_EQ(facts.screen_embedding, image_screen_embedding(spec, kernels::Context{1, 0}));
+    const std::vector<double> embedding = image_screen_embedding(spec, kernels::Context{1, 0});
+    EXPECT_EQ(facts.screen_embedding, std::vector<float>(embedding.begin(), embedding.end()));
   }
 }
 
@@ -115,32 +117,50 @@ TEST(ImageSearchFacts, FactsStoredAsTheWholeSpecReadWithoutSelfProductOrEmbeddin
   EXPECT_TRUE(old.screen_embedding.empty());
 }
 
+TEST(ImageSearchFacts, AreOneLineOfJsonThenOneLinePerArray) {
+  const std::string text = image_search_facts_json(image_search_facts(sparse_spec(3, 1, 8), {}));
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at <= text.size();) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    lines.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_TRUE(json::accept(lines[0]));
+  EXPECT_EQ(lines[1].rfind("z ", 0), 0u);
+  EXPECT_EQ(lines[2].rfind("beta ", 0), 0u);
+  EXPECT_EQ(lines[3].rfind("embedding ", 0), 0u);
+}
+
 TEST(ImageSearchFacts, RefuseOtherFormatsAndVersionsNamingTheSource) {
   const std::string good = image_search_facts_json(image_search_facts(sparse_spec(3, 1, 8), {}));
-  const auto expect_refused = [](const json& in) {
+  const std::size_t newline = good.find('\n');
+  const json header = json::parse(good.substr(0, newline));
+  const std::string arrays = good.substr(newline);
+  const auto expect_refused = [](const std::string& text) {
     try {
-      parse_image_search_facts(in.dump(), "learnware 00000007's facts", {});
-      ADD_FAILURE() << "accepted " << in.dump().substr(0, 120);
+      parse_image_search_facts(text, "learnware 00000007's facts", {});
+      ADD_FAILURE() << "accepted " << text.substr(0, 120);
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("learnware 00000007's facts"), std::string::npos) << e.what();
     }
   };
-  json in = json::parse(good);
-  in["version"] = 2;
-  expect_refused(in);
-  in = json::parse(good);
-  in["format"] = "something else";
-  expect_refused(in);
-  in = json::parse(good);
-  in["points"] = 1;  // fewer than the support's 2
-  expect_refused(in);
-  in = json::parse(good);
-  in["self_inner"] = "large";
-  expect_refused(in);
-  in = json::parse(good);
-  in["screen"]["embedding"] = 3;
-  expect_refused(in);
-  expect_refused(json::array());
+  const auto with = [&](const char* key, const json& value) {
+    json h = header;
+    h[key] = value;
+    return h.dump() + arrays;
+  };
+  expect_refused(with("version", 2));
+  expect_refused(with("format", "something else"));
+  expect_refused(with("points", 1));  // fewer than the support's 2
+  expect_refused(with("self_inner", "large"));
+  expect_refused(with("screen", 3));
+  expect_refused(header.dump());                                  // no arrays
+  expect_refused(header.dump() + "\nz AAAA");                    // no beta
+  expect_refused(good + "\nbeta AAAA");                          // beta twice
+  expect_refused(good.substr(0, good.rfind('\n')));              // a screen without its embedding
+  expect_refused(header.dump() + arrays.substr(0, arrays.size() - 5));  // truncated
+  expect_refused("[]");
 }
 
 }  // namespace

@@ -511,7 +511,8 @@ TEST(ImageSearch, TheSelfProductStoredAtSubmissionIsTheOneTheSearchWouldCompute)
     EXPECT_EQ(*facts.self_inner, m.specs[i].inner_product(m.specs[i]));
     EXPECT_EQ(facts.points, m.specs[i].size());
     EXPECT_LT(facts.support.size(), m.specs[i].size());  // the simplex QP leaves zero weights
-    EXPECT_EQ(facts.screen_embedding, image_screen_embedding(m.specs[i], {}));
+    const std::vector<double> embedding = image_screen_embedding(m.specs[i], {});
+    EXPECT_EQ(facts.screen_embedding, std::vector<float>(embedding.begin(), embedding.end()));
   }
 }
 
@@ -606,8 +607,11 @@ TEST(ImageSearch, TheScreenComparesTheBestExactlyAndEveryNumberReportedIsExact) 
   std::vector<std::pair<double, std::string>> by_estimate;
   for (std::size_t i = 0; i < m.ids.size(); ++i) {
     const std::vector<double> e = image_screen_embedding(m.specs[i], {});
-    double d = 0.0;
-    for (std::size_t j = 0; j < u.size(); ++j) d += (u[j] - e[j]) * (u[j] - e[j]);
+    double d = 0.0;  // the learnware's embedding as stored, in float32
+    for (std::size_t j = 0; j < u.size(); ++j) {
+      const double diff = u[j] - static_cast<double>(static_cast<float>(e[j]));
+      d += diff * diff;
+    }
     by_estimate.emplace_back(d, m.ids[i]);
   }
   std::sort(by_estimate.begin(), by_estimate.end());
