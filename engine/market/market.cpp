@@ -175,6 +175,7 @@ struct Market::PairProductMemo {
   std::mutex mutex;
   std::map<std::string, double> self;
   std::map<std::pair<std::string, std::string>, double> pair;
+  bool warned_unstored_self = false;  // the once-per-market note that `market rebuild` stores them
 };
 
 Market::Market(std::unique_ptr<MarketStore> store, kernels::Context ctx, MarketLimits limits)
@@ -1044,6 +1045,15 @@ StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector
   // computes it, once per process.
   const auto self_product = [&](std::size_t i) {
     if (const auto stored = kind.stored_self_product(*candidates[i])) return *stored;
+    {
+      std::lock_guard lock(pair_memo_->mutex);
+      if (!pair_memo_->warned_unstored_self) {
+        pair_memo_->warned_unstored_self = true;
+        warn(store_->dir().string() + ": the search facts of " + std::string(kind.type_name()) +
+             " learnwares were stored without their self products (by an older lwdock), so each search computes "
+             "them; `lwdock market rebuild " + store_->dir().string() + "` stores them");
+      }
+    }
     return memoised(pair_memo_->mutex, pair_memo_->self, candidate_ids[i],
                     [&] { return kind.inner_product(*candidates[i], *candidates[i], ctx_); });
   };
