@@ -1013,7 +1013,7 @@ StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector
   std::string method = "scan";
   const auto comparable = static_cast<std::int64_t>(candidates.size());
   const std::int64_t exact_count = pairwise_exact(options);
-  if (options.pairwise_screening && static_cast<std::int64_t>(candidates.size()) > exact_count) {
+  if (options.pairwise_screening && comparable > exact_count) {
     if (const auto estimate = kind.screen_mmd2(user, candidates, ctx_)) {
       std::vector<std::size_t> order(candidates.size());
       std::iota(order.begin(), order.end(), std::size_t{0});
