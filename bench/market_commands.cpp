@@ -17,14 +17,8 @@
 // An older baseline may not read the formats ours writes: its markets are
 // grown by the baseline itself (`market add`, the same synthetic packages)
 // from --baseline-seed, a copy of the seed it has never opened with ours.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -40,14 +34,15 @@
 #include "engine/package/package.h"
 #include "engine/spec/rkme_table_spec.h"
 #include "bench/synthetic_learnware.h"
-
-extern char** environ;
+#include "bench/whole_command.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using lwd::bench::sample;
+using lwd::bench::median;
 using lwd::bench::synthetic_package;
+using lwd::bench::time_command;
 
 // Copies `from` (a market, or a smaller grown one) to `to` and adds synthetic
 // learnwares until it holds `size`.
@@ -69,38 +64,6 @@ void grow_market(const fs::path& from, const fs::path& to, std::int64_t size, co
     fs::remove(zip);
     if (r.status != lwd::LearnwareStatus::usable) throw lwd::Error("synthetic learnware not usable: " + r.reason);
   }
-}
-
-// Wall seconds of one run of argv (output to /dev/null); throws on failure.
-double time_command(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  const auto start = std::chrono::steady_clock::now();
-  pid_t pid = 0;
-  const int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (err != 0) throw lwd::Error(argv[0] + ": cannot start: " + std::strerror(err));
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::string line;
-    for (const auto& a : argv) line += a + " ";
-    throw lwd::Error("command failed: " + line);
-  }
-  return seconds;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 std::vector<std::int64_t> parse_sizes(const std::string& text) {

@@ -44,27 +44,49 @@ void check_inputs(const char* fn, std::span<const float> a, const ImageShape& sa
 }
 
 // (w/9) * box3x3(in) + b with zero padding, h x w map; tmp holds h x w.
+// Each sum is taken in one fixed order -- centre, left, right; then middle
+// row, upper, lower -- with the missing neighbours of the border as +0.0, so
+// the border columns and rows, split off to let the interior vectorise, give
+// the bits they gave as one loop. The scale and the bias are applied in loops
+// of their own: in one loop the wider instruction sets (LWD_SIMD_CLONES) would
+// fuse `scale * s + bias` into one multiply-add, rounded once instead of
+// twice, and every kernel value would move by an ulp.
+LWD_SIMD_CLONES
 void box_conv(const double* in, std::int64_t h, std::int64_t w, double scale, double bias, double* tmp, double* out) {
   for (std::int64_t y = 0; y < h; ++y) {
     const double* r = in + y * w;
     double* t = tmp + y * w;
-    for (std::int64_t x = 0; x < w; ++x)
-      t[x] = r[x] + (x > 0 ? r[x - 1] : 0.0) + (x + 1 < w ? r[x + 1] : 0.0);
+    if (w == 1) {
+      t[0] = (r[0] + 0.0) + 0.0;
+      continue;
+    }
+    t[0] = (r[0] + 0.0) + r[1];
+    for (std::int64_t x = 1; x + 1 < w; ++x) t[x] = (r[x] + r[x - 1]) + r[x + 1];
+    t[w - 1] = (r[w - 1] + r[w - 2]) + 0.0;
   }
   for (std::int64_t y = 0; y < h; ++y) {
-    const double* up = y > 0 ? tmp + (y - 1) * w : nullptr;
     const double* mid = tmp + y * w;
-    const double* down = y + 1 < h ? tmp + (y + 1) * w : nullptr;
     double* o = out + y * w;
-    for (std::int64_t x = 0; x < w; ++x) {
-      double s = mid[x];
-      if (up) s += up[x];
-      if (down) s += down[x];
-      o[x] = scale * s + bias;
+    if (y > 0 && y + 1 < h) {
+      const double* up = mid - w;
+      const double* down = mid + w;
+      for (std::int64_t x = 0; x < w; ++x) o[x] = (mid[x] + up[x]) + down[x];
+    } else if (y > 0) {
+      const double* up = mid - w;
+      for (std::int64_t x = 0; x < w; ++x) o[x] = mid[x] + up[x];
+    } else if (y + 1 < h) {
+      const double* down = mid + w;
+      for (std::int64_t x = 0; x < w; ++x) o[x] = mid[x] + down[x];
+    } else {
+      for (std::int64_t x = 0; x < w; ++x) o[x] = mid[x];
     }
   }
+  const std::int64_t n = h * w;
+  for (std::int64_t p = 0; p < n; ++p) out[p] *= scale;
+  for (std::int64_t p = 0; p < n; ++p) out[p] += bias;
 }
 
+LWD_SIMD_CLONES
 void avg_pool2(const double* in, std::int64_t h, std::int64_t w, double* out) {
   const std::int64_t ph = h / 2, pw = w / 2;
   for (std::int64_t y = 0; y < ph; ++y)
@@ -99,14 +121,23 @@ void relu_cross(double* xy, const double* xx, const double* yy, std::int64_t n) 
   }
 }
 
-// The per-image part: the K_xx map after each layer's conv (what the ReLU of
-// every pair involving this image needs), and the final k(x, x).
-struct VarianceChain {
-  std::vector<double> after_conv;  // layer l at offset[l]
+// The per-image part of a set of images, back to back: image i's K_xx map
+// after layer l's conv (what the ReLU of every pair involving the image needs)
+// at maps[i * stride + offset[l]], and its k(x, x).
+struct VarianceChains {
+  std::vector<double> maps;
   std::vector<std::int64_t> offset;
-  double self_kernel = 0.0;
+  std::int64_t stride = 0;
+  std::vector<double> self_kernel;
+
+  const double* after_conv(std::int64_t image, int layer) const {
+    return maps.data() + image * stride + offset[static_cast<std::size_t>(layer)];
+  }
 };
 
+// A product of two floats is exact in double, so the multiply-adds the wider
+// instruction sets fuse here round as the separate operations do.
+LWD_SIMD_CLONES
 void initial_map(const float* x, const float* y, std::int64_t c, std::int64_t hw, double* out) {
   std::fill(out, out + hw, 0.0);
   for (std::int64_t ch = 0; ch < c; ++ch) {
@@ -118,53 +149,70 @@ void initial_map(const float* x, const float* y, std::int64_t c, std::int64_t hw
   for (std::int64_t p = 0; p < hw; ++p) out[p] *= inv;
 }
 
-VarianceChain variance_chain(const float* x, const ImageShape& s, const ConvNngpConfig& cfg) {
-  VarianceChain chain;
+// Scratch for one image's or one pair's chain: three maps of the input size.
+struct ChainScratch {
+  std::vector<double> cur, tmp, conv;
+  explicit ChainScratch(std::int64_t hw)
+      : cur(static_cast<std::size_t>(hw)), tmp(static_cast<std::size_t>(hw)), conv(static_cast<std::size_t>(hw)) {}
+};
+
+// Images per task of the chains' pass: a constant, so the split never depends
+// on the thread count (each image's chain is its own anyway).
+constexpr std::int64_t kChainImagesPerTask = 8;
+
+// The chains of `count` images given by image(i) (a pointer to C*H*W floats),
+// computed in parallel, each into its own slice.
+template <class ImageAt>
+VarianceChains variance_chains(const Context& ctx, std::int64_t count, ImageAt image, const ImageShape& s,
+                               const ConvNngpConfig& cfg) {
+  VarianceChains chains;
   std::int64_t h = s.height, w = s.width;
-  std::vector<double> cur(static_cast<std::size_t>(h * w)), tmp(cur.size()), conv(cur.size());
-  initial_map(x, x, s.channels, h * w, cur.data());
-  const double scale = cfg.conv_var_weight / 9.0;
   for (int l = 0; l < cfg.depth; ++l) {
-    box_conv(cur.data(), h, w, scale, cfg.conv_var_bias, tmp.data(), conv.data());
-    chain.offset.push_back(static_cast<std::int64_t>(chain.after_conv.size()));
-    chain.after_conv.insert(chain.after_conv.end(), conv.begin(), conv.begin() + h * w);
-    for (std::int64_t p = 0; p < h * w; ++p) conv[static_cast<std::size_t>(p)] *= 0.5;
-    avg_pool2(conv.data(), h, w, cur.data());
+    chains.offset.push_back(chains.stride);
+    chains.stride += h * w;
     h /= 2;
     w /= 2;
   }
-  double sum = 0.0;
-  for (std::int64_t p = 0; p < h * w; ++p) sum += cur[static_cast<std::size_t>(p)];
-  chain.self_kernel = sum / static_cast<double>(h * w);
-  return chain;
-}
-
-std::vector<VarianceChain> variance_chains(const Context& ctx, std::span<const float> images, const ImageShape& s,
-                                           const ConvNngpConfig& cfg) {
-  std::vector<VarianceChain> chains(static_cast<std::size_t>(s.count));
-  const std::int64_t p = s.pixels_per_image();
-  parallel_for(ctx, 0, s.count, [&](std::int64_t i) {
-    chains[static_cast<std::size_t>(i)] = variance_chain(images.data() + i * p, s, cfg);
+  chains.maps.resize(static_cast<std::size_t>(count * chains.stride));
+  chains.self_kernel.resize(static_cast<std::size_t>(count));
+  const double scale = cfg.conv_var_weight / 9.0;
+  parallel_for(ctx, 0, num_blocks(count, kChainImagesPerTask), [&](std::int64_t block) {
+    ChainScratch scratch(s.height * s.width);
+    const std::int64_t end = std::min(count, (block + 1) * kChainImagesPerTask);
+    for (std::int64_t i = block * kChainImagesPerTask; i < end; ++i) {
+      std::int64_t hh = s.height, ww = s.width;
+      initial_map(image(i), image(i), s.channels, hh * ww, scratch.cur.data());
+      for (int l = 0; l < cfg.depth; ++l) {
+        box_conv(scratch.cur.data(), hh, ww, scale, cfg.conv_var_bias, scratch.tmp.data(), scratch.conv.data());
+        std::copy_n(scratch.conv.data(), hh * ww, chains.maps.data() + i * chains.stride + chains.offset[static_cast<std::size_t>(l)]);
+        for (std::int64_t p = 0; p < hh * ww; ++p) scratch.conv[static_cast<std::size_t>(p)] *= 0.5;
+        avg_pool2(scratch.conv.data(), hh, ww, scratch.cur.data());
+        hh /= 2;
+        ww /= 2;
+      }
+      double sum = 0.0;
+      for (std::int64_t p = 0; p < hh * ww; ++p) sum += scratch.cur[static_cast<std::size_t>(p)];
+      chains.self_kernel[static_cast<std::size_t>(i)] = sum / static_cast<double>(hh * ww);
+    }
   });
   return chains;
 }
 
-// Scratch for one pair's K_xy chain, reused across the pairs of a row.
-struct PairScratch {
-  std::vector<double> cur, tmp, conv;
-  explicit PairScratch(std::int64_t hw)
-      : cur(static_cast<std::size_t>(hw)), tmp(static_cast<std::size_t>(hw)), conv(static_cast<std::size_t>(hw)) {}
-};
+VarianceChains variance_chains(const Context& ctx, std::span<const float> images, const ImageShape& s,
+                               const ConvNngpConfig& cfg) {
+  const std::int64_t p = s.pixels_per_image();
+  return variance_chains(ctx, s.count, [&](std::int64_t i) { return images.data() + i * p; }, s, cfg);
+}
 
-double cross_kernel(const float* x, const float* y, const ImageShape& s, const VarianceChain& cx,
-                    const VarianceChain& cy, const ConvNngpConfig& cfg, PairScratch& scratch) {
+// k(x, y) for x = image i of chains cx and y = image j of chains cy.
+double cross_kernel(const float* x, const float* y, const ImageShape& s, const VarianceChains& cx, std::int64_t i,
+                    const VarianceChains& cy, std::int64_t j, const ConvNngpConfig& cfg, ChainScratch& scratch) {
   std::int64_t h = s.height, w = s.width;
   initial_map(x, y, s.channels, h * w, scratch.cur.data());
   const double scale = cfg.conv_var_weight / 9.0;
   for (int l = 0; l < cfg.depth; ++l) {
     box_conv(scratch.cur.data(), h, w, scale, cfg.conv_var_bias, scratch.tmp.data(), scratch.conv.data());
-    relu_cross(scratch.conv.data(), cx.after_conv.data() + cx.offset[static_cast<std::size_t>(l)],
-               cy.after_conv.data() + cy.offset[static_cast<std::size_t>(l)], h * w);
+    relu_cross(scratch.conv.data(), cx.after_conv(i, l), cy.after_conv(j, l), h * w);
     avg_pool2(scratch.conv.data(), h, w, scratch.cur.data());
     h /= 2;
     w /= 2;
@@ -174,20 +222,32 @@ double cross_kernel(const float* x, const float* y, const ImageShape& s, const V
   return sum / static_cast<double>(h * w);
 }
 
-// Row i of k(A, B) through `emit(j, value)`.
-template <class Emit>
-void kernel_row(std::int64_t i, std::span<const float> a, const ImageShape& sa, std::span<const float> b,
-                const ImageShape& sb, const std::vector<VarianceChain>& ca, const std::vector<VarianceChain>& cb,
-                const ConvNngpConfig& cfg, bool same, PairScratch& scratch, Emit&& emit) {
-  const std::int64_t p = sa.pixels_per_image();
-  for (std::int64_t j = 0; j < sb.count; ++j) {
+// Row i of k(A, B) through `emit(j, value)`; b(j) points to image j of B.
+template <class ImageAt, class Emit>
+void kernel_row(std::int64_t i, const float* a_i, const ImageShape& sa, std::int64_t b_count, ImageAt b,
+                const VarianceChains& ca, const VarianceChains& cb, const ConvNngpConfig& cfg, bool same,
+                ChainScratch& scratch, Emit&& emit) {
+  for (std::int64_t j = 0; j < b_count; ++j) {
     if (same && i == j) {
-      emit(j, ca[static_cast<std::size_t>(i)].self_kernel);
+      emit(j, ca.self_kernel[static_cast<std::size_t>(i)]);
       continue;
     }
-    emit(j, cross_kernel(a.data() + i * p, b.data() + j * p, sa, ca[static_cast<std::size_t>(i)],
-                         cb[static_cast<std::size_t>(j)], cfg, scratch));
+    emit(j, cross_kernel(a_i, b(j), sa, ca, i, cb, j, cfg, scratch));
   }
+}
+
+// The images of a weighted set whose weight is not zero, ascending. A
+// bilinear form needs only those: a term with a zero weight is a signed zero,
+// and adding a signed zero to the running sums (which start at +0.0) changes
+// no bit of them, so the sum over the support is bit for bit the full sum.
+// The RKME image specs' weights come from the simplex QP, whose solutions sit
+// on a face of the simplex: a handful of K = 50 weights are not zero, so this
+// is most of the work saved.
+std::vector<std::int64_t> support_of(std::span<const double> weights) {
+  std::vector<std::int64_t> out;
+  for (std::size_t i = 0; i < weights.size(); ++i)
+    if (weights[i] != 0.0) out.push_back(static_cast<std::int64_t>(i));
+  return out;
 }
 
 }  // namespace
@@ -203,12 +263,13 @@ void conv_nngp_kernel_matrix(const Context& ctx, std::span<const float> a, const
   if (same_inputs && a_shape.count != b_shape.count)
     throw KernelError("conv_nngp_kernel_matrix: same_inputs with sets of different sizes");
   const auto ca = variance_chains(ctx, a, a_shape, config);
-  const auto cb = same_inputs ? std::vector<VarianceChain>{} : variance_chains(ctx, b, b_shape, config);
+  const auto cb = same_inputs ? VarianceChains{} : variance_chains(ctx, b, b_shape, config);
   const auto& chains_b = same_inputs ? ca : cb;
-  const std::int64_t hw = a_shape.height * a_shape.width;
+  const std::int64_t p = a_shape.pixels_per_image();
+  const auto b_at = [&](std::int64_t j) { return b.data() + j * p; };
   parallel_for(ctx, 0, a_shape.count, [&](std::int64_t i) {
-    PairScratch scratch(hw);
-    kernel_row(i, a, a_shape, b, b_shape, ca, chains_b, config, same_inputs, scratch,
+    ChainScratch scratch(a_shape.height * a_shape.width);
+    kernel_row(i, a.data() + i * p, a_shape, b_shape.count, b_at, ca, chains_b, config, same_inputs, scratch,
                [&](std::int64_t j, double v) { out(i, j) = v; });
   });
 }
@@ -223,21 +284,105 @@ double conv_nngp_bilinear(const Context& ctx, std::span<const double> u, std::sp
                       std::to_string(b_shape.count) + " images");
   if (same_inputs && a_shape.count != b_shape.count)
     throw KernelError("conv_nngp_bilinear: same_inputs with sets of different sizes");
-  const auto ca = variance_chains(ctx, a, a_shape, config);
-  const auto cb = same_inputs ? std::vector<VarianceChain>{} : variance_chains(ctx, b, b_shape, config);
+  const std::int64_t p = a_shape.pixels_per_image();
+  const auto rows = support_of(u);
+  const auto cols = same_inputs ? support_of(u) : support_of(v);
+  // Chains of the support only, in support order.
+  const auto ca = variance_chains(ctx, static_cast<std::int64_t>(rows.size()),
+                                  [&](std::int64_t r) { return a.data() + rows[static_cast<std::size_t>(r)] * p; },
+                                  a_shape, config);
+  const auto cb = same_inputs ? VarianceChains{}
+                              : variance_chains(ctx, static_cast<std::int64_t>(cols.size()),
+                                                [&](std::int64_t c) { return b.data() + cols[static_cast<std::size_t>(c)] * p; },
+                                                b_shape, config);
   const auto& chains_b = same_inputs ? ca : cb;
-  const std::int64_t hw = a_shape.height * a_shape.width;
-  std::vector<double> row_sums(static_cast<std::size_t>(a_shape.count), 0.0);
-  parallel_for(ctx, 0, a_shape.count, [&](std::int64_t i) {
-    PairScratch scratch(hw);
+  std::vector<double> row_sums(rows.size(), 0.0);
+  parallel_for(ctx, 0, static_cast<std::int64_t>(rows.size()), [&](std::int64_t r) {
+    ChainScratch scratch(a_shape.height * a_shape.width);
+    const std::int64_t i = rows[static_cast<std::size_t>(r)];
     double sum = 0.0;
-    kernel_row(i, a, a_shape, b, b_shape, ca, chains_b, config, same_inputs, scratch,
-               [&](std::int64_t j, double k) { sum += k * v[static_cast<std::size_t>(j)]; });
-    row_sums[static_cast<std::size_t>(i)] = u[static_cast<std::size_t>(i)] * sum;
+    kernel_row(r, a.data() + i * p, a_shape, static_cast<std::int64_t>(cols.size()),
+               [&](std::int64_t c) { return b.data() + cols[static_cast<std::size_t>(c)] * p; }, ca, chains_b, config,
+               same_inputs, scratch,
+               [&](std::int64_t c, double k) { sum += k * v[static_cast<std::size_t>(cols[static_cast<std::size_t>(c)])]; });
+    row_sums[static_cast<std::size_t>(r)] = u[static_cast<std::size_t>(i)] * sum;
   });
   double total = 0.0;
   for (double s : row_sums) total += s;
   return total;
+}
+
+void conv_nngp_bilinear_batch(const Context& ctx, const WeightedImages& a, std::span<const WeightedImages> bs,
+                              const ConvNngpConfig& config, std::span<double> out) {
+  constexpr const char* fn = "conv_nngp_bilinear_batch";
+  if (out.size() != bs.size())
+    throw KernelError(std::string(fn) + ": " + std::to_string(out.size()) + " outputs for " +
+                      std::to_string(bs.size()) + " sets");
+  const auto check_weights = [&](const WeightedImages& set) {
+    if (static_cast<std::int64_t>(set.weights.size()) != set.shape.count)
+      throw KernelError(std::string(fn) + ": " + std::to_string(set.weights.size()) + " weights for " +
+                        std::to_string(set.shape.count) + " images");
+  };
+  check_weights(a);
+  for (const WeightedImages& b : bs) {
+    check_inputs(fn, a.images, a.shape, b.images, b.shape, config);
+    check_weights(b);
+  }
+  if (bs.empty()) return;
+  const std::int64_t p = a.shape.pixels_per_image();
+  const auto rows = support_of(a.weights);
+  // Every set's support under one index, so that their chains come from one
+  // parallel pass: set k's support is [first[k], first[k + 1]) of `image`.
+  std::vector<std::int64_t> first{0};
+  std::vector<const float*> image;
+  std::vector<double> weight;
+  for (const WeightedImages& b : bs) {
+    for (const std::int64_t j : support_of(b.weights)) {
+      image.push_back(b.images.data() + j * p);
+      weight.push_back(b.weights[static_cast<std::size_t>(j)]);
+    }
+    first.push_back(static_cast<std::int64_t>(image.size()));
+  }
+  const auto ca = variance_chains(ctx, static_cast<std::int64_t>(rows.size()),
+                                  [&](std::int64_t r) { return a.images.data() + rows[static_cast<std::size_t>(r)] * p; },
+                                  a.shape, config);
+  const auto cb = variance_chains(ctx, first.back(), [&](std::int64_t g) { return image[static_cast<std::size_t>(g)]; },
+                                  a.shape, config);
+  // One task per (set, row of A's support): each owns its row sum, and each
+  // set's rows are added in row order, as conv_nngp_bilinear adds them.
+  const auto n_rows = static_cast<std::int64_t>(rows.size());
+  std::vector<double> row_sums(static_cast<std::size_t>(n_rows) * bs.size(), 0.0);
+  parallel_for(ctx, 0, n_rows * static_cast<std::int64_t>(bs.size()), [&](std::int64_t task) {
+    const auto k = static_cast<std::size_t>(task / n_rows);
+    const std::int64_t r = task % n_rows;
+    const std::int64_t i = rows[static_cast<std::size_t>(r)];
+    ChainScratch scratch(a.shape.height * a.shape.width);
+    double sum = 0.0;
+    for (std::int64_t g = first[k]; g < first[k + 1]; ++g)
+      sum += cross_kernel(a.images.data() + i * p, image[static_cast<std::size_t>(g)], a.shape, ca, r, cb, g, config,
+                          scratch) *
+             weight[static_cast<std::size_t>(g)];
+    row_sums[static_cast<std::size_t>(task)] = a.weights[static_cast<std::size_t>(i)] * sum;
+  });
+  for (std::size_t k = 0; k < bs.size(); ++k) {
+    double total = 0.0;
+    for (std::int64_t r = 0; r < n_rows; ++r) total += row_sums[k * static_cast<std::size_t>(n_rows) + static_cast<std::size_t>(r)];
+    out[k] = total;
+  }
+}
+
+void conv_nngp_bilinear_batch_ref(const WeightedImages& a, std::span<const WeightedImages> bs,
+                                  const ConvNngpConfig& config, std::span<double> out) {
+  if (out.size() != bs.size()) throw KernelError("conv_nngp_bilinear_batch_ref: one output per set");
+  for (std::size_t k = 0; k < bs.size(); ++k) {
+    Matrix<double> m(a.shape.count, bs[k].shape.count);
+    conv_nngp_kernel_matrix_ref(a.images, a.shape, bs[k].images, bs[k].shape, config, false, m.view());
+    double total = 0.0;
+    for (std::int64_t i = 0; i < m.rows(); ++i)
+      for (std::int64_t j = 0; j < m.cols(); ++j)
+        total += a.weights[static_cast<std::size_t>(i)] * m(i, j) * bs[k].weights[static_cast<std::size_t>(j)];
+    out[k] = total;
+  }
 }
 
 void conv_nngp_kernel_matrix_ref(std::span<const float> a, const ImageShape& a_shape, std::span<const float> b,

@@ -50,8 +50,31 @@ void conv_nngp_kernel_matrix_ref(std::span<const float> a, const ImageShape& a_s
 
 // u^T k(A, B) v without materialising k(A, B); each row's partial sum is
 // reduced in row order, so the value does not depend on the thread count.
+// Images of zero weight are skipped: their terms are signed zeros, which
+// change no bit of the sums, so the value is bit for bit the full double sum
+// (an image RKME's weights are mostly zero: a few of K = 50 are not).
 double conv_nngp_bilinear(const Context& ctx, std::span<const double> u, std::span<const float> a,
                           const ImageShape& a_shape, std::span<const float> b, const ImageShape& b_shape,
                           std::span<const double> v, const ConvNngpConfig& config, bool same_inputs);
+
+// A weighted set of images (the points and weights of an image RKME): NCHW
+// images and one weight per image.
+struct WeightedImages {
+  std::span<const float> images;
+  ImageShape shape;
+  std::span<const double> weights;
+};
+
+// out[k] = a.weights^T k(A, B_k) bs[k].weights for every set of bs: one set
+// against many in one pass. A's per-image part of the recursion is computed
+// once (conv_nngp_bilinear would compute it once per set), every B's once, and
+// the tasks -- one per (set, image of A) -- are spread over all threads. out[k]
+// is bit for bit conv_nngp_bilinear(ctx, a, bs[k], same_inputs = false), for
+// any thread count. Throws KernelError on mismatched shapes or weights.
+void conv_nngp_bilinear_batch(const Context& ctx, const WeightedImages& a, std::span<const WeightedImages> bs,
+                              const ConvNngpConfig& config, std::span<double> out);
+// Each set through conv_nngp_kernel_matrix_ref, then the weighted sum.
+void conv_nngp_bilinear_batch_ref(const WeightedImages& a, std::span<const WeightedImages> bs,
+                                  const ConvNngpConfig& config, std::span<double> out);
 
 }  // namespace lwd::kernels

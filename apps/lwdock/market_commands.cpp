@@ -377,6 +377,8 @@ struct SearchOptions {
   double decay = lwd::StatSearchOptions{}.greedy_decay;
   std::string search_method = lwd::kMarketSearch;
   std::string image_score = "mmd";
+  std::string image_screen = "on";
+  std::int64_t image_exact = 0;
   bool json = false;
   bool hetero = false;
   lwd::MarketLimits limits;
@@ -450,6 +452,8 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
     request.options.method = o.method == "auto" ? lwd::MixtureMethod::kAuto : lwd::MixtureMethod::kGreedy;
     request.options.greedy_decay = o.decay;
   }
+  request.options.pairwise_screening = o.image_screen == "on";
+  request.options.pairwise_exact_count = o.image_exact;
   const bool with_stat = !request.spec.empty();
   lwd::Market market = lwd::Market::open(o.market, ctx, o.limits, o.db.urls);
   if (lwdock::session().mpi()) {
@@ -483,8 +487,11 @@ void run_search(const SearchOptions& o, const lwd::kernels::Context& ctx) {
   }
   if (o.hetero) std::fprintf(stderr, "%s search: %s\n", space["space"].get<std::string>().c_str(),
                              space["space_reason"].get<std::string>().c_str());
-  std::fprintf(stderr, "%s usable learnware(s) match semantically; %s compared statistically\n",
+  std::fprintf(stderr, "%s usable learnware(s) match semantically; %s compared statistically",
                count_text(r.semantic_matches).c_str(), count_text(r.stat.candidates).c_str());
+  if (r.stat.method == "screen")
+    std::fprintf(stderr, " (screened; the best %lld exactly)", static_cast<long long>(r.stat.evaluated));
+  std::fprintf(stderr, "\n");
   if (!with_stat) {
     for (const auto& id : r.semantic_ids) std::printf("%s\n", id.c_str());
     return;
@@ -688,6 +695,16 @@ void register_search_command(CLI::App& app, lwd::kernels::Context& ctx) {
                   "(reference; it saturates at 1 for MMD² above ~2e-3). The ranking is by MMD² either way")
       ->capture_default_str()
       ->check(CLI::IsMember({"mmd", "reference"}));
+  cmd->add_option("--image-screen", o->image_screen,
+                  "Image specs: with more comparable learnwares than --image-exact, rank them all by random features "
+                  "of the NNGP kernel and compare only the best exactly (on), or compare them all exactly (off). "
+                  "Every number reported is exact either way (docs/DESIGN.md, image search)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--image-exact", o->image_exact,
+                  "Image specs: learnwares compared exactly after the screen (0: max(2 x max², 16), 50 by default)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o->json, "Print the stable JSON schema");
   cmd->add_flag(
       "--hetero", o->hetero,

@@ -617,6 +617,78 @@ RKMEImageSpec RKMEImageSpec::from_json(const json& in, std::string_view source) 
   return spec;
 }
 
+void RKMEImageSpec::settings_to_json(json& out) const {
+  if (empty()) throw Error("cannot serialise an empty RKMEImageSpec");
+  json config = json::object();
+  config["k"] = net_.k;
+  config["mu"] = net_.mu;
+  config["sigma"] = net_.sigma ? json(*net_.sigma) : json(nullptr);
+  config["net_width"] = net_.net_width;
+  config["net_depth"] = net_.net_depth;
+  out = json::object();
+  out["RKME_IMAGE_VERSION"] = version_;
+  out["msg"] = msg_ ? json(*msg_) : json(nullptr);
+  out["z_shape"] = {z_shape_.count, z_shape_.channels, z_shape_.height, z_shape_.width};
+  out["n_models"] = n_models_;
+  out["model_config"] = std::move(config);
+  out["type"] = kTypeName;
+}
+
+RKMEImageSpec RKMEImageSpec::from_settings_json(const json& in, std::vector<float> z, std::vector<double> beta,
+                                                std::string_view source) {
+  if (!in.is_object()) fail(source, std::string("expected a JSON object, got ") + in.type_name());
+  const json& type = require_field(in, "type", source);
+  if (!type.is_string() || type.get_ref<const std::string&>() != kTypeName)
+    fail(source, field_ref("type") + " must be \"" + std::string(kTypeName) + "\"");
+  const json& dims = require_field(in, "z_shape", source);
+  if (!dims.is_array() || dims.size() != 4) fail(source, field_ref("z_shape") + " must be a list of 4 integers");
+  ImageShape shape;
+  std::int64_t* parts[] = {&shape.count, &shape.channels, &shape.height, &shape.width};
+  for (std::size_t i = 0; i < 4; ++i) *parts[i] = read_int(dims[i], field_ref("z_shape"), source);
+  // The shape must describe exactly the values there are (checked without
+  // forming a product that could overflow).
+  std::uint64_t needed = 1;
+  for (const std::int64_t d : {shape.count, shape.channels, shape.height, shape.width}) {
+    if (d < 1 || needed > z.size() / static_cast<std::uint64_t>(d))
+      fail(source, field_ref("z_shape") + " " + shape_text(shape) + " does not describe the " +
+                       std::to_string(z.size()) + " values of z");
+    needed *= static_cast<std::uint64_t>(d);
+  }
+  int n_models = kReferenceNModels;
+  if (const auto it = in.find("n_models"); it != in.end()) n_models = read_int(*it, field_ref("n_models"), source);
+  ImageNetConfig net;
+  net.net_width = kReferenceNetWidth;
+  if (const auto it = in.find("model_config"); it != in.end()) net = read_model_config(*it, source);
+  validate_parts(z, shape, beta, n_models, net, source);
+  RKMEImageSpec spec(std::move(z), shape, std::move(beta), n_models, net);
+  if (const auto it = in.find("msg"); it != in.end() && it->is_string()) spec.msg_ = it->get<std::string>();
+  if (const auto it = in.find("RKME_IMAGE_VERSION"); it != in.end())
+    spec.version_ = read_int(*it, field_ref("RKME_IMAGE_VERSION"), source);
+  return spec;
+}
+
+RKMEImageSpec RKMEImageSpec::support() const {
+  if (empty()) throw Error("the support of an empty RKMEImageSpec");
+  const std::int64_t p = z_shape_.pixels_per_image();
+  std::vector<float> z;
+  std::vector<double> beta;
+  for (std::int64_t i = 0; i < z_shape_.count; ++i) {
+    if (beta_[static_cast<std::size_t>(i)] == 0.0) continue;
+    z.insert(z.end(), z_.begin() + i * p, z_.begin() + (i + 1) * p);
+    beta.push_back(beta_[static_cast<std::size_t>(i)]);
+  }
+  if (beta.empty()) {
+    z.assign(z_.begin(), z_.begin() + p);
+    beta.push_back(0.0);
+  }
+  ImageShape shape = z_shape_;
+  shape.count = static_cast<std::int64_t>(beta.size());
+  RKMEImageSpec out(std::move(z), shape, std::move(beta), n_models_, net_);
+  out.msg_ = msg_;
+  out.version_ = version_;
+  return out;
+}
+
 void RKMEImageSpec::save(const std::filesystem::path& path) const { io::write_text_file_atomically(path, to_json_text()); }
 
 RKMEImageSpec RKMEImageSpec::load(const std::filesystem::path& path) {

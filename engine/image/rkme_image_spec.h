@@ -130,6 +130,24 @@ class RKMEImageSpec {
   void to_json(nlohmann::json& out) const;
   static RKMEImageSpec from_json(const nlohmann::json& in, std::string_view source = "<memory>");
 
+  // The spec's fields but its numbers (z and beta), with z's shape as
+  // "z_shape": the market's own storage form (an image learnware's search
+  // facts, docs/DESIGN.md §4.7) keeps the numbers apart, as base64 of their
+  // bytes, exact and read without parsing a number per pixel (a reference
+  // file of K = 50 holds 51 200 of them). Specs exchanged with users stay in
+  // the reference format (to_json).
+  void settings_to_json(nlohmann::json& out) const;
+  // The spec of those settings and numbers; validated as the constructor
+  // validates, with errors naming `source`.
+  static RKMEImageSpec from_settings_json(const nlohmann::json& settings, std::vector<float> z,
+                                          std::vector<double> beta, std::string_view source = "<memory>");
+
+  // The spec restricted to its images of nonzero weight (the first image, of
+  // weight 0, when every weight is 0): every inner product with it is bit for
+  // bit the whole spec's (kernels/conv_nngp_kernel.h skips zero weights), so
+  // the search keeps only these. The simplex QP leaves a handful of K = 50.
+  RKMEImageSpec support() const;
+
   void save(const std::filesystem::path& path) const;  // atomic
   static RKMEImageSpec load(const std::filesystem::path& path);
 

@@ -2,10 +2,20 @@
 
 #include <cmath>
 
+#include "engine/image/image_search_facts.h"
+#include "kernels/conv_nngp_kernel.h"
+#include "kernels/error.h"
 #include "kernels/random.h"
 
 namespace lwd {
 namespace {
+
+// The spec a value of this kind compares as: a spec, or a learnware's search
+// facts (their support, whose products are the whole spec's).
+const RKMEImageSpec& compared_spec(const StatSpec& any) {
+  if (const auto* facts = any.get_if<ImageSearchFacts>()) return facts->support;
+  return any.get<RKMEImageSpec>();
+}
 
 // Uniform random pixels in [0, 255]: inputs an image model must survive.
 kernels::Matrix<double> random_image_rows(std::int64_t rows, std::int64_t width, std::uint64_t seed) {
@@ -100,22 +110,85 @@ class ImageKind final : public SpecKindOf<RKMEImageSpec> {
     return out;
   }
 
-  // Comparable: the same image shape and the same scoring kernel (net depth).
-  // Not packed: the facts are the whole spec, which the search compares pair by pair.
-  std::optional<std::string> search_facts(const StatSpec& any) const override {
-    return any.get<RKMEImageSpec>().to_json_text();
+  // Products of specs or of learnwares' search facts alike.
+  double inner_product(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
+    return compared_spec(a).inner_product(compared_spec(b), ctx);
+  }
+  double dist(const StatSpec& a, const StatSpec& b, const kernels::Context& ctx) const override {
+    return compared_spec(a).dist(compared_spec(b), ctx);
+  }
+
+  // Not packed: the search compares specs pair by pair, on facts computed when
+  // the learnware is stored (image_search_facts.h; docs/DESIGN.md §4.7).
+  std::optional<std::string> search_facts(const StatSpec& any, const kernels::Context& ctx) const override {
+    return image_search_facts_json(image_search_facts(any.get<RKMEImageSpec>(), ctx));
   }
   StatSpec from_search_facts(std::string_view facts, std::string_view source,
                              const io::JsonLimits& limits) const override {
-    return parse(facts, source, limits);
+    return StatSpec(*this, parse_image_search_facts(facts, source, limits));
   }
+  // Comparable: the same image shape and the same scoring kernel (net depth).
   bool searchable_against(const StatSpec& user_any, const StatSpec& learnware_any) const override {
-    const auto& user = user_any.get<RKMEImageSpec>();
-    const auto& learnware = learnware_any.get<RKMEImageSpec>();
+    const auto& user = compared_spec(user_any);
+    const auto& learnware = compared_spec(learnware_any);
     const auto& a = learnware.z_shape();
     const auto& b = user.z_shape();
     return a.channels == b.channels && a.height == b.height && a.width == b.width &&
            learnware.net_config().net_depth == user.net_config().net_depth;
+  }
+
+  std::optional<double> stored_self_product(const StatSpec& facts) const override {
+    return facts.get<ImageSearchFacts>().self_inner;
+  }
+
+  // One batched NNGP pass (kernels::conv_nngp_bilinear_batch): a's part of the
+  // recursion once, every (learnware, image of a) task on the context's
+  // threads; each value bit for bit RKMEImageSpec::inner_product's.
+  void inner_products(const StatSpec& a_any, std::span<const StatSpec* const> facts, const kernels::Context& ctx,
+                      std::span<double> out) const override {
+    const RKMEImageSpec& a = compared_spec(a_any);
+    std::vector<kernels::WeightedImages> sets;
+    sets.reserve(facts.size());
+    for (const StatSpec* f : facts) {
+      const RKMEImageSpec& m = compared_spec(*f);
+      if (&m == &a) throw Error("inner_products: a spec with itself is a self product, not a cross product");
+      sets.push_back({m.z(), m.z_shape(), m.beta()});
+    }
+    kernels::ConvNngpConfig config;
+    config.depth = a.net_config().net_depth;
+    try {
+      kernels::conv_nngp_bilinear_batch(ctx, {a.z(), a.z_shape(), a.beta()}, sets, config, out);
+    } catch (const kernels::KernelError& e) {
+      throw Error(e.what());
+    }
+  }
+
+  // ||e_u - e_m||² of the screen embeddings (random features of the NNGP
+  // kernel): an estimate of MMD² whose error is relative to the MMD² itself.
+  // Only when every learnware has an embedding made under the features the
+  // user's is made under.
+  std::optional<std::vector<double>> screen_mmd2(const StatSpec& user_any, std::span<const StatSpec* const> facts,
+                                                 const kernels::Context& ctx) const override {
+    const RKMEImageSpec& user = compared_spec(user_any);
+    const std::string features = image_screen_features(user).fingerprint();
+    for (const StatSpec* f : facts) {
+      const auto* learnware = f->get_if<ImageSearchFacts>();
+      if (learnware == nullptr || learnware->screen_features != features) return std::nullopt;
+    }
+    const std::vector<double> u = image_screen_embedding(user, ctx);
+    std::vector<double> out;
+    out.reserve(facts.size());
+    for (const StatSpec* f : facts) {
+      const auto& m = f->get<ImageSearchFacts>().screen_embedding;
+      if (m.size() != u.size()) return std::nullopt;
+      double d = 0.0;
+      for (std::size_t j = 0; j < u.size(); ++j) {
+        const double diff = u[j] - static_cast<double>(m[j]);
+        d += diff * diff;
+      }
+      out.push_back(d);
+    }
+    return out;
   }
 };
 

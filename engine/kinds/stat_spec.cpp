@@ -21,6 +21,12 @@ StatSpec SpecKind::from_search_facts(std::string_view, std::string_view source, 
   throw Error(std::string(source) + ": " + std::string(type_name()) + " specs have no search facts");
 }
 
+void SpecKind::inner_products(const StatSpec& a, std::span<const StatSpec* const> facts, const kernels::Context& ctx,
+                              std::span<double> out) const {
+  if (out.size() != facts.size()) throw Error("inner_products: one output per learnware");
+  for (std::size_t i = 0; i < facts.size(); ++i) out[i] = inner_product(a, *facts[i], ctx);
+}
+
 namespace {
 
 std::string limit_number(double v) {

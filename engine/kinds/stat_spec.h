@@ -146,10 +146,13 @@ class SpecKind {
   // What the search must know of a learnware's own spec besides its pack
   // member (a text spec's languages), as JSON text that the store keeps with
   // the learnware in market.h5 (/facts/<type>), so that no search opens a
-  // package. A kind that is not packed gives the whole spec in its JSON
-  // format: its search compares specs pair by pair. nullopt: nothing beyond
-  // the pack (the default).
-  virtual std::optional<std::string> search_facts(const StatSpec& /*spec*/) const { return std::nullopt; }
+  // package. A kind that is not packed gives what its pairwise search compares
+  // (image specs: the spec's support, its self product and its screen
+  // embedding, docs/DESIGN.md §4.7). Computed once, when the learnware is
+  // stored, with ctx's threads. nullopt: nothing beyond the pack (the default).
+  virtual std::optional<std::string> search_facts(const StatSpec& /*spec*/, const kernels::Context& /*ctx*/) const {
+    return std::nullopt;
+  }
   // Whether this kind has search facts at all (then every learnware's are read).
   bool has_search_facts() const { return has_search_facts_; }
   // The facts read back as the value searchable_against takes; for a kind
@@ -159,6 +162,26 @@ class SpecKind {
   // Whether the user's spec may be compared with the learnware whose facts
   // these are (from_search_facts).
   virtual bool searchable_against(const StatSpec& /*user*/, const StatSpec& /*facts*/) const { return true; }
+
+  // ---- the pairwise search (kinds that are not packed; docs/DESIGN.md §4.7).
+  // `facts` are from_search_facts values; inner_product and dist take them
+  // as they take specs.
+  // <m, m> as the facts keep it (computed when the learnware was stored);
+  // nullopt when they do not (the search computes it).
+  virtual std::optional<double> stored_self_product(const StatSpec& /*facts*/) const { return std::nullopt; }
+  // out[i] = <a, m_i> for every learnware of `facts`, `a` a spec or a
+  // learnware's facts: bit for bit inner_product(a, *facts[i]), in one pass
+  // that does the work they share once. The default asks inner_product.
+  virtual void inner_products(const StatSpec& a, std::span<const StatSpec* const> facts, const kernels::Context& ctx,
+                              std::span<double> out) const;
+  // A cheap estimate of MMD²(user, m_i) for every learnware, to rank them
+  // before the exact products are taken on the best (the screen); nullopt when
+  // the kind has none or some learnware's facts lack what it needs.
+  virtual std::optional<std::vector<double>> screen_mmd2(const StatSpec& /*user*/,
+                                                         std::span<const StatSpec* const> /*facts*/,
+                                                         const kernels::Context& /*ctx*/) const {
+    return std::nullopt;
+  }
 
  protected:
   SpecKind() = default;

@@ -91,7 +91,7 @@ class TextKind final : public SpecKindOf<RKMETextSpec> {
 
   // The reference's rule: the user's languages must all be the learnware's.
   // (The encoder is already the same: it is part of the pack type.)
-  std::optional<std::string> search_facts(const StatSpec& any) const override {
+  std::optional<std::string> search_facts(const StatSpec& any, const kernels::Context&) const override {
     nlohmann::json out;
     out["language"] = any.get<RKMETextSpec>().language();
     return out.dump();

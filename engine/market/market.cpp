@@ -1,6 +1,7 @@
 #include "engine/market/market.h"
 
 #include <map>
+#include <numeric>
 
 #include <sstream>
 
@@ -74,11 +75,14 @@ struct Market::SearchState {
 
 namespace {
 
-// What a submission's specs add to market.h5 besides their pack members.
-SearchFacts search_facts_of(const LoadedSubmission& submission) {
+// What a submission's specs add to market.h5 besides their pack members
+// (an image spec's: its support, self product and screen embedding, computed
+// here once instead of by every search).
+SearchFacts search_facts_of(const LoadedSubmission& submission, const kernels::Context& ctx) {
   SearchFacts facts;
   for (const StatSpec& spec : submission.stat_specs) {
-    if (auto json = spec.kind().search_facts(spec)) facts.emplace_back(std::string(spec.kind().type_name()), *json);
+    if (auto json = spec.kind().search_facts(spec, ctx))
+      facts.emplace_back(std::string(spec.kind().type_name()), *json);
   }
   return facts;
 }
@@ -171,6 +175,7 @@ struct Market::PairProductMemo {
   std::mutex mutex;
   std::map<std::string, double> self;
   std::map<std::pair<std::string, std::string>, double> pair;
+  bool warned_unstored_self = false;  // the once-per-market note that `market rebuild` stores them
 };
 
 Market::Market(std::unique_ptr<MarketStore> store, kernels::Context ctx, MarketLimits limits)
@@ -340,8 +345,8 @@ AddResult Market::submit(const std::optional<std::string>& existing_id, const st
       }
     }
   }
-  // Serialised here, outside the lock: an image spec's facts are the whole spec.
-  const SearchFacts facts = search_facts_of(submission);
+  // Computed here, outside the lock: an image spec's facts take NNGP products.
+  const SearchFacts facts = search_facts_of(submission, ctx_);
 
   // Staging and checking (the slow part) ran without the lock; the change runs under it.
   std::unique_lock lock(*mutex_);
@@ -453,7 +458,7 @@ void Market::rebuild_locked() const {
     const StagedPackage package = stage_package(zip);
     LoadedSubmission submission = load_submission(package, limits_.spec);
     RederivedLearnware derived{std::move(submission.specs), std::move(submission.semantic_json), std::nullopt,
-                               search_facts_of(submission)};
+                               search_facts_of(submission, ctx_)};
     // A learnware that passed once and no longer does (the limits changed, or
     // its spec was stored before there were any) is not searched again.
     if (!submission.problems.empty()) derived.invalid_reason = submission.problems.front();
@@ -990,30 +995,76 @@ StatSearchResult Market::search_packed(const StatSpec& user, const PackedRkme& p
 StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector<std::string>& ids,
                                          const StatSearchOptions& options) const {
   const SpecKind& kind = user.kind();
-  CandidateProducts products;
-  std::vector<const StatSpec*> specs;
-  // A kind that is not packed keeps the whole spec as its search facts.
+  // A kind that is not packed keeps what its search compares as its facts
+  // (image specs: the support, <m, m> and the screen embedding).
   const auto& facts = state_->facts.at(&kind);
+  std::vector<std::string> candidate_ids;
+  std::vector<const StatSpec*> candidates;
   for (const auto& id : ids) {
     const auto own = facts.find(id);
     if (own == facts.end() || !kind.searchable_against(user, own->second)) continue;
-    products.ids.push_back(id);
-    specs.push_back(&own->second);
+    candidate_ids.push_back(id);
+    candidates.push_back(&own->second);
   }
-  const std::size_t n = specs.size();
+  // The screen (docs/DESIGN.md §4.7): beyond pairwise_exact() candidates, an
+  // estimate of every MMD² ranks them and the best go on, in market order, to
+  // the exact search below. Deterministic (the estimate does not depend on
+  // the thread count), so every rank of a shared search keeps the same ones.
+  std::string method = "scan";
+  const auto comparable = static_cast<std::int64_t>(candidates.size());
+  const std::int64_t exact_count = pairwise_exact(options);
+  if (options.pairwise_screening && comparable > exact_count) {
+    if (const auto estimate = kind.screen_mmd2(user, candidates, ctx_)) {
+      std::vector<std::size_t> order(candidates.size());
+      std::iota(order.begin(), order.end(), std::size_t{0});
+      const auto best = order.begin() + exact_count;
+      std::partial_sort(order.begin(), best, order.end(), [&](std::size_t a, std::size_t b) {
+        const double da = (*estimate)[a], db = (*estimate)[b];
+        return da < db || (da == db && a < b);  // NaN-free: embeddings are finite
+      });
+      order.resize(static_cast<std::size_t>(exact_count));
+      std::sort(order.begin(), order.end());
+      std::vector<std::string> kept_ids;
+      std::vector<const StatSpec*> kept;
+      for (const std::size_t i : order) {
+        kept_ids.push_back(std::move(candidate_ids[i]));
+        kept.push_back(candidates[i]);
+      }
+      candidate_ids = std::move(kept_ids);
+      candidates = std::move(kept);
+      method = "screen";
+    }
+  }
+  const std::size_t n = candidates.size();
+  CandidateProducts products;
+  products.ids = candidate_ids;
   products.self.resize(n);
   products.cross.resize(n);
   products.user_self = kind.inner_product(user, user, ctx_);
-  // Each product is itself parallel over kernel rows (conv_nngp_bilinear), so
-  // candidates go one after another. Several ranks (set_communicator) each
-  // compute a contiguous share of the candidates and gather the products in
-  // rank order; the pool's products, a few, every rank computes.
+  // <m, m> as stored with the learnware; a market whose facts predate that
+  // computes it, once per process.
+  const auto self_product = [&](std::size_t i) {
+    if (const auto stored = kind.stored_self_product(*candidates[i])) return *stored;
+    {
+      std::lock_guard lock(pair_memo_->mutex);
+      if (!pair_memo_->warned_unstored_self) {
+        pair_memo_->warned_unstored_self = true;
+        warn(store_->dir().string() + ": the search facts of " + std::string(kind.type_name()) +
+             " learnwares were stored without their self products (by an older lwdock), so each search computes "
+             "them; `lwdock market rebuild " + store_->dir().string() + "` stores them");
+      }
+    }
+    return memoised(pair_memo_->mutex, pair_memo_->self, candidate_ids[i],
+                    [&] { return kind.inner_product(*candidates[i], *candidates[i], ctx_); });
+  };
+  // <u, m_i> for every candidate in one batched pass over the context's
+  // threads. Several ranks (set_communicator) each take a contiguous share of
+  // the candidates and gather the products in rank order; the pool's
+  // products, a few, every rank computes.
   const dist::Shard share = dist::is_single(comm_) ? dist::Shard{0, n} : dist::shard_of(n, comm_->rank(), comm_->size());
-  for (std::size_t i = share.begin; i < share.end; ++i) {
-    products.cross[i] = kind.inner_product(user, *specs[i], ctx_);
-    products.self[i] = memoised(pair_memo_->mutex, pair_memo_->self, products.ids[i],
-                                [&] { return kind.inner_product(*specs[i], *specs[i], ctx_); });
-  }
+  kind.inner_products(user, std::span<const StatSpec* const>(candidates).subspan(share.begin, share.end - share.begin),
+                      ctx_, std::span<double>(products.cross).subspan(share.begin, share.end - share.begin));
+  for (std::size_t i = share.begin; i < share.end; ++i) products.self[i] = self_product(i);
   if (!dist::is_single(comm_)) {
     const auto mine = [&](const std::vector<double>& v) {
       return std::span<const double>(v).subspan(share.begin, share.end - share.begin);
@@ -1023,16 +1074,47 @@ StatSearchResult Market::search_pairwise(const StatSpec& user, const std::vector
     if (products.cross.size() != n || products.self.size() != n)
       throw Error("search: the ranks' shares do not add up to the candidates searched");
   }
-  products.member_inner = [&](std::int64_t a, std::int64_t b) {
-    const auto& id_a = products.ids[static_cast<std::size_t>(a)];
-    const auto& id_b = products.ids[static_cast<std::size_t>(b)];
-    // <m_a, m_b> with m_a's settings; the candidates share them, so it is symmetric.
-    const auto key = id_a < id_b ? std::make_pair(id_a, id_b) : std::make_pair(id_b, id_a);
-    return memoised(pair_memo_->mutex, pair_memo_->pair, key, [&] {
-      return kind.inner_product(*specs[static_cast<std::size_t>(a)], *specs[static_cast<std::size_t>(b)], ctx_);
-    });
+  // A row <m_a, ·> of the pool in one batched pass: the pairs this process
+  // has not computed yet (memoised per pair, <m_a, m_b> with m_a's settings;
+  // the candidates share them, so the products are symmetric).
+  products.member_row = [&](std::int64_t a, std::span<const std::int64_t> bs, std::span<double> out) {
+    const auto& id_a = candidate_ids[static_cast<std::size_t>(a)];
+    const auto key = [&](std::int64_t b) {
+      const auto& id_b = candidate_ids[static_cast<std::size_t>(b)];
+      return id_a < id_b ? std::make_pair(id_a, id_b) : std::make_pair(id_b, id_a);
+    };
+    std::vector<std::size_t> missing;
+    std::vector<const StatSpec*> others;
+    {
+      std::lock_guard lock(pair_memo_->mutex);
+      for (std::size_t k = 0; k < bs.size(); ++k) {
+        const auto it = pair_memo_->pair.find(key(bs[k]));
+        if (it != pair_memo_->pair.end()) {
+          out[k] = it->second;
+          continue;
+        }
+        missing.push_back(k);
+        others.push_back(candidates[static_cast<std::size_t>(bs[k])]);
+      }
+    }
+    if (missing.empty()) return;
+    // Outside the lock: NNGP products. Two threads missing together both
+    // compute the same values.
+    std::vector<double> computed(missing.size());
+    kind.inner_products(*candidates[static_cast<std::size_t>(a)], others, ctx_, computed);
+    std::lock_guard lock(pair_memo_->mutex);
+    for (std::size_t t = 0; t < missing.size(); ++t) {
+      out[missing[t]] = computed[t];
+      pair_memo_->pair.emplace(key(bs[missing[t]]), computed[t]);
+    }
   };
-  return statistical_search_from_products(products, options);
+  StatSearchResult result = statistical_search_from_products(products, options);
+  if (method == "screen") {
+    result.candidates = comparable;
+    result.method = method;
+    result.evaluated = static_cast<std::int64_t>(n);
+  }
+  return result;
 }
 
 }  // namespace lwd

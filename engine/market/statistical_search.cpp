@@ -552,6 +552,12 @@ StatSearchResult statistical_search_per_pair(const Context& ctx, const RKMETable
   return rank_and_mix(kept_ids, mmd2, pool_products, options);
 }
 
+std::int64_t pairwise_exact(const StatSearchOptions& options) {
+  if (options.pairwise_exact_count > 0) return options.pairwise_exact_count;
+  const auto pool = static_cast<std::int64_t>(options.max_search_num) * options.max_search_num;
+  return std::max<std::int64_t>(2 * pool, 16);
+}
+
 StatSearchResult statistical_search_from_products(const CandidateProducts& products,
                                                   const StatSearchOptions& options) {
   const std::size_t n = products.ids.size();
@@ -563,13 +569,38 @@ StatSearchResult statistical_search_from_products(const CandidateProducts& produ
   std::vector<double> mmd2(n);
   for (std::size_t i = 0; i < n; ++i) mmd2[i] = products.self[i] - 2.0 * products.cross[i] + products.user_self;
   std::vector<std::int64_t> order;  // pool index -> candidate index
+  // With member_row: the pool matrix, filled a row at a time (both triangles).
+  std::vector<double> k_pool;
+  std::vector<char> known;
   auto pool_products = [&](const std::vector<std::int64_t>& pool) {
     order = pool;
+    const std::size_t size = pool.size();
+    k_pool.assign(size * size, 0.0);
+    known.assign(size * size, 0);
     PoolProducts p;
-    p.k = [&](std::int64_t i, std::int64_t j) {
+    p.k = [&, size](std::int64_t i, std::int64_t j) {
       const auto a = order[static_cast<std::size_t>(i)];
       const auto b = order[static_cast<std::size_t>(j)];
-      return a == b ? products.self[static_cast<std::size_t>(a)] : products.member_inner(a, b);
+      if (a == b) return products.self[static_cast<std::size_t>(a)];
+      if (!products.member_row) return products.member_inner(a, b);
+      const auto at = [size](std::int64_t r, std::int64_t c) {
+        return static_cast<std::size_t>(r) * size + static_cast<std::size_t>(c);
+      };
+      if (!known[at(i, j)]) {
+        std::vector<std::int64_t> columns, members;
+        for (std::int64_t c = 0; c < static_cast<std::int64_t>(size); ++c) {
+          if (c == i || known[at(i, c)]) continue;
+          columns.push_back(c);
+          members.push_back(order[static_cast<std::size_t>(c)]);
+        }
+        std::vector<double> row(members.size());
+        products.member_row(a, members, row);
+        for (std::size_t t = 0; t < columns.size(); ++t) {
+          k_pool[at(i, columns[t])] = k_pool[at(columns[t], i)] = row[t];
+          known[at(i, columns[t])] = known[at(columns[t], i)] = 1;
+        }
+      }
+      return k_pool[at(i, j)];
     };
     p.c = [&](std::int64_t i) { return products.cross[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])]; };
     p.uu = products.user_self;

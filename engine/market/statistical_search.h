@@ -44,7 +44,18 @@ struct StatSearchOptions {
   // and weight reported is the float64 one. Used from this many members up.
   bool float32_screening = true;
   std::int64_t float32_min_members = 256;
+  // Specs compared pair by pair (image specs, docs/DESIGN.md §4.7): with more
+  // candidates than pairwise_exact(), a screen -- random features of the
+  // kernel -- ranks them all and only the best pairwise_exact() are compared
+  // exactly; singles, pool, mixture and scores come from those, every number
+  // reported exact. false: every candidate is compared exactly.
+  bool pairwise_screening = true;
+  std::int64_t pairwise_exact_count = 0;  // 0: max(2 max_search_num², 16)
 };
+
+// How many candidates of a pairwise search are compared exactly after a
+// screen: pairwise_exact_count, or twice the mixture's pool (at least 16).
+std::int64_t pairwise_exact(const StatSearchOptions& options);
 
 struct SingleMatch {
   std::string id;
@@ -66,9 +77,11 @@ struct StatSearchResult {
   // Float32 screening: the candidates whose distance was evaluated again in
   // float64 (those the screen could not rule out); 0 without screening.
   std::int64_t refined = 0;
-  // How the singles were found (docs/DESIGN.md §4.5): "scan" (every candidate
-  // compared), or a search index, "exact" or "approx", which compared the
-  // user with `evaluated` of them and searched the best it returned.
+  // How the singles were found (docs/DESIGN.md §4.5, §4.7): "scan" (every
+  // candidate compared), a search index, "exact" or "approx", which compared
+  // the user with `evaluated` of them and searched the best it returned, or
+  // "screen" (image specs), which ranked every candidate by an estimate and
+  // compared the best `evaluated` exactly.
   std::string method = "scan";
   std::int64_t evaluated = 0;
 };
@@ -129,6 +142,12 @@ struct CandidateProducts {
   std::vector<double> cross;
   double user_self = 0.0;
   std::function<double(std::int64_t, std::int64_t)> member_inner;
+  // Optional: out[k] = <m_a, m_bs[k]> for several at once. When set, the
+  // mixture asks for whole rows of the pool -- <m_a, ·> for every pool member
+  // whose product with m_a it does not know yet, a the learnware it asks
+  // about first, as member_inner would be asked -- instead of member_inner,
+  // and takes <m_b, m_a> = <m_a, m_b>.
+  std::function<void(std::int64_t a, std::span<const std::int64_t> bs, std::span<double> out)> member_row;
 };
 StatSearchResult statistical_search_from_products(const CandidateProducts& products,
                                                   const StatSearchOptions& options = {});

@@ -120,6 +120,11 @@ python3 -c "import json; print(json.dumps({'spec': json.load(open('user.json')),
 expect_ok search --market market --request decay_request.json --json
 cmp -s stdout.txt decay_flag.json || fail "search --request greedy_decay answers differently from --decay"
 pass
+# The image screen's flags (docs/DESIGN.md §4.7) leave a table search as it was.
+expect_ok search --market market --spec user.json --image-screen off --image-exact 2 --json
+cmp -s stdout.txt by_flags.json || fail "--image-screen off --image-exact 2 changed a table search"
+expect_error 2 search --market market --spec user.json --image-screen maybe
+pass
 echo '{"spec": null, "options": {"max_search_num": 0}}' >bad_request.json
 expect_error 1 search --market market --request bad_request.json
 expect_error_mentions "options.max_search_num"

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
+#include <algorithm>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,12 +16,14 @@
 #include "engine/dist/communicator.h"
 #include "engine/error.h"
 #include "engine/image/image_classifier.h"
+#include "engine/image/image_search_facts.h"
 #include "engine/image/rkme_image_spec.h"
 #include "engine/io/atomic_file.h"
 #include "engine/kinds/image_kind.h"
 #include "engine/kinds/model_kinds.h"
 #include "engine/kinds/table_kind.h"
 #include "engine/kinds/text_kind.h"
+#include "engine/market/checker.h"
 #include "engine/market/market.h"
 #include "engine/package/package.h"
 #include "engine/text/naive_bayes_model.h"
@@ -437,6 +441,207 @@ TEST(MarketKinds, AFormatOneMarketFileIsRebuiltOnceWithTheSearchFacts) {
   EXPECT_EQ(answers(upgraded, m.text_request), m.text_answers);
   EXPECT_EQ(answers(upgraded, m.image_request), m.image_answers);
   EXPECT_EQ(MarketStore::open(m.market_dir).h5_version(), kMarketH5Version);
+}
+
+// ---- image search (docs/DESIGN.md §4.7) ----
+
+// Image learnwares of several class mixes, the packages' own specs, and a
+// user of the mix {5, 6, 7}.
+struct ImageMarket {
+  TempDir dir;
+  fs::path market_dir = dir.path() / "m";
+  std::vector<std::string> ids;
+  std::vector<RKMEImageSpec> specs;  // as each package holds it
+  RKMEImageSpec user;
+  SearchRequest request;
+
+  explicit ImageMarket(int learnwares) {
+    const std::vector<std::vector<std::int64_t>> mixes = {{0, 1, 2}, {5, 6, 7}, {2, 5, 8}, {3, 4, 9}, {5, 6, 0},
+                                                          {1, 7, 8}};
+    Market market = Market::create(market_dir);
+    for (int i = 0; i < learnwares; ++i) {
+      const std::string name = "img" + std::to_string(i);
+      const auto mix = mixes[static_cast<std::size_t>(i) % mixes.size()];
+      const AddResult added = market.add(make_image_package(dir.path(), name, mix, 5 + static_cast<std::uint64_t>(i)));
+      EXPECT_EQ(added.status, LearnwareStatus::usable) << added.reason;
+      ids.push_back(added.id);
+      specs.push_back(RKMEImageSpec::load(dir.path() / (name + ".parts") / "image_rkme.json"));
+    }
+    const std::vector<std::int64_t> classes = {5, 6, 7};
+    const std::vector<double> weights(3, 1.0);
+    user = RKMEImageSpec::generate(kernels::Context{.seed = 8}, test::stroke_images(120, classes, weights, 77).images,
+                                   small_image_options());
+    request.spec = stat_spec(user);
+  }
+
+  // MMD²(user, learnware i) as the search forms it from the three products.
+  double exact_mmd2(std::size_t i) const {
+    return specs[i].inner_product(specs[i]) - 2.0 * user.inner_product(specs[i]) + user.inner_product(user);
+  }
+  std::size_t index_of(const std::string& id) const {
+    return static_cast<std::size_t>(std::find(ids.begin(), ids.end(), id) - ids.begin());
+  }
+};
+
+void expect_same_answer(const SearchResponse& a, const SearchResponse& b) {
+  EXPECT_EQ(a.stat.candidates, b.stat.candidates);
+  EXPECT_EQ(a.stat.method, b.stat.method);
+  ASSERT_EQ(a.stat.singles.size(), b.stat.singles.size());
+  for (std::size_t i = 0; i < a.stat.singles.size(); ++i) {
+    EXPECT_EQ(a.stat.singles[i].id, b.stat.singles[i].id);
+    EXPECT_EQ(a.stat.singles[i].mmd2, b.stat.singles[i].mmd2);
+    EXPECT_EQ(a.stat.singles[i].score, b.stat.singles[i].score);
+  }
+  ASSERT_EQ(a.stat.mixture.has_value(), b.stat.mixture.has_value());
+  if (a.stat.mixture) {
+    EXPECT_EQ(a.stat.mixture->ids, b.stat.mixture->ids);
+    EXPECT_EQ(a.stat.mixture->weights, b.stat.mixture->weights);
+    EXPECT_EQ(a.stat.mixture->mmd2, b.stat.mixture->mmd2);
+  }
+}
+
+TEST(ImageSearch, TheSelfProductStoredAtSubmissionIsTheOneTheSearchWouldCompute) {
+  ImageMarket m(2);
+  const Market market = Market::open(m.market_dir);
+  const JsonById& stored = market.store().search_facts(RKMEImageSpec::kTypeName);
+  ASSERT_EQ(stored.size(), 2u);
+  for (std::size_t i = 0; i < m.ids.size(); ++i) {
+    const ImageSearchFacts facts = parse_image_search_facts(stored.at(m.ids[i]), "facts", {});
+    ASSERT_TRUE(facts.self_inner.has_value());
+    EXPECT_EQ(*facts.self_inner, m.specs[i].inner_product(m.specs[i]));
+    EXPECT_EQ(facts.points, m.specs[i].size());
+    EXPECT_LT(facts.support.size(), m.specs[i].size());  // the simplex QP leaves zero weights
+    const std::vector<double> embedding = image_screen_embedding(m.specs[i], {});
+    EXPECT_EQ(facts.screen_embedding, std::vector<float>(embedding.begin(), embedding.end()));
+  }
+}
+
+TEST(ImageSearch, BatchedProductsEqualOneInnerProductPerLearnwareForAnyThreadCount) {
+  ImageMarket m(3);
+  const SpecKind& kind = image_spec_kind();
+  const Market market = Market::open(m.market_dir);
+  const JsonById& stored = market.store().search_facts(RKMEImageSpec::kTypeName);
+  std::vector<StatSpec> facts;
+  for (const auto& id : m.ids) facts.push_back(kind.from_search_facts(stored.at(id), id, {}));
+  std::vector<const StatSpec*> pointers;
+  for (const StatSpec& f : facts) pointers.push_back(&f);
+  for (const int threads : {1, 2, 3}) {
+    std::vector<double> batched(facts.size());
+    kind.inner_products(m.request.spec, pointers, kernels::Context{threads, 0}, batched);
+    for (std::size_t i = 0; i < facts.size(); ++i) {
+      EXPECT_EQ(batched[i], m.user.inner_product(m.specs[i])) << i;  // the whole spec, pair by pair
+      EXPECT_EQ(batched[i], kind.inner_product(m.request.spec, facts[i], {})) << i;
+    }
+    // A learnware's row against the others (the mixture's pool products).
+    std::vector<double> row(2);
+    kind.inner_products(facts[0], std::span<const StatSpec* const>(pointers).subspan(1), kernels::Context{threads, 0},
+                        row);
+    EXPECT_EQ(row[0], m.specs[0].inner_product(m.specs[1]));
+    EXPECT_EQ(row[1], m.specs[0].inner_product(m.specs[2]));
+  }
+}
+
+// A market whose image facts were stored before they carried the self
+// product and the screen embedding (the whole spec, as JSON) searches as
+// before: the products are computed on the fly, and equal the stored ones.
+TEST(ImageSearch, AMarketWithoutStoredSelfProductsSearchesAsOneWithThem) {
+  ImageMarket m(3);
+  const SearchResponse now = Market::open(m.market_dir).search(m.request);
+  ASSERT_FALSE(now.stat.singles.empty());
+  {
+    MarketStore store = MarketStore::open_for_rebuild(m.market_dir);
+    store.rebuild([&](const LearnwareRecord&, const fs::path& zip) {
+      const StagedPackage package = StagedPackage::open(zip, {}, m.dir.path());
+      LoadedSubmission submission = load_submission(package);
+      RederivedLearnware derived{std::move(submission.specs), submission.semantic_json, std::nullopt, {}};
+      for (const StatSpec& spec : submission.stat_specs)
+        if (const auto* image = spec.get_if<RKMEImageSpec>())
+          derived.facts.emplace_back(std::string(RKMEImageSpec::kTypeName), image->to_json_text());
+      return derived;
+    });
+  }
+  const Market old = Market::open(m.market_dir);
+  for (const auto& [id, text] : old.store().search_facts(RKMEImageSpec::kTypeName))
+    EXPECT_FALSE(parse_image_search_facts(text, id, {}).self_inner.has_value()) << id;
+  expect_same_answer(old.search(m.request), now);
+  // Too few learnwares to screen with the default count; with a count of 1
+  // the old facts (no embeddings) are compared exactly all the same.
+  SearchRequest screened = m.request;
+  screened.options.pairwise_exact_count = 1;
+  EXPECT_EQ(old.search(screened).stat.method, "scan");
+  // `market rebuild` derives the new facts.
+  const Market rebuilt = Market::rebuild(m.market_dir);
+  expect_same_answer(rebuilt.search(m.request), now);
+}
+
+TEST(ImageSearch, UpToTheExactCountEveryCandidateIsComparedExactly) {
+  ImageMarket m(3);
+  const Market market = Market::open(m.market_dir);
+  SearchRequest request = m.request;
+  request.options.pairwise_exact_count = 3;
+  const SearchResponse r = market.search(request);
+  EXPECT_EQ(r.stat.method, "scan");
+  EXPECT_EQ(r.stat.candidates, 3);
+  EXPECT_EQ(pairwise_exact(StatSearchOptions{}), 50);  // twice the pool of 25
+  request.options.max_search_num = 2;
+  request.options.pairwise_exact_count = 0;
+  EXPECT_EQ(pairwise_exact(request.options), 16);
+}
+
+// Above the exact count the screen ranks every candidate and the best go on
+// to the exact search: every number reported is exact, and the screen keeps
+// the learnware of the user's own mix.
+TEST(ImageSearch, TheScreenComparesTheBestExactlyAndEveryNumberReportedIsExact) {
+  ImageMarket m(6);
+  const Market market = Market::open(m.market_dir);
+  SearchRequest request = m.request;
+  request.options.pairwise_exact_count = 3;
+  request.options.max_search_num = 2;
+  const SearchResponse screened = market.search(request);
+  EXPECT_EQ(screened.stat.method, "screen");
+  EXPECT_EQ(screened.stat.candidates, 6);
+  EXPECT_EQ(screened.stat.evaluated, 3);
+  ASSERT_FALSE(screened.stat.singles.empty());
+  // The three the screen keeps: the best by the embeddings' distance.
+  const std::vector<double> u = image_screen_embedding(m.user, {});
+  std::vector<std::pair<double, std::string>> by_estimate;
+  for (std::size_t i = 0; i < m.ids.size(); ++i) {
+    const std::vector<double> e = image_screen_embedding(m.specs[i], {});
+    double d = 0.0;  // the learnware's embedding as stored, in float32
+    for (std::size_t j = 0; j < u.size(); ++j) {
+      const double diff = u[j] - static_cast<double>(static_cast<float>(e[j]));
+      d += diff * diff;
+    }
+    by_estimate.emplace_back(d, m.ids[i]);
+  }
+  std::sort(by_estimate.begin(), by_estimate.end());
+  std::set<std::string> kept;
+  for (int i = 0; i < 3; ++i) kept.insert(by_estimate[static_cast<std::size_t>(i)].second);
+  for (const SingleMatch& single : screened.stat.singles) {
+    EXPECT_TRUE(kept.contains(single.id)) << single.id;
+    EXPECT_EQ(single.mmd2, m.exact_mmd2(m.index_of(single.id))) << single.id;
+  }
+  if (screened.stat.mixture) {
+    // The mixture's MMD² from its weights and the exact products.
+    const auto& mix = *screened.stat.mixture;
+    double value = m.user.inner_product(m.user);
+    for (std::size_t a = 0; a < mix.ids.size(); ++a) {
+      const RKMEImageSpec& sa = m.specs[m.index_of(mix.ids[a])];
+      value -= 2.0 * mix.weights[a] * m.user.inner_product(sa);
+      for (std::size_t b = 0; b < mix.ids.size(); ++b)
+        value += mix.weights[a] * mix.weights[b] *
+                 (a == b ? sa.inner_product(sa) : sa.inner_product(m.specs[m.index_of(mix.ids[b])]));
+    }
+    EXPECT_NEAR(mix.mmd2, value, 1e-12);
+  }
+  // Without the screen every candidate is compared; the best is the same.
+  request.options.pairwise_screening = false;
+  const SearchResponse scan = market.search(request);
+  EXPECT_EQ(scan.stat.method, "scan");
+  EXPECT_EQ(scan.stat.candidates, 6);
+  EXPECT_EQ(scan.stat.singles.front().id, screened.stat.singles.front().id);
+  EXPECT_EQ(scan.stat.singles.front().mmd2, screened.stat.singles.front().mmd2);
+  EXPECT_EQ(screened.stat.singles.front().id, m.ids[1]);  // the mix {5, 6, 7}
 }
 
 }  // namespace

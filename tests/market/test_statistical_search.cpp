@@ -1,5 +1,6 @@
 // Statistical search: the packed, batched search against the per-pair pattern
 // of the reference engine, planted-mixture recovery and the score rule.
+#include <map>
 #include <set>
 #include <gtest/gtest.h>
 
@@ -136,6 +137,54 @@ TEST(SearchFromProducts, AgreesWithPerPairAndAsksOnlyPoolProducts) {
 
   products.cross.pop_back();
   EXPECT_THROW(lwd::statistical_search_from_products(products, o), lwd::Error);
+}
+
+// member_row (the image search's batched pool rows) answers the mixture
+// exactly as member_inner asked pair by pair does, given products that depend
+// on which learnware is asked first -- as floating-point sums in the two
+// orders do -- and memoised by pair at the first asking, as the market memoises
+// them: the rows are asked with the learnware member_inner would see first.
+TEST(SearchFromProducts, MemberRowsGiveTheMixtureMemberInnerGivesBitForBit) {
+  const Market m = make_market(spread_centres(30, 0.25), 3, 11);
+  const RKMETableSpec user = spec_of(blob(300, 3, 2.1, 5));
+  for (const MixtureMethod method : {MixtureMethod::kGreedy, MixtureMethod::kAuto}) {
+    lwd::CandidateProducts products;
+    products.ids = m.ids;
+    for (const auto& s : m.specs) {
+      products.self.push_back(s.inner_product(s));
+      products.cross.push_back(user.inner_product(s));
+    }
+    products.user_self = user.inner_product(user);
+    // <m_a, m_b> asked with a first, off by a rounding-sized amount of a.
+    const auto oriented = [&](std::int64_t a, std::int64_t b) {
+      return m.specs[static_cast<std::size_t>(a)].inner_product(m.specs[static_cast<std::size_t>(b)]) *
+             (1.0 + 1e-13 * static_cast<double>(a));
+    };
+    std::map<std::pair<std::int64_t, std::int64_t>, double> memo;
+    const auto memoised = [&](std::int64_t a, std::int64_t b) {
+      return memo.try_emplace(std::minmax(a, b), oriented(a, b)).first->second;
+    };
+    products.member_inner = memoised;
+    StatSearchOptions o;
+    o.method = method;
+    const auto pairwise = lwd::statistical_search_from_products(products, o);
+    memo.clear();
+    int rows = 0;
+    products.member_inner = nullptr;
+    products.member_row = [&](std::int64_t a, std::span<const std::int64_t> bs, std::span<double> out) {
+      ++rows;
+      for (std::size_t k = 0; k < bs.size(); ++k) out[k] = memoised(a, bs[k]);
+    };
+    const auto by_rows = lwd::statistical_search_from_products(products, o);
+    ASSERT_TRUE(pairwise.mixture.has_value());
+    ASSERT_TRUE(by_rows.mixture.has_value());
+    EXPECT_EQ(by_rows.mixture->ids, pairwise.mixture->ids);
+    EXPECT_EQ(by_rows.mixture->weights, pairwise.mixture->weights);
+    EXPECT_EQ(by_rows.mixture->mmd2, pairwise.mixture->mmd2);
+    EXPECT_EQ(by_rows.mixture->score, pairwise.mixture->score);
+    // Greedy asks for the rows of the learnwares it selects, one each.
+    if (method == MixtureMethod::kGreedy) EXPECT_LE(rows, o.max_search_num);
+  }
 }
 
 class SearchAgreesWithPerPair : public ::testing::TestWithParam<MixtureMethod> {};
