@@ -105,7 +105,10 @@ ScenarioResult run_tabular_homo(const TabularHomoConfig& config, const ScenarioO
   const Market market = Market::open(options.market_dir, kernels::Context{1, options.seed}, {}, options.db);
   nlohmann::json spaces = nlohmann::json::array();
   for (std::size_t sp = 0; sp < config.spaces.size(); ++sp) {
-    const auto [f, l] = config.spaces[sp];
+    // Named copies, not a structured binding: the lambda below captures them
+    // (clang before 16 cannot capture a binding).
+    const ds::FeatureSpace f = config.spaces[sp].first;
+    const ds::LabelSpace l = config.spaces[sp].second;
     const std::string key = space_key(f, l);
     spaces.push_back(key);
     StudySetup setup;
