@@ -168,6 +168,11 @@ class AlignmentProblem {
     for (std::int64_t j = 0; j < target.z.rows; ++j)
       for (std::int64_t l = 0; l < target.z.rows; ++l)
         target_self_ += target.beta[at(j)] * target.beta[at(l)] * kernel(target.z.row(j), target.z.row(l), target.z.cols);
+    weighted_target_ = Matrix<double>(target.z.rows, target.z.cols + 1);
+    for (std::int64_t j = 0; j < target.z.rows; ++j) {
+      weighted_target_(j, 0) = target.beta[at(j)];
+      for (std::int64_t r = 0; r < target.z.cols; ++r) weighted_target_(j, r + 1) = target.beta[at(j)] * target.z(j, r);
+    }
   }
 
   AlignmentLoss evaluate(const FeatureMap& f, std::span<const double> start, double ridge,
@@ -179,47 +184,38 @@ class AlignmentProblem {
       map_row(f, l, x_.row(i), y.row(i), hidden.row(i));
       for (std::int64_t r = 0; r < l.dl; ++r) y(i, r) = f.out_mean[at(r)] + f.out_scale[at(r)] * y(i, r);
     }
-    // The two kernel matrices through the kernels' GEMM path (vectorised
-    // exp), then per row i: sum_k b_k k(y_i, y_k), sum_j c_j k(y_i, w_j) and
-    //   G_i = -4 gamma b_i [ y_i (self_i - cross_i) - sum_k b_k K_ik y_k + sum_j c_j K'_ij w_j ],
-    // the same sums as the pairwise form, each row's in index order.
-    // Threads only pay for themselves on large point sets (an RKME of 100
-    // points costs microseconds per evaluation).
+    // Both kernel sums through the kernels' fused GEMM path (vectorised exp,
+    // no n x m matrix kept): with weights W_u(k) = b_k [1, y_k] and
+    // W_l(j) = c_j [1, w_j],
+    //   k(Y, Y) W_u gives per row i  self_i = sum_k b_k K_ik  and  sum_k b_k K_ik y_k,
+    //   k(Y, W) W_l gives            cross_i = sum_j c_j K'_ij and sum_j c_j K'_ij w_j,
+    // and G_i = -4 gamma b_i [ y_i (self_i - cross_i) - sum_k b_k K_ik y_k + sum_j c_j K'_ij w_j ].
+    // The kernels' sums do not depend on the thread count; threads only pay
+    // for themselves on large point sets (an RKME of 100 points costs
+    // microseconds per evaluation).
     const bool large = n * (n + m) * l.dl >= kParallelWork;
     const kernels::Context threads{large ? ctx.n_threads : 1, 0};
-    Matrix<double> kuu(n, n), kul(n, m);
-    kernels::rbf_kernel_matrix(threads, y.view(), y.view(), gamma_, kuu.view());
-    kernels::rbf_kernel_matrix(threads, y.view(), target_.z, gamma_, kul.view());
-    std::vector<double> self(at(n)), cross(at(n));
-    Matrix<double> grad_y(n, l.dl, 0.0);
-    std::vector<double> acc(at(l.dl));
-    for (std::int64_t i = 0; i < n; ++i) {
-      double* g = grad_y.row(i);
-      std::fill(acc.begin(), acc.end(), 0.0);
-      double s = 0.0, c = 0.0;
-      for (std::int64_t k = 0; k < n; ++k) {
-        const double kv = user_.beta[at(k)] * kuu(i, k);
-        s += kv;
-        const double* yk = y.row(k);
-        for (std::int64_t r = 0; r < l.dl; ++r) acc[at(r)] -= kv * yk[r];
-      }
-      for (std::int64_t j = 0; j < m; ++j) {
-        const double kv = target_.beta[at(j)] * kul(i, j);
-        c += kv;
-        const double* wj = target_.z.row(j);
-        for (std::int64_t r = 0; r < l.dl; ++r) acc[at(r)] += kv * wj[r];
-      }
-      const double factor = -4.0 * gamma_ * user_.beta[at(i)];
-      const double* yi = y.row(i);
-      for (std::int64_t r = 0; r < l.dl; ++r) g[r] = factor * (yi[r] * (s - c) + acc[at(r)]);
-      self[at(i)] = s;
-      cross[at(i)] = c;
+    Matrix<double> weighted_y(n, l.dl + 1);
+    for (std::int64_t k = 0; k < n; ++k) {
+      const double b = user_.beta[at(k)];
+      weighted_y(k, 0) = b;
+      for (std::int64_t r = 0; r < l.dl; ++r) weighted_y(k, r + 1) = b * y(k, r);
     }
+    Matrix<double> self_sums(n, l.dl + 1), cross_sums(n, l.dl + 1);
+    kernels::rbf_kernel_matmul(threads, y.view(), y.view(), gamma_, weighted_y.view(), self_sums.view());
+    kernels::rbf_kernel_matmul(threads, y.view(), target_.z, gamma_, weighted_target_.view(), cross_sums.view());
+    Matrix<double> grad_y(n, l.dl);
     AlignmentLoss out;
     double uu = 0.0, ul = 0.0;
     for (std::int64_t i = 0; i < n; ++i) {
-      uu += user_.beta[at(i)] * self[at(i)];
-      ul += user_.beta[at(i)] * cross[at(i)];
+      const double s = self_sums(i, 0), c = cross_sums(i, 0);
+      const double factor = -4.0 * gamma_ * user_.beta[at(i)];
+      const double* yi = y.row(i);
+      double* g = grad_y.row(i);
+      for (std::int64_t r = 0; r < l.dl; ++r)
+        g[r] = factor * (yi[r] * (s - c) - self_sums(i, r + 1) + cross_sums(i, r + 1));
+      uu += user_.beta[at(i)] * s;
+      ul += user_.beta[at(i)] * c;
     }
     out.mmd2 = uu - 2.0 * ul + target_self_;
 
@@ -275,6 +271,7 @@ class AlignmentProblem {
   WeightedPoints user_, target_;
   double gamma_;
   Matrix<double> x_;
+  Matrix<double> weighted_target_;  // c_j [1, w_j]
   double target_self_ = 0.0;
 };
 
