@@ -13,11 +13,31 @@ class ThreadGroup::Member final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return group_.size(); }
   std::vector<std::string> allgather(std::string_view mine) const override { return group_.exchange(rank_, mine); }
+  std::unique_ptr<SharedCounter> shared_counter() const override {
+    // The group's counter of this call's index, seen through a handle (the
+    // group keeps it alive for the other ranks).
+    class Handle final : public SharedCounter {
+     public:
+      explicit Handle(std::shared_ptr<LocalCounter> c) : counter_(std::move(c)) {}
+      std::int64_t next() override { return counter_->next(); }
+
+     private:
+      std::shared_ptr<LocalCounter> counter_;
+    };
+    return std::make_unique<Handle>(group_.counter(counters_made_++));
+  }
 
  private:
   ThreadGroup& group_;
   int rank_;
+  mutable std::size_t counters_made_ = 0;  // one rank is one thread
 };
+
+std::shared_ptr<LocalCounter> ThreadGroup::counter(std::size_t index) {
+  std::lock_guard lock(mutex_);
+  while (counters_.size() <= index) counters_.push_back(std::make_shared<LocalCounter>());
+  return counters_[index];
+}
 
 ThreadGroup::ThreadGroup(int size) {
   if (size < 1) throw Error("a thread group needs at least one rank");

@@ -14,8 +14,12 @@
 // Results never depend on the rank count: each rank computes a fixed,
 // contiguous share of the work, and the shares are put back together in rank
 // order (shard_of, allgather_doubles), so the whole is the one-rank vector.
+// Work whose items differ in cost (a scenario's users) is instead handed out
+// as ranks free up, through a SharedCounter; each item's result depends only
+// on the item, and the results are put back in item order.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +33,15 @@
 
 namespace lwd::dist {
 
+// One count shared by every rank: next() returns 0, 1, 2, ... over all the
+// ranks' calls together, each value to exactly one caller, in the order the
+// calls arrive. Any thread of a rank may call next().
+class SharedCounter {
+ public:
+  virtual ~SharedCounter() = default;
+  virtual std::int64_t next() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -36,6 +49,22 @@ class Communicator {
   virtual int size() const = 0;
   // Every rank's `mine`, indexed by rank, on every rank.
   virtual std::vector<std::string> allgather(std::string_view mine) const = 0;
+  // A new counter at 0 shared by the ranks. Collective, like allgather: every
+  // rank creates its counters in the same order, and destroys each one at
+  // the same point of its work (for MPI both ends synchronise the ranks).
+  // nullptr where the ranks cannot share one (an MPI library without thread
+  // support for it): the caller then deals fixed shares.
+  virtual std::unique_ptr<SharedCounter> shared_counter() const = 0;
+};
+
+// A counter of this process alone (one rank; also the building block of the
+// ThreadGroup's).
+class LocalCounter final : public SharedCounter {
+ public:
+  std::int64_t next() override { return value_.fetch_add(1); }
+
+ private:
+  std::atomic<std::int64_t> value_{0};
 };
 
 class SingleProcess final : public Communicator {
@@ -43,6 +72,7 @@ class SingleProcess final : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   std::vector<std::string> allgather(std::string_view mine) const override { return {std::string(mine)}; }
+  std::unique_ptr<SharedCounter> shared_counter() const override { return std::make_unique<LocalCounter>(); }
 };
 
 // `size` ranks as threads of this process: rank(r) is rank r's communicator,
@@ -60,6 +90,10 @@ class ThreadGroup {
  private:
   class Member;
   std::vector<std::string> exchange(int rank, std::string_view mine);
+  // Rank `rank`'s counter number `index` (its index-th shared_counter call):
+  // the same counter for every rank.
+  std::shared_ptr<LocalCounter> counter(std::size_t index);
+  std::vector<std::shared_ptr<LocalCounter>> counters_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<std::string> slots_;

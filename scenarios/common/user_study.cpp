@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
+#include <mutex>
 #include <numeric>
 
 #include "engine/error.h"
@@ -395,34 +397,79 @@ void run_user_study(const StudySetup& setup,
   timer.start((setup.curve ? "users, table and curve" : "users, table") + phase_key);
   std::vector<UserOutcome> outcomes(static_cast<std::size_t>(setup.users));
   {
-    // Several ranks (options.comm): rank r runs users r, r + N, r + 2N, ...
-    // (interleaved, so neighbouring users, often alike in cost, spread over
-    // the ranks), then every rank receives every other rank's outcomes. A
-    // user's outcome depends only on the user and the run seed.
+    // Several ranks (options.comm): users are handed out one at a time to
+    // whichever thread of whichever rank is free (a SharedCounter), since
+    // users differ in cost (their store's rows, their spec's size) and a
+    // fixed deal leaves one rank waiting on the other; then every rank
+    // receives every other rank's outcomes, each tagged with its user. A
+    // user's outcome depends only on the user and the run seed, so the table
+    // is the one-process table whoever ran what. Without a counter (an MPI
+    // library without thread support for it) rank r runs users r, r + N, ...
     const int ranks = options.comm ? options.comm->size() : 1;
     const int rank = options.comm ? options.comm->rank() : 0;
-    std::vector<int> mine;
-    for (int user = rank; user < setup.users; user += ranks) mine.push_back(user);
-    ProgressBar bar(setup.scenario + ": users", static_cast<std::int64_t>(mine.size()), options.quiet);
-    kernels::parallel_for(ctx, 0, static_cast<std::int64_t>(mine.size()), [&](std::int64_t k) {
-      const int user = mine[static_cast<std::size_t>(k)];
+    const auto run_one = [&](int user) {
       try {
         outcomes[static_cast<std::size_t>(user)] = run_user(plan, make_user, user);
       } catch (const std::exception& e) {
         outcomes[static_cast<std::size_t>(user)].error = e.what();
       }
-      bar.advance();
-    });
+    };
+    std::vector<int> mine;
+    std::unique_ptr<dist::SharedCounter> handout = ranks > 1 ? options.comm->shared_counter() : nullptr;
+    if (handout) {
+      std::mutex mine_mutex;
+      // The bar counts against every rank's users: this rank stops at its share.
+      ProgressBar bar(setup.scenario + ": users this rank ran (of " + std::to_string(ranks) + " ranks)", setup.users,
+                      options.quiet);
+      kernels::parallel_for(ctx, 0, ctx.threads(), [&](std::int64_t) {
+        for (std::int64_t user = handout->next(); user < setup.users; user = handout->next()) {
+          {
+            std::lock_guard lock(mine_mutex);
+            mine.push_back(static_cast<int>(user));
+          }
+          run_one(static_cast<int>(user));
+          bar.advance();
+        }
+      });
+      handout.reset();  // collective: every rank has taken its last user
+      std::sort(mine.begin(), mine.end());
+    } else {
+      for (int user = rank; user < setup.users; user += ranks) mine.push_back(user);
+      ProgressBar bar(setup.scenario + ": users", static_cast<std::int64_t>(mine.size()), options.quiet);
+      kernels::parallel_for(ctx, 0, static_cast<std::int64_t>(mine.size()), [&](std::int64_t k) {
+        run_one(mine[static_cast<std::size_t>(k)]);
+        bar.advance();
+      });
+    }
     if (ranks > 1) {
       dist::ByteWriter w;
-      for (const int user : mine) encode(w, outcomes[static_cast<std::size_t>(user)]);
-      const std::vector<std::string> all = options.comm->allgather(w.take());
-      for (int r = 0; r < ranks; ++r) {
-        if (r == rank) continue;
-        dist::ByteReader reader(all[static_cast<std::size_t>(r)]);
-        for (int user = r; user < setup.users; user += ranks) outcomes[static_cast<std::size_t>(user)] = decode(reader);
-        if (!reader.done()) throw Error(setup.scenario + ": rank " + std::to_string(r) + " sent more users than it ran");
+      w.put<std::int64_t>(static_cast<std::int64_t>(mine.size()));
+      for (const int user : mine) {
+        w.put<std::int32_t>(user);
+        encode(w, outcomes[static_cast<std::size_t>(user)]);
       }
+      const std::vector<std::string> all = options.comm->allgather(w.take());
+      std::vector<int> ran_by(static_cast<std::size_t>(setup.users), -1);
+      for (int r = 0; r < ranks; ++r) {
+        dist::ByteReader reader(all[static_cast<std::size_t>(r)]);
+        const auto count = reader.get<std::int64_t>();
+        for (std::int64_t k = 0; k < count; ++k) {
+          const auto user = reader.get<std::int32_t>();
+          if (user < 0 || user >= setup.users || ran_by[static_cast<std::size_t>(user)] != -1)
+            throw Error(setup.scenario + ": rank " + std::to_string(r) + " sent user " + std::to_string(user) +
+                        ", which is out of range or another rank's");
+          ran_by[static_cast<std::size_t>(user)] = r;
+          if (r == rank) {
+            decode(reader);  // this rank's own, already in place
+          } else {
+            outcomes[static_cast<std::size_t>(user)] = decode(reader);
+          }
+        }
+        if (!reader.done()) throw Error(setup.scenario + ": rank " + std::to_string(r) + " sent more than its users");
+      }
+      for (int user = 0; user < setup.users; ++user)
+        if (ran_by[static_cast<std::size_t>(user)] == -1)
+          throw Error(setup.scenario + ": no rank ran user " + std::to_string(user));
     }
   }
 

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -230,6 +231,48 @@ TEST(Communicator, ThreadGroupGathersInRankOrderRepeatedly) {
   std::vector<double> want;
   for (int r = 0; r < kRanks; ++r) want.insert(want.end(), static_cast<std::size_t>(r), 49 + r / 10.0);
   for (int r = 0; r < kRanks; ++r) EXPECT_EQ(got[static_cast<std::size_t>(r)], want) << "rank " << r;
+}
+
+// Each rank's counters, in creation order, are the group's: two threads per
+// rank draw from the first until it passes 500, and every value below is
+// drawn exactly once over all ranks; a second counter starts at 0 again.
+TEST(Communicator, ThreadGroupCountersHandEveryValueToOneCaller) {
+  constexpr int kRanks = 3, kThreadsPerRank = 2, kItems = 500;
+  lwd::dist::ThreadGroup group(kRanks);
+  std::vector<std::vector<std::int64_t>> drawn(kRanks * kThreadsPerRank);
+  std::vector<std::int64_t> second_first(kRanks);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < kRanks; ++r) {
+    ranks.emplace_back([&, r] {
+      const std::unique_ptr<lwd::dist::SharedCounter> counter = group.rank(r).shared_counter();
+      ASSERT_NE(counter, nullptr);
+      std::vector<std::thread> workers;
+      for (int t = 0; t < kThreadsPerRank; ++t)
+        workers.emplace_back([&, t] {
+          auto& mine = drawn[static_cast<std::size_t>(r * kThreadsPerRank + t)];
+          for (std::int64_t v = counter->next(); v < kItems; v = counter->next()) mine.push_back(v);
+        });
+      for (auto& w : workers) w.join();
+      group.rank(r).allgather("");  // every rank is done with the first counter
+      second_first[static_cast<std::size_t>(r)] = group.rank(r).shared_counter()->next();
+    });
+  }
+  for (auto& t : ranks) t.join();
+  std::vector<std::int64_t> all;
+  for (const auto& d : drawn) {
+    EXPECT_TRUE(std::is_sorted(d.begin(), d.end()));  // one caller's values rise
+    all.insert(all.end(), d.begin(), d.end());
+  }
+  std::sort(all.begin(), all.end());
+  std::vector<std::int64_t> want(kItems);
+  for (int i = 0; i < kItems; ++i) want[static_cast<std::size_t>(i)] = i;
+  EXPECT_EQ(all, want);
+  std::sort(second_first.begin(), second_first.end());
+  EXPECT_EQ(second_first, (std::vector<std::int64_t>{0, 1, 2}));
+  const lwd::dist::SingleProcess one;
+  const auto counter = one.shared_counter();
+  EXPECT_EQ(counter->next(), 0);
+  EXPECT_EQ(counter->next(), 1);
 }
 
 TEST(Communicator, BytesReadBackAndAShortMessageIsAnError) {
