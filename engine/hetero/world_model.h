@@ -14,7 +14,9 @@
 //         thousands and flags in {0, 1} are on comparable scales without
 //         per-table statistics (the user's table has none the market knows).
 //
-// The kinds (registered once, world_model_kinds()):
+// The kinds (registered once, world_model_kinds(); the first, desc-pool, is the
+// default: on both heterogeneous scenarios it finds the user's chain more
+// often and trains 20x faster, results/README.md):
 //   desc-pool   h = mean_j s(x_j) t_j, then the top-D weighted principal
 //               directions of h over the market's RKME points; no iterative
 //               training: the market only fixes the projection and the scale.

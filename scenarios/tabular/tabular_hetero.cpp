@@ -311,7 +311,7 @@ void register_tabular_hetero_scenarios(ScenarioRegistry& registry) {
   const std::vector<std::pair<std::string, std::string>> params = {
       {"users", "number of users (fe: PFS stores, default 41, quick 4; task: stores x pipelines, default 30, quick 3)"},
       {"pipelines", "user feature pipelines, comma-separated (fe: pos_daily; task: pos_daily,pos_trend,pos_promo)"},
-      {"world", "specification world model: token-mlp (default) | desc-pool"},
+      {"world", "specification world model: desc-pool (default) | token-mlp"},
       {"epochs", "token-mlp training epochs (default 10; quick 2)"},
       {"grid", "labelled-set sizes n (task: 10,30,50,75,100,200,500,1000,2000; quick 30,500)"},
       {"repeats", "repeats per n, comma-separated or one value"},

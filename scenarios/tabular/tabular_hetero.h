@@ -5,7 +5,7 @@
 // descriptions), so no learnware reads their rows as they are.
 //
 // Per run: a specification world (engine/hetero) trained, in memory, on the
-// table learnwares of this scenario's market (param world=token-mlp|desc-pool),
+// table learnwares of this scenario's market (param world=desc-pool|token-mlp),
 // their system specs packed. Per user:
 //   1. the RKME of the user's test rows, in the user's space;
 //   2. the search: the user's RKME mapped into the world with the user's
@@ -52,7 +52,7 @@ struct TabularHeteroConfig {
   bool curve = false;
   std::vector<std::int64_t> n_grid, repeats;
   int max_search_num = 5;
-  std::string world = "token-mlp";     // the world model kind (engine/hetero/world_model.h)
+  std::string world = "desc-pool";     // the world model kind (engine/hetero/world_model.h)
   hetero::WorldTrainOptions world_options;
   std::uint64_t simulator_seed = 0;    // 0: datasets::kDefaultMarketSeed
 };
