@@ -4,11 +4,19 @@
 #include <utility>
 #include <vector>
 
+#include "engine/error.h"
 #include "engine/kinds/table_kind.h"
 #include "engine/reuse/baselines.h"
 #include "scenarios/market/market_builder.h"
 
 namespace lwd::scenarios {
+
+void apply_store_search_params(const ScenarioOptions& options, int& max_search_num, std::uint64_t& simulator_seed) {
+  max_search_num = static_cast<int>(param_int(options, "max_search_num", max_search_num));
+  if (max_search_num < 1) throw Error("parameter max_search_num: must be at least 1");
+  simulator_seed =
+      static_cast<std::uint64_t>(param_int(options, "simulator_seed", static_cast<std::int64_t>(simulator_seed)));
+}
 
 StudyUser store_study_user(const datasets::StoreDataset& data, const XGBoostTrainParams& model_params,
                            std::string description, const kernels::Context& ctx) {

@@ -27,6 +27,11 @@ struct StoreCurveGrid {
   std::vector<std::int64_t> n, repeats;
   std::int64_t train_rows = 0;  // the cap
 };
+// The two parameters every store scenario reads the same way: max_search_num
+// (at least 1, else lwd::Error) and simulator_seed; each keeps its value when
+// the parameter is absent.
+void apply_store_search_params(const ScenarioOptions& options, int& max_search_num, std::uint64_t& simulator_seed);
+
 StoreCurveGrid store_curve_grid(const datasets::ChainConfig& chain, const std::vector<std::int64_t>& n_grid,
                                 const std::vector<std::int64_t>& repeats, bool curve);
 

@@ -115,10 +115,7 @@ TabularHeteroConfig tabular_hetero_config(HeteroVariant variant, const ScenarioO
       static_cast<int>(param_int(options, "epochs", config.world_options.epochs));
   config.world_options.validate();
   apply_curve_params(options, config.n_grid, config.repeats, config.curve);
-  config.max_search_num = static_cast<int>(param_int(options, "max_search_num", config.max_search_num));
-  if (config.max_search_num < 1) throw Error("parameter max_search_num: must be at least 1");
-  config.simulator_seed =
-      static_cast<std::uint64_t>(param_int(options, "simulator_seed", static_cast<std::int64_t>(config.simulator_seed)));
+  apply_store_search_params(options, config.max_search_num, config.simulator_seed);
   return config;
 }
 
