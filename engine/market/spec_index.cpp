@@ -274,14 +274,6 @@ struct Slots {
   }
 };
 
-// Index of the gamma group `gamma` in `gammas`, appended when new.
-std::int32_t group_of(std::vector<double>& gammas, double gamma) {
-  for (std::size_t g = 0; g < gammas.size(); ++g)
-    if (gammas[g] == gamma) return static_cast<std::int32_t>(g);
-  gammas.push_back(gamma);
-  return static_cast<std::int32_t>(gammas.size() - 1);
-}
-
 void write_index_file(const std::filesystem::path& path, IndexKind kind, std::int64_t stamp, Writer& body) {
   Writer head;
   head.bytes().append(kMagic, sizeof(kMagic));
@@ -293,22 +285,44 @@ void write_index_file(const std::filesystem::path& path, IndexKind kind, std::in
   io::write_file_atomically(path, [&](std::ostream& out) { out.write(all.data(), static_cast<std::streamsize>(all.size())); });
 }
 
-// --- exact: a bisector tree of balls in the RKHS ------------------------------
+// --- exact: a tree of balls in the RKHS ---------------------------------------
 
-// Each node is a ball: a centre (one of its members) and a radius that every
-// member of the subtree lies within. An inner node's two children are the
-// balls around its own centre and around the member farthest from it, each
-// member going to the nearer of the two; so a query prunes a child both by
-// its ball (d(u, x) >= d(u, c) - r) and by the bisector between the two
-// centres (d(u, x) >= (d(u, c) - d(u, c_other)) / 2 for x nearer to c). The
-// first child inherits its parent's centre, whose distance the query knows
-// already: one evaluation per inner node visited. Clustered markets -- the
-// learnwares of related tasks close together, the rest far and all about
-// equally far, as the RBF kernel saturates -- split into balls that follow
-// the clusters, which rings around one vantage point (a VP-tree) cannot do
-// when nearly every distance is the same.
+// Each node is a ball: a centre (one of its members) and a radius, the exact
+// largest distance from the centre to a member of its subtree. An inner node
+// has between 2 and max_children children whose centres are picked farthest-
+// first; its first child shares its centre, so a query knows that distance
+// already. A query evaluates the centres of a node's children in one batch and
+// walks the balls best-first by the lower bound d(u, c) − r on every member
+// inside; balls that cannot hold a member nearer than the k-th best are never
+// opened.
+//
+// Why farthest-first with many children rather than two: in a market of many
+// groups of related learnwares the groups lie about equally far from one
+// another (the RBF kernel saturates), so a two-way split by the nearer of two
+// centres scatters the groups that are near neither over both halves, and the
+// balls of the upper levels -- each holding parts of many groups -- have radii
+// that prune nothing (38 % of 10⁵ members evaluated). Farthest-first picks one
+// centre in each group before a second in any, so each group lands in one
+// ball, and a query opens the balls of its own group only (bench/README.md,
+// "Search indexes").
+//
+// The split only decides the tree's shape, never an answer (every radius is an
+// exact distance), so it runs on cheap random-Fourier-feature embeddings
+// (kTreeFrequencies frequencies, squared distance ≈ MMD²) and costs one exact
+// distance per member per level: the member's distance to its ball's centre.
 class BallTreeIndex final : public SpecIndex {
  public:
+  // Frequencies of the embeddings that shape the tree: enough to tell groups
+  // apart (the estimate's spread is small against the distances between
+  // groups), and a quarter of the approximate index's cost per member.
+  static constexpr std::int64_t kTreeFrequencies = 32;
+  // A node stops adding centres once every member is within this fraction of
+  // the first (largest) farthest-first distance of a centre ...
+  static constexpr double kCoverRatio = 0.5;
+  // ... and its largest child holds at most this fraction of its members.
+  static constexpr double kLargestChild = 0.75;
+  static constexpr std::int64_t kFileVersion = -2;  // the first field; older files held the leaf size
+
   explicit BallTreeIndex(const IndexOptions& options) : options_(options) {}
 
   IndexKind kind() const override { return IndexKind::kExact; }
@@ -319,72 +333,80 @@ class BallTreeIndex final : public SpecIndex {
     const SpecPack& p = pack.slots();
     std::vector<std::vector<std::int32_t>> by_group;
     for (std::int64_t m : members) {
-      const auto g = group_of(gammas_, p.gamma[static_cast<std::size_t>(m)]);
-      if (static_cast<std::size_t>(g) >= groups_.size()) {
-        groups_.push_back(Group{});
-        by_group.emplace_back();
-      }
+      const auto g = group_for(p, m);
+      if (static_cast<std::size_t>(g) >= by_group.size()) by_group.resize(static_cast<std::size_t>(g) + 1);
       const auto s = slots_.take(p.ids[static_cast<std::size_t>(m)], member_fingerprint(p, m), g);
       ensure_slot_maps();
-      note_member(p, m, g);
       by_group[static_cast<std::size_t>(g)].push_back(s);
     }
-    for (std::size_t g = 0; g < groups_.size(); ++g)
-      groups_[g].root = build_subtree(ctx, pack, std::move(by_group[g]), -1, {}, -1);
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+      auto emb = embeddings(ctx, pack, g, by_group[g]);
+      groups_[g].root = build_subtree(ctx, pack, std::move(by_group[g]), std::move(emb), -1, {}, -1);
+    }
   }
 
   void add(const Context& ctx, const StoredPack& pack, std::int64_t m) override {
     const SpecPack& p = pack.slots();
     const std::string& id = p.ids[static_cast<std::size_t>(m)];
     if (slots_.of.contains(id)) throw Error("search index: learnware " + id + " is indexed already");
-    const auto g = group_of(gammas_, p.gamma[static_cast<std::size_t>(m)]);
-    if (static_cast<std::size_t>(g) >= groups_.size()) groups_.push_back(Group{});
+    const auto g = group_for(p, m);
     const auto slot = slots_.take(id, member_fingerprint(p, m), g);
     ensure_slot_maps();
-    note_member(p, m, g);
     Group& group = groups_[static_cast<std::size_t>(g)];
-    if (group.root < 0 || nodes_[static_cast<std::size_t>(group.root)].size == 0) {
-      if (group.root >= 0) rebuild_with(ctx, pack, group.root, {slot});
-      else group.root = build_subtree(ctx, pack, {slot}, -1, {}, -1);
+    if (group.root < 0 || node(group.root).size == 0) {
+      if (group.root >= 0) {
+        rebuild_with(ctx, pack, group.root, {slot});
+      } else {
+        auto emb = embeddings(ctx, pack, static_cast<std::size_t>(g), {slot});
+        group.root = build_subtree(ctx, pack, {slot}, std::move(emb), -1, {}, -1);
+      }
       return;
     }
-    // Down to a leaf, to the nearer centre at each level: one distance per level.
+    // Down to a leaf, to the nearest child centre at each level.
     std::vector<std::int32_t> path;
     std::int32_t cur = group.root;
-    double d = distances(ctx, pack, m, {nodes_[static_cast<std::size_t>(cur)].centre}).front();
+    double d = distances(ctx, pack, m, {node(cur).centre}).front();
     for (;;) {
       path.push_back(cur);
-      Node& node = nodes_[static_cast<std::size_t>(cur)];
-      ++node.size;
-      node.radius = std::max(node.radius, d);
-      if (node.leaf()) {
-        node.bucket.push_back(slot);
+      Node& n = node(cur);
+      ++n.size;
+      n.radius = std::max(n.radius, d);
+      if (n.leaf()) {
+        n.bucket.push_back(slot);
         node_of_[static_cast<std::size_t>(slot)] = cur;
         break;
       }
-      const std::int32_t second = node.child[1];
-      const std::int32_t second_centre = nodes_[static_cast<std::size_t>(second)].centre;
-      // An emptied second ball (its members all removed) takes no more.
-      const double d1 = second_centre < 0 ? std::numeric_limits<double>::infinity()
-                                          : distances(ctx, pack, m, {second_centre}).front();
-      if (d1 < d) {
-        cur = second;
-        d = d1;
-      } else {
-        cur = node.child[0];
+      std::vector<std::int32_t> others;
+      std::vector<std::size_t> which;
+      for (std::size_t c = 1; c < n.child.size(); ++c) {
+        const Node& ch = node(n.child[c]);
+        if (ch.size > 0 && ch.centre >= 0) {
+          others.push_back(ch.centre);
+          which.push_back(c);
+        }
       }
+      std::size_t best = 0;
+      double best_d = d;
+      if (!others.empty()) {
+        const auto dc = distances(ctx, pack, m, others);
+        for (std::size_t i = 0; i < dc.size(); ++i)
+          if (dc[i] < best_d) {
+            best_d = dc[i];
+            best = which[i];
+          }
+      }
+      cur = node(cur).child[best];
+      d = best_d;
     }
-    // Rebuild the highest subtree the insertion left unbalanced (scapegoat
-    // rule), or split an overfull leaf: amortised O(log² n) distances per add.
+    // Rebuild the highest node that has doubled since it was built, or split
+    // an overfull leaf: amortised, each member takes part in O(depth) rebuilds.
     for (std::int32_t n : path) {
-      const Node& node = nodes_[static_cast<std::size_t>(n)];
-      if (node.leaf()) {
-        if (static_cast<std::int64_t>(node.bucket.size()) > 2 * options_.leaf_size) rebuild(ctx, pack, n);
+      const Node& nd = node(n);
+      if (nd.leaf()) {
+        if (static_cast<std::int64_t>(nd.bucket.size()) > 2 * options_.leaf_size) rebuild(ctx, pack, n);
         break;
       }
-      const auto a = nodes_[static_cast<std::size_t>(node.child[0])].size;
-      const auto b = nodes_[static_cast<std::size_t>(node.child[1])].size;
-      if (node.size > 4 * options_.leaf_size && static_cast<double>(std::max(a, b)) > 0.9 * static_cast<double>(node.size)) {
+      if (nd.size > 2 * nd.built_size) {
         rebuild(ctx, pack, n);
         break;
       }
@@ -396,11 +418,8 @@ class BallTreeIndex final : public SpecIndex {
   }
 
   std::int64_t remove_all(const Context& ctx, const StoredPack& pack, const std::vector<std::string>& ids) override {
-    // First every id leaves its leaf; a centre's balls are marked, then each
-    // topmost marked subtree is built again from the members left in it. A
-    // random member is the centre of a subtree of n/2^l members with
-    // probability about 2^l/n per level l, so a removal costs O(log n)
-    // members rebuilt, expected.
+    // First every id leaves its leaf; the balls centred on it are marked, then
+    // each topmost marked subtree is built again from the members left in it.
     std::int64_t removed = 0;
     std::vector<std::int32_t> marked;
     for (const auto& id : ids) {
@@ -413,18 +432,18 @@ class BallTreeIndex final : public SpecIndex {
       node_of_[static_cast<std::size_t>(slot)] = -1;
       centre_of_[static_cast<std::size_t>(slot)] = -1;
       ++removed;
-      for (std::int32_t a = leaf; a >= 0; a = nodes_[static_cast<std::size_t>(a)].parent) --nodes_[static_cast<std::size_t>(a)].size;
-      std::erase(nodes_[static_cast<std::size_t>(leaf)].bucket, slot);
+      for (std::int32_t a = leaf; a >= 0; a = node(a).parent) --node(a).size;
+      std::erase(node(leaf).bucket, slot);
       if (top >= 0) {
-        nodes_[static_cast<std::size_t>(top)].dead = true;
+        node(top).dead = true;
         marked.push_back(top);
       }
     }
     std::vector<std::int32_t> topmost;
     for (std::int32_t n : marked) {
       std::int32_t t = n;
-      for (std::int32_t a = nodes_[static_cast<std::size_t>(n)].parent; a >= 0; a = nodes_[static_cast<std::size_t>(a)].parent)
-        if (nodes_[static_cast<std::size_t>(a)].dead) t = a;
+      for (std::int32_t a = node(n).parent; a >= 0; a = node(a).parent)
+        if (node(a).dead) t = a;
       if (std::find(topmost.begin(), topmost.end(), t) == topmost.end()) topmost.push_back(t);
     }
     for (std::int32_t n : topmost) rebuild(ctx, pack, n);
@@ -438,18 +457,17 @@ class BallTreeIndex final : public SpecIndex {
     std::unordered_map<std::int32_t, double> seen;  // slot -> its distance, each member evaluated once
     for (std::size_t g = 0; g < groups_.size(); ++g) {
       const Group& group = groups_[g];
-      if (group.root < 0 || nodes_[static_cast<std::size_t>(group.root)].size == 0) continue;
+      if (group.root < 0 || node(group.root).size == 0) continue;
       // Rounding bound: every product of the distances is a sum of terms of
       // magnitude at most |beta_a| |beta_b| (the kernel is at most 1), so a
       // computed MMD² is within delta of the true one, and its square root
       // within sqrt(delta); a prune compares three such distances.
       const double scale = group.max_beta_l1 + l1(user.beta());
       const double slack = 3.0 * std::sqrt(1e-9 * scale * scale);
-      // The walk evaluates a member or a leaf at a time: too little work to
-      // share between threads, so it runs on the calling one.
-      Search s{serial, user, pack, top, seen, slack, gammas_[g], user_self(serial, user, gammas_[g])};
-      const double d = evaluate(s, {nodes_[static_cast<std::size_t>(group.root)].centre}).front();
-      visit(s, group.root, d);
+      // Each step evaluates a few centres or one leaf: too little work to
+      // share between threads, so the walk runs on the calling one.
+      Search s{serial, user, pack, top, seen, slack, group.gamma, user_self(serial, user, group.gamma)};
+      walk(s, group.root);
     }
     if (stats) {
       stats->evaluations = static_cast<std::int64_t>(seen.size());
@@ -461,7 +479,8 @@ class BallTreeIndex final : public SpecIndex {
   std::size_t memory_bytes() const override {
     std::size_t b = slots_.bytes() + nodes_.capacity() * sizeof(Node) + node_of_.capacity() * 4 +
                     centre_of_.capacity() * 4 + free_nodes_.capacity() * 4;
-    for (const auto& n : nodes_) b += n.bucket.capacity() * 4;
+    for (const auto& n : nodes_) b += n.bucket.capacity() * 4 + n.child.capacity() * 4;
+    for (const auto& g : groups_) b += g.map.w.capacity() * sizeof(double);
     return b;
   }
 
@@ -469,11 +488,15 @@ class BallTreeIndex final : public SpecIndex {
 
   void save(const std::filesystem::path& path, std::int64_t stamp) const override {
     Writer w;
+    w.pod<std::int64_t>(kFileVersion);
     w.pod<std::int64_t>(options_.leaf_size);
+    w.pod<std::int64_t>(options_.max_children);
+    w.pod<std::uint64_t>(options_.seed);
     slots_.write(w);
-    w.vec(gammas_);
     w.pod<std::uint64_t>(groups_.size());
     for (const auto& g : groups_) {
+      w.pod(g.gamma);
+      w.pod(g.dim);
       w.pod(g.root);
       w.pod(g.max_beta_l1);
     }
@@ -481,11 +504,10 @@ class BallTreeIndex final : public SpecIndex {
     for (const auto& n : nodes_) {
       w.pod(n.centre);
       w.pod(n.radius);
-      w.pod(n.child[0]);
-      w.pod(n.child[1]);
       w.pod(n.parent);
       w.pod(n.size);
-      w.pod<std::uint8_t>(n.nearer ? 1 : 0);
+      w.pod(n.built_size);
+      w.vec(n.child);
       w.vec(n.bucket);
     }
     w.vec(free_nodes_);
@@ -496,27 +518,35 @@ class BallTreeIndex final : public SpecIndex {
   }
 
   void read(Reader& r) {
+    if (r.pod<std::int64_t>() != kFileVersion) r.fail("written by an older version of the exact index");
     if (r.pod<std::int64_t>() != options_.leaf_size) r.fail("made with another leaf size");
+    if (r.pod<std::int64_t>() != options_.max_children) r.fail("made with another number of children per node");
+    if (r.pod<std::uint64_t>() != options_.seed) r.fail("made with another seed");
     slots_.read(r);
-    gammas_ = r.vec<double>();
     const auto ng = r.pod<std::uint64_t>();
-    if (ng != gammas_.size()) r.fail("the gamma groups are inconsistent");
+    if (ng > 1'000'000) r.fail("too many gamma groups");
     groups_.resize(ng);
     for (auto& g : groups_) {
+      g.gamma = r.pod<double>();
+      g.dim = r.pod<std::int64_t>();
       g.root = r.pod<std::int32_t>();
       g.max_beta_l1 = r.pod<double>();
+      if (!(std::isfinite(g.gamma) && g.gamma > 0.0) || g.dim < 1 || g.dim > (1 << 24))
+        r.fail("a gamma group is out of range");
+      g.map = kernels::make_rff_map(g.dim, kTreeFrequencies, g.gamma, options_.seed);
     }
+    for (std::size_t s = 0; s < slots_.group.size(); ++s)
+      if (slots_.group[s] >= static_cast<std::int32_t>(ng)) r.fail("a member's gamma group is out of range");
     const auto nn = r.pod<std::uint64_t>();
     if (nn > (1ULL << 31)) r.fail("too many nodes");
     nodes_.resize(nn);
     for (auto& n : nodes_) {
       n.centre = r.pod<std::int32_t>();
       n.radius = r.pod<double>();
-      n.child[0] = r.pod<std::int32_t>();
-      n.child[1] = r.pod<std::int32_t>();
       n.parent = r.pod<std::int32_t>();
       n.size = r.pod<std::int64_t>();
-      n.nearer = r.pod<std::uint8_t>() != 0;
+      n.built_size = r.pod<std::int64_t>();
+      n.child = r.vec<std::int32_t>();
       n.bucket = r.vec<std::int32_t>();
     }
     free_nodes_ = r.vec<std::int32_t>();
@@ -532,10 +562,12 @@ class BallTreeIndex final : public SpecIndex {
     if (node_of_.size() != slots_.id.size() || centre_of_.size() != slots_.id.size()) r.fail("the node maps are inconsistent");
     for (const auto& g : groups_)
       if (!node_ok(g.root)) r.fail("a root is out of range");
-    for (const auto& n : nodes_) {
-      if (!slot_ok(n.centre) || !node_ok(n.child[0]) || !node_ok(n.child[1]) || !node_ok(n.parent))
-        r.fail("a node is out of range");
-      if ((n.child[0] < 0) != (n.child[1] < 0)) r.fail("an inner node lacks a child");
+    for (std::int32_t i = 0; i < nodes; ++i) {
+      const Node& n = nodes_[static_cast<std::size_t>(i)];
+      if (!slot_ok(n.centre) || !node_ok(n.parent)) r.fail("a node is out of range");
+      if (n.child.size() == 1) r.fail("an inner node has one child");
+      for (auto c : n.child)
+        if (c < 0 || c >= nodes) r.fail("a child is out of range");
       for (auto s : n.bucket)
         if (s < 0 || s >= slots) r.fail("a leaf is out of range");
     }
@@ -543,23 +575,38 @@ class BallTreeIndex final : public SpecIndex {
       if (!node_ok(n)) r.fail("the node map is out of range");
     for (auto n : centre_of_)
       if (!node_ok(n)) r.fail("the centre map is out of range");
+    // Every node below a root is reached once: a walk down always ends.
+    std::vector<char> reached(nodes_.size(), 0);
+    std::vector<std::int32_t> stack;
+    for (const auto& g : groups_)
+      if (g.root >= 0) stack.push_back(g.root);
+    while (!stack.empty()) {
+      const std::int32_t i = stack.back();
+      stack.pop_back();
+      if (reached[static_cast<std::size_t>(i)]) r.fail("the tree has a cycle or a shared node");
+      reached[static_cast<std::size_t>(i)] = 1;
+      for (auto c : nodes_[static_cast<std::size_t>(i)].child) stack.push_back(c);
+    }
   }
 
  private:
   struct Node {
     std::int32_t centre = -1;  // slot of a member of the subtree (-1: empty)
     double radius = 0.0;       // every member lies within it of the centre
-    std::int32_t child[2] = {-1, -1};  // child[0] shares the centre; -1: a leaf
     std::int32_t parent = -1;
     std::int64_t size = 0;
-    bool nearer = false;  // members went to the nearer child centre (the bisector bound holds)
-    bool dead = false;    // its centre was removed: rebuilt before any query
+    std::int64_t built_size = 0;       // size when last built (rebuilt once it doubles)
+    std::vector<std::int32_t> child;   // child[0] shares the centre; empty: a leaf
     std::vector<std::int32_t> bucket;  // a leaf's members
-    bool leaf() const { return child[0] < 0; }
+    bool dead = false;                 // its centre was removed: rebuilt before any query
+    bool leaf() const { return child.empty(); }
   };
   struct Group {
+    double gamma = 0.0;
+    std::int64_t dim = 0;
     std::int32_t root = -1;
     double max_beta_l1 = 0.0;  // the largest sum |beta| of a member (rounding bound)
+    kernels::RffMap map;       // shapes the tree only
   };
   struct Search {
     const Context& ctx;
@@ -572,13 +619,44 @@ class BallTreeIndex final : public SpecIndex {
     double user_self;  // <u, u> under gamma
   };
 
+  Node& node(std::int32_t i) { return nodes_[static_cast<std::size_t>(i)]; }
+  const Node& node(std::int32_t i) const { return nodes_[static_cast<std::size_t>(i)]; }
+
   void ensure_slot_maps() {
     node_of_.resize(slots_.id.size(), -1);
     centre_of_.resize(slots_.id.size(), -1);
   }
-  void note_member(const SpecPack& p, std::int64_t m, std::int32_t g) {
-    auto& group = groups_[static_cast<std::size_t>(g)];
-    group.max_beta_l1 = std::max(group.max_beta_l1, l1(p.member_beta(m)));
+
+  // Member m's gamma group (created on first sight), its |beta| sum noted.
+  std::int32_t group_for(const SpecPack& p, std::int64_t m) {
+    const double gamma = p.gamma[static_cast<std::size_t>(m)];
+    std::size_t g = 0;
+    while (g < groups_.size() && groups_[g].gamma != gamma) ++g;
+    if (g == groups_.size()) {
+      Group fresh;
+      fresh.gamma = gamma;
+      fresh.dim = p.dim;
+      fresh.map = kernels::make_rff_map(p.dim, kTreeFrequencies, gamma, options_.seed);
+      groups_.push_back(std::move(fresh));
+    }
+    groups_[g].max_beta_l1 = std::max(groups_[g].max_beta_l1, l1(p.member_beta(m)));
+    return static_cast<std::int32_t>(g);
+  }
+
+  // The tree-shaping embeddings of `slots` (rows in their order, float32).
+  std::vector<float> embeddings(const Context& ctx, const StoredPack& pack, std::size_t g,
+                                const std::vector<std::int32_t>& slots) const {
+    const kernels::RffMap& map = groups_[g].map;
+    const auto f = static_cast<std::size_t>(map.features());
+    std::vector<float> out(slots.size() * f);
+    const SpecPack& p = pack.slots();
+    kernels::parallel_for(ctx, 0, static_cast<std::int64_t>(slots.size()), [&](std::int64_t i) {
+      const auto m = member_of(pack, slots_.id[static_cast<std::size_t>(slots[static_cast<std::size_t>(i)])]);
+      std::vector<double> e(f);
+      kernels::rff_embed(Context{.n_threads = 1}, map, p.member_z(m), p.member_beta(m), e);
+      std::copy(e.begin(), e.end(), out.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(i) * f));
+    });
+    return out;
   }
 
   // sqrt(MMD²(member, x)) for the members x of `slots` (one gamma group).
@@ -614,80 +692,128 @@ class BallTreeIndex final : public SpecIndex {
     return static_cast<std::int32_t>(nodes_.size() - 1);
   }
 
-  // The subtree over `slots` around `centre` (-1: a pseudo-random member),
-  // `dist` its distances to them when known.
+  // Splits positions 0..m-1 (embedding rows `emb`, the centre at `first`)
+  // into children: returns each position's child; child 0 holds `first`, and
+  // centres[c] is child c's centre position.
+  std::vector<std::int32_t> split(const std::vector<std::int32_t>& slots, const std::vector<float>& emb,
+                                  std::size_t first, std::vector<std::size_t>& centres) const {
+    const std::size_t m = slots.size();
+    const std::size_t f = emb.size() / std::max<std::size_t>(m, 1);
+    const auto cap = static_cast<std::size_t>(std::clamp<std::int64_t>(
+        (static_cast<std::int64_t>(m) + options_.leaf_size - 1) / options_.leaf_size, 2, options_.max_children));
+    auto sq = [&](std::size_t a, std::size_t b) {
+      const float* x = emb.data() + a * f;
+      const float* y = emb.data() + b * f;
+      float s = 0.0f;
+      for (std::size_t j = 0; j < f; ++j) s += (x[j] - y[j]) * (x[j] - y[j]);
+      return s;
+    };
+    std::vector<std::int32_t> near(m, 0);
+    std::vector<float> nd(m);
+    std::vector<std::size_t> count{m};
+    centres.assign(1, first);
+    for (std::size_t i = 0; i < m; ++i) nd[i] = i == first ? 0.0f : sq(i, first);
+    float first_far = -1.0f;
+    while (centres.size() < cap) {
+      std::size_t far = first;
+      for (std::size_t i = 0; i < m; ++i)
+        if (nd[i] > nd[far] || (nd[i] == nd[far] && nd[i] > 0.0f && slots[i] < slots[far])) far = i;
+      if (!(nd[far] > 0.0f)) break;  // every member on a centre
+      if (first_far < 0.0f) first_far = nd[far];
+      const bool covered = nd[far] <= kCoverRatio * kCoverRatio * first_far;
+      const bool lopsided = static_cast<double>(*std::max_element(count.begin(), count.end())) >
+                            kLargestChild * static_cast<double>(m);
+      if (covered && !lopsided) break;
+      const auto c = static_cast<std::int32_t>(centres.size());
+      centres.push_back(far);
+      count.push_back(0);
+      for (std::size_t i = 0; i < m; ++i) {
+        const float d = i == far ? 0.0f : sq(i, far);
+        if (i == far || d < nd[i]) {
+          --count[static_cast<std::size_t>(near[i])];
+          ++count.back();
+          near[i] = c;
+          nd[i] = d;
+        }
+      }
+    }
+    if (centres.size() == 1) {
+      // Members alike to the embedding: cut them into equal runs by slot
+      // instead; the radii are exact either way, and the tree stays shallow.
+      std::vector<std::size_t> order;
+      for (std::size_t i = 0; i < m; ++i)
+        if (i != first) order.push_back(i);
+      std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return slots[a] < slots[b]; });
+      const std::size_t parts = std::min(cap, m);
+      const std::size_t run = (order.size() + parts - 1) / parts;
+      for (std::size_t r = 0; r < order.size(); ++r) {
+        const auto c = static_cast<std::int32_t>(r / run);
+        if (r % run == 0 && c > 0) centres.push_back(order[r]);
+        near[order[r]] = c;
+      }
+    }
+    return near;
+  }
+
+  // The subtree over `slots` (tree-shaping embeddings `emb`, rows in their
+  // order) around `centre` (-1: a pseudo-random member), `dist` its exact
+  // distances to them when known.
   std::int32_t build_subtree(const Context& ctx, const StoredPack& pack, std::vector<std::int32_t> slots,
-                             std::int32_t centre, std::vector<double> dist, std::int32_t parent) {
+                             std::vector<float> emb, std::int32_t centre, std::vector<double> dist,
+                             std::int32_t parent) {
     const std::int32_t n = new_node();
-    nodes_[static_cast<std::size_t>(n)].parent = parent;
-    nodes_[static_cast<std::size_t>(n)].size = static_cast<std::int64_t>(slots.size());
+    node(n).parent = parent;
+    node(n).size = node(n).built_size = static_cast<std::int64_t>(slots.size());
     if (slots.empty()) return n;
     if (centre < 0) {
       centre = slots[static_cast<std::size_t>(mix64(options_.seed ^ (++draws_ * 0x9e3779b97f4a7c15ULL)) % slots.size())];
       dist.clear();
     }
     if (dist.size() != slots.size()) dist = distances_from(ctx, pack, centre, slots);
-    {
-      Node& node = nodes_[static_cast<std::size_t>(n)];
-      node.centre = centre;
-      node.radius = *std::max_element(dist.begin(), dist.end());
-      if (centre_of_[static_cast<std::size_t>(centre)] < 0) centre_of_[static_cast<std::size_t>(centre)] = n;
-      if (static_cast<std::int64_t>(slots.size()) <= options_.leaf_size) {
-        for (auto s : slots) node_of_[static_cast<std::size_t>(s)] = n;
-        node.bucket = std::move(slots);
-        return n;
-      }
+    node(n).centre = centre;
+    node(n).radius = *std::max_element(dist.begin(), dist.end());
+    if (centre_of_[static_cast<std::size_t>(centre)] < 0) centre_of_[static_cast<std::size_t>(centre)] = n;
+    if (static_cast<std::int64_t>(slots.size()) <= options_.leaf_size) {
+      for (auto s : slots) node_of_[static_cast<std::size_t>(s)] = n;
+      node(n).bucket = std::move(slots);
+      return n;
     }
-    // The second centre: the member farthest from the first (ties: lowest slot).
-    std::size_t far = 0;
-    for (std::size_t i = 1; i < slots.size(); ++i)
-      if (dist[i] > dist[far] || (dist[i] == dist[far] && slots[i] < slots[far])) far = i;
-    if (slots[far] == centre) far = slots[0] == centre ? 1 : 0;
-    const std::int32_t second = slots[far];
-    const std::vector<double> dist2 = distances_from(ctx, pack, second, slots);
-    std::vector<int> side(slots.size());
-    std::size_t count1 = 0;
+    const std::size_t first = static_cast<std::size_t>(std::find(slots.begin(), slots.end(), centre) - slots.begin());
+    std::vector<std::size_t> centres;
+    const std::vector<std::int32_t> near = split(slots, emb, first, centres);
+    const std::size_t f = emb.size() / slots.size();
+    std::vector<std::vector<std::int32_t>> slots_of(centres.size());
+    std::vector<std::vector<float>> emb_of(centres.size());
+    std::vector<double> dist0;
     for (std::size_t i = 0; i < slots.size(); ++i) {
-      side[i] = slots[i] == centre ? 0 : (slots[i] == second || dist2[i] < dist[i]) ? 1 : 0;
-      count1 += static_cast<std::size_t>(side[i]);
+      const auto c = static_cast<std::size_t>(near[i]);
+      slots_of[c].push_back(slots[i]);
+      emb_of[c].insert(emb_of[c].end(), emb.begin() + static_cast<std::ptrdiff_t>(i * f),
+                       emb.begin() + static_cast<std::ptrdiff_t>((i + 1) * f));
+      if (c == 0) dist0.push_back(dist[i]);
     }
-    const std::size_t least = std::max<std::size_t>(1, slots.size() / 16);
-    bool nearer = true;
-    if (count1 < least || slots.size() - count1 < least) {
-      // A lopsided split (an outlier, or all members alike) would make the
-      // tree deep: split at the median distance from the first centre
-      // instead; the balls still bound the members, the bisector does not.
-      nearer = false;
-      std::vector<std::size_t> order(slots.size());
-      std::iota(order.begin(), order.end(), 0);
-      std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-        if (slots[a] == centre || slots[b] == centre) return slots[a] == centre && slots[b] != centre;
-        if (slots[a] == second || slots[b] == second) return slots[b] == second && slots[a] != second;
-        return dist[a] != dist[b] ? dist[a] < dist[b] : slots[a] < slots[b];
-      });
-      for (std::size_t r = 0; r < order.size(); ++r) side[order[r]] = r < order.size() / 2 ? 0 : 1;
-    }
-    std::vector<std::int32_t> slots_of[2];
-    std::vector<double> dist_of[2];
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      slots_of[side[i]].push_back(slots[i]);
-      dist_of[side[i]].push_back(side[i] == 0 ? dist[i] : dist2[i]);
-    }
-    nodes_[static_cast<std::size_t>(n)].nearer = nearer;
-    const auto first_child = build_subtree(ctx, pack, std::move(slots_of[0]), centre, std::move(dist_of[0]), n);
-    const auto second_child = build_subtree(ctx, pack, std::move(slots_of[1]), second, std::move(dist_of[1]), n);
-    nodes_[static_cast<std::size_t>(n)].child[0] = first_child;
-    nodes_[static_cast<std::size_t>(n)].child[1] = second_child;
+    std::vector<std::int32_t> centre_slots(centres.size());
+    for (std::size_t c = 0; c < centres.size(); ++c) centre_slots[c] = slots[centres[c]];
+    slots.clear();
+    emb.clear();
+    emb.shrink_to_fit();
+    // Child 0 keeps the centre and its known distances; the others are
+    // centred on their farthest-first pick.
+    std::vector<std::int32_t> children;
+    children.push_back(build_subtree(ctx, pack, std::move(slots_of[0]), std::move(emb_of[0]), centre, std::move(dist0), n));
+    for (std::size_t c = 1; c < centres.size(); ++c)
+      children.push_back(build_subtree(ctx, pack, std::move(slots_of[c]), std::move(emb_of[c]), centre_slots[c], {}, n));
+    node(n).child = std::move(children);
     return n;
   }
 
   void collect(std::int32_t n, std::vector<std::int32_t>& out) {
-    Node& node = nodes_[static_cast<std::size_t>(n)];
-    out.insert(out.end(), node.bucket.begin(), node.bucket.end());
-    if (node.centre >= 0 && centre_of_[static_cast<std::size_t>(node.centre)] == n)
-      centre_of_[static_cast<std::size_t>(node.centre)] = -1;
-    for (auto c : node.child)
-      if (c >= 0) collect(c, out);
+    Node& nd = node(n);
+    out.insert(out.end(), nd.bucket.begin(), nd.bucket.end());
+    if (nd.centre >= 0 && centre_of_[static_cast<std::size_t>(nd.centre)] == n)
+      centre_of_[static_cast<std::size_t>(nd.centre)] = -1;
+    const std::vector<std::int32_t> children = nd.child;
+    for (auto c : children) collect(c, out);
     free_nodes_.push_back(n);
   }
 
@@ -695,18 +821,21 @@ class BallTreeIndex final : public SpecIndex {
   // the old one; it keeps its centre unless that was removed (a first child
   // must keep its parent's).
   void rebuild_with(const Context& ctx, const StoredPack& pack, std::int32_t n, std::vector<std::int32_t> extra) {
-    const std::int32_t parent = nodes_[static_cast<std::size_t>(n)].parent;
-    const std::int32_t centre = nodes_[static_cast<std::size_t>(n)].dead ? -1 : nodes_[static_cast<std::size_t>(n)].centre;
+    const std::int32_t parent = node(n).parent;
+    const std::int32_t centre = node(n).dead ? -1 : node(n).centre;
     std::vector<std::int32_t> members = std::move(extra);
     collect(n, members);
     std::sort(members.begin(), members.end());
     const bool keep = centre >= 0 && std::binary_search(members.begin(), members.end(), centre);
-    const std::int32_t fresh = build_subtree(ctx, pack, std::move(members), keep ? centre : -1, {}, parent);
+    std::vector<float> emb;
+    if (!members.empty())
+      emb = embeddings(ctx, pack, static_cast<std::size_t>(slots_.group[static_cast<std::size_t>(members[0])]), members);
+    const std::int32_t fresh = build_subtree(ctx, pack, std::move(members), std::move(emb), keep ? centre : -1, {}, parent);
     if (parent < 0) {
       for (auto& g : groups_)
         if (g.root == n) g.root = fresh;
     } else {
-      for (auto& c : nodes_[static_cast<std::size_t>(parent)].child)
+      for (auto& c : node(parent).child)
         if (c == n) c = fresh;
     }
   }
@@ -739,38 +868,57 @@ class BallTreeIndex final : public SpecIndex {
     return out;
   }
 
-  // Node n, whose centre is at distance dc from the user.
-  void visit(Search& s, std::int32_t n, double dc) const {
-    const Node& node = nodes_[static_cast<std::size_t>(n)];
-    if (node.size == 0) return;
-    if (node.leaf()) {
-      evaluate(s, node.bucket);
-      return;
-    }
-    const Node& second = nodes_[static_cast<std::size_t>(node.child[1])];
-    const double d1 = second.size > 0 ? evaluate(s, {second.centre}).front() : 0.0;
-    const double dist[2] = {dc, d1};
-    auto lower = [&](int c) {
-      const Node& child = nodes_[static_cast<std::size_t>(node.child[c])];
-      double b = std::max(dist[c] - child.radius, 0.0);
-      if (node.nearer) b = std::max(b, 0.5 * (dist[c] - dist[1 - c]));
-      return b;
+  // Best-first over the balls by their lower bound on the distance of any
+  // member inside (the largest of d(u, c) - r over the ball and its
+  // ancestors). A ball is opened unless that bound exceeds the k-th best
+  // distance by more than the rounding slack: equal distances are all seen,
+  // so ties are broken by id as the scan breaks them.
+  void walk(Search& s, std::int32_t root) const {
+    struct Open {
+      double lower;
+      std::int32_t node;
+      double dc;  // the user's distance to the node's centre
     };
-    const int first = lower(0) <= lower(1) ? 0 : 1;
-    for (int c : {first, 1 - first}) {
-      if (nodes_[static_cast<std::size_t>(node.child[c])].size == 0) continue;
-      // Pruned only when every member below is farther than the k-th best
-      // by more than the rounding bound: equal distances are all seen, so
-      // ties are broken by id as the scan breaks them.
+    auto after = [](const Open& a, const Open& b) { return a.lower != b.lower ? a.lower > b.lower : a.node > b.node; };
+    std::priority_queue<Open, std::vector<Open>, decltype(after)> open(after);
+    const double d_root = evaluate(s, {node(root).centre}).front();
+    open.push(Open{std::max(d_root - node(root).radius, 0.0), root, d_root});
+    auto pruned = [&](double lower) {
       const double bound = s.top.bound();
-      if (std::isfinite(bound) && lower(c) > std::sqrt(std::max(bound, 0.0)) + s.slack) continue;
-      visit(s, node.child[c], dist[c]);
+      return std::isfinite(bound) && lower > std::sqrt(std::max(bound, 0.0)) + s.slack;
+    };
+    while (!open.empty()) {
+      const Open o = open.top();
+      open.pop();
+      if (pruned(o.lower)) break;  // every ball left is at least as far
+      const Node& nd = node(o.node);
+      if (nd.leaf()) {
+        evaluate(s, nd.bucket);
+        continue;
+      }
+      std::vector<std::int32_t> centres;
+      std::vector<std::size_t> which;
+      for (std::size_t c = 1; c < nd.child.size(); ++c) {
+        const Node& ch = node(nd.child[c]);
+        if (ch.size > 0 && ch.centre >= 0) {
+          centres.push_back(ch.centre);
+          which.push_back(c);
+        }
+      }
+      const std::vector<double> dc = evaluate(s, centres);
+      auto offer = [&](std::int32_t child, double d) {
+        const Node& ch = node(child);
+        if (ch.size == 0) return;
+        const double lower = std::max(o.lower, d - ch.radius);
+        if (!pruned(lower)) open.push(Open{lower, child, d});
+      };
+      offer(nd.child[0], o.dc);
+      for (std::size_t i = 0; i < which.size(); ++i) offer(nd.child[which[i]], dc[i]);
     }
   }
 
   IndexOptions options_;
   Slots slots_;
-  std::vector<double> gammas_;
   std::vector<Group> groups_;
   std::vector<Node> nodes_;
   std::vector<std::int32_t> free_nodes_;
@@ -1096,6 +1244,7 @@ std::unique_ptr<SpecIndex> build_spec_index(const Context& ctx, const StoredPack
                                             const std::vector<std::int64_t>& members, IndexKind kind,
                                             const IndexOptions& options) {
   if (options.leaf_size < 1) throw Error("search index: the leaf size must be at least 1");
+  if (options.max_children < 2) throw Error("search index: a node needs at least 2 children");
   if (options.rff_frequencies < 1) throw Error("search index: the number of RFF frequencies must be at least 1");
   switch (kind) {
     case IndexKind::kExact: {

@@ -2,9 +2,11 @@
 // one spec pack that finds the user's nearest learnwares by MMD² without
 // comparing the user with every one of them.
 //
-// - exact: a bisector tree of balls over sqrt(MMD²), the RKHS distance
-//   between the kernel mean embeddings, which is a metric: the triangle
-//   inequality prunes subtrees that cannot hold a nearer member. The answer is the scan's
+// - exact: a tree of balls over sqrt(MMD²), the RKHS distance between the
+//   kernel mean embeddings, which is a metric: the triangle inequality prunes
+//   balls that cannot hold a nearer member. Each node has up to max_children
+//   children centred farthest-first, so a group of related learnwares stays
+//   in one ball. The answer is the scan's
 //   top k, ties broken the same way (ascending id), every distance the one the
 //   scan computes.
 // - approx: random Fourier features turn each RKME into one vector whose
@@ -51,8 +53,11 @@ struct IndexOptions {
   // Members a query returns to the search, best first: the singles and the
   // mixture's pool come from them (at least max_search_num², the pool).
   std::int64_t candidates = 25;
-  // exact: members per leaf of the ball tree.
+  // exact: members per leaf of the ball tree, and the most children of an
+  // inner node (a node adds farthest-first centres until its members are
+  // covered: as many as the groups it holds, up to this).
   std::int64_t leaf_size = 8;
+  std::int64_t max_children = 128;
   // approx: 2·rff_frequencies features per RKME (docs/DESIGN.md §4.5 on the choice),
   // the HNSW graph's degree and beam widths, and how many of the graph's
   // candidates are re-ranked by exact MMD² (at least `candidates`; 32:
