@@ -68,7 +68,14 @@ inline PlantedMarket planted_market(std::int64_t n, std::int64_t k, std::int64_t
     m.learnware_centre.push_back(
         moved(centres[static_cast<std::size_t>(rng.below(static_cast<std::uint64_t>(tasks)))], learnware_move, rng));
     std::string id = std::to_string(i);
-    m.pack.append(std::string(10 - id.size(), '0') + id, spec_around(m.learnware_centre.back(), k, rng), ctx);
+    // Through a one-member pack: SpecPack::append checks the id against every
+    // id packed so far (a linear scan, quadratic over 10⁶ learnwares), and
+    // these ids are distinct by construction.
+    SpecPack one;
+    one.type = m.pack.type;
+    one.append(std::string(10 - id.size(), '0') + id, spec_around(m.learnware_centre.back(), k, rng), ctx);
+    if (m.pack.dim == 0) m.pack.dim = one.dim;
+    m.pack.append_member_of(one, 0);
   }
   return m;
 }

@@ -270,14 +270,16 @@ class LloydSolver {
       iterations = it;
       if (shift <= threshold) break;
     }
-    // Unless the loop ended on unchanged labels, the last update moved the
-    // centroids after the labels were computed: assign once more.
-    if (!labels_are_final) assign_labels();
     KMeansResult result;
     result.iterations = iterations;
-    result.inertia = inertia();
+    if (!options_.centroids_only) {
+      // Unless the loop ended on unchanged labels, the last update moved the
+      // centroids after the labels were computed: assign once more.
+      if (!labels_are_final) assign_labels();
+      result.inertia = inertia();
+      result.labels = std::move(labels_);
+    }
     result.centroids = Matrix<double>(k_, d_, std::move(centroids_));
-    result.labels = std::move(labels_);
     return result;
   }
 
@@ -614,14 +616,15 @@ KMeansResult kmeans_ref(ConstMatrixView<double> x, const KMeansOptions& options)
     iterations = it;
     if (shift <= threshold) break;
   }
-  if (!labels_are_final) assign();
-
   KMeansResult result;
   result.iterations = iterations;
-  for (std::int64_t i = 0; i < n; ++i)
-    result.inertia += squared_distance(x.row(i), centroids.data() + labels[static_cast<std::size_t>(i)] * d, d);
+  if (!options.centroids_only) {
+    if (!labels_are_final) assign();
+    for (std::int64_t i = 0; i < n; ++i)
+      result.inertia += squared_distance(x.row(i), centroids.data() + labels[static_cast<std::size_t>(i)] * d, d);
+    result.labels = std::move(labels);
+  }
   result.centroids = Matrix<double>(k, d, std::move(centroids));
-  result.labels = std::move(labels);
   return result;
 }
 

@@ -31,6 +31,10 @@ struct KMeansOptions {
   // Lloyd from these k x d centres (row-major, k * d values) instead of a
   // seeding; empty: seed as above. seed is then unused.
   std::vector<double> initial_centroids;
+  // Only the centroids are wanted (an RKME's start): the result's labels and
+  // inertia are left empty and 0, which saves the assignment to the final
+  // centroids (one Lloyd pass) and the inertia pass. The centroids are the same.
+  bool centroids_only = false;
 };
 
 struct KMeansResult {
@@ -45,7 +49,8 @@ struct KMeansResult {
 // total squared centroid shift is within tol (see KMeansOptions). Empty clusters
 // are re-seeded with the row farthest from its centroid (lowest index on ties),
 // except under reference_rules.
-// The final labels and inertia are those of the returned centroids.
+// The final labels and inertia are those of the returned centroids (none with
+// centroids_only).
 KMeansResult kmeans(const Context& ctx, ConstMatrixView<double> x, const KMeansOptions& options);
 
 // Plain reference of the same algorithm (same seeding, same rules) with naive

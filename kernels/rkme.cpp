@@ -93,10 +93,11 @@ class DataTerms {
 
 // Step 4 given K_zz and C: the simplex QP, or the reference's regularised
 // linear solve.
-std::vector<double> beta_from_kernels(ConstMatrixView<double> kzz, std::span<const double> c, bool nonnegative) {
+std::vector<double> beta_from_kernels(ConstMatrixView<double> kzz, std::span<const double> c, bool nonnegative,
+                                      std::span<const double> warm = {}) {
   const std::int64_t k = kzz.rows;
   if (nonnegative) {
-    SimplexQpResult qp = solve_simplex_qp(kzz, c);
+    SimplexQpResult qp = solve_simplex_qp(kzz, c, SimplexQpOptions{.start = warm});
     return std::move(qp.x);
   }
   // The reference's unconstrained variant: (Kzz + 1e-5 I)^-1 C. Kzz + 1e-5 I is
@@ -180,9 +181,10 @@ struct FitPoint {
   double objective = 0.0;
 };
 
-void finish_fit_point(FitPoint& f, bool nonnegative) {
+// `warm`: a beta to start the QP from (the descent's current point), or empty.
+void finish_fit_point(FitPoint& f, bool nonnegative, std::span<const double> warm) {
   const std::int64_t k = f.z.rows();
-  f.beta = beta_from_kernels(f.kzz.view(), f.c, nonnegative);
+  f.beta = beta_from_kernels(f.kzz.view(), f.c, nonnegative, warm);
   f.kzz_beta.assign(static_cast<std::size_t>(k), 0.0);
   double quadratic = 0.0, linear = 0.0;
   for (std::int64_t i = 0; i < k; ++i) {
@@ -196,7 +198,7 @@ void finish_fit_point(FitPoint& f, bool nonnegative) {
 }
 
 FitPoint evaluate_fit_point(const Context& ctx, const DataTerms& data, Matrix<double> z, double gamma,
-                            bool nonnegative) {
+                            bool nonnegative, std::span<const double> warm = {}) {
   const DataPass pass = data.evaluate(ctx, z.view(), gamma);
   const std::int64_t k = z.rows(), d = z.cols();
   const double n = static_cast<double>(data.rows());
@@ -210,7 +212,7 @@ FitPoint evaluate_fit_point(const Context& ctx, const DataTerms& data, Matrix<do
     for (std::int64_t col = 0; col < d; ++col) f.data_mean(i, col) = pass.kzx_x(i, col) / n;
   }
   f.z = std::move(z);
-  finish_fit_point(f, nonnegative);
+  finish_fit_point(f, nonnegative, warm);
   return f;
 }
 
@@ -264,8 +266,9 @@ Matrix<double> fit_point_residual(const FitPoint& f) {
 // f(t) has its minimum at t* = -slope t^2 / (2 (f(t) - f(0) - slope t)). A trial
 // that lowers the objective is kept and the next step starts from t* (within
 // [t/2, 64t]); one that does not is retried at t* (within [t/10, t/2]), at most
-// three trials a step. Beta is re-solved at every trial, so f(t) is the
-// objective of the sketch that would be kept. The first step tries t = 1.
+// three trials a step. Beta is re-solved at every trial (its QP started from
+// the current beta), so f(t) is the objective of the sketch that would be
+// kept. The first step tries t = 1.
 template <class Evaluate, class Residual>
 Rkme descend(Evaluate&& evaluate, Residual&& residual, FitPoint start, double gamma, const RkmeOptions& options,
              RkmeDescentReport* report) {
@@ -297,7 +300,8 @@ Rkme descend(Evaluate&& evaluate, Residual&& residual, FitPoint start, double ga
     for (int trial = 0; trial < kTrialsPerStep && !moved; ++trial) {
       Matrix<double> trial_z = current.z;
       for (std::int64_t e = 0; e < trial_z.size(); ++e) trial_z.data()[e] += length * direction.data()[e];
-      FitPoint candidate = evaluate(std::move(trial_z));
+      // Z moved a little: the QP starts from the current beta and its support.
+      FitPoint candidate = evaluate(std::move(trial_z), std::span<const double>(current.beta));
       ++done.evaluations;
       const double curvature = candidate.objective - current.objective - slope * length;
       const double model_length = curvature > 0.0 ? -slope * length * length / (2.0 * curvature) : 2.0 * length;
@@ -417,6 +421,7 @@ FitPoint descent_start_point(const Context& ctx, Evaluate&& evaluate, ConstMatri
   km.k = static_cast<int>(k);
   km.max_iter = kDescentStartLloydIterations;
   km.initial_centroids = picks.values();
+  km.centroids_only = true;
   FitPoint centroids = evaluate(kmeans(ctx, x, km).centroids);
   FitPoint herded = evaluate(std::move(picks));
   return centroids.objective < herded.objective ? std::move(centroids) : std::move(herded);
@@ -468,8 +473,8 @@ Rkme build_rkme(const Context& ctx, ConstMatrixView<double> x, const RkmeOptions
   const std::int64_t k = effective_rkme_size(options.k, n);
   if (options.construction == RkmeConstruction::kHerdingDescent) {
     const DataTerms data(x);
-    const auto evaluate = [&](Matrix<double> trial) {
-      return evaluate_fit_point(ctx, data, std::move(trial), options.gamma, options.nonnegative_beta);
+    const auto evaluate = [&](Matrix<double> trial, std::span<const double> warm = {}) {
+      return evaluate_fit_point(ctx, data, std::move(trial), options.gamma, options.nonnegative_beta, warm);
     };
     Rkme fitted = descend(evaluate, fit_point_residual, descent_start_point(ctx, evaluate, x, k, options.gamma),
                           options.gamma, options, nullptr);
@@ -483,6 +488,7 @@ Rkme build_rkme(const Context& ctx, ConstMatrixView<double> x, const RkmeOptions
   km.max_iter = options.kmeans_max_iter;
   km.seed = ctx.seed;
   km.reference_rules = options.construction == RkmeConstruction::kReference;
+  km.centroids_only = true;
   out.z = kmeans(ctx, x, km).centroids;
 
   const DataTerms data(x);
@@ -505,8 +511,8 @@ Matrix<double> rkme_descent_start(const Context& ctx, ConstMatrixView<double> x,
                                   const RkmeOptions& options) {
   validate_data(x, options);
   const DataTerms data(x);
-  const auto evaluate = [&](Matrix<double> trial) {
-    return evaluate_fit_point(ctx, data, std::move(trial), options.gamma, options.nonnegative_beta);
+  const auto evaluate = [&](Matrix<double> trial, std::span<const double> warm = {}) {
+    return evaluate_fit_point(ctx, data, std::move(trial), options.gamma, options.nonnegative_beta, warm);
   };
   return std::move(descent_start_point(ctx, evaluate, x, k, options.gamma).z);
 }
@@ -518,8 +524,8 @@ Rkme rkme_descend(const Context& ctx, ConstMatrixView<double> x, Matrix<double> 
   if (z.rows() < 1) throw KernelError("RKME descent needs at least one centre");
   require_finite(z.view(), "initial Z");
   const DataTerms data(x);
-  const auto evaluate = [&](Matrix<double> trial) {
-    return evaluate_fit_point(ctx, data, std::move(trial), options.gamma, options.nonnegative_beta);
+  const auto evaluate = [&](Matrix<double> trial, std::span<const double> warm = {}) {
+    return evaluate_fit_point(ctx, data, std::move(trial), options.gamma, options.nonnegative_beta, warm);
   };
   Rkme out = descend(evaluate, fit_point_residual, evaluate(std::move(z)), options.gamma, options, report);
   out.num_points = x.rows;
@@ -795,7 +801,8 @@ Matrix<double> herding_picks_ref(const Matrix<double>& sample, std::int64_t k, d
   return z;
 }
 
-FitPoint evaluate_fit_point_ref(ConstMatrixView<double> x, Matrix<double> z, double gamma, bool nonnegative) {
+FitPoint evaluate_fit_point_ref(ConstMatrixView<double> x, Matrix<double> z, double gamma, bool nonnegative,
+                                std::span<const double> warm = {}) {
   const std::int64_t k = z.rows(), d = z.cols();
   const double n = static_cast<double>(x.rows);
   FitPoint f;
@@ -813,7 +820,7 @@ FitPoint evaluate_fit_point_ref(ConstMatrixView<double> x, Matrix<double> z, dou
     for (std::int64_t col = 0; col < d; ++col) f.data_mean(i, col) /= n;
   }
   f.z = std::move(z);
-  finish_fit_point(f, nonnegative);
+  finish_fit_point(f, nonnegative, warm);
   return f;
 }
 
@@ -851,6 +858,7 @@ Matrix<double> rkme_descent_start_ref(ConstMatrixView<double> x, std::int64_t k,
   km.k = static_cast<int>(k);
   km.max_iter = kDescentStartLloydIterations;
   km.initial_centroids = picks.values();
+  km.centroids_only = true;
   FitPoint centroids = evaluate_fit_point_ref(x, kmeans_ref(x, km).centroids, options.gamma, options.nonnegative_beta);
   FitPoint herded = evaluate_fit_point_ref(x, std::move(picks), options.gamma, options.nonnegative_beta);
   return centroids.objective < herded.objective ? std::move(centroids.z) : std::move(herded.z);
@@ -895,8 +903,8 @@ void rkme_gradient_step_ref(MatrixView<double> z, std::span<const double> beta, 
 
 Rkme build_rkme_ref(ConstMatrixView<double> x, const Matrix<double>& initial_z, const RkmeOptions& options) {
   if (options.construction == RkmeConstruction::kHerdingDescent) {
-    const auto evaluate = [&](Matrix<double> trial) {
-      return evaluate_fit_point_ref(x, std::move(trial), options.gamma, options.nonnegative_beta);
+    const auto evaluate = [&](Matrix<double> trial, std::span<const double> warm = {}) {
+      return evaluate_fit_point_ref(x, std::move(trial), options.gamma, options.nonnegative_beta, warm);
     };
     const auto residual = [&](const FitPoint& f) { return mmd2_residual_ref(f.z.view(), f.beta, x, options.gamma); };
     Rkme fitted = descend(evaluate, residual, evaluate(initial_z), options.gamma, options, nullptr);

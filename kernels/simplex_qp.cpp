@@ -183,10 +183,16 @@ class ActiveSetSolver {
     moved_.reserve(static_cast<std::size_t>(n_));
   }
 
-  SimplexQpResult solve() {
-    start_at_best_vertex();
+  SimplexQpResult solve(std::span<const double> start) {
+    // A vertex is stationary on its one-element free set; a warm start's free
+    // set needs its Newton step first unless it is stationary already.
+    bool stationary = true;
+    if (start.empty() || !start_at(start)) {
+      start_at_best_vertex();
+    } else {
+      stationary = free_set_is_stationary();
+    }
     int iterations = 0;
-    bool stationary = true;  // a vertex is stationary on its one-element free set
     int refinements = 0;
     // Polishing: once the loop stops, the gradient is recomputed exactly and the
     // loop resumes if the exact residual is not small enough (accumulated rounding
@@ -243,6 +249,39 @@ class ActiveSetSolver {
     free_.push_back(best);
     is_free_[static_cast<std::size_t>(best)] = 1;
     recompute_gradient();
+  }
+
+  // x = the start's positive part rescaled to sum 1, its support free (the
+  // reference index the largest entry, lowest index on ties, so that the
+  // implied x_r is the best conditioned), L factored. False when nothing in it
+  // is positive.
+  bool start_at(std::span<const double> start) {
+    double total = 0.0;
+    for (std::int64_t i = 0; i < n_; ++i) {
+      const double v = start[static_cast<std::size_t>(i)];
+      x_[static_cast<std::size_t>(i)] = v > 0.0 ? v : 0.0;
+      total += x_[static_cast<std::size_t>(i)];
+    }
+    if (!(total > 0.0) || !std::isfinite(total)) {
+      std::fill(x_.begin(), x_.end(), 0.0);
+      return false;
+    }
+    std::int64_t reference = -1;
+    for (std::int64_t i = 0; i < n_; ++i) {
+      double& xi = x_[static_cast<std::size_t>(i)];
+      xi /= total;
+      if (xi > 0.0 && (reference < 0 || xi > x_[static_cast<std::size_t>(reference)])) reference = i;
+    }
+    free_.push_back(reference);
+    is_free_[static_cast<std::size_t>(reference)] = 1;
+    for (std::int64_t i = 0; i < n_; ++i) {
+      if (i == reference || !(x_[static_cast<std::size_t>(i)] > 0.0)) continue;
+      free_.push_back(i);
+      is_free_[static_cast<std::size_t>(i)] = 1;
+    }
+    recompute_gradient();
+    refactor();
+    return true;
   }
 
   void recompute_gradient() { gradient(k_, c_, x_, true, g_); }
@@ -509,8 +548,16 @@ SimplexQpResult solve_simplex_qp(ConstMatrixView<double> K, std::span<const doub
       options.max_iter > 0
           ? options.max_iter
           : static_cast<int>(std::min<std::int64_t>(10 * K.rows + 100, std::numeric_limits<int>::max()));
+  if (!options.start.empty()) {
+    if (static_cast<std::int64_t>(options.start.size()) != K.rows) {
+      throw KernelError("solve_simplex_qp: the start has " + std::to_string(options.start.size()) +
+                        " entries but K has " + std::to_string(K.rows) + " rows");
+    }
+    for (std::size_t i = 0; i < options.start.size(); ++i)
+      if (!std::isfinite(options.start[i])) throw KernelError("solve_simplex_qp: start[" + std::to_string(i) + "] is not finite");
+  }
   ActiveSetSolver solver(K, c, problem_scale(K, c), options.kkt_tol, max_iter);
-  return solver.solve();
+  return solver.solve(options.start);
 }
 
 double simplex_qp_kkt_residual(ConstMatrixView<double> K, std::span<const double> c, std::span<const double> x) {

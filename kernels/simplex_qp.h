@@ -23,6 +23,13 @@ struct SimplexQpOptions {
   double kkt_tol = 1e-9;
   // Active-set steps; 0 means a default proportional to the problem size (10 n + 100).
   int max_iter = 0;
+  // A point to start from (n entries; negative ones count as 0, the rest are
+  // rescaled to sum 1), its support the first free set: a nearby problem's
+  // solution (the RKME descent re-solves beta after each small move of Z) is
+  // then reached in a few steps instead of one step per index of the support.
+  // Empty, or nothing positive: the best vertex. The solution is the same
+  // either way up to the KKT tolerance.
+  std::span<const double> start = {};
 };
 
 struct SimplexQpResult {

@@ -127,6 +127,25 @@ TEST(KMeans, IsDeterministicForAGivenSeed) {
   EXPECT_EQ(a.inertia, b.inertia);
 }
 
+TEST(KMeans, CentroidsOnlyGivesTheSameCentroidsWithoutLabels) {
+  const Matrix<double> x = blobs(900, 6, 5, 0.8, 41);
+  for (const bool reference : {false, true}) {
+    KMeansOptions o;
+    o.k = 7;
+    o.seed = 5;
+    o.reference_rules = reference;
+    const KMeansResult full = kmeans(Context{.n_threads = 2}, x.view(), o);
+    o.centroids_only = true;
+    const KMeansResult lean = kmeans(Context{.n_threads = 2}, x.view(), o);
+    EXPECT_EQ(lean.centroids.values(), full.centroids.values());
+    EXPECT_EQ(lean.iterations, full.iterations);
+    EXPECT_TRUE(lean.labels.empty());
+    const KMeansResult lean_ref = kmeans_ref(x.view(), o);
+    EXPECT_EQ(lean_ref.centroids.values(), kmeans_ref(x.view(), [&] { auto f = o; f.centroids_only = false; return f; }()).centroids.values());
+    EXPECT_TRUE(lean_ref.labels.empty());
+  }
+}
+
 TEST(KMeans, IsBitIdenticalForOneTwoAndThreeThreads) {
   const Matrix<double> x = blobs(3001, 11, 20, 1.5, 4);
   const KMeansOptions o = options_with(25, 7);

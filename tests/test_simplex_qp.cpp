@@ -241,6 +241,65 @@ TEST(SimplexQp, MatchesBruteForceOnTinyRbfProblems) {
     }
 }
 
+// ---- warm starts ----------------------------------------------------------------
+
+// From any start -- the answer itself, the answer of a nearby problem, a point
+// whose support is too large or too small, a vertex, the centre, a start with
+// negative entries -- the solver ends at the cold start's optimum.
+TEST(SimplexQpWarmStart, EndsAtTheColdStartsOptimumFromAnyStart) {
+  for (std::int64_t n : {1, 2, 7, 60, 200}) {
+    for (double gamma : {0.05, 0.5, 5.0}) {
+      const Problem p = random_rbf_problem(n, gamma, 900 + static_cast<std::uint64_t>(n));
+      const SimplexQpResult cold = solve(p);
+      Problem moved = p;  // the same points a little further apart: a nearby problem
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j < n; ++j)
+          if (i != j) moved.k(i, j) = std::pow(p.k(i, j), 1.05);
+      const SimplexQpResult nearby = solve(moved);
+      std::vector<std::vector<double>> starts{cold.x, nearby.x, std::vector<double>(static_cast<std::size_t>(n), 1.0)};
+      std::vector<double> vertex(static_cast<std::size_t>(n), 0.0);
+      vertex.back() = 1.0;
+      starts.push_back(vertex);
+      std::vector<double> mixed(static_cast<std::size_t>(n));
+      Rng rng(11);
+      for (double& v : mixed) v = rng.normal();
+      mixed.front() = 0.5;  // at least one positive entry
+      starts.push_back(mixed);
+      for (std::size_t s = 0; s < starts.size(); ++s) {
+        const SimplexQpResult warm = solve_simplex_qp(p.k.view(), p.c, SimplexQpOptions{.start = starts[s]});
+        EXPECT_TRUE(warm.converged) << "n " << n << " gamma " << gamma << " start " << s;
+        expect_feasible(warm.x);
+        EXPECT_NEAR(warm.objective, cold.objective, 1e-12 * std::max(1.0, std::abs(cold.objective)))
+            << "n " << n << " gamma " << gamma << " start " << s;
+      }
+    }
+  }
+}
+
+TEST(SimplexQpWarmStart, ItsOwnOptimumIsReachedInFewerStepsThanFromAVertex) {
+  const Problem p = random_rbf_problem(200, 0.05, 31);
+  const SimplexQpResult cold = solve(p);
+  const SimplexQpResult warm = solve_simplex_qp(p.k.view(), p.c, SimplexQpOptions{.start = cold.x});
+  EXPECT_LE(warm.iterations, 2);
+  EXPECT_GT(cold.iterations, 10);
+}
+
+TEST(SimplexQpWarmStart, ANonPositiveStartFallsBackToTheBestVertex) {
+  const Problem p = random_rbf_problem(20, 0.5, 32);
+  const std::vector<double> nothing(20, 0.0);
+  const SimplexQpResult r = solve_simplex_qp(p.k.view(), p.c, SimplexQpOptions{.start = nothing});
+  EXPECT_NEAR(r.objective, solve(p).objective, 1e-12);
+}
+
+TEST(SimplexQpErrors, RejectsAStartOfWrongLengthOrNotFinite) {
+  const Matrix<double> k(2, 2, 0.0);
+  const std::vector<double> c{0.0, 0.0};
+  const std::vector<double> three{0.3, 0.3, 0.4};
+  EXPECT_THROW(solve_simplex_qp(k.view(), c, SimplexQpOptions{.start = three}), KernelError);
+  const std::vector<double> nan{0.5, std::numeric_limits<double>::quiet_NaN()};
+  EXPECT_THROW(solve_simplex_qp(k.view(), c, SimplexQpOptions{.start = nan}), KernelError);
+}
+
 // ---- closed-form answers -------------------------------------------------------
 
 TEST(SimplexQp, IdentityKernelGivesEuclideanProjectionOfC) {
