@@ -6,7 +6,7 @@
 //
 //   search_index [--n 10000] [--k 100] [--d 32] [--queries 50] [--scan-queries 5]
 //                [--index both|exact|approx] [--frequencies 128] [--rerank 128]
-//                [--ef 160] [--threads 0] [--check 3] [-o results.json]
+//                [--ef 160] [--rerank-list 25,32] [--ef-list 160,400] [--threads 0] [--check 3] [-o results.json]
 //
 // The market is planted (bench/planted_market.h; --market domains, the default): n/1000 domains
 // (centres at scale 1 per coordinate) of 20 tasks each (moved by 0.35 from
@@ -70,7 +70,7 @@ long rss_kib() {
 
 int main(int argc, char** argv) {
   std::int64_t n = 10000, k = 100, d = 32, queries = 50, scan_queries = 5, check = 3;
-  std::string which = "both", out_path, shape = "domains", rerank_list;
+  std::string which = "both", out_path, shape = "domains", rerank_list, ef_list;
   IndexOptions options;
   int threads = 0;
   for (int i = 1; i < argc; ++i) {
@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
     else if (a == "--frequencies") options.rff_frequencies = std::stoll(next());
     else if (a == "--rerank") options.rerank = std::stoll(next());
     else if (a == "--rerank-list") rerank_list = next();
+    else if (a == "--ef-list") ef_list = next();
     else if (a == "--ef") options.hnsw_ef_search = std::stoi(next());
     else if (a == "--ef-construction") options.hnsw_ef_construction = std::stoi(next());
     else if (a == "--threads") threads = std::stoi(next());
@@ -147,14 +148,24 @@ int main(int argc, char** argv) {
                         {"memory_bytes_per_learnware", static_cast<double>(index->memory_bytes()) / static_cast<double>(n)}};
     std::fprintf(stderr, "%s: built in %.1f s, %.0f B per learnware\n", name.c_str(), build,
                  static_cast<double>(index->memory_bytes()) / static_cast<double>(n));
+    // (rerank, ef) pairs: every rerank of --rerank-list with every beam width
+    // of --ef-list (the graph is built once; both are set per query).
+    auto parse_list = [](const std::string& text) {
+      std::vector<std::int64_t> v;
+      std::stringstream list(text);
+      for (std::string item; std::getline(list, item, ',');) v.push_back(std::stoll(item));
+      return v;
+    };
     std::vector<std::int64_t> reranks{options.rerank};
-    if (kind == IndexKind::kApprox && !rerank_list.empty()) {
-      reranks.clear();
-      std::stringstream list(rerank_list);
-      for (std::string item; std::getline(list, item, ',');) reranks.push_back(std::stoll(item));
-    }
-    for (const std::int64_t rerank : reranks) {
-    index->set_search_effort(rerank, std::max<int>(options.hnsw_ef_search, static_cast<int>(rerank)));
+    std::vector<std::int64_t> efs{options.hnsw_ef_search};
+    if (kind == IndexKind::kApprox && !rerank_list.empty()) reranks = parse_list(rerank_list);
+    if (kind == IndexKind::kApprox && !ef_list.empty()) efs = parse_list(ef_list);
+    std::vector<std::pair<std::int64_t, std::int64_t>> efforts;
+    for (const std::int64_t ef : efs)
+      for (const std::int64_t rr : reranks) efforts.emplace_back(rr, ef);
+    for (const auto& [rerank, ef_wanted] : efforts) {
+    const int ef = std::max<int>(static_cast<int>(ef_wanted), static_cast<int>(rerank));
+    index->set_search_effort(rerank, ef);
     std::vector<double> times;
     std::vector<double> search_times;
     std::int64_t evaluations = 0;
@@ -204,8 +215,11 @@ int main(int argc, char** argv) {
     r["evaluated_fraction"] = static_cast<double>(evaluations) / static_cast<double>(queries * n);
     if (kind == IndexKind::kExact) r["agrees_with_scan"] = std::to_string(checked_ok) + "/" + std::to_string(std::min(check, queries));
     if (kind == IndexKind::kApprox && hits > 0) r["recall_at_5"] = static_cast<double>(hits) / static_cast<double>(queries * kTop);
-    std::fprintf(stderr, "%s (rerank %lld): %s\n", name.c_str(), static_cast<long long>(rerank), r.dump().c_str());
-    if (kind == IndexKind::kApprox) result[name + "_rerank_" + std::to_string(rerank)] = r;
+    if (kind == IndexKind::kApprox) r["ef_search"] = ef;
+    std::fprintf(stderr, "%s (rerank %lld, ef %d): %s\n", name.c_str(), static_cast<long long>(rerank), ef,
+                 r.dump().c_str());
+    if (kind == IndexKind::kApprox)
+      result[name + "_rerank_" + std::to_string(rerank) + (ef_list.empty() ? "" : "_ef_" + std::to_string(ef))] = r;
     else result[name] = r;
     }
   };
