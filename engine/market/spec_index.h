@@ -63,9 +63,9 @@ struct IndexOptions {
   // candidates are re-ranked by exact MMD² (at least `candidates`; 32:
   // recall@5 was 1.00 with 25 on the planted markets of bench/README.md, and
   // each one re-ranked costs a full MMD²). The query's beam, ef_search 400:
-  // at 10⁶ learnwares in 20 000 tight tasks a beam of 160 ended one query in
-  // 30 in a neighbouring task (recall@5 0.967), 400 found every planted
-  // neighbour, and a query still takes about a millisecond.
+  // at 10⁶ learnwares in 20 000 tight tasks the walks of a beam of 160 missed
+  // 5 of 150 true neighbours (recall@5 0.967) at any rerank, 400 found them
+  // all, and a query still takes about a millisecond.
   std::int64_t rff_frequencies = 128;
   int hnsw_m = 16;
   int hnsw_ef_construction = 200;
