@@ -134,6 +134,15 @@ std::vector<double> group_mmd2(const Context& ctx, kernels::ConstMatrixView<doub
   return out;
 }
 
+// Member m's random-feature embedding (kernels/rff_embedding.h), kept in
+// float32 by both indexes.
+void embed_member(const Context& ctx, const kernels::RffMap& map, const SpecPack& p, std::int64_t m,
+                  std::span<float> out) {
+  std::vector<double> e(out.size());
+  kernels::rff_embed(ctx, map, p.member_z(m), p.member_beta(m), e);
+  std::copy(e.begin(), e.end(), out.begin());
+}
+
 double user_self(const Context& ctx, const RKMETableSpec& user, double gamma) {
   return kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
 }
@@ -378,13 +387,7 @@ class BallTreeIndex final : public SpecIndex {
       }
       std::vector<std::int32_t> others;
       std::vector<std::size_t> which;
-      for (std::size_t c = 1; c < n.child.size(); ++c) {
-        const Node& ch = node(n.child[c]);
-        if (ch.size > 0 && ch.centre >= 0) {
-          others.push_back(ch.centre);
-          which.push_back(c);
-        }
-      }
+      other_child_centres(n, others, which);
       std::size_t best = 0;
       double best_d = d;
       if (!others.empty()) {
@@ -466,7 +469,7 @@ class BallTreeIndex final : public SpecIndex {
       const double slack = 3.0 * std::sqrt(1e-9 * scale * scale);
       // Each step evaluates a few centres or one leaf: too little work to
       // share between threads, so the walk runs on the calling one.
-      Search s{serial, user, pack, top, seen, slack, group.gamma, user_self(serial, user, group.gamma)};
+      Search s{serial, user, pack, top, seen, slack, group.map.gamma, user_self(serial, user, group.map.gamma)};
       walk(s, group.root);
     }
     if (stats) {
@@ -495,8 +498,8 @@ class BallTreeIndex final : public SpecIndex {
     slots_.write(w);
     w.pod<std::uint64_t>(groups_.size());
     for (const auto& g : groups_) {
-      w.pod(g.gamma);
-      w.pod(g.dim);
+      w.pod(g.map.gamma);
+      w.pod(g.map.dim);
       w.pod(g.root);
       w.pod(g.max_beta_l1);
     }
@@ -527,13 +530,12 @@ class BallTreeIndex final : public SpecIndex {
     if (ng > 1'000'000) r.fail("too many gamma groups");
     groups_.resize(ng);
     for (auto& g : groups_) {
-      g.gamma = r.pod<double>();
-      g.dim = r.pod<std::int64_t>();
+      const auto gamma = r.pod<double>();
+      const auto dim = r.pod<std::int64_t>();
       g.root = r.pod<std::int32_t>();
       g.max_beta_l1 = r.pod<double>();
-      if (!(std::isfinite(g.gamma) && g.gamma > 0.0) || g.dim < 1 || g.dim > (1 << 24))
-        r.fail("a gamma group is out of range");
-      g.map = kernels::make_rff_map(g.dim, kTreeFrequencies, g.gamma, options_.seed);
+      if (!(std::isfinite(gamma) && gamma > 0.0) || dim < 1 || dim > (1 << 24)) r.fail("a gamma group is out of range");
+      g.map = kernels::make_rff_map(dim, kTreeFrequencies, gamma, options_.seed);
     }
     for (std::size_t s = 0; s < slots_.group.size(); ++s)
       if (slots_.group[s] >= static_cast<std::int32_t>(ng)) r.fail("a member's gamma group is out of range");
@@ -602,11 +604,9 @@ class BallTreeIndex final : public SpecIndex {
     bool leaf() const { return child.empty(); }
   };
   struct Group {
-    double gamma = 0.0;
-    std::int64_t dim = 0;
     std::int32_t root = -1;
     double max_beta_l1 = 0.0;  // the largest sum |beta| of a member (rounding bound)
-    kernels::RffMap map;       // shapes the tree only
+    kernels::RffMap map;       // shapes the tree only; its gamma and width are the group's
   };
   struct Search {
     const Context& ctx;
@@ -622,6 +622,19 @@ class BallTreeIndex final : public SpecIndex {
   Node& node(std::int32_t i) { return nodes_[static_cast<std::size_t>(i)]; }
   const Node& node(std::int32_t i) const { return nodes_[static_cast<std::size_t>(i)]; }
 
+  // The centres of inner node n's children after the first (which shares n's
+  // centre, so its distance is known) that still hold members, and their
+  // positions in n.child.
+  void other_child_centres(const Node& n, std::vector<std::int32_t>& centres, std::vector<std::size_t>& which) const {
+    for (std::size_t c = 1; c < n.child.size(); ++c) {
+      const Node& ch = node(n.child[c]);
+      if (ch.size > 0 && ch.centre >= 0) {
+        centres.push_back(ch.centre);
+        which.push_back(c);
+      }
+    }
+  }
+
   void ensure_slot_maps() {
     node_of_.resize(slots_.id.size(), -1);
     centre_of_.resize(slots_.id.size(), -1);
@@ -631,11 +644,9 @@ class BallTreeIndex final : public SpecIndex {
   std::int32_t group_for(const SpecPack& p, std::int64_t m) {
     const double gamma = p.gamma[static_cast<std::size_t>(m)];
     std::size_t g = 0;
-    while (g < groups_.size() && groups_[g].gamma != gamma) ++g;
+    while (g < groups_.size() && groups_[g].map.gamma != gamma) ++g;
     if (g == groups_.size()) {
       Group fresh;
-      fresh.gamma = gamma;
-      fresh.dim = p.dim;
       fresh.map = kernels::make_rff_map(p.dim, kTreeFrequencies, gamma, options_.seed);
       groups_.push_back(std::move(fresh));
     }
@@ -652,9 +663,7 @@ class BallTreeIndex final : public SpecIndex {
     const SpecPack& p = pack.slots();
     kernels::parallel_for(ctx, 0, static_cast<std::int64_t>(slots.size()), [&](std::int64_t i) {
       const auto m = member_of(pack, slots_.id[static_cast<std::size_t>(slots[static_cast<std::size_t>(i)])]);
-      std::vector<double> e(f);
-      kernels::rff_embed(Context{.n_threads = 1}, map, p.member_z(m), p.member_beta(m), e);
-      std::copy(e.begin(), e.end(), out.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(i) * f));
+      embed_member(Context{.n_threads = 1}, map, p, m, std::span<float>(out.data() + static_cast<std::size_t>(i) * f, f));
     });
     return out;
   }
@@ -898,13 +907,7 @@ class BallTreeIndex final : public SpecIndex {
       }
       std::vector<std::int32_t> centres;
       std::vector<std::size_t> which;
-      for (std::size_t c = 1; c < nd.child.size(); ++c) {
-        const Node& ch = node(nd.child[c]);
-        if (ch.size > 0 && ch.centre >= 0) {
-          centres.push_back(ch.centre);
-          which.push_back(c);
-        }
-      }
+      other_child_centres(nd, centres, which);
       const std::vector<double> dc = evaluate(s, centres);
       auto offer = [&](std::int32_t child, double d) {
         const Node& ch = node(child);
@@ -946,7 +949,7 @@ class RffHnswIndex final : public SpecIndex {
     kernels::parallel_for(ctx, 0, static_cast<std::int64_t>(members.size()), [&](std::int64_t i) {
       const std::int64_t m = members[static_cast<std::size_t>(i)];
       const Group& g = *groups_[static_cast<std::size_t>(group_index(p.gamma[static_cast<std::size_t>(m)]))];
-      embed(Context{.n_threads = 1}, g, p, m, std::span<float>(rows.data() + static_cast<std::size_t>(i) * features, features));
+      embed_member(Context{.n_threads = 1}, g.map, p, m, std::span<float>(rows.data() + static_cast<std::size_t>(i) * features, features));
     });
     for (std::size_t i = 0; i < members.size(); ++i) {
       const std::int64_t m = members[i];
@@ -960,7 +963,7 @@ class RffHnswIndex final : public SpecIndex {
     if (slots_.of.contains(id)) throw Error("search index: learnware " + id + " is indexed already");
     Group& g = group_for(p.dim, p.gamma[static_cast<std::size_t>(m)]);
     std::vector<float> row(static_cast<std::size_t>(2 * options_.rff_frequencies));
-    embed(ctx, g, p, m, row);
+    embed_member(ctx, g.map, p, m, row);
     insert(p, m, row);
   }
 
@@ -1153,12 +1156,6 @@ class RffHnswIndex final : public SpecIndex {
         static_cast<std::size_t>(options_.hnsw_ef_construction), static_cast<std::size_t>(options_.seed));
     g.graph->setEf(static_cast<std::size_t>(options_.hnsw_ef_search));
     return g;
-  }
-
-  void embed(const Context& ctx, const Group& g, const SpecPack& p, std::int64_t m, std::span<float> out) const {
-    std::vector<double> e(out.size());
-    kernels::rff_embed(ctx, g.map, p.member_z(m), p.member_beta(m), e);
-    std::copy(e.begin(), e.end(), out.begin());
   }
 
   void insert(const SpecPack& p, std::int64_t m, std::span<const float> row) {
