@@ -456,6 +456,15 @@ std::int64_t effective_rkme_size(std::int64_t k, std::int64_t n) {
   return std::max<std::int64_t>(1, (2 * n) / 3);
 }
 
+const char* rkme_construction_name(RkmeConstruction construction) {
+  switch (construction) {
+    case RkmeConstruction::kKMeansPlusPlus: return "kmeans++";
+    case RkmeConstruction::kReference: return "reference";
+    case RkmeConstruction::kHerdingDescent: return "herding-descent";
+  }
+  return "unknown";
+}
+
 Rkme build_rkme(const Context& ctx, ConstMatrixView<double> x, const RkmeOptions& options) {
   validate_data(x, options);
   const std::int64_t n = x.rows;

@@ -16,16 +16,19 @@ namespace lwd::kernels {
 // How build_rkme finds Z (docs/DESIGN.md §3.2). Every construction ends with the
 // beta of the final Z; they differ in where Z starts and how it moves.
 enum class RkmeConstruction {
-  // The default, and lwdock's construction so far: Z starts at the centroids of
-  // k-means with greedy k-means++ seeding (seeded by ctx.seed), then `steps`
-  // rounds of the reference's Z update (a fixed step of step_size along a
-  // direction that is not the gradient of MMD², §3.2) each followed by the beta QP.
+  // lwdock's construction before herding-descent became the default
+  // (results/README.md compares the reproductions made with each): Z starts
+  // at the centroids of k-means with greedy k-means++ seeding (seeded by
+  // ctx.seed), then `steps` rounds of the reference's Z update (a fixed step of
+  // step_size along a direction that is not the gradient of MMD², §3.2) each
+  // followed by the beta QP.
   kKMeansPlusPlus,
   // The reference package's construction, for exact comparisons with it: k-means
   // from K rows drawn with replacement under its rules
   // (KMeansOptions::reference_rules), then the same rounds as kKMeansPlusPlus.
   kReference,
-  // The closest sketch (bench/README.md, "Spec fidelity"): Z starts at K data
+  // The default: the closest sketch (bench/README.md, "Spec fidelity"), in
+  // about the reference algorithm's time. Z starts at K data
   // rows picked by kernel herding or at the k-means centroids a few Lloyd
   // iterations make of them, whichever is closer (rkme_descent_start), then up
   // to `steps` descent steps on MMD² (rkme_descend): the gradient scaled per
@@ -43,8 +46,12 @@ struct RkmeOptions {
   bool reduce = true;       // false: Z = X, beta = 1/n
   bool nonnegative_beta = true;  // false: beta = (Kzz + 1e-5 I)^-1 C
   int kmeans_max_iter = 100;
-  RkmeConstruction construction = RkmeConstruction::kKMeansPlusPlus;
+  RkmeConstruction construction = RkmeConstruction::kHerdingDescent;
 };
+
+// The construction's name on the command line and in a market's build settings:
+// "kmeans++", "reference" or "herding-descent".
+const char* rkme_construction_name(RkmeConstruction construction);
 
 // The herding start's sample (rkme_herding_start): at most this many rows, and
 // at most sqrt(kHerdingStartPasses * K * n), so that its m x m kernel costs no

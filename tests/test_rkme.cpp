@@ -83,6 +83,11 @@ TEST(BuildRkme, RejectsNonFiniteDataThatWasNotImputed) {
 
 // ---- construction ------------------------------------------------------------
 
+// Every construction: the properties below hold whichever one builds the spec.
+constexpr RkmeConstruction kEveryConstruction[] = {RkmeConstruction::kHerdingDescent, RkmeConstruction::kKMeansPlusPlus,
+                                                   RkmeConstruction::kReference};
+
+
 TEST(EffectiveRkmeSize, KeepsKBelowNAndShrinksOtherwise) {
   EXPECT_EQ(effective_rkme_size(100, 1000), 100);
   EXPECT_EQ(effective_rkme_size(100, 100), 66);
@@ -93,19 +98,23 @@ TEST(EffectiveRkmeSize, KeepsKBelowNAndShrinksOtherwise) {
 
 TEST(BuildRkme, BetaIsOnTheSimplexAndZHasKRows) {
   const Matrix<double> x = gaussian_data(500, 4, 2);
-  RkmeOptions o;
-  o.k = 20;
-  const Rkme r = build_rkme(Context{}, x.view(), o);
-  EXPECT_EQ(r.z.rows(), 20);
-  EXPECT_EQ(r.z.cols(), 4);
-  EXPECT_EQ(r.num_points, 500);
-  EXPECT_NEAR(sum(r.beta), 1.0, 1e-12);
-  for (double b : r.beta) EXPECT_GE(b, 0.0);
+  for (const RkmeConstruction c : kEveryConstruction) {
+    RkmeOptions o;
+    o.k = 20;
+    o.construction = c;
+    const Rkme r = build_rkme(Context{}, x.view(), o);
+    EXPECT_EQ(r.z.rows(), 20) << rkme_construction_name(c);
+    EXPECT_EQ(r.z.cols(), 4) << rkme_construction_name(c);
+    EXPECT_EQ(r.num_points, 500) << rkme_construction_name(c);
+    EXPECT_NEAR(sum(r.beta), 1.0, 1e-12) << rkme_construction_name(c);
+    for (double b : r.beta) EXPECT_GE(b, 0.0) << rkme_construction_name(c);
+  }
 }
 
 TEST(BuildRkme, MatchesPlainReferenceGivenTheSameInitialCentres) {
   const Matrix<double> x = gaussian_data(300, 5, 3);
   RkmeOptions o;
+  o.construction = RkmeConstruction::kKMeansPlusPlus;  // the start given to the reference below
   o.k = 12;
   o.gamma = 0.2;
   const Context ctx{.n_threads = 2, .seed = 7};
@@ -126,6 +135,7 @@ TEST(BuildRkme, MatchesPlainReferenceGivenTheSameInitialCentres) {
 TEST(BuildRkme, UnconstrainedBetaMatchesReference) {
   const Matrix<double> x = gaussian_data(200, 3, 4);
   RkmeOptions o;
+  o.construction = RkmeConstruction::kKMeansPlusPlus;  // the start given to the reference below
   o.k = 8;
   o.nonnegative_beta = false;
   const Context ctx{.seed = 1};
@@ -152,41 +162,54 @@ TEST(BuildRkme, GradientStepMatchesPlainReference) {
 
 TEST(BuildRkme, IdenticalForOneAndSeveralThreads) {
   const Matrix<double> x = two_blobs(2000, 6, 9);
-  RkmeOptions o;
-  o.k = 30;
-  const Rkme one = build_rkme(Context{.n_threads = 1, .seed = 3}, x.view(), o);
-  const Rkme two = build_rkme(Context{.n_threads = 2, .seed = 3}, x.view(), o);
-  const Rkme three = build_rkme(Context{.n_threads = 3, .seed = 3}, x.view(), o);
-  EXPECT_EQ(one.z, two.z);
-  EXPECT_EQ(one.beta, two.beta);
-  EXPECT_EQ(one.z, three.z);
-  EXPECT_EQ(one.beta, three.beta);
+  for (const RkmeConstruction c : kEveryConstruction) {
+    RkmeOptions o;
+    o.k = 30;
+    o.construction = c;
+    const Rkme one = build_rkme(Context{.n_threads = 1, .seed = 3}, x.view(), o);
+    const Rkme two = build_rkme(Context{.n_threads = 2, .seed = 3}, x.view(), o);
+    const Rkme three = build_rkme(Context{.n_threads = 3, .seed = 3}, x.view(), o);
+    EXPECT_EQ(one.z, two.z) << rkme_construction_name(c);
+    EXPECT_EQ(one.beta, two.beta) << rkme_construction_name(c);
+    EXPECT_EQ(one.z, three.z) << rkme_construction_name(c);
+    EXPECT_EQ(one.beta, three.beta) << rkme_construction_name(c);
+  }
 }
 
 TEST(BuildRkme, SingleRowGivesThatRowWithWeightOne) {
   const Matrix<double> x(1, 3, std::vector<double>{1.0, -2.0, 0.5});
-  const Rkme r = build_rkme(Context{}, x.view(), RkmeOptions{});
-  ASSERT_EQ(r.z.rows(), 1);
-  EXPECT_EQ(r.beta, std::vector<double>{1.0});
-  // With one centre the gradient pulls z towards the data point and is zero there.
-  EXPECT_NEAR(r.z(0, 0), 1.0, 1e-12);
-  EXPECT_NEAR(r.z(0, 1), -2.0, 1e-12);
+  for (const RkmeConstruction c : kEveryConstruction) {
+    RkmeOptions o;
+    o.construction = c;
+    const Rkme r = build_rkme(Context{}, x.view(), o);
+    ASSERT_EQ(r.z.rows(), 1) << rkme_construction_name(c);
+    EXPECT_EQ(r.beta, std::vector<double>{1.0}) << rkme_construction_name(c);
+    // With one centre the gradient pulls z towards the data point and is zero there.
+    EXPECT_NEAR(r.z(0, 0), 1.0, 1e-12) << rkme_construction_name(c);
+    EXPECT_NEAR(r.z(0, 1), -2.0, 1e-12) << rkme_construction_name(c);
+  }
 }
 
 TEST(BuildRkme, KAtLeastNShrinksToTwoThirdsOfN) {
   const Matrix<double> x = gaussian_data(30, 2, 10);
-  RkmeOptions o;
-  o.k = 100;
-  EXPECT_EQ(build_rkme(Context{}, x.view(), o).z.rows(), 20);
+  for (const RkmeConstruction c : kEveryConstruction) {
+    RkmeOptions o;
+    o.k = 100;
+    o.construction = c;
+    EXPECT_EQ(build_rkme(Context{}, x.view(), o).z.rows(), 20) << rkme_construction_name(c);
+  }
 }
 
 TEST(BuildRkme, OneDimensionalData) {
   const Matrix<double> x = gaussian_data(400, 1, 11);
-  RkmeOptions o;
-  o.k = 10;
-  const Rkme r = build_rkme(Context{}, x.view(), o);
-  EXPECT_EQ(r.z.cols(), 1);
-  EXPECT_LT(mmd2(r, empirical_embedding(x)), 1e-3);
+  for (const RkmeConstruction c : kEveryConstruction) {
+    RkmeOptions o;
+    o.k = 10;
+    o.construction = c;
+    const Rkme r = build_rkme(Context{}, x.view(), o);
+    EXPECT_EQ(r.z.cols(), 1) << rkme_construction_name(c);
+    EXPECT_LT(mmd2(r, empirical_embedding(x)), 1e-3) << rkme_construction_name(c);
+  }
 }
 
 TEST(BuildRkme, DuplicateRowsDoNotBreakIt) {
@@ -196,22 +219,28 @@ TEST(BuildRkme, DuplicateRowsDoNotBreakIt) {
     x(i, 0) = static_cast<double>(i % 4);
     x(i, 1) = static_cast<double>((i % 4) * (i % 4));
   }
-  RkmeOptions o;
-  o.k = 10;
-  const Rkme r = build_rkme(Context{}, x.view(), o);
-  for (double v : r.z.values()) EXPECT_TRUE(std::isfinite(v));
-  for (double b : r.beta) EXPECT_TRUE(std::isfinite(b));
-  EXPECT_NEAR(sum(r.beta), 1.0, 1e-12);
-  EXPECT_LT(mmd2(r, empirical_embedding(x)), 1e-6);
+  for (const RkmeConstruction c : kEveryConstruction) {
+    RkmeOptions o;
+    o.k = 10;
+    o.construction = c;
+    const Rkme r = build_rkme(Context{}, x.view(), o);
+    for (double v : r.z.values()) EXPECT_TRUE(std::isfinite(v)) << rkme_construction_name(c);
+    for (double b : r.beta) EXPECT_TRUE(std::isfinite(b)) << rkme_construction_name(c);
+    EXPECT_NEAR(sum(r.beta), 1.0, 1e-12) << rkme_construction_name(c);
+    EXPECT_LT(mmd2(r, empirical_embedding(x)), 1e-6) << rkme_construction_name(c);
+  }
 }
 
 TEST(BuildRkme, NoReduceKeepsEveryRowWithUniformWeights) {
   const Matrix<double> x = gaussian_data(7, 3, 12);
-  RkmeOptions o;
-  o.reduce = false;
-  const Rkme r = build_rkme(Context{}, x.view(), o);
-  EXPECT_EQ(r.z, x);
-  for (double b : r.beta) EXPECT_DOUBLE_EQ(b, 1.0 / 7.0);
+  for (const RkmeConstruction c : kEveryConstruction) {
+    RkmeOptions o;
+    o.reduce = false;
+    o.construction = c;
+    const Rkme r = build_rkme(Context{}, x.view(), o);
+    EXPECT_EQ(r.z, x) << rkme_construction_name(c);
+    for (double b : r.beta) EXPECT_DOUBLE_EQ(b, 1.0 / 7.0) << rkme_construction_name(c);
+  }
 }
 
 TEST(BuildRkme, InvalidOptionsAreRejected) {
@@ -259,6 +288,7 @@ TEST(BuildRkme, GradientStepsKeepTheSketchCloseToItsData) {
   const Matrix<double> x = two_blobs(800, 4, 15);
   const Rkme full = empirical_embedding(x);
   RkmeOptions o;
+  o.construction = RkmeConstruction::kKMeansPlusPlus;  // the reference Z update
   o.k = 15;
   o.steps = 0;
   const double before = mmd2(build_rkme(Context{.seed = 4}, x.view(), o), full);

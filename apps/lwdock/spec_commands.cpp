@@ -52,7 +52,7 @@ struct GenerateOptions {
   std::uint64_t seed = 0;
   bool no_reduce = false;
   // table and text: how Z is found (kernels::RkmeConstruction)
-  std::string construction = "kmeans++";
+  std::string construction = lwd::kernels::rkme_construction_name(lwd::kernels::RkmeOptions{}.construction);
   // text
   std::string encoder = "auto";
   std::string data_dir;
@@ -143,9 +143,11 @@ void refuse_flags(const std::vector<CLI::Option*>& options, const std::string& t
 // ---- generate ------------------------------------------------------------------
 
 lwd::kernels::RkmeConstruction rkme_construction(const std::string& word) {
-  if (word == "reference") return lwd::kernels::RkmeConstruction::kReference;
-  if (word == "herding-descent") return lwd::kernels::RkmeConstruction::kHerdingDescent;
-  return lwd::kernels::RkmeConstruction::kKMeansPlusPlus;
+  using lwd::kernels::RkmeConstruction;
+  for (const RkmeConstruction c :
+       {RkmeConstruction::kKMeansPlusPlus, RkmeConstruction::kReference, RkmeConstruction::kHerdingDescent})
+    if (word == lwd::kernels::rkme_construction_name(c)) return c;
+  throw lwd::Error("unknown construction '" + word + "'");  // the option's check lists the words
 }
 
 lwd::kernels::RkmeOptions table_rkme_options(const GenerateOptions& o) {
@@ -368,11 +370,12 @@ void register_spec_commands(CLI::App& app, lwd::kernels::Context& ctx) {
                                         ->check(lwdock::finite_number_above(0, true)));
     flags->table_and_text.push_back(
         cmd->add_option("--construction", o->construction,
-                        "[table, text] How Z is found: kmeans++ (k-means++ centroids, then the reference's Z "
-                        "updates; the default, with which results/ was made), reference (the reference package's "
+                        "[table, text] How Z is found: herding-descent (the default: data rows picked by kernel "
+                        "herding, then descent steps on MMD^2 with a line search; the closest sketch of the data, "
+                        "bench/README.md), kmeans++ (k-means++ centroids, then the reference's Z updates; the "
+                        "earlier default), reference (the reference package's "
                         "algorithm: k-means from random rows, then the same updates; for exact comparisons with "
-                        "it), herding-descent (data rows picked by kernel herding, then descent steps on MMD^2 with "
-                        "a line search: the closest sketch of the data, bench/README.md)")
+                        "it)")
             ->capture_default_str()
             ->check(one_of({"kmeans++", "reference", "herding-descent"}, "construction")));
     flags->steps = cmd->add_option("--steps", o->steps,
@@ -380,8 +383,8 @@ void register_spec_commands(CLI::App& app, lwd::kernels::Context& ctx) {
                                    "each with its beta) [default: 3]; image: Adam steps on Z [default: 100]")
                        ->check(lwdock::integer_at_least(0));
     flags->step_size = cmd->add_option("--step-size", o->step_size,
-                                       "Step size of the Z update [default: 0.1; not with --construction "
-                                       "herding-descent]; image: Adam learning rate [default: 0.03]")
+                                       "Step size of the Z update of --construction kmeans++ and reference "
+                                       "[default: 0.1]; image: Adam learning rate [default: 0.03]")
                            ->check(lwdock::finite_number_above(0, false));
     cmd->add_option("--seed", o->seed,
                     "Seed of the start (k-means seeding, or herding's sample of the rows); image: of the random draws")

@@ -167,7 +167,11 @@ json settings_json() {
   return json{
       {"tabular",
        {{"model", {{"kind", "xgboost"}, {"rounds", tree.num_rounds}, {"max_depth", tree.max_depth}, {"eta", tree.eta}}},
-        {"rkme", {{"k", table.k}, {"gamma", table.gamma}, {"steps", table.steps}}}}},
+        {"rkme",
+         {{"k", table.k},
+          {"gamma", table.gamma},
+          {"steps", table.steps},
+          {"construction", kernels::rkme_construction_name(table.construction)}}}}},
       {"image",
        {{"model", {{"kind", "image_mlp"}, {"hidden", mlp.hidden}, {"epochs", mlp.epochs}}},
         {"rkme", {{"k", image.reduced_size}, {"steps", image.steps}, {"n_models", image.n_models}}},
@@ -175,7 +179,11 @@ json settings_json() {
         {"split_seed", kImageSplitSeed}}},
       {"text",
        {{"model", {{"kind", "tfidf_naive_bayes"}, {"alpha", nb.alpha}}},
-        {"rkme", {{"k", text_spec.rkme.k}, {"gamma", text_spec.rkme.gamma}, {"steps", text_spec.rkme.steps}}},
+        {"rkme",
+         {{"k", text_spec.rkme.k},
+          {"gamma", text_spec.rkme.gamma},
+          {"steps", text_spec.rkme.steps},
+          {"construction", kernels::rkme_construction_name(text_spec.rkme.construction)}}},
         {"sentences_per_sample", kBrownSentencesPerSample},
         {"split_seed", kTextSplitSeed}}}};
 }
@@ -532,11 +540,18 @@ MarketBuildReport build_market(const MarketBuildOptions& options, const kernels:
                       ? Market::open(dir, market_ctx, {}, options.db)
                       : Market::create(dir, market_ctx, {}, options.db);
 
+  // A resumed build adds learnwares made the way the recorded ones were, or
+  // none: a market whose specs were built two ways would compare them unfairly.
+  const json settings = settings_json();
+  if (info.contains("settings") && !(info["settings"] == settings) && !market.list().empty())
+    throw Error(dir.string() + " was built with other settings (" + info["settings"].dump() + "), this build uses " +
+                settings.dump() + ": build into a new directory");
+
   // Settings and encoder go on disk before anything is submitted, so that an
   // interrupted build is resumed with the same encoder.
   info["format"] = kBuildInfoFormat;
   info["seed"] = options.seed;
-  info["settings"] = settings_json();
+  info["settings"] = settings;
   if (encoder) info["text_encoder"] = encoder_json(encoder->id());
   io::write_text_file_atomically(info_file, info.dump(2) + "\n");
 

@@ -85,7 +85,7 @@ expect_ok spec generate --input "$DATA/table_small.csv" --no-reduce -o full.json
 expect_ok spec inspect full.json
 grep -qx 'K: 60' stdout.txt || fail "--no-reduce kept $(grep '^K' stdout.txt)"
 
-expect_ok --threads 1 spec generate --input "$DATA/table_small.csv" --k 5 --gamma 0.5 --steps 1 --step-size 0.05 -o b.json
+expect_ok --threads 1 spec generate --input "$DATA/table_small.csv" --k 5 --gamma 0.5 --steps 1 --construction kmeans++ --step-size 0.05 -o b.json
 expect_ok spec dist a.json b.json
 d_ab=$(cat stdout.txt)
 is_positive "$d_ab" || fail "dist(A, B) = $d_ab, expected > 0"
@@ -97,7 +97,7 @@ for construction in kmeans++ reference herding-descent; do
   expect_ok spec dist "c-$construction.json" full.json
   eval "d_${construction//[^a-z]/_}=$(cat stdout.txt)"
 done
-cmp -s a.json c-kmeans++.json || fail "--construction kmeans++ is not the default"
+cmp -s a.json c-herding-descent.json || fail "--construction herding-descent is not the default"
 awk -v a="$d_herding_descent" -v b="$d_reference" 'BEGIN { exit !(a < b) }' ||
   fail "herding-descent is $d_herding_descent from the data, the reference's algorithm $d_reference"
 expect_ok --threads 1 spec generate --input "$DATA/table_small.csv" --k 10 --seed 1 --construction herding-descent -o c-one.json

@@ -126,8 +126,11 @@ cmp -s t.json t_again.json || fail "the same text and seed gave a different spec
 # A text spec is a table RKME of the embeddings: --construction applies to it too.
 expect_ok spec generate --type text --input docs.txt --encoder hashing --hashing-dim 64 --k 4 --seed 1 \
   --construction herding-descent -o t_descent.json
-cmp -s t.json t_descent.json && fail "--construction herding-descent gave the default text spec"
-expect_ok spec dist t.json t_descent.json
+cmp -s t.json t_descent.json || fail "--construction herding-descent is not the default text construction"
+expect_ok spec generate --type text --input docs.txt --encoder hashing --hashing-dim 64 --k 4 --seed 1 \
+  --construction kmeans++ -o t_kmeans.json
+cmp -s t.json t_kmeans.json && fail "--construction kmeans++ gave the default text spec"
+expect_ok spec dist t.json t_kmeans.json
 pass
 
 # auto without the vectors falls back to hashing and says how to get sif.

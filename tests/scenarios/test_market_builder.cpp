@@ -18,6 +18,7 @@
 #include "datasets/fetched/data_packages.h"
 #include "datasets/fetched/mnist_digits.h"
 #include "engine/error.h"
+#include "engine/io/atomic_file.h"
 #include "engine/market/market.h"
 #include "scenarios/market/market_builder.h"
 
@@ -187,6 +188,29 @@ TEST_F(TabularBuild, ARerunWithAnotherSeedIsRefused) {
   MarketBuildOptions o = tiny_tabular(dir());
   o.seed = 2;
   EXPECT_THROW(build_market(o, threads(1)), lwd::Error);
+}
+
+TEST_F(TabularBuild, ARerunWithOtherSpecSettingsIsRefusedAndChangesNothing) {
+  // A copy of the market, made as if by the earlier default construction.
+  TempDir tmp;
+  const fs::path copy = tmp.path() / "market";
+  fs::copy(dir(), copy, fs::copy_options::recursive);
+  const fs::path info_file = copy / kBuildInfoFile;
+  std::string text = lwd::io::read_text_file(info_file);
+  const std::string ours = "\"construction\": \"herding-descent\"";
+  ASSERT_NE(text.find(ours), std::string::npos) << text;
+  text.replace(text.find(ours), ours.size(), "\"construction\": \"kmeans++\"");
+  lwd::io::write_text_file_atomically(info_file, text);
+  const MarketContent before = content_of(copy);
+  try {
+    build_market(tiny_tabular(copy), threads(1));
+    FAIL() << "a rerun with another construction was accepted";
+  } catch (const lwd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("other settings"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("kmeans++"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(lwd::io::read_text_file(info_file), text);
+  EXPECT_EQ(content_of(copy).rows, before.rows);
 }
 
 // ---- conventions that need no data --------------------------------------------
