@@ -16,8 +16,8 @@
 //   reference        the reference package's algorithm: k-means from
 //                    K rows drawn with replacement under its rules, beta,
 //                    3 of its Z updates (RkmeConstruction::kReference)   (b)
-//   kmeans++         lwdock's default: k-means++ start, the same 3 updates (c)
-//   herding-descent  herding start, 3 descent steps on MMD²
+//   kmeans++         lwdock's earlier default: k-means++ start, the same 3 updates (c)
+//   herding-descent  the default: herding start, 3 descent steps on MMD²
 //                    (RkmeConstruction::kHerdingDescent)
 // Ablations (--ablations, default gmm-8x16): each part of herding-descent
 // alone and the alternatives the issue names -- other starts with the same
