@@ -4,12 +4,14 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <numbers>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "kernels/error.h"
-#include "kernels/fast_exp.h"
 #include "kernels/parallel.h"
 #include "kernels/rkme.h"
 #include "kernels/scratch.h"
@@ -21,6 +23,8 @@ namespace {
 
 constexpr std::int64_t kTileRows = 256;
 static_assert(kRkmeBatchRowBlock % kTileRows == 0, "row blocks must start on a tile");
+constexpr std::int64_t kPadRows = 16;
+static_assert(kTileRows % kPadRows == 0, "a whole tile needs no padding");
 
 // A task's shifted packed rows and its distance tile, reused across tasks.
 struct TileScratch {
@@ -46,27 +50,68 @@ void shift_rows_with_norms(ConstMatrixView<float> src, std::int64_t r0, std::int
   }
 }
 
-// tile(j, i) holds -2 p_j.u_i; turn it into -gamma * max(0, |p_j|^2 + |u_i|^2 - 2 p_j.u_i).
-LWD_SIMD_CLONES
-void squared_distance_arguments(float* tile, std::int64_t rows, std::int64_t k, const float* p_norm,
-                                const float* u_norm, float neg_gamma) {
-  for (std::int64_t j = 0; j < rows; ++j) {
-    float* row = tile + j * k;
-    const float pn = p_norm[j];
-#pragma omp simd
-    for (std::int64_t i = 0; i < k; ++i) row[i] = neg_gamma * std::max(pn + u_norm[i] + row[i], 0.0f);
-  }
+// 2^v for v <= 0 (the caller clamps), 0 below -126 (where 2^v leaves the normal floats). The
+// screen takes its kernel values in base 2, log2(e) folded into the factors of
+// the exponent, so that the range reduction is one exact subtraction
+// (r = v - round(v)) instead of exp's two multiply-adds. 2^r on |r| <= 1/2 by
+// the Taylor polynomial of e^(r ln 2) to degree 6: truncation below 1.3e-7
+// relative, about 2 ulp, like exp_nonpositive_inplace(float*), and far inside
+// the screen's margin (statistical_search.cpp: 1e-4 of the largest cross term).
+inline float exp2_nonpositive_lane(float in) {
+  constexpr float kMinArgument = -126.0f;
+  constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer in the low bits
+  const float v = std::max(in, kMinArgument);
+  const float t = v + kRoundMagic;
+  const float r = v - (t - kRoundMagic);
+  // (ln 2)^n / n!, n = 6 .. 0
+  float p = 1.5403530e-4f;
+  p = p * r + 1.3333558e-3f;
+  p = p * r + 9.6181291e-3f;
+  p = p * r + 5.5504109e-2f;
+  p = p * r + 2.4022651e-1f;
+  p = p * r + 6.9314718e-1f;
+  p = p * r + 1.0f;
+  const std::uint32_t scale_bits = (std::bit_cast<std::uint32_t>(t) + 127u) << 23;
+  const float result = p * std::bit_cast<float>(scale_bits);
+  return in < kMinArgument ? 0.0f : result;
 }
 
-// out[j] = sum_i w[i] tile(j, i), summed in float64.
+// beta_i 2^(pc[j] + uc_i + dots[j]) for the lanes j: one kernel value, its
+// exponent in base 2 clamped at 0 (where rounding left it above).
+inline float weighted_kernel_value(float pc_j, float uc_i, float dot, float beta_i) {
+  return beta_i * exp2_nonpositive_lane(std::min(pc_j + uc_i + dot, 0.0f));
+}
+
+// One pass over the tile the SGEMM wrote, four user points at a time: tile(i, j)
+// holds 2 gamma log2(e) u_i.p_j, pc[j] and uc[i] the squared norms times
+// -gamma log2(e), so the exponent of k(p_j, u_i) in base 2 is
+// pc[j] + uc[i] + tile(i, j). sum[j] = sum_i beta[i] k(p_j, u_i), summed in
+// float32 in a fixed order (at most K terms of at most beta_i each: an error
+// well inside the screen's margin), the lanes running over the rows so that no
+// sum crosses lanes.
 LWD_SIMD_CLONES
-void weighted_row_sums(const float* tile, std::int64_t rows, std::int64_t k, const double* w, double* out) {
-  for (std::int64_t j = 0; j < rows; ++j) {
-    const float* row = tile + j * k;
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (std::int64_t i = 0; i < k; ++i) s += w[i] * static_cast<double>(row[i]);
-    out[j] = s;
+void attraction_from_tile(const float* tile, std::int64_t rows, std::int64_t k, const float* pc, const float* uc,
+                          const float* beta, float* sum) {
+  std::fill(sum, sum + rows, 0.0f);
+  std::int64_t i = 0;
+  for (; i + 4 <= k; i += 4) {
+    const float* t0 = tile + i * rows;
+    const float* t1 = t0 + rows;
+    const float* t2 = t1 + rows;
+    const float* t3 = t2 + rows;
+#pragma omp simd
+    for (std::int64_t j = 0; j < rows; ++j) {
+      const float a = weighted_kernel_value(pc[j], uc[i], t0[j], beta[i]) +
+                      weighted_kernel_value(pc[j], uc[i + 1], t1[j], beta[i + 1]);
+      const float b = weighted_kernel_value(pc[j], uc[i + 2], t2[j], beta[i + 2]) +
+                      weighted_kernel_value(pc[j], uc[i + 3], t3[j], beta[i + 3]);
+      sum[j] += a + b;
+    }
+  }
+  for (; i < k; ++i) {
+    const float* t0 = tile + i * rows;
+#pragma omp simd
+    for (std::int64_t j = 0; j < rows; ++j) sum[j] += weighted_kernel_value(pc[j], uc[i], t0[j], beta[i]);
   }
 }
 
@@ -124,28 +169,38 @@ void attraction_rows_f32(const Context& ctx, ConstMatrixView<double> z_u, std::s
     }
     u_norm[static_cast<std::size_t>(i)] = static_cast<float>(s);
   }
-  const float neg_gamma = static_cast<float>(-gamma);
+  // Every term of the exponent in base 2: -gamma log2(e) |p - u|^2.
+  const float scale = static_cast<float>(-gamma * std::numbers::log2e);
+  for (float& v : u_norm) v *= scale;
+  const std::vector<float> beta_f(beta_u.begin(), beta_u.end());
   PerThread<TileScratch> scratch(ctx);
   parallel_for(ctx, 0, (end - begin + kTileRows - 1) / kTileRows, [&](std::int64_t t) {
     keep_blas_on_this_thread();  // SGEMM on this thread
     const std::int64_t r0 = begin + t * kTileRows;
     const std::int64_t mi = std::min(kTileRows, end - r0);
+    // The SGEMM's columns are the rows, padded with zero rows to whole blocks
+    // of kPadRows: OpenBLAS computes a partial block of columns with other
+    // code than a whole one, which would make a row's value depend on where
+    // the pack's order puts it (a market after a removal, against the same
+    // market opened afresh).
+    const std::int64_t cols = (mi + kPadRows - 1) / kPadRows * kPadRows;
     std::vector<float>& rows = scratch.local().rows;
     std::vector<float>& tile = scratch.local().tile;
-    rows.resize(static_cast<std::size_t>(mi * std::max<std::int64_t>(d, 1)));
-    tile.resize(static_cast<std::size_t>(mi * k));
-    float p_norm[kTileRows];
+    rows.assign(static_cast<std::size_t>(cols * std::max<std::int64_t>(d, 1)), 0.0f);
+    tile.resize(static_cast<std::size_t>(cols * k));
+    float p_norm[kTileRows] = {};
     shift_rows_with_norms(packed_z, r0, mi, shift_f.data(), rows.data(), p_norm);
+    for (std::int64_t j = 0; j < mi; ++j) p_norm[j] *= scale;
     if (d > 0) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(mi), static_cast<int>(k),
-                  static_cast<int>(d), -2.0f, rows.data(), static_cast<int>(d), u.data(), static_cast<int>(d), 0.0f,
-                  tile.data(), static_cast<int>(k));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(k), static_cast<int>(cols),
+                  static_cast<int>(d), -2.0f * scale, u.data(), static_cast<int>(d), rows.data(), static_cast<int>(d),
+                  0.0f, tile.data(), static_cast<int>(cols));
     } else {
       std::fill(tile.begin(), tile.end(), 0.0f);
     }
-    squared_distance_arguments(tile.data(), mi, k, p_norm, u_norm.data(), neg_gamma);
-    exp_nonpositive_inplace(tile.data(), mi * k);
-    weighted_row_sums(tile.data(), mi, k, beta_u.data(), attraction + (r0 - begin));
+    float sum[kTileRows];
+    attraction_from_tile(tile.data(), cols, k, p_norm, u_norm.data(), beta_f.data(), sum);
+    for (std::int64_t j = 0; j < mi; ++j) attraction[r0 - begin + j] = static_cast<double>(sum[j]);
   });
 }
 

@@ -722,6 +722,51 @@ TEST(RkmeBatchInnerProductsF32, IsIdenticalForOneAndTwoThreads) {
   EXPECT_EQ(a, b);
 }
 
+// A row's float32 value does not depend on where the pack puts it (in a whole
+// block or the last, padded one; early or late in a tile), so a market whose
+// members were reordered by a removal screens exactly as one opened afresh.
+TEST(RkmeBatchInnerProductsF32, ARowsValueDoesNotDependOnItsPosition) {
+  const std::int64_t d = 5, rows = 300;  // one whole tile and a partial one
+  const Matrix<double> zu = gaussian_data(13, d, 60, 0.5);
+  std::vector<double> bu(13);
+  Rng rng(61);
+  for (double& b : bu) b = rng.uniform();
+  const Matrix<double> packed64 = gaussian_data(rows, d, 62, 0.7);
+  std::vector<float> packed(packed64.values().begin(), packed64.values().end());
+  std::vector<double> forward(static_cast<std::size_t>(rows)), backward(forward.size());
+  rkme_batch_attraction_f32(Context{}, zu.view(), bu, ConstMatrixView<float>(packed.data(), rows, d), 0.2, 0, rows,
+                            forward);
+  std::vector<float> reversed(packed.size());
+  for (std::int64_t r = 0; r < rows; ++r)
+    std::copy_n(packed.data() + r * d, d, reversed.data() + (rows - 1 - r) * d);
+  rkme_batch_attraction_f32(Context{}, zu.view(), bu, ConstMatrixView<float>(reversed.data(), rows, d), 0.2, 0, rows,
+                            backward);
+  for (std::int64_t r = 0; r < rows; ++r)
+    EXPECT_EQ(forward[static_cast<std::size_t>(r)], backward[static_cast<std::size_t>(rows - 1 - r)]) << "row " << r;
+}
+
+// The ends of the exponential's range: a row on a user point gets its weight
+// (kernel value 1, to float32 rounding), a row whose kernel values all fall
+// below the smallest normal float gets exactly 0 (its true value, ~1e-88, is
+// far below anything the screen resolves).
+TEST(RkmeBatchInnerProductsF32, CoincidentRowsGetTheirWeightAndFarRowsZero) {
+  const Matrix<double> zu(2, 2, std::vector<double>{0.0, 0.0, 1.0, 0.0});
+  const std::vector<double> bu{0.25, 0.75};
+  // Row 0 on user point 0 (its other point at squared distance 1); row 1 at
+  // squared distance >= 2000 from both, where gamma 0.1 gives exp(-200).
+  const std::vector<float> packed{0.0f, 0.0f, 0.0f, 45.0f};
+  std::vector<double> got(2), ref(2);
+  const std::vector<double> pb{1.0, 1.0};
+  const std::vector<std::int64_t> offsets{0, 1, 2};
+  rkme_batch_inner_products_f32(Context{}, zu.view(), bu, ConstMatrixView<float>(packed.data(), 2, 2), pb, offsets,
+                                0.1, got);
+  rkme_batch_inner_products_f32_ref(zu.view(), bu, ConstMatrixView<float>(packed.data(), 2, 2), pb, offsets, 0.1, ref);
+  EXPECT_NEAR(got[0], 0.25 + 0.75 * std::exp(-0.1), 1e-6);
+  EXPECT_NEAR(got[0], ref[0], 1e-6);
+  EXPECT_EQ(got[1], 0.0);
+  EXPECT_LT(ref[1], 1e-80);
+}
+
 TEST(RkmeBatchInnerProductsF32, RejectsInconsistentArguments) {
   const Matrix<double> zu = gaussian_data(4, 3, 52);
   const std::vector<double> bu(4, 0.25);
