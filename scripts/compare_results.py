@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares two runs of the reproduction, scenario by scenario, as Markdown.
 
-  scripts/compare_results.py OLD NEW [--label-old A] [--label-new B] [SCENARIO ...]
+  scripts/compare_results.py OLD NEW [--label-old A] [--label-new B] [--no-curves] [SCENARIO ...]
 
 OLD and NEW are folders holding one sub-folder per scenario run (a results/
 tree: NAME/table.json and NAME/run.json; NAME may be nested, such as
@@ -134,7 +134,8 @@ def main():
     p.add_argument("scenarios", nargs="*")
     p.add_argument("--label-old", default="before")
     p.add_argument("--label-new", default="after")
-    args = p.parse_args()
+    p.add_argument("--no-curves", action="store_true", help="tables only")
+    args = p.parse_intermixed_args()
     if not os.path.isdir(args.new):
         print(f"compare_results: {args.new} is not a folder", file=sys.stderr)
         return 2
@@ -163,7 +164,7 @@ def main():
         for t in new.get("tables", []):
             compare_table(old_tables.get(t["key"]), t, labels, out)
         old_curves = {c["key"]: c for c in (old or {}).get("curves", [])}
-        for c in new.get("curves", []):
+        for c in ([] if args.no_curves else new.get("curves", [])):
             compare_curve(old_curves.get(c["key"]), c, labels, out)
     print("\n".join(out))
     return 0
