@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <numbers>
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -50,9 +50,9 @@ void shift_rows_with_norms(ConstMatrixView<float> src, std::int64_t r0, std::int
   }
 }
 
-// 2^v for v <= 0 (the caller clamps), 0 below -126 (where 2^v leaves the normal floats). The
-// screen takes its kernel values in base 2, log2(e) folded into the factors of
-// the exponent, so that the range reduction is one exact subtraction
+// 2^v for v <= 0 (the caller clamps), 0 below -126 (where 2^v leaves the
+// normal floats). The screen takes its kernel values in base 2, log2(e) folded
+// into the factors of the exponent, so that the range reduction is one exact subtraction
 // (r = v - round(v)) instead of exp's two multiply-adds. 2^r on |r| <= 1/2 by
 // the Taylor polynomial of e^(r ln 2) to degree 6: truncation below 1.3e-7
 // relative, about 2 ulp, like exp_nonpositive_inplace(float*), and far inside
