@@ -16,6 +16,7 @@
 #include "engine/market/spec_index.h"
 #include "engine/market/statistical_search.h"
 #include "kernels/random.h"
+#include "kernels/rkme_bound.h"
 
 namespace {
 
@@ -81,15 +82,28 @@ void BM_Search_Ours(benchmark::State& state) {
   const Context ctx{};
   std::size_t singles = 0;
   std::int64_t refined = 0;
+  std::int64_t screened = 0;
   for (auto _ : state) {
     const auto r = lwd::statistical_search(ctx, m.user, m.pack, {}, {}, m.z32);
     singles = r.singles.size();
     refined = r.refined;
+    screened = r.screened;
     benchmark::DoNotOptimize(r);
   }
   report(state, m);
   state.counters["singles_reported"] = static_cast<double>(singles);
   state.counters["refined_in_float64"] = static_cast<double>(refined);
+  state.counters["screened_in_float32"] = static_cast<double>(screened);
+}
+
+// The same search screening every member in float32 (no separation bounds).
+void BM_Search_ScreenEveryMember(benchmark::State& state) {
+  const Market& m = market(state.range(0), state.range(1), false);
+  const Context ctx{};
+  lwd::StatSearchOptions o;
+  o.separation_bounds = false;
+  for (auto _ : state) benchmark::DoNotOptimize(lwd::statistical_search(ctx, m.user, m.pack, {}, o, m.z32));
+  report(state, m);
 }
 
 // The same search with every distance in float64 (no float32 screening).
@@ -140,6 +154,23 @@ void BM_SingleRankingFloat32_Ours(benchmark::State& state) {
   report(state, m);
 }
 
+// The separation bounds of every member (kernels/rkme_bound.h), the first step
+// of the screened search.
+void BM_CrossBounds_Ours(benchmark::State& state) {
+  const Market& m = market(state.range(0), state.range(1), false);
+  const Context ctx{};
+  std::vector<std::int64_t> members(static_cast<std::size_t>(m.pack.count()));
+  for (std::size_t i = 0; i < members.size(); ++i) members[i] = static_cast<std::int64_t>(i);
+  std::vector<double> lower(members.size()), upper(members.size());
+  for (auto _ : state) {
+    lwd::kernels::rkme_cross_bounds_f32(ctx, m.user.z().view(), m.user.beta(),
+                                        lwd::kernels::ConstMatrixView<float>(m.z32.data(), m.pack.total_rows(), m.pack.dim),
+                                        m.pack.beta, m.pack.offsets, members, m.pack.gamma, lower, upper);
+    benchmark::DoNotOptimize(upper.data());
+  }
+  report(state, m);
+}
+
 // The exact index against the scan, on a planted market (bench/planted_market.h:
 // learnwares in task neighbourhoods, as real markets have them; a random market
 // gives a metric index nothing to prune). Both sides answer the same search --
@@ -175,11 +206,18 @@ void BM_IndexedSearch_Scan(benchmark::State& state) {
   const Context ctx{};
   const auto z32 = m.pack->z32();
   std::size_t q = 0;
+  double screened = 0.0;
+  double settled = 0.0;
   for (auto _ : state) {
     const RKMETableSpec& user = m.users[q++ % m.users.size()];
-    benchmark::DoNotOptimize(lwd::statistical_search(ctx, user, m.pack->slots(), m.members, {}, z32));
+    const auto r = lwd::statistical_search(ctx, user, m.pack->slots(), m.members, {}, z32);
+    screened += static_cast<double>(r.screened);
+    settled += static_cast<double>(r.settled);
+    benchmark::DoNotOptimize(r);
   }
   state.counters["learnwares"] = static_cast<double>(state.range(0));
+  state.counters["screened_per_search"] = screened / static_cast<double>(std::max<std::size_t>(q, 1));
+  state.counters["settled_per_search"] = settled / static_cast<double>(std::max<std::size_t>(q, 1));
 }
 
 void BM_IndexedSearch_Exact(benchmark::State& state) {
@@ -211,8 +249,10 @@ BENCHMARK(BM_IndexedSearch_Scan)->Arg(4000)->Unit(benchmark::kMillisecond)->UseR
 BENCHMARK(BM_IndexedSearch_Exact)->Arg(4000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Search_Ours)->ArgsProduct({{100, 1100, 10000, 100000}, {32}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Search_Float64Only)->ArgsProduct({{100, 1100, 10000}, {32}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Search_ScreenEveryMember)->ArgsProduct({{1100, 10000}, {32}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Search_ReferencePattern)->ArgsProduct({{100, 1100}, {32}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Search_PerPairFused)->ArgsProduct({{100, 1100}, {32}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_CrossBounds_Ours)->ArgsProduct({{1100, 10000}, {32}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SingleRanking_Ours)
     ->ArgsProduct({{100, 1100, 10000, 100000}, {32}})
     ->Unit(benchmark::kMillisecond)

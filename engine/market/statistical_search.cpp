@@ -10,6 +10,7 @@
 
 #include "engine/error.h"
 #include "kernels/rkme.h"
+#include "kernels/rkme_bound.h"
 #include "kernels/simplex_qp.h"
 
 namespace lwd {
@@ -99,38 +100,65 @@ std::optional<Mixture> auto_mixture(const PoolProducts& p, std::int64_t pool, in
 
 double image_transform(double d) { return 1.0 - std::exp(-d / 5e-5); }
 
-// Everything after the distances: order, pool, mixture, scores, filtering.
-StatSearchResult rank_and_mix(const std::vector<std::string>& ids, const std::vector<double>& mmd2,
-                              const std::function<PoolProducts(const std::vector<std::int64_t>&)>& pool_products,
-                              const StatSearchOptions& options) {
-  StatSearchResult result;
-  result.candidates = static_cast<std::int64_t>(ids.size());
-  std::vector<std::int64_t> order;
+// The distances in order and the mixture found on the pool they give.
+struct Ranked {
+  std::vector<std::int64_t> order;  // positions with a finite distance, nearest first
+  std::optional<Mixture> mixture;   // members are indices into order
+};
+
+Ranked rank_and_pool(const std::vector<double>& mmd2,
+                     const std::function<PoolProducts(const std::vector<std::int64_t>&)>& pool_products,
+                     const StatSearchOptions& options) {
+  Ranked ranked;
+  std::vector<std::int64_t>& order = ranked.order;
   for (std::size_t i = 0; i < mmd2.size(); ++i)
     if (std::isfinite(mmd2[i])) order.push_back(static_cast<std::int64_t>(i));
   std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
     return mmd2[static_cast<std::size_t>(a)] < mmd2[static_cast<std::size_t>(b)];
   });
-  if (order.empty()) return result;
-
-  std::vector<double> sorted_dist(order.size());
-  for (std::size_t r = 0; r < order.size(); ++r) sorted_dist[r] = mmd2[static_cast<std::size_t>(order[r])];
-
-  std::optional<Mixture> mixture;
+  if (order.empty()) return ranked;
+  const double nearest = mmd2[static_cast<std::size_t>(order.front())];
   const std::int64_t pool_size = std::min<std::int64_t>(
       static_cast<std::int64_t>(order.size()),
       static_cast<std::int64_t>(options.max_search_num) * options.max_search_num);
-  if (sorted_dist.front() > 0.0 && options.max_search_num > 1) {
+  if (nearest > 0.0 && options.max_search_num > 1) {
     const std::vector<std::int64_t> pool(order.begin(), order.begin() + pool_size);
     const PoolProducts products = pool_products(pool);
-    mixture = options.method == MixtureMethod::kGreedy
-                  ? greedy_mixture(products, pool_size, options.max_search_num, options.greedy_decay)
-                  : auto_mixture(products, pool_size, options.max_search_num, options.auto_weight_cutoff,
-                                 std::span<const double>(sorted_dist).first(static_cast<std::size_t>(pool_size)));
-    if (mixture && mixture->members.size() <= 1) mixture.reset();  // a mixture of one is no mixture
+    if (options.method == MixtureMethod::kGreedy) {
+      ranked.mixture = greedy_mixture(products, pool_size, options.max_search_num, options.greedy_decay);
+    } else {
+      std::vector<double> pool_mmd2(static_cast<std::size_t>(pool_size));
+      for (std::int64_t r = 0; r < pool_size; ++r) pool_mmd2[static_cast<std::size_t>(r)] = mmd2[static_cast<std::size_t>(order[static_cast<std::size_t>(r)])];
+      ranked.mixture = auto_mixture(products, pool_size, options.max_search_num, options.auto_weight_cutoff, pool_mmd2);
+    }
+    if (ranked.mixture && ranked.mixture->members.size() <= 1) ranked.mixture.reset();  // a mixture of one is no mixture
   }
+  return ranked;
+}
 
-  std::vector<double> scored = sorted_dist;
+// The discrete choices score_and_select makes: how many singles it keeps,
+// whether it lifts a lone weak single, and the percentages it compares to
+// drop a mixture that scores as the top single does.
+struct Choices {
+  std::size_t kept = 0;
+  bool lifted = false;
+  int top_percent = 0;
+  int mixture_percent = -1;  // -1: no mixture to compare
+  bool operator==(const Choices&) const = default;
+};
+
+// Scores, the singles kept and whether the mixture is reported, from the
+// distances in order (the ranking's, or the same positions' distances moved
+// within their intervals: `distances` need not be the ones ranked).
+StatSearchResult score_and_select(const std::vector<std::string>& ids, const std::vector<double>& distances,
+                                  const Ranked& ranked, const StatSearchOptions& options, Choices* choices = nullptr) {
+  StatSearchResult result;
+  result.candidates = static_cast<std::int64_t>(ids.size());
+  const std::vector<std::int64_t>& order = ranked.order;
+  if (order.empty()) return result;
+  std::optional<Mixture> mixture = ranked.mixture;
+  std::vector<double> scored(order.size());
+  for (std::size_t r = 0; r < order.size(); ++r) scored[r] = distances[static_cast<std::size_t>(order[r])];
   double mixture_dist = mixture ? mixture->mmd2 : 0.0;
   if (options.image_distance_transform) {
     for (double& d : scored) d = image_transform(d);
@@ -139,15 +167,21 @@ StatSearchResult rank_and_mix(const std::vector<std::string>& ids, const std::ve
   if (mixture) scored.push_back(mixture_dist);
   std::vector<double> scores = distances_to_scores(scored);
   double mixture_score = 0.0;
+  Choices made;
+  made.top_percent = static_cast<int>(scores.front() * 100);
   if (mixture) {
     mixture_score = scores.back();
     scores.pop_back();
-    if (static_cast<int>(mixture_score * 100) == static_cast<int>(scores.front() * 100)) mixture.reset();
+    made.mixture_percent = static_cast<int>(mixture_score * 100);
+    if (made.mixture_percent == made.top_percent) mixture.reset();
   }
 
   std::size_t keep = 1;
   while (keep < scores.size() && scores[keep] >= options.single_min_score) ++keep;
-  if (keep == 1 && scores.front() < options.single_min_score) {
+  made.kept = keep;
+  made.lifted = keep == 1 && scores.front() < options.single_min_score;
+  if (choices) *choices = made;
+  if (made.lifted) {
     // Lift a lone, weak top result to the threshold and the mixture with it, as the reference does.
     const double ratio = std::abs(scores.front()) < 1e-5 ? 100.0 : options.single_min_score / scores.front();
     scores.front() = options.single_min_score;
@@ -155,7 +189,7 @@ StatSearchResult rank_and_mix(const std::vector<std::string>& ids, const std::ve
   }
   for (std::size_t r = 0; r < keep; ++r) {
     const auto i = static_cast<std::size_t>(order[r]);
-    result.singles.push_back(SingleMatch{ids[i], scores[r], mmd2[i]});
+    result.singles.push_back(SingleMatch{ids[i], scores[r], distances[i]});
   }
   if (mixture) {
     MixtureMatch m;
@@ -166,6 +200,13 @@ StatSearchResult rank_and_mix(const std::vector<std::string>& ids, const std::ve
     result.mixture = std::move(m);
   }
   return result;
+}
+
+// Everything after the distances: order, pool, mixture, scores, filtering.
+StatSearchResult rank_and_mix(const std::vector<std::string>& ids, const std::vector<double>& mmd2,
+                              const std::function<PoolProducts(const std::vector<std::int64_t>&)>& pool_products,
+                              const StatSearchOptions& options) {
+  return score_and_select(ids, mmd2, rank_and_pool(mmd2, pool_products, options), options);
 }
 
 void require_searchable(const RKMETableSpec& user) {
@@ -179,15 +220,6 @@ void require_pack_width(const RKMETableSpec& user, const SpecPack& pack) {
     throw Error("search: the user's specification has width " + std::to_string(user.dim()) + " but the pack " +
                 spec_pack_key(pack.type, pack.dim) + " has width " + std::to_string(pack.dim));
   }
-}
-
-// gamma -> positions in `list` of the members with that gamma (the reference
-// measures MMD²(m, u) with m's gamma, so each distinct gamma is one pass).
-std::map<double, std::vector<std::size_t>> positions_by_gamma(const SpecPack& pack,
-                                                              const std::vector<std::int64_t>& list) {
-  std::map<double, std::vector<std::size_t>> by_gamma;
-  for (std::size_t r = 0; r < list.size(); ++r) by_gamma[pack.gamma[static_cast<std::size_t>(list[r])]].push_back(r);
-  return by_gamma;
 }
 
 std::vector<std::int64_t> all_members_if_empty(std::span<const std::int64_t> members, std::int64_t count) {
@@ -265,63 +297,117 @@ std::vector<double> distances_to_scores(std::span<const double> distances) {
 
 namespace {
 
+// Rows gathered at a time for a pass over part of the pack: a copy of at most
+// 2^16 rows (8 MiB of float32 Z at width 32) however large the pack.
+constexpr std::int64_t kGatherChunkRows = std::int64_t{1} << 16;
+
+// The rows of some members of the pack, back to back: their Z (from `z`, the
+// pack's Z or its float32 mirror), betas and offsets.
+template <class T>
+struct GatheredRows {
+  std::vector<T> z;
+  std::vector<double> beta;
+  std::vector<std::int64_t> offsets{0};
+};
+
+template <class T>
+GatheredRows<T> gather_rows(const SpecPack& pack, const T* z, const std::vector<std::int64_t>& list,
+                            const std::vector<std::size_t>& positions) {
+  std::int64_t rows = 0;
+  for (std::size_t r : positions) {
+    const auto m = static_cast<std::size_t>(list[r]);
+    rows += pack.offsets[m + 1] - pack.offsets[m];
+  }
+  GatheredRows<T> g;
+  g.z.reserve(static_cast<std::size_t>(rows * pack.dim));
+  g.beta.reserve(static_cast<std::size_t>(rows));
+  g.offsets.reserve(positions.size() + 1);
+  for (std::size_t r : positions) {
+    const auto m = static_cast<std::size_t>(list[r]);
+    const std::int64_t r0 = pack.offsets[m];
+    const std::int64_t r1 = pack.offsets[m + 1];
+    g.z.insert(g.z.end(), z + r0 * pack.dim, z + r1 * pack.dim);
+    g.beta.insert(g.beta.end(), pack.beta.begin() + r0, pack.beta.begin() + r1);
+    g.offsets.push_back(g.offsets.back() + (r1 - r0));
+  }
+  return g;
+}
+
+// MMD²(user, m) for the members list[r], r in `positions`, written to
+// out[r]: the batched cross products (float64 from the pack's Z, or float32
+// from its mirror `z32`) and the precomputed self products. The reference
+// measures MMD²(m, u) with m's gamma; members almost always share one gamma,
+// so this is one batched pass per distinct gamma. A pass over most of the
+// pack reads it in place, evaluating the members it does not need too; a pass
+// over a smaller part (a semantic filter, a second gamma, the float32
+// screen's survivors, the members the separation bounds leave to the screen)
+// first gathers those members' rows, which costs a copy of O(rows · d)
+// against the O(rows · K · d) kernel work it saves. Each member's value is
+// the same either way up to the last bits in float64 (a kernel value depends
+// slightly on where its row falls in the kernel's tiles) and bit for bit in
+// float32 (whose pass pads its tiles so that it does not); the ranks of a
+// sharded search (batch_inner) keep the very rows and tiles of this
+// one-process pass, so theirs are exact. max_cross, when given, gets the
+// largest |<u, m>| seen; cross, when not empty, gets cross[r] = <u, m>.
+template <class T>
+void batch_mmd2_into(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack, const T* z,
+                     const std::vector<std::int64_t>& list, const std::vector<std::size_t>& positions,
+                     std::span<double> out, double* max_cross, const dist::Communicator* comm,
+                     std::span<double> cross = {}) {
+  std::map<double, std::vector<std::size_t>> by_gamma;
+  for (std::size_t r : positions) by_gamma[pack.gamma[static_cast<std::size_t>(list[r])]].push_back(r);
+  std::vector<double> inner;
+  for (const auto& [gamma, group] : by_gamma) {
+    const double uu = kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
+    auto put = [&](std::size_t r, double product) {
+      out[r] = pack.self_inner[static_cast<std::size_t>(list[r])] - 2.0 * product + uu;
+      if (max_cross) *max_cross = std::max(*max_cross, std::abs(product));
+      if (!cross.empty()) cross[r] = product;
+    };
+    // In float32 a row's value does not depend on where it sits, so any part
+    // of the pack short of all of it is gathered, in chunks of bounded size;
+    // in float64 the in-place pass keeps most of the pack's values as a pass
+    // over all of it gives them.
+    const bool in_place = std::is_same_v<T, float> ? static_cast<std::int64_t>(group.size()) == pack.count()
+                                                   : 2 * static_cast<std::int64_t>(group.size()) >= pack.count();
+    if (in_place) {
+      inner.resize(static_cast<std::size_t>(pack.count()));
+      batch_inner(ctx, user, kernels::ConstMatrixView<T>(z, pack.total_rows(), pack.dim), pack.beta, pack.offsets,
+                  gamma, std::span<double>(inner), comm);
+      for (std::size_t r : group) put(r, inner[static_cast<std::size_t>(list[r])]);
+      continue;
+    }
+    std::size_t next = 0;
+    while (next < group.size()) {
+      std::vector<std::size_t> chunk;
+      std::int64_t rows = 0;
+      for (; next < group.size() && (chunk.empty() || rows < kGatherChunkRows); ++next) {
+        const auto m = static_cast<std::size_t>(list[group[next]]);
+        chunk.push_back(group[next]);
+        rows += pack.offsets[m + 1] - pack.offsets[m];
+      }
+      const GatheredRows<T> g = gather_rows(pack, z, list, chunk);
+      inner.resize(chunk.size());
+      batch_inner(ctx, user, kernels::ConstMatrixView<T>(g.z.data(), g.offsets.back(), pack.dim),
+                  std::span<const double>(g.beta), std::span<const std::int64_t>(g.offsets), gamma,
+                  std::span<double>(inner), comm);
+      for (std::size_t i = 0; i < chunk.size(); ++i) put(chunk[i], inner[i]);
+    }
+  }
+}
+
+std::vector<std::size_t> every_position(std::size_t n) {
+  std::vector<std::size_t> all(n);
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  return all;
+}
+
 std::vector<double> batch_mmd2_on(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack,
                                   std::span<const std::int64_t> members, const dist::Communicator* comm) {
   require_pack_width(user, pack);
   const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
   std::vector<double> out(list.size());
-  if (list.empty()) return out;
-  // The reference measures MMD²(m, u) with m's gamma; members almost always
-  // share one gamma, so this is one batched pass per distinct gamma. A pass
-  // over most of the pack reads it in place, evaluating the members it does
-  // not need too; a pass over a smaller part (a semantic filter, a second
-  // gamma, the float32 screen's survivors) first gathers those members' rows,
-  // which costs a copy of O(rows · d) against the O(rows · K · d) kernel work
-  // it saves. Each member's value is the same either way up to the last bits
-  // (a kernel value depends slightly on where its row falls in the kernel's
-  // tiles); the ranks of a sharded search (batch_inner) keep the very rows and
-  // tiles of this one-process pass, so theirs are exact.
-  const auto by_gamma = positions_by_gamma(pack, list);
-  std::vector<double> inner;
-  for (const auto& [gamma, positions] : by_gamma) {
-    const double uu = kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
-    const bool most_of_pack = 2 * static_cast<std::int64_t>(positions.size()) >= pack.count();
-    if (most_of_pack) {
-      inner.resize(static_cast<std::size_t>(pack.count()));
-      batch_inner(ctx, user, pack.z_view(), pack.beta, pack.offsets, gamma, inner, comm);
-      for (std::size_t r : positions) {
-        const auto m = static_cast<std::size_t>(list[r]);
-        out[r] = pack.self_inner[m] - 2.0 * inner[m] + uu;
-      }
-      continue;
-    }
-    std::int64_t rows = 0;
-    for (std::size_t r : positions) {
-      const auto m = static_cast<std::size_t>(list[r]);
-      rows += pack.offsets[m + 1] - pack.offsets[m];
-    }
-    std::vector<double> z;
-    std::vector<double> beta;
-    std::vector<std::int64_t> offsets{0};
-    z.reserve(static_cast<std::size_t>(rows * pack.dim));
-    beta.reserve(static_cast<std::size_t>(rows));
-    offsets.reserve(positions.size() + 1);
-    for (std::size_t r : positions) {
-      const auto zm = pack.member_z(list[r]);
-      const auto bm = pack.member_beta(list[r]);
-      z.insert(z.end(), zm.data, zm.data + zm.rows * zm.cols);
-      beta.insert(beta.end(), bm.begin(), bm.end());
-      offsets.push_back(offsets.back() + zm.rows);
-    }
-    inner.resize(positions.size());
-    batch_inner(ctx, user, kernels::ConstMatrixView<double>(z.data(), offsets.back(), pack.dim),
-                std::span<const double>(beta), std::span<const std::int64_t>(offsets), gamma, std::span<double>(inner),
-                comm);
-    for (std::size_t i = 0; i < positions.size(); ++i) {
-      const auto m = static_cast<std::size_t>(list[positions[i]]);
-      out[positions[i]] = pack.self_inner[m] - 2.0 * inner[i] + uu;
-    }
-  }
+  batch_mmd2_into(ctx, user, pack, pack.z.data(), list, every_position(list.size()), out, nullptr, comm);
   return out;
 }
 
@@ -333,22 +419,91 @@ std::vector<double> batch_mmd2_float32_on(const Context& ctx, const RKMETableSpe
   const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
   std::vector<double> out(list.size());
   if (max_cross) *max_cross = 0.0;
-  if (list.empty()) return out;
-  const kernels::ConstMatrixView<float> z(z32.data(), pack.total_rows(), pack.dim);
-  const auto by_gamma = positions_by_gamma(pack, list);
-  std::vector<double> inner(static_cast<std::size_t>(pack.count()));
-  for (const auto& [gamma, positions] : by_gamma) {
-    // Screening reads the whole pack in place; members outside the list cost
-    // kernel work but no copies (a filtered search is small enough either way).
-    batch_inner(ctx, user, z, pack.beta, pack.offsets, gamma, std::span<double>(inner), comm);
-    const double uu = kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), gamma);
-    for (std::size_t r : positions) {
-      const auto m = static_cast<std::size_t>(list[r]);
-      out[r] = pack.self_inner[m] - 2.0 * inner[m] + uu;
-      if (max_cross) *max_cross = std::max(*max_cross, std::abs(inner[m]));
+  batch_mmd2_into(ctx, user, pack, z32.data(), list, every_position(list.size()), out, max_cross, comm);
+  return out;
+}
+
+// Separation bounds (docs/DESIGN.md §4.3): an interval for every listed
+// member's distance from a bound on its cross product (kernels/rkme_bound.h),
+// then the members settled without the screen: those whose interval lies
+// wholly above the pool's boundary (the max_search_num²-th smallest upper
+// end) and wholly below the largest lower end (so neither in the pool nor the
+// farthest distance, which scores use), each with room for the screen's
+// margin. A settled member's mmd2 is the middle of its interval; max_cross
+// gets the largest bound of a settled member's cross product.
+void settle_by_bounds(const Context& ctx, const RKMETableSpec& user, const SpecPack& pack, std::span<const float> z32,
+                      const std::vector<std::int64_t>& list, const StatSearchOptions& options,
+                      std::vector<char>& settled, std::vector<double>& lo, std::vector<double>& hi,
+                      std::vector<double>& mmd2, double& max_cross) {
+  const std::size_t n = list.size();
+  std::vector<double> gammas(n);
+  for (std::size_t r = 0; r < n; ++r) gammas[r] = pack.gamma[static_cast<std::size_t>(list[r])];
+  std::vector<double> cross_lo(n), cross_hi(n);
+  kernels::rkme_cross_bounds_f32(ctx, user.z().view(), user.beta(),
+                                 kernels::ConstMatrixView<float>(z32.data(), pack.total_rows(), pack.dim), pack.beta,
+                                 pack.offsets, list, gammas, cross_lo, cross_hi);
+  std::map<double, double> uu;
+  for (double g : gammas)
+    if (!uu.count(g)) uu[g] = kernels::rkme_inner_product(ctx, user.z().view(), user.beta(), user.z().view(), user.beta(), g);
+  lo.assign(n, -std::numeric_limits<double>::infinity());
+  hi.assign(n, std::numeric_limits<double>::infinity());
+  std::vector<double> finite_hi;
+  double max_lo = -std::numeric_limits<double>::infinity();
+  double max_bound = 0.0;
+  for (std::size_t r = 0; r < n; ++r) {
+    const double base = pack.self_inner[static_cast<std::size_t>(list[r])] + uu[gammas[r]];
+    lo[r] = base - 2.0 * cross_hi[r];
+    hi[r] = base - 2.0 * cross_lo[r];
+    if (!std::isfinite(lo[r]) || !std::isfinite(hi[r])) continue;
+    finite_hi.push_back(hi[r]);
+    max_lo = std::max(max_lo, lo[r]);
+    max_bound = std::max(max_bound, std::max(std::abs(cross_lo[r]), std::abs(cross_hi[r])));
+  }
+  const std::size_t pool = std::min<std::size_t>(
+      finite_hi.size(), static_cast<std::size_t>(options.max_search_num) * options.max_search_num);
+  if (pool == 0) return;
+  std::nth_element(finite_hi.begin(), finite_hi.begin() + static_cast<std::ptrdiff_t>(pool - 1), finite_hi.end());
+  const double pool_boundary = finite_hi[pool - 1];
+  // The screen's margin is 1e-4 of the largest cross product it sees, which
+  // is at most max_bound; four margins clear both its and the refinements'
+  // comparisons.
+  const double room = 4e-4 * max_bound;
+  for (std::size_t r = 0; r < n; ++r) {
+    if (!std::isfinite(lo[r]) || !std::isfinite(hi[r])) continue;
+    if (lo[r] > pool_boundary + room && hi[r] < max_lo - room) {
+      settled[r] = 1;
+      mmd2[r] = 0.5 * (lo[r] + hi[r]);
+      max_cross = std::max(max_cross, std::max(std::abs(cross_lo[r]), std::abs(cross_hi[r])));
     }
   }
-  return out;
+}
+
+// A score moves by at most this much as settled members' distances move
+// within their intervals, or they are screened.
+constexpr double kSettledScoreTolerance = 1e-6;
+
+// Whether the result's choices hold wherever in their intervals the settled
+// members' distances lie. They enter the scores only through the mean of all
+// distances (they are neither the nearest nor the farthest), and every score
+// is monotone in that mean (docs/DESIGN.md §4.3), so the two ends -- every
+// settled distance at its lower end, every one at its upper end -- bound
+// each score, and a choice that is the same at both ends is the same between.
+bool settled_choices_hold(const std::vector<std::string>& ids, const std::vector<double>& mmd2,
+                          const std::vector<double>& lo, const std::vector<double>& hi,
+                          const std::vector<std::size_t>& unsettled, const Ranked& ranked, const Choices& choices,
+                          const StatSearchResult& result, const StatSearchOptions& options) {
+  for (const auto& end : {&lo, &hi}) {
+    std::vector<double> moved = mmd2;
+    for (std::size_t r : unsettled) moved[r] = (*end)[r];
+    Choices at_end;
+    const StatSearchResult other = score_and_select(ids, moved, ranked, options, &at_end);
+    if (!(at_end == choices) || other.singles.size() != result.singles.size()) return false;
+    for (std::size_t i = 0; i < result.singles.size(); ++i)
+      if (std::abs(other.singles[i].score - result.singles[i].score) > kSettledScoreTolerance) return false;
+    if (other.mixture.has_value() != result.mixture.has_value()) return false;
+    if (result.mixture && std::abs(other.mixture->score - result.mixture->score) > kSettledScoreTolerance) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -374,54 +529,80 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
   const std::vector<std::int64_t> list = all_members_if_empty(members, pack.count());
   const bool screen = options.float32_screening && !z32.empty() &&
                       static_cast<std::int64_t>(list.size()) >= options.float32_min_members;
-  std::vector<double> mmd2;
+  std::vector<double> mmd2(list.size());
   std::vector<char> exact;  // screening: whether mmd2[r] is the float64 value
+  // Separation bounds: positions left out of the float32 screen, their
+  // distances known to lie in [settled_lo, settled_hi] (mmd2 holds the middle).
+  std::vector<char> settled;
+  std::vector<double> settled_lo, settled_hi;
   double margin = 0.0;      // screening: bound on |float32 - float64| of a distance
+  double max_cross = 0.0;   // screening: the largest |<u, m>| screened, or bounded for a settled member
   std::int64_t refined = 0;
+  std::int64_t screened = 0;
+  // <u, m> in float64 with m's gamma, where exact (NaN elsewhere): the
+  // mixture's <u, m> for a pool member whose gamma is the user's.
+  std::vector<double> cross(list.size(), std::numeric_limits<double>::quiet_NaN());
   // Recomputes in float64 the listed positions not yet exact.
   auto make_exact = [&](const std::vector<std::size_t>& positions) {
     std::vector<std::size_t> todo;
-    std::vector<std::int64_t> todo_members;
-    for (std::size_t r : positions) {
-      if (exact[r]) continue;
-      todo.push_back(r);
-      todo_members.push_back(list[r]);
-    }
+    for (std::size_t r : positions)
+      if (!exact[r]) todo.push_back(r);
     if (todo.empty()) return false;
-    const std::vector<double> in_float64 = batch_mmd2_on(ctx, user, pack, todo_members, comm);
-    for (std::size_t i = 0; i < todo.size(); ++i) {
-      mmd2[todo[i]] = in_float64[i];
-      exact[todo[i]] = 1;
-    }
+    batch_mmd2_into(ctx, user, pack, pack.z.data(), list, todo, std::span<double>(mmd2), nullptr, comm,
+                    std::span<double>(cross));
+    for (std::size_t r : todo) exact[r] = 1;
     refined += static_cast<std::int64_t>(todo.size());
     return true;
+  };
+  // Screens the listed positions in float32.
+  auto screen_positions = [&](const std::vector<std::size_t>& positions) {
+    batch_mmd2_into(ctx, user, pack, z32.data(), list, positions, std::span<double>(mmd2), &max_cross, comm);
+    for (std::size_t r : positions) settled[r] = 0;
+    screened += static_cast<std::int64_t>(positions.size());
+    // Float32 kernel values are good to ~1e-6 relative; 1e-4 of the largest
+    // cross term bounds the error of every distance with room to spare.
+    margin = 1e-4 * max_cross + 1e-300;
   };
   // Positions whose distance could be at or below `bound` in float64.
   auto within = [&](double bound) {
     std::vector<std::size_t> out;
-    for (std::size_t r = 0; r < mmd2.size(); ++r)
-      if (!exact[r] && mmd2[r] <= bound + 2.0 * margin) out.push_back(r);
+    for (std::size_t r = 0; r < mmd2.size(); ++r) {
+      if (exact[r]) continue;
+      const double lowest = settled[r] ? settled_lo[r] : mmd2[r] - 2.0 * margin;
+      if (lowest <= bound) out.push_back(r);
+    }
     return out;
   };
-  if (screen) {
-    double max_cross = 0.0;
-    mmd2 = batch_mmd2_float32_on(ctx, user, pack, z32, list, &max_cross, comm);
-    exact.assign(list.size(), 0);
-    // Float32 kernel values are good to ~1e-6 relative; 1e-4 of the largest
-    // cross term bounds the error of every distance with room to spare.
-    margin = 1e-4 * max_cross + 1e-300;
-    // The mixture pool (the best max_search_num² singles) must be exact.
+  // The mixture pool (the best max_search_num² singles) must be exact.
+  auto make_pool_exact = [&]() {
     std::vector<double> sorted;
     for (double v : mmd2)
       if (std::isfinite(v)) sorted.push_back(v);
-    if (!sorted.empty()) {
-      const std::size_t pool = std::min<std::size_t>(
-          sorted.size(), static_cast<std::size_t>(options.max_search_num) * options.max_search_num);
-      std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(pool - 1), sorted.end());
-      make_exact(within(sorted[pool - 1]));
+    if (sorted.empty()) return;
+    const std::size_t pool = std::min<std::size_t>(
+        sorted.size(), static_cast<std::size_t>(options.max_search_num) * options.max_search_num);
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(pool - 1), sorted.end());
+    make_exact(within(sorted[pool - 1]));
+  };
+  if (screen) {
+    if (z32.size() != pack.z.size()) throw Error("search: the float32 mirror does not match the pack");
+    require_pack_width(user, pack);
+    exact.assign(list.size(), 0);
+    settled.assign(list.size(), 0);
+    std::vector<std::size_t> to_screen;
+    if (options.separation_bounds) {
+      settle_by_bounds(ctx, user, pack, z32, list, options, settled, settled_lo, settled_hi, mmd2, max_cross);
+      for (std::size_t r = 0; r < list.size(); ++r)
+        if (!settled[r]) to_screen.push_back(r);
+    } else {
+      to_screen = every_position(list.size());
     }
+    screen_positions(to_screen);
+    make_pool_exact();
   } else {
-    mmd2 = batch_mmd2_on(ctx, user, pack, list, comm);
+    require_pack_width(user, pack);
+    batch_mmd2_into(ctx, user, pack, pack.z.data(), list, every_position(list.size()), std::span<double>(mmd2),
+                    nullptr, comm, std::span<double>(cross));
   }
   std::vector<std::string> ids;
   ids.reserve(list.size());
@@ -466,10 +647,20 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
     }
     k_pool.assign(static_cast<std::size_t>(p * p), 0.0);
     row_done.assign(static_cast<std::size_t>(p), 0);
+    // <u, m_i> with the user's gamma (the reference's user-side inner
+    // product): the distance's own product where the member's gamma is the
+    // user's, as it almost always is; else one batched evaluation.
     c_pool.assign(static_cast<std::size_t>(p), 0.0);
-    // <u, m_i> with the user's gamma (the reference's user-side inner product).
-    kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(), sub.z_view(), sub.beta, sub.offsets,
-                                       user.gamma(), c_pool);
+    bool known = true;
+    for (std::int64_t i = 0; i < p && known; ++i) {
+      const auto r = static_cast<std::size_t>(pool[static_cast<std::size_t>(i)]);
+      known = pack.gamma[static_cast<std::size_t>(list[r])] == user.gamma() && std::isfinite(cross[r]);
+      c_pool[static_cast<std::size_t>(i)] = cross[r];
+    }
+    if (!known) {
+      kernels::rkme_batch_inner_products(ctx, user.z().view(), user.beta(), sub.z_view(), sub.beta, sub.offsets,
+                                         user.gamma(), c_pool);
+    }
     PoolProducts products;
     products.k = [&, p](std::int64_t i, std::int64_t j) {
       if (i == j) return pack.self_inner[static_cast<std::size_t>(sub_members[static_cast<std::size_t>(i)])];
@@ -481,19 +672,39 @@ StatSearchResult statistical_search(const Context& ctx, const RKMETableSpec& use
     products.uu = user.inner_product(user, ctx);
     return products;
   };
-  StatSearchResult result = rank_and_mix(ids, mmd2, pool_products, options);
+  Ranked ranked = rank_and_pool(mmd2, pool_products, options);
+  Choices choices;
+  StatSearchResult result = score_and_select(ids, mmd2, ranked, options, &choices);
   if (!screen) return result;
+  bool fell_back = false;
   // Every single reported must carry its float64 distance, and nothing left
   // out may be closer than the last one reported: refine and rank again until
   // both hold (the pool is exact already, so the mixture does not change).
+  // Then, with members settled by their bounds, the result stands only if
+  // none of its choices moves as their distances move within their
+  // intervals; else they are screened too and the search goes on as without
+  // bounds.
   for (;;) {
     double worst = -std::numeric_limits<double>::infinity();
     for (const auto& s : result.singles) worst = std::max(worst, s.mmd2);
     if (!make_exact(within(worst))) {
-      result.refined = refined;
-      return result;
+      std::vector<std::size_t> unsettled;
+      for (std::size_t r = 0; r < settled.size(); ++r)
+        if (settled[r] && !exact[r]) unsettled.push_back(r);
+      if (unsettled.empty() ||
+          settled_choices_hold(ids, mmd2, settled_lo, settled_hi, unsettled, ranked, choices, result, options)) {
+        result.refined = refined;
+        result.screened = screened;
+        result.settled = static_cast<std::int64_t>(unsettled.size());
+        result.bounds_fell_back = fell_back;
+        return result;
+      }
+      fell_back = true;
+      screen_positions(unsettled);
+      make_pool_exact();
     }
-    result = rank_and_mix(ids, mmd2, pool_products, options);
+    ranked = rank_and_pool(mmd2, pool_products, options);
+    result = score_and_select(ids, mmd2, ranked, options, &choices);
   }
 }
 

@@ -44,6 +44,13 @@ struct StatSearchOptions {
   // and weight reported is the float64 one. Used from this many members up.
   bool float32_screening = true;
   std::int64_t float32_min_members = 256;
+  // Separation bounds, with float32 screening (docs/DESIGN.md §4.3): bound
+  // every member's cross product from one direction first
+  // (kernels/rkme_bound.h) and leave out of the screen the members that can be
+  // neither in the mixture's pool nor the farthest; the result stands only if
+  // none of its choices, and no score by more than 1e-6, depends on where in
+  // their intervals those members' distances lie, else they are screened too.
+  bool separation_bounds = true;
   // Specs compared pair by pair (image specs, docs/DESIGN.md §4.7): with more
   // candidates than pairwise_exact(), a screen -- random features of the
   // kernel -- ranks them all and only the best pairwise_exact() are compared
@@ -77,6 +84,14 @@ struct StatSearchResult {
   // Float32 screening: the candidates whose distance was evaluated again in
   // float64 (those the screen could not rule out); 0 without screening.
   std::int64_t refined = 0;
+  // Float32 screening: the candidates the screen evaluated, and those whose
+  // distance was settled by their separation bounds alone (neither screened
+  // nor refined). bounds_fell_back: the bounds had settled some, but a choice
+  // of the result depended on where in their intervals they lay, so they
+  // were screened after all.
+  std::int64_t screened = 0;
+  std::int64_t settled = 0;
+  bool bounds_fell_back = false;
   // How the singles were found (docs/DESIGN.md §4.5, §4.7): "scan" (every
   // candidate compared), a search index, "exact" or "approx", which compared
   // the user with `evaluated` of them and searched the best it returned, or

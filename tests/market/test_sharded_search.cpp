@@ -50,9 +50,10 @@ struct RandomMarket {
 // `count` learnwares of width d; every `tie_every`-th is a copy of the one
 // before it (equal distances: the search keeps pack order); with two_gammas
 // every third has gamma 0.3 instead of 0.1.
-RandomMarket random_market(std::uint64_t seed, std::int64_t count, std::int64_t d, int tie_every, bool two_gammas) {
+RandomMarket random_market(std::uint64_t seed, std::int64_t count, std::int64_t d, int tie_every, bool two_gammas,
+                           double centres_within = 2.0) {
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> centre(-2.0, 2.0);
+  std::uniform_real_distribution<double> centre(-centres_within, centres_within);
   std::uniform_int_distribution<std::int64_t> rows(3, 12);
   RandomMarket m;
   m.pack.type = "RKMETableSpecification";
@@ -97,6 +98,9 @@ std::vector<StatSearchResult> sharded(int ranks, const RandomMarket& m, std::spa
 void expect_identical(const StatSearchResult& want, const StatSearchResult& got, const std::string& where) {
   EXPECT_EQ(want.candidates, got.candidates) << where;
   EXPECT_EQ(want.refined, got.refined) << where;
+  EXPECT_EQ(want.screened, got.screened) << where;
+  EXPECT_EQ(want.settled, got.settled) << where;
+  EXPECT_EQ(want.bounds_fell_back, got.bounds_fell_back) << where;
   EXPECT_EQ(want.method, got.method) << where;
   ASSERT_EQ(want.singles.size(), got.singles.size()) << where;
   for (std::size_t i = 0; i < want.singles.size(); ++i) {
@@ -171,6 +175,17 @@ TEST(ShardedSearch, Float32ScreeningRefinesTheSameDistances) {
   o.float32_min_members = 8;
   const auto z32 = lwd::float32_mirror(m.pack);
   EXPECT_GT(lwd::statistical_search(Context{.n_threads = 1}, m.user, m.pack, {}, o, z32).refined, 0);
+}
+
+// Members far apart: the separation bounds settle most of them before the
+// screen, on every rank alike (each computes every bound itself).
+TEST(ShardedSearch, SeparationBoundsSettleTheSameMembers) {
+  const RandomMarket m = random_market(13, 150, 3, 0, true, 30.0);
+  StatSearchOptions o;
+  o.float32_min_members = 8;
+  check_every_rank_count(m, {}, o, true, "separation bounds");
+  const auto z32 = lwd::float32_mirror(m.pack);
+  EXPECT_GT(lwd::statistical_search(Context{.n_threads = 1}, m.user, m.pack, {}, o, z32).settled, 50);
 }
 
 TEST(ShardedSearch, ASemanticFiltersSubsetAndTwoGammas) {

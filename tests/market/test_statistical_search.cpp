@@ -281,6 +281,88 @@ TEST(StatisticalSearch, Float32ScreeningGivesTheFloat64Results) {
   }
 }
 
+// Separation bounds (docs/DESIGN.md §4.4) leave members out of the screen;
+// the result is the one screening every member gives: the same singles, each
+// with its float64 distance, the same mixture, scores within 1e-6. Markets of
+// several widths and spreads, users from on top of a member to wider than
+// any: some searches settle most of the market, some fall back to screening
+// it all because a score would have moved, and both must happen here.
+TEST(StatisticalSearch, SeparationBoundsGiveTheResultsOfScreeningEveryMember) {
+  struct Case {
+    std::int64_t d;
+    double centres_within;
+    double spread;
+  };
+  int settled_searches = 0;
+  int fallbacks = 0;
+  for (const Case c : {Case{8, 10.0, 1.0}, Case{4, 8.0, 1.0}, Case{2, 20.0, 0.3}, Case{8, 5.0, 1.0}}) {
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> u(0.0, c.centres_within);
+    Market m;
+    m.pack.type = "RKMETableSpecification";
+    for (int i = 0; i < 300; ++i) {
+      m.pack.append(std::to_string(i), spec_of(blob(200, c.d, i == 0 ? 0.0 : u(rng), 100 + static_cast<std::uint64_t>(i), c.spread), 10,
+                                             static_cast<std::uint64_t>(i)));
+    }
+    const std::vector<float> z32 = lwd::float32_mirror(m.pack);
+    for (const double user_spread : {1.0, 1.2, 1.4, 1.7, 2.0, 2.5}) {
+      const std::string where = "d " + std::to_string(c.d) + ", centres within " + std::to_string(c.centres_within) +
+                                ", user spread " + std::to_string(user_spread);
+      const RKMETableSpec user = spec_of(blob(300, c.d, 0.0, 7, c.spread * user_spread), 10, 3);
+      StatSearchOptions every;
+      every.separation_bounds = false;
+      const auto a = lwd::statistical_search(Context{}, user, m.pack, {}, {}, z32);
+      const auto b = lwd::statistical_search(Context{}, user, m.pack, {}, every, z32);
+      EXPECT_EQ(b.settled, 0) << where;
+      EXPECT_EQ(b.screened, b.candidates) << where;
+      EXPECT_EQ(a.screened + a.settled, a.candidates) << where;
+      settled_searches += a.settled > 0;
+      fallbacks += a.bounds_fell_back;
+      if (a.bounds_fell_back) EXPECT_EQ(a.settled, 0) << where;
+      ASSERT_EQ(a.singles.size(), b.singles.size()) << where;
+      for (std::size_t r = 0; r < a.singles.size(); ++r) {
+        EXPECT_EQ(a.singles[r].id, b.singles[r].id) << where << ", single " << r;
+        EXPECT_NEAR(a.singles[r].mmd2, b.singles[r].mmd2, 1e-12 * std::abs(b.singles[r].mmd2)) << where << ", single " << r;
+        EXPECT_NEAR(a.singles[r].score, b.singles[r].score, 1e-6) << where << ", single " << r;
+      }
+      ASSERT_EQ(a.mixture.has_value(), b.mixture.has_value()) << where;
+      if (a.mixture) {
+        EXPECT_EQ(a.mixture->ids, b.mixture->ids) << where;
+        for (std::size_t i = 0; i < a.mixture->weights.size(); ++i)
+          EXPECT_NEAR(a.mixture->weights[i], b.mixture->weights[i], 1e-9) << where;
+        EXPECT_NEAR(a.mixture->mmd2, b.mixture->mmd2, 1e-12 * std::abs(b.mixture->mmd2)) << where;
+        EXPECT_NEAR(a.mixture->score, b.mixture->score, 1e-6) << where;
+      }
+    }
+  }
+  EXPECT_GE(settled_searches, 12);
+  EXPECT_GE(fallbacks, 1);
+}
+
+// On a market of far-apart members, like the benchmark's (bench/bench_search),
+// the bounds settle nearly every member: only the pool's candidates and the
+// farthest ones are screened.
+TEST(StatisticalSearch, SeparationBoundsSettleMostOfAMarketOfFarApartMembers) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  const std::int64_t d = 32;
+  SpecPack pack;
+  pack.type = "RKMETableSpecification";
+  auto far_apart = [&](std::uint64_t seed) {
+    std::vector<double> centre(static_cast<std::size_t>(d));
+    for (double& v : centre) v = 2.0 * normal(rng);
+    Matrix<double> x = blob(60, d, 0.0, seed);
+    for (std::int64_t i = 0; i < x.rows(); ++i)
+      for (std::int64_t j = 0; j < d; ++j) x(i, j) += centre[static_cast<std::size_t>(j)];
+    return spec_of(std::move(x), 20, seed);
+  };
+  for (int i = 0; i < 400; ++i) pack.append(std::to_string(i), far_apart(static_cast<std::uint64_t>(i)));
+  const RKMETableSpec user = far_apart(9999);
+  const auto a = lwd::statistical_search(Context{}, user, pack, {}, {}, lwd::float32_mirror(pack));
+  EXPECT_FALSE(a.bounds_fell_back);
+  EXPECT_GE(a.settled, 340) << "screened " << a.screened;
+}
+
 // A pass over part of the pack gathers the members' rows when they are few
 // and evaluates the whole pack in place when they are most of it; either
 // way each member's distance is the one a pass over every member gives.
