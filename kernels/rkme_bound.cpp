@@ -22,6 +22,12 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr std::int64_t kMembersPerTask = 32;
 
+// The two numbers of a member the slack depends on: |w|_1 and max|y_c|.
+struct MemberExtentView {
+  double w_l1;
+  double max_abs;
+};
+
 // Slack for rounding in the separation w.x_i - max_j w.y_j, from the bound
 // sum_c |w_c| |y_c| <= |w|_1 max|y_c| on each dot product: the float32
 // mirror's rounding of the member's coordinates (2^-24 relative) and the
@@ -29,8 +35,14 @@ constexpr std::int64_t kMembersPerTask = 32;
 // float64 w.x_i (d 2^-53, taken as d 2^-50); and the subtraction's own
 // rounding, 2^-50 (|p| + |q|). The first two are these factors times
 // |w|_1 max|y_c| and |w|_1 max|x_c|.
+// base_slack adds what gradual underflow can lose, d + 2 float32 subnormal
+// steps, which no relative bound covers.
 double slack_factor_member(std::int64_t d) { return (static_cast<double>(d) + 2.0) * std::ldexp(1.0, -23); }
 double slack_factor_user(std::int64_t d) { return static_cast<double>(d) * std::ldexp(1.0, -50); }
+double base_slack(const MemberExtentView& m, double user_max_abs, std::int64_t d) {
+  return m.w_l1 * (m.max_abs * slack_factor_member(d) + user_max_abs * slack_factor_user(d)) +
+         (static_cast<double>(d) + 2.0) * static_cast<double>(std::numeric_limits<float>::denorm_min());
+}
 
 // p[i] <- -gamma g_i^2, g_i = max(0, (p[i] - q - slack_i) / |w|), slack_i =
 // base_slack + 2^-50 (|p[i]| + |q|). Multiplying by 1 / |w| rather than
@@ -187,7 +199,7 @@ struct BoundScratch {
   std::vector<float> w32;     // its direction in float32
   std::vector<float> q;       // w.y_j
   std::vector<double> w;      // kMembersPerTask directions, row-major
-  std::vector<double> p;      // k x kMembersPerTask: w_t.x_i
+  std::vector<double> p;      // members x k: w_t.x_i
 };
 
 // What one member contributes to the bound besides the user's projections.
@@ -216,8 +228,8 @@ void finish_bound(const MemberExtent& m, const UserSide& user, std::span<const d
     return;
   }
   if (m.w_norm > 0.0) {
-    separation_exponents(p, k, m.max_projection, m.w_l1 * (m.max_abs * slack_factor_member(d) + user.max_abs * slack_factor_user(d)),
-                         1.0 / m.w_norm, gamma);
+    separation_exponents(p, k, m.max_projection, base_slack({m.w_l1, m.max_abs}, user.max_abs, d), 1.0 / m.w_norm,
+                         gamma);
   } else {
     std::fill(p, p + k, 0.0);  // no direction: every kernel value <= 1
   }
@@ -366,7 +378,7 @@ void rkme_cross_bounds_f32_ref(ConstMatrixView<double> z_u, std::span<const doub
       for (std::int64_t c = 0; c < d; ++c) p += w[static_cast<std::size_t>(c)] * z_u(i, c);
       double gap = 0.0;
       if (m.w_norm > 0.0) {
-        const double slack = m.w_l1 * (m.max_abs * slack_factor_member(d) + user.max_abs * slack_factor_user(d)) +
+        const double slack = base_slack({m.w_l1, m.max_abs}, user.max_abs, d) +
                              std::ldexp(1.0, -50) * (std::abs(p) + std::abs(m.max_projection));
         gap = std::max(0.0, (p - m.max_projection - slack) / m.w_norm);
       }

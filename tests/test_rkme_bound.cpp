@@ -222,28 +222,26 @@ TEST(CrossBoundsF32, FarCloudsGetATinyBoundAndCoincidentOnesTheTotalWeight) {
 }
 
 TEST(CrossBoundsF32, RoundingOfTheMirrorIsAllowedFor) {
-  // The member's points sit just on the far side of the user's along the
-  // direction between them, by less than the float32 mirror's rounding: the
-  // mirror alone would place them on the near side and the bound must not
-  // assume a gap the float64 rows do not have.
-  const std::int64_t d = 2;
+  // One column. The member's points are 1000 + 3e-5 (1000 in the float32
+  // mirror: its spacing there is 6.1e-5) and 992; the user's are 1000 + 3e-5
+  // and 1000 - 3e-5, so the direction is exactly 4 and every float32 product
+  // along it is exact. The mirror alone puts the member's far point 3e-5
+  // short of the user's near one; in float64 they coincide, and with a kernel
+  // this narrow that pair is the whole product. The bound must allow for the
+  // mirror's rounding.
   Packed p;
-  p.d = d;
-  Matrix<double> member(2, d);
-  member(0, 0) = 1000.0 + 3e-5;  // rounds to 1000 in float32 (spacing 6.1e-5)
-  member(0, 1) = 0.0;
-  member(1, 0) = 990.0;
-  member(1, 1) = 0.0;
-  p.add(member, {0.5, 0.5});
-  Matrix<double> user(1, d);
-  user(0, 0) = 1000.0 + 3e-5;
-  user(0, 1) = 0.0;
-  const double gamma = 1e9;  // a kernel so narrow that only the coincident pair counts
-  const Bounds b = bounds(Context{}, user, {1.0}, p, {0}, {gamma});
-  const std::vector<double> one{1.0};
-  const double exact = rkme_inner_product(Context{}, user.view(), one, p.member(0), p.member_beta(0), gamma);
-  EXPECT_NEAR(exact, 0.5, 1e-12);
+  p.d = 1;
+  p.add(Matrix<double>(2, 1, std::vector<double>{1000.0 + 3e-5, 992.0}), {0.5, 0.5});
+  ASSERT_EQ(p.z32[0], 1000.0f);
+  const Matrix<double> user(2, 1, std::vector<double>{1000.0 + 3e-5, 1000.0 - 3e-5});
+  const std::vector<double> a{0.999, 0.001};
+  const double gamma = 1e10;
+  const Bounds b = bounds(Context{}, user, a, p, {0}, {gamma});
+  const double exact = rkme_inner_product(Context{}, user.view(), a, p.member(0), p.member_beta(0), gamma);
+  EXPECT_NEAR(exact, 0.4995, 1e-9);
   EXPECT_GE(b.upper[0], exact);
+  const Bounds r = bounds(Context{}, user, a, p, {0}, {gamma}, true);
+  EXPECT_GE(r.upper[0], exact);
 }
 
 TEST(CrossBoundsF32, NonFiniteValuesGiveTheWholeLineAndEmptyMembersZero) {
