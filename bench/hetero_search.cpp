@@ -150,7 +150,7 @@ int run(const Args& args) {
     const Clock::time_point map_start = Clock::now();
     const lwd::SpecPack pack = lwd::hetero::map_tables(*model, tables, ctx);
     const double map_ms = ms_since(map_start);
-    std::vector<double> hetero_ms, refined;
+    std::vector<double> hetero_ms, refined, settled;
     for (int r = 0; r < args.repeats; ++r) {
       for (const lwd::RKMETableSpec& u : hetero_users) {
         const Clock::time_point start = Clock::now();
@@ -158,14 +158,16 @@ int run(const Args& args) {
             lwd::hetero::search_world(*model, pack, u, descriptions, {}, lwd::StatSearchOptions{}, ctx);
         hetero_ms.push_back(ms_since(start));
         refined.push_back(static_cast<double>(result.refined));
+        settled.push_back(static_cast<double>(result.settled));
         if (result.candidates != pack.count()) throw lwd::Error("the world search skipped candidates");
       }
     }
     const double ratio = median(hetero_ms) / median(homo_ms);
     std::printf("%s: trained on %lld tables in %.1f s, mapped in %.2f s; heterogeneous search over %lld system specs: "
-                "median %.2f ms (%.2fx the homogeneous search; float64 refinement of %.0f of them)\n",
+                "median %.2f ms (%.2fx the homogeneous search; float64 refinement of %.0f of them, %.0f settled by "
+                "their separation bounds)\n",
                 kind.c_str(), static_cast<long long>(report.tables), train_ms / 1000.0, map_ms / 1000.0,
-                static_cast<long long>(pack.count()), median(hetero_ms), ratio, median(refined));
+                static_cast<long long>(pack.count()), median(hetero_ms), ratio, median(refined), median(settled));
     out["models"].push_back({{"model", kind},
                              {"tables", report.tables},
                              {"points", report.points},
@@ -175,7 +177,8 @@ int run(const Args& args) {
                              {"system_specs", pack.count()},
                              {"median_ms", median(hetero_ms)},
                              {"ratio_to_homogeneous", ratio},
-                             {"median_refined", median(refined)}});
+                             {"median_refined", median(refined)},
+                             {"median_settled", median(settled)}});
   }
   if (!args.out.empty()) lwd::io::write_text_file_atomically(args.out, out.dump(2) + "\n");
   return 0;
