@@ -186,7 +186,10 @@ void attraction_rows_f32(const Context& ctx, ConstMatrixView<double> z_u, std::s
     const std::int64_t cols = (mi + kPadRows - 1) / kPadRows * kPadRows;
     std::vector<float>& rows = scratch.local().rows;
     std::vector<float>& tile = scratch.local().tile;
-    rows.assign(static_cast<std::size_t>(cols * std::max<std::int64_t>(d, 1)), 0.0f);
+    // The tile's own rows are all written below; only the padding rows,
+    // which may hold an earlier tile's rows, are zeroed.
+    rows.resize(static_cast<std::size_t>(cols * std::max<std::int64_t>(d, 1)));
+    std::fill(rows.begin() + mi * d, rows.end(), 0.0f);
     tile.resize(static_cast<std::size_t>(cols * k));
     float p_norm[kTileRows] = {};
     shift_rows_with_norms(packed_z, r0, mi, shift_f.data(), rows.data(), p_norm);

@@ -87,6 +87,14 @@ TEST(BuildRkme, RejectsNonFiniteDataThatWasNotImputed) {
 constexpr RkmeConstruction kEveryConstruction[] = {RkmeConstruction::kHerdingDescent, RkmeConstruction::kKMeansPlusPlus,
                                                    RkmeConstruction::kReference};
 
+// Default options but for the construction and, when given, K.
+RkmeOptions options_for(RkmeConstruction c, int k = RkmeOptions{}.k) {
+  RkmeOptions o;
+  o.k = k;
+  o.construction = c;
+  return o;
+}
+
 
 TEST(EffectiveRkmeSize, KeepsKBelowNAndShrinksOtherwise) {
   EXPECT_EQ(effective_rkme_size(100, 1000), 100);
@@ -99,9 +107,7 @@ TEST(EffectiveRkmeSize, KeepsKBelowNAndShrinksOtherwise) {
 TEST(BuildRkme, BetaIsOnTheSimplexAndZHasKRows) {
   const Matrix<double> x = gaussian_data(500, 4, 2);
   for (const RkmeConstruction c : kEveryConstruction) {
-    RkmeOptions o;
-    o.k = 20;
-    o.construction = c;
+    const RkmeOptions o = options_for(c, 20);
     const Rkme r = build_rkme(Context{}, x.view(), o);
     EXPECT_EQ(r.z.rows(), 20) << rkme_construction_name(c);
     EXPECT_EQ(r.z.cols(), 4) << rkme_construction_name(c);
@@ -163,9 +169,7 @@ TEST(BuildRkme, GradientStepMatchesPlainReference) {
 TEST(BuildRkme, IdenticalForOneAndSeveralThreads) {
   const Matrix<double> x = two_blobs(2000, 6, 9);
   for (const RkmeConstruction c : kEveryConstruction) {
-    RkmeOptions o;
-    o.k = 30;
-    o.construction = c;
+    const RkmeOptions o = options_for(c, 30);
     const Rkme one = build_rkme(Context{.n_threads = 1, .seed = 3}, x.view(), o);
     const Rkme two = build_rkme(Context{.n_threads = 2, .seed = 3}, x.view(), o);
     const Rkme three = build_rkme(Context{.n_threads = 3, .seed = 3}, x.view(), o);
@@ -179,8 +183,7 @@ TEST(BuildRkme, IdenticalForOneAndSeveralThreads) {
 TEST(BuildRkme, SingleRowGivesThatRowWithWeightOne) {
   const Matrix<double> x(1, 3, std::vector<double>{1.0, -2.0, 0.5});
   for (const RkmeConstruction c : kEveryConstruction) {
-    RkmeOptions o;
-    o.construction = c;
+    const RkmeOptions o = options_for(c);
     const Rkme r = build_rkme(Context{}, x.view(), o);
     ASSERT_EQ(r.z.rows(), 1) << rkme_construction_name(c);
     EXPECT_EQ(r.beta, std::vector<double>{1.0}) << rkme_construction_name(c);
@@ -193,9 +196,7 @@ TEST(BuildRkme, SingleRowGivesThatRowWithWeightOne) {
 TEST(BuildRkme, KAtLeastNShrinksToTwoThirdsOfN) {
   const Matrix<double> x = gaussian_data(30, 2, 10);
   for (const RkmeConstruction c : kEveryConstruction) {
-    RkmeOptions o;
-    o.k = 100;
-    o.construction = c;
+    const RkmeOptions o = options_for(c, 100);
     EXPECT_EQ(build_rkme(Context{}, x.view(), o).z.rows(), 20) << rkme_construction_name(c);
   }
 }
@@ -203,9 +204,7 @@ TEST(BuildRkme, KAtLeastNShrinksToTwoThirdsOfN) {
 TEST(BuildRkme, OneDimensionalData) {
   const Matrix<double> x = gaussian_data(400, 1, 11);
   for (const RkmeConstruction c : kEveryConstruction) {
-    RkmeOptions o;
-    o.k = 10;
-    o.construction = c;
+    const RkmeOptions o = options_for(c, 10);
     const Rkme r = build_rkme(Context{}, x.view(), o);
     EXPECT_EQ(r.z.cols(), 1) << rkme_construction_name(c);
     EXPECT_LT(mmd2(r, empirical_embedding(x)), 1e-3) << rkme_construction_name(c);
@@ -220,9 +219,7 @@ TEST(BuildRkme, DuplicateRowsDoNotBreakIt) {
     x(i, 1) = static_cast<double>((i % 4) * (i % 4));
   }
   for (const RkmeConstruction c : kEveryConstruction) {
-    RkmeOptions o;
-    o.k = 10;
-    o.construction = c;
+    const RkmeOptions o = options_for(c, 10);
     const Rkme r = build_rkme(Context{}, x.view(), o);
     for (double v : r.z.values()) EXPECT_TRUE(std::isfinite(v)) << rkme_construction_name(c);
     for (double b : r.beta) EXPECT_TRUE(std::isfinite(b)) << rkme_construction_name(c);
@@ -234,9 +231,8 @@ TEST(BuildRkme, DuplicateRowsDoNotBreakIt) {
 TEST(BuildRkme, NoReduceKeepsEveryRowWithUniformWeights) {
   const Matrix<double> x = gaussian_data(7, 3, 12);
   for (const RkmeConstruction c : kEveryConstruction) {
-    RkmeOptions o;
+    RkmeOptions o = options_for(c);
     o.reduce = false;
-    o.construction = c;
     const Rkme r = build_rkme(Context{}, x.view(), o);
     EXPECT_EQ(r.z, x) << rkme_construction_name(c);
     for (double b : r.beta) EXPECT_DOUBLE_EQ(b, 1.0 / 7.0) << rkme_construction_name(c);
