@@ -624,12 +624,7 @@ void rkme_batch_inner_products(const Context& ctx, ConstMatrixView<double> z_u, 
     throw KernelError("batch inner products: " + std::to_string(offsets.size()) + " offsets for " +
                       std::to_string(out.size()) + " outputs (need outputs + 1)");
   }
-  if (!offsets.empty() && (offsets.front() != 0 || offsets.back() != packed_z.rows)) {
-    throw KernelError("batch inner products: offsets must start at 0 and end at the packed row count");
-  }
-  for (std::size_t m = 0; m + 1 < offsets.size(); ++m) {
-    if (offsets[m + 1] < offsets[m]) throw KernelError("batch inner products: offsets must be non-decreasing");
-  }
+  detail::check_packed_offsets("batch inner products: ", offsets, packed_z.rows);
   // attraction[r] = sum_i beta_u[i] k(z_u[i], packed_z[r]) for every packed row r.
   std::vector<double> attraction(static_cast<std::size_t>(packed_z.rows));
   rbf_kernel_left_vecmul(ctx, beta_u, z_u, packed_z, gamma, attraction);
@@ -648,6 +643,16 @@ void rkme_segmented_sums(std::span<const double> packed_beta, std::span<const st
     for (std::int64_t r = offsets[m]; r < offsets[m + 1]; ++r)
       s += packed_beta[static_cast<std::size_t>(r)] * attraction[static_cast<std::size_t>(r)];
     out[m] = s;
+  }
+}
+
+void detail::check_packed_offsets(const std::string& where, std::span<const std::int64_t> offsets,
+                                  std::int64_t packed_rows) {
+  if (offsets.empty() || offsets.front() != 0 || offsets.back() != packed_rows) {
+    throw KernelError(where + "offsets must start at 0 and end at the packed row count");
+  }
+  for (std::size_t m = 0; m + 1 < offsets.size(); ++m) {
+    if (offsets[m + 1] < offsets[m]) throw KernelError(where + "offsets must be non-decreasing");
   }
 }
 

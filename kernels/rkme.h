@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "kernels/context.h"
@@ -185,6 +186,9 @@ void rkme_batch_attraction_f32(const Context& ctx, ConstMatrixView<double> z_u, 
 void rkme_segmented_sums(std::span<const double> packed_beta, std::span<const std::int64_t> offsets,
                          std::span<const double> attraction, std::span<double> out);
 namespace detail {
+// Throws KernelError (its message prefixed by `where`) unless the offsets of
+// packed RKMEs start at 0, never decrease and end at packed_rows.
+void check_packed_offsets(const std::string& where, std::span<const std::int64_t> offsets, std::int64_t packed_rows);
 // Throws KernelError unless the arguments of rkme_batch_attraction[_f32] fit.
 void check_attraction_rows(const char* fn, std::int64_t user_cols, std::int64_t packed_cols, std::int64_t user_rows,
                            std::size_t beta_u_size, std::int64_t packed_rows, double gamma, std::int64_t begin,

@@ -129,12 +129,7 @@ void check_batch_f32(const char* fn, ConstMatrixView<double> z_u, std::span<cons
     throw KernelError(where + "packed beta length != packed rows");
   }
   if (offsets.size() != out.size() + 1) throw KernelError(where + "need one more offset than outputs");
-  if (!offsets.empty() && (offsets.front() != 0 || offsets.back() != packed_z.rows)) {
-    throw KernelError(where + "offsets must start at 0 and end at the packed row count");
-  }
-  for (std::size_t m = 0; m + 1 < offsets.size(); ++m) {
-    if (offsets[m + 1] < offsets[m]) throw KernelError(where + "offsets must be non-decreasing");
-  }
+  detail::check_packed_offsets(where, offsets, packed_z.rows);
 }
 
 std::vector<double> column_means(ConstMatrixView<double> z) {

@@ -12,6 +12,7 @@
 #include "kernels/error.h"
 #include "kernels/fast_exp.h"
 #include "kernels/parallel.h"
+#include "kernels/rkme.h"
 #include "kernels/scratch.h"
 #include "kernels/simd.h"
 
@@ -100,12 +101,7 @@ void check_bounds_args(const char* fn, ConstMatrixView<double> z_u, std::span<co
   if (static_cast<std::int64_t>(packed_beta.size()) != packed_z.rows) {
     throw KernelError(where + "packed beta length != packed rows");
   }
-  if (offsets.empty() || offsets.front() != 0 || offsets.back() != packed_z.rows) {
-    throw KernelError(where + "offsets must start at 0 and end at the packed row count");
-  }
-  for (std::size_t m = 0; m + 1 < offsets.size(); ++m) {
-    if (offsets[m + 1] < offsets[m]) throw KernelError(where + "offsets must be non-decreasing");
-  }
+  detail::check_packed_offsets(where, offsets, packed_z.rows);
   if (gammas.size() != members.size() || lower.size() != members.size() || upper.size() != members.size()) {
     throw KernelError(where + "members, gammas, lower and upper differ in length");
   }
